@@ -1,0 +1,83 @@
+# lcgan: land cover <-> imagery CycleGAN, QGIS plugin and training package.
+# Every target sets up what it needs (Debian packages, .venv, pinned requirements) and is idempotent.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.lcgan-setup
+REQS    := requirements/constraints.txt requirements/runtime.txt requirements/train.txt requirements/dev.txt
+APT_PKGS := python3-qgis qgis qgis-providers python3-rasterio python3-shapely python3-venv xvfb x11-apps imagemagick
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DATA    ?= ../shared/data/zion
+CONFIG  ?= training/configs/default.toml
+ARGS    ?=
+MODEL_DIR ?= resources/models
+export QT_QPA_PLATFORM ?= offscreen
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help setup apt venv test test-fast lint demo train train-small evaluate bench bench-train zip screenshot clean
+
+help:
+	@echo "make demo      set up, then translate an embedded land-cover map to imagery and back (out/)"
+	@echo "make test      set up, then run the whole test suite"
+	@echo "make train     train the CycleGAN on $(DATA) (CONFIG=..., ARGS='key=value ...')"
+	@echo "make evaluate  accuracy/mIoU and colour statistics of the models in MODEL_DIR on the Zion sample"
+	@echo "make bench     engine speed, memory and seam benchmark -> docs/bench.json"
+	@echo "make bench-train  training step speed, fp32 eager vs the default fast path -> docs/bench_train.json"
+	@echo "make zip       Plugin Manager zip -> dist/lcgan_qgis.zip"
+	@echo "make lint      ruff"
+
+setup: apt $(STAMP)
+	@echo "setup: ready ($(VENV), $$($(PY) -c 'import torch, onnxruntime, numpy; print("torch", torch.__version__, "onnxruntime", onnxruntime.__version__, "numpy", numpy.__version__)'))"
+
+apt:
+	@missing=""; for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "setup: installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	else echo "setup: Debian packages present, nothing to install"; fi
+
+$(VENV)/bin/python:
+	/usr/bin/python3 -m venv --system-site-packages $(VENV)
+
+$(STAMP): $(REQS) | $(VENV)/bin/python
+	$(PY) -m pip install -q --disable-pip-version-check -c requirements/constraints.txt -r requirements/dev.txt
+	$(PY) -c "import numpy, osgeo.gdal, rasterio, qgis.core, onnxruntime, torch; assert numpy.__version__.startswith('1.24'), numpy.__version__"
+	@touch $(STAMP)
+	@echo "setup: Python requirements installed"
+
+
+test: setup
+	$(PY) -m pytest -q tests
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow" tests
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+demo: setup
+	$(PY) -m tools.demo --out out
+
+train: setup
+	$(PY) -m training train --config $(CONFIG) --data $(DATA) $(ARGS)
+
+evaluate: setup
+	$(PY) -m training evaluate --models $(MODEL_DIR) --data $(DATA) --out docs/evaluation $(ARGS)
+
+bench: setup
+	$(PY) -m tools.bench --out docs/bench.json $(ARGS)
+
+bench-train: setup
+	$(PY) -m tools.bench_train --out docs/bench_train.json $(ARGS)
+
+zip: setup
+	$(PY) -m tools.make_zip --out dist/lcgan_qgis.zip
+
+screenshot: setup
+	$(PY) -m tools.screenshot --out docs/img/dock.png
+
+clean:
+	rm -rf dist out .pytest_cache .ruff_cache

@@ -1,0 +1,312 @@
+"""The model contract: the one definition of what an exported lcgan ONNX model carries and promises.
+
+Training writes it (``ModelContract.to_metadata``), the engine reads and validates it
+(``ModelContract.from_metadata`` then ``check_graph``). Nothing else defines these keys.
+
+Graph promises (checked by ``check_graph``):
+
+* one input named ``input`` and one output named ``output``, both float32 ``[N, C, H, W]`` with dynamic N, H, W;
+  H and W must be multiples of ``size_multiple_px``;
+* ``landcover_to_rgb``: input C = number of classes (one-hot, channel i = ``scheme.classes[i]``), output C =
+  ``image_bands`` with values in [-1, 1] (Tanh);
+* ``rgb_to_landcover``: input C = ``image_bands`` normalised to [-1, 1] by ``radiometry``, output C = number of
+  classes holding **probabilities** (softmax is part of the exported graph; training works on logits).
+
+Metadata: the whole contract as JSON under the key ``lcgan`` plus, for the land-cover model, the keys the Deepness
+plugin reads (``model_type``, ``class_names``, ``resolution`` in cm/px, ``tiles_size``, ``tiles_overlap`` in %,
+``standardization_mean``/``std`` after its /255 scaling) so the same file also runs there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from .errors import ContractError, SchemeError
+from .scheme import ClassScheme
+
+CONTRACT_VERSION = 1
+METADATA_KEY = "lcgan"
+INPUT_NAME = "input"
+OUTPUT_NAME = "output"
+
+
+class Direction(str, Enum):
+    """Which way a model translates."""
+
+    LANDCOVER_TO_RGB = "landcover_to_rgb"
+    RGB_TO_LANDCOVER = "rgb_to_landcover"
+
+    @classmethod
+    def parse(cls, value: Any) -> Direction:
+        try:
+            return cls(value)
+        except ValueError:
+            choices = ", ".join(d.value for d in cls)
+            raise ContractError(f"Unknown direction {value!r}; choose one of: {choices}.") from None
+
+
+RADIOMETRY_MODES = ("percentile", "fixed")
+
+
+@dataclass(frozen=True, slots=True)
+class Radiometry:
+    """How image pixel values map to the model's [-1, 1] range, per band.
+
+    ``low[b]`` maps to -1 and ``high[b]`` to +1 (values beyond are clipped). ``low``/``high`` are the training
+    imagery's ``percentiles`` (e.g. 2 % and 98 %). Mode ``fixed`` applies them to any input as they are (right
+    for imagery of the training sensor and units); mode ``percentile`` computes the same percentiles on the input
+    raster itself and maps those to [-1, 1] (right for other sensors, uint8 or float imagery).
+    """
+
+    mode: str
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    percentiles: tuple[float, float] = (2.0, 98.0)
+
+    def __post_init__(self) -> None:
+        if self.mode not in RADIOMETRY_MODES:
+            raise ContractError(f"radiometry.mode must be one of {RADIOMETRY_MODES}, got {self.mode!r}.")
+        if len(self.low) != len(self.high) or not self.low:
+            raise ContractError(
+                f"radiometry.low and radiometry.high need one value per band, got {len(self.low)} and {len(self.high)}."
+            )
+        for b, (lo, hi) in enumerate(zip(self.low, self.high), start=1):
+            if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+                raise ContractError(f"radiometry for band {b}: need finite low < high, got low={lo}, high={hi}.")
+        p_lo, p_hi = self.percentiles
+        if not 0.0 <= p_lo < p_hi <= 100.0:
+            raise ContractError(f"radiometry.percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}.")
+
+    def normalize(self, pixels: np.ndarray, low: Sequence[float] | None = None,
+                  high: Sequence[float] | None = None) -> np.ndarray:
+        """``(bands, ...)`` pixel values -> float32 in [-1, 1] using ``low``/``high`` (default: the model's)."""
+        lo = np.asarray(self.low if low is None else low, dtype=np.float32).reshape(-1, *([1] * (pixels.ndim - 1)))
+        hi = np.asarray(self.high if high is None else high, dtype=np.float32).reshape(lo.shape)
+        out = (pixels.astype(np.float32, copy=False) - lo) * (2.0 / np.maximum(hi - lo, 1e-12)) - 1.0
+        return np.clip(out, -1.0, 1.0, out=out)
+
+    def denormalize(self, values: np.ndarray) -> np.ndarray:
+        """Model output in [-1, 1] -> the training imagery's units (float32)."""
+        lo = np.asarray(self.low, dtype=np.float32).reshape(-1, *([1] * (values.ndim - 1)))
+        hi = np.asarray(self.high, dtype=np.float32).reshape(lo.shape)
+        return (np.clip(values, -1.0, 1.0) + 1.0) * 0.5 * (hi - lo) + lo
+
+
+def to_uint8(values: np.ndarray) -> np.ndarray:
+    """Model output in [-1, 1] -> display uint8 0..255 (rounded)."""
+    return np.rint((np.clip(values, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelContract:
+    """Everything inference needs to know about an exported model. See the module docstring."""
+
+    direction: Direction
+    scheme: ClassScheme
+    radiometry: Radiometry
+    tile_size_px: int = 256
+    overlap_px: int = 32
+    gsd_m: float = 30.0
+    model_version: str = "0"
+    config_digest: str = ""
+    image_bands: int = 3
+    band_names: tuple[str, ...] = ("red", "green", "blue")
+    size_multiple_px: int = 4
+    description: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    contract_version: int = CONTRACT_VERSION
+
+    def __post_init__(self) -> None:
+        def positive_int(name: str, value: Any, minimum: int = 1) -> None:
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                raise ContractError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+
+        if not isinstance(self.direction, Direction):
+            raise ContractError(f"direction must be a Direction, got {self.direction!r}.")
+        positive_int("image_bands", self.image_bands)
+        positive_int("size_multiple_px", self.size_multiple_px)
+        positive_int("tile_size_px", self.tile_size_px, self.size_multiple_px)
+        positive_int("overlap_px", self.overlap_px, 0)
+        if self.tile_size_px % self.size_multiple_px:
+            raise ContractError(
+                f"tile_size_px {self.tile_size_px} is not a multiple of size_multiple_px {self.size_multiple_px}."
+            )
+        if 2 * self.overlap_px >= self.tile_size_px:
+            raise ContractError(f"overlap_px {self.overlap_px} must be less than half of tile_size_px {self.tile_size_px}.")
+        if isinstance(self.gsd_m, bool) or not isinstance(self.gsd_m, (int, float)) or not (
+            np.isfinite(self.gsd_m) and self.gsd_m > 0
+        ):
+            raise ContractError(f"gsd_m must be a positive number of metres, got {self.gsd_m!r}.")
+        if len(self.radiometry.low) != self.image_bands:
+            raise ContractError(
+                f"radiometry has {len(self.radiometry.low)} band(s) but image_bands is {self.image_bands}."
+            )
+        if len(self.band_names) != self.image_bands:
+            raise ContractError(f"band_names has {len(self.band_names)} names but image_bands is {self.image_bands}.")
+        if self.contract_version != CONTRACT_VERSION:
+            raise ContractError(
+                f"contract version {self.contract_version} is not supported by this lcgan (it reads version "
+                f"{CONTRACT_VERSION}); update the plugin or re-export the model."
+            )
+
+    # -- derived --------------------------------------------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        return len(self.scheme)
+
+    @property
+    def in_channels(self) -> int:
+        return self.num_classes if self.direction is Direction.LANDCOVER_TO_RGB else self.image_bands
+
+    @property
+    def out_channels(self) -> int:
+        return self.image_bands if self.direction is Direction.LANDCOVER_TO_RGB else self.num_classes
+
+    # -- serialisation --------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "contract_version": self.contract_version,
+            "direction": self.direction.value,
+            "scheme": self.scheme.to_dict(),
+            "radiometry": {
+                "mode": self.radiometry.mode,
+                "low": list(self.radiometry.low),
+                "high": list(self.radiometry.high),
+                "percentiles": list(self.radiometry.percentiles),
+            },
+            "tile_size_px": self.tile_size_px,
+            "overlap_px": self.overlap_px,
+            "gsd_m": self.gsd_m,
+            "model_version": self.model_version,
+            "config_digest": self.config_digest,
+            "image_bands": self.image_bands,
+            "band_names": list(self.band_names),
+            "size_multiple_px": self.size_multiple_px,
+            "description": self.description,
+            "extra": dict(self.extra),
+        }
+
+    def to_metadata(self) -> dict[str, str]:
+        """ONNX ``metadata_props`` (string -> string): our key plus the Deepness keys where they apply."""
+        props = {METADATA_KEY: json.dumps(self.to_dict(), sort_keys=True)}
+        if self.direction is Direction.RGB_TO_LANDCOVER:
+            props.update(
+                model_type=json.dumps("Segmentor"),
+                class_names=json.dumps({str(i): c.name for i, c in enumerate(self.scheme.classes)}),
+                resolution=json.dumps(round(self.gsd_m * 100.0, 3)),
+                tiles_size=json.dumps(self.tile_size_px),
+                tiles_overlap=json.dumps(int(round(100.0 * self.overlap_px / self.tile_size_px))),
+                standardization_mean=json.dumps([0.5] * self.image_bands),
+                standardization_std=json.dumps([0.5] * self.image_bands),
+            )
+        return props
+
+    @classmethod
+    def from_metadata(cls, props: Mapping[str, str], source: str = "model") -> ModelContract:
+        """Parse and validate ONNX metadata; errors name ``source`` and the offending key."""
+        if METADATA_KEY not in props:
+            raise ContractError(
+                f"{source} carries no lcgan metadata (key '{METADATA_KEY}'); it was not exported by lcgan. "
+                "Export it with `python -m training export`, or pick an lcgan model."
+            )
+        try:
+            data = json.loads(props[METADATA_KEY])
+        except (TypeError, json.JSONDecodeError) as exc:
+            raise ContractError(f"{source}: metadata '{METADATA_KEY}' is not valid JSON ({exc}).") from None
+        return cls.from_dict(data, source)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "model") -> ModelContract:
+        if not isinstance(data, dict):
+            raise ContractError(f"{source}: metadata '{METADATA_KEY}' must be a JSON object.")
+
+        def get(key: str, kinds: type | tuple[type, ...], default: Any = ...) -> Any:
+            if key not in data:
+                if default is ...:
+                    raise ContractError(f"{source}: metadata lacks the required key '{key}'.")
+                return default
+            value = data[key]
+            if isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,)):
+                raise ContractError(f"{source}: metadata key '{key}' has the wrong type (bool).")
+            if not isinstance(value, kinds):
+                want = kinds.__name__ if isinstance(kinds, type) else " or ".join(k.__name__ for k in kinds)
+                raise ContractError(
+                    f"{source}: metadata key '{key}' must be {want}, got {type(value).__name__} ({value!r})."
+                )
+            return value
+
+        version = get("contract_version", int)
+        if version != CONTRACT_VERSION:
+            raise ContractError(
+                f"{source}: contract version {version} is not supported (this lcgan reads version "
+                f"{CONTRACT_VERSION}); update lcgan or re-export the model."
+            )
+        try:
+            scheme = ClassScheme.from_dict(get("scheme", dict), source=f"{source}: scheme")
+        except SchemeError as exc:
+            raise ContractError(str(exc)) from None
+        radio = get("radiometry", dict)
+        try:
+            radiometry = Radiometry(
+                mode=str(radio.get("mode", "percentile")),
+                low=tuple(float(v) for v in radio["low"]),
+                high=tuple(float(v) for v in radio["high"]),
+                percentiles=tuple(float(v) for v in radio.get("percentiles", (2.0, 98.0))),  # type: ignore[arg-type]
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, ContractError):
+                raise ContractError(f"{source}: {exc}") from None
+            raise ContractError(f"{source}: radiometry needs numeric lists 'low' and 'high' ({exc!r}).") from None
+        try:
+            return cls(
+                direction=Direction.parse(get("direction", str)),
+                scheme=scheme,
+                radiometry=radiometry,
+                tile_size_px=get("tile_size_px", int),
+                overlap_px=get("overlap_px", int),
+                gsd_m=float(get("gsd_m", (int, float))),
+                model_version=str(get("model_version", str, "0")),
+                config_digest=str(get("config_digest", str, "")),
+                image_bands=get("image_bands", int, 3),
+                band_names=tuple(get("band_names", list, ["red", "green", "blue"])),
+                size_multiple_px=get("size_multiple_px", int, 4),
+                description=str(get("description", str, "")),
+                extra=get("extra", dict, {}),
+                contract_version=version,
+            )
+        except ContractError as exc:
+            msg = str(exc)
+            raise ContractError(msg if msg.startswith(source) else f"{source}: {msg}") from None
+
+    # -- graph check ----------------------------------------------------------------------------------------
+    def check_graph(self, inputs: Sequence[tuple[str, Sequence[Any]]], outputs: Sequence[tuple[str, Sequence[Any]]],
+                    source: str = "model") -> None:
+        """Check the graph's (name, shape) inputs/outputs against the contract (dims may be symbolic strings)."""
+        for kind, items, name, channels in (
+            ("input", inputs, INPUT_NAME, self.in_channels),
+            ("output", outputs, OUTPUT_NAME, self.out_channels),
+        ):
+            if len(items) != 1:
+                raise ContractError(f"{source}: expected exactly one {kind}, the graph has {len(items)}.")
+            got_name, shape = items[0]
+            if got_name != name:
+                raise ContractError(f"{source}: the graph's {kind} is named '{got_name}', the contract says '{name}'.")
+            if len(shape) != 4:
+                raise ContractError(f"{source}: {kind} must be 4-D [N, C, H, W], the graph has shape {list(shape)}.")
+            if shape[1] != channels:
+                raise ContractError(
+                    f"{source}: {kind} has {shape[1]} channels but a {self.direction.value} model with "
+                    f"{self.num_classes} classes and {self.image_bands} image bands needs {channels}."
+                )
+            fixed = [d for d in (shape[2], shape[3]) if isinstance(d, int)]
+            if fixed:
+                raise ContractError(
+                    f"{source}: {kind} has fixed height/width {list(shape[2:])}; lcgan needs dynamic H and W "
+                    "(export with dynamic axes) to tile rasters."
+                )

@@ -1,0 +1,31 @@
+"""Where bundled resources (class schemes, default models, icons, styles) live.
+
+In a repository checkout they are in ``<repo>/resources``; in the Plugin Manager zip ``make zip`` copies them to
+``lcgan_qgis/resources``. Both layouts are searched, the plugin's own first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .contract import Direction
+
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def resources_dir() -> Path:
+    """The resources folder of this installation."""
+    for candidate in (_PACKAGE_DIR / "resources", _PACKAGE_DIR.parent / "resources"):
+        if candidate.is_dir():
+            return candidate
+    return _PACKAGE_DIR.parent / "resources"
+
+
+def default_scheme_path() -> Path:
+    """The default class scheme: NLCD 2011's 14 classes present in the Zion sample."""
+    return resources_dir() / "schemes" / "nlcd2011.json"
+
+
+def bundled_model_path(direction: Direction | str) -> Path:
+    """Path of the bundled default model for ``direction`` (it may not exist in a bare checkout)."""
+    return resources_dir() / "models" / f"{Direction(direction).value}.onnx"

@@ -1,0 +1,187 @@
+"""Class schemes: the ordered land-cover classes a model knows (source code, name, RGBA colour).
+
+Class *index* i (0-based, the model's channel i) stands for ``scheme.classes[i].code`` in the source rasters.
+Schemes are stored as JSON (``resources/schemes/*.json``) and inside each model's metadata.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import SchemeError
+
+RGBA = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class LandCoverClass:
+    """One class: its code in the source rasters, a display name and an RGBA colour (0-255 each)."""
+
+    code: int
+    name: str
+    rgba: RGBA
+
+    @property
+    def hex(self) -> str:
+        """Colour as ``#rrggbb``."""
+        return "#{:02x}{:02x}{:02x}".format(*self.rgba[:3])
+
+
+@dataclass(frozen=True, slots=True)
+class ClassScheme:
+    """An ordered set of land-cover classes plus the code that marks nodata in land-cover rasters."""
+
+    name: str
+    classes: tuple[LandCoverClass, ...]
+    nodata_code: int = 255
+
+    def __post_init__(self) -> None:
+        if not self.classes:
+            raise SchemeError(f"Class scheme '{self.name}' has no classes.")
+        codes = [c.code for c in self.classes]
+        dupes = sorted({c for c in codes if codes.count(c) > 1})
+        if dupes:
+            raise SchemeError(f"Class scheme '{self.name}' repeats the code(s) {dupes}.")
+        if self.nodata_code in codes:
+            raise SchemeError(
+                f"Class scheme '{self.name}': nodata code {self.nodata_code} is also the code of a class."
+            )
+        for c in self.classes:
+            if not 0 <= c.code <= 65535:
+                raise SchemeError(f"Class scheme '{self.name}': code {c.code} is outside 0..65535.")
+            if len(c.rgba) != 4 or not all(isinstance(v, int) and 0 <= v <= 255 for v in c.rgba):
+                raise SchemeError(
+                    f"Class scheme '{self.name}': colour of code {c.code} must be 4 integers 0-255, got {c.rgba}."
+                )
+
+    # -- views -----------------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    @property
+    def codes(self) -> tuple[int, ...]:
+        return tuple(c.code for c in self.classes)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.classes)
+
+    @property
+    def colors(self) -> np.ndarray:
+        """``(n_classes, 4)`` uint8 RGBA table, row i for class index i."""
+        return np.array([c.rgba for c in self.classes], dtype=np.uint8)
+
+    @property
+    def code_dtype(self) -> np.dtype:
+        """Smallest unsigned type holding every code and the nodata code."""
+        return np.dtype(np.uint8) if max(*self.codes, self.nodata_code) <= 255 else np.dtype(np.uint16)
+
+    # -- conversions -----------------------------------------------------------------------------------------
+    def codes_to_indices(self, codes: np.ndarray, nodata: int | float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Map source codes to class indices.
+
+        Args:
+            codes: integer array of source codes, any shape.
+            nodata: the raster's own nodata value (besides ``self.nodata_code``), or None.
+
+        Returns:
+            ``(indices, valid)``: int64 indices (0 where invalid) and a bool mask of valid pixels.
+
+        Raises:
+            SchemeError: if a code is neither a class code nor nodata; the message lists codes and counts.
+        """
+        codes = np.asarray(codes)
+        nodata_mask = codes == self.nodata_code
+        if nodata is not None:
+            nodata_mask |= codes == nodata
+        table = np.array(sorted(self.codes), dtype=np.int64)
+        order = np.argsort(np.array(self.codes, dtype=np.int64))
+        flat = codes.astype(np.int64, copy=False)
+        pos = np.clip(np.searchsorted(table, flat), 0, len(table) - 1)
+        known = table[pos] == flat
+        bad = ~known & ~nodata_mask
+        if bad.any():
+            raise SchemeError(self.describe_unknown(flat[bad]))
+        indices = np.where(known, order[pos], 0)
+        return indices, known & ~nodata_mask
+
+    def describe_unknown(self, unknown_codes: np.ndarray) -> str:
+        """A message listing unknown codes with their pixel counts (at most 10, most frequent first)."""
+        values, counts = np.unique(unknown_codes, return_counts=True)
+        top = sorted(zip(counts.tolist(), values.tolist()), reverse=True)[:10]
+        listing = ", ".join(f"{v} ({n} px)" for n, v in top)
+        more = "" if len(values) <= 10 else f" and {len(values) - 10} more"
+        return (
+            f"{len(values)} value(s) are not codes of the class scheme '{self.name}': {listing}{more}. "
+            f"Known codes: {list(self.codes)}; nodata code: {self.nodata_code}."
+        )
+
+    def indices_to_codes(self, indices: np.ndarray) -> np.ndarray:
+        """Map class indices (0..n-1) back to source codes in :attr:`code_dtype`."""
+        lut = np.array(self.codes, dtype=self.code_dtype)
+        return lut[np.asarray(indices)]
+
+    # -- serialisation ---------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "nodata_code": self.nodata_code,
+            "classes": [{"code": c.code, "name": c.name, "color": c.hex, "alpha": c.rgba[3]} for c in self.classes],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "scheme") -> ClassScheme:
+        """Build a scheme from parsed JSON, with errors that name ``source``."""
+        if not isinstance(data, dict):
+            raise SchemeError(f"{source}: a class scheme must be a JSON object, got {type(data).__name__}.")
+        raw = data.get("classes")
+        if not isinstance(raw, list) or not raw:
+            raise SchemeError(f"{source}: 'classes' must be a non-empty list.")
+        classes = []
+        for i, item in enumerate(raw):
+            if not isinstance(item, dict):
+                raise SchemeError(f"{source}: classes[{i}] must be an object with code, name and color.")
+            code, name, color = item.get("code"), item.get("name"), item.get("color")
+            if not isinstance(code, int) or isinstance(code, bool):
+                raise SchemeError(f"{source}: classes[{i}].code must be an integer, got {code!r}.")
+            if not isinstance(name, str) or not name:
+                raise SchemeError(f"{source}: classes[{i}] (code {code}) needs a non-empty name.")
+            classes.append(LandCoverClass(code, name, _parse_color(color, item.get("alpha", 255), f"{source}: code {code}")))
+        nodata = data.get("nodata_code", 255)
+        if not isinstance(nodata, int) or isinstance(nodata, bool):
+            raise SchemeError(f"{source}: nodata_code must be an integer, got {nodata!r}.")
+        return cls(name=str(data.get("name", source)), classes=tuple(classes), nodata_code=nodata)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ClassScheme:
+        """Read a scheme JSON file."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SchemeError(f"Class scheme file not found: {path}") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SchemeError(f"Cannot read class scheme {path}: {exc}") from None
+        return cls.from_dict(data, source=str(path))
+
+
+def _parse_color(color: Any, alpha: Any, where: str) -> RGBA:
+    if isinstance(color, str) and len(color) == 7 and color.startswith("#"):
+        try:
+            r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+        except ValueError:
+            raise SchemeError(f"{where}: colour {color!r} is not #rrggbb.") from None
+    elif isinstance(color, (list, tuple)) and len(color) in (3, 4) and all(isinstance(v, int) for v in color):
+        r, g, b = color[:3]
+        alpha = color[3] if len(color) == 4 else alpha
+    else:
+        raise SchemeError(f"{where}: colour must be '#rrggbb' or [r, g, b(, a)], got {color!r}.")
+    rgba = (r, g, b, alpha)
+    if not all(isinstance(v, int) and 0 <= v <= 255 for v in rgba):
+        raise SchemeError(f"{where}: colour components must be 0-255, got {rgba}.")
+    return rgba  # type: ignore[return-value]
