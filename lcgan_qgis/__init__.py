@@ -10,7 +10,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 
-def classFactory(iface: Any) -> Any:  # noqa: N802 (QGIS's name)
+def classFactory(iface: Any) -> Any:
     """QGIS entry point: build the plugin for the running QGIS interface."""
     from .plugin import LcganPlugin
 

@@ -76,7 +76,7 @@ class Radiometry:
             raise ContractError(
                 f"radiometry.low and radiometry.high need one value per band, got {len(self.low)} and {len(self.high)}."
             )
-        for b, (lo, hi) in enumerate(zip(self.low, self.high), start=1):
+        for b, (lo, hi) in enumerate(zip(self.low, self.high, strict=False), start=1):
             if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
                 raise ContractError(f"radiometry for band {b}: need finite low < high, got low={lo}, high={hi}.")
         p_lo, p_hi = self.percentiles
@@ -138,7 +138,9 @@ class ModelContract:
                 f"tile_size_px {self.tile_size_px} is not a multiple of size_multiple_px {self.size_multiple_px}."
             )
         if 2 * self.overlap_px >= self.tile_size_px:
-            raise ContractError(f"overlap_px {self.overlap_px} must be less than half of tile_size_px {self.tile_size_px}.")
+            raise ContractError(
+                f"overlap_px {self.overlap_px} must be less than half of tile_size_px {self.tile_size_px}."
+            )
         if isinstance(self.gsd_m, bool) or not isinstance(self.gsd_m, (int, float)) or not (
             np.isfinite(self.gsd_m) and self.gsd_m > 0
         ):

@@ -36,5 +36,5 @@ class DeviceError(LcganError, RuntimeError):
     """The requested execution device cannot be used."""
 
 
-class Canceled(LcganError):
+class Canceled(LcganError):  # noqa: N818 (a state, not a fault)
     """The user cancelled the run; nothing was written."""

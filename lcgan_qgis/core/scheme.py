@@ -113,7 +113,7 @@ class ClassScheme:
     def describe_unknown(self, unknown_codes: np.ndarray) -> str:
         """A message listing unknown codes with their pixel counts (at most 10, most frequent first)."""
         values, counts = np.unique(unknown_codes, return_counts=True)
-        top = sorted(zip(counts.tolist(), values.tolist()), reverse=True)[:10]
+        top = sorted(zip(counts.tolist(), values.tolist(), strict=False), reverse=True)[:10]
         listing = ", ".join(f"{v} ({n} px)" for n, v in top)
         more = "" if len(values) <= 10 else f" and {len(values) - 10} more"
         return (
@@ -151,7 +151,8 @@ class ClassScheme:
                 raise SchemeError(f"{source}: classes[{i}].code must be an integer, got {code!r}.")
             if not isinstance(name, str) or not name:
                 raise SchemeError(f"{source}: classes[{i}] (code {code}) needs a non-empty name.")
-            classes.append(LandCoverClass(code, name, _parse_color(color, item.get("alpha", 255), f"{source}: code {code}")))
+            rgba = _parse_color(color, item.get("alpha", 255), f"{source}: code {code}")
+            classes.append(LandCoverClass(code, name, rgba))
         nodata = data.get("nodata_code", 255)
         if not isinstance(nodata, int) or isinstance(nodata, bool):
             raise SchemeError(f"{source}: nodata_code must be an integer, got {nodata!r}.")
