@@ -29,8 +29,8 @@ help:
 	@echo "make zip       Plugin Manager zip -> dist/lcgan_qgis.zip"
 	@echo "make lint      ruff"
 
-setup: apt $(STAMP)
-	@echo "setup: ready ($(VENV), $$($(PY) -c 'import torch, onnxruntime, numpy; print("torch", torch.__version__, "onnxruntime", onnxruntime.__version__, "numpy", numpy.__version__)'))"
+setup: apt venv
+	@$(PY) -c 'import torch, onnxruntime, numpy; print("setup: ready:", "torch", torch.__version__, "| onnxruntime", onnxruntime.__version__, "| numpy", numpy.__version__)'
 
 apt:
 	@missing=""; for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
@@ -39,15 +39,16 @@ apt:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	else echo "setup: Debian packages present, nothing to install"; fi
 
-$(VENV)/bin/python:
-	/usr/bin/python3 -m venv --system-site-packages $(VENV)
-
-$(STAMP): $(REQS) | $(VENV)/bin/python
-	$(PY) -m pip install -q --disable-pip-version-check -c requirements/constraints.txt -r requirements/dev.txt
-	$(PY) -c "import numpy, osgeo.gdal, rasterio, qgis.core, onnxruntime, torch; assert numpy.__version__.startswith('1.24'), numpy.__version__"
-	@touch $(STAMP)
-	@echo "setup: Python requirements installed"
-
+# The stamp holds a digest of the requirement files: pip runs only when they changed (or the venv is new).
+venv:
+	@[ -x $(PY) ] || { echo "setup: creating $(VENV) (system site packages: QGIS, GDAL, rasterio, numpy)"; \
+	  /usr/bin/python3 -m venv --system-site-packages $(VENV); }
+	@want=$$(cat $(REQS) | sha256sum | cut -c1-16); \
+	if [ "$$(cat $(STAMP) 2>/dev/null)" = "$$want" ]; then echo "setup: Python requirements up to date, nothing to install"; \
+	else echo "setup: installing pinned Python requirements (requirements/*.txt)"; \
+	  $(PY) -m pip install -q --disable-pip-version-check -c requirements/constraints.txt -r requirements/dev.txt && \
+	  $(PY) -c "import numpy, osgeo.gdal, rasterio, qgis.core, onnxruntime, torch; import sys; sys.exit(0 if numpy.__version__.startswith('1.24') else 'numpy ' + numpy.__version__ + ' replaced Debian numpy 1.24')" && \
+	  echo "$$want" > $(STAMP); fi
 
 test: setup
 	$(PY) -m pytest -q tests
