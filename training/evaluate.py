@@ -1,0 +1,373 @@
+"""Evaluate exported models on a paired land-cover / imagery area (default: the Zion sample).
+
+``python -m training evaluate --models DIR --data DIR --out docs/evaluation`` (``make evaluate``). Both ONNX models
+run through the plugin's own core engine (``lcgan_qgis.core.engine.translate``), exactly as in QGIS.
+
+* RGB -> land cover: pixel accuracy, per-class IoU, mIoU and a confusion matrix (PNG) against the real map, next to
+  the majority-class baseline (the most frequent real class predicted everywhere).
+* Land cover -> RGB: per-class colour statistics (mean and std per band) of the generated and the real imagery, in
+  the image's units (the generator's [-1, 1] output mapped back by the model's radiometry; the real imagery clipped
+  to the same range, the range the generator can produce), with a baseline that paints every class in the global
+  mean colour; and the land-cover agreement when our RGB -> land-cover model reads the generated imagery.
+
+The Zion sample is the area the bundled models were trained on (unpaired, but the same ground): its numbers are a
+TRAINING-AREA fit, not a measure of generalisation, and the report says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from osgeo import gdal
+
+from lcgan_qgis.core.contract import Direction, Radiometry
+from lcgan_qgis.core.errors import InputRasterError, ModelFileError, OutputError
+from lcgan_qgis.core.resources import bundled_model_path
+from lcgan_qgis.core.scheme import ClassScheme
+
+from .metrics import accuracy, confusion_matrix, iou_per_class, majority_baseline, mean_iou
+
+log = logging.getLogger(__name__)
+gdal.UseExceptions()
+
+IMAGE_FILE = "landsat8_rgb.tif"
+LANDCOVER_FILE = "nlcd2011_on_landsat_grid.tif"
+MODEL_FILES = {d: f"{d.value}.onnx" for d in Direction}
+TRAINING_AREA_LABEL = (
+    "TRAINING-AREA fit: the models were trained on this same area (unpaired land cover and imagery of the Zion "
+    "sample), so these numbers show how well they fit it, not how they generalise to new ground."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Raster:
+    """A whole raster in memory: ``(bands, rows, cols)`` pixels, a validity mask and its georeference."""
+
+    path: Path
+    pixels: np.ndarray
+    valid: np.ndarray
+    geotransform: tuple[float, ...]
+    projection: str
+
+
+def read_raster(path: str | Path) -> Raster:
+    """Read every band of ``path`` with GDAL; a pixel is valid where every band's mask says so.
+
+    Raises:
+        InputRasterError: if the file is missing or GDAL cannot read it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputRasterError(f"Raster not found: {path}")
+    try:
+        ds = gdal.Open(str(path))
+        pixels = ds.ReadAsArray()
+        if pixels.ndim == 2:
+            pixels = pixels[None]
+        valid = np.ones(pixels.shape[1:], dtype=bool)
+        for b in range(1, ds.RasterCount + 1):
+            valid &= ds.GetRasterBand(b).GetMaskBand().ReadAsArray() > 0
+        return Raster(path, pixels, valid, tuple(ds.GetGeoTransform()), ds.GetProjection())
+    except RuntimeError as exc:
+        raise InputRasterError(f"Cannot read raster {path}: {exc}") from None
+    finally:
+        ds = None
+
+
+def write_image(path: Path, pixels: np.ndarray, like: Raster, nodata: float = 0.0) -> Path:
+    """Write ``(bands, rows, cols)`` uint16 pixels as a GeoTIFF on the grid of ``like``; invalid pixels = nodata."""
+    bands, rows, cols = pixels.shape
+    try:
+        ds = gdal.GetDriverByName("GTiff").Create(str(path), cols, rows, bands, gdal.GDT_UInt16,
+                                                  options=["TILED=YES", "COMPRESS=DEFLATE"])
+        ds.SetGeoTransform(like.geotransform)
+        ds.SetProjection(like.projection)
+        for b in range(bands):
+            band = ds.GetRasterBand(b + 1)
+            band.SetNoDataValue(nodata)
+            band.WriteArray(pixels[b])
+    except RuntimeError as exc:
+        raise OutputError(f"Cannot write {path}: {exc}") from None
+    finally:
+        ds = None
+    return path
+
+
+# -- land-cover scores ----------------------------------------------------------------------------------------------
+def score_landcover(true_idx: np.ndarray, pred_idx: np.ndarray, valid: np.ndarray, scheme: ClassScheme) -> dict:
+    """Accuracy, per-class IoU, mIoU and the confusion matrix (rows: true class, columns: predicted) on ``valid``."""
+    n = len(scheme)
+    cm = confusion_matrix(true_idx[valid], pred_idx[valid], n)
+    ious = iou_per_class(cm)
+    true_share = cm.sum(axis=1) / max(cm.sum(), 1)
+    pred_share = cm.sum(axis=0) / max(cm.sum(), 1)
+    return {
+        "pixels": int(cm.sum()),
+        "accuracy": float(accuracy(cm)),
+        "miou": float(mean_iou(cm)),
+        "iou_per_class": {
+            str(c.code): {"name": c.name, "iou": None if np.isnan(ious[i]) else float(ious[i]),
+                          "true_share": float(true_share[i]), "predicted_share": float(pred_share[i])}
+            for i, c in enumerate(scheme.classes)
+        },
+        "confusion_matrix": cm.tolist(),
+    }
+
+
+def baseline_scores(scores: dict, scheme: ClassScheme) -> dict:
+    """The majority-class baseline (``training.metrics.majority_baseline``) for the pixels ``scores`` counted."""
+    base = majority_baseline(np.array(scores["confusion_matrix"]))
+    cls = scheme.classes[base["class_index"]]
+    return {"class": cls.code, "name": cls.name, "accuracy": float(base["accuracy"]), "miou": float(base["mean_iou"])}
+
+
+# -- colour statistics ----------------------------------------------------------------------------------------------
+def colour_statistics(image: np.ndarray, class_idx: np.ndarray, valid: np.ndarray,
+                      n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-class pixel counts ``(n,)``, band means and stds ``(n, bands)`` (NaN where a class has no pixel)."""
+    bands = image.shape[0]
+    idx = class_idx[valid].ravel()
+    counts = np.bincount(idx, minlength=n_classes).astype(np.float64)
+    means = np.full((n_classes, bands), np.nan)
+    stds = np.full((n_classes, bands), np.nan)
+    present = counts > 0
+    for b in range(bands):
+        values = image[b][valid].astype(np.float64).ravel()
+        total = np.bincount(idx, weights=values, minlength=n_classes)
+        total_sq = np.bincount(idx, weights=values * values, minlength=n_classes)
+        mean = total[present] / counts[present]
+        means[present, b] = mean
+        stds[present, b] = np.sqrt(np.maximum(total_sq[present] / counts[present] - mean * mean, 0.0))
+    return counts.astype(np.int64), means, stds
+
+
+def compare_colours(real: np.ndarray, generated: np.ndarray, class_idx: np.ndarray, valid: np.ndarray,
+                    scheme: ClassScheme, band_names: Sequence[str]) -> dict:
+    """Per-class mean/std of real vs generated imagery, and the pixel-weighted error of the class means.
+
+    The baseline paints every pixel in the real image's global mean colour: its class-mean error is what a
+    generator that ignored the land cover would get at best.
+    """
+    n = len(scheme)
+    counts, real_mean, real_std = colour_statistics(real, class_idx, valid, n)
+    _, gen_mean, gen_std = colour_statistics(generated, class_idx, valid, n)
+    present = counts > 0
+    weights = counts[present] / counts[present].sum()
+    global_mean = np.array([real[b][valid].astype(np.float64).mean() for b in range(real.shape[0])])
+    error = (weights[:, None] * np.abs(gen_mean[present] - real_mean[present])).sum(axis=0)
+    baseline = (weights[:, None] * np.abs(global_mean[None] - real_mean[present])).sum(axis=0)
+
+    def rounded(values: np.ndarray) -> list[float | None]:
+        return [None if np.isnan(v) else round(float(v), 2) for v in values]
+
+    return {
+        "bands": list(band_names),
+        "per_class": {
+            str(c.code): {"name": c.name, "pixels": int(counts[i]), "real_mean": rounded(real_mean[i]),
+                          "real_std": rounded(real_std[i]), "generated_mean": rounded(gen_mean[i]),
+                          "generated_std": rounded(gen_std[i])}
+            for i, c in enumerate(scheme.classes)
+        },
+        "class_mean_abs_error": rounded(error),
+        "baseline_global_mean_abs_error": rounded(baseline),
+        "real_global_mean": rounded(global_mean),
+    }
+
+
+def generated_to_image_units(rgb_uint8: np.ndarray, radiometry: Radiometry) -> np.ndarray:
+    """The engine's display uint8 output (0..255 = [-1, 1]) -> the training imagery's units via the radiometry."""
+    return radiometry.denormalize(rgb_uint8.astype(np.float32) / 127.5 - 1.0)
+
+
+def clip_to_radiometry(image: np.ndarray, radiometry: Radiometry) -> np.ndarray:
+    """Real imagery clipped per band to the model's ``[low, high]`` (what the generator can produce)."""
+    low = np.asarray(radiometry.low, dtype=np.float32)[:, None, None]
+    high = np.asarray(radiometry.high, dtype=np.float32)[:, None, None]
+    return np.clip(image.astype(np.float32), low, high)
+
+
+# -- the run --------------------------------------------------------------------------------------------------------
+def _translate(model_path: Path, input_path: Path, output_path: Path, device: str, overlap_px: int | None) -> dict:
+    """Run one model over one raster with the core engine; returns what it reports (provider, seconds...)."""
+    from lcgan_qgis.core.engine import translate
+    from lcgan_qgis.core.gdal_io import GdalReader
+    from lcgan_qgis.core.runtime import load_model
+
+    started = time.perf_counter()
+    with load_model(model_path, device=device) as model, GdalReader(input_path) as reader:
+        kwargs: dict[str, Any] = {} if overlap_px is None else {"overlap_px": overlap_px}
+        result = translate(model, reader, output_path, **kwargs)
+        provider = model.provider
+    seconds = time.perf_counter() - started
+    log.info("%s -> %s on %s in %.1f s", input_path.name, output_path.name, provider, seconds)
+    return {"model": str(model_path), "input": input_path.name, "provider": provider, "seconds": round(seconds, 2),
+            "tiles": getattr(result, "tiles", None)}
+
+
+def find_models(models_dir: str | Path | None) -> dict[Direction, Path]:
+    """Both model files in ``models_dir`` (default: the bundled ones); raises ModelFileError naming what is missing."""
+    paths = {d: (Path(models_dir) / MODEL_FILES[d] if models_dir else bundled_model_path(d)) for d in Direction}
+    missing = [str(p) for p in paths.values() if not p.is_file()]
+    if missing:
+        raise ModelFileError(
+            f"Model file(s) not found: {', '.join(missing)}. Train and export them (`make train`, then "
+            "`python -m training export --out DIR`) or pass MODEL_DIR=<folder with both .onnx files>."
+        )
+    return paths
+
+
+def evaluate(models_dir: str | Path | None, data_dir: str | Path, out_dir: str | Path, device: str = "auto",
+             overlap_px: int | None = None, keep_rasters: bool = False) -> dict:
+    """Evaluate both models on the paired area in ``data_dir``; writes ``evaluation.json`` and PNGs to ``out_dir``.
+
+    Args:
+        models_dir: folder with ``landcover_to_rgb.onnx`` and ``rgb_to_landcover.onnx`` (None: the bundled models).
+        data_dir: folder with ``landsat8_rgb.tif`` and ``nlcd2011_on_landsat_grid.tif`` (same grid).
+        out_dir: where the JSON and PNG files go.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        overlap_px: tile overlap (None: each model's recommended overlap).
+        keep_rasters: also keep the translated GeoTIFFs in ``out_dir/rasters``.
+
+    Returns:
+        The report written to ``evaluation.json``.
+
+    Raises:
+        ModelFileError, InputRasterError, OutputError: with the file at fault named.
+    """
+    from lcgan_qgis.core.runtime import load_model
+
+    from .evaluation_plots import plot_colour_swatches, plot_confusion, plot_overview
+
+    paths = find_models(models_dir)
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    image_path, landcover_path = data_dir / IMAGE_FILE, data_dir / LANDCOVER_FILE
+    for p in (image_path, landcover_path):
+        if not p.is_file():
+            raise InputRasterError(f"Paired evaluation data not found: {p} (need {IMAGE_FILE} and {LANDCOVER_FILE}).")
+    with load_model(paths[Direction.RGB_TO_LANDCOVER], device="cpu") as m_lc:
+        lc_contract = m_lc.contract
+    with load_model(paths[Direction.LANDCOVER_TO_RGB], device="cpu") as m_rgb:
+        rgb_contract = m_rgb.contract
+    scheme = lc_contract.scheme
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    real_lc = read_raster(landcover_path)
+    real_img = read_raster(image_path)
+    if real_lc.pixels.shape[1:] != real_img.pixels.shape[1:] or real_lc.geotransform != real_img.geotransform:
+        raise InputRasterError(
+            f"{landcover_path.name} and {image_path.name} must share one grid for a paired evaluation; got "
+            f"{real_lc.pixels.shape[1:]} {real_lc.geotransform} and "
+            f"{real_img.pixels.shape[1:]} {real_img.geotransform}."
+        )
+    true_idx, true_valid = scheme.codes_to_indices(real_lc.pixels[0])
+    true_valid &= real_lc.valid
+
+    with tempfile.TemporaryDirectory(prefix="lcgan-evaluate-") as tmp:
+        work = out_dir / "rasters" if keep_rasters else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        runs = []
+        # RGB -> land cover on the real imagery.
+        pred_path = work / "zion_rgb_to_landcover.tif"
+        runs.append(_translate(paths[Direction.RGB_TO_LANDCOVER], image_path, pred_path, device, overlap_px))
+        pred = read_raster(pred_path)
+        pred_idx, pred_valid = scheme.codes_to_indices(pred.pixels[0])
+        valid = true_valid & pred_valid & pred.valid & real_img.valid
+        rgb2lc = score_landcover(true_idx, pred_idx, valid, scheme)
+        rgb2lc["baseline_majority"] = baseline_scores(rgb2lc, scheme)
+        # Land cover -> RGB on the real map, then RGB -> land cover on what was generated.
+        gen_path = work / "zion_landcover_to_rgb.tif"
+        runs.append(_translate(paths[Direction.LANDCOVER_TO_RGB], landcover_path, gen_path, device, overlap_px))
+        gen = read_raster(gen_path)
+        radiometry = rgb_contract.radiometry
+        gen_units = generated_to_image_units(gen.pixels[: rgb_contract.image_bands], radiometry)
+        gen_valid = true_valid & gen.valid & real_img.valid
+        colours = compare_colours(clip_to_radiometry(real_img.pixels, radiometry), gen_units, true_idx, gen_valid,
+                                  scheme, rgb_contract.band_names)
+        gen_units_path = work / "zion_landcover_to_rgb_image_units.tif"
+        dn = np.where(gen.valid, np.clip(np.rint(gen_units), 1, 65535), 0).astype(np.uint16)
+        write_image(gen_units_path, dn, real_img)
+        back_path = work / "zion_generated_rgb_to_landcover.tif"
+        runs.append(_translate(paths[Direction.RGB_TO_LANDCOVER], gen_units_path, back_path, device, overlap_px))
+        back = read_raster(back_path)
+        back_idx, back_valid = scheme.codes_to_indices(back.pixels[0])
+        agree_valid = gen_valid & back_valid & back.valid
+        agreement = score_landcover(true_idx, back_idx, agree_valid, scheme)
+        agreement["baseline_majority"] = baseline_scores(agreement, scheme)
+
+        plot_confusion(np.array(rgb2lc["confusion_matrix"]), scheme, out_dir / "confusion_rgb_to_landcover.png",
+                       "RGB -> land cover on real Landsat 8 (Zion, training area)")
+        plot_confusion(np.array(agreement["confusion_matrix"]), scheme, out_dir / "confusion_agreement.png",
+                       "RGB -> land cover on generated imagery vs the input map (Zion, training area)")
+        plot_colour_swatches(colours, scheme, radiometry, out_dir / "colour_statistics.png")
+        plot_overview(real_lc.pixels[0], true_valid, real_img.pixels, gen.pixels[:3], pred.pixels[0], scheme,
+                      radiometry, out_dir / "overview.png")
+
+    report = {
+        "label": TRAINING_AREA_LABEL,
+        "data": {"image": image_path.name, "landcover": landcover_path.name,
+                 "width": int(real_img.pixels.shape[2]), "height": int(real_img.pixels.shape[1]),
+                 "valid_pixels": int(valid.sum())},
+        "models": {d.value: {"file": paths[d].name, "model_version": c.model_version,
+                             "config_digest": c.config_digest, "tile_size_px": c.tile_size_px,
+                             "overlap_px": c.overlap_px if overlap_px is None else overlap_px}
+                   for d, c in ((Direction.RGB_TO_LANDCOVER, lc_contract), (Direction.LANDCOVER_TO_RGB, rgb_contract))},
+        "rgb_to_landcover": rgb2lc,
+        "landcover_to_rgb": {
+            "units": "image units (Landsat DN) after the model's radiometry; real imagery clipped to its range",
+            "colour_statistics": colours,
+            "landcover_agreement": agreement,
+        },
+        "runs": runs,
+        "pngs": sorted(p.name for p in out_dir.glob("*.png")),
+    }
+    path = out_dir / "evaluation.json"
+    tmp_json = path.with_suffix(".json.tmp")
+    tmp_json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    tmp_json.replace(path)
+    return report
+
+
+def summary_lines(report: dict) -> list[str]:
+    """A short human-readable summary of a report (printed by the CLI)."""
+    rgb2lc = report["rgb_to_landcover"]
+    base = rgb2lc["baseline_majority"]
+    agree = report["landcover_to_rgb"]["landcover_agreement"]
+    colours = report["landcover_to_rgb"]["colour_statistics"]
+    ious = ", ".join(f"{k} {v['iou']:.2f}" for k, v in rgb2lc["iou_per_class"].items() if v["iou"] is not None)
+    return [
+        report["label"],
+        f"RGB -> land cover: accuracy {rgb2lc['accuracy']:.3f}, mIoU {rgb2lc['miou']:.3f} "
+        f"(majority baseline '{base['name']}': accuracy {base['accuracy']:.3f}, mIoU {base['miou']:.3f})",
+        f"  per-class IoU: {ious}",
+        f"land cover -> RGB: class-mean colour error {colours['class_mean_abs_error']} "
+        f"(global-mean baseline {colours['baseline_global_mean_abs_error']}) in image units per band",
+        f"  land cover read back from generated imagery: accuracy {agree['accuracy']:.3f}, mIoU {agree['miou']:.3f}",
+    ]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``evaluate`` sub-command's options."""
+    parser.add_argument("--models", type=Path, default=None, help="folder with both .onnx files (default: bundled)")
+    parser.add_argument("--data", type=Path, required=True, help=f"folder with {IMAGE_FILE} and {LANDCOVER_FILE}")
+    parser.add_argument("--out", type=Path, default=Path("docs/evaluation"), help="output folder (JSON + PNG)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="execution device")
+    parser.add_argument("--overlap-px", type=int, default=None, help="tile overlap (default: the model's)")
+    parser.add_argument("--keep-rasters", action="store_true", help="keep the translated GeoTIFFs in OUT/rasters")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the ``evaluate`` sub-command; prints the summary and where the files are."""
+    report = evaluate(args.models, args.data, args.out, args.device, args.overlap_px, args.keep_rasters)
+    for line in summary_lines(report):
+        print(line)
+    print(f"wrote {Path(args.out) / 'evaluation.json'} and {', '.join(report['pngs'])}")
+    return 0

@@ -1,0 +1,115 @@
+"""Pictures of an evaluation (``training.evaluate``): confusion matrix, class colour swatches, overview panels.
+
+Matplotlib's object API (``Figure``) needs no GUI backend and leaves pyplot's global state alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch, Rectangle
+
+from lcgan_qgis.core.contract import Radiometry, to_uint8
+from lcgan_qgis.core.scheme import ClassScheme
+
+
+def codes_to_rgb(codes: np.ndarray, scheme: ClassScheme, background: int = 255) -> np.ndarray:
+    """``(rows, cols)`` land-cover codes -> ``(rows, cols, 3)`` uint8 in the scheme's colours (others: background)."""
+    lut = np.full((max(*scheme.codes, scheme.nodata_code, int(codes.max(initial=0))) + 1, 3), background, np.uint8)
+    for cls in scheme.classes:
+        lut[cls.code] = cls.rgba[:3]
+    return lut[codes]
+
+
+def image_to_display(image: np.ndarray, radiometry: Radiometry) -> np.ndarray:
+    """``(bands, rows, cols)`` imagery in the model's units -> ``(rows, cols, 3)`` uint8 through its radiometry."""
+    return to_uint8(radiometry.normalize(image[:3])).transpose(1, 2, 0)
+
+
+def legend_handles(scheme: ClassScheme, codes_present: set[int]) -> list[Patch]:
+    """Legend patches for the classes in ``codes_present``, in scheme order."""
+    return [Patch(facecolor=np.array(c.rgba[:3]) / 255.0, edgecolor="0.3", label=f"{c.code} {c.name}")
+            for c in scheme.classes if c.code in codes_present]
+
+
+def plot_confusion(cm: np.ndarray, scheme: ClassScheme, path: str | Path, title: str) -> Path:
+    """Row-normalised confusion matrix (rows: true class; each row sums to 100 %), with the pixel count per row."""
+    cm = np.asarray(cm, dtype=np.float64)
+    rows = cm.sum(axis=1, keepdims=True)
+    share = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    labels = [f"{c.code} {c.name}" for c in scheme.classes]
+    fig = Figure(figsize=(10.5, 8.5))
+    ax = fig.subplots()
+    im = ax.imshow(share * 100.0, cmap="Blues", vmin=0, vmax=100)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            if share[i, j] >= 0.01:
+                ax.text(j, i, f"{100 * share[i, j]:.0f}", ha="center", va="center", fontsize=7,
+                        color="white" if share[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(labels)), [str(c.code) for c in scheme.classes])
+    ax.set_yticks(range(len(labels)), [f"{lab} ({int(rows[i, 0])} px)" for i, lab in enumerate(labels)], fontsize=8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, label="% of the true class's pixels", shrink=0.8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return Path(path)
+
+
+def plot_colour_swatches(colours: dict, scheme: ClassScheme, radiometry: Radiometry, path: str | Path) -> Path:
+    """Per class: the real and the generated mean colour side by side, with pixel counts and mean values."""
+    rows = [(c, colours["per_class"][str(c.code)]) for c in scheme.classes
+            if colours["per_class"][str(c.code)]["pixels"] > 0]
+    fig = Figure(figsize=(9.5, 0.42 * len(rows) + 1.2))
+    ax = fig.subplots()
+    for y, (cls, stats) in enumerate(rows):
+        for x, key in ((0, "real_mean"), (1, "generated_mean")):
+            mean = np.array(stats[key], dtype=np.float32).reshape(-1, 1, 1)
+            rgb = image_to_display(mean, radiometry)[0, 0] / 255.0
+            ax.add_patch(Rectangle((x, y), 0.9, 0.85, facecolor=rgb, edgecolor="0.3"))
+        ax.add_patch(Rectangle((-0.6, y + 0.2), 0.4, 0.45, facecolor=np.array(cls.rgba[:3]) / 255.0))
+        text = (f"{cls.code} {cls.name} ({stats['pixels']} px): real {_fmt(stats['real_mean'])} "
+                f"+- {_fmt(stats['real_std'])}, generated {_fmt(stats['generated_mean'])} "
+                f"+- {_fmt(stats['generated_std'])}")
+        ax.text(2.05, y + 0.45, text, va="center", fontsize=7.5)
+    ax.text(0.45, -0.3, "real", ha="center", fontsize=9)
+    ax.text(1.45, -0.3, "generated", ha="center", fontsize=9)
+    ax.set_xlim(-0.7, 12)
+    ax.set_ylim(len(rows), -0.7)
+    ax.axis("off")
+    ax.set_title("Mean colour per land-cover class, real vs generated (image units, bands "
+                 f"{'/'.join(colours['bands'])})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return Path(path)
+
+
+def _fmt(values: list[float | None]) -> str:
+    return "(" + ", ".join("-" if v is None else f"{v:.0f}" for v in values) + ")"
+
+
+def plot_overview(landcover: np.ndarray, lc_valid: np.ndarray, real_image: np.ndarray, generated_uint8: np.ndarray,
+                  predicted: np.ndarray, scheme: ClassScheme, radiometry: Radiometry, path: str | Path) -> Path:
+    """Four panels: real land cover | generated imagery | real imagery | land cover predicted from real imagery."""
+    lc_rgb = codes_to_rgb(np.where(lc_valid, landcover, scheme.nodata_code), scheme)
+    panels = [
+        (lc_rgb, "real land cover (NLCD 2011)"),
+        (generated_uint8[:3].transpose(1, 2, 0), "generated imagery (land cover -> RGB)"),
+        (image_to_display(real_image, radiometry), "real Landsat 8 imagery"),
+        (codes_to_rgb(predicted, scheme), "land cover predicted from the real imagery"),
+    ]
+    fig = Figure(figsize=(20, 5.6))
+    axes = fig.subplots(1, 4)
+    for ax, (img, title) in zip(axes, panels, strict=True):
+        ax.imshow(img, interpolation="nearest")
+        ax.set_title(title, fontsize=10)
+        ax.axis("off")
+    present = set(np.unique(landcover[lc_valid]).tolist()) | set(np.unique(predicted).tolist())
+    fig.legend(handles=legend_handles(scheme, present), loc="lower center", ncol=7, fontsize=8, frameon=False)
+    fig.suptitle("Zion sample (training area)", fontsize=11)
+    fig.tight_layout(rect=(0, 0.08, 1, 0.97))
+    fig.savefig(path, dpi=80)
+    return Path(path)
