@@ -1,0 +1,71 @@
+"""Command line: ``python -m training train|export|ablation|bench ...`` (see ``docs/training.md``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from lcgan_qgis.core.errors import LcganError
+
+from .config import ConfigError, TrainConfig
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .trainer import Trainer
+
+    config = TrainConfig.load(args.config, args.overrides)
+    trainer = Trainer(config, args.data, args.run_dir)
+    step = trainer.fit()
+    print(f"trained to step {step}/{config.total_steps}; run folder {args.run_dir}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .export import export_checkpoint
+
+    checkpoint = args.checkpoint or Path(args.run_dir) / "checkpoints" / "last.pt"
+    results = export_checkpoint(checkpoint, args.out, args.model_version, args.tile_size_px, args.overlap_px)
+    print(json.dumps({"out": str(args.out), "max_abs_diff": results}, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train (or resume) a CycleGAN run")
+    train.add_argument("--config", type=Path, default=None, help="TOML config (default: built-in defaults)")
+    train.add_argument("--data", type=Path, default=None, help="folder that relative raster paths are read from")
+    train.add_argument("--run-dir", type=Path, default=Path("runs/default"),
+                       help="run folder; an existing one with a checkpoint resumes (default: runs/default)")
+    train.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. optim.lr=1e-4")
+    train.set_defaults(func=_train)
+
+    export = sub.add_parser("export", help="export both generators of a checkpoint to ONNX")
+    export.add_argument("--run-dir", type=Path, default=Path("runs/default"), help="run folder (uses its last.pt)")
+    export.add_argument("--checkpoint", type=Path, default=None, help="a checkpoint file instead of --run-dir")
+    export.add_argument("--out", type=Path, required=True, help="output folder for the two .onnx files")
+    export.add_argument("--model-version", default="", help="model_version in the contract")
+    export.add_argument("--tile-size-px", type=int, default=None, help="recommended tile (default: training crop)")
+    export.add_argument("--overlap-px", type=int, default=None, help="recommended overlap (default: tile / 8)")
+    export.set_defaults(func=_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (LcganError, ConfigError) as exc:
+        logging.getLogger("training").error("%s", exc)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""Export trained generators to ONNX with the model contract, and check them against torch with onnxruntime.
+
+Graph: input ``input`` and output ``output``, float32 NCHW with dynamic N, H, W (H, W multiples of 4), opset 17,
+TorchScript-based exporter (``dynamo=False``). The land-cover model's graph ends in softmax (probabilities); the
+image model's in Tanh. Metadata: ``ModelContract.to_metadata()`` (our key plus the Deepness keys).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from lcgan_qgis.core.contract import INPUT_NAME, OUTPUT_NAME, Direction, ModelContract
+from lcgan_qgis.core.errors import ContractError
+from lcgan_qgis.core.scheme import ClassScheme
+
+from .config import TrainConfig
+from .data import radiometry_from_dict
+from .trainer import build_networks, load_checkpoint
+
+log = logging.getLogger(__name__)
+
+PARITY_TOLERANCE = 1e-3
+FILE_NAMES = {Direction.LANDCOVER_TO_RGB: "landcover_to_rgb.onnx", Direction.RGB_TO_LANDCOVER: "rgb_to_landcover.onnx"}
+
+
+class ExportError(ContractError):
+    """An export failed or its onnxruntime output differs from torch beyond the tolerance."""
+
+
+class _WithSoftmax(nn.Module):
+    """Logits generator -> probabilities (what the contract promises for land-cover models)."""
+
+    def __init__(self, generator: nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.generator(x).softmax(dim=1)
+
+
+def export_generator(generator: nn.Module, contract: ModelContract, path: str | Path, opset: int = 17,
+                     check_size_px: int | None = None) -> float:
+    """Write ``generator`` as ONNX with ``contract`` metadata; returns the max abs difference onnxruntime vs torch.
+
+    Args:
+        generator: a generator (land-cover models return logits; softmax is added to the graph here).
+        contract: the model contract; its direction decides softmax and the channel counts checked.
+        path: output ``.onnx`` file (written to a temporary file, then moved into place).
+        opset: ONNX opset.
+        check_size_px: side of the random parity-check input (default: ``min(tile_size_px, 128)``).
+
+    Raises:
+        ExportError: wrong channel counts, or parity worse than 1e-3.
+    """
+    path = Path(path)
+    module = _WithSoftmax(generator) if contract.direction is Direction.RGB_TO_LANDCOVER else generator
+    module = module.float().eval().to("cpu")
+    in_ch = getattr(generator, "in_channels", contract.in_channels)
+    out_ch = getattr(generator, "out_channels", contract.out_channels)
+    if (in_ch, out_ch) != (contract.in_channels, contract.out_channels):
+        raise ExportError(f"Generator maps {in_ch}->{out_ch} channels, the contract ({contract.direction.value}) "
+                          f"needs {contract.in_channels}->{contract.out_channels}.")
+    side = check_size_px or min(contract.tile_size_px, 128)
+    side -= side % contract.size_multiple_px
+    generator_rng = torch.Generator().manual_seed(0)
+    if contract.direction is Direction.LANDCOVER_TO_RGB:
+        idx = torch.randint(0, contract.in_channels, (2, side, side), generator=generator_rng)
+        sample = torch.nn.functional.one_hot(idx, contract.in_channels).permute(0, 3, 1, 2).float()
+    else:
+        sample = torch.rand((2, contract.in_channels, side, side), generator=generator_rng) * 2 - 1
+    tmp = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dynamic = {0: "batch", 2: "height", 3: "width"}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (sample,), str(tmp), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                          dynamic_axes={INPUT_NAME: dynamic, OUTPUT_NAME: dynamic}, opset_version=opset,
+                          dynamo=False, do_constant_folding=True)
+        expected = module(sample).numpy()
+    model = onnx.load(str(tmp))
+    for key, value in contract.to_metadata().items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    model.producer_name = "lcgan"
+    onnx.save(model, str(tmp))
+    diff = parity(tmp, sample.numpy(), expected)
+    if diff > PARITY_TOLERANCE:
+        tmp.unlink(missing_ok=True)
+        raise ExportError(f"{path}: onnxruntime differs from torch by {diff:.3g} (> {PARITY_TOLERANCE}); not written.")
+    os.replace(tmp, path)
+    log.info("exported %s (%s, %.1f MB), max |onnxruntime - torch| = %.2e", path, contract.direction.value,
+             path.stat().st_size / 1e6, diff)
+    return diff
+
+
+def parity(path: str | Path, sample: np.ndarray, expected: np.ndarray,
+           providers: list[str] | None = None) -> float:
+    """Max abs difference between onnxruntime's output for ``sample`` and ``expected``."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
+    got = session.run([OUTPUT_NAME], {INPUT_NAME: sample.astype(np.float32)})[0]
+    return float(np.abs(got - expected).max())
+
+
+def contracts_from_checkpoint(state: dict[str, Any], model_version: str, tile_size_px: int | None = None,
+                              overlap_px: int | None = None) -> dict[Direction, ModelContract]:
+    """Both directions' contracts from a training checkpoint (scheme, radiometry, GSD, config digest)."""
+    config = TrainConfig.from_dict(state["config"], source="checkpoint")
+    tile = tile_size_px or config.data.crop_size_px
+    overlap = tile // 8 if overlap_px is None else overlap_px
+    common: dict[str, Any] = {
+        "scheme": ClassScheme.from_dict(state["scheme"], source="checkpoint scheme"),
+        "radiometry": radiometry_from_dict(state["radiometry"]),
+        "tile_size_px": tile,
+        "overlap_px": overlap,
+        "gsd_m": float(state["gsd_m"]),
+        "model_version": model_version,
+        "config_digest": config.digest(),
+        "image_bands": len(config.data.image_bands),
+        "band_names": tuple(["red", "green", "blue"][: len(config.data.image_bands)]
+                            if len(config.data.image_bands) <= 3 else
+                            [f"band{b}" for b in config.data.image_bands]),
+        "extra": {"training_step": int(state["step"]), "git_commit": str(state.get("git_commit", "")),
+                  "ngf": config.model.ngf, "n_blocks": config.model.n_blocks,
+                  "fake_lc_for_d": config.model.fake_lc_for_d},
+    }
+    return {
+        Direction.LANDCOVER_TO_RGB: ModelContract(Direction.LANDCOVER_TO_RGB, description=(
+            "lcgan CycleGAN generator: one-hot land cover -> RGB imagery in [-1, 1]"), **common),
+        Direction.RGB_TO_LANDCOVER: ModelContract(Direction.RGB_TO_LANDCOVER, description=(
+            "lcgan CycleGAN generator: RGB imagery -> land-cover class probabilities"), **common),
+    }
+
+
+def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, model_version: str = "",
+                      tile_size_px: int | None = None, overlap_px: int | None = None) -> dict[str, float]:
+    """Export both generators of a training checkpoint into ``out_dir``; returns {file name: max abs diff}."""
+    state = load_checkpoint(checkpoint)
+    config = TrainConfig.from_dict(state["config"], source=str(checkpoint))
+    scheme = ClassScheme.from_dict(state["scheme"], source="checkpoint scheme")
+    nets = build_networks(config, len(scheme), len(config.data.image_bands))
+    for name in ("g_lc2rgb", "g_rgb2lc"):
+        nets[name].load_state_dict(state["nets"][name])
+    version = model_version or f"step{int(state['step'])}-{config.digest()[:8]}"
+    contracts = contracts_from_checkpoint(state, version, tile_size_px, overlap_px)
+    results = {}
+    for direction, net in ((Direction.LANDCOVER_TO_RGB, nets["g_lc2rgb"]), (Direction.RGB_TO_LANDCOVER,
+                                                                             nets["g_rgb2lc"])):
+        target = Path(out_dir) / FILE_NAMES[direction]
+        results[target.name] = export_generator(net, contracts[direction], target)
+    return results
