@@ -1,0 +1,339 @@
+"""The lcgan dock panel: choose a layer, a direction and a model, set options, run in the background.
+
+The panel only gathers parameters: it builds a :class:`~lcgan_qgis.job.TranslationRequest` and a reader over a
+clone of the layer's provider, starts a :class:`~lcgan_qgis.tasks.TranslateTask`, and when the task is done adds the
+styled result to the project. It never loads a model for inference or tiles a raster itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Any
+
+from qgis.core import (
+    Qgis,
+    QgsApplication,
+    QgsMapLayerProxyModel,
+    QgsProcessingUtils,
+    QgsProject,
+    QgsRasterLayer,
+)
+from qgis.gui import (
+    QgsCollapsibleGroupBox,
+    QgsDockWidget,
+    QgsFileWidget,
+    QgsMapLayerComboBox,
+    QgsRasterBandComboBox,
+    QgsSpinBox,
+)
+from qgis.PyQt.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.contract import Direction
+from ..core.errors import InputRasterError, LcganError
+from ..job import TranslationRequest
+from ..qgis_reader import ProviderReader
+from ..styling import add_confidence_layer, add_result_layer, result_layer_name
+from ..tasks import TaskOutcome, TranslateTask
+from .area import extent_wkt, features_wkt
+from .model_info import ModelInfoBox
+
+DEVICES = (("auto (GPU when usable)", "auto"), ("CPU", "cpu"), ("CUDA GPU", "cuda"))
+EXTENT_WHOLE, EXTENT_CANVAS, EXTENT_FEATURES = "layer", "canvas", "features"
+EXTENTS = (("Whole layer", EXTENT_WHOLE), ("Map canvas extent", EXTENT_CANVAS),
+           ("Features of a polygon layer", EXTENT_FEATURES))
+MESSAGE_SECONDS = 8
+
+
+def fits_direction(layer: Any, direction: Direction) -> bool:
+    """Whether a raster layer can be the input of ``direction``: one band of codes, or at least 3 image bands."""
+    if not isinstance(layer, QgsRasterLayer):
+        return False
+    return layer.bandCount() == 1 if direction is Direction.LANDCOVER_TO_RGB else layer.bandCount() >= 3
+
+
+class LcganDock(QgsDockWidget):
+    """The panel. ``iface`` needs ``mapCanvas()`` and ``messageBar()``."""
+
+    def __init__(self, iface: Any, parent: QWidget | None = None) -> None:
+        super().__init__("lcgan: land cover ↔ imagery", parent)
+        self.setObjectName("LcganDock")
+        self.iface = iface
+        self.task: TranslateTask | None = None
+        self.last_outcome: TaskOutcome | None = None
+        self.result_layers: list[QgsRasterLayer] = []
+        self._build()
+        self._connect()
+        self._direction_changed()
+
+    # -- layout --------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        form = QFormLayout()
+        self.direction_combo = QComboBox()
+        self.direction_combo.addItem("Land cover → synthetic RGB", Direction.LANDCOVER_TO_RGB.value)
+        self.direction_combo.addItem("RGB imagery → land cover", Direction.RGB_TO_LANDCOVER.value)
+        form.addRow("Direction", self.direction_combo)
+        self.layer_combo = QgsMapLayerComboBox()
+        self.layer_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        form.addRow("Input layer", self.layer_combo)
+        self.band_combos = [QgsRasterBandComboBox() for _ in range(3)]
+        bands_row = QWidget()
+        bands_layout = QHBoxLayout(bands_row)
+        bands_layout.setContentsMargins(0, 0, 0, 0)
+        for label, combo in zip("RGB", self.band_combos, strict=True):
+            bands_layout.addWidget(QLabel(label))
+            bands_layout.addWidget(combo, 1)
+        self.bands_label = QLabel("Bands")
+        form.addRow(self.bands_label, bands_row)
+        self.bands_row = bands_row
+        self.model_widget = QgsFileWidget()
+        self.model_widget.setFilter("lcgan ONNX models (*.onnx)")
+        self.model_widget.lineEdit().setPlaceholderText("bundled model")
+        form.addRow("Model", self.model_widget)
+        layout.addLayout(form)
+        self.info_box = ModelInfoBox()
+        layout.addWidget(self.info_box)
+
+        self.options_box = QgsCollapsibleGroupBox("Options")
+        self.options_box.setCollapsed(True)
+        options = QFormLayout(self.options_box)
+        self.overlap_spin = QgsSpinBox()
+        self.overlap_spin.setRange(-1, 4096)
+        self.overlap_spin.setSpecialValueText("model default")
+        self.overlap_spin.setClearValue(-1)
+        self.overlap_spin.setValue(-1)
+        self.overlap_spin.setSuffix(" px")
+        options.addRow("Tile overlap", self.overlap_spin)
+        self.batch_spin = QgsSpinBox()
+        self.batch_spin.setRange(1, 256)
+        self.batch_spin.setClearValue(1)
+        options.addRow("Tiles per batch", self.batch_spin)
+        self.device_combo = QComboBox()
+        for text, value in DEVICES:
+            self.device_combo.addItem(text, value)
+        options.addRow("Device", self.device_combo)
+        self.extent_combo = QComboBox()
+        for text, value in EXTENTS:
+            self.extent_combo.addItem(text, value)
+        options.addRow("Area", self.extent_combo)
+        self.polygon_combo = QgsMapLayerComboBox()
+        self.polygon_combo.setFilters(QgsMapLayerProxyModel.PolygonLayer)
+        self.selected_only = QCheckBox("Selected features only")
+        options.addRow("Polygons", self.polygon_combo)
+        options.addRow("", self.selected_only)
+        self.check_gsd = QCheckBox("Resample to the model's resolution when pixel sizes differ")
+        self.check_gsd.setChecked(True)
+        options.addRow("", self.check_gsd)
+        self.confidence_check = QCheckBox("Also write the confidence (max probability)")
+        options.addRow("", self.confidence_check)
+        layout.addWidget(self.options_box)
+
+        out_form = QFormLayout()
+        self.output_widget = QgsFileWidget()
+        self.output_widget.setStorageMode(QgsFileWidget.SaveFile)
+        self.output_widget.setFilter("GeoTIFF (*.tif *.tiff)")
+        self.output_widget.lineEdit().setPlaceholderText("temporary file")
+        out_form.addRow("Output", self.output_widget)
+        layout.addLayout(out_form)
+
+        buttons = QHBoxLayout()
+        self.run_button = QPushButton("Run")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        layout.addLayout(buttons)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 100)
+        self.progress_bar.setValue(0)
+        layout.addWidget(self.progress_bar)
+        layout.addStretch(1)
+
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        self.setWidget(scroll)
+
+    def _connect(self) -> None:
+        self.direction_combo.currentIndexChanged.connect(self._direction_changed)
+        self.layer_combo.layerChanged.connect(self._layer_changed)
+        self.model_widget.fileChanged.connect(self.refresh_model_info)
+        self.device_combo.currentIndexChanged.connect(self.refresh_model_info)
+        self.extent_combo.currentIndexChanged.connect(self._extent_mode_changed)
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+        project = QgsProject.instance()
+        project.layersAdded.connect(self._refresh_layer_filter)
+        project.layersRemoved.connect(self._refresh_layer_filter)
+
+    # -- state ---------------------------------------------------------------------------------------------
+    @property
+    def direction(self) -> Direction:
+        return Direction(self.direction_combo.currentData())
+
+    def set_direction(self, direction: Direction) -> None:
+        self.direction_combo.setCurrentIndex(self.direction_combo.findData(direction.value))
+
+    def _direction_changed(self) -> None:
+        rgb_input = self.direction is Direction.RGB_TO_LANDCOVER
+        self.bands_label.setVisible(rgb_input)
+        self.bands_row.setVisible(rgb_input)
+        self.confidence_check.setVisible(rgb_input)
+        self._refresh_layer_filter()
+        self._extent_mode_changed()
+        self.refresh_model_info()
+
+    def _refresh_layer_filter(self, *_args: object) -> None:
+        """Offer only layers that fit the direction (single band for land cover, >= 3 bands for imagery)."""
+        layers = QgsProject.instance().mapLayers().values()
+        direction = self.direction
+        excluded = [lyr for lyr in layers if isinstance(lyr, QgsRasterLayer) and not fits_direction(lyr, direction)]
+        self.layer_combo.setExceptedLayerList(excluded)
+        self._layer_changed(self.layer_combo.currentLayer())
+
+    def _layer_changed(self, layer: Any) -> None:
+        for band, combo in enumerate(self.band_combos, start=1):
+            combo.setLayer(layer if isinstance(layer, QgsRasterLayer) else None)
+            if isinstance(layer, QgsRasterLayer) and band <= layer.bandCount():
+                combo.setBand(band)
+
+    def _extent_mode_changed(self, *_args: object) -> None:
+        features = self.extent_combo.currentData() == EXTENT_FEATURES
+        self.polygon_combo.setEnabled(features)
+        self.selected_only.setEnabled(features)
+
+    def refresh_model_info(self, *_args: object) -> None:
+        """Describe the chosen model (or the bundled one) and the provider that would run it."""
+        self.info_box.show_model(self.model_widget.filePath() or None, self.direction,
+                                 self.device_combo.currentData())
+
+    # -- run -----------------------------------------------------------------------------------------------
+    def _area_wkt(self, layer: QgsRasterLayer) -> str | None:
+        mode = self.extent_combo.currentData()
+        if mode == EXTENT_CANVAS:
+            canvas = self.iface.mapCanvas()
+            return extent_wkt(canvas.extent(), canvas.mapSettings().destinationCrs(), layer)
+        if mode == EXTENT_FEATURES:
+            return features_wkt(self.polygon_combo.currentLayer(), layer, self.selected_only.isChecked())
+        return None
+
+    def build_request(self) -> tuple[TranslationRequest, ProviderReader]:
+        """The request and a reader (over a provider clone) for the current choices.
+
+        Raises:
+            LcganError: a choice that cannot work (no layer, a layer that does not fit, an empty area...).
+        """
+        layer = self.layer_combo.currentLayer()
+        direction = self.direction
+        if not isinstance(layer, QgsRasterLayer):
+            raise InputRasterError("Choose a raster layer to translate.")
+        if not fits_direction(layer, direction):
+            need = "one band of class codes" if direction is Direction.LANDCOVER_TO_RGB else "at least 3 bands"
+            raise InputRasterError(f"Layer '{layer.name()}' has {layer.bandCount()} band(s); {direction.value} "
+                                   f"needs {need}.")
+        rgb_input = direction is Direction.RGB_TO_LANDCOVER
+        output = self.output_widget.filePath() or QgsProcessingUtils.generateTempFilename(
+            _safe_name(f"{layer.name()}_{direction.value}") + ".tif"
+        )
+        confidence = None
+        if rgb_input and self.confidence_check.isChecked():
+            confidence = re.sub(r"(\.tiff?)?$", "_confidence.tif", output, count=1, flags=re.IGNORECASE)
+        source = layer.source().split("|")[0] if layer.providerType() == "gdal" else None
+        request = TranslationRequest(
+            direction=direction,
+            output_path=output,
+            model_path=self.model_widget.filePath() or None,
+            device=self.device_combo.currentData(),
+            overlap_px=None if self.overlap_spin.value() < 0 else self.overlap_spin.value(),
+            batch_size=self.batch_spin.value(),
+            bands=tuple(c.currentBand() for c in self.band_combos) if rgb_input else None,
+            aoi_wkt=self._area_wkt(layer),
+            confidence_path=confidence,
+            check_gsd=self.check_gsd.isChecked(),
+            input_path=source,
+        )
+        return request, ProviderReader.from_layer(layer)
+
+    def run(self) -> TranslateTask | None:
+        """Start a translation task for the current choices (the Run button)."""
+        if self.task is not None:
+            self._message("A translation is already running; cancel it first.", Qgis.Warning)
+            return None
+        try:
+            request, reader = self.build_request()
+        except LcganError as exc:
+            self._message(str(exc), Qgis.Critical)
+            return None
+        self.task = TranslateTask(request, reader, self._task_done)
+        self.task.progressChanged.connect(lambda value: self.progress_bar.setValue(int(value)))
+        self.progress_bar.setValue(0)
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        QgsApplication.taskManager().addTask(self.task)
+        return self.task
+
+    def cancel(self) -> None:
+        """Stop the running task within the current tile batch; nothing is written or added."""
+        if self.task is not None:
+            self.cancel_button.setEnabled(False)
+            self.task.cancel()
+
+    def _task_done(self, outcome: TaskOutcome) -> None:
+        self.task = None
+        self.last_outcome = outcome
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        if outcome.canceled:
+            self.progress_bar.setValue(0)
+            self._message("Canceled: nothing was written.", Qgis.Info)
+            return
+        if outcome.job is None:
+            self.progress_bar.setValue(0)
+            self._message(outcome.error, Qgis.Critical)
+            return
+        result, direction = outcome.job.result, outcome.request.direction
+        name = result_layer_name(outcome.input_name, direction)
+        try:
+            layers = [add_result_layer(result.output_path, name, direction, outcome.job.contract.scheme)]
+            if result.confidence_path:
+                layers.append(add_confidence_layer(result.confidence_path, f"{outcome.input_name} -> confidence"))
+        except LcganError as exc:
+            self._message(str(exc), Qgis.Critical)
+            return
+        self.result_layers.extend(layers)
+        self.progress_bar.setValue(100)
+        self._message(f"'{name}' added: {result.tiles} tiles in {result.seconds:.1f} s on {result.provider}.",
+                      Qgis.Success)
+
+    def _message(self, text: str, level: Qgis.MessageLevel) -> None:
+        bar = self.iface.messageBar() if self.iface is not None else None
+        if bar is not None:
+            bar.pushMessage("lcgan", text, level, MESSAGE_SECONDS if level != Qgis.Critical else 0)
+
+    def closeEvent(self, event: Any) -> None:
+        self.cancel()
+        super().closeEvent(event)
+
+    def disconnect_project(self) -> None:
+        """Stop listening to the project (the plugin calls this on unload)."""
+        project = QgsProject.instance()
+        for signal in (project.layersAdded, project.layersRemoved):
+            with contextlib.suppress(TypeError):  # not connected
+                signal.disconnect(self._refresh_layer_filter)
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "lcgan"

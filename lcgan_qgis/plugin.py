@@ -1,0 +1,87 @@
+"""The QGIS plugin object: registers the Processing provider, adds the dock panel and checks dependencies.
+
+``qgis_process`` and Processing-only sessions call :meth:`LcganPlugin.initProcessing` with ``iface`` set to
+``None``; the desktop also calls :meth:`initGui`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from qgis.core import Qgis, QgsApplication, QgsMessageLog
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtWidgets import QAction
+
+from .deps import add_deps_to_path, check_runtime, provider_summary
+from .icons import plugin_icon
+from .processing_provider import LcganProvider
+
+LOG = logging.getLogger(__name__)
+MENU = "&lcgan"
+
+
+class LcganPlugin:
+    """Plugin entry object created by :func:`lcgan_qgis.classFactory`."""
+
+    def __init__(self, iface: Any) -> None:
+        self.iface = iface
+        self.provider: LcganProvider | None = None
+        self.dock: Any = None
+        self.action: QAction | None = None
+        add_deps_to_path()
+
+    def initProcessing(self) -> None:
+        """Register the ``lcgan`` Processing provider (idempotent)."""
+        if self.provider is None:
+            self.provider = LcganProvider()
+            QgsApplication.processingRegistry().addProvider(self.provider)
+
+    def initGui(self) -> None:
+        """Provider, dock panel (hidden until asked for), menu and toolbar entries, dependency check."""
+        self.initProcessing()
+        from .gui.dock import LcganDock
+
+        self.dock = LcganDock(self.iface, self.iface.mainWindow())
+        self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+        self.dock.hide()
+        self.action = QAction(plugin_icon(), "lcgan: land cover ↔ imagery", self.iface.mainWindow())
+        self.action.setCheckable(True)
+        self.action.setToolTip("Translate land cover to synthetic imagery and imagery to land cover")
+        self.action.toggled.connect(self.dock.setUserVisible)
+        self.dock.visibilityChanged.connect(self.action.setChecked)
+        self.iface.addRasterToolBarIcon(self.action)
+        self.iface.addPluginToRasterMenu(MENU, self.action)
+        self.check_dependencies()
+
+    def check_dependencies(self) -> bool:
+        """Log which execution provider will run, or offer to install what is missing (message bar)."""
+        status = check_runtime()
+        if status.ok:
+            QgsMessageLog.logMessage(
+                f"onnxruntime {status.onnxruntime_version}, numpy {status.numpy_version}; {provider_summary()}",
+                "lcgan", Qgis.Info,
+            )
+            return True
+        QgsMessageLog.logMessage(status.problem, "lcgan", Qgis.Warning)
+        if self.iface is not None:
+            from .gui.deps_dialog import offer_install
+
+            offer_install(self.iface, status)
+        return False
+
+    def unload(self) -> None:
+        """Remove everything :meth:`initGui` / :meth:`initProcessing` added."""
+        if self.provider is not None:
+            QgsApplication.processingRegistry().removeProvider(self.provider)
+            self.provider = None
+        if self.action is not None:
+            self.iface.removePluginRasterMenu(MENU, self.action)
+            self.iface.removeRasterToolBarIcon(self.action)
+            self.action = None
+        if self.dock is not None:
+            self.dock.cancel()
+            self.dock.disconnect_project()
+            self.iface.removeDockWidget(self.dock)
+            self.dock.deleteLater()
+            self.dock = None

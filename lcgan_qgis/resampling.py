@@ -1,0 +1,166 @@
+"""Ground sample distance (GSD): decide whether a layer must be resampled for a model, and warp results back.
+
+A model learnt its textures at one GSD (``contract.gsd_m``). A layer whose pixels are more than ``tolerance`` larger
+or smaller is read on a grid at the model's GSD (same CRS and extent), translated there, and the result is warped
+back onto the layer's own grid, so the output always matches the input pixel for pixel. Layers in a geographic CRS
+(degrees) have no GSD in metres: they are refused unless the user switches the check off.
+
+QGIS-free: plain numbers and ``osgeo.gdal``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from osgeo import gdal
+
+from .core.errors import Canceled, InputRasterError, OutputError
+from .core.raster import GeoTransform, RasterInfo, Window
+
+LOG = logging.getLogger(__name__)
+
+#: Relative GSD difference tolerated before resampling (10 %).
+GSD_TOLERANCE = 0.10
+GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """A north-up pixel grid: size in pixels and a GDAL geotransform (``gt[2] == gt[4] == 0``)."""
+
+    width: int
+    height: int
+    geotransform: GeoTransform
+
+    def bounds(self, window: Window | None = None) -> tuple[float, float, float, float]:
+        """``(xmin, ymin, xmax, ymax)`` of ``window`` (default: the whole grid) in CRS units."""
+        window = window or Window(0, 0, self.width, self.height)
+        x0, dx, _, y0, _, dy = self.geotransform
+        left, top = x0 + window.col_off * dx, y0 + window.row_off * dy
+        return left, top + window.height * dy, left + window.width * dx, top
+
+    @property
+    def pixel_size(self) -> tuple[float, float]:
+        return abs(self.geotransform[1]), abs(self.geotransform[5])
+
+    @classmethod
+    def of_info(cls, info: RasterInfo) -> Grid:
+        return cls(info.width, info.height, info.geotransform)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolutionPlan:
+    """What to do about resolution: ``grid`` is ``None`` to run on the layer's own grid. ``message`` explains."""
+
+    grid: Grid | None
+    message: str
+    layer_gsd_m: float | None
+
+
+def plan_resolution(info: RasterInfo, metres_per_unit: float | None, model_gsd_m: float,
+                    tolerance: float = GSD_TOLERANCE, check: bool = True) -> ResolutionPlan:
+    """Compare the layer's pixel size with the model's GSD.
+
+    Args:
+        info: the layer's raster description.
+        metres_per_unit: metres per CRS unit; ``None`` for a geographic CRS or unknown units.
+        model_gsd_m: the model's ground sample distance in metres.
+        tolerance: relative difference accepted as is (0.1 = 10 %).
+        check: ``False`` runs on the layer's grid whatever its pixel size.
+
+    Raises:
+        InputRasterError: geographic CRS (or unknown units) while ``check`` is on.
+    """
+    if not check:
+        return ResolutionPlan(None, "Resolution check off: running at the layer's own pixel size.", None)
+    if metres_per_unit is None:
+        raise InputRasterError(
+            f"Layer '{info.name}' is in a geographic CRS (degrees) or a CRS without linear units, so its ground "
+            f"sample distance in metres is unknown (the model expects {model_gsd_m:g} m). Reproject it to a "
+            "projected CRS such as UTM (Raster > Projections > Warp), or switch off the resolution check to run "
+            "at its own pixel size."
+        )
+    size_x, size_y = (s * metres_per_unit for s in info.pixel_size)
+    layer_gsd = (size_x + size_y) / 2.0
+    worst = max(abs(size_x - model_gsd_m), abs(size_y - model_gsd_m)) / model_gsd_m
+    if worst <= tolerance:
+        return ResolutionPlan(
+            None, f"Layer pixel size {size_x:.3g} x {size_y:.3g} m matches the model's {model_gsd_m:g} m.", layer_gsd
+        )
+    xmin, ymin, xmax, ymax = Grid.of_info(info).bounds()
+    step = model_gsd_m / metres_per_unit
+    width, height = max(1, round((xmax - xmin) / step)), max(1, round((ymax - ymin) / step))
+    grid = Grid(width, height, (xmin, (xmax - xmin) / width, 0.0, ymax, 0.0, -(ymax - ymin) / height))
+    return ResolutionPlan(
+        grid,
+        f"Layer pixel size {size_x:.3g} x {size_y:.3g} m differs from the model's {model_gsd_m:g} m by more than "
+        f"{tolerance:.0%}: translating on a {width} x {height} grid at the model's resolution and resampling the "
+        f"result back to the layer's {info.width} x {info.height} grid.",
+        layer_gsd,
+    )
+
+
+def warp_to_grid(src: str | Path, dst: str | Path, grid: Grid, categorical: bool,
+                 progress: Callable[[float], None] | None = None,
+                 is_canceled: Callable[[], bool] | None = None) -> Path:
+    """Warp raster ``src`` onto ``grid`` (same CRS) as a tiled GeoTIFF ``dst``, written under a temporary name.
+
+    Class codes use nearest neighbour, imagery and confidences bilinear interpolation. Nodata, colour table and
+    band colour interpretation are carried over.
+
+    Raises:
+        OutputError: naming ``dst`` when GDAL cannot write it.
+        Canceled: ``is_canceled`` turned true; nothing was written.
+    """
+    src, dst = Path(src), Path(dst)
+    tmp = dst.with_name(f".{dst.stem}.lcgan-warp.tif")
+    xmin, ymin, xmax, ymax = grid.bounds()
+
+    def callback(fraction: float, _message: object, _data: object) -> int:
+        if progress is not None:
+            progress(fraction)
+        return 0 if is_canceled is not None and is_canceled() else 1
+
+    try:
+        result = gdal.Warp(
+            str(tmp), str(src), format="GTiff", outputBounds=(xmin, ymin, xmax, ymax), width=grid.width,
+            height=grid.height, resampleAlg="near" if categorical else "bilinear", creationOptions=GTIFF_OPTIONS,
+            multithread=True, callback=callback,
+        )
+        if result is None:
+            if is_canceled is not None and is_canceled():
+                raise Canceled(f"Canceled while resampling to {dst}; nothing was written.")
+            raise OutputError(f"Cannot write {dst}: GDAL warp failed ({gdal.GetLastErrorMsg()}).")
+        _copy_band_descriptions(src, result)
+        result.FlushCache()
+        result = None
+        os.replace(tmp, dst)
+    except (RuntimeError, OSError) as exc:  # RuntimeError: GDAL with exceptions enabled by someone else
+        raise OutputError(f"Cannot write {dst}: {exc}") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    LOG.info("Resampled %s onto a %d x %d grid -> %s", src.name, grid.width, grid.height, dst)
+    return dst
+
+
+def _copy_band_descriptions(src: Path, dst_ds: gdal.Dataset) -> None:
+    src_ds = gdal.Open(str(src))
+    try:
+        for b in range(1, min(src_ds.RasterCount, dst_ds.RasterCount) + 1):
+            s, d = src_ds.GetRasterBand(b), dst_ds.GetRasterBand(b)
+            d.SetColorInterpretation(s.GetColorInterpretation())
+            if s.GetColorTable() is not None and d.GetColorTable() is None:
+                d.SetColorTable(s.GetColorTable())
+            if s.GetDescription():
+                d.SetDescription(s.GetDescription())
+            names = s.GetCategoryNames()
+            if names:
+                d.SetCategoryNames(names)
+    finally:
+        src_ds = None
