@@ -32,6 +32,10 @@ class OutputError(LcganError, OSError):
     """An output cannot be written (folder, permissions, disk full, same as input...)."""
 
 
+class OptionError(LcganError, ValueError):
+    """A run option is invalid (overlap, window size, batch size, area of interest...)."""
+
+
 class DeviceError(LcganError, RuntimeError):
     """The requested execution device cannot be used."""
 

@@ -1,0 +1,239 @@
+"""GeoTIFF input and output through GDAL's Python bindings (``osgeo``), which QGIS ships.
+
+:class:`GdalReader` is the engine's :class:`~lcgan_qgis.core.raster.RasterReader` over a file. :class:`GeoTiffWriter`
+writes a tiled, compressed GeoTIFF to a temporary name in the output folder and moves it into place with
+``os.replace`` only on :meth:`GeoTiffWriter.commit`; :meth:`GeoTiffWriter.abort` (or leaving the ``with`` block on an
+exception) removes it, so a failed or cancelled run leaves nothing behind.
+
+GDAL errors are collected per call with a pushed error handler (GDAL 3.6 has no scoped exception switch, and
+``gdal.UseExceptions()`` would change the behaviour of every other GDAL user in the QGIS process).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from osgeo import gdal, gdal_array
+
+from .errors import InputRasterError, OutputError
+from .raster import RasterInfo, Window
+
+log = logging.getLogger(__name__)
+
+CREATION_OPTIONS = ("TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER")
+TEMP_SUFFIX = ".lcgan-partial.tif"
+
+
+@contextmanager
+def gdal_errors() -> Iterator[list[str]]:
+    """Collect GDAL failure messages raised in this thread while the block runs (and keep them off stderr)."""
+    messages: list[str] = []
+
+    def handler(err_class: int, _err_no: int, message: str) -> None:
+        if err_class >= gdal.CE_Failure:
+            messages.append(str(message).strip())
+        elif err_class == gdal.CE_Warning:
+            log.debug("GDAL warning: %s", message)
+
+    gdal.PushErrorHandler(handler)
+    try:
+        yield messages
+    finally:
+        gdal.PopErrorHandler()
+
+
+def numpy_dtype_name(gdal_type: int) -> str:
+    """numpy dtype name of a GDAL data type (``"uint8"``, ``"float32"``...)."""
+    code = gdal_array.GDALTypeCodeToNumericTypeCode(gdal_type)
+    return np.dtype(code).name if code is not None else gdal.GetDataTypeName(gdal_type).lower()
+
+
+class GdalReader:
+    """A raster file opened read-only with GDAL; a context manager. Errors name the path.
+
+    Raises:
+        InputRasterError: the file is missing or GDAL cannot open it.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.exists() and not str(path).startswith("/vsi"):
+            raise InputRasterError(f"Input raster not found: {self.path}")
+        with gdal_errors() as errors:
+            dataset = gdal.Open(str(path), gdal.GA_ReadOnly)
+        if dataset is None:
+            detail = errors[-1] if errors else "unknown format"
+            raise InputRasterError(f"Cannot open {self.path} as a raster: {detail}")
+        self._dataset: gdal.Dataset | None = dataset
+        self._lock = threading.Lock()
+        bands = [dataset.GetRasterBand(b) for b in range(1, dataset.RasterCount + 1)]
+        self.info = RasterInfo(
+            name=str(self.path),
+            width=dataset.RasterXSize,
+            height=dataset.RasterYSize,
+            band_count=dataset.RasterCount,
+            dtype=numpy_dtype_name(bands[0].DataType) if bands else "none",
+            nodata=tuple(b.GetNoDataValue() for b in bands),
+            geotransform=tuple(dataset.GetGeoTransform(can_return_null=False)),  # type: ignore[arg-type]
+            crs_wkt=dataset.GetProjection() or "",
+        )
+
+    def read(self, window: Window, bands: Sequence[int]) -> np.ndarray:
+        """Pixels of ``window`` for 1-based ``bands`` as ``(len(bands), height, width)`` in the file's dtype.
+
+        Raises:
+            InputRasterError: window outside the raster, unknown band, closed reader, or a GDAL read failure.
+        """
+        info = self.info
+        if window.col_off < 0 or window.row_off < 0 or window.col_end > info.width or window.row_end > info.height:
+            raise InputRasterError(f"{info.name}: window {window} lies outside the {info.width}x{info.height} raster.")
+        bad = [b for b in bands if not 1 <= b <= info.band_count]
+        if bad:
+            raise InputRasterError(f"{info.name}: band(s) {bad} do not exist (the raster has {info.band_count}).")
+        with self._lock, gdal_errors() as errors:
+            if self._dataset is None:
+                raise InputRasterError(f"{info.name}: the reader is closed.")
+            out = np.empty((len(bands), window.height, window.width), dtype=np.dtype(info.dtype))
+            for i, b in enumerate(bands):
+                got = self._dataset.GetRasterBand(b).ReadAsArray(
+                    window.col_off, window.row_off, window.width, window.height, buf_obj=out[i]
+                )
+                if got is None:
+                    detail = errors[-1] if errors else "read failed"
+                    raise InputRasterError(f"{info.name}: cannot read band {b} at {window}: {detail}")
+        return out
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        with self._lock:
+            self._dataset = None
+
+    def __enter__(self) -> GdalReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class GeoTiffWriter:
+    """A GeoTIFF being written under a temporary name; :meth:`commit` moves it to ``path``. A context manager.
+
+    Args:
+        path: the final output path.
+        width, height, band_count: raster size.
+        dtype: numpy dtype of the pixels (``uint8``, ``uint16``, ``float32``...).
+        geotransform, crs_wkt: georeference copied from the input.
+        nodata: nodata value written on every band (None: none).
+
+    Raises:
+        OutputError: the folder does not exist or is not writable, or GDAL cannot create the file.
+    """
+
+    def __init__(self, path: str | Path, width: int, height: int, band_count: int, dtype: np.dtype | str,
+                 geotransform: Sequence[float], crs_wkt: str, nodata: float | None = None) -> None:
+        self.path = Path(path)
+        folder = self.path.parent if str(self.path.parent) else Path(".")
+        if not folder.is_dir():
+            raise OutputError(f"Output folder does not exist: {folder}")
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=TEMP_SUFFIX, dir=folder)
+        except OSError as exc:
+            raise OutputError(f"Cannot write in the output folder {folder}: {exc.strerror or exc}") from None
+        os.close(fd)
+        self.temp_path = Path(tmp)
+        gdal_type = gdal_array.NumericTypeCodeToGDALTypeCode(np.dtype(dtype).type)
+        with gdal_errors() as errors:
+            driver = gdal.GetDriverByName("GTiff")
+            dataset = driver.Create(str(self.temp_path), width, height, band_count, gdal_type,
+                                    options=list(CREATION_OPTIONS))
+        if dataset is None:
+            self.temp_path.unlink(missing_ok=True)
+            raise OutputError(f"Cannot create {self.path}: {errors[-1] if errors else 'GDAL failed'}")
+        self._dataset: gdal.Dataset | None = dataset
+        dataset.SetGeoTransform(tuple(geotransform))
+        if crs_wkt:
+            dataset.SetProjection(crs_wkt)
+        if nodata is not None:
+            for b in range(1, band_count + 1):
+                dataset.GetRasterBand(b).SetNoDataValue(float(nodata))
+        self.band_count = band_count
+
+    def band(self, index: int) -> gdal.Band:
+        """The 1-based GDAL band, for styling (colour table, colour interpretation, descriptions)."""
+        if self._dataset is None:
+            raise OutputError(f"{self.path}: the writer is closed.")
+        return self._dataset.GetRasterBand(index)
+
+    def write(self, row_off: int, col_off: int, pixels: np.ndarray) -> None:
+        """Write ``(bands, rows, cols)`` pixels at ``(row_off, col_off)``.
+
+        Raises:
+            OutputError: GDAL cannot write (disk full, I/O error); the message names the output path.
+        """
+        if self._dataset is None:
+            raise OutputError(f"{self.path}: the writer is closed.")
+        with gdal_errors() as errors:
+            for b in range(pixels.shape[0]):
+                status = self._dataset.GetRasterBand(b + 1).WriteArray(pixels[b], col_off, row_off)
+                if status != gdal.CE_None or errors:
+                    raise OutputError(f"Cannot write {self.path}: {errors[-1] if errors else 'write failed'}")
+
+    def flush(self) -> None:
+        """Write the cached blocks to disk and drop them from GDAL's cache (bounded memory).
+
+        Raises:
+            OutputError: GDAL cannot write (disk full, I/O error).
+        """
+        if self._dataset is None:
+            raise OutputError(f"{self.path}: the writer is closed.")
+        with gdal_errors() as errors:
+            self._dataset.FlushCache()
+        if errors:
+            raise OutputError(f"Cannot write {self.path}: {errors[-1]}")
+
+    def commit(self) -> Path:
+        """Flush, close and move the file to its final path (replacing an existing file).
+
+        Raises:
+            OutputError: flushing or renaming failed (the temporary file is removed).
+        """
+        if self._dataset is None:
+            raise OutputError(f"{self.path}: the writer is closed.")
+        try:
+            with gdal_errors() as errors:
+                self._dataset.FlushCache()
+                self._dataset = None  # closing writes the last blocks and the directory
+            if errors:
+                raise OutputError(f"Cannot write {self.path}: {errors[-1]}")
+            try:
+                os.replace(self.temp_path, self.path)
+            except OSError as exc:
+                raise OutputError(f"Cannot move the result to {self.path}: {exc.strerror or exc}") from None
+        except BaseException:
+            self.abort()
+            raise
+        return self.path
+
+    def abort(self) -> None:
+        """Close and delete the temporary file (idempotent)."""
+        with gdal_errors():
+            self._dataset = None
+        for candidate in (self.temp_path, Path(str(self.temp_path) + ".aux.xml")):
+            try:
+                candidate.unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("could not remove the partial file %s: %s", candidate, exc)
+
+    def __enter__(self) -> GeoTiffWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if self._dataset is not None:
+            self.abort()

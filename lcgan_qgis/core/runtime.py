@@ -1,0 +1,228 @@
+"""Model runtime: load an lcgan ONNX model, validate its contract, choose the execution provider, run batches.
+
+One :class:`Model` owns one ``onnxruntime.InferenceSession``. Provider choice (``device``):
+
+* ``"cpu"``: the CPU execution provider;
+* ``"cuda"``: the CUDA execution provider, or :class:`DeviceError` with the reason when it cannot run here;
+* ``"auto"``: CUDA when it really works, else CPU.
+
+``onnxruntime.get_available_providers()`` lists CUDA whenever onnxruntime-gpu is installed, GPU or not, and a
+session asked for CUDA without one logs an error and silently falls back to CPU. We therefore probe: first the
+libraries CUDA needs (cheap, gives a readable reason), then a tiny session with onnxruntime's log quietened, checking
+which provider the session really got.
+"""
+
+from __future__ import annotations
+
+import base64
+import ctypes
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from .contract import INPUT_NAME, OUTPUT_NAME, ModelContract
+from .errors import ContractError, DeviceError, ModelFileError
+
+log = logging.getLogger(__name__)
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+DEVICES = ("auto", "cpu", "cuda")
+# A 65-byte ONNX model (y = Relu(x), x: float[1]) used only to ask onnxruntime whether CUDA really initialises.
+_PROBE_MODEL = base64.b64decode(
+    "CAg6NwoMCgF4EgF5IgRSZWx1EgVwcm9iZVoPCgF4EgoKCAgBEgQKAggBYg8KAXkSCgoICAESBAoCCAFCBAoAEBE="
+)
+# Libraries onnxruntime-gpu's CUDA provider loads (the driver, then the toolkit libraries it was built against).
+_CUDA_DRIVER = "libcuda.so.1"
+_ORT_SEVERITY_DEFAULT = 2  # onnxruntime's default logger severity (warning)
+_ORT_SEVERITY_QUIET = 4  # fatal only
+_log_lock = threading.Lock()
+
+
+def default_threads() -> int:
+    """CPU cores this process may use (the intra-op thread count used unless told otherwise)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@contextmanager
+def _quiet_onnxruntime() -> Iterator[None]:
+    """Raise onnxruntime's default log severity to fatal for the duration (the CUDA fallback logs at error)."""
+    with _log_lock:
+        ort.set_default_logger_severity(_ORT_SEVERITY_QUIET)
+        try:
+            yield
+        finally:
+            ort.set_default_logger_severity(_ORT_SEVERITY_DEFAULT)
+
+
+def _missing_cuda_library() -> str | None:
+    """The first CUDA library that cannot be loaded, with the loader's message; None when all load."""
+    try:
+        ctypes.CDLL(_CUDA_DRIVER)
+    except OSError:
+        return f"no NVIDIA GPU driver found ({_CUDA_DRIVER} cannot be loaded)"
+    return None
+
+
+@lru_cache(maxsize=1)
+def _probe_cuda() -> str | None:
+    """None when a CUDA session really runs here, else the one-line reason why not (cached per process)."""
+    if CUDA not in ort.get_available_providers():
+        return f"this onnxruntime ({ort.__version__}) has no CUDA provider (install onnxruntime-gpu)"
+    missing = _missing_cuda_library()
+    if missing:
+        return missing
+    return probe_cuda_session()
+
+
+def probe_cuda_session() -> str | None:
+    """Open a tiny session asking for CUDA with onnxruntime's log quietened; None when CUDA really runs it."""
+    options = ort.SessionOptions()
+    options.log_severity_level = _ORT_SEVERITY_QUIET
+    try:
+        with _quiet_onnxruntime():
+            session = ort.InferenceSession(_PROBE_MODEL, options, providers=[CUDA, CPU])
+    except Exception as exc:  # (onnxruntime raises plain RuntimeError/Fail subclasses)
+        return f"the CUDA provider failed to start ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+    if session.get_providers()[0] != CUDA:
+        return (
+            "the CUDA provider could not load its libraries (onnxruntime-gpu "
+            f"{ort.__version__} needs CUDA and cuDNN 9 matching its build)"
+        )
+    return None
+
+
+def describe_providers(device: str = "auto") -> tuple[str, str]:
+    """Which execution provider a model loaded with ``device`` would run on, and why (one line).
+
+    Raises:
+        DeviceError: on an unknown ``device``, or ``"cuda"`` when CUDA cannot run here (the reason is given).
+    """
+    if device not in DEVICES:
+        raise DeviceError(f"Unknown device {device!r}; choose one of: {', '.join(DEVICES)}.")
+    if device == "cpu":
+        return CPU, "CPU (requested)"
+    reason = _probe_cuda()
+    if reason is None:
+        return CUDA, "CUDA GPU (" + ("requested" if device == "cuda" else "found by auto") + ")"
+    if device == "cuda":
+        raise DeviceError(f"CUDA was requested but cannot be used: {reason}. Use device 'cpu' or 'auto'.")
+    return CPU, f"CPU ({reason})"
+
+
+@dataclass
+class Model:
+    """A loaded, validated model: the one owner of its ``InferenceSession``. Use :func:`load_model`."""
+
+    path: Path
+    contract: ModelContract
+    provider: str
+    provider_reason: str
+    threads: int
+    session: ort.InferenceSession
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Run a float32 ``(N, C, H, W)`` batch; returns the float32 ``(N, C_out, H, W)`` output.
+
+        Raises:
+            ContractError: when the batch does not have the model's channels or H/W are not size multiples.
+            DeviceError: when onnxruntime fails while running (out of memory, provider fault).
+        """
+        if batch.ndim != 4 or batch.shape[1] != self.contract.in_channels:
+            raise ContractError(
+                f"{self.path}: expected a (N, {self.contract.in_channels}, H, W) batch, got shape {batch.shape}."
+            )
+        multiple = self.contract.size_multiple_px
+        if batch.shape[2] % multiple or batch.shape[3] % multiple:
+            raise ContractError(f"{self.path}: batch H and W must be multiples of {multiple}, got {batch.shape}.")
+        feed = np.ascontiguousarray(batch, dtype=np.float32)
+        try:
+            return self.session.run([OUTPUT_NAME], {INPUT_NAME: feed})[0]
+        except Exception as exc:  # (onnxruntime's errors share no useful base class)
+            raise DeviceError(
+                f"{self.path}: inference on {self.provider} failed for a batch of shape {feed.shape}: {exc}"
+            ) from exc
+
+    def close(self) -> None:
+        """Release the session (the object must not be used afterwards)."""
+        self.session = None  # type: ignore[assignment]
+
+    def __enter__(self) -> Model:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def session_options(threads: int) -> ort.SessionOptions:
+    """The session options every lcgan session uses: full graph optimisation, ``threads`` intra-op threads."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return options
+
+
+def load_model(path: str | Path, device: str = "auto", threads: int | None = None) -> Model:
+    """Load and validate an lcgan ONNX model.
+
+    Args:
+        path: the ``.onnx`` file.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        threads: intra-op threads (None: every core this process may use).
+
+    Returns:
+        The loaded :class:`Model`.
+
+    Raises:
+        ModelFileError: missing, empty, unreadable, truncated or non-ONNX file (names the path).
+        ContractError: missing or invalid lcgan metadata, or a graph that breaks the contract.
+        DeviceError: unknown device, or ``"cuda"`` that cannot be used here (with the reason).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"Model file not found: {path}")
+    if not path.is_file():
+        raise ModelFileError(f"Model path is not a file: {path}")
+    if path.stat().st_size == 0:
+        raise ModelFileError(f"Model file is empty: {path}")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise DeviceError(f"threads must be a positive integer, got {threads!r}.")
+    provider, reason = describe_providers(device)
+    n_threads = threads or default_threads()
+    providers = [CUDA, CPU] if provider == CUDA else [CPU]
+    try:
+        with _quiet_onnxruntime():
+            session = ort.InferenceSession(str(path), session_options(n_threads), providers=providers)
+    except Exception as exc:  # (onnxruntime raises InvalidProtobuf, Fail, RuntimeError...)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(
+            f"Cannot load model {path}: not a valid ONNX model (truncated, corrupt or not ONNX?). onnxruntime: {first}"
+        ) from None
+    contract = ModelContract.from_metadata(session.get_modelmeta().custom_metadata_map, source=str(path))
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    contract.check_graph([(i.name, i.shape) for i in inputs], [(o.name, o.shape) for o in outputs], source=str(path))
+    for kind, arg in (("input", inputs[0]), ("output", outputs[0])):
+        if arg.type != "tensor(float)":
+            raise ContractError(f"{path}: the graph's {kind} is {arg.type}; the contract needs float32.")
+    actual = session.get_providers()[0]
+    if actual != provider:
+        if device == "cuda":
+            raise DeviceError(f"CUDA was requested but {path} was placed on {actual}; use device 'cpu' or 'auto'.")
+        provider, reason = actual, f"{actual} (CUDA fell back while loading {path.name})"
+    log.info("loaded %s on %s: %s", path, provider, reason)
+    return Model(path=path, contract=contract, provider=provider, provider_reason=reason, threads=n_threads,
+                 session=session)

@@ -1,0 +1,135 @@
+"""Tiling geometry: where inference windows go and how their outputs are blended. Pure functions, no I/O.
+
+Along each axis the windows are spread evenly so that consecutive windows overlap by at least ``overlap_px``
+and all windows lie inside the raster (so edges are never read from outside it). An axis shorter than the window
+gets one window, padded by reflection up to a size multiple (at least :data:`MIN_WINDOW_PX`).
+
+Blending weights are separable: each window has a 1-D weight per axis, a raised-cosine (sin²) ramp over its
+overlap with each neighbour, divided by the sum of all windows' weights along that axis. The 2-D weight of a
+window is the outer product, so the weights of all windows sum to exactly 1 at every pixel (a partition of
+unity), with no weight-sum buffer needed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .raster import Window
+
+MIN_WINDOW_PX = 16  # two stride-2 stages plus reflection padding need at least 4x4 features at the bottleneck
+
+
+def round_up(value: int, multiple: int) -> int:
+    """Smallest multiple of ``multiple`` that is >= ``value``."""
+    return -(-value // multiple) * multiple
+
+
+@dataclass(frozen=True, slots=True)
+class AxisTiling:
+    """Windows along one axis: start offsets, the window's extent inside the raster, and its padded size."""
+
+    length: int
+    starts: tuple[int, ...]
+    extent: int  # pixels of each window inside the raster (all windows are the same size)
+    padded: int  # size fed to the model (>= extent; > extent only when the axis is shorter than the window)
+    weights: tuple[np.ndarray, ...]  # per window, float32 of length ``extent``
+
+    @property
+    def count(self) -> int:
+        return len(self.starts)
+
+    def stop(self, i: int) -> int:
+        return self.starts[i] + self.extent
+
+    def final_stop(self, i: int) -> int:
+        """End of the span that no later window touches once window ``i`` is done."""
+        return self.starts[i + 1] if i + 1 < self.count else self.length
+
+
+def axis_starts(length: int, window_px: int, overlap_px: int) -> tuple[int, ...]:
+    """Evenly spread window starts along an axis of ``length`` px; consecutive windows overlap >= ``overlap_px``."""
+    if length <= window_px:
+        return (0,)
+    step = window_px - overlap_px
+    count = math.ceil((length - overlap_px) / step)
+    span = length - window_px
+    return tuple(round(i * span / (count - 1)) for i in range(count))
+
+
+def ramp(length: int) -> np.ndarray:
+    """Raised-cosine ramp rising from near 0 to near 1 over ``length`` px (float64, all values in (0, 1))."""
+    t = (np.arange(length, dtype=np.float64) + 0.5) / max(length, 1)
+    return np.sin(0.5 * np.pi * t) ** 2
+
+
+def axis_tiling(length: int, window_px: int, overlap_px: int, multiple: int) -> AxisTiling:
+    """Windows and normalised blending weights along one axis.
+
+    Args:
+        length: raster size along the axis (>= 1).
+        window_px: window size (a multiple of ``multiple``).
+        overlap_px: minimum overlap between consecutive windows (< window_px / 2).
+        multiple: the model's size multiple.
+    """
+    if length < 1 or window_px < 1 or not 0 <= 2 * overlap_px < window_px:
+        raise ValueError(f"bad tiling: length={length} window={window_px} overlap={overlap_px}")
+    starts = axis_starts(length, window_px, overlap_px)
+    extent = min(window_px, length)
+    padded = window_px if length >= window_px else round_up(max(length, min(MIN_WINDOW_PX, window_px)), multiple)
+    raw = []
+    for i, start in enumerate(starts):
+        w = np.ones(extent, dtype=np.float64)
+        if i > 0:
+            left = starts[i - 1] + extent - start
+            w[:left] *= ramp(left)
+        if i + 1 < len(starts):
+            right = start + extent - starts[i + 1]
+            w[extent - right:] *= ramp(right)[::-1]
+        raw.append(w)
+    total = np.zeros(length, dtype=np.float64)
+    for start, w in zip(starts, raw, strict=True):
+        total[start:start + extent] += w
+    weights = tuple((w / total[s:s + extent]).astype(np.float32) for s, w in zip(starts, raw, strict=True))
+    return AxisTiling(length, starts, extent, padded, weights)
+
+
+@dataclass(frozen=True, slots=True)
+class Tiling:
+    """The 2-D window grid of a raster: rows of windows (strips) times columns."""
+
+    rows: AxisTiling
+    cols: AxisTiling
+
+    @property
+    def count(self) -> int:
+        return self.rows.count * self.cols.count
+
+    @property
+    def padded_shape(self) -> tuple[int, int]:
+        """``(height, width)`` fed to the model for every window."""
+        return self.rows.padded, self.cols.padded
+
+    def window(self, r: int, c: int) -> Window:
+        """The raster window (inside the raster) of grid cell ``(r, c)``."""
+        return Window(self.cols.starts[c], self.rows.starts[r], self.cols.extent, self.rows.extent)
+
+    def weight(self, r: int, c: int) -> np.ndarray:
+        """``(extent_rows, extent_cols)`` float32 blending weight of grid cell ``(r, c)``."""
+        return np.outer(self.rows.weights[r], self.cols.weights[c])
+
+
+def make_tiling(height: int, width: int, window_h: int, window_w: int, overlap_px: int, multiple: int) -> Tiling:
+    """The window grid for a ``height`` x ``width`` raster with ``window_h`` x ``window_w`` windows."""
+    return Tiling(axis_tiling(height, window_h, overlap_px, multiple), axis_tiling(width, window_w, overlap_px, multiple))
+
+
+def fit_window(length: int, target_px: int, overlap_px: int, multiple: int) -> int:
+    """Shrink ``target_px`` to the smallest window (multiple of ``multiple``) that covers ``length`` with as many
+    windows as ``target_px`` needs, so few pixels are computed twice."""
+    if length <= target_px:
+        return max(round_up(length, multiple), 2 * overlap_px + multiple)
+    count = math.ceil((length - overlap_px) / (target_px - overlap_px))
+    return min(target_px, round_up(math.ceil((length - overlap_px) / count) + overlap_px, multiple))
