@@ -32,6 +32,15 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ablation(args: argparse.Namespace) -> int:
+    from .ablation import VARIANTS, markdown_table, run_variants, summarize
+
+    if not args.summarize_only:
+        run_variants(args.data, args.out_dir, args.variants or list(VARIANTS), args.seeds, args.overrides)
+    print(markdown_table(summarize(args.out_dir)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -53,6 +62,22 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--tile-size-px", type=int, default=None, help="recommended tile (default: training crop)")
     export.add_argument("--overlap-px", type=int, default=None, help="recommended overlap (default: tile / 8)")
     export.set_defaults(func=_export)
+
+    ablation = sub.add_parser("ablation", help="the D_lc ablation: short runs per variant, RGB->LC accuracy table")
+    ablation.add_argument("--data", type=Path, required=True, help="the Zion sample folder")
+    ablation.add_argument("--out-dir", type=Path, default=Path("runs/ablation_dlc"), help="folder of the runs")
+    ablation.add_argument("--variants", nargs="*", default=None, help="subset of variants (default: all)")
+    ablation.add_argument("--seeds", nargs="*", type=int, default=[0], help="seeds (default: 0)")
+    ablation.add_argument("--summarize-only", action="store_true", help="only read finished runs")
+    ablation.add_argument("overrides", nargs="*", metavar="key=value", help="extra overrides for every run")
+    ablation.set_defaults(func=_ablation)
+
+    from .evaluate import add_arguments as add_evaluate_arguments
+    from .evaluate import run as run_evaluate
+
+    evaluate = sub.add_parser("evaluate", help="evaluate exported models on a paired area (training/evaluate.py)")
+    add_evaluate_arguments(evaluate)
+    evaluate.set_defaults(func=run_evaluate)
     return parser
 
 

@@ -364,10 +364,10 @@ class Trainer:
                or self.stop_signal is not None
                or (cfg.runtime.checkpoint_every_s > 0
                    and time.monotonic() - self.last_ckpt_time >= cfg.runtime.checkpoint_every_s))
+        if csv_file is not None and (due or self.step % 25 == 0):
+            csv_file.flush()  # so that a running job can be watched
         if not due or not self.rt.is_main:
             return
-        if csv_file is not None:
-            csv_file.flush()
         self.save_checkpoint()
         epoch = self.step // cfg.optim.steps_per_epoch
         if (epoch_end and epoch % cfg.runtime.samples_every_epochs == 0) or self.step >= total:
