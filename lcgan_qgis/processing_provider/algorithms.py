@@ -80,6 +80,7 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
         self._request: TranslationRequest | None = None
         self._input_name = ""
         self._job: JobResult | None = None
+        self._prepare_error = ""
 
     # -- identity ------------------------------------------------------------------------------------------
     def tr(self, text: str) -> str:
@@ -159,24 +160,34 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
     # -- run -----------------------------------------------------------------------------------------------
     def prepareAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,
                          feedback: QgsProcessingFeedback) -> bool:
-        """Main thread: resolve the layer, clone its provider, validate parameters into a request."""
+        """Main thread: resolve the layer, clone its provider, validate parameters into a request.
+
+        A problem found here is raised from ``processAlgorithm``: QGIS only logs exceptions raised while preparing,
+        and callers of ``processing.run`` deserve the specific message in the exception.
+        """
+        self._prepare_error = ""
+        try:
+            self._prepare(parameters, context)
+        except QgsProcessingException as exc:
+            self._prepare_error = str(exc) if str(exc) else exc.args[0]
+        except LcganError as exc:
+            self._prepare_error = str(exc)
+        return True
+
+    def _prepare(self, parameters: dict[str, Any], context: QgsProcessingContext) -> None:
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         if layer is None or not layer.isValid():
             raise QgsProcessingException(
                 self.tr("The input {0!r} is not a raster layer QGIS can open.").format(parameters.get(self.INPUT))
             )
         self._input_name = layer.name()
-        try:
-            self._check_layer(layer)
-            self._reader = ProviderReader.from_layer(layer)
-        except LcganError as exc:
-            raise QgsProcessingException(str(exc)) from None
+        self._check_layer(layer)
         model = self.parameterAsFile(parameters, self.MODEL, context) or None
         device = DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)]
         overlap = None
         if parameters.get(self.OVERLAP) not in (None, ""):
             overlap = self.parameterAsInt(parameters, self.OVERLAP, context)
-        self._request = TranslationRequest(
+        request = TranslationRequest(
             direction=self.DIRECTION,
             output_path=self.parameterAsOutputLayer(parameters, self.OUTPUT, context),
             model_path=model,
@@ -189,7 +200,8 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
             check_gsd=self.parameterAsBoolean(parameters, self.CHECK_GSD, context),
             input_path=layer_file(layer),
         )
-        return True
+        self._reader = ProviderReader.from_layer(layer)
+        self._request = request
 
     def _check_layer(self, layer: QgsRasterLayer) -> None:
         """Refuse layers that cannot fit the direction, before any model is loaded (subclasses)."""
@@ -218,6 +230,8 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
 
     def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        if self._prepare_error:
+            raise QgsProcessingException(self._prepare_error)
         if self._request is None or self._reader is None:
             raise QgsProcessingException(self.tr("The algorithm was not prepared (internal error)."))
         feedback = feedback or QgsProcessingFeedback()
