@@ -214,12 +214,21 @@ class GeoTiffWriter:
                 raise OutputError(f"Cannot write {self.path}: {errors[-1]}")
             try:
                 os.replace(self.temp_path, self.path)
+                self._move_sidecar()
             except OSError as exc:
                 raise OutputError(f"Cannot move the result to {self.path}: {exc.strerror or exc}") from None
         except BaseException:
             self.abort()
             raise
         return self.path
+
+    def _move_sidecar(self) -> None:
+        """Move GDAL's ``.aux.xml`` (class names, statistics) along with the file; drop a stale one."""
+        sidecar, target = Path(str(self.temp_path) + ".aux.xml"), Path(str(self.path) + ".aux.xml")
+        if sidecar.exists():
+            os.replace(sidecar, target)
+        else:
+            target.unlink(missing_ok=True)
 
     def abort(self) -> None:
         """Close and delete the temporary file (idempotent)."""

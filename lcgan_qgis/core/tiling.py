@@ -123,13 +123,15 @@ class Tiling:
 
 def make_tiling(height: int, width: int, window_h: int, window_w: int, overlap_px: int, multiple: int) -> Tiling:
     """The window grid for a ``height`` x ``width`` raster with ``window_h`` x ``window_w`` windows."""
-    return Tiling(axis_tiling(height, window_h, overlap_px, multiple), axis_tiling(width, window_w, overlap_px, multiple))
+    return Tiling(axis_tiling(height, window_h, overlap_px, multiple),
+                  axis_tiling(width, window_w, overlap_px, multiple))
 
 
 def fit_window(length: int, target_px: int, overlap_px: int, multiple: int) -> int:
     """Shrink ``target_px`` to the smallest window (multiple of ``multiple``) that covers ``length`` with as many
     windows as ``target_px`` needs, so few pixels are computed twice."""
     if length <= target_px:
-        return max(round_up(length, multiple), 2 * overlap_px + multiple)
+        return min(target_px, round_up(max(length, 2 * overlap_px + 1), multiple))
     count = math.ceil((length - overlap_px) / (target_px - overlap_px))
-    return min(target_px, round_up(math.ceil((length - overlap_px) / count) + overlap_px, multiple))
+    fitted = round_up(max(math.ceil((length - overlap_px) / count) + overlap_px, 2 * overlap_px + 1), multiple)
+    return min(target_px, fitted)
