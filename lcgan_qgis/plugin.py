@@ -32,10 +32,12 @@ class LcganPlugin:
         add_deps_to_path()
 
     def initProcessing(self) -> None:
-        """Register the ``lcgan`` Processing provider (idempotent)."""
-        if self.provider is None:
-            self.provider = LcganProvider()
-            QgsApplication.processingRegistry().addProvider(self.provider)
+        """Register the ``lcgan`` Processing provider (once; another copy already registered is left alone)."""
+        registry = QgsApplication.processingRegistry()
+        if self.provider is None and registry.providerById("lcgan") is None:
+            provider = LcganProvider()
+            if registry.addProvider(provider):
+                self.provider = provider
 
     def initGui(self) -> None:
         """Provider, dock panel (hidden until asked for), menu and toolbar entries, dependency check."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -97,3 +97,66 @@ def lcgan(processing: object) -> object:
         assert registry.addProvider(provider)
         lcgan.provider = provider  # keep the Python object alive for the session
     return processing
+
+
+class StandInIface:
+    """The parts of QgisInterface the plugin uses, around a real main window, map canvas and message bar."""
+
+    def __init__(self) -> None:
+        from qgis.gui import QgsMapCanvas, QgsMessageBar
+        from qgis.PyQt.QtWidgets import QMainWindow, QMenu, QToolBar, QVBoxLayout, QWidget
+
+        self.window = QMainWindow()
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        self.bar = QgsMessageBar()
+        self.canvas = QgsMapCanvas()
+        layout.addWidget(self.bar)
+        layout.addWidget(self.canvas)
+        self.window.setCentralWidget(central)
+        self.toolbar = QToolBar("Raster")
+        self.window.addToolBar(self.toolbar)
+        self.menus: dict[str, QMenu] = {}
+
+    def mainWindow(self):
+        return self.window
+
+    def mapCanvas(self):
+        return self.canvas
+
+    def messageBar(self):
+        return self.bar
+
+    def addDockWidget(self, area, dock) -> None:
+        self.window.addDockWidget(area, dock)
+
+    def removeDockWidget(self, dock) -> None:
+        self.window.removeDockWidget(dock)
+
+    def addRasterToolBarIcon(self, action) -> None:
+        self.toolbar.addAction(action)
+
+    def removeRasterToolBarIcon(self, action) -> None:
+        self.toolbar.removeAction(action)
+
+    def addPluginToRasterMenu(self, name: str, action) -> None:
+        from qgis.PyQt.QtWidgets import QMenu
+
+        self.menus.setdefault(name, QMenu(name)).addAction(action)
+
+    def removePluginRasterMenu(self, name: str, action) -> None:
+        self.menus[name].removeAction(action)
+
+
+@pytest.fixture
+def iface(qgis_app: object) -> Iterator[StandInIface]:
+    """A stand-in for QGIS's interface (main window only) with a real QgsMapCanvas and QgsMessageBar."""
+    from qgis.core import QgsProject
+    from qgis.PyQt.QtCore import QCoreApplication
+
+    stand_in = StandInIface()
+    yield stand_in
+    QgsProject.instance().clear()
+    stand_in.window.close()
+    stand_in.window.deleteLater()
+    QCoreApplication.processEvents()

@@ -1,0 +1,196 @@
+"""The dock panel in a real QGIS session: Run starts a QgsTask, the styled result lands in the project; cancel
+leaves no file and no layer; layers are filtered by direction; the info box describes the model; the plugin loads
+and unloads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lcgan_qgis.core.contract import Direction
+
+from .conftest import image_array, landcover_array, write_raster
+
+TASK_TIMEOUT_MS = 120_000
+
+
+def _add_layer(path: Path, name: str):
+    from qgis.core import QgsProject, QgsRasterLayer
+
+    layer = QgsRasterLayer(str(path), name)
+    assert layer.isValid()
+    QgsProject.instance().addMapLayer(layer)
+    return layer
+
+
+def _dock(iface, direction: Direction, layer, model: Path, output: Path):
+    from lcgan_qgis.gui.dock import LcganDock
+
+    dock = LcganDock(iface)
+    dock.set_direction(direction)
+    dock.layer_combo.setLayer(layer)
+    dock.model_widget.setFilePath(str(model))
+    dock.output_widget.setFilePath(str(output))
+    return dock
+
+
+def test_run_button_translates_in_a_task_and_adds_the_styled_layer(iface, qtbot, zion_clips, models,
+                                                                   tmp_path: Path) -> None:
+    from qgis.core import QgsApplication, QgsPalettedRasterRenderer, QgsProject
+    from qgis.PyQt.QtCore import Qt
+
+    layer = _add_layer(zion_clips["rgb"], "Zion Landsat")
+    dock = _dock(iface, Direction.RGB_TO_LANDCOVER, layer, models[Direction.RGB_TO_LANDCOVER], tmp_path / "lc.tif")
+    qtbot.addWidget(dock)
+    assert dock.layer_combo.currentLayer() is layer
+    assert [c.currentBand() for c in dock.band_combos] == [1, 2, 3]
+    qtbot.mouseClick(dock.run_button, Qt.LeftButton)
+    assert dock.task is not None and not dock.run_button.isEnabled() and dock.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: dock.last_outcome is not None, timeout=TASK_TIMEOUT_MS)
+    assert QgsApplication.taskManager().countActiveTasks() == 0
+    outcome = dock.last_outcome
+    assert outcome.error == "" and not outcome.canceled and outcome.job is not None
+    assert dock.run_button.isEnabled() and dock.progress_bar.value() == 100
+
+    group = QgsProject.instance().layerTreeRoot().findGroup("lcgan")
+    assert group is not None
+    names = [node.layer().name() for node in group.findLayers()]
+    assert names == ["Zion Landsat -> land cover"]
+    result = group.findLayers()[0].layer()
+    assert Path(result.source()) == tmp_path / "lc.tif"
+    renderer = result.renderer()
+    assert isinstance(renderer, QgsPalettedRasterRenderer)
+    labels = {c.value: c.label for c in renderer.classes()}
+    assert labels[42] == "Evergreen Forest" and labels[11] == "Open Water" and len(labels) == 14
+    legend = dict(renderer.legendSymbologyItems())
+    assert legend["Evergreen Forest"].name() == "#1c5f2c"
+    assert result.crs() == layer.crs() and result.extent() == layer.extent()
+    assert (result.width(), result.height()) == (layer.width(), layer.height())
+    assert any("land cover' added" in item.text() for item in iface.messageBar().items())
+
+
+def test_landcover_to_rgb_result_gets_a_0_255_rgb_renderer(iface, qtbot, models, tmp_path: Path) -> None:
+    from qgis.core import QgsMultiBandColorRenderer, QgsProject
+
+    layer = _add_layer(write_raster(tmp_path / "lc.tif", landcover_array(100, 120), nodata=255), "map")
+    dock = _dock(iface, Direction.LANDCOVER_TO_RGB, layer, models[Direction.LANDCOVER_TO_RGB], tmp_path / "o.tif")
+    qtbot.addWidget(dock)
+    dock.run_button.click()
+    qtbot.waitUntil(lambda: dock.last_outcome is not None, timeout=TASK_TIMEOUT_MS)
+    assert dock.last_outcome.job is not None, dock.last_outcome.error
+    result = QgsProject.instance().layerTreeRoot().findGroup("lcgan").findLayers()[0].layer()
+    assert result.name() == "map -> synthetic RGB"
+    renderer = result.renderer()
+    assert isinstance(renderer, QgsMultiBandColorRenderer)
+    assert (renderer.redBand(), renderer.greenBand(), renderer.blueBand()) == (1, 2, 3)
+    red = renderer.redContrastEnhancement()
+    assert (red.minimumValue(), red.maximumValue()) == (0, 255)
+
+
+def test_cancel_stops_the_task_and_leaves_no_file_and_no_layer(iface, qtbot, models, tmp_path: Path) -> None:
+    from qgis.core import QgsProject
+
+    src = tmp_path / "in"
+    src.mkdir()
+    layer = _add_layer(write_raster(src / "big.tif", landcover_array(3000, 3000), nodata=255), "big")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    dock = _dock(iface, Direction.LANDCOVER_TO_RGB, layer, models[Direction.LANDCOVER_TO_RGB], out_dir / "o.tif")
+    qtbot.addWidget(dock)
+    layers_before = set(QgsProject.instance().mapLayers())
+    task = dock.run()
+    assert task is not None
+    qtbot.waitUntil(lambda: task.progress() > 0 or dock.last_outcome is not None, timeout=TASK_TIMEOUT_MS)
+    dock.cancel_button.click()
+    qtbot.waitUntil(lambda: dock.last_outcome is not None, timeout=TASK_TIMEOUT_MS)
+    assert dock.last_outcome.canceled, "the task finished before it could be cancelled"
+    assert dock.last_outcome.job is None and dock.last_outcome.error == ""
+    assert list(out_dir.iterdir()) == []
+    assert set(QgsProject.instance().mapLayers()) == layers_before
+    assert QgsProject.instance().layerTreeRoot().findGroup("lcgan") is None
+    assert any("Canceled" in item.text() for item in iface.messageBar().items())
+
+
+def test_layers_are_filtered_by_direction(iface, qtbot, tmp_path: Path) -> None:
+    from lcgan_qgis.gui.dock import LcganDock
+
+    single = _add_layer(write_raster(tmp_path / "lc.tif", landcover_array(16, 16)), "codes")
+    rgb = _add_layer(write_raster(tmp_path / "rgb.tif", image_array(16, 16)), "rgb")
+    dock = LcganDock(iface)
+    qtbot.addWidget(dock)
+    dock.set_direction(Direction.LANDCOVER_TO_RGB)
+    assert dock.layer_combo.exceptedLayerList() == [rgb] and dock.layer_combo.currentLayer() is single
+    assert not dock.bands_row.isVisibleTo(dock)
+    dock.set_direction(Direction.RGB_TO_LANDCOVER)
+    assert dock.layer_combo.exceptedLayerList() == [single] and dock.layer_combo.currentLayer() is rgb
+    assert dock.bands_row.isVisibleTo(dock)
+
+
+def test_info_box_describes_the_model_and_warns_about_the_direction(iface, qtbot, models) -> None:
+    from lcgan_qgis.gui.dock import LcganDock
+
+    dock = LcganDock(iface)
+    qtbot.addWidget(dock)
+    dock.set_direction(Direction.RGB_TO_LANDCOVER)
+    dock.model_widget.setFilePath(str(models[Direction.RGB_TO_LANDCOVER]))
+    text = dock.info_box.toPlainText()
+    for expected in ("RGB imagery → land cover", "64 px, overlap 8 px", "30 m per pixel", "14 classes",
+                     "Evergreen Forest", "CPUExecutionProvider"):
+        assert expected in text, (expected, text)
+    assert "#1c5f2c" in dock.info_box.toHtml()  # the swatch
+    dock.model_widget.setFilePath(str(models[Direction.LANDCOVER_TO_RGB]))
+    assert "choose a RGB imagery → land cover model" in dock.info_box.toPlainText()
+    dock.model_widget.setFilePath("/nonexistent/model.onnx")
+    assert "Model file not found: /nonexistent/model.onnx" in dock.info_box.toPlainText()
+
+
+def test_area_from_canvas_and_from_polygon_features(iface, qtbot, tmp_path: Path) -> None:
+    from qgis.core import QgsFeature, QgsGeometry, QgsProject, QgsRectangle, QgsVectorLayer
+
+    from lcgan_qgis.core.errors import InputRasterError
+    from lcgan_qgis.gui.dock import EXTENT_CANVAS, EXTENT_FEATURES, LcganDock
+
+    layer = _add_layer(write_raster(tmp_path / "lc.tif", landcover_array(100, 100)), "codes")  # 300000..303000
+    dock = LcganDock(iface)
+    qtbot.addWidget(dock)
+    dock.layer_combo.setLayer(layer)
+    iface.mapCanvas().setDestinationCrs(layer.crs())
+    iface.mapCanvas().setExtent(QgsRectangle(300300, 4147300, 301200, 4148800))
+    dock.extent_combo.setCurrentIndex(dock.extent_combo.findData(EXTENT_CANVAS))
+    request, _reader = dock.build_request()
+    area = QgsGeometry.fromWkt(request.aoi_wkt)
+    assert area.boundingBox().contains(QgsRectangle(300300, 4147300, 301200, 4148800))
+    assert area.boundingBox().width() < 3000
+
+    polygons = QgsVectorLayer("Polygon?crs=EPSG:4326", "fields", "memory")
+    feature = QgsFeature()
+    feature.setGeometry(QgsGeometry.fromWkt("POLYGON((0 0, 1 0, 1 1, 0 1, 0 0))"))  # far away
+    polygons.dataProvider().addFeatures([feature])
+    QgsProject.instance().addMapLayer(polygons)
+    dock.extent_combo.setCurrentIndex(dock.extent_combo.findData(EXTENT_FEATURES))
+    dock.polygon_combo.setLayer(polygons)
+    with pytest.raises(InputRasterError, match="polygon layer 'fields' does not overlap layer 'codes'"):
+        dock.build_request()
+
+
+def test_plugin_loads_into_the_interface_and_unloads(iface, qtbot) -> None:
+    from qgis.core import QgsApplication
+
+    from lcgan_qgis import classFactory
+
+    registry = QgsApplication.processingRegistry()
+    had_provider = registry.providerById("lcgan") is not None
+    plugin = classFactory(iface)
+    plugin.initGui()
+    assert registry.providerById("lcgan") is not None
+    assert registry.algorithmById("lcgan:landcover_to_rgb") is not None
+    assert registry.algorithmById("lcgan:rgb_to_landcover") is not None
+    assert plugin.dock is not None and plugin.action in iface.toolbar.actions()
+    plugin.action.setChecked(True)
+    assert plugin.dock.isVisibleTo(iface.mainWindow()) or plugin.dock.isUserVisible()
+    plugin.unload()
+    assert plugin.dock is None and plugin.action is None
+    assert (registry.providerById("lcgan") is not None) == had_provider
+    assert np.all([a.text() != "lcgan: land cover ↔ imagery" for a in iface.toolbar.actions()])
