@@ -225,3 +225,22 @@ def test_bad_parameters_name_the_problem(lcgan, models, tmp_path: Path) -> None:
         with pytest.raises(QgsProcessingException, match=message):
             lcgan.run(algorithm, params)
         assert _files(tmp_path) == before, name
+
+
+def test_results_loaded_by_processing_are_named_styled_and_grouped(lcgan, models, tmp_path: Path) -> None:
+    """As from the toolbox: Processing loads the output and our post-processor styles it."""
+    from qgis.core import QgsPalettedRasterRenderer, QgsProject
+
+    img = write_raster(tmp_path / "scene.tif", image_array(50, 60), nodata=0)
+    try:
+        lcgan.runAndLoadResults(RGB2LC, {"INPUT": str(img), "MODEL": str(models[Direction.RGB_TO_LANDCOVER]),
+                                         "OUTPUT": str(tmp_path / "lc.tif")})
+        group = QgsProject.instance().layerTreeRoot().findGroup("lcgan")
+        assert group is not None
+        layers = [node.layer() for node in group.findLayers()]
+        assert [layer.name() for layer in layers] == ["scene -> land cover"]
+        assert isinstance(layers[0].renderer(), QgsPalettedRasterRenderer)
+        assert {c.label for c in layers[0].renderer().classes()} == set(NLCD.names)
+        assert len(QgsProject.instance().layerTreeRoot().findLayers()) == 1
+    finally:
+        QgsProject.instance().clear()

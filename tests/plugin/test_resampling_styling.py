@@ -1,0 +1,91 @@
+"""Resolution planning and warping back (QGIS-free), and result styling and grouping in a real project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lcgan_qgis.core.contract import Direction
+from lcgan_qgis.core.errors import Canceled, InputRasterError
+from lcgan_qgis.core.raster import RasterInfo
+from lcgan_qgis.resampling import Grid, plan_resolution, warp_to_grid
+
+from .conftest import NLCD, landcover_array, read, write_raster
+
+
+def _info(pixel: float, width: int = 100, height: int = 80) -> RasterInfo:
+    return RasterInfo("r", width, height, 1, "uint8", (255.0,), (1000.0, pixel, 0.0, 9000.0, 0.0, -pixel), "")
+
+
+@pytest.mark.parametrize("pixel", [27.5, 30.0, 32.9])
+def test_pixel_sizes_within_ten_percent_run_as_they_are(pixel: float) -> None:
+    plan = plan_resolution(_info(pixel), 1.0, 30.0)
+    assert plan.grid is None and "matches the model's 30 m" in plan.message
+
+
+def test_coarser_pixels_get_a_grid_at_the_model_gsd_with_the_same_extent() -> None:
+    info = _info(90.0, 100, 80)
+    plan = plan_resolution(info, 1.0, 30.0)
+    assert plan.grid == Grid(300, 240, (1000.0, 30.0, 0.0, 9000.0, 0.0, -30.0))
+    assert plan.grid.bounds() == Grid.of_info(info).bounds()
+    feet = plan_resolution(_info(10.0), 0.3048, 30.0)  # 3.05 m pixels in feet
+    assert feet.grid is not None and feet.grid.width == 10 and "differs from the model's 30 m" in feet.message
+
+
+def test_geographic_layers_are_refused_unless_the_check_is_off() -> None:
+    with pytest.raises(InputRasterError, match=r"Layer 'r' is in a geographic CRS .* Reproject it"):
+        plan_resolution(_info(0.0003), None, 30.0)
+    assert plan_resolution(_info(0.0003), None, 30.0, check=False).grid is None
+
+
+def test_warp_back_keeps_codes_colour_table_and_grid(tmp_path: Path) -> None:
+    from osgeo import gdal
+
+    codes = landcover_array(60, 90)
+    src = write_raster(tmp_path / "coarse.tif", codes, (1000.0, 60.0, 0.0, 9000.0, 0.0, -60.0), nodata=255)
+    ds = gdal.Open(str(src), gdal.GA_Update)
+    table = gdal.ColorTable()
+    table.SetColorEntry(42, (28, 95, 44, 255))
+    ds.GetRasterBand(1).SetRasterColorTable(table)
+    ds = None
+    grid = Grid(180, 120, (1000.0, 30.0, 0.0, 9000.0, 0.0, -30.0))
+    warp_to_grid(src, tmp_path / "fine.tif", grid, categorical=True)
+    fine, fine_ds = read(tmp_path / "fine.tif")
+    assert fine.shape == (120, 180) and fine_ds.GetGeoTransform() == grid.geotransform
+    np.testing.assert_array_equal(fine[::2, ::2], codes)
+    assert fine_ds.GetRasterBand(1).GetColorTable().GetColorEntry(42) == (28, 95, 44, 255)
+    assert fine_ds.GetRasterBand(1).GetNoDataValue() == 255
+
+
+def test_cancelled_warp_writes_nothing(tmp_path: Path) -> None:
+    src = write_raster(tmp_path / "coarse.tif", landcover_array(200, 200), (0.0, 60.0, 0.0, 0.0, 0.0, -60.0))
+    with pytest.raises(Canceled):
+        warp_to_grid(src, tmp_path / "fine.tif", Grid(400, 400, (0.0, 30.0, 0.0, 0.0, 0.0, -30.0)), True,
+                     is_canceled=lambda: True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["coarse.tif"]
+
+
+def test_results_are_styled_and_grouped(qgis_app, tmp_path: Path) -> None:
+    from qgis.core import QgsPalettedRasterRenderer, QgsProject, QgsRasterLayer
+
+    from lcgan_qgis.styling import add_result_layer, place_in_group, result_layer_name
+
+    project = QgsProject()
+    path = write_raster(tmp_path / "lc.tif", landcover_array(30, 30), nodata=255)
+    first = add_result_layer(str(path), result_layer_name("Zion", Direction.RGB_TO_LANDCOVER),
+                             Direction.RGB_TO_LANDCOVER, NLCD, project)
+    assert first.name() == "Zion -> land cover"
+    renderer = first.renderer()
+    assert isinstance(renderer, QgsPalettedRasterRenderer)
+    assert [(c.value, c.label, c.color.name()) for c in renderer.classes()] == [
+        (c.code, c.name, c.hex) for c in NLCD.classes]
+    # a layer already in the project root (as Processing loads it) is moved into the group, not duplicated
+    loaded = QgsRasterLayer(str(path), "loaded")
+    project.addMapLayer(loaded)
+    place_in_group(loaded, project)
+    group = project.layerTreeRoot().findGroup("lcgan")
+    assert [n.layer().name() for n in group.findLayers()] == ["loaded", "Zion -> land cover"]
+    assert project.mapLayer(loaded.id()) is loaded
+    assert len(project.layerTreeRoot().findLayers()) == 2

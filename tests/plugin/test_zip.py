@@ -1,0 +1,90 @@
+"""``make zip``: the Plugin Manager zip has the right layout, installs into a fresh QGIS profile, and
+``qgis_process.bin run lcgan:rgb_to_landcover`` works from there."""
+
+from __future__ import annotations
+
+import configparser
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lcgan_qgis.core.contract import Direction
+from tools.make_zip import build
+
+from .conftest import NLCD, read
+
+QGIS_PROCESS = shutil.which("qgis_process.bin")
+RUNTIME_MODULES = ("onnxruntime", "flatbuffers", "google")
+
+
+def _site_folder(module: str) -> Path:
+    """Where this (test) interpreter imports ``module`` from."""
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.submodule_search_locations, module
+    for location in spec.submodule_search_locations:
+        if module != "google" or (Path(location) / "protobuf").is_dir():
+            return Path(location)
+    raise AssertionError(f"no folder for {module}")
+
+
+def test_zip_layout(tmp_path: Path) -> None:
+    archive = build(tmp_path / "lcgan_qgis.zip")
+    names = zipfile.ZipFile(archive).namelist()
+    assert all(n.startswith("lcgan_qgis/") for n in names)
+    for required in ("lcgan_qgis/__init__.py", "lcgan_qgis/metadata.txt", "lcgan_qgis/LICENSE",
+                     "lcgan_qgis/plugin.py", "lcgan_qgis/core/engine.py", "lcgan_qgis/requirements-runtime.txt",
+                     "lcgan_qgis/resources/icons/lcgan.svg", "lcgan_qgis/resources/schemes/nlcd2011.json"):
+        assert required in names, required
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or "/tests/" in n
+                or "python_deps" in n]
+    bundled = sorted(p.name for p in (Path(__file__).parents[2] / "resources" / "models").glob("*.onnx"))
+    assert [n.rsplit("/", 1)[1] for n in names if n.endswith(".onnx")] == bundled
+    meta = configparser.ConfigParser(interpolation=None)
+    meta.read_string(zipfile.ZipFile(archive).read("lcgan_qgis/metadata.txt").decode())
+    general = meta["general"]
+    assert general["qgisMinimumVersion"] == "3.22" and general["hasProcessingProvider"] == "yes"
+    assert f"lcgan_qgis/{general['icon']}" in names
+    assert build(tmp_path / "again.zip").read_bytes() == archive.read_bytes()  # reproducible
+
+
+@pytest.mark.skipif(QGIS_PROCESS is None, reason="qgis_process.bin is not installed")
+def test_zip_installs_into_a_fresh_profile_and_runs_through_qgis_process(models, zion_clips, tmp_path: Path) -> None:
+    profile = tmp_path / "config"
+    plugins = profile / "profiles" / "default" / "python" / "plugins"
+    plugins.mkdir(parents=True)
+    zipfile.ZipFile(build(tmp_path / "lcgan_qgis.zip")).extractall(plugins)
+    # Stand-in for the one-click installer (tested in test_deps.py): the runtime packages this test runs with,
+    # linked into the plugin-local folder the plugin adds to sys.path (QGIS's own Python does not have them).
+    deps = plugins / "lcgan_qgis" / "python_deps" / f"py{sys.version_info.major}{sys.version_info.minor}"
+    deps.mkdir(parents=True)
+    for module in RUNTIME_MODULES:
+        (deps / module).symlink_to(_site_folder(module), target_is_directory=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env.update(QGIS_CUSTOM_CONFIG_PATH=str(profile), QT_QPA_PLATFORM="offscreen")
+
+    def qgis_process(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([QGIS_PROCESS, *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=300)
+
+    enabled = qgis_process("plugins", "enable", "lcgan_qgis")
+    assert enabled.returncode == 0, enabled.stdout + enabled.stderr
+    assert "* lcgan_qgis" in enabled.stdout
+    out = tmp_path / "landcover.tif"
+    run = qgis_process("run", "lcgan:rgb_to_landcover", "--", f"INPUT={zion_clips['rgb']}",
+                       f"MODEL={models[Direction.RGB_TO_LANDCOVER]}", "DEVICE=1", f"OUTPUT={out}")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "PROVIDER:\tCPUExecutionProvider" in run.stdout
+    codes, ds = read(out)
+    assert (ds.RasterXSize, ds.RasterYSize) == (300, 200)
+    assert set(np.unique(codes).tolist()) <= {*NLCD.codes, NLCD.nodata_code}
+    bad = qgis_process("run", "lcgan:rgb_to_landcover", "--", f"INPUT={zion_clips['rgb']}",
+                       f"MODEL={tmp_path / 'missing.onnx'}", f"OUTPUT={tmp_path / 'x.tif'}")
+    assert bad.returncode != 0 and "Model file not found" in bad.stdout + bad.stderr
+    assert not (tmp_path / "x.tif").exists()

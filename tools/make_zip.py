@@ -1,0 +1,105 @@
+"""Build the Plugin Manager zip: ``python -m tools.make_zip --out dist/lcgan_qgis.zip``.
+
+Layout (QGIS installs the top folder as the plugin ``lcgan_qgis``)::
+
+    lcgan_qgis/                  the package (no tests, no __pycache__, no locally installed dependencies)
+    lcgan_qgis/metadata.txt      from the repository root
+    lcgan_qgis/LICENSE
+    lcgan_qgis/requirements-runtime.txt   the pins the dependency installer uses
+    lcgan_qgis/resources/        icons, class schemes, styles, bundled models (core.resources looks here first)
+
+The archive is reproducible: entries sorted, fixed timestamps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import re
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PLUGIN = "lcgan_qgis"
+RESOURCE_FOLDERS = ("icons", "schemes", "styles", "models")
+EXCLUDED_PARTS = {"__pycache__", "python_deps", ".pytest_cache", ".mypy_cache"}
+EXCLUDED_SUFFIXES = {".pyc", ".pyo", ".orig", ".rej", ".tmp"}
+FIXED_TIME = (2026, 1, 1, 0, 0, 0)
+
+
+def _package_files() -> Iterator[tuple[Path, str]]:
+    for path in sorted((REPO / PLUGIN).rglob("*")):
+        rel = path.relative_to(REPO)
+        if path.is_dir() or EXCLUDED_PARTS & set(rel.parts) or path.suffix in EXCLUDED_SUFFIXES:
+            continue
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        yield path, rel.as_posix()
+
+
+def _resource_files() -> Iterator[tuple[Path, str]]:
+    for folder in RESOURCE_FOLDERS:
+        root = REPO / "resources" / folder
+        if not root.is_dir():
+            continue
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                yield path, f"{PLUGIN}/resources/{path.relative_to(REPO / 'resources').as_posix()}"
+
+
+def entries() -> list[tuple[Path, str]]:
+    """``(source file, name in the zip)`` for everything the plugin ships, sorted by name."""
+    files = list(_package_files()) + list(_resource_files())
+    files += [
+        (REPO / "metadata.txt", f"{PLUGIN}/metadata.txt"),
+        (REPO / "LICENSE", f"{PLUGIN}/LICENSE"),
+        (REPO / "requirements" / "runtime.txt", f"{PLUGIN}/requirements-runtime.txt"),
+    ]
+    return sorted(files, key=lambda item: item[1])
+
+
+def check_metadata() -> str:
+    """The metadata version, after checking it matches ``lcgan_qgis.__version__`` and names an existing icon."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(REPO / "metadata.txt", encoding="utf-8")
+    general = parser["general"]
+    init = (REPO / PLUGIN / "__init__.py").read_text(encoding="utf-8")
+    match = re.search(r'^__version__ = "([^"]+)"', init, re.MULTILINE)
+    if match is None or match.group(1) != general["version"]:
+        raise SystemExit(f"metadata.txt version {general['version']} != lcgan_qgis.__version__ "
+                         f"{match.group(1) if match else '?'}")
+    icon = general.get("icon", "")
+    if not (REPO / icon).is_file():
+        raise SystemExit(f"metadata.txt icon {icon} does not exist under {REPO} (resources/ is zipped into the "
+                         "plugin folder, so the same relative path works there)")
+    return general["version"]
+
+
+def build(out: Path) -> Path:
+    """Write the zip to ``out`` (folders created) and return it."""
+    version = check_metadata()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for source, name in entries():
+            info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = (source.stat().st_mode & 0o777 | 0o100000) << 16
+            archive.writestr(info, source.read_bytes())
+    tmp.replace(out)
+    print(f"{out}: lcgan {version}, {len(entries())} files, {out.stat().st_size / 1e6:.2f} MB")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "dist" / f"{PLUGIN}.zip", help="zip to write")
+    args = parser.parse_args(argv)
+    build(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
