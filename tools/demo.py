@@ -5,7 +5,8 @@ Steps: write the seeded demo map (``tools.demo_input``), run ``lcgan:landcover_t
 ``lcgan:rgb_to_landcover`` on the result with ``processing.run`` (models: the bundled ones in ``resources/models``
 unless ``--models DIR``), then draw ``demo.png`` (``tools.quicklook``) and print the agreement and where the files are.
 
-Usage: ``python -m tools.demo --out out [--size 1024] [--seed 0] [--models DIR] [--device auto|cpu|cuda]``.
+Usage: ``python -m tools.demo --out out [--size 1024] [--seed 0] [--models DIR] [--device auto|cpu|cuda]
+[--docs-png docs/img/demo.png]`` (the last also copies the quicklook there, for the README).
 Exit status: 0 done, 1 a step failed (message, no traceback), 2 a model file is missing.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -162,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="demo map seed (default 0)")
     parser.add_argument("--models", type=Path, default=None, help="folder with both .onnx files (default: bundled)")
     parser.add_argument("--device", default="auto", choices=DEVICES, help="execution device")
+    parser.add_argument("--docs-png", type=Path, default=None, help="also copy the quicklook to this path")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     started = time.perf_counter()
@@ -173,12 +176,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (LcganError, OSError, ValueError) as exc:
         print(f"demo: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    if args.docs_png:
+        args.docs_png.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result["png"], args.docs_png)
+        result["docs_png"] = args.docs_png
     print(result["agreement"].line())
     print("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in result["timings"].items())
           + f"; total {time.perf_counter() - started:.1f} s")
     for key, label in (("input", "input land cover"), ("rgb", "synthetic RGB"),
-                       ("landcover", "land cover predicted back"), ("png", "quicklook")):
-        print(f"{label:>26}: {result[key].resolve()}")
+                       ("landcover", "land cover predicted back"), ("png", "quicklook"),
+                       ("docs_png", "quicklook copy")):
+        if key in result:
+            print(f"{label:>26}: {result[key].resolve()}")
     return 0
 
 

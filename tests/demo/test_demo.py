@@ -39,7 +39,10 @@ def test_demo_runs_both_algorithms_and_draws_the_quicklook(qgis_app: object, tmp
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     models = round_trip_models(tmp_path / "models", EIGHT_BIT)
     out = tmp_path / "out"
-    assert main(["--out", str(out), "--size", "96", "--seed", "4", "--models", str(models), "--device", "cpu"]) == 0
+    docs_png = tmp_path / "docs" / "img" / "demo.png"
+    assert main(["--out", str(out), "--size", "96", "--seed", "4", "--models", str(models), "--device", "cpu",
+                 "--docs-png", str(docs_png)]) == 0
+    assert docs_png.read_bytes() == (out / "demo.png").read_bytes()
     printed = capsys.readouterr().out
     assert "accuracy 100.0 %" in printed and "mIoU 1.000" in printed
     for name in ("demo_landcover_input.tif", "demo_rgb.tif", "demo_landcover.tif", "demo.png"):

@@ -176,3 +176,16 @@ def test_a_constant_model_scores_the_majority_baseline(tmp_path: Path, paired_da
 def test_missing_models_are_named(tmp_path: Path) -> None:
     with pytest.raises(ModelFileError, match="rgb_to_landcover.onnx"):
         find_models(tmp_path)
+
+
+def test_cli_prints_the_summary_and_fails_cleanly(tmp_path: Path, paired_data: tuple,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from training.__main__ import main
+
+    data, _, _ = paired_data
+    models = perfect_models(tmp_path / "models")
+    out = tmp_path / "out"
+    assert main(["evaluate", "--models", str(models), "--data", str(data), "--out", str(out), "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "TRAINING-AREA" in printed and "accuracy 1.000" in printed and "evaluation.json" in printed
+    assert main(["evaluate", "--models", str(models), "--data", str(tmp_path / "absent"), "--out", str(out)]) == 2
