@@ -123,9 +123,9 @@ def run_algorithm(processing: Any, algorithm: str, params: dict[str, Any]) -> di
 def run_demo(out_dir: Path, size_px: int = DEFAULT_SIZE_PX, seed: int = DEFAULT_SEED, models_dir: Path | None = None,
              device: str = "auto") -> dict[str, Any]:
     """Run every step of the demo into ``out_dir``; returns the paths, the agreement and the timings."""
+    models = model_paths(models_dir)
     from tools.quicklook import render
 
-    models = model_paths(models_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
 from osgeo import gdal
 
 from lcgan_qgis.core.errors import InputRasterError
 from lcgan_qgis.core.scheme import ClassScheme
-from training.evaluation_plots import codes_to_rgb, legend_handles
+from training.evaluation_plots import Figure, codes_to_rgb, legend_handles
 from training.metrics import accuracy, confusion_matrix, iou_per_class, mean_iou
 
 gdal.UseExceptions()

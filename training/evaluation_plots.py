@@ -5,11 +5,15 @@ Matplotlib's object API (``Figure``) needs no GUI backend and leaves pyplot's gl
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch, Rectangle
+
+with warnings.catch_warnings():  # Debian's and pip's matplotlib side by side: mplot3d is not needed here
+    warnings.filterwarnings("ignore", message="Unable to import Axes3D")
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch, Rectangle
 
 from lcgan_qgis.core.contract import Radiometry, to_uint8
 from lcgan_qgis.core.scheme import ClassScheme
