@@ -7,6 +7,7 @@ image model's in Tanh. Metadata: ``ModelContract.to_metadata()`` (our key plus t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import warnings
@@ -113,15 +114,23 @@ def parity(path: str | Path, sample: np.ndarray, expected: np.ndarray,
     return float(np.abs(got - expected).max())
 
 
+# Radiometry mode written into exported contracts. "percentile" stretches each input raster by its own 2/98 %
+# percentiles, so the land-cover model reads any imagery (8-bit orthophotos, the synthetic RGB of the other model,
+# other sensors) the way it saw its training data; "fixed" (the training imagery's values, e.g. Landsat digital
+# numbers) is right only for imagery of the training sensor and units, and stays available per run.
+EXPORT_RADIOMETRY_MODE = "percentile"
+
+
 def contracts_from_checkpoint(state: dict[str, Any], model_version: str, tile_size_px: int | None = None,
                               overlap_px: int | None = None) -> dict[Direction, ModelContract]:
     """Both directions' contracts from a training checkpoint (scheme, radiometry, GSD, config digest)."""
     config = TrainConfig.from_dict(state["config"], source="checkpoint")
+    radiometry = dataclasses.replace(radiometry_from_dict(state["radiometry"]), mode=EXPORT_RADIOMETRY_MODE)
     tile = tile_size_px or config.data.crop_size_px
     overlap = tile // 8 if overlap_px is None else overlap_px
     common: dict[str, Any] = {
         "scheme": ClassScheme.from_dict(state["scheme"], source="checkpoint scheme"),
-        "radiometry": radiometry_from_dict(state["radiometry"]),
+        "radiometry": radiometry,
         "tile_size_px": tile,
         "overlap_px": overlap,
         "gsd_m": float(state["gsd_m"]),
