@@ -27,6 +27,7 @@ from qgis.gui import (
     QgsRasterBandComboBox,
     QgsSpinBox,
 )
+from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -94,6 +95,8 @@ class LcganDock(QgsDockWidget):
         bands_layout = QHBoxLayout(bands_row)
         bands_layout.setContentsMargins(0, 0, 0, 0)
         for label, combo in zip("RGB", self.band_combos, strict=True):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(6)
             bands_layout.addWidget(QLabel(label))
             bands_layout.addWidget(combo, 1)
         self.bands_label = QLabel("Bands")
@@ -134,10 +137,14 @@ class LcganDock(QgsDockWidget):
         self.selected_only = QCheckBox("Selected features only")
         options.addRow("Polygons", self.polygon_combo)
         options.addRow("", self.selected_only)
-        self.check_gsd = QCheckBox("Resample to the model's resolution when pixel sizes differ")
+        self.check_gsd = QCheckBox("Resample to the model's resolution")
+        self.check_gsd.setToolTip("When the layer's pixel size differs from the model's by more than 10 %, translate "
+                                  "at the model's resolution and resample the result back to the layer's grid. "
+                                  "Layers in degrees are refused unless this is off.")
         self.check_gsd.setChecked(True)
         options.addRow("", self.check_gsd)
-        self.confidence_check = QCheckBox("Also write the confidence (max probability)")
+        self.confidence_check = QCheckBox("Also write the confidence")
+        self.confidence_check.setToolTip("A second GeoTIFF with the winning class's probability (0-1) per pixel.")
         options.addRow("", self.confidence_check)
         layout.addWidget(self.options_box)
 
@@ -164,6 +171,7 @@ class LcganDock(QgsDockWidget):
 
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(body)
         self.setWidget(scroll)
 
@@ -315,8 +323,8 @@ class LcganDock(QgsDockWidget):
             return
         self.result_layers.extend(layers)
         self.progress_bar.setValue(100)
-        self._message(f"'{name}' added: {result.tiles} tiles in {result.seconds:.1f} s on {result.provider}.",
-                      Qgis.Success)
+        device = result.provider.replace("ExecutionProvider", "")
+        self._message(f"'{name}' added ({result.tiles} tiles, {result.seconds:.1f} s, {device}).", Qgis.Success)
 
     def _message(self, text: str, level: Qgis.MessageLevel) -> None:
         bar = self.iface.messageBar() if self.iface is not None else None

@@ -62,15 +62,19 @@ def contract_html(contract: ModelContract, path: Path, wanted: Direction, provid
     if contract.direction is not wanted:
         warning = (f"<p style='color:#b00020'><b>This model translates {DIRECTION_TEXT[contract.direction]}; "
                    f"choose a {DIRECTION_TEXT[wanted]} model.</b></p>")
-    swatches = "".join(
-        f"<tr><td style='background-color:{c.hex}' width='16'>&nbsp;&nbsp;&nbsp;</td>"
-        f"<td>{c.code}</td><td>{html.escape(c.name)}</td></tr>"
+    cells = [
+        f"<td style='background-color:{c.hex}' width='14'>&nbsp;&nbsp;&nbsp;</td>"
+        f"<td align='right'>{c.code}</td><td>{html.escape(c.name)}&nbsp;&nbsp;</td>"
         for c in contract.scheme.classes
+    ]
+    half = (len(cells) + 1) // 2  # two columns of classes
+    swatches = "".join(
+        "<tr>" + cells[i] + (cells[i + half] if i + half < len(cells) else "") + "</tr>" for i in range(half)
     )
     return (
         f"{warning}<table cellspacing='2'>{text}</table>"
         f"<p><b>{len(contract.scheme)} classes</b> ({html.escape(contract.scheme.name)})</p>"
-        f"<table cellspacing='1' cellpadding='1'>{swatches}</table>"
+        f"<table cellspacing='1' cellpadding='1' style='font-size:small'>{swatches}</table>"
     )
 
 
@@ -80,7 +84,7 @@ class ModelInfoBox(QTextBrowser):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setOpenExternalLinks(False)
-        self.setMinimumHeight(140)
+        self.setMinimumHeight(300)
         self.contract: ModelContract | None = None
 
     def show_model(self, model_path: str | None, direction: Direction, device: str) -> ModelContract | None:

@@ -4,11 +4,8 @@
 from __future__ import annotations
 
 import configparser
-import importlib.util
-import os
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -17,21 +14,11 @@ import pytest
 
 from lcgan_qgis.core.contract import Direction
 from tools.make_zip import build
+from tools.plugin_profile import install_plugin, qgis_env
 
 from .conftest import NLCD, read
 
 QGIS_PROCESS = shutil.which("qgis_process.bin")
-RUNTIME_MODULES = ("onnxruntime", "flatbuffers", "google")
-
-
-def _site_folder(module: str) -> Path:
-    """Where this (test) interpreter imports ``module`` from."""
-    spec = importlib.util.find_spec(module)
-    assert spec is not None and spec.submodule_search_locations, module
-    for location in spec.submodule_search_locations:
-        if module != "google" or (Path(location) / "protobuf").is_dir():
-            return Path(location)
-    raise AssertionError(f"no folder for {module}")
 
 
 def test_zip_layout(tmp_path: Path) -> None:
@@ -57,17 +44,12 @@ def test_zip_layout(tmp_path: Path) -> None:
 @pytest.mark.skipif(QGIS_PROCESS is None, reason="qgis_process.bin is not installed")
 def test_zip_installs_into_a_fresh_profile_and_runs_through_qgis_process(models, zion_clips, tmp_path: Path) -> None:
     profile = tmp_path / "config"
-    plugins = profile / "profiles" / "default" / "python" / "plugins"
-    plugins.mkdir(parents=True)
-    zipfile.ZipFile(build(tmp_path / "lcgan_qgis.zip")).extractall(plugins)
-    # Stand-in for the one-click installer (tested in test_deps.py): the runtime packages this test runs with,
-    # linked into the plugin-local folder the plugin adds to sys.path (QGIS's own Python does not have them).
-    deps = plugins / "lcgan_qgis" / "python_deps" / f"py{sys.version_info.major}{sys.version_info.minor}"
-    deps.mkdir(parents=True)
-    for module in RUNTIME_MODULES:
-        (deps / module).symlink_to(_site_folder(module), target_is_directory=True)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    env.update(QGIS_CUSTOM_CONFIG_PATH=str(profile), QT_QPA_PLATFORM="offscreen")
+    # The zip, unpacked into the fresh profile's plugin folder; the runtime packages are linked into the folder
+    # the one-click installer fills (the installer itself is tested in test_deps.py).
+    installed = install_plugin(profile)
+    assert installed == profile / "profiles" / "default" / "python" / "plugins" / "lcgan_qgis"
+    env = qgis_env(profile)
+    env["QT_QPA_PLATFORM"] = "offscreen"
 
     def qgis_process(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([QGIS_PROCESS, *args], cwd=tmp_path, env=env, capture_output=True, text=True,
