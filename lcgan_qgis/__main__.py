@@ -102,7 +102,7 @@ def _translate(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         model = load_model(args.model, args.device, args.threads)
-        print(f"model: {model.path.name} ({model.contract.direction.value}); {model.provider_reason}")
+        print(f"model: {model.path.name} ({model.contract.direction.value}); {model.provider_reason}", flush=True)
         options = TranslateOptions(overlap_px=args.overlap, batch_size=args.batch, bands=args.bands,
                                    radiometry_mode=args.radiometry, aoi_wkt=args.aoi,
                                    confidence_path=args.confidence, window_px=args.window,
