@@ -197,7 +197,10 @@ def _translate_resampled(model: Model, reader: GridReader, grid: Grid, request: 
     out = Path(request.output_path)
     if not out.parent.is_dir():
         raise OutputError(f"Cannot write {out}: the folder {out.parent} does not exist.")
-    scratch = Path(tempfile.mkdtemp(prefix=".lcgan-", dir=out.parent))
+    try:
+        scratch = Path(tempfile.mkdtemp(prefix=".lcgan-", dir=out.parent))
+    except OSError as exc:
+        raise OutputError(f"Cannot write {out}: {exc.strerror or exc} (folder {out.parent}).") from None
     try:
         coarse_out = scratch / "output.tif"
         coarse_conf = scratch / "confidence.tif" if request.confidence_path else None

@@ -244,3 +244,27 @@ def test_results_loaded_by_processing_are_named_styled_and_grouped(lcgan, models
         assert len(QgsProject.instance().layerTreeRoot().findLayers()) == 1
     finally:
         QgsProject.instance().clear()
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (10, 3000), (3000, 10)])
+def test_tiny_and_thin_rasters(lcgan, models, tmp_path: Path, shape: tuple[int, int]) -> None:
+    codes = landcover_array(*shape, nodata_corner=False)
+    lc = write_raster(tmp_path / "lc.tif", codes, nodata=255)
+    lcgan.run(LC2RGB, {"INPUT": str(lc), "MODEL": str(models[Direction.LANDCOVER_TO_RGB]),
+                       "OUTPUT": str(tmp_path / "rgb.tif")})
+    rgb, ds = read(tmp_path / "rgb.tif")
+    _assert_same_grid(ds, lc)
+    assert rgb.reshape(3, *shape).min() > 0
+
+
+@pytest.mark.parametrize("pixel_m", [30.0, 300.0])  # on the layer's grid, and through the resampling path
+def test_unwritable_output_folder_is_named(lcgan, models, tmp_path: Path, pixel_m: float) -> None:
+    """/proc takes no new files, even from root."""
+    from qgis.core import QgsProcessingException
+
+    lc = write_raster(tmp_path / "lc.tif", landcover_array(20, 20), (300000.0, pixel_m, 0.0, 4150000.0, 0.0,
+                                                                      -pixel_m), nodata=255)
+    with pytest.raises(QgsProcessingException, match=r"(Cannot write|not writable).*/proc"):
+        lcgan.run(LC2RGB, {"INPUT": str(lc), "MODEL": str(models[Direction.LANDCOVER_TO_RGB]),
+                           "OUTPUT": "/proc/lcgan_out.tif"})
+    assert not Path("/proc/lcgan_out.tif").exists()

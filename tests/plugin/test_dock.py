@@ -194,3 +194,29 @@ def test_plugin_loads_into_the_interface_and_unloads(iface, qtbot) -> None:
     assert plugin.dock is None and plugin.action is None
     assert (registry.providerById("lcgan") is not None) == had_provider
     assert np.all([a.text() != "lcgan: land cover ↔ imagery" for a in iface.toolbar.actions()])
+
+
+def test_removing_the_input_layer_mid_run_does_not_break_the_task(iface, qtbot, models, tmp_path: Path) -> None:
+    from qgis.core import QgsProject
+
+    layer = _add_layer(write_raster(tmp_path / "lc.tif", landcover_array(1500, 1500), nodata=255), "gone")
+    dock = _dock(iface, Direction.LANDCOVER_TO_RGB, layer, models[Direction.LANDCOVER_TO_RGB], tmp_path / "o.tif")
+    qtbot.addWidget(dock)
+    task = dock.run()
+    assert task is not None
+    QgsProject.instance().removeMapLayer(layer.id())
+    qtbot.waitUntil(lambda: dock.last_outcome is not None, timeout=TASK_TIMEOUT_MS)
+    assert dock.last_outcome.job is not None, dock.last_outcome.error
+    rgb = QgsProject.instance().layerTreeRoot().findGroup("lcgan").findLayers()[0].layer()
+    assert rgb.name() == "gone -> synthetic RGB" and rgb.width() == 1500
+
+
+def test_a_second_run_while_one_is_running_is_refused(iface, qtbot, models, tmp_path: Path) -> None:
+    layer = _add_layer(write_raster(tmp_path / "lc.tif", landcover_array(1500, 1500), nodata=255), "busy")
+    dock = _dock(iface, Direction.LANDCOVER_TO_RGB, layer, models[Direction.LANDCOVER_TO_RGB], tmp_path / "o.tif")
+    qtbot.addWidget(dock)
+    assert dock.run() is not None
+    assert dock.run() is None
+    assert any("already running" in item.text() for item in iface.messageBar().items())
+    qtbot.waitUntil(lambda: dock.last_outcome is not None, timeout=TASK_TIMEOUT_MS)
+    assert dock.last_outcome.job is not None
