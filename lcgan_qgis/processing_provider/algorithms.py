@@ -9,6 +9,7 @@ progress and cancel, and style the loaded result in ``postProcessAlgorithm``. Co
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from qgis.core import (
@@ -353,7 +354,16 @@ class RgbToLandcover(TranslateAlgorithm):
 
     def _bands(self, parameters: dict[str, Any], context: QgsProcessingContext,
                layer: QgsRasterLayer) -> tuple[int, ...] | None:
-        bands = tuple(self.parameterAsInts(parameters, self.BANDS, context) or ())
+        raw = parameters.get(self.BANDS)
+        if isinstance(raw, str) and re.search(r"[,; ]", raw.strip()):  # "3,2,1" as typed on a command line
+            try:
+                bands = tuple(int(part) for part in re.split(r"[,; ]+", raw.strip()))
+            except ValueError:
+                raise QgsProcessingException(
+                    self.tr("BANDS must be band numbers such as 3,2,1; got {0!r}.").format(raw)
+                ) from None
+        else:
+            bands = tuple(self.parameterAsInts(parameters, self.BANDS, context) or ())
         if not bands:
             return None
         missing = [b for b in bands if not 1 <= b <= layer.bandCount()]

@@ -109,6 +109,10 @@ def test_layer_object_and_band_mapping(lcgan, models, tmp_path: Path) -> None:
     lcgan.run(RGB2LC, {"INPUT": layer, "MODEL": model, "BANDS": [3, 2, 1], "OUTPUT": str(tmp_path / "a.tif")})
     lcgan.run(RGB2LC, {"INPUT": str(tmp_path / "rgb.tif"), "MODEL": model, "OUTPUT": str(tmp_path / "b.tif")})
     np.testing.assert_array_equal(read(tmp_path / "a.tif")[0], read(tmp_path / "b.tif")[0])
+    lcgan.run(RGB2LC, {"INPUT": layer, "MODEL": model, "BANDS": "3,2,1", "OUTPUT": str(tmp_path / "c.tif")})
+    np.testing.assert_array_equal(read(tmp_path / "c.tif")[0], read(tmp_path / "b.tif")[0])
+    lcgan.run(RGB2LC, {"INPUT": layer, "MODEL": model, "OUTPUT": str(tmp_path / "d.tif")})  # unmapped: B, G, R
+    assert not np.array_equal(read(tmp_path / "d.tif")[0], read(tmp_path / "b.tif")[0])  # the mapping mattered
 
 
 def test_extent_limits_the_work_and_the_output(lcgan, models, tmp_path: Path) -> None:

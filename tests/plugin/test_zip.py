@@ -60,7 +60,7 @@ def test_zip_installs_into_a_fresh_profile_and_runs_through_qgis_process(models,
     assert "* lcgan_qgis" in enabled.stdout
     out = tmp_path / "landcover.tif"
     run = qgis_process("run", "lcgan:rgb_to_landcover", "--", f"INPUT={zion_clips['rgb']}",
-                       f"MODEL={models[Direction.RGB_TO_LANDCOVER]}", "DEVICE=1", f"OUTPUT={out}")
+                       f"MODEL={models[Direction.RGB_TO_LANDCOVER]}", "DEVICE=1", "BANDS=1,2,3", f"OUTPUT={out}")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "PROVIDER:\tCPUExecutionProvider" in run.stdout
     codes, ds = read(out)
