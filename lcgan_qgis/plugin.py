@@ -11,7 +11,11 @@ from typing import Any
 
 from qgis.core import Qgis, QgsApplication, QgsMessageLog
 from qgis.PyQt.QtCore import Qt
-from qgis.PyQt.QtWidgets import QAction
+
+try:  # Qt6 moved QAction to QtGui
+    from qgis.PyQt.QtGui import QAction
+except ImportError:
+    from qgis.PyQt.QtWidgets import QAction
 
 from .deps import add_deps_to_path, check_runtime, provider_summary
 from .icons import plugin_icon
@@ -62,10 +66,10 @@ class LcganPlugin:
         if status.ok:
             QgsMessageLog.logMessage(
                 f"onnxruntime {status.onnxruntime_version}, numpy {status.numpy_version}; {provider_summary()}",
-                "lcgan", Qgis.Info,
+                "lcgan", Qgis.MessageLevel.Info,
             )
             return True
-        QgsMessageLog.logMessage(status.problem, "lcgan", Qgis.Warning)
+        QgsMessageLog.logMessage(status.problem, "lcgan", Qgis.MessageLevel.Warning)
         if self.iface is not None:
             from .gui.deps_dialog import offer_install
 

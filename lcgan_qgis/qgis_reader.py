@@ -59,9 +59,9 @@ def metres_per_unit(crs: QgsCoordinateReferenceSystem) -> float | None:
     if not crs.isValid() or crs.isGeographic():
         return None
     units = crs.mapUnits()
-    if units in (QgsUnitTypes.DistanceDegrees, QgsUnitTypes.DistanceUnknownUnit):
+    if units in (QgsUnitTypes.DistanceUnit.DistanceDegrees, QgsUnitTypes.DistanceUnit.DistanceUnknownUnit):
         return None
-    return QgsUnitTypes.fromUnitToUnitFactor(units, QgsUnitTypes.DistanceMeters)
+    return QgsUnitTypes.fromUnitToUnitFactor(units, QgsUnitTypes.DistanceUnit.DistanceMeters)
 
 
 class ProviderReader:
@@ -133,7 +133,8 @@ class ProviderReader:
             categorical: class codes (nearest neighbour) rather than imagery (average / bilinear).
         """
         provider = self._provider.clone()
-        if provider.providerCapabilities() & QgsRasterDataProvider.ProviderHintCanPerformProviderResampling:
+        capability = QgsRasterDataProvider.ProviderCapability.ProviderHintCanPerformProviderResampling
+        if provider.providerCapabilities() & capability:
             method = QgsRasterDataProvider.ResamplingMethod
             # Nearest keeps class codes intact; imagery is averaged when shrinking and interpolated when enlarging.
             provider.setZoomedInResamplingMethod(method.Nearest if categorical else method.Bilinear)

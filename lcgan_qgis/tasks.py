@@ -45,7 +45,7 @@ class TranslateTask(QgsTask):
 
     def __init__(self, request: TranslationRequest, reader: ProviderReader,
                  on_done: Callable[[TaskOutcome], None] | None = None) -> None:
-        super().__init__(f"lcgan: {reader.info.name} ({request.direction.value})", QgsTask.CanCancel)
+        super().__init__(f"lcgan: {reader.info.name} ({request.direction.value})", QgsTask.Flag.CanCancel)
         self.request = request
         self._reader: ProviderReader | None = reader
         self._input_name = reader.info.name
@@ -57,7 +57,7 @@ class TranslateTask(QgsTask):
 
     def _log(self, message: str) -> None:
         self._messages.append(message)
-        QgsMessageLog.logMessage(message, MESSAGE_TAG, Qgis.Info)
+        QgsMessageLog.logMessage(message, MESSAGE_TAG, Qgis.MessageLevel.Info)
 
     def run(self) -> bool:
         """Worker thread: translate; ``True`` only when a result was written."""
@@ -76,7 +76,7 @@ class TranslateTask(QgsTask):
             return False
         except Exception as exc:  # a bug must not take QGIS down: report it with its traceback in the log
             self._error = f"Unexpected error: {exc!r}"
-            QgsMessageLog.logMessage(traceback.format_exc(), MESSAGE_TAG, Qgis.Critical)
+            QgsMessageLog.logMessage(traceback.format_exc(), MESSAGE_TAG, Qgis.MessageLevel.Critical)
             return False
         finally:
             self._reader = None

@@ -7,6 +7,7 @@ pip runs in a ``QProcess`` (QGIS stays responsive) with the pinned, ``--no-deps`
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from typing import Any
 
 from qgis.core import Qgis
@@ -14,18 +15,21 @@ from qgis.PyQt.QtCore import QProcess
 from qgis.PyQt.QtGui import QFontDatabase
 from qgis.PyQt.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
-from ..deps import DependencyStatus, check_runtime, install_command, prepare_target, provider_summary
+from ..deps import DependencyStatus, check_runtime, deps_dir, install_command, prepare_target, provider_summary
 
 
 class InstallDialog(QDialog):
     """Shows the pip command and its output; re-checks the runtime when pip ends."""
 
-    def __init__(self, requirements: tuple[str, ...], parent: QWidget | None = None) -> None:
+    def __init__(self, requirements: tuple[str, ...], parent: QWidget | None = None,
+                 target: Path | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("lcgan: install Python packages")
         self.resize(760, 420)
         self.requirements = requirements
-        self.command = install_command(requirements)
+        self.target = target or deps_dir()
+        self.command = install_command(requirements, self.target)
+        self.exit_code: int | None = None
         self.status: DependencyStatus | None = None
         layout = QVBoxLayout(self)
         self.summary = QLabel(
@@ -35,21 +39,21 @@ class InstallDialog(QDialog):
         layout.addWidget(self.summary)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
-        self.log.setFont(QFontDatabase.systemFont(QFontDatabase.FixedFont))
+        self.log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         layout.addWidget(self.log)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.Close)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
         self.process = QProcess(self)
-        self.process.setProcessChannelMode(QProcess.MergedChannels)
+        self.process.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
         self.process.readyReadStandardOutput.connect(self._read_output)
         self.process.finished.connect(self._finished)
 
     def start(self) -> None:
         """Run pip (asynchronously)."""
-        prepare_target()
+        prepare_target(self.target)
         self.log.appendPlainText("$ " + " ".join(shlex.quote(part) for part in self.command))
-        self.buttons.button(QDialogButtonBox.Close).setEnabled(False)
+        self.buttons.button(QDialogButtonBox.StandardButton.Close).setEnabled(False)
         self.process.start(self.command[0], self.command[1:])
 
     def _read_output(self) -> None:
@@ -57,7 +61,8 @@ class InstallDialog(QDialog):
         self.log.appendPlainText(data.rstrip("\n"))
 
     def _finished(self, exit_code: int, _status: Any = None) -> None:
-        self.buttons.button(QDialogButtonBox.Close).setEnabled(True)
+        self.exit_code = exit_code
+        self.buttons.button(QDialogButtonBox.StandardButton.Close).setEnabled(True)
         self.status = check_runtime()
         if exit_code == 0 and self.status.ok:
             text = (f"Done: onnxruntime {self.status.onnxruntime_version} with numpy {self.status.numpy_version}. "
@@ -68,19 +73,21 @@ class InstallDialog(QDialog):
         self.log.appendPlainText(text)
 
 
-def offer_install(iface: Any, status: DependencyStatus) -> None:
-    """Put the problem in QGIS's message bar, with an Install button when pip can fix it."""
+def offer_install(iface: Any, status: DependencyStatus, target: Path | None = None) -> QPushButton | None:
+    """Put the problem in QGIS's message bar, with an Install button when pip can fix it (returned)."""
     bar = iface.messageBar()
     widget = bar.createMessage("lcgan", status.problem)
+    button = None
     if status.missing:
         button = QPushButton("Install " + ", ".join(status.missing))
 
         def install() -> None:
-            dialog = InstallDialog(status.missing, iface.mainWindow())
+            dialog = InstallDialog(status.missing, iface.mainWindow(), target)
             dialog.show()
             dialog.start()
             offer_install.dialog = dialog  # keep it alive while pip runs
 
         button.clicked.connect(install)
         widget.layout().addWidget(button)
-    bar.pushWidget(widget, Qgis.Warning)
+    bar.pushWidget(widget, Qgis.MessageLevel.Warning)
+    return button

@@ -88,7 +88,7 @@ class LcganDock(QgsDockWidget):
         self.direction_combo.addItem("RGB imagery → land cover", Direction.RGB_TO_LANDCOVER.value)
         form.addRow("Direction", self.direction_combo)
         self.layer_combo = QgsMapLayerComboBox()
-        self.layer_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        self.layer_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
         form.addRow("Input layer", self.layer_combo)
         self.band_combos = [QgsRasterBandComboBox() for _ in range(3)]
         bands_row = QWidget()
@@ -133,7 +133,7 @@ class LcganDock(QgsDockWidget):
             self.extent_combo.addItem(text, value)
         options.addRow("Area", self.extent_combo)
         self.polygon_combo = QgsMapLayerComboBox()
-        self.polygon_combo.setFilters(QgsMapLayerProxyModel.PolygonLayer)
+        self.polygon_combo.setFilters(QgsMapLayerProxyModel.Filter.PolygonLayer)
         self.selected_only = QCheckBox("Selected features only")
         options.addRow("Polygons", self.polygon_combo)
         options.addRow("", self.selected_only)
@@ -150,7 +150,7 @@ class LcganDock(QgsDockWidget):
 
         out_form = QFormLayout()
         self.output_widget = QgsFileWidget()
-        self.output_widget.setStorageMode(QgsFileWidget.SaveFile)
+        self.output_widget.setStorageMode(QgsFileWidget.StorageMode.SaveFile)
         self.output_widget.setFilter("GeoTIFF (*.tif *.tiff)")
         self.output_widget.lineEdit().setPlaceholderText("temporary file")
         out_form.addRow("Output", self.output_widget)
@@ -278,12 +278,12 @@ class LcganDock(QgsDockWidget):
     def run(self) -> TranslateTask | None:
         """Start a translation task for the current choices (the Run button)."""
         if self.task is not None:
-            self._message("A translation is already running; cancel it first.", Qgis.Warning)
+            self._message("A translation is already running; cancel it first.", Qgis.MessageLevel.Warning)
             return None
         try:
             request, reader = self.build_request()
         except LcganError as exc:
-            self._message(str(exc), Qgis.Critical)
+            self._message(str(exc), Qgis.MessageLevel.Critical)
             return None
         self.task = TranslateTask(request, reader, self._task_done)
         self.task.progressChanged.connect(lambda value: self.progress_bar.setValue(int(value)))
@@ -306,11 +306,11 @@ class LcganDock(QgsDockWidget):
         self.cancel_button.setEnabled(False)
         if outcome.canceled:
             self.progress_bar.setValue(0)
-            self._message("Canceled: nothing was written.", Qgis.Info)
+            self._message("Canceled: nothing was written.", Qgis.MessageLevel.Info)
             return
         if outcome.job is None:
             self.progress_bar.setValue(0)
-            self._message(outcome.error, Qgis.Critical)
+            self._message(outcome.error, Qgis.MessageLevel.Critical)
             return
         result, direction = outcome.job.result, outcome.request.direction
         name = result_layer_name(outcome.input_name, direction)
@@ -319,17 +319,18 @@ class LcganDock(QgsDockWidget):
             if result.confidence_path:
                 layers.append(add_confidence_layer(result.confidence_path, f"{outcome.input_name} -> confidence"))
         except LcganError as exc:
-            self._message(str(exc), Qgis.Critical)
+            self._message(str(exc), Qgis.MessageLevel.Critical)
             return
         self.result_layers.extend(layers)
         self.progress_bar.setValue(100)
         device = result.provider.replace("ExecutionProvider", "")
-        self._message(f"'{name}' added ({result.tiles} tiles, {result.seconds:.1f} s, {device}).", Qgis.Success)
+        self._message(f"'{name}' added ({result.tiles} tiles, {result.seconds:.1f} s, {device}).",
+                      Qgis.MessageLevel.Success)
 
     def _message(self, text: str, level: Qgis.MessageLevel) -> None:
         bar = self.iface.messageBar() if self.iface is not None else None
         if bar is not None:
-            bar.pushMessage("lcgan", text, level, MESSAGE_SECONDS if level != Qgis.Critical else 0)
+            bar.pushMessage("lcgan", text, level, MESSAGE_SECONDS if level != Qgis.MessageLevel.Critical else 0)
 
     def closeEvent(self, event: Any) -> None:
         self.cancel()

@@ -111,14 +111,14 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(
             QgsProcessingParameterFile(
                 self.MODEL, self.tr("Model (.onnx; empty: the bundled model)"),
-                behavior=QgsProcessingParameterFile.File, extension="onnx", optional=True,
+                behavior=QgsProcessingParameterFile.Behavior.File, extension="onnx", optional=True,
             )
         )
         self._add_band_parameter()
         self.addParameter(
             QgsProcessingParameterNumber(
                 self.OVERLAP, self.tr("Tile overlap in pixels (empty: the model's recommendation)"),
-                type=QgsProcessingParameterNumber.Integer, defaultValue=None, optional=True, minValue=0,
+                type=QgsProcessingParameterNumber.Type.Integer, defaultValue=None, optional=True, minValue=0,
                 maxValue=4096,
             )
         )
@@ -130,7 +130,7 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterNumber(
-                self.BATCH, self.tr("Tiles per batch"), type=QgsProcessingParameterNumber.Integer, defaultValue=1,
+                self.BATCH, self.tr("Tiles per batch"), type=QgsProcessingParameterNumber.Type.Integer, defaultValue=1,
                 minValue=1, maxValue=256,
             )
         )
@@ -144,7 +144,7 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
                     "{0:.0%}").format(GSD_TOLERANCE),
             defaultValue=True,
         )
-        check_gsd.setFlags(check_gsd.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        check_gsd.setFlags(check_gsd.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
         self.addParameter(check_gsd)
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr(self.OUTPUT_LABEL)))
         self._add_extra_outputs()

@@ -85,3 +85,26 @@ def test_provider_summary_names_the_provider_and_the_reason() -> None:
     assert line.startswith(("CPUExecutionProvider: CPU (", "CUDAExecutionProvider: CUDA GPU"))
     assert provider_summary("cpu") == "CPUExecutionProvider: CPU (requested)"
     assert "Unknown device 'tpu'" in provider_summary("tpu")
+
+
+@pytest.mark.slow
+def test_message_bar_install_button_runs_pip_with_its_log_visible(iface, qtbot, tmp_path: Path) -> None:
+    """The one-click path: message bar -> Install -> dialog with pip's log -> re-check (needs PyPI)."""
+    from lcgan_qgis.deps import DependencyStatus
+    from lcgan_qgis.gui.deps_dialog import offer_install
+
+    pin = f"flatbuffers=={runtime_pins()['flatbuffers']}"
+    status = DependencyStatus(False, (pin,), "Missing Python package(s): flatbuffers (No module named 'x').", "1.24.2")
+    button = offer_install(iface, status, target=tmp_path / "python_deps" / "py311")
+    assert button is not None and button.text() == f"Install {pin}"
+    assert any("Missing Python package(s)" in item.text() for item in iface.messageBar().items())
+    button.click()
+    dialog = offer_install.dialog
+    qtbot.waitUntil(lambda: dialog.exit_code is not None, timeout=300_000)
+    log = dialog.log.toPlainText()
+    if dialog.exit_code != 0 and ("NewConnectionError" in log or "Could not fetch" in log):
+        pytest.skip("PyPI is unreachable from this machine")
+    assert log.startswith("$ ") and "--no-deps" in log.splitlines()[0]
+    assert "Successfully installed flatbuffers" in log
+    assert dialog.exit_code == 0 and dialog.summary.text().startswith("Done: onnxruntime")
+    assert (tmp_path / "python_deps" / "py311" / "flatbuffers" / "__init__.py").is_file()
