@@ -80,8 +80,8 @@ def plan_resolution(info: RasterInfo, metres_per_unit: float | None, model_gsd_m
         return ResolutionPlan(None, "Resolution check off: running at the layer's own pixel size.", None)
     if metres_per_unit is None:
         raise InputRasterError(
-            f"Layer '{info.name}' is in a geographic CRS (degrees) or a CRS without linear units, so its ground "
-            f"sample distance in metres is unknown (the model expects {model_gsd_m:g} m). Reproject it to a "
+            f"Layer '{info.name}' is in a geographic CRS (degrees), has no CRS, or its CRS has no linear units, so "
+            f"its ground sample distance in metres is unknown (the model expects {model_gsd_m:g} m). Reproject it to a "
             "projected CRS such as UTM (Raster > Projections > Warp), or switch off the resolution check to run "
             "at its own pixel size."
         )

@@ -197,9 +197,10 @@ def _bad_cases(tmp: Path, models: dict[Direction, Path]) -> list[tuple[str, str,
     odd = write_raster(tmp / "odd.tif", unknown, nodata=255)
     degrees = write_raster(tmp / "deg.tif", landcover_array(40, 40), (-113.0, 0.0003, 0, 37.3, 0, -0.0003), 4326,
                            nodata=255)
+    no_crs = write_raster(tmp / "nocrs.tif", landcover_array(40, 40), epsg=None, nodata=255)
     lc_model, rgb_model = str(models[Direction.LANDCOVER_TO_RGB]), str(models[Direction.RGB_TO_LANDCOVER])
     out = str(tmp / "out.tif")
-    return [
+    cases = [
         ("missing model", LC2RGB, {"INPUT": str(lc), "MODEL": str(tmp / "nope.onnx"), "OUTPUT": out},
          r"Model file not found: .*nope\.onnx"),
         ("model of the other direction", LC2RGB, {"INPUT": str(lc), "MODEL": rgb_model, "OUTPUT": out},
@@ -214,11 +215,18 @@ def _bad_cases(tmp: Path, models: dict[Direction, Path]) -> list[tuple[str, str,
         ("unknown codes", LC2RGB, {"INPUT": str(odd), "MODEL": lc_model, "OUTPUT": out}, r"99 \(7 px\)"),
         ("geographic CRS", LC2RGB, {"INPUT": str(degrees), "MODEL": lc_model, "OUTPUT": out},
          r"Layer 'deg' is in a geographic CRS \(degrees\)"),
+        ("no CRS", LC2RGB, {"INPUT": str(no_crs), "MODEL": lc_model, "OUTPUT": out}, r"Layer 'nocrs' .* has no CRS"),
         ("output is the input", LC2RGB, {"INPUT": str(lc), "MODEL": lc_model, "OUTPUT": str(lc)},
          r"is the input raster itself"),
         ("output not GeoTIFF", LC2RGB, {"INPUT": str(lc), "MODEL": lc_model, "OUTPUT": str(tmp / "out.png")},
          r"must be a GeoTIFF"),
     ]
+    from lcgan_qgis.core.runtime import describe_providers
+
+    if describe_providers("auto")[0] == "CPUExecutionProvider":  # no usable GPU here
+        cases.append(("CUDA without a GPU", LC2RGB, {"INPUT": str(lc), "MODEL": lc_model, "DEVICE": 2, "OUTPUT": out},
+                      r"CUDA was requested but cannot be used: .*Use device 'cpu' or 'auto'"))
+    return cases
 
 
 def test_bad_parameters_name_the_problem(lcgan, models, tmp_path: Path) -> None:
