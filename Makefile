@@ -17,7 +17,7 @@ MODEL_DIR ?= resources/models
 export QT_QPA_PLATFORM ?= offscreen
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup apt venv test test-fast lint demo train train-small evaluate bench bench-train zip screenshot clean
+.PHONY: help setup apt venv test test-fast lint demo train evaluate bench bench-train zip screenshot docs-images clean
 
 help:
 	@echo "make demo      set up, then translate an embedded land-cover map to imagery and back (out/)"
@@ -28,6 +28,8 @@ help:
 	@echo "make bench-train  training step speed, fp32 eager vs the default fast path -> docs/bench_train.json"
 	@echo "make zip       Plugin Manager zip -> dist/lcgan_qgis.zip"
 	@echo "make lint      ruff"
+	@echo "make screenshot  the dock panel in a real QGIS window (Xvfb) -> docs/img/dock.png"
+	@echo "make docs-images every picture in the README (demo quicklook, screenshot, evaluation plots)"
 
 setup: apt venv
 	@$(PY) -c 'import torch, onnxruntime, numpy; print("setup: ready:", "torch", torch.__version__, "| onnxruntime", onnxruntime.__version__, "| numpy", numpy.__version__)'
@@ -79,6 +81,12 @@ zip: setup
 
 screenshot: setup
 	$(PY) -m tools.screenshot --out docs/img/dock.png
+
+# Every picture the README shows, regenerated from the repo: demo quicklook, dock screenshot, evaluation plots.
+docs-images: setup
+	$(PY) -m tools.demo --out out --docs-png docs/img/demo.png
+	$(PY) -m tools.screenshot --out docs/img/dock.png
+	$(PY) -m training evaluate --models $(MODEL_DIR) --data $(DATA) --out docs/evaluation
 
 clean:
 	rm -rf dist out .pytest_cache .ruff_cache
