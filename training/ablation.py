@@ -31,7 +31,7 @@ VARIANTS: dict[str, list[str]] = {
 # Small enough for minutes per run on one CPU thread; identical for every variant.
 BASE_OVERRIDES = [
     "model.ngf=16", "model.n_blocks=6", "model.ndf=32", "data.crop_size_px=64", "data.num_workers=0",
-    "optim.steps_per_epoch=250", "optim.epochs=12", "optim.epochs_decay=6", "runtime.threads=1",
+    "optim.steps_per_epoch=250", "optim.epochs=8", "optim.epochs_decay=4", "runtime.threads=1",
     "runtime.progress=false", "runtime.checkpoint_every_steps=1000",
     "data.val_image=landsat8_rgb.tif", "data.val_landcover=nlcd2011_on_landsat_grid.tif",
 ]

@@ -168,7 +168,9 @@ class ImageRasters(_Reader):
     def read(self, source: RasterSource, window: Window) -> tuple[np.ndarray, np.ndarray]:
         pixels = self.handle(source).read(self.bands, window=window)
         valid = _image_valid(pixels, source.nodata)
-        return self.radiometry.normalize(pixels), valid
+        normalized = self.radiometry.normalize(pixels)
+        normalized[:, ~valid] = -1.0  # nodata (and NaN) pixels enter the networks as black; losses mask them
+        return normalized, valid
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         for source, window in self.candidates(rng):

@@ -231,7 +231,7 @@ class Trainer:
             wrapped: nn.Module = net
             if self.rt.world > 1:
                 ids = [self.rt.device.index] if self.rt.device.type == "cuda" else None
-                wrapped = nn.parallel.DistributedDataParallel(net, device_ids=ids, broadcast_buffers=False)
+                wrapped = nn.parallel.DistributedDataParallel(net, device_ids=ids)
             if compile_:
                 wrapped = torch.compile(wrapped)
             nets[name] = wrapped
@@ -347,6 +347,8 @@ class Trainer:
                     log.warning("signal %d: checkpoint written at step %d; resume with the same command",
                                 self.stop_signal, self.step)
                     break
+            if self.rt.world > 1:
+                self.check_replicas_in_sync()
         finally:
             if progress is not None:
                 progress.close()
@@ -373,6 +375,16 @@ class Trainer:
         if (epoch_end and epoch % cfg.runtime.samples_every_epochs == 0) or self.step >= total:
             self.write_pictures(epoch if epoch_end else None)
             self.validate()
+
+    def check_replicas_in_sync(self) -> None:
+        """Under DDP: every process must hold the same weights (gradients were averaged); raises otherwise."""
+        flat = torch.cat([p.detach().float().flatten() for net in self.nets.values() for p in net.parameters()])
+        checksum = torch.stack([flat.sum(), (flat * flat).sum()]).double().cpu()
+        gathered = [torch.zeros_like(checksum) for _ in range(self.rt.world)]
+        dist.all_gather(gathered, checksum)
+        if any(not torch.equal(g, gathered[0]) for g in gathered):
+            raise TrainingError(f"DDP replicas diverged at step {self.step}: weight checksums {gathered}.")
+        log.info("DDP: %d replicas in sync at step %d", self.rt.world, self.step)
 
     # -- run folder, checkpoints, pictures ------------------------------------------------------------------
     def prepare_run_dir(self) -> None:
