@@ -63,6 +63,9 @@ class TranslationRequest:
         bands: 1-based input bands in red, green, blue order (RGB input only; ``None``: 1, 2, 3).
         aoi_wkt: polygon in the layer's CRS; only tiles touching it run.
         confidence_path: land-cover output only: also write the max-probability GeoTIFF here.
+        radiometry_mode: RGB input only: ``None`` for the model's own mode, ``"percentile"`` (this raster's own
+            percentiles; right for 8-bit, other sensors and lcgan's synthetic imagery) or ``"fixed"`` (the training
+            imagery's values, e.g. Landsat digital numbers).
         check_gsd: compare the layer's pixel size with the model's and resample when they differ.
         gsd_tolerance: relative pixel-size difference accepted without resampling.
         input_path: the layer's file, when it has one (an output may not overwrite it).
@@ -77,6 +80,7 @@ class TranslationRequest:
     bands: tuple[int, ...] | None = None
     aoi_wkt: str | None = None
     confidence_path: str | None = None
+    radiometry_mode: str | None = None
     check_gsd: bool = True
     gsd_tolerance: float = GSD_TOLERANCE
     input_path: str | None = None
@@ -109,6 +113,21 @@ def resolve_model_path(model_path: str | None, direction: Direction) -> Path:
             f"{bundled}). Choose a model file (.onnx) exported by lcgan."
         )
     return bundled
+
+
+def describe_radiometry(requested: str | None, contract: ModelContract) -> str:
+    """One line for the log: which radiometry a run uses, whether it was chosen, and what it means."""
+    radio = contract.radiometry
+    mode = requested or radio.mode
+    origin = "the model's default" if requested is None else "chosen"
+    if mode == "percentile":
+        meaning = f"this raster's own {radio.percentiles[0]:g}-{radio.percentiles[1]:g} % range is the model's range"
+    elif mode == "fixed":
+        span = ", ".join(f"{lo:g}-{hi:g}" for lo, hi in zip(radio.low, radio.high, strict=True))
+        meaning = f"pixel values are read in the training imagery's units, {span} per band"
+    else:
+        meaning = "unknown mode"
+    return f"Radiometry: {mode} ({origin}; {meaning})."
 
 
 def check_paths(request: TranslationRequest) -> None:
@@ -163,6 +182,8 @@ def run_translation(request: TranslationRequest, reader: GridReader, progress: P
             )
         say(f"Model {model_path.name} (version {contract.model_version}, {contract.tile_size_px} px tiles, "
             f"{contract.gsd_m:g} m) on {model.provider_reason}.")
+        if request.direction is Direction.RGB_TO_LANDCOVER:
+            say(describe_radiometry(request.radiometry_mode, contract))
         plan = plan_resolution(reader.info, reader.metres_per_unit, contract.gsd_m, request.gsd_tolerance,
                                request.check_gsd)
         say(plan.message)
@@ -170,6 +191,7 @@ def run_translation(request: TranslationRequest, reader: GridReader, progress: P
             overlap_px=request.overlap_px,
             batch_size=request.batch_size,
             bands=request.bands if request.direction is Direction.RGB_TO_LANDCOVER else None,
+            radiometry_mode=request.radiometry_mode if request.direction is Direction.RGB_TO_LANDCOVER else None,
             aoi_wkt=request.aoi_wkt,
             confidence_path=request.confidence_path,
         )

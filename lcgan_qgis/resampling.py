@@ -26,6 +26,10 @@ LOG = logging.getLogger(__name__)
 
 #: Relative GSD difference tolerated before resampling (10 %).
 GSD_TOLERANCE = 0.10
+#: Largest enlargement per axis the resolution check does on its own (4x per axis = 16x the pixels).
+MAX_UPSAMPLE_FACTOR = 4.0
+#: Largest grid (pixels) the resolution check resamples a layer to.
+MAX_RESAMPLED_PX = 400_000_000
 GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
 
 
@@ -74,7 +78,9 @@ def plan_resolution(info: RasterInfo, metres_per_unit: float | None, model_gsd_m
         check: ``False`` runs on the layer's grid whatever its pixel size.
 
     Raises:
-        InputRasterError: geographic CRS (or unknown units) while ``check`` is on.
+        InputRasterError: geographic CRS (or unknown units) while ``check`` is on; or a layer so much coarser than
+            the model (more than :data:`MAX_UPSAMPLE_FACTOR` per axis, or a grid above :data:`MAX_RESAMPLED_PX`)
+            that resampling it would multiply its size (the message says how to proceed).
     """
     if not check:
         return ResolutionPlan(None, "Resolution check off: running at the layer's own pixel size.", None)
@@ -95,6 +101,7 @@ def plan_resolution(info: RasterInfo, metres_per_unit: float | None, model_gsd_m
     xmin, ymin, xmax, ymax = Grid.of_info(info).bounds()
     step = model_gsd_m / metres_per_unit
     width, height = max(1, round((xmax - xmin) / step)), max(1, round((ymax - ymin) / step))
+    _check_resampled_size(info, size_x, size_y, model_gsd_m, step, width, height)
     grid = Grid(width, height, (xmin, (xmax - xmin) / width, 0.0, ymax, 0.0, -(ymax - ymin) / height))
     return ResolutionPlan(
         grid,
@@ -102,6 +109,29 @@ def plan_resolution(info: RasterInfo, metres_per_unit: float | None, model_gsd_m
         f"{tolerance:.0%}: translating on a {width} x {height} grid at the model's resolution and resampling the "
         f"result back to the layer's {info.width} x {info.height} grid.",
         layer_gsd,
+    )
+
+
+def _check_resampled_size(info: RasterInfo, size_x: float, size_y: float, model_gsd_m: float, step: float,
+                          width: int, height: int) -> None:
+    """Refuse resampling that would enlarge the layer more than the limits allow (see :func:`plan_resolution`).
+
+    ``size_x``/``size_y`` are the layer's pixel size in metres, ``step`` the model's GSD in the layer's CRS units.
+    """
+    factor = max(size_x, size_y) / model_gsd_m
+    pixels = width * height
+    if factor <= MAX_UPSAMPLE_FACTOR and pixels <= MAX_RESAMPLED_PX:
+        return
+    reason = (f"{factor:.3g}x per axis, {factor * factor:.3g}x the pixels" if factor > MAX_UPSAMPLE_FACTOR
+              else f"{pixels / 1e6:,.0f} Mpx")
+    raise InputRasterError(
+        f"Layer '{info.name}' has {size_x:.3g} x {size_y:.3g} m pixels, the model was trained at {model_gsd_m:g} m: "
+        f"bringing it to the model's resolution would enlarge its {info.width} x {info.height} px to a {width} x "
+        f"{height} px grid ({reason}; the limit is {MAX_UPSAMPLE_FACTOR:g}x per axis and "
+        f"{MAX_RESAMPLED_PX / 1e6:,.0f} Mpx). Either switch off the resolution check (CHECK_GSD=false, or untick "
+        f"'Resample to the model's resolution' in the dock) to translate at the layer's own pixel size, or "
+        f"resample the layer yourself first (e.g. gdalwarp -tr {step:g} {step:g}, or Raster > "
+        "Projections > Warp) and translate that."
     )
 
 

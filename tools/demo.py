@@ -36,6 +36,7 @@ LANDCOVER_NAME = "demo_landcover.tif"
 PNG_NAME = "demo.png"
 QGIS_PLUGINS_DIR = "/usr/share/qgis/python/plugins"  # Debian's Processing framework
 DEVICES = ("auto", "cpu", "cuda")  # the order of the algorithms' DEVICE enum
+RADIOMETRY_PERCENTILE = 1  # lcgan:rgb_to_landcover's RADIOMETRY enum: 0 model default, 1 percentile, 2 fixed
 
 
 class DemoError(Exception):
@@ -137,12 +138,15 @@ def run_demo(out_dir: Path, size_px: int = DEFAULT_SIZE_PX, seed: int = DEFAULT_
     timings["QGIS start"] = time.perf_counter() - t0
 
     rgb_path, lc_path = out_dir / RGB_NAME, out_dir / LANDCOVER_NAME
-    steps = (("lcgan:landcover_to_rgb", input_path, Direction.LANDCOVER_TO_RGB, rgb_path),
-             ("lcgan:rgb_to_landcover", rgb_path, Direction.RGB_TO_LANDCOVER, lc_path))
-    for algorithm, source, direction, target in steps:
+    # The synthetic RGB is 8-bit display values, whatever units the land-cover model was trained on: read it with
+    # its own percentiles (RADIOMETRY=percentile), as the model's training imagery was read with its percentiles.
+    steps = (("lcgan:landcover_to_rgb", input_path, Direction.LANDCOVER_TO_RGB, rgb_path, {}),
+             ("lcgan:rgb_to_landcover", rgb_path, Direction.RGB_TO_LANDCOVER, lc_path,
+              {"RADIOMETRY": RADIOMETRY_PERCENTILE}))
+    for algorithm, source, direction, target, extra in steps:
         t0 = time.perf_counter()
         run_algorithm(processing, algorithm, {"INPUT": str(source), "MODEL": str(models[direction]),
-                                              "DEVICE": DEVICES.index(device), "OUTPUT": str(target)})
+                                              "DEVICE": DEVICES.index(device), "OUTPUT": str(target), **extra})
         timings[algorithm] = time.perf_counter() - t0
     for path in (rgb_path, lc_path):
         if not path.is_file():

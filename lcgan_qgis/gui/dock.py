@@ -51,6 +51,8 @@ from .area import extent_wkt, features_wkt
 from .model_info import ModelInfoBox
 
 DEVICES = (("auto (GPU when usable)", "auto"), ("CPU", "cpu"), ("CUDA GPU", "cuda"))
+RADIOMETRIES = (("model default", None), ("percentile (this raster's range)", "percentile"),
+                ("fixed (training imagery's values)", "fixed"))
 EXTENT_WHOLE, EXTENT_CANVAS, EXTENT_FEATURES = "layer", "canvas", "features"
 EXTENTS = (("Whole layer", EXTENT_WHOLE), ("Map canvas extent", EXTENT_CANVAS),
            ("Features of a polygon layer", EXTENT_FEATURES))
@@ -128,6 +130,16 @@ class LcganDock(QgsDockWidget):
         for text, value in DEVICES:
             self.device_combo.addItem(text, value)
         options.addRow("Device", self.device_combo)
+        self.radiometry_combo = QComboBox()
+        for text, value in RADIOMETRIES:
+            self.radiometry_combo.addItem(text, value)
+        self.radiometry_combo.setToolTip(
+            "How image values map to the model's range. Percentile: this raster's own 2-98 % range (8-bit imagery, "
+            "other sensors, lcgan's synthetic RGB). Fixed: the training imagery's values (e.g. Landsat digital "
+            "numbers). Model default: the mode stored in the model."
+        )
+        self.radiometry_label = QLabel("Radiometry")
+        options.addRow(self.radiometry_label, self.radiometry_combo)
         self.extent_combo = QComboBox()
         for text, value in EXTENTS:
             self.extent_combo.addItem(text, value)
@@ -200,6 +212,8 @@ class LcganDock(QgsDockWidget):
         self.bands_label.setVisible(rgb_input)
         self.bands_row.setVisible(rgb_input)
         self.confidence_check.setVisible(rgb_input)
+        self.radiometry_label.setVisible(rgb_input)
+        self.radiometry_combo.setVisible(rgb_input)
         self._refresh_layer_filter()
         self._extent_mode_changed()
         self.refresh_model_info()
@@ -270,6 +284,7 @@ class LcganDock(QgsDockWidget):
             bands=tuple(c.currentBand() for c in self.band_combos) if rgb_input else None,
             aoi_wkt=self._area_wkt(layer),
             confidence_path=confidence,
+            radiometry_mode=self.radiometry_combo.currentData() if rgb_input else None,
             check_gsd=self.check_gsd.isChecked(),
             input_path=source,
         )

@@ -45,6 +45,8 @@ from .postprocess import ResultStyler
 LOG = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda")
+#: Values of the RADIOMETRY enum, in its order (``None``: the model's own mode).
+RADIOMETRY_MODES: tuple[str | None, ...] = (None, "percentile", "fixed")
 
 
 def layer_file(layer: QgsRasterLayer) -> str | None:
@@ -60,6 +62,7 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
     INPUT = "INPUT"
     MODEL = "MODEL"
     BANDS = "BANDS"
+    RADIOMETRY = "RADIOMETRY"
     OVERLAP = "OVERLAP"
     DEVICE = "DEVICE"
     BATCH = "BATCH"
@@ -198,6 +201,7 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
             bands=self._bands(parameters, context, layer),
             aoi_wkt=self._aoi_wkt(parameters, context, layer),
             confidence_path=self._confidence_path(parameters, context),
+            radiometry_mode=self._radiometry_mode(parameters, context),
             check_gsd=self.parameterAsBoolean(parameters, self.CHECK_GSD, context),
             input_path=layer_file(layer),
         )
@@ -212,6 +216,9 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
         return None
 
     def _confidence_path(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str | None:
+        return None
+
+    def _radiometry_mode(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str | None:
         return None
 
     def _aoi_wkt(self, parameters: dict[str, Any], context: QgsProcessingContext,
@@ -328,8 +335,12 @@ class RgbToLandcover(TranslateAlgorithm):
             "with a colour table, nodata where the input is nodata, and the input's CRS, extent and pixel size. "
             "It is added to the project with the class names and colours.\n\n"
             "Bands: the layer's bands holding red, green and blue, in that order (empty: 1, 2, 3).\n"
-            "Model: an lcgan .onnx file; empty uses the bundled model. Its metadata says how pixel values are "
-            "normalised (fixed Landsat-like ranges or per-raster percentiles).\n"
+            "Model: an lcgan .onnx file; empty uses the bundled model.\n"
+            "Radiometry: how pixel values are mapped to the model's range. 'model default' uses the mode stored in "
+            "the model. 'percentile' stretches this raster's own 2-98 % range (right for 8-bit imagery, other "
+            "sensors, and the synthetic RGB that 'Land cover to synthetic RGB' writes). 'fixed' reads values in the "
+            "training imagery's units (e.g. Landsat 8 digital numbers) and suits only imagery of that sensor and "
+            "scaling.\n"
             "Tile overlap, Tiles per batch, Device, Area to translate: as in 'Land cover to synthetic RGB'.\n"
             "Confidence (optional): also writes the winning class's probability (0-1, float32) per pixel.\n"
             "Resample (advanced): when the layer's pixel size differs from the model's by more than 10 %, the "
@@ -341,6 +352,15 @@ class RgbToLandcover(TranslateAlgorithm):
             QgsProcessingParameterBand(
                 self.BANDS, self.tr("Red, green and blue bands, in that order (empty: 1, 2, 3)"), None,
                 self.INPUT, optional=True, allowMultiple=True,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterEnum(
+                self.RADIOMETRY, self.tr("Radiometry (how pixel values map to the model's range)"),
+                options=[self.tr("model default"),
+                         self.tr("percentile (this raster's own range; 8-bit, other sensors, lcgan's synthetic RGB)"),
+                         self.tr("fixed (the training imagery's values, e.g. Landsat digital numbers)")],
+                defaultValue=0,
             )
         )
 
@@ -374,6 +394,9 @@ class RgbToLandcover(TranslateAlgorithm):
                 )
             )
         return bands
+
+    def _radiometry_mode(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str | None:
+        return RADIOMETRY_MODES[self.parameterAsEnum(parameters, self.RADIOMETRY, context)]
 
     def _confidence_path(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str | None:
         if parameters.get(self.CONFIDENCE) in (None, ""):

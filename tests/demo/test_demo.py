@@ -16,10 +16,18 @@ from tools.demo import main, run_demo
 EIGHT_BIT = Radiometry(mode="fixed", low=(0.0, 0.0, 0.0), high=(255.0, 255.0, 255.0))
 
 
-def centroids(n: int) -> np.ndarray:
-    """``n`` colours in the model's [-1, 1] space, at least 0.8 apart (a 3 x 3 x 2 lattice)."""
-    grid = list(itertools.product((-0.8, 0.0, 0.8), (-0.8, 0.0, 0.8), (-0.4, 0.4)))
-    return np.array(grid[:n], dtype=np.float32)
+def centroids(codes: tuple[int, ...]) -> np.ndarray:
+    """One colour per class in the model's [-1, 1] space, at least 0.8 apart (points of a 3 x 3 x 2 lattice).
+
+    As with a trained generator, the output spans the model's range: the two most common demo classes, evergreen
+    forest (42) and shrub (52), take the opposite corners (-0.8, -0.8, -0.8) and (0.8, 0.8, 0.8), so each band's
+    2-98 % range is the corners' range, which 'percentile' radiometry maps back to the same [-1, 1] colours
+    (+-0.8 become +-1, 0 stays 0: still nearest to the right colour).
+    """
+    lattice = list(itertools.product((-0.8, 0.0, 0.8), (-0.8, 0.0, 0.8), (-0.8, 0.8)))
+    corners = {42: (-0.8, -0.8, -0.8), 52: (0.8, 0.8, 0.8)}
+    rest = iter(p for p in lattice if p not in corners.values())
+    return np.array([corners[c] if c in corners else next(rest) for c in codes], dtype=np.float32)
 
 
 def round_trip_models(folder: Path, radiometry: Radiometry) -> Path:
@@ -27,7 +35,7 @@ def round_trip_models(folder: Path, radiometry: Radiometry) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     lc2rgb = default_contract(Direction.LANDCOVER_TO_RGB, radiometry=radiometry)
     rgb2lc = default_contract(Direction.RGB_TO_LANDCOVER, radiometry=radiometry)
-    colours = centroids(lc2rgb.num_classes)
+    colours = centroids(lc2rgb.scheme.codes)
     sharpness = 50.0
     save(pointwise_model(lc2rgb, weight=np.arctanh(colours).T), folder / "landcover_to_rgb.onnx")
     save(pointwise_model(rgb2lc, weight=2 * sharpness * colours, bias=-sharpness * (colours**2).sum(axis=1)),
@@ -58,12 +66,9 @@ def test_demo_runs_both_algorithms_and_draws_the_quicklook(qgis_app: object, tmp
     assert (out / "demo.png").stat().st_size > 20_000
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lcgan's own LC->RGB output is 8-bit display values, but an RGB->LC model with 'fixed' radiometry in the "
-    "training imagery's units (Landsat DN, like the bundled model) normalises it with that range, so the round trip "
-    "breaks; the engine/plugin need to read lcgan's 8-bit output back on its own scale (e.g. GDAL scale/offset on "
-    "the output, or 'percentile' radiometry for 8-bit input). Remove this marker when that lands."))
 def test_round_trip_with_a_landsat_dn_model(qgis_app: object, tmp_path: Path) -> None:
+    """A land-cover model with 'fixed' radiometry in Landsat digital numbers reads lcgan's own 8-bit synthetic RGB
+    back: the demo asks for RADIOMETRY=percentile (with the model's fixed range every 8-bit pixel would be -1)."""
     models = round_trip_models(tmp_path / "models", default_contract(Direction.RGB_TO_LANDCOVER).radiometry)
     result = run_demo(tmp_path / "out", size_px=64, seed=5, models_dir=models, device="cpu")
     assert result["agreement"].accuracy > 0.99
