@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--window", type=int, default=None, help="inference window in px (default: the engine's)")
     tr.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     tr.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    tr.add_argument("--precision", choices=("auto", "fp32", "int8"), default="auto",
+                    help="auto: the model's int8 copy (M.int8.onnx) on CPU when it exists")
     tr.add_argument("--batch", type=int, default=1, help="windows per inference batch")
     tr.add_argument("--bands", type=_bands, default=None, help="input bands for imagery, e.g. 4,3,2")
     tr.add_argument("--radiometry", choices=("fixed", "percentile"), default=None,
@@ -101,8 +103,9 @@ def _translate(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        model = load_model(args.model, args.device, args.threads)
-        print(f"model: {model.path.name} ({model.contract.direction.value}); {model.provider_reason}", flush=True)
+        model = load_model(args.model, args.device, args.threads, args.precision)
+        print(f"model: {model.path.name} ({model.contract.direction.value}, {model.precision}); "
+              f"{model.provider_reason}", flush=True)
         options = TranslateOptions(overlap_px=args.overlap, batch_size=args.batch, bands=args.bands,
                                    radiometry_mode=args.radiometry, aoi_wkt=args.aoi,
                                    confidence_path=args.confidence, window_px=args.window,
@@ -128,7 +131,7 @@ def _translate(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from .core.runtime import load_model
 
-    model = load_model(args.model, args.device)
+    model = load_model(args.model, args.device, precision="fp32")
     c = model.contract
     radio = c.radiometry
     lines = [
@@ -156,8 +159,8 @@ def _quantize(args: argparse.Namespace) -> int:
         raise OptionError(f"--windows must be >= 1, got {args.windows}.")
     from .core.quantize import quantize_model
 
-    path = quantize_model(args.model, args.calibration, args.output, windows=args.windows)
-    print(f"{path}: int8 model written ({path.stat().st_size / 1e6:.1f} MB)")
+    report = quantize_model(args.model, args.calibration, args.output, windows=args.windows)
+    print(f"{report.path}: int8 model written ({report.path.stat().st_size / 1e6:.1f} MB); {report.summary}")
     return 0
 
 

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "int8")
 # A 65-byte ONNX model (y = Relu(x), x: float[1]) used only to ask onnxruntime whether CUDA really initialises.
 _PROBE_MODEL = base64.b64decode(
     "CAg6NwoMCgF4EgF5IgRSZWx1EgVwcm9iZVoPCgF4EgoKCAgBEgQKAggBYg8KAXkSCgoICAESBAoCCAFCBAoAEBE="
@@ -131,6 +132,7 @@ class Model:
     provider_reason: str
     threads: int
     session: ort.InferenceSession
+    precision: str = "fp32"  # "fp32" or "int8" (see load_model's ``precision``)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Run a float32 ``(N, C, H, W)`` batch; returns the float32 ``(N, C_out, H, W)`` output.
@@ -176,33 +178,75 @@ def session_options(threads: int) -> ort.SessionOptions:
     return options
 
 
-def load_model(path: str | Path, device: str = "auto", threads: int | None = None) -> Model:
+def int8_sibling(path: str | Path) -> Path:
+    """Where the int8 copy of a model lives: ``M.onnx`` -> ``M.int8.onnx`` (written by ``lcgan_qgis quantize``)."""
+    path = Path(path)
+    return path.with_name(path.name[:-5] + ".int8.onnx" if path.name.endswith(".onnx") else path.name + ".int8.onnx")
+
+
+def load_model(path: str | Path, device: str = "auto", threads: int | None = None,
+               precision: str = "auto") -> Model:
     """Load and validate an lcgan ONNX model.
 
     Args:
-        path: the ``.onnx`` file.
+        path: the ``.onnx`` file (float32).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         threads: intra-op threads (None: every core this process may use).
+        precision: ``"auto"`` (on CPU, the int8 sibling ``M.int8.onnx`` when it exists: about 2x faster; else
+            ``path``), ``"fp32"`` (``path`` as given) or ``"int8"`` (the sibling, which must exist).
 
     Returns:
-        The loaded :class:`Model`.
+        The loaded :class:`Model`; ``model.path`` is the file really loaded, ``model.precision`` says which.
 
     Raises:
         ModelFileError: missing, empty, unreadable, truncated or non-ONNX file (names the path).
-        ContractError: missing or invalid lcgan metadata, or a graph that breaks the contract.
-        DeviceError: unknown device, or ``"cuda"`` that cannot be used here (with the reason).
+        ContractError: missing or invalid lcgan metadata, a graph that breaks the contract, or an int8 sibling
+            whose contract differs from its float model's.
+        DeviceError: unknown device or precision, or ``"cuda"`` that cannot be used here (with the reason).
     """
     path = Path(path)
+    if precision not in PRECISIONS:
+        raise DeviceError(f"Unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}.")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise DeviceError(f"threads must be a positive integer, got {threads!r}.")
+    provider, reason = describe_providers(device)
+    n_threads = threads or default_threads()
+    sibling = int8_sibling(path)
+    if precision == "int8" and not sibling.is_file():
+        raise ModelFileError(f"No int8 model next to {path} (expected {sibling}); create it with "
+                             "`python -m lcgan_qgis quantize`.")
+    use_int8 = precision == "int8" or (precision == "auto" and provider == CPU and sibling.is_file())
+    if use_int8:
+        model = _load_file(sibling, provider, reason, n_threads, device)
+        _check_sibling(path, model)
+        model.precision = "int8"
+        return model
+    return _load_file(path, provider, reason, n_threads, device)
+
+
+def _check_sibling(path: Path, model: Model) -> None:
+    """An int8 sibling must carry the same contract as its float model (except ``extra``) when both exist."""
+    if not path.is_file():
+        return
+    try:
+        with _quiet_onnxruntime():
+            meta = ort.InferenceSession(str(path), providers=[CPU]).get_modelmeta().custom_metadata_map
+    except Exception:  # (the float model is only consulted; an unreadable one is reported by its own load)
+        return
+    mine = dict(model.contract.to_dict(), extra={})
+    theirs = dict(ModelContract.from_metadata(meta, source=str(path)).to_dict(), extra={})
+    if mine != theirs:
+        raise ContractError(f"{model.path} is not the int8 copy of {path}: their contracts differ. Re-create it with "
+                            "`python -m lcgan_qgis quantize` or remove it.")
+
+
+def _load_file(path: Path, provider: str, reason: str, n_threads: int, device: str) -> Model:
     if not path.exists():
         raise ModelFileError(f"Model file not found: {path}")
     if not path.is_file():
         raise ModelFileError(f"Model path is not a file: {path}")
     if path.stat().st_size == 0:
         raise ModelFileError(f"Model file is empty: {path}")
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
-        raise DeviceError(f"threads must be a positive integer, got {threads!r}.")
-    provider, reason = describe_providers(device)
-    n_threads = threads or default_threads()
     providers = [CUDA, CPU] if provider == CUDA else [CPU]
     try:
         with _quiet_onnxruntime():
@@ -223,6 +267,7 @@ def load_model(path: str | Path, device: str = "auto", threads: int | None = Non
         if device == "cuda":
             raise DeviceError(f"CUDA was requested but {path} was placed on {actual}; use device 'cpu' or 'auto'.")
         provider, reason = actual, f"{actual} (CUDA fell back while loading {path.name})"
-    log.info("loaded %s on %s: %s", path, provider, reason)
+    precision = str(contract.extra.get("precision", "fp32"))
+    log.info("loaded %s (%s) on %s: %s", path, precision, provider, reason)
     return Model(path=path, contract=contract, provider=provider, provider_reason=reason, threads=n_threads,
-                 session=session)
+                 session=session, precision=precision)
