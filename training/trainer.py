@@ -17,6 +17,8 @@ import csv
 import logging
 import math
 import os
+import pickle
+import re
 import signal
 import subprocess
 import time
@@ -138,13 +140,32 @@ def save_atomic(obj: Any, path: Path) -> None:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True`` (tensors, numbers, strings, dicts and lists only)."""
+    """Read a checkpoint with ``weights_only=True`` (tensors, numbers, strings, dicts and lists only).
+
+    Raises:
+        TrainingError: missing, empty, corrupt or truncated file, or one that asks to build other Python objects
+            (which could run code on load): refused, with what to do.
+    """
+    fix = "Delete it to start the run over, or restore a copy."
+    if Path(path).is_file() and Path(path).stat().st_size == 0:
+        raise TrainingError(f"Checkpoint {path} is empty (0 bytes: an interrupted copy?). {fix}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise TrainingError(f"Checkpoint not found: {path}") from None
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        if found:
+            raise TrainingError(
+                f"Checkpoint {path} was refused: it asks to load {found.group(1)}, which is not a tensor or a plain "
+                "value and could run code when loaded. lcgan checkpoints hold only tensors and plain values; delete "
+                "this file or use a checkpoint you trust (never load it with weights_only=False)."
+            ) from None
+        raise TrainingError(f"Cannot read checkpoint {path}: it is not a PyTorch checkpoint (corrupt, truncated or "
+                            f"another format). {fix}") from None
     except (RuntimeError, EOFError, OSError) as exc:
-        raise TrainingError(f"Cannot read checkpoint {path}: {exc}") from None
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TrainingError(f"Cannot read checkpoint {path}: {detail} {fix}") from None
 
 
 def one_hot(indices: torch.Tensor, valid: torch.Tensor, num_classes: int) -> torch.Tensor:
