@@ -15,9 +15,10 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from osgeo import gdal, gdal_array
@@ -49,6 +50,19 @@ def gdal_errors() -> Iterator[list[str]]:
         gdal.PopErrorHandler()
 
 
+def gdal_call(errors: list[str], function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a GDAL function; on failure return None with the message in ``errors``.
+
+    Works whether or not something else in the process (QGIS, another plugin, a script) switched on
+    ``gdal.UseExceptions()``: then GDAL raises RuntimeError instead of returning None.
+    """
+    try:
+        return function(*args, **kwargs)
+    except RuntimeError as exc:
+        errors.append(str(exc).strip())
+        return None
+
+
 def numpy_dtype_name(gdal_type: int) -> str:
     """numpy dtype name of a GDAL data type (``"uint8"``, ``"float32"``...)."""
     code = gdal_array.GDALTypeCodeToNumericTypeCode(gdal_type)
@@ -67,7 +81,7 @@ class GdalReader:
         if not self.path.exists() and not str(path).startswith("/vsi"):
             raise InputRasterError(f"Input raster not found: {self.path}")
         with gdal_errors() as errors:
-            dataset = gdal.Open(str(path), gdal.GA_ReadOnly)
+            dataset = gdal_call(errors, gdal.Open, str(path), gdal.GA_ReadOnly)
         if dataset is None:
             detail = errors[-1] if errors else "unknown format"
             raise InputRasterError(f"Cannot open {self.path} as a raster: {detail}")
@@ -102,9 +116,8 @@ class GdalReader:
                 raise InputRasterError(f"{info.name}: the reader is closed.")
             out = np.empty((len(bands), window.height, window.width), dtype=np.dtype(info.dtype))
             for i, b in enumerate(bands):
-                got = self._dataset.GetRasterBand(b).ReadAsArray(
-                    window.col_off, window.row_off, window.width, window.height, buf_obj=out[i]
-                )
+                got = gdal_call(errors, self._dataset.GetRasterBand(b).ReadAsArray,
+                                window.col_off, window.row_off, window.width, window.height, buf_obj=out[i])
                 if got is None:
                     detail = errors[-1] if errors else "read failed"
                     raise InputRasterError(f"{info.name}: cannot read band {b} at {window}: {detail}")
@@ -151,8 +164,8 @@ class GeoTiffWriter:
         gdal_type = gdal_array.NumericTypeCodeToGDALTypeCode(np.dtype(dtype).type)
         with gdal_errors() as errors:
             driver = gdal.GetDriverByName("GTiff")
-            dataset = driver.Create(str(self.temp_path), width, height, band_count, gdal_type,
-                                    options=list(CREATION_OPTIONS))
+            dataset = gdal_call(errors, driver.Create, str(self.temp_path), width, height, band_count, gdal_type,
+                                options=list(CREATION_OPTIONS))
         if dataset is None:
             self.temp_path.unlink(missing_ok=True)
             raise OutputError(f"Cannot create {self.path}: {errors[-1] if errors else 'GDAL failed'}")
@@ -181,7 +194,7 @@ class GeoTiffWriter:
             raise OutputError(f"{self.path}: the writer is closed.")
         with gdal_errors() as errors:
             for b in range(pixels.shape[0]):
-                status = self._dataset.GetRasterBand(b + 1).WriteArray(pixels[b], col_off, row_off)
+                status = gdal_call(errors, self._dataset.GetRasterBand(b + 1).WriteArray, pixels[b], col_off, row_off)
                 if status != gdal.CE_None or errors:
                     raise OutputError(f"Cannot write {self.path}: {errors[-1] if errors else 'write failed'}")
 
@@ -194,7 +207,7 @@ class GeoTiffWriter:
         if self._dataset is None:
             raise OutputError(f"{self.path}: the writer is closed.")
         with gdal_errors() as errors:
-            self._dataset.FlushCache()
+            gdal_call(errors, self._dataset.FlushCache)
         if errors:
             raise OutputError(f"Cannot write {self.path}: {errors[-1]}")
 
@@ -208,7 +221,7 @@ class GeoTiffWriter:
             raise OutputError(f"{self.path}: the writer is closed.")
         try:
             with gdal_errors() as errors:
-                self._dataset.FlushCache()
+                gdal_call(errors, self._dataset.FlushCache)
                 self._dataset = None  # closing writes the last blocks and the directory
             if errors:
                 raise OutputError(f"Cannot write {self.path}: {errors[-1]}")
