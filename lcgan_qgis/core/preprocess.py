@@ -29,6 +29,7 @@ SAMPLE_GRID = 16  # percentile sample: up to SAMPLE_GRID x SAMPLE_GRID windows .
 SAMPLE_WINDOW_PX = 64  # ... of this size, evenly spread (at most 1 Mpx read, whatever the raster size)
 SCAN_ROWS = 256  # rows per read when scanning a whole raster (bounded memory)
 INTEGER_KINDS = "iu"
+MIN_CONSTANT_CHECK_PX = 256  # fixed radiometry: a sample of at least this many identical pixels is "constant imagery"
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +134,12 @@ def scan_landcover(contract: ModelContract, reader: RasterReader,
     unknown = {c: n for c, n in counts.items() if c not in scheme.codes and c not in nodata_codes}
     if unknown:
         listed = np.repeat(np.array(list(unknown), dtype=np.int64), np.array(list(unknown.values())))
-        raise InputRasterError(f"{info.name}: {scheme.describe_unknown(listed)}")
+        commonest = max(unknown, key=unknown.__getitem__)
+        raise InputRasterError(
+            f"{info.name}: {scheme.describe_unknown(listed)} Reclassify them to the scheme's codes, or, if "
+            f"{commonest} marks pixels without data, set it as the raster's nodata value (e.g. gdal_edit.py "
+            f"-a_nodata {commonest})."
+        )
     if counts and all(c in nodata_codes for c in counts):
         raise InputRasterError(
             f"{info.name}: every pixel is nodata (codes {sorted(counts)}); there is nothing to translate."
@@ -225,6 +231,11 @@ def plan_input(contract: ModelContract, reader: RasterReader, bands: Sequence[in
         raise InputRasterError(f"{info.name}: every pixel is nodata (nodata values {list(nodata)}); there is "
                                "nothing to translate.")
     if mode == "fixed":
+        if n_valid >= MIN_CONSTANT_CHECK_PX and all(lo == hi for lo, hi in zip(low, high, strict=True)):
+            raise InputRasterError(
+                f"{info.name}: every sampled pixel has the same value in every band ({list(low)}); constant imagery "
+                "cannot be translated. If that value marks pixels without data, set it as the raster's nodata value."
+            )
         low, high = radio.low, radio.high
         if dtype == np.uint8 and max(radio.high) > 255:
             messages.append(f"{info.name} is 8-bit but the model expects values up to {max(radio.high):g} "
