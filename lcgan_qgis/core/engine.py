@@ -203,15 +203,21 @@ def _produce(cells: list[tuple[int, int, bool]], tiling: Tiling, reader: RasterR
                 if (ph, pw) != x.shape[1:]:
                     x = np.pad(x, ((0, 0), (0, ph - x.shape[1]), (0, pw - x.shape[2])), mode="reflect")
                 item = _Item(r, c, x, valid)
-            while not stop.is_set():
-                try:
-                    out.put(item, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-        out.put(None)
+            _put(out, item, stop)
+        _put(out, None, stop)
     except BaseException as exc:  # (handed to the consumer thread, which re-raises it)
-        out.put(exc)
+        _put(out, exc, stop)
+
+
+def _put(out: queue.Queue, item: object, stop: threading.Event) -> None:
+    """Queue ``item`` for the consumer; drop it once the consumer has stopped (a full queue must not block the
+    read-ahead thread, or the consumer's ``join`` would wait for its timeout after an error or a cancel)."""
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
 
 
 def _items(cells: list[tuple[int, int, bool]], tiling: Tiling, reader: RasterReader, plan: InputPlan,
