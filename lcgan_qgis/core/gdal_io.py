@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -196,7 +197,7 @@ class GeoTiffWriter:
             for b in range(pixels.shape[0]):
                 status = gdal_call(errors, self._dataset.GetRasterBand(b + 1).WriteArray, pixels[b], col_off, row_off)
                 if status != gdal.CE_None or errors:
-                    raise OutputError(f"Cannot write {self.path}: {errors[-1] if errors else 'write failed'}")
+                    raise OutputError(self._write_failed(errors[-1] if errors else "write failed"))
 
     def flush(self) -> None:
         """Write the cached blocks to disk and drop them from GDAL's cache (bounded memory).
@@ -209,7 +210,17 @@ class GeoTiffWriter:
         with gdal_errors() as errors:
             gdal_call(errors, self._dataset.FlushCache)
         if errors:
-            raise OutputError(f"Cannot write {self.path}: {errors[-1]}")
+            raise OutputError(self._write_failed(errors[-1]))
+
+    def _write_failed(self, detail: str) -> str:
+        """The message of a failed write: the output, GDAL's reason, the free space and what to do."""
+        try:
+            free = f"{shutil.disk_usage(self.temp_path.parent).free / 1e6:,.0f} MB free"
+        except OSError:
+            free = "free space unknown"
+        return (f"Cannot write {self.path}: {detail.rstrip('.')} ({free} in {self.temp_path.parent}). The disk may "
+                "be full or the file too large for the file system or a size limit; free some space or choose another "
+                "folder.")
 
     def commit(self) -> Path:
         """Flush, close and move the file to its final path (replacing an existing file).
@@ -224,7 +235,7 @@ class GeoTiffWriter:
                 gdal_call(errors, self._dataset.FlushCache)
                 self._dataset = None  # closing writes the last blocks and the directory
             if errors:
-                raise OutputError(f"Cannot write {self.path}: {errors[-1]}")
+                raise OutputError(self._write_failed(errors[-1]))
             try:
                 os.replace(self.temp_path, self.path)
                 self._move_sidecar()
