@@ -12,7 +12,8 @@ import contextlib
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -151,6 +152,37 @@ def check_paths(request: TranslationRequest) -> None:
             raise OutputError(f"Output {out} must be a GeoTIFF (.tif or .tiff).")
 
 
+_busy_outputs: set[Path] = set()
+_busy_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def claim_outputs(paths: list[str | None]) -> Iterator[None]:
+    """Reserve output files for one run of this process; a second run on any of them is refused while it lasts.
+
+    Two runs writing the same file would each finish with an atomic rename, and the later one would silently
+    replace the earlier result, so the second is refused instead (runs in other processes are not seen: there, the
+    file is whole but the later run's).
+
+    Raises:
+        OutputError: another run in this process is writing one of ``paths``.
+    """
+    claimed = [Path(p).resolve() for p in paths if p]
+    with _busy_lock:
+        busy = [p for p in claimed if p in _busy_outputs]
+        if busy:
+            raise OutputError(
+                f"Another lcgan run in this QGIS session is writing {busy[0]} right now; wait for it to finish or "
+                "choose another output file."
+            )
+        _busy_outputs.update(claimed)
+    try:
+        yield
+    finally:
+        with _busy_lock:
+            _busy_outputs.difference_update(claimed)
+
+
 def run_translation(request: TranslationRequest, reader: GridReader, progress: Progress | None = None,
                     is_canceled: IsCanceled | None = None, log: Log | None = None) -> JobResult:
     """Translate ``reader``'s raster as ``request`` says; returns the engine's result and the model's contract.
@@ -165,12 +197,19 @@ def run_translation(request: TranslationRequest, reader: GridReader, progress: P
     Raises:
         LcganError: the core's specific error (model file, contract, input raster, output, device).
     """
+    check_paths(request)
+    with claim_outputs([request.output_path, request.confidence_path]):
+        return _run_claimed(request, reader, progress, is_canceled, log)
+
+
+def _run_claimed(request: TranslationRequest, reader: GridReader, progress: Progress | None,
+                 is_canceled: IsCanceled | None, log: Log | None) -> JobResult:
+    """:func:`run_translation` once the outputs are reserved."""
     from .core.engine import TranslateOptions, translate  # onnxruntime is imported only when a job runs
     from .core.runtime import load_model
 
     say = log or LOG.info
     report = progress or (lambda _f: None)
-    check_paths(request)
     model_path = resolve_model_path(request.model_path, request.direction)
     model = load_model(model_path, device=request.device)
     try:
