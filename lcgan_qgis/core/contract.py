@@ -251,8 +251,9 @@ class ModelContract:
             )
         try:
             scheme = ClassScheme.from_dict(get("scheme", dict), source=f"{source}: scheme")
-        except SchemeError as exc:
-            raise ContractError(str(exc)) from None
+        except SchemeError as exc:  # (the scheme's own checks do not know the file: name it)
+            message = str(exc)
+            raise ContractError(message if message.startswith(source) else f"{source}: {message}") from None
         radio = get("radiometry", dict)
         try:
             radiometry = Radiometry(
