@@ -44,6 +44,9 @@ class LossConfig:
     lambda_adv_rgb: float = 1.0  # weight of the generator's adversarial term against D_rgb
     lambda_adv_lc: float = 1.0  # weight of the generator's adversarial term against D_lc
     pool_size: int = 50  # replay buffer per discriminator (reference: 50; 0 disables it)
+    # Optional semi-supervised terms (need data.paired_landcover; 0 = the pure unpaired CycleGAN of the seed):
+    lambda_paired_lc: float = 0.0  # cross-entropy of G_rgb2lc(image) against the image's own land cover
+    lambda_paired_rgb: float = 0.0  # L1 of G_lc2rgb(the image's land cover) against the image
 
 
 @dataclass
@@ -61,6 +64,9 @@ class DataConfig:
     num_workers: int = 2  # DataLoader worker processes (0 = load in the main process)
     val_image: str = ""  # optional paired validation imagery (same grid as val_landcover): RGB->LC accuracy per epoch
     val_landcover: str = ""  # its land cover; best-accuracy generators go to checkpoints/best.pt
+    # Optional land cover on each image raster's grid (one per image raster, same size/transform/CRS), read with
+    # every image window for the loss.lambda_paired_* terms. Restrict it with train_areas to keep a held-out area.
+    paired_landcover: list[str] = field(default_factory=list)
 
 
 @dataclass

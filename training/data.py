@@ -137,9 +137,18 @@ class ImageRasters(_Reader):
 
     def __init__(self, sources: Sequence[RasterSource], bands: Sequence[int], crop_px: int,
                  max_nodata_fraction: float = 0.05, areas: Areas | None = None,
-                 radiometry: Radiometry | None = None, percentiles: Sequence[float] = (2.0, 98.0)) -> None:
+                 radiometry: Radiometry | None = None, percentiles: Sequence[float] = (2.0, 98.0),
+                 paired: LandCoverRasters | None = None) -> None:
         super().__init__(sources, crop_px, max_nodata_fraction, areas)
         self.bands = [int(b) for b in bands]
+        self.paired = paired
+        if paired is not None:
+            for s, lc in zip(self.sources, paired.sources, strict=True):
+                if (s.width, s.height, s.transform, s.crs) != (lc.width, lc.height, lc.transform, lc.crs):
+                    raise InputRasterError(
+                        f"Paired land cover {lc.path} is not on the grid of the image {s.path} (size, transform and "
+                        "CRS must match; resample it onto the image grid with nearest neighbour first)."
+                    )
         for s in self.sources:
             bad = [b for b in self.bands if not 1 <= b <= s.count]
             if bad:
@@ -172,11 +181,15 @@ class ImageRasters(_Reader):
         normalized[:, ~valid] = -1.0  # nodata (and NaN) pixels enter the networks as black; losses mask them
         return normalized, valid
 
-    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, rng: np.random.Generator) -> list[np.ndarray]:
+        """``[pixels, valid]``, plus ``[paired_index, paired_valid]`` from the paired land cover when there is one."""
         for source, window in self.candidates(rng):
             pixels, valid = self.read(source, window)
             if 1.0 - valid.mean() <= self.max_nodata:
-                return pixels, valid
+                if self.paired is None:
+                    return [pixels, valid]
+                lc = self.paired.sources[self.sources.index(source)]
+                return [pixels, valid, *self.paired.read(lc, window)]
         raise InputRasterError(_no_window_message("image", self))
 
 
@@ -220,7 +233,9 @@ class UnpairedWindows(Dataset):
     """Sample ``i``: an independent land-cover window and image window, each drawn from ``(seed, i)``.
 
     Items are dicts of tensors: ``lc_index`` int64 [H, W], ``lc_valid`` bool [H, W], ``rgb`` float32 [B, H, W],
-    ``rgb_valid`` bool [H, W]. The length is the number of samples the whole schedule uses.
+    ``rgb_valid`` bool [H, W]; with a paired land cover also ``paired_index`` and ``paired_valid`` (the image
+    window's own land cover, for the optional semi-supervised terms). The length is the number of samples the
+    whole schedule uses.
     """
 
     def __init__(self, landcover: LandCoverRasters, images: ImageRasters, length: int, seed: int = 0,
@@ -235,13 +250,17 @@ class UnpairedWindows(Dataset):
         rng_lc = np.random.default_rng([self.seed, 0, index])
         rng_img = np.random.default_rng([self.seed, 1, index])
         lc_index, lc_valid = augment(self.landcover.sample(rng_lc), rng_lc, self.rot90)
-        rgb, rgb_valid = augment(self.images.sample(rng_img), rng_img, self.rot90)
-        return {
+        rgb, rgb_valid, *paired = augment(self.images.sample(rng_img), rng_img, self.rot90)
+        item = {
             "lc_index": torch.from_numpy(lc_index.astype(np.int64)),
             "lc_valid": torch.from_numpy(lc_valid),
             "rgb": torch.from_numpy(rgb.astype(np.float32)),
             "rgb_valid": torch.from_numpy(rgb_valid),
         }
+        if paired:
+            item["paired_index"] = torch.from_numpy(paired[0].astype(np.int64))
+            item["paired_valid"] = torch.from_numpy(paired[1])
+        return item
 
 
 class StepSampler(Sampler[int]):
@@ -269,21 +288,34 @@ def resolve(paths: Sequence[str], data_dir: str | Path | None) -> list[Path]:
     return [p if p.is_absolute() else base / p for p in (Path(s) for s in paths)]
 
 
+def resolve_area_file(path: str, data_dir: str | Path | None) -> Path:
+    """An area file (GeoJSON/GPKG): absolute, else under ``data_dir``, else relative to the working directory."""
+    in_data = resolve([path], data_dir)[0]
+    return in_data if in_data.exists() or not Path(path).exists() else Path(path)
+
+
 def build_datasets(config: Any, data_dir: str | Path | None, scheme: ClassScheme,
                    radiometry: Radiometry | None = None) -> tuple[LandCoverRasters, ImageRasters]:
     """The land-cover and image readers a :class:`~training.config.TrainConfig` describes."""
     from .areas import load_areas
 
     d = config.data
-    areas = load_areas(resolve([d.train_areas], data_dir)[0]) if d.train_areas else None
+    areas = load_areas(resolve_area_file(d.train_areas, data_dir)) if d.train_areas else None
     lc_sources = [RasterSource.open(p) for p in resolve(d.lc_rasters, data_dir)]
     img_sources = [RasterSource.open(p) for p in resolve(d.image_rasters, data_dir)]
     for s in lc_sources:
         if s.count != 1:
             raise InputRasterError(f"Land-cover raster {s.path} has {s.count} bands; it needs exactly 1 (codes).")
     landcover = LandCoverRasters(lc_sources, scheme, d.crop_size_px, d.max_nodata_fraction, areas)
+    paired = None
+    if d.paired_landcover:
+        paired_sources = [RasterSource.open(p) for p in resolve(d.paired_landcover, data_dir)]
+        if len(paired_sources) != len(img_sources):
+            raise InputRasterError(f"data.paired_landcover lists {len(paired_sources)} raster(s) but "
+                                   f"data.image_rasters lists {len(img_sources)}: give one per image raster.")
+        paired = LandCoverRasters(paired_sources, scheme, d.crop_size_px, 1.0)
     images = ImageRasters(img_sources, d.image_bands, d.crop_size_px, d.max_nodata_fraction, areas,
-                          radiometry=radiometry, percentiles=d.percentiles)
+                          radiometry=radiometry, percentiles=d.percentiles, paired=paired)
     return landcover, images
 
 

@@ -49,7 +49,8 @@ from .schedule import lr_factor
 
 log = logging.getLogger(__name__)
 
-LOSS_KEYS = ("g_adv_rgb", "g_adv_lc", "cycle_rgb_l1", "cycle_lc_ce", "g_total", "d_rgb", "d_lc")
+LOSS_KEYS = ("g_adv_rgb", "g_adv_lc", "cycle_rgb_l1", "cycle_lc_ce", "paired_lc_ce", "paired_rgb_l1", "g_total",
+             "d_rgb", "d_lc")
 CSV_KEYS = ("step", "epoch", "lr", "seconds", *LOSS_KEYS)
 NETS = ("g_lc2rgb", "g_rgb2lc", "d_rgb", "d_lc")
 CHECKPOINT_NAME = "last.pt"
@@ -284,8 +285,12 @@ class Trainer:
         # generators (the discriminators are called unwrapped and frozen: no DDP sync, no grads)
         for name in ("d_rgb", "d_lc"):
             self.nets[name].requires_grad_(False)
+        paired_index, paired_valid, paired_onehot = self.paired_inputs(batch, rgb_valid)
         with self.rt.autocast():
-            fake_rgb = g_lc2rgb(lc)
+            if paired_onehot is None:
+                fake_rgb, painted = g_lc2rgb(lc), None
+            else:  # both maps in one batch (InstanceNorm normalises each sample on its own)
+                fake_rgb, painted = g_lc2rgb(torch.cat([lc, paired_onehot])).split(lc.shape[0])
             fake_lc_logits = g_rgb2lc(rgb)
             fake_lc = fake_lc_for_d(fake_lc_logits, m.fake_lc_for_d, m.lc_temperature).contiguous(memory_format=mf)
             rec_lc_logits = g_rgb2lc(fake_rgb)
@@ -296,6 +301,11 @@ class Trainer:
         cycle_rgb = masked_l1(rec_rgb, rgb, rgb_valid)
         g_total = (cfg.loss.lambda_adv_rgb * g_adv_rgb + cfg.loss.lambda_adv_lc * g_adv_lc
                    + cfg.loss.lambda_cycle_lc * cycle_lc + cfg.loss.lambda_cycle_rgb * cycle_rgb)
+        zero = torch.zeros((), device=dev)
+        paired_lc = (masked_cross_entropy(fake_lc_logits, paired_index, paired_valid)
+                     if paired_index is not None and cfg.loss.lambda_paired_lc > 0 else zero)
+        paired_rgb = masked_l1(painted, rgb, paired_valid) if painted is not None else zero
+        g_total = g_total + cfg.loss.lambda_paired_lc * paired_lc + cfg.loss.lambda_paired_rgb * paired_rgb
         self.opt_g.zero_grad(set_to_none=True)
         g_total.backward()
         self.opt_g.step()
@@ -316,8 +326,26 @@ class Trainer:
         (d_rgb_loss + d_lc_loss).backward()
         self.opt_d.step()
 
-        values = torch.stack([g_adv_rgb, g_adv_lc, cycle_rgb, cycle_lc, g_total, d_rgb_loss, d_lc_loss]).detach()
+        values = torch.stack([g_adv_rgb, g_adv_lc, cycle_rgb, cycle_lc, paired_lc, paired_rgb, g_total, d_rgb_loss,
+                              d_lc_loss]).detach()
         return dict(zip(LOSS_KEYS, values.float().cpu().tolist(), strict=True))
+
+    def paired_inputs(self, batch: dict[str, torch.Tensor], rgb_valid: torch.Tensor
+                      ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        """The image windows' own land cover for the optional semi-supervised terms: ``(index, valid, one-hot)``.
+
+        All None without a paired land cover or with both ``lambda_paired_*`` at 0; the one-hot only when
+        ``lambda_paired_rgb`` > 0.
+        """
+        loss = self.config.loss
+        if "paired_index" not in batch or (loss.lambda_paired_lc <= 0 and loss.lambda_paired_rgb <= 0):
+            return None, None, None
+        index = batch["paired_index"].to(self.rt.device, non_blocking=True)
+        valid = batch["paired_valid"].to(self.rt.device, non_blocking=True) & rgb_valid
+        onehot = None
+        if loss.lambda_paired_rgb > 0:
+            onehot = one_hot(index, valid, self.num_classes).contiguous(memory_format=self.rt.memory_format)
+        return index, valid, onehot
 
     # -- the loop -------------------------------------------------------------------------------------------
     def fit(self) -> int:
@@ -477,7 +505,7 @@ class Trainer:
         if not (d.val_image and d.val_landcover):
             return
         image, landcover = data_mod.resolve([d.val_image, d.val_landcover], self.data_dir)
-        areas = load_areas(data_mod.resolve([d.val_areas], self.data_dir)[0]) if d.val_areas else None
+        areas = load_areas(data_mod.resolve_area_file(d.val_areas, self.data_dir)) if d.val_areas else None
         result = evaluate_rgb2lc(self.nets["g_rgb2lc"], image, landcover, d.image_bands, self.radiometry,
                                  self.scheme, d.crop_size_px, areas, self.rt.device)
         self.nets["g_rgb2lc"].train()
@@ -513,7 +541,7 @@ class Trainer:
             rng_lc = np.random.default_rng([self.config.runtime.seed, 7, i])
             rng_img = np.random.default_rng([self.config.runtime.seed, 8, i])
             lc_index, lc_valid = self.landcover.sample(rng_lc)
-            rgb, _ = self.images.sample(rng_img)
+            rgb = self.images.sample(rng_img)[0]
             rows.append(self.translate_sample(lc_index, lc_valid, rgb))
         plot_samples(rows, self.scheme, self.run_dir / "samples" / f"{tag}.png", f"{self.run_dir.name}, {tag}")
 
