@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import csv
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
 from lcgan_qgis.core.scheme import ClassScheme
 
+matplotlib.use("Agg")
+with warnings.catch_warnings():  # Debian's matplotlib beside the pip one cannot offer 3-D axes; we draw none
+    warnings.filterwarnings("ignore", message="Unable to import Axes3D")
+    import matplotlib.pyplot as plt
+
 LOSS_GROUPS = {
     "generators: adversarial": ("g_adv_rgb", "g_adv_lc"),
-    "generators: cycle": ("cycle_rgb_l1", "cycle_lc_ce"),
+    "generators: cycle (and paired)": ("cycle_rgb_l1", "cycle_lc_ce", "paired_rgb_l1", "paired_lc_ce"),
     "discriminators": ("d_rgb", "d_lc"),
 }
 
@@ -52,7 +55,7 @@ def plot_losses(csv_path: str | Path, png_path: str | Path, title: str = "") -> 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
     for ax, (name, keys) in zip(axes, LOSS_GROUPS.items(), strict=True):
         for key in keys:
-            if key in cols:
+            if key in cols and np.any(cols[key]):
                 line = ax.plot(steps, cols[key], alpha=0.2, linewidth=0.5)[0]
                 ax.plot(steps, smooth(cols[key], window), color=line.get_color(), label=f"{key} (mean of {window})")
         ax.set_title(name)
