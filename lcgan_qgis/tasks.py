@@ -66,11 +66,10 @@ class TranslateTask(QgsTask):
             self._error = "The task has no input (it was already run)."
             return False
         try:
-            with reader:
-                self._job = run_translation(
-                    self.request, reader, progress=lambda f: self.setProgress(100.0 * f),
-                    is_canceled=self.isCanceled, log=self._log,
-                )
+            self._job = run_translation(
+                self.request, reader, progress=lambda f: self.setProgress(100.0 * f),
+                is_canceled=self.isCanceled, log=self._log,
+            )
         except LcganError as exc:
             self._error = str(exc)
             return False
@@ -78,12 +77,14 @@ class TranslateTask(QgsTask):
             self._error = f"Unexpected error: {exc!r}"
             QgsMessageLog.logMessage(traceback.format_exc(), MESSAGE_TAG, Qgis.MessageLevel.Critical)
             return False
-        finally:
-            self._reader = None
         return not self._job.canceled
 
     def finished(self, result: bool) -> None:
-        """Main thread: build the outcome and hand it to ``on_done``."""
+        """Main thread: release the reader (its provider clone belongs to this thread), build the outcome and hand
+        it to ``on_done``."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         canceled = self.isCanceled() or (self._job is not None and self._job.canceled)
         self.outcome = TaskOutcome(
             request=self.request,

@@ -1,0 +1,134 @@
+"""Soak run: many consecutive translations in one QGIS process, measuring resident memory (RSS) after each.
+
+``python -m tests.reliability.soak --runs 50 --warmup 10 --size 768`` starts a headless QgsApplication with the
+lcgan Processing provider and cycles through three kinds of run on small rasters with per-pixel models:
+``lcgan:landcover_to_rgb`` and ``lcgan:rgb_to_landcover`` (with a confidence raster) through ``processing.run``,
+and the dock's ``TranslateTask`` in QGIS's task manager (a worker thread). It prints one JSON object: RSS (median
+of the first and of the last ten runs after the warm-up) and its growth, the peak, open file descriptors and GDAL's
+block cache after the warm-up and at the end, and the seconds per run. Used by ``test_soak.py``; also handy on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+from osgeo import gdal
+
+from lcgan_qgis.core.contract import Direction
+from tests.onnx_factory import write_pointwise
+from tests.plugin.conftest import image_array, landcover_array, write_raster
+
+#: RSS is compared as the median of the first and of the last this many runs after the warm-up (the allocator
+#: moves RSS by a few % from one run to the next; a leak moves the median).
+SMOOTHING_RUNS = 10
+
+
+def start_qgis() -> object:
+    """A headless QgsApplication with Processing and the lcgan provider; returns the ``processing`` module."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from qgis.core import QgsApplication
+
+    QgsApplication.setPrefixPath("/usr", True)
+    app = QgsApplication([], False)
+    app.initQgis()
+    start_qgis.app = app  # the application lives as long as the process
+    sys.path.append("/usr/share/qgis/python/plugins")
+    import processing
+    from processing.core.Processing import Processing
+
+    from lcgan_qgis.processing_provider import LcganProvider
+
+    Processing.initialize()
+    start_qgis.provider = LcganProvider()
+    QgsApplication.processingRegistry().addProvider(start_qgis.provider)
+    return processing
+
+
+def soak(runs: int, warmup: int, size_px: int, folder: Path) -> dict[str, float | int]:
+    """``warmup`` + ``runs`` translations; RSS is read after each (bytes -> MB in the result)."""
+    processing = start_qgis()
+    process = psutil.Process()
+    from qgis.core import QgsRasterLayer
+
+    models = {d: write_pointwise(folder / f"{d.value}.onnx", d) for d in Direction}
+    landcover = write_raster(folder / "lc.tif", landcover_array(size_px, size_px), nodata=255)
+    imagery = write_raster(folder / "rgb.tif", image_array(size_px, size_px), nodata=0)
+    jobs = [("lcgan:landcover_to_rgb", {"INPUT": str(landcover), "MODEL": str(models[Direction.LANDCOVER_TO_RGB])}),
+            ("lcgan:rgb_to_landcover", {"INPUT": str(imagery), "MODEL": str(models[Direction.RGB_TO_LANDCOVER]),
+                                        "CONFIDENCE": str(folder / "confidence.tif")})]
+    layer = QgsRasterLayer(str(landcover), "soak")
+    rss: list[int] = []
+    started = 0.0
+    state: dict[str, float] = {}
+    for i in range(warmup + runs):
+        if i == warmup:
+            started = time.perf_counter()
+            state.update(fds_after_warmup=open_files(), gdal_cache_after_warmup_mb=gdal.GetCacheUsed() / 1e6)
+        output = folder / f"out{i % 3}.tif"
+        if i % 3 < 2:
+            algorithm, params = jobs[i % 3]
+            processing.run(algorithm, {**params, "DEVICE": 1, "OUTPUT": str(output)})
+        else:
+            run_task(layer, models[Direction.LANDCOVER_TO_RGB], output)
+        rss.append(process.memory_info().rss)
+    seconds = time.perf_counter() - started
+    measured = rss[warmup:]
+    window = max(1, min(SMOOTHING_RUNS, len(measured) // 2))
+    first, last = float(np.median(measured[:window])), float(np.median(measured[-window:]))
+    return {"runs": runs, "warmup": warmup, "size_px": size_px, "rss_first_mb": first / 1e6,
+            "rss_last_mb": last / 1e6, "rss_peak_mb": max(measured) / 1e6, "growth": (last - first) / first,
+            "growth_raw": (measured[-1] - rss[warmup - 1]) / rss[warmup - 1], **state, "fds_last": open_files(),
+            "gdal_cache_last_mb": gdal.GetCacheUsed() / 1e6, "seconds_per_run": seconds / runs,
+            "outputs_written": sum(gdal.Open(str(folder / f"out{k}.tif")) is not None for k in range(3))}
+
+
+def open_files() -> int:
+    """File descriptors this process holds."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+def run_task(layer: object, model: Path, output: Path) -> None:
+    """One dock-style run: a TranslateTask in QGIS's task manager, waited for with the event loop turning."""
+    from qgis.core import QgsApplication
+    from qgis.PyQt.QtCore import QCoreApplication
+
+    from lcgan_qgis.job import TranslationRequest
+    from lcgan_qgis.qgis_reader import ProviderReader
+    from lcgan_qgis.tasks import TranslateTask
+
+    outcomes: list[object] = []
+    request = TranslationRequest(Direction.LANDCOVER_TO_RGB, str(output), str(model), "cpu")
+    task = TranslateTask(request, ProviderReader.from_layer(layer), outcomes.append)
+    QgsApplication.taskManager().addTask(task)
+    deadline = time.monotonic() + 120
+    while not outcomes:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the soak task did not finish within 120 s")
+        QCoreApplication.processEvents()
+        time.sleep(0.002)
+    if outcomes[0].job is None:  # type: ignore[attr-defined]
+        raise RuntimeError(f"soak task failed: {outcomes[0].error}")  # type: ignore[attr-defined]
+    QCoreApplication.processEvents()  # deferred deletions (the reader's provider clone)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.reliability.soak", description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--size", type=int, default=768, help="raster side in pixels")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="lcgan-soak-") as folder:
+        print(json.dumps(soak(args.runs, args.warmup, args.size, Path(folder))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
