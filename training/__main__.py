@@ -20,6 +20,8 @@ def _train(args: argparse.Namespace) -> int:
     trainer = Trainer(config, args.data, args.run_dir)
     step = trainer.fit()
     print(f"trained to step {step}/{config.total_steps}; run folder {args.run_dir}")
+    if trainer.stop_signal is not None:  # stopped early by SIGINT/SIGTERM: resumable, but not finished
+        return 128 + trainer.stop_signal
     return 0
 
 
