@@ -67,8 +67,10 @@ demo: setup
 train: setup
 	$(PY) -m training train --config $(CONFIG) --data $(DATA) $(ARGS)
 
+HELDOUT ?= training/configs/zion_areas/heldout_south.geojson
+
 evaluate: setup
-	$(PY) -m training evaluate --models $(MODEL_DIR) --data $(DATA) --out docs/evaluation $(ARGS)
+	$(PY) -m training evaluate --models $(MODEL_DIR) --data $(DATA) --out docs/evaluation --heldout $(HELDOUT) $(ARGS)
 
 bench: setup
 	$(PY) -m tools.bench --out docs/bench.json $(ARGS)
@@ -86,7 +88,7 @@ screenshot: setup
 docs-images: setup
 	$(PY) -m tools.demo --out out --docs-png docs/img/demo.png
 	$(PY) -m tools.screenshot --out docs/img/dock.png
-	$(PY) -m training evaluate --models $(MODEL_DIR) --data $(DATA) --out docs/evaluation
+	$(PY) -m training evaluate --models $(MODEL_DIR) --data $(DATA) --out docs/evaluation --heldout $(HELDOUT)
 
 clean:
 	rm -rf dist out .pytest_cache .ruff_cache

@@ -189,3 +189,36 @@ def test_cli_prints_the_summary_and_fails_cleanly(tmp_path: Path, paired_data: t
     printed = capsys.readouterr().out
     assert "TRAINING-AREA" in printed and "accuracy 1.000" in printed and "evaluation.json" in printed
     assert main(["evaluate", "--models", str(models), "--data", str(tmp_path / "absent"), "--out", str(out)]) == 2
+
+
+def _south_half(path: Path, rows: int = 72, cols: int = 88) -> Path:
+    """The southern half of the synthetic pair's grid (origin 300000, 4150000; 30 m pixels) as a GeoJSON polygon."""
+    x0, x1 = 300000.0, 300000.0 + 30 * cols
+    y_top, y_mid = 4150000.0, 4150000.0 - 30 * rows / 2
+    y_bottom = y_top - 30 * rows
+    polygon = [[x0, y_bottom], [x1, y_bottom], [x1, y_mid], [x0, y_mid], [x0, y_bottom]]
+    path.write_text(json.dumps({
+        "type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32612"}},
+        "features": [{"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [polygon]}}],
+    }))
+    return path
+
+
+def test_heldout_split_counts_each_valid_pixel_once(tmp_path: Path, paired_data: tuple) -> None:
+    data, codes, _ = paired_data
+    models = perfect_models(tmp_path / "models")
+    # a classifier that is right only where it sees class 52's colour: wrong everywhere else
+    bias = np.full(len(SCHEME), -10.0, np.float32)
+    bias[index(52)] = 10.0
+    save(pointwise_model(CONTRACT, weight=np.zeros((len(SCHEME), 3)), bias=bias), models / "rgb_to_landcover.onnx")
+    report = evaluate(models, data, tmp_path / "out", device="cpu", heldout=_south_half(tmp_path / "south.geojson"))
+    split = report["split"]["rgb_to_landcover"]
+    valid = codes != SCHEME.nodata_code
+    south = np.zeros_like(valid)
+    south[codes.shape[0] // 2 :] = True
+    assert split["heldout"]["pixels"] == int((valid & south).sum())
+    assert split["training_area"]["pixels"] == int((valid & ~south).sum())
+    assert split["heldout"]["pixels"] + split["training_area"]["pixels"] == report["rgb_to_landcover"]["pixels"]
+    share_52_south = ((codes == 52) & south).sum() / (valid & south).sum()
+    assert split["heldout"]["accuracy"] == pytest.approx(share_52_south)
+    assert report["split"]["landcover_agreement"]["heldout"]["pixels"] > 0
