@@ -71,3 +71,16 @@ def test_blending_beats_naive_tiles_with_instance_norm(conv: Model, tmp_path: Pa
     tiling = make_tiling(256, 384, 64, 64, 16, 4)
     lines = sorted({s for s in tiling.cols.starts[1:]} | {tiling.cols.stop(i) for i in range(tiling.cols.count - 1)})
     assert seam_ratio(blended, lines) < 1.1 < seam_ratio(cut, list(range(64, 384, 64)))
+
+
+def test_bench_seam_ratio_sees_steps_and_only_steps() -> None:
+    from tools.bench import grid_lines
+    from tools.bench import seam_ratio as seam_ratio_2d
+
+    rng = np.random.default_rng(0)
+    texture = rng.normal(100, 5, (3, 200, 300))
+    assert seam_ratio_2d(texture, [100], [100, 200]) == pytest.approx(1.0, abs=0.1)
+    stepped = texture.copy()
+    stepped[:, :, 100:] += 20  # a brightness step at column 100, like naive InstanceNorm tiles
+    assert seam_ratio_2d(stepped, [100], [100, 200]) > 1.5  # one of three lines steps
+    assert grid_lines((0, 90, 180), 120, 300) == [90, 105, 120, 180, 195, 210]
