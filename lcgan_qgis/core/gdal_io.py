@@ -88,6 +88,7 @@ class GdalReader:
             raise InputRasterError(f"Cannot open {self.path} as a raster: {detail}")
         self._dataset: gdal.Dataset | None = dataset
         self._lock = threading.Lock()
+        self._row_mark = 0  # row offset of the last read: moving down drops GDAL's cached blocks (bounded memory)
         bands = [dataset.GetRasterBand(b) for b in range(1, dataset.RasterCount + 1)]
         self.info = RasterInfo(
             name=str(self.path),
@@ -115,6 +116,9 @@ class GdalReader:
         with self._lock, gdal_errors() as errors:
             if self._dataset is None:
                 raise InputRasterError(f"{info.name}: the reader is closed.")
+            if window.row_off > self._row_mark:  # a new strip: GDAL's block cache would otherwise keep every block
+                self._dataset.FlushCache()  # read so far (up to GDAL_CACHEMAX, 5 % of RAM), growing with the raster
+                self._row_mark = window.row_off
             out = np.empty((len(bands), window.height, window.width), dtype=np.dtype(info.dtype))
             for i, b in enumerate(bands):
                 got = gdal_call(errors, self._dataset.GetRasterBand(b).ReadAsArray,
