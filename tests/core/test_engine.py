@@ -18,6 +18,7 @@ from lcgan_qgis.core.contract import Direction, to_uint8
 from lcgan_qgis.core.engine import TranslateOptions, translate
 from lcgan_qgis.core.errors import InputRasterError, OptionError, OutputError
 from lcgan_qgis.core.gdal_io import TEMP_SUFFIX, GdalReader
+from lcgan_qgis.core.raster import Window
 from lcgan_qgis.core.runtime import Model, load_model
 from tests.onnx_factory import write_pointwise
 
@@ -227,3 +228,17 @@ def test_translate_is_the_same_through_gdal_and_an_array_reader(lc_model: Model,
 
 def test_direction_of_contract(lc_model: Model) -> None:
     assert lc_model.contract.direction is Direction.RGB_TO_LANDCOVER
+
+
+def test_gdal_reader_keeps_gdal_block_cache_bounded(tmp_path: Path) -> None:
+    """Reading strip after strip must not fill GDAL's global block cache with the whole raster."""
+    pixels = np.random.default_rng(11).integers(0, 60000, (3, 2048, 1024)).astype(np.uint16)  # 12 MB
+    src = write_tif(tmp_path / "tall.tif", pixels)
+    gdal.GetDriverByName("GTiff")  # (driver loaded; the cache starts from whatever other tests left)
+    with GdalReader(src) as reader:
+        start = gdal.GetCacheUsed()
+        peak = 0
+        for row in range(0, 2048, 128):
+            reader.read(Window(0, row, 1024, 160 if row + 160 <= 2048 else 2048 - row), (1, 2, 3))
+            peak = max(peak, gdal.GetCacheUsed() - start)
+    assert peak < 3 * 1024 * 2 * 300  # about two strips of blocks, not the 12 MB raster
