@@ -49,6 +49,8 @@ class GridReader(RasterReader, Protocol):
 
     def on_grid(self, grid: Grid, categorical: bool) -> GridReader: ...
 
+    def close(self) -> None: ...
+
 
 @dataclass(frozen=True)
 class TranslationRequest:
@@ -266,9 +268,9 @@ def _translate_resampled(model: Model, reader: GridReader, grid: Grid, request: 
         coarse_out = scratch / "output.tif"
         coarse_conf = scratch / "confidence.tif" if request.confidence_path else None
         coarse_options = replace(options, confidence_path=str(coarse_conf) if coarse_conf else None)
-        coarse_reader = reader.on_grid(grid, categorical=categorical_input)
-        result = translate(model, coarse_reader, coarse_out, coarse_options,
-                           lambda f: report(TRANSLATE_SHARE * f), is_canceled)
+        with contextlib.closing(reader.on_grid(grid, categorical=categorical_input)) as coarse_reader:
+            result = translate(model, coarse_reader, coarse_out, coarse_options,
+                               lambda f: report(TRANSLATE_SHARE * f), is_canceled)
         if result.canceled:
             return result
         if not coarse_out.is_file():
