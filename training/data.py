@@ -167,7 +167,10 @@ class ImageRasters(_Reader):
             chunks.append(pixels[:, valid].astype(np.float64))
         values = np.concatenate(chunks, axis=1)
         if values.shape[1] == 0:
-            raise InputRasterError(f"The image rasters {[s.path for s in self.sources]} hold no valid pixel.")
+            raise InputRasterError(
+                f"The image rasters {[s.path for s in self.sources]} hold no valid pixel (every pixel is nodata in "
+                f"bands {list(self.bands)}). Check their nodata value and data.image_bands, or add imagery."
+            )
         p_lo, p_hi = (float(p) for p in percentiles)
         low = np.percentile(values, p_lo, axis=1)
         high = np.percentile(values, p_hi, axis=1)

@@ -163,7 +163,8 @@ class GeoTiffWriter:
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=TEMP_SUFFIX, dir=folder)
         except OSError as exc:
-            raise OutputError(f"Cannot write in the output folder {folder}: {exc.strerror or exc}") from None
+            raise OutputError(f"Cannot write in the output folder {folder}: {exc.strerror or exc}. Choose a folder "
+                              "you can write to.") from None
         os.close(fd)
         self.temp_path = Path(tmp)
         gdal_type = gdal_array.NumericTypeCodeToGDALTypeCode(np.dtype(dtype).type)
