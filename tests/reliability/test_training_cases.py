@@ -156,7 +156,8 @@ def _wait_for(path: Path, process: subprocess.Popen, timeout_s: float = 120.0) -
 
 def test_ctrl_c_writes_a_whole_checkpoint_and_the_run_resumes(tmp_path: Path) -> None:
     """SIGINT (Ctrl-C) during training: the step finishes, a checkpoint is written atomically (temporary file, then
-    rename), the command exits 0 naming the step, and the same command resumes from there."""
+    rename), the command exits with 130 (128 + SIGINT: stopped, not finished) naming the step, and the same command
+    resumes from there."""
     data, run = _data(tmp_path), tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(_train_command(data, run), cwd=REPO, env=env, stdout=subprocess.PIPE,
@@ -168,7 +169,7 @@ def test_ctrl_c_writes_a_whole_checkpoint_and_the_run_resumes(tmp_path: Path) ->
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 0, err[-3000:]
+    assert process.returncode == 128 + signal.SIGINT, err[-3000:]  # the shell's convention: stopped, resumable
     state = load_checkpoint(run / "checkpoints" / "last.pt")
     step = state["step"]
     assert f"signal 2: checkpoint written at step {step}; resume with the same command" in err
