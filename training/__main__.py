@@ -39,7 +39,7 @@ def _ablation(args: argparse.Namespace) -> int:
 
     if not args.summarize_only:
         run_variants(args.data, args.out_dir, args.variants or list(VARIANTS), args.seeds, args.overrides)
-    print(markdown_table(summarize(args.out_dir)))
+    print(markdown_table(summarize(args.out_dir, args.max_step)))
     return 0
 
 
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     ablation.add_argument("--variants", nargs="*", default=None, help="subset of variants (default: all)")
     ablation.add_argument("--seeds", nargs="*", type=int, default=[0], help="seeds (default: 0)")
     ablation.add_argument("--summarize-only", action="store_true", help="only read finished runs")
+    ablation.add_argument("--max-step", type=int, default=0, help="compare the runs up to this step (0: all)")
     ablation.add_argument("overrides", nargs="*", metavar="key=value", help="extra overrides for every run")
     ablation.set_defaults(func=_ablation)
 

@@ -55,15 +55,18 @@ def run_variants(data_dir: str | Path, out_dir: str | Path, variants: list[str],
             log.info("ablation run %s done in %.0f s", run_dir.name, time.monotonic() - start)
 
 
-def summarize(out_dir: str | Path) -> dict[str, Any]:
-    """Per run: final and best validation accuracy/mIoU, steps, wall seconds; written to ``summary.json``."""
+def summarize(out_dir: str | Path, max_step: int = 0) -> dict[str, Any]:
+    """Per run: final and best validation accuracy/mIoU, steps, wall seconds; written to ``summary.json``.
+
+    ``max_step`` > 0 compares the runs at equal length (validations and losses after it are ignored).
+    """
     out_dir = Path(out_dir)
     runs = {}
     for run_dir in sorted(p for p in out_dir.iterdir() if (p / "val.csv").is_file()):
         with open(run_dir / "val.csv", newline="", encoding="utf-8") as f:
-            val = list(csv.DictReader(f))
+            val = [r for r in csv.DictReader(f) if not max_step or int(r["step"]) <= max_step]
         with open(run_dir / "losses.csv", newline="", encoding="utf-8") as f:
-            losses = list(csv.DictReader(f))
+            losses = [r for r in csv.DictReader(f) if not max_step or int(r["step"]) <= max_step]
         last = val[-1]
         best = max(val, key=lambda r: float(r["accuracy"]))
         runs[run_dir.name] = {
@@ -75,7 +78,7 @@ def summarize(out_dir: str | Path) -> dict[str, Any]:
             "train_seconds": float(losses[-1]["seconds"]) if losses else 0.0,
             "accuracy_by_epoch": [float(r["accuracy"]) for r in val],
         }
-    summary = {"base_overrides": BASE_OVERRIDES, "variants": VARIANTS, "runs": runs}
+    summary = {"base_overrides": BASE_OVERRIDES, "variants": VARIANTS, "max_step": max_step, "runs": runs}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
 
