@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 CALIBRATION_WINDOWS = 8
 CALIBRATION_PX = 256
-CALIBRATION_PERCENTILE = 99.99
+CALIBRATION_PERCENTILE = 99.999
 
 
 def calibration_windows(width: int, height: int, count: int, size: int, seed: int = 0) -> list[Window]:
@@ -137,12 +137,16 @@ def equalize_instance_norm_inputs(model: onnx.ModelProto, batches: list[np.ndarr
 
 
 def quantize_model(model_path: str | Path, calibration_raster: str | Path, output_path: str | Path,
-                   windows: int = CALIBRATION_WINDOWS, window_px: int = CALIBRATION_PX) -> QuantizeReport:
+                   windows: int = CALIBRATION_WINDOWS, window_px: int = CALIBRATION_PX,
+                   percentile: float = CALIBRATION_PERCENTILE, float_first: bool = True,
+                   float_upsampling: bool = True) -> QuantizeReport:
     """Write an int8 copy of ``model_path`` calibrated on windows of ``calibration_raster``.
 
     Recipe (chosen by measurement, docs/engine.md): InstanceNorm input equalisation, then onnxruntime static QDQ
-    quantisation of Conv and ConvTranspose (per-channel int8 weights, uint8 activations, 99.99th-percentile
-    calibration); the last convolution (class scores or image values) and the final Softmax/Tanh stay float.
+    quantisation of the convolutions (per-channel int8 weights, uint8 activations, ``percentile`` calibration).
+    Kept in float: the first convolution (``float_first``: it sees the raw input), the last one (class scores or
+    image values), the transposed convolutions (``float_upsampling``: onnxruntime's CPU EP has no fused int8 kernel
+    for them, so quantising them only adds error) and the final Softmax/Tanh.
 
     Raises:
         ModelFileError / ContractError: the source model is unusable, or the output cannot be written.
@@ -185,9 +189,9 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
         quantized = Path(tmp) / "int8.onnx"
         quantize_static(str(prepared), str(quantized), _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        op_types_to_quantize=["Conv", "ConvTranspose"], nodes_to_exclude=convs[-1:],
-                        calibrate_method=CalibrationMethod.Percentile,
-                        extra_options={"CalibPercentile": CALIBRATION_PERCENTILE})
+                        op_types_to_quantize=["Conv"] if float_upsampling else ["Conv", "ConvTranspose"],
+                        nodes_to_exclude=(convs[:1] if float_first else []) + convs[-1:],
+                        calibrate_method=CalibrationMethod.Percentile, extra_options={"CalibPercentile": percentile})
         model = onnx.load(str(quantized))
         extra = dict(contract.extra, precision="int8", quantized_from=Path(model_path).name,
                      calibration=f"{len(batches)} windows of {window_px} px from {Path(calibration_raster).name}")
