@@ -10,22 +10,12 @@ import pytest
 from lcgan_qgis.core.engine import TranslateOptions, translate
 from lcgan_qgis.core.errors import InputRasterError
 from lcgan_qgis.core.gdal_io import GdalReader
-from lcgan_qgis.core.runtime import Model, load_model
-from tests.onnx_factory import write_pointwise
+from lcgan_qgis.core.runtime import Model
 
 from .rasters import ArrayReader, read_tif, write_tif
 
 CODES = np.array([11, 21, 22, 23, 31, 41, 42, 43, 52, 71, 81, 82, 90, 95], dtype=np.uint8)
 
-
-@pytest.fixture(scope="module")
-def lc_model(tmp_path_factory: pytest.TempPathFactory) -> Model:
-    return load_model(write_pointwise(tmp_path_factory.mktemp("m") / "rgb2lc.onnx", "rgb_to_landcover"), "cpu")
-
-
-@pytest.fixture(scope="module")
-def rgb_model(tmp_path_factory: pytest.TempPathFactory) -> Model:
-    return load_model(write_pointwise(tmp_path_factory.mktemp("m") / "lc2rgb.onnx", "landcover_to_rgb"), "cpu")
 
 
 def landcover(h: int = 40, w: int = 50, seed: int = 0) -> np.ndarray:
