@@ -160,3 +160,15 @@ def iface(qgis_app: object) -> Iterator[StandInIface]:
     stand_in.window.close()
     stand_in.window.deleteLater()
     QCoreApplication.processEvents()
+
+
+def make_dock(iface: object, direction: Direction, layer: object, model: Path, output: Path) -> object:
+    """A real LcganDock set to ``direction``, ``layer``, ``model`` and ``output`` (not yet run)."""
+    from lcgan_qgis.gui.dock import LcganDock
+
+    dock = LcganDock(iface)
+    dock.set_direction(direction)
+    dock.layer_combo.setLayer(layer)
+    dock.model_widget.setFilePath(str(model))
+    dock.output_widget.setFilePath(str(output))
+    return dock

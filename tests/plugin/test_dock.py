@@ -11,7 +11,7 @@ import pytest
 
 from lcgan_qgis.core.contract import Direction
 
-from .conftest import image_array, landcover_array, write_raster
+from .conftest import image_array, landcover_array, make_dock, write_raster
 
 TASK_TIMEOUT_MS = 120_000
 
@@ -25,24 +25,13 @@ def _add_layer(path: Path, name: str):
     return layer
 
 
-def _dock(iface, direction: Direction, layer, model: Path, output: Path):
-    from lcgan_qgis.gui.dock import LcganDock
-
-    dock = LcganDock(iface)
-    dock.set_direction(direction)
-    dock.layer_combo.setLayer(layer)
-    dock.model_widget.setFilePath(str(model))
-    dock.output_widget.setFilePath(str(output))
-    return dock
-
-
 def test_run_button_translates_in_a_task_and_adds_the_styled_layer(iface, qtbot, zion_clips, models,
                                                                    tmp_path: Path) -> None:
     from qgis.core import QgsApplication, QgsPalettedRasterRenderer, QgsProject
     from qgis.PyQt.QtCore import Qt
 
     layer = _add_layer(zion_clips["rgb"], "Zion Landsat")
-    dock = _dock(iface, Direction.RGB_TO_LANDCOVER, layer, models[Direction.RGB_TO_LANDCOVER], tmp_path / "lc.tif")
+    dock = make_dock(iface, Direction.RGB_TO_LANDCOVER, layer, models[Direction.RGB_TO_LANDCOVER], tmp_path / "lc.tif")
     qtbot.addWidget(dock)
     assert dock.layer_combo.currentLayer() is layer
     assert [c.currentBand() for c in dock.band_combos] == [1, 2, 3]
@@ -75,7 +64,7 @@ def test_landcover_to_rgb_result_gets_a_0_255_rgb_renderer(iface, qtbot, models,
     from qgis.core import QgsMultiBandColorRenderer, QgsProject
 
     layer = _add_layer(write_raster(tmp_path / "lc.tif", landcover_array(100, 120), nodata=255), "map")
-    dock = _dock(iface, Direction.LANDCOVER_TO_RGB, layer, models[Direction.LANDCOVER_TO_RGB], tmp_path / "o.tif")
+    dock = make_dock(iface, Direction.LANDCOVER_TO_RGB, layer, models[Direction.LANDCOVER_TO_RGB], tmp_path / "o.tif")
     qtbot.addWidget(dock)
     dock.run_button.click()
     qtbot.waitUntil(lambda: dock.last_outcome is not None, timeout=TASK_TIMEOUT_MS)
@@ -97,7 +86,7 @@ def test_cancel_stops_the_task_and_leaves_no_file_and_no_layer(iface, qtbot, mod
     layer = _add_layer(write_raster(src / "big.tif", landcover_array(3000, 3000), nodata=255), "big")
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    dock = _dock(iface, Direction.LANDCOVER_TO_RGB, layer, models[Direction.LANDCOVER_TO_RGB], out_dir / "o.tif")
+    dock = make_dock(iface, Direction.LANDCOVER_TO_RGB, layer, models[Direction.LANDCOVER_TO_RGB], out_dir / "o.tif")
     qtbot.addWidget(dock)
     layers_before = set(QgsProject.instance().mapLayers())
     task = dock.run()
@@ -200,7 +189,7 @@ def test_removing_the_input_layer_mid_run_does_not_break_the_task(iface, qtbot, 
     from qgis.core import QgsProject
 
     layer = _add_layer(write_raster(tmp_path / "lc.tif", landcover_array(1500, 1500), nodata=255), "gone")
-    dock = _dock(iface, Direction.LANDCOVER_TO_RGB, layer, models[Direction.LANDCOVER_TO_RGB], tmp_path / "o.tif")
+    dock = make_dock(iface, Direction.LANDCOVER_TO_RGB, layer, models[Direction.LANDCOVER_TO_RGB], tmp_path / "o.tif")
     qtbot.addWidget(dock)
     task = dock.run()
     assert task is not None
@@ -213,7 +202,7 @@ def test_removing_the_input_layer_mid_run_does_not_break_the_task(iface, qtbot, 
 
 def test_a_second_run_while_one_is_running_is_refused(iface, qtbot, models, tmp_path: Path) -> None:
     layer = _add_layer(write_raster(tmp_path / "lc.tif", landcover_array(1500, 1500), nodata=255), "busy")
-    dock = _dock(iface, Direction.LANDCOVER_TO_RGB, layer, models[Direction.LANDCOVER_TO_RGB], tmp_path / "o.tif")
+    dock = make_dock(iface, Direction.LANDCOVER_TO_RGB, layer, models[Direction.LANDCOVER_TO_RGB], tmp_path / "o.tif")
     qtbot.addWidget(dock)
     assert dock.run() is not None
     assert dock.run() is None

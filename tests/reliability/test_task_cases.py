@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from lcgan_qgis.core.contract import Direction
-from tests.plugin.conftest import image_array, landcover_array, write_raster
+from tests.plugin.conftest import image_array, landcover_array, make_dock, write_raster
 
 from .helpers import Case, assert_unchanged, snapshot
 
@@ -64,17 +64,6 @@ def _layer(path: Path, name: str) -> Any:
     return layer
 
 
-def _dock(iface: Any, direction: Direction, layer: Any, model: Path, output: Path) -> Any:
-    from lcgan_qgis.gui.dock import LcganDock
-
-    dock = LcganDock(iface)
-    dock.set_direction(direction)
-    dock.layer_combo.setLayer(layer)
-    dock.model_widget.setFilePath(str(model))
-    dock.output_widget.setFilePath(str(output))
-    return dock
-
-
 def _critical_messages(iface: Any) -> list[str]:
     from qgis.core import Qgis
 
@@ -88,7 +77,7 @@ def test_task_reports(case: Case, iface: Any, qtbot: Any, models: dict[Direction
     spec = case.build(tmp_path, models)
     output = Path(spec.get("output", tmp_path / "out.tif"))
     layer = _layer(spec["layer"], Path(spec["layer"]).stem)
-    dock = _dock(iface, spec["direction"], layer, spec["model"], output)
+    dock = make_dock(iface, spec["direction"], layer, spec["model"], output)
     qtbot.addWidget(dock)
     before, layers = snapshot(tmp_path), set(QgsProject.instance().mapLayers())
     task = dock.run()
@@ -126,7 +115,7 @@ def test_toolbox_run_on_the_output_of_a_running_dock_task_is_refused(iface: Any,
     big = write_raster(tmp_path / "big.tif", landcover_array(3000, 3000), nodata=255)
     small = write_raster(tmp_path / "small.tif", landcover_array(40, 40), nodata=255)
     output = tmp_path / "o.tif"
-    dock = _dock(iface, Direction.LANDCOVER_TO_RGB, _layer(big, "big"), models[Direction.LANDCOVER_TO_RGB], output)
+    dock = make_dock(iface, Direction.LANDCOVER_TO_RGB, _layer(big, "big"), models[Direction.LANDCOVER_TO_RGB], output)
     qtbot.addWidget(dock)
     task = dock.run()
     assert task is not None
@@ -152,7 +141,7 @@ def test_toolbox_run_on_the_output_of_a_running_dock_task_is_refused(iface: Any,
 def test_dock_radiometry_choice_reaches_the_task(iface: Any, qtbot: Any, models: dict[Direction, Path],
                                                  tmp_path: Path) -> None:
     image = write_raster(tmp_path / "eight.tif", (np.random.default_rng(0).random((3, 40, 40)) * 250).astype(np.uint8))
-    dock = _dock(iface, Direction.RGB_TO_LANDCOVER, _layer(image, "eight"), models[Direction.RGB_TO_LANDCOVER],
+    dock = make_dock(iface, Direction.RGB_TO_LANDCOVER, _layer(image, "eight"), models[Direction.RGB_TO_LANDCOVER],
                  tmp_path / "lc.tif")
     qtbot.addWidget(dock)
     assert dock.radiometry_combo.isVisibleTo(dock)
