@@ -83,6 +83,14 @@ def perfect_models(folder: Path) -> Path:
     return folder
 
 
+def constant_classifier(folder: Path, code: int) -> Path:
+    """Replace ``folder``'s land-cover model by one that predicts ``code`` everywhere; returns ``folder``."""
+    bias = np.full(len(SCHEME), -10.0, np.float32)
+    bias[index(code)] = 10.0
+    save(pointwise_model(CONTRACT, weight=np.zeros((len(SCHEME), 3)), bias=bias), folder / "rgb_to_landcover.onnx")
+    return folder
+
+
 @pytest.fixture()
 def paired_data(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
     codes, image = synthetic_pair()
@@ -162,10 +170,7 @@ def test_perfect_models_score_one_and_beat_the_baseline(tmp_path: Path, paired_d
 
 def test_a_constant_model_scores_the_majority_baseline(tmp_path: Path, paired_data: tuple) -> None:
     data, _, _ = paired_data
-    models = perfect_models(tmp_path / "models")
-    bias = np.full(len(SCHEME), -10.0, np.float32)
-    bias[index(42)] = 10.0
-    save(pointwise_model(CONTRACT, weight=np.zeros((len(SCHEME), 3)), bias=bias), models / "rgb_to_landcover.onnx")
+    models = constant_classifier(perfect_models(tmp_path / "models"), 42)
     report = evaluate(models, data, tmp_path / "out", device="cpu")
     rgb2lc = report["rgb_to_landcover"]
     assert rgb2lc["accuracy"] == pytest.approx(rgb2lc["baseline_majority"]["accuracy"])
@@ -206,11 +211,7 @@ def _south_half(path: Path, rows: int = 72, cols: int = 88) -> Path:
 
 def test_heldout_split_counts_each_valid_pixel_once(tmp_path: Path, paired_data: tuple) -> None:
     data, codes, _ = paired_data
-    models = perfect_models(tmp_path / "models")
-    # a classifier that is right only where it sees class 52's colour: wrong everywhere else
-    bias = np.full(len(SCHEME), -10.0, np.float32)
-    bias[index(52)] = 10.0
-    save(pointwise_model(CONTRACT, weight=np.zeros((len(SCHEME), 3)), bias=bias), models / "rgb_to_landcover.onnx")
+    models = constant_classifier(perfect_models(tmp_path / "models"), 52)  # right only where the truth is 52
     report = evaluate(models, data, tmp_path / "out", device="cpu", heldout=_south_half(tmp_path / "south.geojson"))
     split = report["split"]["rgb_to_landcover"]
     valid = codes != SCHEME.nodata_code
