@@ -10,7 +10,7 @@ import numpy as np
 from osgeo import gdal, ogr
 
 from .errors import OptionError
-from .gdal_io import gdal_errors
+from .gdal_io import gdal_call, gdal_errors
 from .raster import RasterInfo, Window
 
 
@@ -22,8 +22,8 @@ class AreaOfInterest:
     """
 
     def __init__(self, wkt: str, info: RasterInfo) -> None:
-        with gdal_errors():
-            geometry = ogr.CreateGeometryFromWkt(wkt) if isinstance(wkt, str) else None
+        with gdal_errors() as errors:
+            geometry = gdal_call(errors, ogr.CreateGeometryFromWkt, wkt) if isinstance(wkt, str) else None
         if geometry is None:
             raise OptionError(f"The area of interest is not valid WKT: {str(wkt)[:80]!r}")
         if geometry.IsEmpty() or ogr.GT_Flatten(geometry.GetGeometryType()) not in (ogr.wkbPolygon,

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from lcgan_qgis.core.errors import InputRasterError, OutputError
+from lcgan_qgis.core.aoi import AreaOfInterest
+from lcgan_qgis.core.errors import InputRasterError, OptionError, OutputError
 from lcgan_qgis.core.gdal_io import GdalReader, GeoTiffWriter
-from lcgan_qgis.core.raster import Window
+from lcgan_qgis.core.raster import RasterInfo, Window
 
 
 @pytest.fixture(params=[True, False], ids=["exceptions-on", "exceptions-off"])
@@ -48,3 +49,16 @@ def test_write_then_read_round_trip(gdal_mode: bool, tmp_path: Path) -> None:
 def test_create_in_missing_folder_is_an_output_error(gdal_mode: bool, tmp_path: Path) -> None:
     with pytest.raises(OutputError, match=r"Output folder does not exist: .*missing"):
         GeoTiffWriter(tmp_path / "missing" / "o.tif", 4, 4, 1, "uint8", (0, 1, 0, 0, 0, -1), "")
+
+
+def test_bad_area_of_interest_is_an_option_error(gdal_mode: bool) -> None:
+    from osgeo import ogr
+
+    before = ogr.GetUseExceptions()
+    ogr.UseExceptions() if gdal_mode else ogr.DontUseExceptions()
+    try:
+        info = RasterInfo("r.tif", 10, 10, 1, "uint8", (None,), (0, 1, 0, 10, 0, -1), "")
+        with pytest.raises(OptionError, match=r"The area of interest is not valid WKT: 'POLYGON \(\(oops'"):
+            AreaOfInterest("POLYGON ((oops", info)
+    finally:
+        ogr.UseExceptions() if before else ogr.DontUseExceptions()
