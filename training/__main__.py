@@ -35,10 +35,11 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _ablation(args: argparse.Namespace) -> int:
-    from .ablation import VARIANTS, markdown_table, run_variants, summarize
+    from .ablation import markdown_table, run_variants, study, summarize
 
     if not args.summarize_only:
-        run_variants(args.data, args.out_dir, args.variants or list(VARIANTS), args.seeds, args.overrides)
+        run_variants(args.data, args.out_dir, args.variants or list(study(args.study).variants), args.seeds,
+                     args.overrides, study_name=args.study, parallel=args.parallel)
     print(markdown_table(summarize(args.out_dir, args.max_step)))
     return 0
 
@@ -65,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--overlap-px", type=int, default=None, help="recommended overlap (default: tile / 8)")
     export.set_defaults(func=_export)
 
-    ablation = sub.add_parser("ablation", help="the D_lc ablation: short runs per variant, RGB->LC accuracy table")
+    ablation = sub.add_parser("ablation", help="ablation studies: short runs per variant, RGB->LC accuracy table")
+    ablation.add_argument("--study", default="dlc", help="dlc (default), recipe or unpaired (training/ablation.py)")
+    ablation.add_argument("--parallel", type=int, default=1, help="runs at a time (one torch thread each)")
     ablation.add_argument("--data", type=Path, required=True, help="the Zion sample folder")
     ablation.add_argument("--out-dir", type=Path, default=Path("runs/ablation_dlc"), help="folder of the runs")
     ablation.add_argument("--variants", nargs="*", default=None, help="subset of variants (default: all)")

@@ -1,10 +1,14 @@
-"""The D_lc ablation: what the class discriminator sees for fake maps, judged by RGB->LC accuracy on Zion.
+"""Ablation studies: short, identical training runs that differ in a few config keys, judged on held-out ground.
 
-Each variant is a short, identical training run (same seed, data, schedule and size) that differs only in
-``model.fake_lc_for_d`` and the real-map smoothing/noise; every run validates RGB->LC on the paired Landsat-grid land
-cover at each epoch end (``val.csv``). Runs go one after another in child processes at low priority (``nice``) with
-one torch thread, so a main training run keeps its speed. ``summarize`` reads the runs back into a JSON + Markdown
-table (``docs/ablation_dlc.md`` quotes it).
+Each study names a base config, base overrides (size, schedule, validation) and its variants. Every run validates
+RGB->LC on the paired Landsat-grid land cover at each epoch end (``val.csv``; the recipe studies validate inside
+the held-out south, ``data.val_areas``). Runs go in child processes at low priority (``nice``) with one torch
+thread each, ``parallel`` at a time. ``summarize`` reads the runs back into a JSON + Markdown table.
+
+* ``dlc``: what the class discriminator sees for fake maps (``docs/ablation_dlc.md``).
+* ``recipe``: generator upsampling, normalisation, noise input, low-pass pixel losses, augmentation, on the bundled
+  semi-supervised recipe (``docs/recipe.md``).
+* ``unpaired``: remedies that let the pure unpaired CycleGAN learn NLCD's correspondence (``docs/recipe.md``).
 """
 
 from __future__ import annotations
@@ -16,43 +20,97 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigError
+
 log = logging.getLogger(__name__)
 
-VARIANTS: dict[str, list[str]] = {
-    "softmax": ["model.fake_lc_for_d=softmax"],
-    "gumbel_st": ["model.fake_lc_for_d=gumbel_st"],
-    "softmax_smoothed_reals": ["model.fake_lc_for_d=softmax", "model.real_lc_smoothing=0.2",
-                               "model.real_lc_noise=0.1"],
-}
+HELDOUT = "training/configs/zion_areas/heldout_south.geojson"
+VALIDATE_ON_ZION = ["data.val_image=landsat8_rgb.tif", "data.val_landcover=nlcd2011_on_landsat_grid.tif"]
+# 600 steps of batch 1 at 128 px at constant lr: ~15 minutes per run on one thread of our CPU, two at a time.
+SHORT_SCHEDULE = ["optim.steps_per_epoch=150", "optim.epochs=4", "optim.epochs_decay=0", "runtime.threads=1",
+                  "runtime.progress=false", "runtime.checkpoint_every_steps=150", f"data.val_areas={HELDOUT}",
+                  *VALIDATE_ON_ZION]
+RECIPE_FULL = ["model.upsample=nearest", "model.norm=instance_running", "model.noise_channels=4",
+               "loss.pixel_lowpass_px=4", "loss.cycle_image_noise=0.1", "data.jitter_gain=0.2",
+               "data.jitter_offset=0.05", "data.jitter_gamma=0.2", "data.scale_jitter=0.25"]
+UNPAIRED = ["loss.lambda_paired_lc=0", "loss.lambda_paired_rgb=0"]
 
-# Small enough for minutes per run on one CPU thread; identical for every variant.
-BASE_OVERRIDES = [
-    "model.ngf=16", "model.n_blocks=6", "model.ndf=32", "data.crop_size_px=64", "data.num_workers=0",
-    "optim.steps_per_epoch=250", "optim.epochs=8", "optim.epochs_decay=4", "runtime.threads=1",
-    "runtime.progress=false", "runtime.checkpoint_every_steps=1000",
-    "data.val_image=landsat8_rgb.tif", "data.val_landcover=nlcd2011_on_landsat_grid.tif",
-]
+
+@dataclass(frozen=True)
+class Study:
+    """A base config file (relative to the repository; None = defaults), overrides for every run, and variants."""
+
+    config: str | None
+    base_overrides: tuple[str, ...]
+    variants: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+STUDIES: dict[str, Study] = {
+    "dlc": Study(None, (
+        "model.ngf=16", "model.n_blocks=6", "model.ndf=32", "data.crop_size_px=64", "data.num_workers=0",
+        "optim.steps_per_epoch=250", "optim.epochs=8", "optim.epochs_decay=4", "runtime.threads=1",
+        "runtime.progress=false", "runtime.checkpoint_every_steps=1000", *VALIDATE_ON_ZION,
+    ), {
+        "softmax": ("model.fake_lc_for_d=softmax",),
+        "gumbel_st": ("model.fake_lc_for_d=gumbel_st",),
+        "softmax_smoothed_reals": ("model.fake_lc_for_d=softmax", "model.real_lc_smoothing=0.2",
+                                   "model.real_lc_noise=0.1"),
+    }),
+    "recipe": Study("training/configs/zion_bundled.toml", tuple(SHORT_SCHEDULE), {
+        "reference": (),
+        "resize_conv": ("model.upsample=nearest",),
+        "resize_running_norm": ("model.upsample=nearest", "model.norm=instance_running"),
+        "full": tuple(RECIPE_FULL),
+        "full_batchnorm_b4": (*RECIPE_FULL, "model.norm=batch", "optim.batch_size=4", "optim.steps_per_epoch=38"),
+    }),
+    "unpaired": Study("training/configs/zion_bundled.toml", (*SHORT_SCHEDULE, *UNPAIRED), {
+        "unpaired_reference": (),
+        "unpaired_full": tuple(RECIPE_FULL),
+    }),
+}
+#: The D_lc study's variants and base, under the names earlier code and docs use.
+VARIANTS = {k: list(v) for k, v in STUDIES["dlc"].variants.items()}
+BASE_OVERRIDES = list(STUDIES["dlc"].base_overrides)
+REPO = Path(__file__).resolve().parent.parent
+
+
+def study(name: str) -> Study:
+    if name not in STUDIES:
+        raise ConfigError(f"Unknown ablation study {name!r}; choose from {sorted(STUDIES)}.")
+    return STUDIES[name]
 
 
 def run_variants(data_dir: str | Path, out_dir: str | Path, variants: list[str], seeds: list[int],
-                 extra: list[str], nice: int = 15) -> None:
-    """Train each (variant, seed) in its own child process, one after another (resumes finished/partial runs)."""
-    for seed in seeds:
-        for name in variants:
-            if name not in VARIANTS:
-                raise ValueError(f"Unknown ablation variant {name!r}; choose from {sorted(VARIANTS)}.")
-            run_dir = Path(out_dir) / f"{name}_seed{seed}"
-            cmd = ["nice", "-n", str(nice), sys.executable, "-m", "training", "train", "--data", str(data_dir),
-                   "--run-dir", str(run_dir), *BASE_OVERRIDES, *VARIANTS[name], f"runtime.seed={seed}", *extra]
-            log.info("ablation run %s: %s", run_dir.name, " ".join(cmd))
-            start = time.monotonic()
-            env = {**os.environ, "OMP_NUM_THREADS": "1"}
-            with open(Path(out_dir) / f"{run_dir.name}.log", "a", encoding="utf-8") as logfile:
-                subprocess.run(cmd, check=True, stdout=logfile, stderr=subprocess.STDOUT, env=env)
-            log.info("ablation run %s done in %.0f s", run_dir.name, time.monotonic() - start)
+                 extra: list[str], nice: int = 15, study_name: str = "dlc", parallel: int = 1) -> None:
+    """Train each (variant, seed) in its own child process, ``parallel`` at a time (resumes partial runs)."""
+    st = study(study_name)
+    for name in variants:
+        if name not in st.variants:
+            raise ConfigError(f"Unknown variant {name!r} of study {study_name!r}; choose from {sorted(st.variants)}.")
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    jobs = [(name, seed) for seed in seeds for name in variants]
+
+    def one(job: tuple[str, int]) -> None:
+        name, seed = job
+        run_dir = Path(out_dir) / f"{name}_seed{seed}"
+        config = ["--config", str(REPO / st.config)] if st.config else []
+        cmd = ["nice", "-n", str(nice), sys.executable, "-m", "training", "train", *config, "--data", str(data_dir),
+               "--run-dir", str(run_dir), *st.base_overrides, *st.variants[name], f"runtime.seed={seed}", *extra]
+        log.info("ablation run %s: %s", run_dir.name, " ".join(cmd))
+        start = time.monotonic()
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        with open(Path(out_dir) / f"{run_dir.name}.log", "a", encoding="utf-8") as logfile:
+            subprocess.run(cmd, check=True, stdout=logfile, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        log.info("ablation run %s done in %.0f s", run_dir.name, time.monotonic() - start)
+
+    with ThreadPoolExecutor(max(1, parallel)) as pool:
+        for future in [pool.submit(one, job) for job in jobs]:
+            future.result()
 
 
 def summarize(out_dir: str | Path, max_step: int = 0) -> dict[str, Any]:
@@ -78,7 +136,9 @@ def summarize(out_dir: str | Path, max_step: int = 0) -> dict[str, Any]:
             "train_seconds": float(losses[-1]["seconds"]) if losses else 0.0,
             "accuracy_by_epoch": [float(r["accuracy"]) for r in val],
         }
-    summary = {"base_overrides": BASE_OVERRIDES, "variants": VARIANTS, "max_step": max_step, "runs": runs}
+    summary = {"max_step": max_step, "runs": runs,
+               "studies": {k: {"config": v.config, "base_overrides": list(v.base_overrides),
+                               "variants": {n: list(o) for n, o in v.variants.items()}} for k, v in STUDIES.items()}}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
 

@@ -16,11 +16,14 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
+from .errors import ConfigError
+
+__all__ = ["ConfigError", "TrainConfig", "parse_override"]
+
 FAKE_LC_MODES = ("softmax", "gumbel_st", "softmax_temp")
+UPSAMPLES = ("transpose", "nearest", "bilinear")
+NORMS = ("instance", "instance_running", "batch")
 
-
-class ConfigError(ValueError):
-    """A config file or override is invalid (unknown key, wrong type, bad value)."""
 
 
 @dataclass
@@ -35,6 +38,9 @@ class ModelConfig:
     lc_temperature: float = 1.0  # Gumbel-softmax tau (gumbel_st) or softmax temperature (softmax_temp)
     real_lc_smoothing: float = 0.0  # label smoothing of real one-hot maps shown to D_lc (0 = exact one-hot)
     real_lc_noise: float = 0.0  # std of Gaussian noise added to real one-hot maps shown to D_lc (then renormalised)
+    upsample: str = "transpose"  # generator upsampling: transpose (reference) | nearest | bilinear (resize-conv)
+    norm: str = "instance"  # generator norm: instance (reference) | instance_running | batch (see models.py)
+    noise_channels: int = 0  # extra N(0, 1) input channels of G_lc2rgb (texture source; the engine feeds them)
 
 
 @dataclass
@@ -47,6 +53,10 @@ class LossConfig:
     # Optional semi-supervised terms (need data.paired_landcover; 0 = the pure unpaired CycleGAN of the seed):
     lambda_paired_lc: float = 0.0  # cross-entropy of G_rgb2lc(image) against the image's own land cover
     lambda_paired_rgb: float = 0.0  # L1 of G_lc2rgb(the image's land cover) against the image
+    # The map carries no information about texture below the size of its patches: the L1 terms on imagery (RGB
+    # cycle, paired RGB) compare images average-pooled by this factor, so texture is left to the adversarial term.
+    pixel_lowpass_px: int = 1  # 1 = plain per-pixel L1 (reference)
+    cycle_image_noise: float = 0.0  # std of Gaussian noise on generated imagery before G_rgb2lc (LC cycle)
 
 
 @dataclass
@@ -67,6 +77,12 @@ class DataConfig:
     # Optional land cover on each image raster's grid (one per image raster, same size/transform/CRS), read with
     # every image window for the loss.lambda_paired_* terms. Restrict it with train_areas to keep a held-out area.
     paired_landcover: list[str] = field(default_factory=list)
+    # Augmentation of what G_rgb2lc reads (real and generated imagery alike; D_rgb and the targets see the plain
+    # windows): per-window and per-band gain, offset and gamma on the [0, 1]-scaled pixels, and a random scale.
+    jitter_gain: float = 0.0  # gain drawn uniformly in [1 - g, 1 + g] per band
+    jitter_offset: float = 0.0  # offset drawn uniformly in [-o, o] per band (fraction of the range)
+    jitter_gamma: float = 0.0  # gamma drawn log-uniformly in [exp(-v), exp(v)] per band
+    scale_jitter: float = 0.0  # resize factor drawn log-uniformly in [1 / (1 + s), 1 + s] per step (0 = off)
 
 
 @dataclass
@@ -180,6 +196,14 @@ class TrainConfig:
             (m.lc_temperature > 0, "model.lc_temperature", "> 0"),
             (0 <= m.real_lc_smoothing < 1, "model.real_lc_smoothing", "in [0, 1)"),
             (m.real_lc_noise >= 0, "model.real_lc_noise", ">= 0"),
+            (m.upsample in UPSAMPLES, "model.upsample", f"one of {UPSAMPLES}"),
+            (m.norm in NORMS, "model.norm", f"one of {NORMS}"),
+            (m.noise_channels >= 0, "model.noise_channels", ">= 0"),
+            (self.loss.pixel_lowpass_px >= 1, "loss.pixel_lowpass_px", ">= 1"),
+            (self.loss.cycle_image_noise >= 0, "loss.cycle_image_noise", ">= 0"),
+            (0 <= d.jitter_gain < 1 and 0 <= d.jitter_offset < 1 and d.jitter_gamma >= 0,
+             "data.jitter_gain/jitter_offset/jitter_gamma", "gain and offset in [0, 1), gamma >= 0"),
+            (0 <= d.scale_jitter <= 1, "data.scale_jitter", "in [0, 1]"),
             (d.crop_size_px >= 32 and d.crop_size_px % 4 == 0, "data.crop_size_px", "a multiple of 4, >= 32"),
             (0 <= d.max_nodata_fraction <= 1, "data.max_nodata_fraction", "in [0, 1]"),
             (len(d.percentiles) == 2 and 0 <= d.percentiles[0] < d.percentiles[1] <= 100, "data.percentiles",

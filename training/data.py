@@ -322,9 +322,13 @@ def build_datasets(config: Any, data_dir: str | Path | None, scheme: ClassScheme
     return landcover, images
 
 
+def radiometry_to_dict(radiometry: Radiometry) -> dict[str, Any]:
+    return {"mode": radiometry.mode, "low": list(radiometry.low), "high": list(radiometry.high),
+            "percentiles": list(radiometry.percentiles)}
+
+
 def radiometry_to_json(radiometry: Radiometry) -> str:
-    return json.dumps({"mode": radiometry.mode, "low": list(radiometry.low), "high": list(radiometry.high),
-                       "percentiles": list(radiometry.percentiles)}, indent=2)
+    return json.dumps(radiometry_to_dict(radiometry), indent=2)
 
 
 def radiometry_from_dict(data: dict[str, Any]) -> Radiometry:

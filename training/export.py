@@ -21,21 +21,18 @@ import torch
 from torch import nn
 
 from lcgan_qgis.core.contract import INPUT_NAME, OUTPUT_NAME, Direction, ModelContract
-from lcgan_qgis.core.errors import ContractError
 from lcgan_qgis.core.scheme import ClassScheme
 
+from .checkpoints import load_checkpoint
 from .config import TrainConfig
 from .data import radiometry_from_dict
-from .trainer import build_networks, load_checkpoint
+from .errors import ExportError
+from .models import build_networks, for_inference
 
 log = logging.getLogger(__name__)
 
 PARITY_TOLERANCE = 1e-3
 FILE_NAMES = {Direction.LANDCOVER_TO_RGB: "landcover_to_rgb.onnx", Direction.RGB_TO_LANDCOVER: "rgb_to_landcover.onnx"}
-
-
-class ExportError(ContractError):
-    """An export failed or its onnxruntime output differs from torch beyond the tolerance."""
 
 
 class _WithSoftmax(nn.Module):
@@ -64,8 +61,9 @@ def export_generator(generator: nn.Module, contract: ModelContract, path: str | 
         ExportError: wrong channel counts, or parity worse than 1e-3.
     """
     path = Path(path)
+    generator = for_inference(generator.float().cpu())
     module = _WithSoftmax(generator) if contract.direction is Direction.RGB_TO_LANDCOVER else generator
-    module = module.float().eval().to("cpu")
+    module = module.eval()
     in_ch = getattr(generator, "in_channels", contract.in_channels)
     out_ch = getattr(generator, "out_channels", contract.out_channels)
     if (in_ch, out_ch) != (contract.in_channels, contract.out_channels):
@@ -75,8 +73,10 @@ def export_generator(generator: nn.Module, contract: ModelContract, path: str | 
     side -= side % contract.size_multiple_px
     generator_rng = torch.Generator().manual_seed(0)
     if contract.direction is Direction.LANDCOVER_TO_RGB:
-        idx = torch.randint(0, contract.in_channels, (2, side, side), generator=generator_rng)
-        sample = torch.nn.functional.one_hot(idx, contract.in_channels).permute(0, 3, 1, 2).float()
+        idx = torch.randint(0, contract.num_classes, (2, side, side), generator=generator_rng)
+        sample = torch.nn.functional.one_hot(idx, contract.num_classes).permute(0, 3, 1, 2).float()
+        noise = torch.randn((2, contract.noise_channels, side, side), generator=generator_rng)
+        sample = torch.cat([sample, noise], dim=1)
     else:
         sample = torch.rand((2, contract.in_channels, side, side), generator=generator_rng) * 2 - 1
     tmp = path.with_name(path.name + ".tmp")
@@ -142,11 +142,13 @@ def contracts_from_checkpoint(state: dict[str, Any], model_version: str, tile_si
                             [f"band{b}" for b in config.data.image_bands]),
         "extra": {"training_step": int(state["step"]), "git_commit": str(state.get("git_commit", "")),
                   "ngf": config.model.ngf, "n_blocks": config.model.n_blocks,
-                  "fake_lc_for_d": config.model.fake_lc_for_d},
+                  "fake_lc_for_d": config.model.fake_lc_for_d, "upsample": config.model.upsample,
+                  "norm": config.model.norm},
     }
     return {
         Direction.LANDCOVER_TO_RGB: ModelContract(Direction.LANDCOVER_TO_RGB, description=(
-            "lcgan CycleGAN generator: one-hot land cover -> RGB imagery in [-1, 1]"), **common),
+            "lcgan CycleGAN generator: one-hot land cover -> RGB imagery in [-1, 1]"),
+            noise_channels=config.model.noise_channels, **common),
         Direction.RGB_TO_LANDCOVER: ModelContract(Direction.RGB_TO_LANDCOVER, description=(
             "lcgan CycleGAN generator: RGB imagery -> land-cover class probabilities"), **common),
     }

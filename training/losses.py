@@ -35,9 +35,20 @@ class LSGANLoss(nn.Module):
         return F.mse_loss(scores, target.expand_as(scores))
 
 
-def masked_l1(prediction: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean absolute error over valid pixels (``valid``: bool ``[N, H, W]``; None = all)."""
-    diff = (prediction.float() - target.float()).abs()
+def masked_l1(prediction: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None,
+              lowpass_px: int = 1) -> torch.Tensor:
+    """Mean absolute error over valid pixels (``valid``: bool ``[N, H, W]``; None = all).
+
+    ``lowpass_px`` > 1 compares ``lowpass_px`` x ``lowpass_px`` block means instead of pixels (blocks count only
+    where every pixel is valid): the error then says nothing about texture finer than the blocks.
+    """
+    prediction, target = prediction.float(), target.float()
+    if lowpass_px > 1:
+        prediction = F.avg_pool2d(prediction, lowpass_px, ceil_mode=True)
+        target = F.avg_pool2d(target, lowpass_px, ceil_mode=True)
+        if valid is not None:
+            valid = F.avg_pool2d(valid[:, None].float(), lowpass_px, ceil_mode=True)[:, 0] > 0.999
+    diff = (prediction - target).abs()
     if valid is None:
         return diff.mean()
     weight = valid.unsqueeze(1).to(diff.dtype).expand_as(diff)

@@ -1,24 +1,64 @@
 """The CycleGAN networks: the ResNet generator and the PatchGAN discriminator, with builders by name.
 
 Architecture as in Zhu et al. 2017 (CycleGAN) and its reference implementation: generator c7s1-ngf, d(2ngf), d(4ngf),
-``n_blocks`` residual blocks, u(2ngf), u(ngf), c7s1-out with reflection padding and InstanceNorm (affine=False),
-weights initialised N(0, 0.02). The land-cover generator returns **logits** (``final="logits"``); softmax is applied
-only where probabilities are needed (the class discriminator's input and the exported graph).
+``n_blocks`` residual blocks, u(2ngf), u(ngf), c7s1-out with reflection padding, weights initialised N(0, 0.02). The
+land-cover generator returns **logits** (``final="logits"``); softmax is applied only where probabilities are needed
+(the class discriminator's input and the exported graph).
+
+Two choices beyond the reference, each kept selectable (``docs/training.md`` has the measurements):
+
+* ``upsample``: the reference transposed convolution (``"transpose"``), whose uneven kernel overlap paints a
+  period-2 checkerboard (Odena et al. 2016, "Deconvolution and Checkerboard Artifacts"), or resize-convolution
+  (``"nearest"`` / ``"bilinear"``: x2 resize, reflection pad, 3x3 convolution), which cannot.
+* ``norm``: the generator's normalisation. ``"instance"`` (reference) normalises every window by its own statistics,
+  so the translation of a pixel depends on the window it was cut in. ``"instance_running"`` trains the same way but
+  keeps running averages of those statistics and uses them at inference (``eval()``, and so in the exported graph);
+  ``"batch"`` is BatchNorm (batch statistics in training, running ones at inference). With running statistics the
+  exported generator is a pure convolutional function of its input: any tiling gives the same pixels away from
+  the window borders.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
+
+from .config import UPSAMPLES
 
 FINALS = ("tanh", "logits")
 PATCHES = ("16", "30")
 
 NormFactory = Callable[[int], nn.Module]
 _instance_norm: NormFactory = functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
+NORMS: dict[str, NormFactory] = {  # keys: config.NORMS
+    "instance": _instance_norm,
+    "instance_running": functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=True),
+    "batch": nn.BatchNorm2d,
+}
+
+
+def norm_factory(name: str) -> NormFactory:
+    """The normalisation layer factory called ``name``; raises ValueError listing the choices."""
+    if name not in NORMS:
+        raise ValueError(f"Unknown norm {name!r}; choose one of {sorted(NORMS)}.")
+    return NORMS[name]
+
+
+def upsample_block(in_channels: int, out_channels: int, mode: str, norm: NormFactory) -> list[nn.Module]:
+    """One x2 upsampling stage: transposed convolution (reference) or resize-convolution, then norm and ReLU."""
+    if mode == "transpose":
+        conv: list[nn.Module] = [nn.ConvTranspose2d(in_channels, out_channels, 3, stride=2, padding=1,
+                                                    output_padding=1)]
+    elif mode in ("nearest", "bilinear"):
+        resize = nn.Upsample(scale_factor=2, mode=mode, **({"align_corners": False} if mode == "bilinear" else {}))
+        conv = [resize, nn.ReflectionPad2d(1), nn.Conv2d(in_channels, out_channels, 3)]
+    else:
+        raise ValueError(f"Unknown upsample {mode!r}; choose one of {UPSAMPLES}.")
+    return [*conv, norm(out_channels), nn.ReLU(True)]
 
 
 class ResnetBlock(nn.Module):
@@ -44,28 +84,33 @@ class ResnetGenerator(nn.Module):
         ngf: filters of the first layer (64 in the paper; 32 is the compact CPU variant).
         n_blocks: residual blocks (9 for 256 px in the paper).
         final: ``"tanh"`` (image output in [-1, 1]) or ``"logits"`` (raw class scores).
+        upsample: ``"transpose"`` (reference), ``"nearest"`` or ``"bilinear"`` resize-convolution.
+        norm: ``"instance"`` (reference), ``"instance_running"`` or ``"batch"`` (see the module docstring).
 
     Raises:
-        ValueError: on an unknown ``final`` or non-positive sizes.
+        ValueError: on an unknown ``final``, ``upsample`` or ``norm``, or non-positive sizes.
     """
 
     def __init__(self, in_channels: int, out_channels: int, ngf: int = 64, n_blocks: int = 9,
-                 final: str = "tanh") -> None:
+                 final: str = "tanh", upsample: str = "transpose", norm: str = "instance") -> None:
         super().__init__()
         if final not in FINALS:
             raise ValueError(f"Unknown generator final {final!r}; choose one of {FINALS}.")
+        if upsample not in UPSAMPLES:
+            raise ValueError(f"Unknown upsample {upsample!r}; choose one of {UPSAMPLES}.")
         if min(in_channels, out_channels, ngf) < 1 or n_blocks < 0:
             raise ValueError(f"Bad generator sizes: in={in_channels} out={out_channels} ngf={ngf} blocks={n_blocks}.")
         self.in_channels, self.out_channels, self.final = in_channels, out_channels, final
-        norm = _instance_norm
-        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7), norm(ngf), nn.ReLU(True)]
+        self.upsample, self.norm = upsample, norm
+        norm_layer = norm_factory(norm)
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7), norm_layer(ngf),
+                                   nn.ReLU(True)]
         for mult in (1, 2):  # downsampling: d(2ngf), d(4ngf)
-            layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1), norm(ngf * mult * 2),
+            layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1), norm_layer(ngf * mult * 2),
                        nn.ReLU(True)]
-        layers += [ResnetBlock(ngf * 4, norm) for _ in range(n_blocks)]
+        layers += [ResnetBlock(ngf * 4, norm_layer) for _ in range(n_blocks)]
         for mult in (4, 2):  # upsampling: u(2ngf), u(ngf)
-            layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1),
-                       norm(ngf * mult // 2), nn.ReLU(True)]
+            layers += upsample_block(ngf * mult, ngf * mult // 2, upsample, norm_layer)
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7)]
         if final == "tanh":
             layers.append(nn.Tanh())
@@ -136,3 +181,42 @@ def build_discriminator(name: str, in_channels: int, **kwargs: object) -> nn.Mod
     if name not in builders:
         raise ValueError(f"Unknown discriminator {name!r}; choose one of {sorted(builders)}.")
     return builders[name](in_channels, **kwargs)  # type: ignore[arg-type]
+
+
+def build_networks(config: Any, num_classes: int, image_bands: int) -> dict[str, nn.Module]:
+    """The four CycleGAN networks of a :class:`~training.config.TrainConfig`, named as in checkpoints.
+
+    G_lc2rgb reads ``num_classes`` one-hot channels plus ``model.noise_channels`` noise channels.
+    """
+    m = config.model
+    common = {"ngf": m.ngf, "n_blocks": m.n_blocks, "upsample": m.upsample, "norm": m.norm}
+    return {
+        "g_lc2rgb": build_generator(m.generator, num_classes + m.noise_channels, image_bands, final="tanh",
+                                    **common),
+        "g_rgb2lc": build_generator(m.generator, image_bands, num_classes, final="logits", **common),
+        "d_rgb": build_discriminator(m.discriminator, image_bands, ndf=m.ndf, patch=m.patch),
+        "d_lc": build_discriminator(m.discriminator, num_classes, ndf=m.ndf, patch=m.patch),
+    }
+
+
+def for_inference(generator: nn.Module) -> nn.Module:
+    """A copy of ``generator`` in ``eval()`` mode whose running-statistics InstanceNorm layers are BatchNorm layers.
+
+    In eval mode both compute ``(x - running_mean) / sqrt(running_var + eps)`` (times weight, plus bias where
+    affine), so the copy gives the same outputs; the ONNX exporter handles BatchNorm but not InstanceNorm with
+    running statistics.
+    """
+    import copy
+
+    clone = copy.deepcopy(generator).eval()
+    for parent in list(clone.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.InstanceNorm2d) and child.track_running_stats:
+                bn = nn.BatchNorm2d(child.num_features, eps=child.eps, affine=child.affine)
+                bn.running_mean.copy_(child.running_mean)
+                bn.running_var.copy_(child.running_var)
+                if child.affine:
+                    bn.weight.data.copy_(child.weight.data)
+                    bn.bias.data.copy_(child.bias.data)
+                setattr(parent, name, bn.eval())
+    return clone

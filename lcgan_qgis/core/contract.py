@@ -7,8 +7,10 @@ Graph promises (checked by ``check_graph``):
 
 * one input named ``input`` and one output named ``output``, both float32 ``[N, C, H, W]`` with dynamic N, H, W;
   H and W must be multiples of ``size_multiple_px``;
-* ``landcover_to_rgb``: input C = number of classes (one-hot, channel i = ``scheme.classes[i]``), output C =
-  ``image_bands`` with values in [-1, 1] (Tanh);
+* ``landcover_to_rgb``: input C = number of classes (one-hot, channel i = ``scheme.classes[i]``) plus
+  ``noise_channels`` channels of standard normal noise (the texture source; the engine draws it from the global pixel
+  position, :mod:`lcgan_qgis.core.noise`, so every tiling feeds the same noise), output C = ``image_bands`` with
+  values in [-1, 1] (Tanh);
 * ``rgb_to_landcover``: input C = ``image_bands`` normalised to [-1, 1] by ``radiometry``, output C = number of
   classes holding **probabilities** (softmax is part of the exported graph; training works on logits).
 
@@ -121,6 +123,8 @@ class ModelContract:
     description: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
     contract_version: int = CONTRACT_VERSION
+    noise_channels: int = 0
+    noise_seed: int = 0
 
     def __post_init__(self) -> None:
         def positive_int(name: str, value: Any, minimum: int = 1) -> None:
@@ -133,6 +137,11 @@ class ModelContract:
         positive_int("size_multiple_px", self.size_multiple_px)
         positive_int("tile_size_px", self.tile_size_px, self.size_multiple_px)
         positive_int("overlap_px", self.overlap_px, 0)
+        positive_int("noise_channels", self.noise_channels, 0)
+        positive_int("noise_seed", self.noise_seed, 0)
+        if self.noise_channels and self.direction is not Direction.LANDCOVER_TO_RGB:
+            raise ContractError(f"noise_channels is {self.noise_channels}, but only land cover -> RGB models take "
+                                "noise input.")
         if self.tile_size_px % self.size_multiple_px:
             raise ContractError(
                 f"tile_size_px {self.tile_size_px} is not a multiple of size_multiple_px {self.size_multiple_px}."
@@ -164,7 +173,9 @@ class ModelContract:
 
     @property
     def in_channels(self) -> int:
-        return self.num_classes if self.direction is Direction.LANDCOVER_TO_RGB else self.image_bands
+        if self.direction is Direction.LANDCOVER_TO_RGB:
+            return self.num_classes + self.noise_channels
+        return self.image_bands
 
     @property
     def out_channels(self) -> int:
@@ -192,6 +203,8 @@ class ModelContract:
             "size_multiple_px": self.size_multiple_px,
             "description": self.description,
             "extra": dict(self.extra),
+            "noise_channels": self.noise_channels,
+            "noise_seed": self.noise_seed,
         }
 
     def to_metadata(self) -> dict[str, str]:
@@ -282,6 +295,8 @@ class ModelContract:
                 description=str(get("description", str, "")),
                 extra=get("extra", dict, {}),
                 contract_version=version,
+                noise_channels=get("noise_channels", int, 0),
+                noise_seed=get("noise_seed", int, 0),
             )
         except ContractError as exc:
             msg = str(exc)
@@ -303,9 +318,10 @@ class ModelContract:
             if len(shape) != 4:
                 raise ContractError(f"{source}: {kind} must be 4-D [N, C, H, W], the graph has shape {list(shape)}.")
             if shape[1] != channels:
+                noise = f" and {self.noise_channels} noise channels" if self.noise_channels else ""
                 raise ContractError(
                     f"{source}: {kind} has {shape[1]} channels but a {self.direction.value} model with "
-                    f"{self.num_classes} classes and {self.image_bands} image bands needs {channels}."
+                    f"{self.num_classes} classes{noise} and {self.image_bands} image bands needs {channels}."
                 )
             fixed = [d for d in (shape[2], shape[3]) if isinstance(d, int)]
             if fixed:

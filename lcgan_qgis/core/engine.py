@@ -199,7 +199,7 @@ def _produce(cells: list[tuple[int, int, bool]], tiling: Tiling, reader: RasterR
                 item = _Item(r, c, None, None)
             else:
                 window = tiling.window(r, c)
-                x, valid = plan.convert(contract, reader.read(window, plan.bands), reader.info.name)
+                x, valid = plan.convert(contract, reader.read(window, plan.bands), reader.info.name, window)
                 if (ph, pw) != x.shape[1:]:
                     x = np.pad(x, ((0, 0), (0, ph - x.shape[1]), (0, pw - x.shape[2])), mode="reflect")
                 item = _Item(r, c, x, valid)

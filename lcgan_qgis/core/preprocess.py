@@ -21,6 +21,7 @@ import numpy as np
 
 from .contract import Direction, ModelContract
 from .errors import InputRasterError, SchemeError
+from .noise import position_noise
 from .raster import RasterInfo, RasterReader, Window
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,19 @@ class InputPlan:
     high: tuple[float, ...] = ()
     messages: tuple[str, ...] = ()
 
-    def convert(self, contract: ModelContract, pixels: np.ndarray, source: str) -> tuple[np.ndarray, np.ndarray]:
-        """Raw ``(bands, h, w)`` pixels -> ``(model input (C, h, w) float32, valid mask (h, w) bool)``."""
+    def convert(self, contract: ModelContract, pixels: np.ndarray, source: str,
+                window: Window) -> tuple[np.ndarray, np.ndarray]:
+        """Raw ``(bands, h, w)`` pixels of ``window`` -> ``(model input (C, h, w) float32, valid mask (h, w) bool)``.
+
+        Land cover: the one-hot map, then the model's ``noise_channels`` drawn from the pixels' positions in the
+        whole raster (:func:`~lcgan_qgis.core.noise.position_noise`).
+        """
         if self.direction is Direction.LANDCOVER_TO_RGB:
-            return landcover_to_onehot(contract, pixels[0], self.nodata[0], source)
+            onehot, valid = landcover_to_onehot(contract, pixels[0], self.nodata[0], source)
+            if contract.noise_channels:
+                noise = position_noise(window, contract.noise_channels, contract.noise_seed)
+                onehot = np.concatenate([onehot, noise])
+            return onehot, valid
         valid = image_valid_mask(pixels, self.nodata)
         x = contract.radiometry.normalize(pixels, self.low, self.high)
         x[:, ~valid] = 0.0

@@ -54,7 +54,7 @@ def calibration_batches(contract: ModelContract, raster: str | Path, count: int 
         plan = plan_input(contract, reader)
         multiple = contract.size_multiple_px
         for window in calibration_windows(reader.info.width, reader.info.height, count, size):
-            x, _valid = plan.convert(contract, reader.read(window, plan.bands), reader.info.name)
+            x, _valid = plan.convert(contract, reader.read(window, plan.bands), reader.info.name, window)
             h, w = x.shape[1] - x.shape[1] % multiple, x.shape[2] - x.shape[2] % multiple
             yield x[None, :, :h, :w]
 

@@ -1,0 +1,105 @@
+"""Checkpoints: atomic save, safe load (tensors and plain values only), provenance and the resume check.
+
+A checkpoint describes itself (config, step, radiometry, scheme, git commit) and holds unwrapped, uncompiled state
+dicts, so export and resume rebuild the networks from it alone. It is written to a temporary file and moved into
+place with ``os.replace``: a crash never leaves a half-written ``last.pt``.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import TrainConfig
+from .errors import TrainingError
+
+CHECKPOINT_FORMAT = "lcgan-train-1"
+#: Config sections that define what is trained: a resume must match them ([optim] may change, e.g. to extend the
+#: schedule, and [runtime] is how, not what).
+RESULT_SECTIONS = ("model", "loss", "data")
+#: Keys of those sections that do not change the result (how fast data is loaded, where validation looks).
+RESULT_NEUTRAL_KEYS = {"data": ("num_workers",)}
+
+
+def git_commit() -> str:
+    """The repository's HEAD commit (with ``-dirty`` when training/ has local changes), or ``unknown``."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "training"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        return head + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, then ``os.replace`` (never a half-written file)."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True`` (tensors, numbers, strings, dicts and lists only).
+
+    Raises:
+        TrainingError: missing, empty, corrupt or truncated file, or one that asks to build other Python objects
+            (which could run code on load): refused, with what to do.
+    """
+    fix = "Delete it to start the run over, or restore a copy."
+    if Path(path).is_file() and Path(path).stat().st_size == 0:
+        raise TrainingError(f"Checkpoint {path} is empty (0 bytes: an interrupted copy?). {fix}")
+    if Path(path).is_dir():
+        raise TrainingError(f"Checkpoint {path} is a folder; give the .pt file (e.g. RUN/checkpoints/last.pt).")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise TrainingError(f"Checkpoint not found: {path}") from None
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        if found:
+            raise TrainingError(
+                f"Checkpoint {path} was refused: it asks to load {found.group(1)}, which is not a tensor or a plain "
+                "value and could run code when loaded. lcgan checkpoints hold only tensors and plain values; delete "
+                "this file or use a checkpoint you trust (never load it with weights_only=False)."
+            ) from None
+        raise TrainingError(f"Cannot read checkpoint {path}: it is not a PyTorch checkpoint (corrupt, truncated or "
+                            f"another format). {fix}") from None
+    except (RuntimeError, EOFError, OSError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TrainingError(f"Cannot read checkpoint {path}: {detail} {fix}") from None
+    missing = [k for k in ("step", "config", "nets") if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise TrainingError(f"Checkpoint {path} is not an lcgan training checkpoint (it lacks {missing}). {fix}")
+    return state
+
+
+def check_resume_config(state: dict[str, Any], config: TrainConfig, path: Path) -> None:
+    """Refuse to resume ``state`` under a ``config`` that would train something else (names the keys that differ).
+
+    Raises:
+        TrainingError: a result-changing key differs; the message lists checkpoint -> now values.
+    """
+    saved = TrainConfig.from_dict(state["config"], source=str(path))
+    mine, theirs = config.to_dict(), saved.to_dict()
+    for section in RESULT_SECTIONS:
+        neutral = RESULT_NEUTRAL_KEYS.get(section, ())
+        diff = {k: (theirs[section][k], v) for k, v in mine[section].items()
+                if k not in neutral and theirs[section][k] != v}
+        if diff:
+            raise TrainingError(
+                f"{path} was trained with a different [{section}] config (checkpoint -> now: {diff}); "
+                "use a new run folder or the same config."
+            )
