@@ -158,10 +158,10 @@ def full_models() -> dict[str, Path]:
     import torch
 
     from lcgan_qgis.core.contract import Direction, ModelContract
-    from lcgan_qgis.core.quantize import quantize_model
     from lcgan_qgis.core.resources import default_scheme_path
     from lcgan_qgis.core.runtime import int8_sibling
     from lcgan_qgis.core.scheme import ClassScheme
+    from lcgan_qgis.tooling.quantize import quantize_model
     from training.export import export_generator
     from training.models import ResnetGenerator
 
@@ -191,9 +191,9 @@ def trained_models(folder: Path | None) -> dict[str, Path] | None:
     import hashlib
     import shutil
 
-    from lcgan_qgis.core.quantize import quantize_model
     from lcgan_qgis.core.resources import resources_dir
     from lcgan_qgis.core.runtime import int8_sibling
+    from lcgan_qgis.tooling.quantize import quantize_model
 
     folder = folder or resources_dir() / "models"
     names = ("rgb_to_landcover", "landcover_to_rgb")
