@@ -76,7 +76,7 @@ def start_qgis() -> Any:
 
     Processing.initialize()
     try:
-        from lcgan_qgis.processing_provider import LcganProvider
+        from lcgan_qgis.plugin.processing_provider import LcganProvider
     except ImportError as exc:
         raise DemoError(f"the lcgan Processing provider does not import: {exc}") from None
     registry = QgsApplication.processingRegistry()

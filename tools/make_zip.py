@@ -2,7 +2,8 @@
 
 Layout (QGIS installs the top folder as the plugin ``lcgan_qgis``)::
 
-    lcgan_qgis/                  the package (no tests, no __pycache__, no locally installed dependencies)
+    lcgan_qgis/                  the package (no tests, no __pycache__, no locally installed dependencies, and no
+                                 tooling/: it needs onnx, which the plugin's runtime does not ship)
     lcgan_qgis/metadata.txt      from the repository root
     lcgan_qgis/LICENSE
     lcgan_qgis/requirements-runtime.txt   the pins the dependency installer uses
@@ -25,6 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 PLUGIN = "lcgan_qgis"
 RESOURCE_FOLDERS = ("icons", "schemes", "styles", "models")
 EXCLUDED_PARTS = {"__pycache__", "python_deps", ".pytest_cache", ".mypy_cache"}
+#: Sub-packages left out of the plugin: model tooling that needs ``onnx`` (``python -m lcgan_qgis quantize`` says so).
+EXCLUDED_PACKAGES = {"tooling"}
 EXCLUDED_SUFFIXES = {".pyc", ".pyo", ".orig", ".rej", ".tmp"}
 FIXED_TIME = (2026, 1, 1, 0, 0, 0)
 
@@ -33,6 +36,8 @@ def _package_files() -> Iterator[tuple[Path, str]]:
     for path in sorted((REPO / PLUGIN).rglob("*")):
         rel = path.relative_to(REPO)
         if path.is_dir() or EXCLUDED_PARTS & set(rel.parts) or path.suffix in EXCLUDED_SUFFIXES:
+            continue
+        if len(rel.parts) > 2 and rel.parts[1] in EXCLUDED_PACKAGES:
             continue
         if any(part.startswith(".") for part in rel.parts):
             continue

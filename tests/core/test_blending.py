@@ -74,8 +74,8 @@ def test_blending_beats_naive_tiles_with_instance_norm(conv: Model, tmp_path: Pa
 
 
 def test_bench_seam_ratio_sees_steps_and_only_steps() -> None:
-    from tools.bench import grid_lines
-    from tools.bench import seam_ratio as seam_ratio_2d
+    from tools.bench.measures import grid_lines
+    from tools.bench.measures import seam_ratio as seam_ratio_2d
 
     rng = np.random.default_rng(0)
     texture = rng.normal(100, 5, (3, 200, 300))

@@ -10,8 +10,8 @@ import onnx
 import pytest
 
 from lcgan_qgis.core.errors import ContractError, DeviceError, ModelFileError
-from lcgan_qgis.core.quantize import equalize_instance_norm_inputs, quantize_model
 from lcgan_qgis.core.runtime import int8_sibling, load_model
+from lcgan_qgis.tooling.quantize import equalize_instance_norm_inputs, quantize_model
 from tests.onnx_factory import write_pointwise
 
 from .conv_factory import conv_model, write_conv

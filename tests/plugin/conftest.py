@@ -89,7 +89,7 @@ def lcgan(processing: object) -> object:
     """Processing with the lcgan provider registered (as the plugin's initProcessing does); yields ``processing``."""
     from qgis.core import QgsApplication
 
-    from lcgan_qgis.processing_provider import LcganProvider
+    from lcgan_qgis.plugin.processing_provider import LcganProvider
 
     registry = QgsApplication.processingRegistry()
     if registry.providerById("lcgan") is None:
@@ -164,7 +164,7 @@ def iface(qgis_app: object) -> Iterator[StandInIface]:
 
 def make_dock(iface: object, direction: Direction, layer: object, model: Path, output: Path) -> object:
     """A real LcganDock set to ``direction``, ``layer``, ``model`` and ``output`` (not yet run)."""
-    from lcgan_qgis.gui.dock import LcganDock
+    from lcgan_qgis.plugin.gui.dock import LcganDock
 
     dock = LcganDock(iface)
     dock.set_direction(direction)

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from lcgan_qgis.deps import check_runtime, deps_dir, install_command, prepare_target, provider_summary, runtime_pins
+from lcgan_qgis.core.deps import (
+    check_runtime,
+    deps_dir,
+    install_command,
+    prepare_target,
+    provider_summary,
+    runtime_pins,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SYSTEM_PYTHON = Path("/usr/bin/python3")
@@ -43,7 +50,7 @@ def test_install_command_is_pinned_no_deps_and_local() -> None:
 @pytest.mark.skipif(not SYSTEM_PYTHON.is_file(), reason="no system Python without onnxruntime to compare with")
 def test_a_python_without_onnxruntime_is_told_exactly_what_to_install() -> None:
     """Debian's own Python (what QGIS embeds) lacks onnxruntime: the check names the pinned packages."""
-    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); from lcgan_qgis.deps import check_runtime; "
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); from lcgan_qgis.core.deps import check_runtime; "
             "s = check_runtime(); print(json.dumps([s.ok, list(s.missing), s.problem, s.numpy_version]))")
     out = subprocess.run([str(SYSTEM_PYTHON), "-c", code, str(REPO)], capture_output=True, text=True, timeout=60,
                          cwd="/", env={"PATH": "/usr/bin:/bin"})
@@ -90,8 +97,8 @@ def test_provider_summary_names_the_provider_and_the_reason() -> None:
 @pytest.mark.slow
 def test_message_bar_install_button_runs_pip_with_its_log_visible(iface, qtbot, tmp_path: Path) -> None:
     """The one-click path: message bar -> Install -> dialog with pip's log -> re-check (needs PyPI)."""
-    from lcgan_qgis.deps import DependencyStatus
-    from lcgan_qgis.gui.deps_dialog import offer_install
+    from lcgan_qgis.core.deps import DependencyStatus
+    from lcgan_qgis.plugin.gui.deps_dialog import offer_install
 
     pin = f"flatbuffers=={runtime_pins()['flatbuffers']}"
     status = DependencyStatus(False, (pin,), "Missing Python package(s): flatbuffers (No module named 'x').", "1.24.2")

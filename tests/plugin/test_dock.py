@@ -103,7 +103,7 @@ def test_cancel_stops_the_task_and_leaves_no_file_and_no_layer(iface, qtbot, mod
 
 
 def test_layers_are_filtered_by_direction(iface, qtbot, tmp_path: Path) -> None:
-    from lcgan_qgis.gui.dock import LcganDock
+    from lcgan_qgis.plugin.gui.dock import LcganDock
 
     single = _add_layer(write_raster(tmp_path / "lc.tif", landcover_array(16, 16)), "codes")
     rgb = _add_layer(write_raster(tmp_path / "rgb.tif", image_array(16, 16)), "rgb")
@@ -118,7 +118,7 @@ def test_layers_are_filtered_by_direction(iface, qtbot, tmp_path: Path) -> None:
 
 
 def test_info_box_describes_the_model_and_warns_about_the_direction(iface, qtbot, models) -> None:
-    from lcgan_qgis.gui.dock import LcganDock
+    from lcgan_qgis.plugin.gui.dock import LcganDock
 
     dock = LcganDock(iface)
     qtbot.addWidget(dock)
@@ -139,7 +139,7 @@ def test_area_from_canvas_and_from_polygon_features(iface, qtbot, tmp_path: Path
     from qgis.core import QgsFeature, QgsGeometry, QgsProject, QgsRectangle, QgsVectorLayer
 
     from lcgan_qgis.core.errors import InputRasterError
-    from lcgan_qgis.gui.dock import EXTENT_CANVAS, EXTENT_FEATURES, LcganDock
+    from lcgan_qgis.plugin.gui.dock import EXTENT_CANVAS, EXTENT_FEATURES, LcganDock
 
     layer = _add_layer(write_raster(tmp_path / "lc.tif", landcover_array(100, 100)), "codes")  # 300000..303000
     dock = LcganDock(iface)

@@ -11,8 +11,8 @@ from osgeo import gdal
 
 from lcgan_qgis.core.errors import InputRasterError
 from lcgan_qgis.core.raster import RasterReader, Window
-from lcgan_qgis.qgis_reader import ProviderReader, metres_per_unit
-from lcgan_qgis.resampling import Grid
+from lcgan_qgis.core.resampling import Grid
+from lcgan_qgis.plugin.qgis_reader import ProviderReader, metres_per_unit
 
 from .conftest import image_array, write_raster
 

@@ -10,7 +10,7 @@ import pytest
 from lcgan_qgis.core.contract import Direction
 from lcgan_qgis.core.errors import Canceled, InputRasterError
 from lcgan_qgis.core.raster import RasterInfo
-from lcgan_qgis.resampling import Grid, plan_resolution, warp_to_grid
+from lcgan_qgis.core.resampling import Grid, plan_resolution, warp_to_grid
 
 from .conftest import NLCD, landcover_array, read, write_raster
 
@@ -70,7 +70,7 @@ def test_cancelled_warp_writes_nothing(tmp_path: Path) -> None:
 def test_results_are_styled_and_grouped(qgis_app, tmp_path: Path) -> None:
     from qgis.core import QgsPalettedRasterRenderer, QgsProject, QgsRasterLayer
 
-    from lcgan_qgis.styling import add_result_layer, place_in_group, result_layer_name
+    from lcgan_qgis.plugin.styling import add_result_layer, place_in_group, result_layer_name
 
     project = QgsProject()
     path = write_raster(tmp_path / "lc.tif", landcover_array(30, 30), nodata=255)

@@ -26,11 +26,12 @@ def test_zip_layout(tmp_path: Path) -> None:
     names = zipfile.ZipFile(archive).namelist()
     assert all(n.startswith("lcgan_qgis/") for n in names)
     for required in ("lcgan_qgis/__init__.py", "lcgan_qgis/metadata.txt", "lcgan_qgis/LICENSE",
-                     "lcgan_qgis/plugin.py", "lcgan_qgis/core/engine.py", "lcgan_qgis/requirements-runtime.txt",
+                     "lcgan_qgis/plugin/lcgan_plugin.py", "lcgan_qgis/core/engine.py", "lcgan_qgis/core/job.py",
+                     "lcgan_qgis/cli.py", "lcgan_qgis/requirements-runtime.txt",
                      "lcgan_qgis/resources/icons/lcgan.svg", "lcgan_qgis/resources/schemes/nlcd2011.json"):
         assert required in names, required
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or "/tests/" in n
-                or "python_deps" in n]
+                or "python_deps" in n or n.startswith("lcgan_qgis/tooling/")]
     bundled = sorted(p.name for p in (Path(__file__).parents[2] / "resources" / "models").glob("*.onnx"))
     assert [n.rsplit("/", 1)[1] for n in names if n.endswith(".onnx")] == bundled
     meta = configparser.ConfigParser(interpolation=None)

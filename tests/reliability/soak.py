@@ -59,7 +59,7 @@ def start_qgis() -> object:
     import processing
     from processing.core.Processing import Processing
 
-    from lcgan_qgis.processing_provider import LcganProvider
+    from lcgan_qgis.plugin.processing_provider import LcganProvider
 
     Processing.initialize()
     start_qgis.provider = LcganProvider()
@@ -128,9 +128,9 @@ def run_task(layer: object, model: Path, output: Path) -> None:
     from qgis.core import QgsApplication
     from qgis.PyQt.QtCore import QCoreApplication
 
-    from lcgan_qgis.job import TranslationRequest
-    from lcgan_qgis.qgis_reader import ProviderReader
-    from lcgan_qgis.tasks import TranslateTask
+    from lcgan_qgis.core.job import TranslationRequest
+    from lcgan_qgis.plugin.qgis_reader import ProviderReader
+    from lcgan_qgis.plugin.tasks import TranslateTask
 
     outcomes: list[object] = []
     request = TranslationRequest(Direction.LANDCOVER_TO_RGB, str(output), str(model), "cpu")

@@ -97,7 +97,7 @@ def test_task_reports(case: Case, iface: Any, qtbot: Any, models: dict[Direction
 
 
 def test_no_layer_chosen(iface: Any, qtbot: Any) -> None:
-    from lcgan_qgis.gui.dock import LcganDock
+    from lcgan_qgis.plugin.gui.dock import LcganDock
 
     dock = LcganDock(iface)
     qtbot.addWidget(dock)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from qgis.PyQt.QtGui import QIcon
 
-from .core.resources import resources_dir
+from ..core.resources import resources_dir
 
 
 def icon_path(name: str = "lcgan.svg") -> str:

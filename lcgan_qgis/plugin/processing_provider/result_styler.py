@@ -11,8 +11,8 @@ from qgis.core import (
     QgsProcessingLayerPostProcessorInterface,
 )
 
-from ..core.contract import Direction
-from ..core.scheme import ClassScheme
+from ...core.contract import Direction
+from ...core.scheme import ClassScheme
 from ..styling import place_in_group, result_layer_name, style_result
 
 

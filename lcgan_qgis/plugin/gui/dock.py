@@ -41,9 +41,9 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ..core.contract import Direction
-from ..core.errors import InputRasterError, LcganError
-from ..job import TranslationRequest
+from ...core.contract import Direction
+from ...core.errors import InputRasterError, LcganError
+from ...core.job import TranslationRequest
 from ..qgis_reader import ProviderReader
 from ..styling import add_confidence_layer, add_result_layer, result_layer_name
 from ..tasks import TaskOutcome, TranslateTask

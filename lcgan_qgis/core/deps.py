@@ -21,7 +21,7 @@ from pathlib import Path
 
 LOG = logging.getLogger(__name__)
 
-PLUGIN_DIR = Path(__file__).resolve().parent
+PLUGIN_DIR = Path(__file__).resolve().parents[1]  # the plugin folder (lcgan_qgis), not core
 #: pip distribution -> module that proves it is importable. numpy is QGIS's and never installed by us.
 RUNTIME_MODULES = {
     "onnxruntime-gpu": "onnxruntime",
@@ -158,7 +158,7 @@ def prepare_target(target: Path | None = None) -> Path:
 def provider_summary(device: str = "auto") -> str:
     """One line: which onnxruntime execution provider a run with ``device`` would use, and why."""
     try:
-        from .core.runtime import describe_providers
+        from .runtime import describe_providers
 
         provider, reason = describe_providers(device)
     except ImportError as exc:

@@ -17,9 +17,9 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QColor
 
-from .core.contract import Direction
-from .core.errors import OutputError
-from .core.scheme import ClassScheme
+from ..core.contract import Direction
+from ..core.errors import OutputError
+from ..core.scheme import ClassScheme
 
 GROUP_NAME = "lcgan"
 RESULT_SUFFIX = {

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .contract import Direction, ModelContract
-from .errors import ModelFileError
-from .gdal_io import GdalReader
-from .preprocess import plan_input
-from .raster import Window
-from .runtime import load_model
+from ..core.contract import Direction, ModelContract
+from ..core.errors import ModelFileError
+from ..core.gdal_io import GdalReader
+from ..core.preprocess import plan_input
+from ..core.raster import Window
+from ..core.runtime import load_model
 
 if TYPE_CHECKING:
     import onnx

@@ -25,9 +25,9 @@ from qgis.core import (
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QThread
 
-from .core.errors import InputRasterError
-from .core.raster import RasterInfo, Window
-from .resampling import Grid
+from ..core.errors import InputRasterError
+from ..core.raster import RasterInfo, Window
+from ..core.resampling import Grid
 
 #: QGIS data types the engine can read, and their numpy equivalents.
 QGIS_TO_NUMPY: dict[int, np.dtype] = {

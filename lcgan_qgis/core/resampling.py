@@ -19,8 +19,8 @@ from pathlib import Path
 
 from osgeo import gdal
 
-from .core.errors import Canceled, InputRasterError, OutputError
-from .core.raster import GeoTransform, RasterInfo, Window
+from .errors import Canceled, InputRasterError, OutputError
+from .raster import GeoTransform, RasterInfo, Window
 
 LOG = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from qgis.PyQt.QtWidgets import QTextBrowser, QWidget
 
-from ..core.contract import Direction, ModelContract
-from ..core.errors import LcganError
-from ..deps import provider_summary
-from ..job import resolve_model_path
+from ...core.contract import Direction, ModelContract
+from ...core.deps import provider_summary
+from ...core.errors import LcganError
+from ...core.job import resolve_model_path
 
 DIRECTION_TEXT = {
     Direction.LANDCOVER_TO_RGB: "land cover → synthetic RGB",
@@ -22,7 +22,7 @@ DIRECTION_TEXT = {
 
 @lru_cache(maxsize=16)
 def _contract_of(path: str, mtime_ns: int, size: int) -> ModelContract:
-    from ..core.runtime import load_model  # onnxruntime only when a model is looked at
+    from ...core.runtime import load_model  # onnxruntime only when a model is looked at
 
     with load_model(path, device="cpu", threads=1) as model:
         return model.contract
@@ -39,7 +39,7 @@ def read_contract(path: str | Path) -> ModelContract:
     try:
         stat = path.stat()
     except OSError:
-        from ..core.errors import ModelFileError
+        from ...core.errors import ModelFileError
 
         raise ModelFileError(f"Model file not found: {path}") from None
     return _contract_of(str(path), stat.st_mtime_ns, stat.st_size)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from qgis.core import Qgis, QgsMessageLog, QgsTask
 
-from .core.errors import LcganError
-from .job import JobResult, TranslationRequest, run_translation
+from ..core.errors import LcganError
+from ..core.job import JobResult, TranslationRequest, run_translation
 from .qgis_reader import ProviderReader
 
 LOG = logging.getLogger(__name__)

@@ -18,16 +18,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from .core.contract import Direction
-from .core.errors import Canceled, ContractError, InputRasterError, ModelFileError, OutputError
-from .core.raster import RasterInfo, RasterReader
-from .core.resources import bundled_model_path
+from .contract import Direction
+from .errors import Canceled, ContractError, InputRasterError, ModelFileError, OutputError
+from .raster import RasterInfo, RasterReader
 from .resampling import GSD_TOLERANCE, Grid, plan_resolution, warp_to_grid
+from .resources import bundled_model_path
 
 if TYPE_CHECKING:
-    from .core.contract import ModelContract
-    from .core.engine import TranslateOptions, TranslateResult
-    from .core.runtime import Model
+    from .contract import ModelContract
+    from .engine import TranslateOptions, TranslateResult
+    from .runtime import Model
 
 LOG = logging.getLogger(__name__)
 
@@ -207,8 +207,8 @@ def run_translation(request: TranslationRequest, reader: GridReader, progress: P
 def _run_claimed(request: TranslationRequest, reader: GridReader, progress: Progress | None,
                  is_canceled: IsCanceled | None, log: Log | None) -> JobResult:
     """:func:`run_translation` once the outputs are reserved."""
-    from .core.engine import TranslateOptions, translate  # onnxruntime is imported only when a job runs
-    from .core.runtime import load_model
+    from .engine import TranslateOptions, translate  # onnxruntime is imported only when a job runs
+    from .runtime import load_model
 
     say = log or LOG.info
     report = progress or (lambda _f: None)
@@ -253,7 +253,7 @@ def _translate_resampled(model: Model, reader: GridReader, grid: Grid, request: 
                          options: TranslateOptions, report: Progress, is_canceled: IsCanceled | None,
                          say: Log) -> TranslateResult:
     """Translate on ``grid`` into a scratch folder beside the output, then warp the results onto the layer's grid."""
-    from .core.engine import translate
+    from .engine import translate
 
     categorical_input = request.direction is Direction.LANDCOVER_TO_RGB
     native = Grid.of_info(reader.info)

@@ -15,7 +15,7 @@ from qgis.PyQt.QtCore import QProcess
 from qgis.PyQt.QtGui import QFontDatabase
 from qgis.PyQt.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
-from ..deps import DependencyStatus, check_runtime, deps_dir, install_command, prepare_target, provider_summary
+from ...core.deps import DependencyStatus, check_runtime, deps_dir, install_command, prepare_target, provider_summary
 
 
 class InstallDialog(QDialog):

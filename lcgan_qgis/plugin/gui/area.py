@@ -13,7 +13,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from ..core.errors import InputRasterError
+from ...core.errors import InputRasterError
 
 
 def _transform(source: QgsCoordinateReferenceSystem, layer: QgsRasterLayer) -> QgsCoordinateTransform:

@@ -34,13 +34,13 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from ..core.contract import Direction
-from ..core.errors import LcganError
+from ...core.contract import Direction
+from ...core.errors import LcganError
+from ...core.job import JobResult, TranslationRequest, run_translation
+from ...core.resampling import GSD_TOLERANCE
 from ..icons import plugin_icon
-from ..job import JobResult, TranslationRequest, run_translation
 from ..qgis_reader import ProviderReader
-from ..resampling import GSD_TOLERANCE
-from .postprocess import ResultStyler
+from .result_styler import ResultStyler
 
 LOG = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ try:  # Qt6 moved QAction to QtGui
 except ImportError:
     from qgis.PyQt.QtWidgets import QAction
 
-from .deps import add_deps_to_path, check_runtime, provider_summary
+from ..core.deps import add_deps_to_path, check_runtime, provider_summary
 from .icons import plugin_icon
 from .processing_provider import LcganProvider
 

@@ -1,0 +1,51 @@
+"""``python -m tools.bench`` (``make bench``); ``engine-run`` is the subprocess one engine run uses."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __doc__ as package_doc
+from .measurements import engine_run
+from .measures import REPO, ZION
+from .report import bench, print_table
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=package_doc.split("\n")[0])
+    sub = parser.add_subparsers(dest="command")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "bench.json")
+    parser.add_argument("--size", type=int, default=4096, help="side of the speed raster")
+    parser.add_argument("--trained", type=Path, default=None,
+                        help="folder with trained rgb_to_landcover.onnx and landcover_to_rgb.onnx for the fidelity "
+                             "and seam measurements (default: resources/models when present)")
+    parser.add_argument("--large-factor", type=int, default=2,
+                        help="the RSS run's large raster is size x factor per side (2: 4x the pixels)")
+    one = sub.add_parser("engine-run", help="(internal) one engine run, JSON on stdout")
+    one.add_argument("--model", required=True)
+    one.add_argument("--raster", required=True)
+    one.add_argument("--output", required=True)
+    one.add_argument("--precision", default="auto")
+    one.add_argument("--window", type=int, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.command == "engine-run":
+        print(json.dumps(engine_run(args.model, args.raster, args.output, args.precision, args.window)))
+        return 0
+    if not ZION.is_dir():
+        print(f"error: the Zion sample is missing ({ZION}); the benchmark needs its real rasters", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="lcgan-bench-") as tmp:
+        report = bench(args.out, args.size, args.large_factor, Path(tmp), args.trained)
+    print_table(report)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""The measurements: GEMM probe, the Deepness-like baseline, engine runs (in a subprocess, so peak RSS is their
+own), pure onnxruntime, intra-op spinning, precision paths, seams and memory."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .inputs import pointwise_model
+from .measures import REPO, ZION, grid_lines, load, peak_rss_mb, psnr, read, seam_ratio, timed
+
+BASELINE_TILE_PX, BASELINE_OVERLAP = 256, 0.15
+
+
+def gemm_probe(n: int = 2048, repeats: int = 3) -> dict[str, float]:
+    """fp32 GEMM GFLOP/s through onnxruntime's MatMul (MLAS, the convolutions' kernels), best of ``repeats``."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from lcgan_qgis.core.runtime import default_threads, session_options
+
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "gemm",
+                              [helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n]),
+                               helper.make_tensor_value_info("b", TensorProto.FLOAT, [n, n])],
+                              [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    session = ort.InferenceSession(model.SerializeToString(), session_options(default_threads()),
+                                   providers=["CPUExecutionProvider"])
+    a, b = (np.random.default_rng(i).random((n, n), dtype=np.float32) for i in (0, 1))
+    session.run(None, {"a": a, "b": b})
+    best = min(timed(lambda: session.run(None, {"a": a, "b": b}))[1]["wall_s"] for _ in range(repeats))
+    return {"n": n, "gflops": round(2 * n ** 3 / best / 1e9, 1), "seconds": best, "load": load()}
+
+
+def baseline(model_path: Path, raster: Path) -> dict[str, Any]:
+    """Deepness-like: fp32 onnxruntime (default session options) over 256 px tiles at 15 % overlap, one tile per
+    run, whole output in memory, centre-crop stitching (each tile keeps its middle; the raster edge is zero-padded)."""
+    import onnxruntime as ort
+    from osgeo import gdal
+
+    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    ds = gdal.Open(str(raster))
+    width, height = ds.RasterXSize, ds.RasterYSize
+    tile = BASELINE_TILE_PX
+    margin = int(tile * BASELINE_OVERLAP) // 2
+    stride = tile - 2 * margin
+    out = np.zeros((height, width), np.uint8)
+
+    def run() -> int:
+        count = 0
+        for y in range(0, height - 2 * margin, stride):
+            for x in range(0, width - 2 * margin, stride):
+                w, h = min(tile, width - x), min(tile, height - y)
+                pixels = np.zeros((3, tile, tile), np.float32)
+                pixels[:, :h, :w] = ds.ReadAsArray(x, y, w, h)
+                probs = session.run(None, {"input": (pixels / 127.5 - 1.0)[None]})[0][0]
+                classes = probs.argmax(axis=0).astype(np.uint8)
+                top, left = (0 if y == 0 else margin), (0 if x == 0 else margin)
+                out[y + top:y + min(h, tile - margin), x + left:x + min(w, tile - margin)] = \
+                    classes[top:min(h, tile - margin), left:min(w, tile - margin)]
+                count += 1
+        return count
+
+    tiles, timing = timed(run)
+    return {"tiles": tiles, "tile_px": tile, "overlap": BASELINE_OVERLAP, **timing,
+            "mpx_per_s": round(width * height / 1e6 / timing["wall_s"], 4)}
+
+
+def engine_run(model: str, raster: str, output: str, precision: str, window_px: int | None) -> dict[str, Any]:
+    """One ``translate`` with onnxruntime's own time summed per call (runs in a subprocess: see ``main``)."""
+    from lcgan_qgis.core.engine import TranslateOptions, translate
+    from lcgan_qgis.core.gdal_io import GdalReader
+    from lcgan_qgis.core.runtime import Model, load_model
+
+    loaded = load_model(model, "cpu", precision=precision)
+    ort_seconds = [0.0]
+    shapes: list[tuple[int, ...]] = []
+
+    class Timed(Model):
+        def run(self, batch: np.ndarray) -> np.ndarray:
+            t0 = time.perf_counter()
+            out = super().run(batch)
+            ort_seconds[0] += time.perf_counter() - t0
+            shapes.append(tuple(batch.shape))
+            return out
+
+    timed_model = Timed(**{f.name: getattr(loaded, f.name) for f in dataclasses.fields(loaded)})
+    with GdalReader(raster) as reader:
+        result, timing = timed(lambda: translate(timed_model, reader, output, TranslateOptions(window_px=window_px)))
+    return {"seconds": round(result.seconds, 3), "tiles": result.tiles, "mpx_per_s": round(result.mpx_per_s, 4),
+            "ort_seconds_inside": round(ort_seconds[0], 3), "window_shapes": sorted({str(s) for s in shapes}),
+            "batch_shape": list(shapes[0]), "precision": loaded.precision, "model_file": loaded.path.name,
+            "peak_rss_mb": peak_rss_mb(), **timing}
+
+
+def engine_subprocess(model: Path, raster: Path, output: Path, precision: str = "auto",
+                      window_px: int | None = None) -> dict[str, Any]:
+    """``engine_run`` in a fresh interpreter, so its peak RSS is its own."""
+    args = [sys.executable, "-m", "tools.bench", "engine-run", "--model", str(model), "--raster", str(raster),
+            "--output", str(output), "--precision", precision] + (["--window", str(window_px)] if window_px else [])
+    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=False,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    if done.returncode != 0:
+        raise RuntimeError(f"engine run failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def pure_onnxruntime(model: Path, precision: str, batch_shape: Sequence[int], count: int) -> dict[str, Any]:
+    """onnxruntime alone over ``count`` batches of ``batch_shape`` (what the engine ran), no I/O."""
+    from lcgan_qgis.core.runtime import load_model
+
+    loaded = load_model(model, "cpu", precision=precision)
+    x = np.random.default_rng(0).uniform(-1, 1, batch_shape).astype(np.float32)
+    loaded.run(x)  # warm-up (the engine's first window pays this too, inside its e2e time)
+    _, timing = timed(lambda: [loaded.run(x) for _ in range(count)])
+    return {"batches": count, "batch_shape": list(batch_shape), **timing}
+
+
+def spinning(model: Path, window_px: int, repeats: int = 3) -> dict[str, Any]:
+    """Per-window seconds with onnxruntime's intra-op spinning on and off, interleaved (a shared CPU punishes it)."""
+    import onnxruntime as ort
+
+    from lcgan_qgis.core.runtime import default_threads, int8_sibling
+
+    sessions = {}
+    for spin in ("1", "0"):
+        options = ort.SessionOptions()  # session_options() but for the spinning entry
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = default_threads()
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        sessions[spin] = ort.InferenceSession(str(int8_sibling(model)), options, providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, window_px, window_px)).astype(np.float32)
+    times: dict[str, list[float]] = {"1": [], "0": []}
+    for s in sessions.values():
+        s.run(None, {"input": x})
+    for _ in range(repeats):
+        for spin, s in sessions.items():
+            times[spin].append(timed(lambda s=s: s.run(None, {"input": x}))[1]["wall_s"])
+    return {"window_px": window_px, "spinning_on_s": min(times["1"]), "spinning_off_s": min(times["0"]),
+            "load": load()}
+
+
+def precision_paths(models: dict[str, Path], folder: Path) -> dict[str, Any]:
+    """fp32 vs int8 on the real Zion rasters: speed-up and fidelity, same windows and vs the model's tile size."""
+    from lcgan_qgis.core.engine import DEFAULT_WINDOW_PX
+    from lcgan_qgis.core.runtime import load_model
+
+    inputs = {"rgb_to_landcover": ZION / "landsat8_rgb.tif",
+              "landcover_to_rgb": ZION / "nlcd2011_on_landsat_grid.tif"}
+    out: dict[str, Any] = {}
+    for direction, model in models.items():
+        runs = {}
+        tile = load_model(model, "cpu", precision="fp32").contract.tile_size_px
+        for name, precision, window in (("fp32", "fp32", None), ("int8", "int8", None),
+                                        ("fp32_tile", "fp32", tile)):
+            runs[name] = engine_subprocess(model, inputs[direction], folder / f"{direction}_{name}.tif", precision,
+                                           window)
+        a, b, c = (read(folder / f"{direction}_{n}.tif") for n in ("fp32", "int8", "fp32_tile"))
+        valid = a[0] != (255 if direction == "rgb_to_landcover" else 0)
+        if direction == "rgb_to_landcover":
+            fidelity = {"class_agreement_int8_vs_fp32": round(float((a == b)[:, valid].mean()), 4),
+                        "class_agreement_int8_vs_fp32_tile": round(float((b == c)[:, valid].mean()), 4),
+                        "class_agreement_fp32_vs_fp32_tile": round(float((a == c)[:, valid].mean()), 4)}
+        else:
+            fidelity = {"psnr_db_int8_vs_fp32": psnr(a[:, valid], b[:, valid]),
+                        "psnr_db_int8_vs_fp32_tile": psnr(b[:, valid], c[:, valid]),
+                        "psnr_db_fp32_vs_fp32_tile": psnr(a[:, valid], c[:, valid])}
+        out[direction] = {"input": inputs[direction].name, "model": str(model), "window_px": DEFAULT_WINDOW_PX,
+                          "model_tile_px": tile,
+                          "speedup_int8_vs_fp32": round(runs["fp32"]["seconds"] / runs["int8"]["seconds"], 3),
+                          **fidelity, "runs": runs}
+    out["bf16_fp16"] = ("not offered: onnxruntime's CPU execution provider has no bf16 or fp16 convolution kernels "
+                        "on x86-64 (MLAS fp16 and its bf16 fast-math GEMM are ARM64-only), so a converted model only "
+                        "adds casts around fp32 kernels")
+    return out
+
+
+def seams(models: dict[str, Path], folder: Path) -> dict[str, Any]:
+    """Seam ratio of the engine's output (Zion NLCD -> imagery, default path) vs naive independent 256 px tiles."""
+    from lcgan_qgis.core.contract import to_uint8
+    from lcgan_qgis.core.engine import DEFAULT_WINDOW_PX
+    from lcgan_qgis.core.gdal_io import GdalReader
+    from lcgan_qgis.core.preprocess import landcover_to_onehot
+    from lcgan_qgis.core.raster import Window
+    from lcgan_qgis.core.runtime import load_model
+    from lcgan_qgis.core.tiling import fit_window, make_tiling
+
+    model_path = models["landcover_to_rgb"]
+    source = ZION / "nlcd2011_on_landsat_grid.tif"
+    ours = folder / "seams_ours.tif"
+    run = engine_subprocess(model_path, source, ours)
+    img = read(ours)
+    _b, height, width = img.shape
+    model = load_model(model_path, "cpu", precision=run["precision"])
+    multiple, overlap = model.contract.size_multiple_px, model.contract.overlap_px
+    tiling = make_tiling(height, width, fit_window(height, DEFAULT_WINDOW_PX, overlap, multiple),
+                         fit_window(width, DEFAULT_WINDOW_PX, overlap, multiple), overlap, multiple)
+    rows = grid_lines(tiling.rows.starts, tiling.rows.extent, height)
+    cols = grid_lines(tiling.cols.starts, tiling.cols.extent, width)
+    with GdalReader(source) as reader:
+        codes = reader.read(Window(0, 0, width, height), (1,))[0]
+        nodata = reader.info.nodata[0]
+    onehot, valid = landcover_to_onehot(model.contract, codes, nodata, str(source))
+    naive = np.zeros((3, height, width), np.uint8)
+    tile = model.contract.tile_size_px
+    for y in range(0, height, tile):
+        for x in range(0, width, tile):
+            y0, x0 = min(y, height - tile), min(x, width - tile)  # the last tiles stay inside the raster
+            out = model.run(onehot[None, :, y0:y0 + tile, x0:x0 + tile])[0]
+            naive[:, y:y0 + tile, x:x0 + tile] = np.maximum(to_uint8(out), 1)[:, y - y0:, x - x0:]
+    naive[:, ~valid] = 0
+    naive_lines = list(range(tile, max(height, width), tile))
+    return {
+        "input": source.name, "model": str(model_path), "precision": run["precision"], "naive_tile_px": tile,
+        "ours_grid": {"rows": rows, "cols": cols, "windows": tiling.count},
+        "seam_ratio": round(seam_ratio(img, rows, cols), 4),
+        "seam_ratio_naive": round(seam_ratio(naive, [r for r in naive_lines if r < height],
+                                             [c for c in naive_lines if c < width]), 4),
+        "seam_ratio_ours_on_naive_grid": round(seam_ratio(img, [r for r in naive_lines if r < height],
+                                                          [c for c in naive_lines if c < width]), 4),
+        "run": run,
+    }
+
+
+def rss(folder: Path, small: Path, large: Path) -> dict[str, Any]:
+    """Peak RSS of the engine (per-pixel model) over two raster sizes, each in its own process."""
+    model = pointwise_model(folder)
+    out = {}
+    for name, raster in (("small", small), ("large", large)):
+        out[name] = engine_subprocess(model, raster, folder / f"rss_{name}.tif", precision="fp32")
+        out[name]["raster"] = raster.name
+        (folder / f"rss_{name}.tif").unlink(missing_ok=True)
+    return out
