@@ -4,12 +4,16 @@ Each raster keeps its own grid; nothing is reprojected. A sample ``i`` is fully 
 training is repeatable, workers need no coordination and resuming at step ``s`` just starts at sample ``s * batch``.
 Land-cover codes become class indices through the scheme (unknown codes raise, naming code and file); image bands are
 normalised to [-1, 1] by :class:`~lcgan_qgis.core.contract.Radiometry` with percentiles computed once per dataset.
+Which image pixels are valid is decided by the engine's own rule (``lcgan_qgis.core.preprocess.image_valid_mask``),
+so training and inference never disagree about nodata.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +29,7 @@ from torch.utils.data import Dataset, Sampler
 
 from lcgan_qgis.core.contract import Radiometry
 from lcgan_qgis.core.errors import InputRasterError, SchemeError
+from lcgan_qgis.core.preprocess import image_valid_mask
 from lcgan_qgis.core.scheme import ClassScheme
 
 from .areas import Areas, window_geometry
@@ -46,18 +51,40 @@ class RasterSource:
     crs: Any
     transform: Any
     nodata: float | None
+    nodatavals: tuple[float | None, ...] = ()  # per band (1-based band b at index b - 1)
 
     @classmethod
     def open(cls, path: str | Path) -> RasterSource:
         try:
             with rasterio.open(path) as ds:
-                return cls(str(path), ds.width, ds.height, ds.count, ds.crs, ds.transform, ds.nodata)
+                return cls(str(path), ds.width, ds.height, ds.count, ds.crs, ds.transform, ds.nodata,
+                           tuple(ds.nodatavals))
         except rasterio.errors.RasterioIOError as exc:
             raise InputRasterError(f"Cannot open raster {path}: {exc}") from None
 
+    def band_nodata(self, bands: Sequence[int]) -> tuple[float | None, ...]:
+        """The nodata value of each of ``bands`` (1-based)."""
+        values = self.nodatavals or (self.nodata,) * self.count
+        return tuple(values[b - 1] for b in bands)
+
+    @property
+    def pixel_size_crs(self) -> float:
+        """Mean pixel side in the CRS's units (metres, feet or degrees)."""
+        return float((abs(self.transform.a) + abs(self.transform.e)) / 2)
+
     @property
     def gsd_m(self) -> float:
-        return float((abs(self.transform.a) + abs(self.transform.e)) / 2)
+        """Mean pixel side in metres: CRS units times the CRS's linear unit, or, in a geographic CRS, degrees
+        converted at the raster's centre latitude (what the model contract's ``gsd_m`` means)."""
+        if self.crs is not None and self.crs.is_geographic:
+            lat = math.radians(self.transform.f + self.transform.e * self.height / 2)
+            metres_per_degree = 111_320.0
+            return float((abs(self.transform.a) * math.cos(lat) + abs(self.transform.e)) / 2 * metres_per_degree)
+        factor = 1.0
+        if self.crs is not None:
+            with contextlib.suppress(rasterio.errors.CRSError, AttributeError):
+                factor = float(self.crs.linear_units_factor[1])
+        return self.pixel_size_crs * factor
 
 
 class _Reader:
@@ -163,7 +190,7 @@ class ImageRasters(_Reader):
             shape = (len(self.bands), max(1, int(s.height / scale)), max(1, int(s.width / scale)))
             with rasterio.open(s.path) as ds:
                 pixels = ds.read(self.bands, out_shape=shape, resampling=Resampling.nearest)
-            valid = _image_valid(pixels, s.nodata)
+            valid = image_valid_mask(pixels, s.band_nodata(self.bands))
             chunks.append(pixels[:, valid].astype(np.float64))
         values = np.concatenate(chunks, axis=1)
         if values.shape[1] == 0:
@@ -179,7 +206,7 @@ class ImageRasters(_Reader):
 
     def read(self, source: RasterSource, window: Window) -> tuple[np.ndarray, np.ndarray]:
         pixels = self.handle(source).read(self.bands, window=window)
-        valid = _image_valid(pixels, source.nodata)
+        valid = image_valid_mask(pixels, source.band_nodata(self.bands))
         normalized = self.radiometry.normalize(pixels)
         normalized[:, ~valid] = -1.0  # nodata (and NaN) pixels enter the networks as black; losses mask them
         return normalized, valid
@@ -194,14 +221,6 @@ class ImageRasters(_Reader):
                 lc = self.paired.sources[self.sources.index(source)]
                 return [pixels, valid, *self.paired.read(lc, window)]
         raise InputRasterError(_no_window_message("image", self))
-
-
-def _image_valid(pixels: np.ndarray, nodata: float | None) -> np.ndarray:
-    """Valid pixels: finite in every band and not equal to the nodata value in any band."""
-    valid = np.isfinite(pixels).all(axis=0) if pixels.dtype.kind == "f" else np.ones(pixels.shape[1:], bool)
-    if nodata is not None:
-        valid &= ~(pixels == nodata).any(axis=0)
-    return valid
 
 
 def _no_window_message(kind: str, reader: _Reader) -> str:

@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
+from lcgan_qgis.core.contract import Direction, ModelContract
 from lcgan_qgis.core.resources import default_scheme_path
 from lcgan_qgis.core.scheme import ClassScheme
 
@@ -209,6 +210,14 @@ class Trainer:
             "rng": rng,
         }
 
+    def contracts(self) -> dict[Direction, ModelContract]:
+        """The model contracts an export of this run's generators would carry now."""
+        from .export import contracts_from_checkpoint
+
+        light = {"config": self.config.to_dict(), "radiometry": data_mod.radiometry_to_dict(self.radiometry),
+                 "gsd_m": self.gsd_m, "scheme": self.scheme.to_dict(), "step": self.step, "git_commit": ""}
+        return contracts_from_checkpoint(light, f"step{self.step}")
+
     def save_checkpoint(self) -> None:
         save_atomic(self.state_dict(), self.ckpt_path)
         self.last_ckpt_time = time.monotonic()
@@ -238,12 +247,9 @@ class Trainer:
             return
         image, landcover = data_mod.resolve([d.val_image, d.val_landcover], self.data_dir)
         areas = load_areas(data_mod.resolve_area_file(d.val_areas, self.data_dir)) if d.val_areas else None
-        g_rgb2lc = self.nets["g_rgb2lc"]
-        try:
-            result = evaluate_rgb2lc(g_rgb2lc, image, landcover, d.image_bands, self.radiometry, self.scheme,
-                                     d.crop_size_px, areas, self.rt.device)
-        finally:
-            g_rgb2lc.train()
+        contract = self.contracts()[Direction.RGB_TO_LANDCOVER]
+        result = evaluate_rgb2lc(self.nets["g_rgb2lc"], image, landcover, contract, d.image_bands, areas,
+                                 self.rt.device)
         best = self.log.log_validation(self.step, result)
         log.info("validation at step %d: RGB->LC accuracy %.4f, mIoU %.4f (majority baseline %.4f)", self.step,
                  result["accuracy"], result["mean_iou"], result["baseline"]["accuracy"])

@@ -1,78 +1,96 @@
-"""RGB -> land-cover validation on a paired image / land-cover raster (same grid), tile by tile like the engine."""
+"""RGB -> land-cover validation during training, through the plugin's own engine (the windows and blending users get).
+
+The torch generator is put behind the core's model interface (:class:`TorchModel`: ``contract``, ``provider``,
+``run``) and :func:`lcgan_qgis.core.engine.translate` runs it over the paired validation image exactly as it runs an
+exported model: same window grid, overlap, blending, nodata rule and output codes. The result is scored against the
+paired land cover (same grid), inside the validation areas when given.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
 import torch
+from rasterio.features import geometry_mask
 from torch import nn
 
-from lcgan_qgis.core.contract import Radiometry
+from lcgan_qgis.core.contract import Direction, ModelContract
 from lcgan_qgis.core.errors import InputRasterError
 from lcgan_qgis.core.scheme import ClassScheme
 
-from .areas import Areas, window_geometry
+from .areas import Areas
 from .metrics import accuracy, confusion_matrix, iou_per_class, majority_baseline, mean_iou
 
 
-def tile_origins(size: int, tile: int) -> list[int]:
-    """Offsets of tiles covering ``0..size`` without overlap; the last tile is shifted back to end at ``size``."""
-    if size <= tile:
-        return [0]
-    origins = list(range(0, size - tile + 1, tile))
-    if origins[-1] + tile < size:
-        origins.append(size - tile)
-    return origins
+class TorchModel:
+    """A torch generator behind the core engine's model interface (``contract``, ``provider``, ``run``).
 
+    ``run`` evaluates in ``eval()`` mode without gradients and returns what the exported graph would: softmax
+    probabilities for land-cover output, the Tanh image otherwise. The generator's mode is restored afterwards.
+    """
 
-def iter_tiles(width: int, height: int, tile: int) -> Iterator[tuple[int, int]]:
-    for row in tile_origins(height, tile):
-        for col in tile_origins(width, tile):
-            yield col, row
+    provider = "torch"
 
+    def __init__(self, generator: nn.Module, contract: ModelContract, device: torch.device | str = "cpu") -> None:
+        self.generator, self.contract, self.device = generator, contract, torch.device(device)
+        self.provider_reason = "training validation (torch)"
 
-@torch.no_grad()
-def predict_landcover(generator: nn.Module, image: np.ndarray, tile_px: int,
-                      device: torch.device | str = "cpu") -> np.ndarray:
-    """Argmax class indices ``[H, W]`` for a normalised image ``[B, H, W]``, translated tile by tile."""
-    bands, height, width = image.shape
-    tile = min(tile_px, height - height % 4, width - width % 4)
-    out = np.zeros((height, width), dtype=np.int64)
-    generator.eval()
-    for col, row in iter_tiles(width, height, tile):
-        x = torch.from_numpy(np.ascontiguousarray(image[:, row : row + tile, col : col + tile]))[None].to(device)
-        out[row : row + tile, col : col + tile] = generator(x.float()).argmax(1)[0].cpu().numpy()
-    return out
+    @torch.no_grad()
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        was_training = self.generator.training
+        self.generator.eval()
+        try:
+            x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+            y = self.generator(x).float()
+            if self.contract.direction is Direction.RGB_TO_LANDCOVER:
+                y = y.softmax(dim=1)
+            return y.cpu().numpy()
+        finally:
+            self.generator.train(was_training)
 
 
 def evaluate_rgb2lc(generator: nn.Module, image_path: str | Path, landcover_path: str | Path,
-                    bands: list[int], radiometry: Radiometry, scheme: ClassScheme, tile_px: int,
-                    areas: Areas | None = None, device: torch.device | str = "cpu") -> dict[str, Any]:
+                    contract: ModelContract, bands: list[int], areas: Areas | None = None,
+                    device: torch.device | str = "cpu", radiometry_mode: str = "fixed") -> dict[str, Any]:
     """Pixel accuracy, per-class IoU, mIoU and the majority baseline of ``generator`` on a paired raster pair.
 
-    Only pixels valid in both rasters count; with ``areas``, only pixels of tiles fully inside them.
+    Args:
+        generator: the RGB->LC generator (logits).
+        image_path, landcover_path: imagery and its land cover on the same grid.
+        contract: the model contract the generator would be exported with (scheme, radiometry, tile, overlap).
+        bands: 1-based image bands read as the model's bands.
+        areas: only pixels whose centres lie inside these polygons count (None: all).
+        device: torch device.
+        radiometry_mode: ``fixed`` (the training imagery's range, default) or ``percentile``.
+
+    Raises:
+        InputRasterError: the rasters are not on one grid.
     """
+    from lcgan_qgis.core.engine import TranslateOptions, translate
+    from lcgan_qgis.core.gdal_io import GdalReader
+
+    scheme: ClassScheme = contract.scheme
     with rasterio.open(image_path) as img, rasterio.open(landcover_path) as lcd:
         if (img.width, img.height) != (lcd.width, lcd.height) or img.transform != lcd.transform:
             raise InputRasterError(f"{image_path} and {landcover_path} are not on the same grid; validation "
                                    "needs a paired pair (e.g. nlcd2011_on_landsat_grid.tif).")
-        pixels = img.read(bands)
-        image_nodata, transform, crs = img.nodata, img.transform, img.crs
         truth, valid = scheme.codes_to_indices(lcd.read(1), nodata=lcd.nodata)
-    if image_nodata is not None:
-        valid &= ~(pixels == image_nodata).any(axis=0)
+        shape, transform, crs = (img.height, img.width), img.transform, img.crs
     if areas is not None:
-        inside = np.zeros_like(valid)
-        prepared = areas.in_crs(crs)
-        for col, row in iter_tiles(pixels.shape[2], pixels.shape[1], tile_px):
-            if prepared.covers(window_geometry(transform, col, row, tile_px, tile_px)):
-                inside[row : row + tile_px, col : col + tile_px] = True
-        valid &= inside
-    prediction = predict_landcover(generator, radiometry.normalize(pixels), tile_px, device)
+        valid &= geometry_mask([areas.in_crs(crs).context], out_shape=shape, transform=transform, invert=True)
+    model = TorchModel(generator, contract, device)
+    with tempfile.TemporaryDirectory(prefix="lcgan-validate-") as tmp:
+        out = Path(tmp) / "prediction.tif"
+        with GdalReader(image_path) as reader:
+            translate(model, reader, out, TranslateOptions(bands=tuple(bands), radiometry_mode=radiometry_mode))
+        with rasterio.open(out) as ds:
+            predicted_codes, predicted_nodata = ds.read(1), ds.nodata
+    prediction, predicted_valid = scheme.codes_to_indices(predicted_codes, nodata=predicted_nodata)
+    valid &= predicted_valid
     cm = confusion_matrix(truth, prediction, len(scheme), valid)
     return {
         "accuracy": accuracy(cm),

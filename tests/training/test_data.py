@@ -126,3 +126,49 @@ def test_step_sampler_splits_ranks_and_resumes() -> None:
     assert list(StepSampler(2, 4, 2)) == full[4:]
     r0, r1 = list(StepSampler(0, 3, 2, rank=0, world=2)), list(StepSampler(0, 3, 2, rank=1, world=2))
     assert not set(r0) & set(r1) and sorted(r0 + r1) == list(range(12))
+
+
+def test_training_and_inference_agree_on_which_image_pixels_are_nodata(tmp_path: Path) -> None:
+    """One rule, one function: a raster where some pixels are nodata in one band only, some in all bands and some
+    NaN. The training reader's mask equals the mask the engine writes (output nodata) pixel for pixel."""
+    from rasterio.windows import Window
+
+    from lcgan_qgis.core.engine import translate
+    from lcgan_qgis.core.gdal_io import GdalReader
+    from lcgan_qgis.core.runtime import load_model
+    from tests.onnx_factory import write_pointwise
+
+    rng = np.random.default_rng(0)
+    pixels = rng.uniform(6000, 15000, (3, 64, 64)).astype(np.float32)
+    pixels[0, 5:15, 5:15] = -9999  # one band at nodata
+    pixels[:, 30:40, 30:40] = -9999  # every band at nodata
+    pixels[2, 50:55, 10:20] = np.nan
+    path = tmp_path / "partial.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=64, height=64, count=3, dtype="float32", crs="EPSG:32612",
+                       transform=rasterio.transform.from_origin(300000, 4150000, 30, 30), nodata=-9999) as ds:
+        ds.write(pixels)
+    images = ImageRasters([RasterSource.open(path)], [1, 2, 3], 32, max_nodata_fraction=1.0)
+    _pixels, train_valid = images.read(images.sources[0], Window(0, 0, 64, 64))
+    model = write_pointwise(tmp_path / "m.onnx", "rgb_to_landcover")
+    with load_model(model, "cpu") as m, GdalReader(path) as reader:
+        translate(m, reader, tmp_path / "out.tif")
+    with rasterio.open(tmp_path / "out.tif") as ds:
+        engine_valid = ds.read(1) != ds.nodata
+    assert np.array_equal(train_valid, engine_valid)
+    assert not train_valid[30:40, 30:40].any() and not train_valid[50:55, 10:20].any()
+
+
+@pytest.mark.parametrize(("crs", "pixel", "expected_m"), [
+    ("EPSG:32612", 30.0, 30.0),  # UTM, metres
+    ("EPSG:2222", 100.0, 30.48),  # Arizona East, international feet
+    ("EPSG:4326", 0.00027, 27.0),  # degrees near 37.3 N: 23.9 m across, 30.1 m along
+])
+def test_gsd_is_in_metres_whatever_the_crs_units(tmp_path: Path, crs: str, pixel: float, expected_m: float) -> None:
+    origin = (-113.0, 37.3) if crs == "EPSG:4326" else (300000.0, 4150000.0)
+    path = tmp_path / "g.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=8, height=8, count=1, dtype="uint8", crs=crs,
+                       transform=rasterio.transform.from_origin(*origin, pixel, pixel)) as ds:
+        ds.write(np.zeros((1, 8, 8), np.uint8))
+    source = RasterSource.open(path)
+    assert source.pixel_size_crs == pytest.approx(pixel)
+    assert source.gsd_m == pytest.approx(expected_m, rel=0.02)
