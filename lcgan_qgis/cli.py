@@ -6,6 +6,11 @@ Examples::
     python -m lcgan_qgis info rgb_to_landcover.onnx
     python -m lcgan_qgis quantize --model M.onnx --calibration scene.tif --output M.int8.onnx
 
+``translate`` runs the job QGIS runs (:func:`lcgan_qgis.core.job.run_translation`): the same output checks, and the
+same resolution policy (a raster more than 10 % off the model's ground sample distance is translated at the model's
+GSD, read through GDAL's resampling as QGIS reads it, and the result resampled back onto its own grid;
+``--no-gsd-check`` switches it off).
+
 Errors the user can fix (lcgan's own) end the program with exit code 2 and one line on stderr, no traceback;
 Ctrl-C cancels the run cleanly (no output file) with exit code 130.
 """
@@ -55,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="how imagery values are scaled (default: the model's)")
     tr.add_argument("--confidence", default=None, help="also write the max class probability here (land cover)")
     tr.add_argument("--aoi", default=None, help="area of interest: polygon WKT in the raster's CRS")
+    tr.add_argument("--no-gsd-check", action="store_true",
+                    help="translate at the raster's own pixel size even when it differs from the model's ground "
+                         "sample distance by more than 10 %% (by default it is translated at the model's GSD and "
+                         "resampled back, as in QGIS); also needed for rasters in degrees or without a CRS")
     tr.add_argument("--no-overwrite", action="store_true", help="refuse to replace an existing output")
 
     info = sub.add_parser("info", help="print a model's contract and the execution provider it would use")
@@ -70,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _progress_bar() -> tuple[Callable[[float], None], Callable[[], None]]:
-    """A progress callable (fraction 0..1) and a closer: tqdm when installed, else a plain percentage line."""
+    """A progress callable (fraction 0..1) and a closer: tqdm when installed, else a plain percentage line. The bar
+    appears at the first progress report, so the job's messages before it are not torn."""
     try:
         from tqdm import tqdm
     except ImportError:
@@ -83,44 +93,41 @@ def _progress_bar() -> tuple[Callable[[float], None], Callable[[], None]]:
                 sys.stderr.write(f"\r{percent:3d} %")
                 sys.stderr.flush()
 
-        return plain, lambda: sys.stderr.write("\n")
-    bar = tqdm(total=1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining}", file=sys.stderr)
+        return plain, lambda: sys.stderr.write("\n") if last[0] >= 0 else None
+    bars: list[tqdm] = []
 
     def update(fraction: float) -> None:
-        bar.update(int(fraction * 1000) - bar.n)
+        if not bars:
+            bars.append(tqdm(total=1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining}", file=sys.stderr))
+        bars[0].update(int(fraction * 1000) - bars[0].n)
 
-    return update, bar.close
+    return update, lambda: bars[0].close() if bars else None
 
 
 def _translate(args: argparse.Namespace) -> int:
-    from .core.engine import TranslateOptions, translate
     from .core.gdal_io import GdalReader
-    from .core.runtime import load_model
+    from .core.job import TranslationRequest, run_translation
 
+    request = TranslationRequest(
+        output_path=args.output, model_path=args.model, device=args.device, threads=args.threads,
+        precision=args.precision, overlap_px=args.overlap, window_px=args.window, batch_size=args.batch,
+        bands=args.bands, aoi_wkt=args.aoi, confidence_path=args.confidence, radiometry_mode=args.radiometry,
+        check_gsd=not args.no_gsd_check, input_path=args.input, overwrite=not args.no_overwrite,
+    )
     canceled = [False]
 
     def on_sigint(_signum: int, _frame: FrameType | None) -> None:
         canceled[0] = True
 
     previous = signal.signal(signal.SIGINT, on_sigint)
+    update, close = _progress_bar()
     try:
-        model = load_model(args.model, args.device, args.threads, args.precision)
-        print(f"model: {model.path.name} ({model.contract.direction.value}, {model.precision}); "
-              f"{model.provider_reason}", flush=True)
-        options = TranslateOptions(overlap_px=args.overlap, batch_size=args.batch, bands=args.bands,
-                                   radiometry_mode=args.radiometry, aoi_wkt=args.aoi,
-                                   confidence_path=args.confidence, window_px=args.window,
-                                   overwrite=not args.no_overwrite)
-        update, close = _progress_bar()
-        try:
-            with GdalReader(args.input) as reader:
-                result = translate(model, reader, args.output, options, update, lambda: canceled[0])
-        finally:
-            close()
+        with GdalReader(args.input) as reader:
+            job = run_translation(request, reader, update, lambda: canceled[0], lambda line: print(line, flush=True))
     finally:
+        close()
         signal.signal(signal.SIGINT, previous)
-    for message in result.messages:
-        print(f"note: {message}", file=sys.stderr)
+    result = job.result
     if result.canceled:
         print("cancelled: nothing was written", file=sys.stderr)
         return EXIT_CANCELED

@@ -24,6 +24,7 @@ def test_synthetic_raster_and_mosaic(small_raster: Path) -> None:
     assert pixels.shape == (3, 320, 320) and pixels.dtype == np.uint8 and pixels.min() >= 1
     mosaic = gdal.Open(str(mosaic_vrt(small_raster, 320, 2)))
     assert (mosaic.RasterXSize, mosaic.RasterYSize, mosaic.RasterCount) == (640, 640, 3)
+    assert "UTM zone 12N" in mosaic.GetProjection()  # the job's resolution check needs a CRS
     assert np.array_equal(mosaic.ReadAsArray(320, 320, 320, 320), pixels)  # the copies are the tile itself
 
 

@@ -2,8 +2,9 @@
 
 Flow of :func:`translate`:
 
-1. check the output path and the options, and plan the input (:func:`preprocess.plan_input`: bands, nodata,
-   radiometry; land cover is pre-scanned so unknown codes fail before any inference);
+1. check the output paths (:func:`files.check_output_paths`) and the options, and plan the input
+   (:func:`preprocess.plan_input`: bands, nodata, radiometry; land cover is pre-scanned so unknown codes fail before
+   any inference);
 2. lay a grid of equal windows over the raster (:mod:`tiling`): large windows (``window_px``, shrunk to fit the
    raster evenly) that overlap by at least ``overlap_px``, blended with separable raised-cosine weights that sum
    to 1 at every pixel;
@@ -14,12 +15,14 @@ Flow of :func:`translate`:
    and handed to a :class:`~lcgan_qgis.core.output.RowSink` that writes whole block rows. Memory therefore
    depends on the window size, the overlap and the raster width, never on its height;
 5. the GeoTIFF is written under a temporary name and moved into place on success; cancel or error removes it.
+
+The engine translates on the grid its reader presents. Whether a raster must first be brought to the model's ground
+sample distance is the job's decision (:func:`lcgan_qgis.core.job.run_translation`, one policy for every caller).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -31,11 +34,12 @@ import numpy as np
 
 from .aoi import AreaOfInterest
 from .contract import Direction, ModelContract
-from .errors import OptionError, OutputError
+from .errors import OptionError
+from .files import check_output_paths
 from .gdal_io import GeoTiffWriter
 from .output import RowSink, open_writer, output_spec, postprocess, style_output
 from .preprocess import InputPlan, plan_input
-from .raster import RasterInfo, RasterReader, Window
+from .raster import RasterReader, Window
 from .runtime import Model
 from .tiling import Tiling, fit_window, make_tiling
 
@@ -83,28 +87,6 @@ class _Item:
     valid: np.ndarray | None
 
 
-def _check_output(path: Path, info: RasterInfo, options: TranslateOptions) -> None:
-    targets = [path] + ([Path(options.confidence_path)] if options.confidence_path else [])
-    for target in targets:
-        try:
-            same = Path(info.name).exists() and target.exists() and target.resolve() == Path(info.name).resolve()
-        except OSError:
-            same = False
-        if same or str(target) == info.name:
-            raise OutputError(f"The output {target} is the input raster; choose another output path.")
-        if target.exists() and not options.overwrite:
-            raise OutputError(f"The output {target} exists; remove it or allow overwriting.")
-        if target.exists() and target.is_dir():
-            raise OutputError(f"The output {target} is a folder; give a file name (e.g. result.tif).")
-        folder = target.parent if str(target.parent) else Path(".")
-        if not folder.is_dir():
-            raise OutputError(f"The output folder {folder} does not exist.")
-        if not os.access(folder, os.W_OK):
-            raise OutputError(f"The output folder {folder} is not writable.")
-    if options.confidence_path and Path(options.confidence_path) == path:
-        raise OutputError(f"The confidence output and the output are the same file ({path}).")
-
-
 def _check_options(options: TranslateOptions, contract: ModelContract) -> tuple[int, int]:
     """Validate options; returns (overlap_px, window_px)."""
     overlap = contract.overlap_px if options.overlap_px is None else options.overlap_px
@@ -124,27 +106,6 @@ def _check_options(options: TranslateOptions, contract: ModelContract) -> tuple[
     if options.confidence_path and contract.direction is not Direction.RGB_TO_LANDCOVER:
         raise OptionError("A confidence raster exists only for land-cover output (imagery -> land cover models).")
     return overlap, window
-
-
-def _gsd_messages(contract: ModelContract, info: RasterInfo) -> list[str]:
-    """Advice when the raster's pixel size is far from the model's training GSD (never an error)."""
-    from osgeo import osr
-
-    if not info.crs_wkt:
-        return [f"{info.name} has no CRS; the output will have none either."]
-    srs = osr.SpatialReference()
-    if srs.ImportFromWkt(info.crs_wkt) != 0:
-        return []
-    if srs.IsGeographic():
-        return [f"{info.name} is in geographic coordinates (degrees); the model was trained at {contract.gsd_m:g} m "
-                "per pixel. Reproject to a metric CRS for faithful results."]
-    metres = srs.GetLinearUnits() or 1.0
-    gsd = max(info.pixel_size) * metres
-    ratio = gsd / contract.gsd_m
-    if ratio > 2.0 or ratio < 0.5:
-        return [f"{info.name} has {gsd:.3g} m pixels, the model was trained at {contract.gsd_m:g} m ({ratio:.2g}x); "
-                "results may be poor. Resample the input to the model's resolution."]
-    return []
 
 
 class _Blender:
@@ -285,9 +246,9 @@ def translate(model: Model, reader: RasterReader, output_path: str | Path,
     canceled = is_canceled or (lambda: False)
     report = progress or (lambda _f: None)
     overlap, window_px = _check_options(options, contract)
-    _check_output(output_path, info, options)
+    check_output_paths(output_path, options.confidence_path, info.name, options.overwrite)
     plan = plan_input(contract, reader, options.bands, options.radiometry_mode, canceled)
-    messages = list(plan.messages) + _gsd_messages(contract, info)
+    messages = list(plan.messages)
     multiple = contract.size_multiple_px
     window_h = fit_window(info.height, window_px, overlap, multiple)
     window_w = fit_window(info.width, window_px, overlap, multiple)

@@ -1,9 +1,16 @@
-"""One translation job as the plugin runs it: resolve the model, check the resolution, call the core engine.
+"""One translation job for every caller: check the outputs, resolve the model, apply the resolution policy, run the
+engine, warp the result back.
 
-Both the Processing algorithms and the dock's background task run :func:`run_translation`, so they behave the
-same. Everything here runs on a worker thread: it touches no QGIS layer or project, only the reader (which owns a
-cloned data provider) and files. Tiles, blending, streaming and the GeoTIFF writer belong to
-:func:`lcgan_qgis.core.engine.translate`.
+The Processing algorithms, the dock's background task, the command line and the benchmark all run
+:func:`run_translation`, so they behave the same: one set of output-path rules (:func:`files.check_output_paths`)
+and one resolution policy (:func:`resampling.plan_resolution`: a raster whose pixel size differs from the model's
+GSD by more than 10 % is translated on a grid at the model's GSD and the result warped back onto its own grid).
+A reader presents the raster on that grid itself: QGIS's provider reader through provider resampling, the file
+reader (:class:`~lcgan_qgis.core.gdal_io.GdalReader`) through GDAL's resampling RasterIO, with the same choices and
+the same pixels.
+
+Everything here may run on a worker thread: it touches no QGIS layer or project, only the reader and files. Tiles,
+blending, streaming and the GeoTIFF writer belong to :func:`lcgan_qgis.core.engine.translate`.
 """
 
 from __future__ import annotations
@@ -20,8 +27,9 @@ from typing import TYPE_CHECKING, Protocol
 
 from .contract import Direction
 from .errors import Canceled, ContractError, InputRasterError, ModelFileError, OutputError
-from .raster import RasterInfo, RasterReader
-from .resampling import GSD_TOLERANCE, Grid, plan_resolution, warp_to_grid
+from .files import check_output_paths, output_folder
+from .raster import Grid, RasterInfo, RasterReader
+from .resampling import GSD_TOLERANCE, plan_resolution, warp_to_grid
 from .resources import bundled_model_path
 
 if TYPE_CHECKING:
@@ -40,7 +48,8 @@ Log = Callable[[str], None]
 
 
 class GridReader(RasterReader, Protocol):
-    """A reader that can also present its raster on another grid (:class:`lcgan_qgis.qgis_reader.ProviderReader`)."""
+    """A reader that can also present its raster on another grid: :class:`~lcgan_qgis.core.gdal_io.GdalReader`
+    (a file) and :class:`lcgan_qgis.plugin.qgis_reader.ProviderReader` (any QGIS layer)."""
 
     info: RasterInfo
 
@@ -54,31 +63,38 @@ class GridReader(RasterReader, Protocol):
 
 @dataclass(frozen=True)
 class TranslationRequest:
-    """What to translate and how; built by the Processing algorithm or the dock widget (main thread).
+    """What to translate and how; built by the Processing algorithm, the dock widget (main thread) or the CLI.
 
     Attributes:
-        direction: which translation the user asked for (the model must match).
         output_path: the GeoTIFF to write.
+        direction: which translation the user asked for (the model must match); ``None``: the model's own
+            direction (the command line, where the model is always given).
         model_path: the ``.onnx`` model; ``None`` for the bundled model of ``direction``.
-        device: ``auto``, ``cpu`` or ``cuda``.
+        device: one of :data:`~lcgan_qgis.core.runtime.DEVICES`.
+        threads: CPU intra-op threads (``None``: every core this process may use).
+        precision: one of :data:`~lcgan_qgis.core.runtime.PRECISIONS` (``auto``: the int8 copy on CPU when present).
         overlap_px: tile overlap in pixels; ``None`` for the model's recommendation.
+        window_px: inference window in pixels; ``None`` for the engine's default.
         batch_size: tiles per inference batch.
         bands: 1-based input bands in red, green, blue order (RGB input only; ``None``: 1, 2, 3).
         aoi_wkt: polygon in the layer's CRS; only tiles touching it run.
         confidence_path: land-cover output only: also write the max-probability GeoTIFF here.
-        radiometry_mode: RGB input only: ``None`` for the model's own mode, ``"percentile"`` (this raster's own
-            percentiles; right for 8-bit, other sensors and lcgan's synthetic imagery) or ``"fixed"`` (the training
-            imagery's values, e.g. Landsat digital numbers).
+        radiometry_mode: RGB input only: ``None`` for the model's own mode, else one of
+            :data:`~lcgan_qgis.core.contract.RADIOMETRY_MODES` (see :func:`describe_radiometry`).
         check_gsd: compare the layer's pixel size with the model's and resample when they differ.
         gsd_tolerance: relative pixel-size difference accepted without resampling.
         input_path: the layer's file, when it has one (an output may not overwrite it).
+        overwrite: ``False`` refuses an existing output.
     """
 
-    direction: Direction
     output_path: str
+    direction: Direction | None = None
     model_path: str | None = None
     device: str = "auto"
+    threads: int | None = None
+    precision: str = "auto"
     overlap_px: int | None = None
+    window_px: int | None = None
     batch_size: int = 1
     bands: tuple[int, ...] | None = None
     aoi_wkt: str | None = None
@@ -87,6 +103,7 @@ class TranslationRequest:
     check_gsd: bool = True
     gsd_tolerance: float = GSD_TOLERANCE
     input_path: str | None = None
+    overwrite: bool = True
 
 
 @dataclass(frozen=True)
@@ -101,14 +118,17 @@ class JobResult:
         return self.result.canceled
 
 
-def resolve_model_path(model_path: str | None, direction: Direction) -> Path:
+def resolve_model_path(model_path: str | None, direction: Direction | None) -> Path:
     """The model file to use: ``model_path`` when given, else the bundled model for ``direction``.
 
     Raises:
-        ModelFileError: no model given and no bundled model installed (says where it was looked for).
+        ModelFileError: no model given and no bundled model installed (says where it was looked for), or neither a
+            model nor a direction given.
     """
     if model_path:
         return Path(model_path)
+    if direction is None:
+        raise ModelFileError("No model file was given; choose a model file (.onnx) exported by lcgan.")
     bundled = bundled_model_path(direction)
     if not bundled.is_file():
         raise ModelFileError(
@@ -131,27 +151,6 @@ def describe_radiometry(requested: str | None, contract: ModelContract) -> str:
     else:
         meaning = "unknown mode"
     return f"Radiometry: {mode} ({origin}; {meaning})."
-
-
-def check_paths(request: TranslationRequest) -> None:
-    """Refuse outputs that would overwrite the input or each other, before any work is done.
-
-    Raises:
-        OutputError: naming the path at fault.
-    """
-    if not request.output_path:
-        raise OutputError("No output file was given.")
-    outputs = [Path(p) for p in (request.output_path, request.confidence_path) if p]
-    if request.input_path:
-        source = Path(request.input_path).resolve()
-        for out in outputs:
-            if out.resolve() == source:
-                raise OutputError(f"The output {out} is the input raster itself; choose another file name.")
-    if len(outputs) == 2 and outputs[0].resolve() == outputs[1].resolve():
-        raise OutputError(f"The land-cover output and the confidence output are the same file ({outputs[0]}).")
-    for out in outputs:
-        if out.suffix.lower() not in (".tif", ".tiff"):
-            raise OutputError(f"Output {out} must be a GeoTIFF (.tif or .tiff).")
 
 
 _busy_outputs: set[Path] = set()
@@ -186,62 +185,73 @@ def claim_outputs(paths: list[str | None]) -> Iterator[None]:
 
 
 def run_translation(request: TranslationRequest, reader: GridReader, progress: Progress | None = None,
-                    is_canceled: IsCanceled | None = None, log: Log | None = None) -> JobResult:
+                    is_canceled: IsCanceled | None = None, log: Log | None = None,
+                    model: Model | None = None) -> JobResult:
     """Translate ``reader``'s raster as ``request`` says; returns the engine's result and the model's contract.
 
     Args:
         request: the parameters.
-        reader: the input raster (a :class:`~lcgan_qgis.qgis_reader.ProviderReader`).
+        reader: the input raster (:class:`~lcgan_qgis.core.gdal_io.GdalReader` or
+            :class:`~lcgan_qgis.plugin.qgis_reader.ProviderReader`).
         progress: called with the fraction done (0..1).
         is_canceled: polled between tile batches; when it turns true the run stops and writes nothing.
         log: receives one-line messages for the user (model, provider, resolution decisions).
+        model: a model the caller has loaded (and keeps: it is not closed here), e.g. to translate many rasters
+            with one session; ``request.model_path``, ``device``, ``threads`` and ``precision`` are then unused.
 
     Raises:
         LcganError: the core's specific error (model file, contract, input raster, output, device).
     """
-    check_paths(request)
+    check_output_paths(request.output_path, request.confidence_path, request.input_path, request.overwrite)
     with claim_outputs([request.output_path, request.confidence_path]):
-        return _run_claimed(request, reader, progress, is_canceled, log)
+        if model is not None:
+            return _run_model(request, reader, model, model.path, progress, is_canceled, log)
+        from .runtime import load_model  # onnxruntime is imported only when a job runs
+
+        model_path = resolve_model_path(request.model_path, request.direction)
+        loaded = load_model(model_path, request.device, request.threads, request.precision)
+        try:
+            return _run_model(request, reader, loaded, model_path, progress, is_canceled, log)
+        finally:
+            loaded.close()
 
 
-def _run_claimed(request: TranslationRequest, reader: GridReader, progress: Progress | None,
-                 is_canceled: IsCanceled | None, log: Log | None) -> JobResult:
-    """:func:`run_translation` once the outputs are reserved."""
-    from .engine import TranslateOptions, translate  # onnxruntime is imported only when a job runs
-    from .runtime import load_model
+def _run_model(request: TranslationRequest, reader: GridReader, model: Model, model_path: Path,
+               progress: Progress | None, is_canceled: IsCanceled | None, log: Log | None) -> JobResult:
+    """:func:`run_translation` once the outputs are reserved and the model is loaded."""
+    from .engine import TranslateOptions, translate
 
     say = log or LOG.info
     report = progress or (lambda _f: None)
-    model_path = resolve_model_path(request.model_path, request.direction)
-    model = load_model(model_path, device=request.device)
-    try:
-        contract = model.contract
-        if contract.direction is not request.direction:
-            raise ContractError(
-                f"Model {model_path} translates {contract.direction.value}, not {request.direction.value}; "
-                f"choose a {request.direction.value} model."
-            )
-        say(f"Model {model_path.name} (version {contract.model_version}, {contract.tile_size_px} px tiles, "
-            f"{contract.gsd_m:g} m) on {model.provider_reason}.")
-        if request.direction is Direction.RGB_TO_LANDCOVER:
-            say(describe_radiometry(request.radiometry_mode, contract))
-        plan = plan_resolution(reader.info, reader.metres_per_unit, contract.gsd_m, request.gsd_tolerance,
-                               request.check_gsd)
-        say(plan.message)
-        options = TranslateOptions(
-            overlap_px=request.overlap_px,
-            batch_size=request.batch_size,
-            bands=request.bands if request.direction is Direction.RGB_TO_LANDCOVER else None,
-            radiometry_mode=request.radiometry_mode if request.direction is Direction.RGB_TO_LANDCOVER else None,
-            aoi_wkt=request.aoi_wkt,
-            confidence_path=request.confidence_path,
+    contract = model.contract
+    direction = contract.direction
+    if request.direction is not None and direction is not request.direction:
+        raise ContractError(
+            f"Model {model_path} translates {direction.value}, not {request.direction.value}; "
+            f"choose a {request.direction.value} model."
         )
-        if plan.grid is None:
-            result = translate(model, reader, request.output_path, options, report, is_canceled)
-        else:
-            result = _translate_resampled(model, reader, plan.grid, request, options, report, is_canceled, say)
-    finally:
-        model.close()
+    say(f"Model {model_path.name} (version {contract.model_version}, {contract.tile_size_px} px tiles, "
+        f"{contract.gsd_m:g} m) on {model.provider_reason}.")
+    rgb_input = direction is Direction.RGB_TO_LANDCOVER
+    if rgb_input:
+        say(describe_radiometry(request.radiometry_mode, contract))
+    plan = plan_resolution(reader.info, reader.metres_per_unit, contract.gsd_m, request.gsd_tolerance,
+                           request.check_gsd)
+    say(plan.message)
+    options = TranslateOptions(
+        overlap_px=request.overlap_px,
+        batch_size=request.batch_size,
+        bands=request.bands if rgb_input else None,
+        radiometry_mode=request.radiometry_mode if rgb_input else None,
+        aoi_wkt=request.aoi_wkt,
+        confidence_path=request.confidence_path,
+        window_px=request.window_px,
+        overwrite=request.overwrite,
+    )
+    if plan.grid is None:
+        result = translate(model, reader, request.output_path, options, report, is_canceled)
+    else:
+        result = _translate_resampled(model, reader, plan.grid, request, options, report, is_canceled, say)
     if not result.canceled:
         say(f"{result.tiles} tiles in {result.seconds:.1f} s ({result.mpx_per_s:.2f} Mpx/s) on {result.provider}.")
         for message in result.messages:
@@ -255,19 +265,17 @@ def _translate_resampled(model: Model, reader: GridReader, grid: Grid, request: 
     """Translate on ``grid`` into a scratch folder beside the output, then warp the results onto the layer's grid."""
     from .engine import translate
 
-    categorical_input = request.direction is Direction.LANDCOVER_TO_RGB
+    categorical_input = model.contract.direction is Direction.LANDCOVER_TO_RGB
     native = Grid.of_info(reader.info)
     out = Path(request.output_path)
-    if not out.parent.is_dir():
-        raise OutputError(f"Cannot write {out}: the folder {out.parent} does not exist.")
-    try:
-        scratch = Path(tempfile.mkdtemp(prefix=".lcgan-", dir=out.parent))
+    try:  # the folder was checked by check_output_paths; this can still fail (quota, a race)
+        scratch = Path(tempfile.mkdtemp(prefix=".lcgan-", dir=output_folder(out)))
     except OSError as exc:
         raise OutputError(f"Cannot write {out}: {exc.strerror or exc} (folder {out.parent}).") from None
     try:
         coarse_out = scratch / "output.tif"
         coarse_conf = scratch / "confidence.tif" if request.confidence_path else None
-        coarse_options = replace(options, confidence_path=str(coarse_conf) if coarse_conf else None)
+        coarse_options = replace(options, confidence_path=str(coarse_conf) if coarse_conf else None, overwrite=True)
         with contextlib.closing(reader.on_grid(grid, categorical=categorical_input)) as coarse_reader:
             result = translate(model, coarse_reader, coarse_out, coarse_options,
                                lambda f: report(TRANSLATE_SHARE * f), is_canceled)

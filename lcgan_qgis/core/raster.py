@@ -73,6 +73,30 @@ class RasterInfo:
         return math.hypot(gt[1], gt[4]), math.hypot(gt[2], gt[5])
 
 
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """A north-up pixel grid: size in pixels and a GDAL geotransform (``gt[2] == gt[4] == 0``)."""
+
+    width: int
+    height: int
+    geotransform: GeoTransform
+
+    def bounds(self, window: Window | None = None) -> tuple[float, float, float, float]:
+        """``(xmin, ymin, xmax, ymax)`` of ``window`` (default: the whole grid) in CRS units."""
+        window = window or Window(0, 0, self.width, self.height)
+        x0, dx, _, y0, _, dy = self.geotransform
+        left, top = x0 + window.col_off * dx, y0 + window.row_off * dy
+        return left, top + window.height * dy, left + window.width * dx, top
+
+    @property
+    def pixel_size(self) -> tuple[float, float]:
+        return abs(self.geotransform[1]), abs(self.geotransform[5])
+
+    @classmethod
+    def of_info(cls, info: RasterInfo) -> Grid:
+        return cls(info.width, info.height, info.geotransform)
+
+
 @runtime_checkable
 class RasterReader(Protocol):
     """A readable raster. Implementations: ``core.gdal_io.GdalReader``, the plugin's provider reader."""

@@ -20,7 +20,7 @@ from pathlib import Path
 from osgeo import gdal
 
 from .errors import Canceled, InputRasterError, OutputError
-from .raster import GeoTransform, RasterInfo, Window
+from .raster import Grid, RasterInfo
 
 LOG = logging.getLogger(__name__)
 
@@ -31,30 +31,6 @@ MAX_UPSAMPLE_FACTOR = 4.0
 #: Largest grid (pixels) the resolution check resamples a layer to.
 MAX_RESAMPLED_PX = 400_000_000
 GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
-
-
-@dataclass(frozen=True, slots=True)
-class Grid:
-    """A north-up pixel grid: size in pixels and a GDAL geotransform (``gt[2] == gt[4] == 0``)."""
-
-    width: int
-    height: int
-    geotransform: GeoTransform
-
-    def bounds(self, window: Window | None = None) -> tuple[float, float, float, float]:
-        """``(xmin, ymin, xmax, ymax)`` of ``window`` (default: the whole grid) in CRS units."""
-        window = window or Window(0, 0, self.width, self.height)
-        x0, dx, _, y0, _, dy = self.geotransform
-        left, top = x0 + window.col_off * dx, y0 + window.row_off * dy
-        return left, top + window.height * dy, left + window.width * dx, top
-
-    @property
-    def pixel_size(self) -> tuple[float, float]:
-        return abs(self.geotransform[1]), abs(self.geotransform[5])
-
-    @classmethod
-    def of_info(cls, info: RasterInfo) -> Grid:
-        return cls(info.width, info.height, info.geotransform)
 
 
 @dataclass(frozen=True, slots=True)

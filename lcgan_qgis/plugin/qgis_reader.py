@@ -26,8 +26,7 @@ from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QThread
 
 from ..core.errors import InputRasterError
-from ..core.raster import RasterInfo, Window
-from ..core.resampling import Grid
+from ..core.raster import Grid, RasterInfo, Window
 
 #: QGIS data types the engine can read, and their numpy equivalents.
 QGIS_TO_NUMPY: dict[int, np.dtype] = {

@@ -87,3 +87,16 @@ def test_ctrl_c_cancels_and_leaves_nothing(files: dict[str, Path]) -> None:
     assert proc.returncode == 130, (stdout, stderr)
     assert "cancelled: nothing was written" in stderr
     assert not out.exists() and not [p for p in files["folder"].iterdir() if "partial" in p.name]
+
+
+def test_the_resolution_policy_is_the_job_s(files: dict[str, Path]) -> None:
+    """A raster in degrees: refused as in QGIS, and run at its own pixel size with --no-gsd-check."""
+    degrees = write_tif(files["folder"] / "deg.tif", np.random.default_rng(2).integers(6000, 16000, (3, 40, 50))
+                        .astype(np.uint16), geotransform=(-113.0, 0.0003, 0, 37.3, 0, -0.0003), epsg=4326)
+    out = files["folder"] / "deg_lc.tif"
+    args = ("translate", "--model", str(files["model"]), "--input", str(degrees), "--output", str(out))
+    refused = cli(*args)
+    assert refused.returncode == 2 and "is in a geographic CRS (degrees)" in refused.stderr and not out.exists()
+    done = cli(*args, "--no-gsd-check")
+    assert done.returncode == 0, done.stderr
+    assert "Resolution check off" in done.stdout and read_tif(out).shape == (1, 40, 50)

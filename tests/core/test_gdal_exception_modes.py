@@ -47,7 +47,7 @@ def test_write_then_read_round_trip(gdal_mode: bool, tmp_path: Path) -> None:
 
 
 def test_create_in_missing_folder_is_an_output_error(gdal_mode: bool, tmp_path: Path) -> None:
-    with pytest.raises(OutputError, match=r"Output folder does not exist: .*missing"):
+    with pytest.raises(OutputError, match=r"output folder .*missing does not exist"):
         GeoTiffWriter(tmp_path / "missing" / "o.tif", 4, 4, 1, "uint8", (0, 1, 0, 0, 0, -1), "")
 
 

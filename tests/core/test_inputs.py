@@ -132,17 +132,6 @@ def test_float_nan_is_nodata(lc_model: Model, tmp_path: Path) -> None:
     assert out[5, 5] == 255 and (out != 255).sum() == out.size - 1
 
 
-def test_geographic_crs_and_far_gsd_give_advice(lc_model: Model, tmp_path: Path) -> None:
-    src = write_tif(tmp_path / "wgs84.tif", imagery(), geotransform=(-113.0, 0.0003, 0, 37.3, 0, -0.0003), epsg=4326)
-    with GdalReader(src) as reader:
-        result = translate(lc_model, reader, tmp_path / "o.tif")
-    assert any("geographic coordinates" in m for m in result.messages)
-    src = write_tif(tmp_path / "coarse.tif", imagery(), geotransform=(300000, 300, 0, 4150000, 0, -300))
-    with GdalReader(src) as reader:
-        result = translate(lc_model, reader, tmp_path / "o2.tif")
-    assert any("300 m pixels" in m and "10x" in m for m in result.messages)
-
-
 def test_missing_and_unreadable_input(tmp_path: Path) -> None:
     with pytest.raises(InputRasterError, match="not found"):
         GdalReader(tmp_path / "none.tif")

@@ -133,7 +133,8 @@ def run_task(layer: object, model: Path, output: Path) -> None:
     from lcgan_qgis.plugin.tasks import TranslateTask
 
     outcomes: list[object] = []
-    request = TranslationRequest(Direction.LANDCOVER_TO_RGB, str(output), str(model), "cpu")
+    request = TranslationRequest(output_path=str(output), direction=Direction.LANDCOVER_TO_RGB, model_path=str(model),
+                                 device="cpu")
     task = TranslateTask(request, ProviderReader.from_layer(layer), outcomes.append)
     QgsApplication.taskManager().addTask(task)
     deadline = time.monotonic() + 120

@@ -149,9 +149,15 @@ def mosaic_vrt(tile: Path, tile_px: int, factor: int) -> Path:
             f'<DstRect xOff="{c * tile_px}" yOff="{r * tile_px}" xSize="{tile_px}" ySize="{tile_px}"/></SimpleSource>'
             for r in range(factor) for c in range(factor))
         bands.append(f'<VRTRasterBand dataType="Byte" band="{b}">{sources}</VRTRasterBand>')
+    from xml.sax.saxutils import escape
+
+    from osgeo import osr
+
     gt = ", ".join(repr(v) for v in UTM12N_GEOTRANSFORM)
-    path.write_text(f'<VRTDataset rasterXSize="{size}" rasterYSize="{size}"><GeoTransform>{gt}</GeoTransform>'
-                    + "".join(bands) + "</VRTDataset>")
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32612)  # the tile's CRS: the job's resolution check needs it, as for any raster
+    path.write_text(f'<VRTDataset rasterXSize="{size}" rasterYSize="{size}"><SRS>{escape(srs.ExportToWkt())}</SRS>'
+                    f"<GeoTransform>{gt}</GeoTransform>" + "".join(bands) + "</VRTDataset>")
     return path
 
 

@@ -77,9 +77,10 @@ def baseline(model_path: Path, raster: Path) -> dict[str, Any]:
 
 
 def engine_run(model: str, raster: str, output: str, precision: str, window_px: int | None) -> dict[str, Any]:
-    """One ``translate`` with onnxruntime's own time summed per call (runs in a subprocess: see ``main``)."""
-    from lcgan_qgis.core.engine import TranslateOptions, translate
+    """One translation through the job every caller runs (``core.job.run_translation``), with onnxruntime's own time
+    summed per call (runs in a subprocess: see ``main``)."""
     from lcgan_qgis.core.gdal_io import GdalReader
+    from lcgan_qgis.core.job import TranslationRequest, run_translation
     from lcgan_qgis.core.runtime import Model, load_model
 
     loaded = load_model(model, "cpu", precision=precision)
@@ -95,8 +96,10 @@ def engine_run(model: str, raster: str, output: str, precision: str, window_px: 
             return out
 
     timed_model = Timed(**{f.name: getattr(loaded, f.name) for f in dataclasses.fields(loaded)})
+    request = TranslationRequest(output_path=output, window_px=window_px, input_path=raster)
     with GdalReader(raster) as reader:
-        result, timing = timed(lambda: translate(timed_model, reader, output, TranslateOptions(window_px=window_px)))
+        job, timing = timed(lambda: run_translation(request, reader, log=lambda _line: None, model=timed_model))
+    result = job.result
     return {"seconds": round(result.seconds, 3), "tiles": result.tiles, "mpx_per_s": round(result.mpx_per_s, 4),
             "ort_seconds_inside": round(ort_seconds[0], 3), "window_shapes": sorted({str(s) for s in shapes}),
             "batch_shape": list(shapes[0]), "precision": loaded.precision, "model_file": loaded.path.name,
