@@ -71,6 +71,8 @@ STUDIES: dict[str, Study] = {
     "unpaired": Study("training/configs/zion_bundled.toml", (*SHORT_SCHEDULE, *UNPAIRED), {
         "unpaired_reference": (),
         "unpaired_full": tuple(RECIPE_FULL),
+        "unpaired_full_strong_noise": (*RECIPE_FULL, "loss.cycle_image_noise=0.3", "data.jitter_gain=0.3",
+                                       "data.jitter_gamma=0.3"),
     }),
 }
 #: The D_lc study's variants and base, under the names earlier code and docs use.
