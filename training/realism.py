@@ -1,0 +1,252 @@
+"""Realism metrics of generated imagery (pure numpy): Frechet distance, checkerboard index, per-class texture.
+
+Arrays follow the project's axis order: images ``(bands, rows, cols)``, masks and class indices ``(rows, cols)``,
+feature sets ``(samples, features)``. Each function says what it measures and in which units. The classifier
+two-sample test (it needs a network) is in :mod:`training.two_sample`, the judge's features in :mod:`training.judge`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from lcgan_qgis.core.contract import Radiometry
+from lcgan_qgis.core.scheme import ClassScheme
+
+CHECKERBOARD_NEIGHBOUR_BINS = (1, 2)  # frequency bins beside the period-2 line that form its reference
+TEXTURE_WINDOW_PX = 5  # local standard deviation over 5x5 pixels (150 m at 30 m GSD)
+
+
+# -- Frechet distance -----------------------------------------------------------------------------------------------
+def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ``(d,)`` and covariance ``(d, d)`` (unbiased, float64) of ``(samples, d)`` features.
+
+    Raises:
+        ValueError: fewer than 2 samples, or not a 2-D array.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise ValueError(f"features must be (samples >= 2, dims), got shape {x.shape}.")
+    return x.mean(axis=0), np.atleast_2d(np.cov(x, rowvar=False))
+
+
+def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
+    """Square root of a symmetric positive semi-definite matrix by eigen-decomposition (negative round-off -> 0)."""
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2.0)
+    return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets ``(n_a, d)`` and ``(n_b, d)``.
+
+    ``|mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2)`` (Dowson & Landau 1982; the FID of Heusel et
+    al. 2017 with another feature extractor). Units: squared feature units; 0 for identical sets. Both matrix
+    square roots are of symmetric PSD matrices, so ``numpy.linalg.eigh`` computes them exactly (no scipy). Like
+    every FID the estimate is biased upwards for few samples: compare distances computed with equal sample counts.
+    """
+    mu_a, cov_a = feature_statistics(a)
+    mu_b, cov_b = feature_statistics(b)
+    if mu_a.shape != mu_b.shape:
+        raise ValueError(f"feature sets differ in dimension: {mu_a.shape[0]} and {mu_b.shape[0]}.")
+    root_a = _sqrt_psd(cov_a)
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh(root_a @ cov_b @ root_a), 0.0, None)).sum()
+    distance = float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2.0 * cross)
+    return max(distance, 0.0)
+
+
+# -- patches --------------------------------------------------------------------------------------------------------
+def grid_patches(mask: np.ndarray, patch_px: int, stride_px: int | None = None) -> list[tuple[int, int]]:
+    """Top-left ``(row, col)`` of the ``patch_px`` squares on a regular grid that lie wholly where ``mask`` is True.
+
+    The grid starts at the mask's bounding box (so an area's first row of patches is not lost to the grid's phase);
+    ``stride_px`` defaults to ``patch_px`` (non-overlapping patches, i.e. disjoint ground); 1 gives every position.
+    """
+    stride = patch_px if stride_px is None else stride_px
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    if rows.size == 0 or mask.shape[0] < patch_px or mask.shape[1] < patch_px:
+        return []
+    integral = np.pad(np.cumsum(np.cumsum(mask.astype(np.int64), axis=0), axis=1), ((1, 0), (1, 0)))
+    p = patch_px
+    inside = integral[p:, p:] - integral[:-p, p:] - integral[p:, :-p] + integral[:-p, :-p]  # top-left -> count
+    full = np.zeros(inside.shape, bool)
+    r0, c0 = int(rows[0]), int(cols[0])
+    full[r0::stride, c0::stride] = inside[r0::stride, c0::stride] == p * p
+    return [(int(r), int(c)) for r, c in zip(*np.nonzero(full), strict=True)]
+
+
+def cut_patches(image: np.ndarray, corners: Sequence[tuple[int, int]], patch_px: int) -> np.ndarray:
+    """``(n, bands, patch_px, patch_px)`` copies of ``image`` at ``corners`` (from :func:`grid_patches`)."""
+    if not corners:
+        return np.zeros((0, image.shape[0], patch_px, patch_px), image.dtype)
+    return np.stack([image[:, r:r + patch_px, c:c + patch_px] for r, c in corners])
+
+
+def percentile_stretch(image: np.ndarray, valid: np.ndarray,
+                       percentiles: tuple[float, float] = (2.0, 98.0)) -> np.ndarray:
+    """``image`` mapped per band from its own ``percentiles`` (of the valid pixels) to [-1, 1], clipped; float32.
+
+    Used where units must not count (the two-sample test): each raster is stretched by its own statistics.
+    """
+    values = image[:, valid].astype(np.float64)
+    low = np.percentile(values, percentiles[0], axis=1)
+    high = np.maximum(np.percentile(values, percentiles[1], axis=1), low + 1e-6)
+    return Radiometry("fixed", tuple(map(float, low)), tuple(map(float, high)), percentiles).normalize(image)
+
+
+def gaussian_blur(image: np.ndarray, sigma_px: float) -> np.ndarray:
+    """``(bands, rows, cols)`` image blurred by a Gaussian of ``sigma_px`` pixels (separable, reflected edges)."""
+    radius = max(1, int(np.ceil(3.0 * sigma_px)))
+    offsets = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 * (offsets / sigma_px) ** 2)
+    kernel /= kernel.sum()
+    out = image.astype(np.float64)
+    for axis in (1, 2):
+        pad = [(0, 0)] * 3
+        pad[axis] = (radius, radius)
+        padded = np.pad(out, pad, mode="reflect")
+        length = out.shape[axis]
+        out = sum(w * np.take(padded, np.arange(k, k + length), axis=axis) for k, w in enumerate(kernel))
+    return out.astype(np.float32)
+
+
+# -- checkerboard index ---------------------------------------------------------------------------------------------
+def _period2_masks(patch_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frequency masks of a ``patch_px`` FFT: the period-2 lines (fx = 0.5 or fy = 0.5 cycles/px) and their
+    neighbours (lines ``CHECKERBOARD_NEIGHBOUR_BINS`` bins away, the period-2 lines themselves excluded)."""
+    half = patch_px // 2
+    distance = np.abs(np.arange(patch_px) - half)
+    dy, dx = distance[:, None], distance[None, :]
+    line = (dy == 0) | (dx == 0)
+    near = np.isin(dy, CHECKERBOARD_NEIGHBOUR_BINS) | np.isin(dx, CHECKERBOARD_NEIGHBOUR_BINS)
+    return line, near & ~line
+
+
+def period2_power_ratio(patches: np.ndarray) -> np.ndarray:
+    """Per band: mean spectral power on the period-2 lines over that of the neighbouring frequencies.
+
+    ``patches`` is ``(n, bands, p, p)`` with ``p`` even. Each patch band has its mean removed, its 2-D power
+    spectrum is summed over all patches, and the ratio of the mean power per frequency bin on the lines
+    fx = 0.5 or fy = 0.5 cycles/px (the transposed-convolution checkerboard of Odena et al. 2016, "Deconvolution and
+    Checkerboard Artifacts") to the mean power per bin 1-2 bins beside them is returned, ``(bands,)``, unitless.
+    Natural imagery has a smooth spectrum there (ratio near, usually slightly below, 1).
+    """
+    n, _bands, p, q = patches.shape
+    if p != q or p % 2 or p < 8 or n == 0:
+        raise ValueError(f"need >= 1 square patch with an even side >= 8 px, got {patches.shape}.")
+    x = patches.astype(np.float64)
+    x = x - x.mean(axis=(2, 3), keepdims=True)
+    power = (np.abs(np.fft.fft2(x)) ** 2).sum(axis=0)  # unshifted: index p // 2 is 0.5 cycles/px
+    line, near = _period2_masks(p)
+    return power[:, line].mean(axis=1) / np.maximum(power[:, near].mean(axis=1), 1e-30)
+
+
+def checkerboard_index(generated: np.ndarray, real: np.ndarray, mask: np.ndarray, patch_px: int = 32) -> dict:
+    """Period-2 power ratio of generated over real imagery on the non-overlapping patches inside ``mask``.
+
+    ``generated`` and ``real``: ``(bands, rows, cols)`` of the same ground; the ratio is scale-free, so their units
+    need not match. Returns ``index`` (mean over bands of generated / real: 1 = like real imagery, 20 = twenty
+    times the period-2 power), the per-band ratios and the patch count.
+    """
+    corners = grid_patches(mask, patch_px)
+    if not corners:
+        raise ValueError(f"no {patch_px} px patch lies wholly inside the mask.")
+    gen = period2_power_ratio(cut_patches(generated, corners, patch_px))
+    ref = period2_power_ratio(cut_patches(real, corners, patch_px))
+    per_band = gen / ref
+    return {"index": round(float(per_band.mean()), 3), "per_band": [round(float(v), 3) for v in per_band],
+            "generated_ratio": [round(float(v), 4) for v in gen], "real_ratio": [round(float(v), 4) for v in ref],
+            "patches": len(corners), "patch_px": patch_px}
+
+
+# -- per-class texture ----------------------------------------------------------------------------------------------
+def _box_sum(x: np.ndarray, size: int) -> np.ndarray:
+    """Sum over the ``size`` x ``size`` box centred on each pixel of a ``(rows, cols)`` array (zero outside)."""
+    half = size // 2
+    padded = np.pad(x, ((half + 1, half), (half + 1, half)))
+    integral = padded.cumsum(axis=0).cumsum(axis=1)
+    return (integral[size:, size:] - integral[:-size, size:] - integral[size:, :-size] + integral[:-size, :-size])
+
+
+def local_std(image: np.ndarray, valid: np.ndarray, size_px: int = TEXTURE_WINDOW_PX) -> tuple[np.ndarray, np.ndarray]:
+    """Per band, the standard deviation over the ``size_px`` square around each pixel (the image's units).
+
+    Returns ``((bands, rows, cols) float64, (rows, cols) bool)``: a pixel counts only where its whole window is
+    valid and inside the raster.
+    """
+    full = _box_sum(valid.astype(np.float64), size_px) >= size_px * size_px - 0.5
+    out = np.zeros(image.shape, np.float64)
+    area = float(size_px * size_px)
+    for b in range(image.shape[0]):
+        x = np.where(valid, image[b].astype(np.float64), 0.0)
+        mean = _box_sum(x, size_px) / area
+        out[b] = np.sqrt(np.maximum(_box_sum(x * x, size_px) / area - mean * mean, 0.0))
+    return out, full
+
+
+def gradient_magnitude(image: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per band, ``sqrt(gx^2 + gy^2)`` of central differences (image units per pixel); valid where the 3x3
+    neighbourhood is valid and inside the raster."""
+    ok = _box_sum(valid.astype(np.float64), 3) >= 8.5
+    x = image.astype(np.float64)
+    gx = np.zeros_like(x)
+    gy = np.zeros_like(x)
+    gx[:, :, 1:-1] = (x[:, :, 2:] - x[:, :, :-2]) / 2.0
+    gy[:, 1:-1, :] = (x[:, 2:, :] - x[:, :-2, :]) / 2.0
+    return np.hypot(gx, gy), ok
+
+
+def class_means(values: np.ndarray, class_idx: np.ndarray, valid: np.ndarray,
+                n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class pixel counts ``(n,)`` and per-band means ``(n, bands)`` of ``(bands, rows, cols)`` values on
+    ``valid`` (NaN where a class has no pixel)."""
+    idx = class_idx[valid].ravel()
+    counts = np.bincount(idx, minlength=n_classes).astype(np.float64)
+    means = np.full((n_classes, values.shape[0]), np.nan)
+    present = counts > 0
+    for b in range(values.shape[0]):
+        total = np.bincount(idx, weights=values[b][valid].ravel(), minlength=n_classes)
+        means[present, b] = total[present] / counts[present]
+    return counts.astype(np.int64), means
+
+
+def compare_textures(real: np.ndarray, generated: np.ndarray, class_idx: np.ndarray, valid: np.ndarray,
+                     scheme: ClassScheme, band_names: Sequence[str], size_px: int = TEXTURE_WINDOW_PX) -> dict:
+    """Per-class texture of real vs generated imagery: mean local standard deviation and gradient magnitude.
+
+    Both images in the same units (image units, per band). Per class: real and generated means, and their ratio
+    generated / real (1 = as much texture as real imagery; a flat colour rendering gives well below 1, a
+    checkerboard above). Summary per band, pixel-weighted over the classes: the mean absolute error of the class
+    means (image units) and the mean ratio.
+    """
+    n = len(scheme)
+    out: dict = {"bands": list(band_names), "window_px": size_px, "per_class": {}}
+    stats = {}
+    for name, (real_values, ok_real), (gen_values, ok_gen) in (
+        ("local_std", local_std(real, valid, size_px), local_std(generated, valid, size_px)),
+        ("gradient", gradient_magnitude(real, valid), gradient_magnitude(generated, valid)),
+    ):
+        ok = ok_real & ok_gen & valid
+        counts, real_mean = class_means(real_values, class_idx, ok, n)
+        _, gen_mean = class_means(gen_values, class_idx, ok, n)
+        present = counts > 0
+        weights = (counts[present] / max(counts[present].sum(), 1))[:, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = gen_mean / real_mean
+        finite = np.isfinite(ratio[present])
+        out[f"{name}_mean_abs_error"] = _rounded((weights * np.abs(gen_mean[present] - real_mean[present])).sum(0))
+        out[f"{name}_ratio"] = _rounded((weights * np.where(finite, ratio[present], 0.0)).sum(0)
+                                        / np.maximum((weights * finite).sum(0), 1e-12), 3)
+        stats[name] = (counts, real_mean, gen_mean, ratio)
+    for i, cls in enumerate(scheme.classes):
+        entry: dict = {"name": cls.name, "pixels": int(stats["local_std"][0][i])}
+        for name, (_counts, real_mean, gen_mean, ratio) in stats.items():
+            entry[f"real_{name}"] = _rounded(real_mean[i])
+            entry[f"generated_{name}"] = _rounded(gen_mean[i])
+            entry[f"{name}_ratio"] = _rounded(ratio[i], 3)
+        out["per_class"][str(cls.code)] = entry
+    return out
+
+
+def _rounded(values: np.ndarray, digits: int = 2) -> list[float | None]:
+    return [None if not np.isfinite(v) else round(float(v), digits) for v in np.atleast_1d(values)]
