@@ -40,7 +40,7 @@ def _ablation(args: argparse.Namespace) -> int:
     if not args.summarize_only:
         run_variants(args.data, args.out_dir, args.variants or list(study(args.study).variants), args.seeds,
                      args.overrides, study_name=args.study, parallel=args.parallel)
-    print(markdown_table(summarize(args.out_dir, args.max_step)))
+    print(markdown_table(summarize(args.out_dir, args.max_step, args.data if args.measure else None)))
     return 0
 
 
@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     ablation.add_argument("--seeds", nargs="*", type=int, default=[0], help="seeds (default: 0)")
     ablation.add_argument("--summarize-only", action="store_true", help="only read finished runs")
     ablation.add_argument("--max-step", type=int, default=0, help="compare the runs up to this step (0: all)")
+    ablation.add_argument("--measure", action="store_true",
+                          help="also export and measure each run on the held-out area (training/run_measures.py)")
     ablation.add_argument("overrides", nargs="*", metavar="key=value", help="extra overrides for every run")
     ablation.set_defaults(func=_ablation)
 

@@ -122,14 +122,26 @@ def run_variants(data_dir: str | Path, out_dir: str | Path, variants: list[str],
             future.result()
 
 
-def summarize(out_dir: str | Path, max_step: int = 0) -> dict[str, Any]:
+def summarize(out_dir: str | Path, max_step: int = 0, measure_data: str | Path | None = None) -> dict[str, Any]:
     """Per run: final and best validation accuracy/mIoU, steps, wall seconds; written to ``summary.json``.
 
-    ``max_step`` > 0 compares the runs at equal length (validations and losses after it are ignored).
+    ``max_step`` > 0 compares the runs at equal length (validations and losses after it are ignored). With
+    ``measure_data`` (the Zion folder), each run's last checkpoint is also exported and measured on the held-out
+    area (:func:`training.run_measures.measure_run`: accuracy through the engine, window dependence, checkerboard
+    index, texture); runs that already have ``measures.json`` are not measured again.
     """
     out_dir = Path(out_dir)
     runs = {}
     for run_dir in sorted(p for p in out_dir.iterdir() if (p / "val.csv").is_file()):
+        measures = None
+        if measure_data is not None:
+            path = run_dir / "measures.json"
+            if path.is_file():
+                measures = json.loads(path.read_text(encoding="utf-8"))
+            else:
+                from .run_measures import measure_run
+
+                measures = measure_run(run_dir, measure_data, REPO / HELDOUT)
         with open(run_dir / "val.csv", newline="", encoding="utf-8") as f:
             val = [r for r in csv.DictReader(f) if not max_step or int(r["step"]) <= max_step]
         with open(run_dir / "losses.csv", newline="", encoding="utf-8") as f:
@@ -144,6 +156,8 @@ def summarize(out_dir: str | Path, max_step: int = 0) -> dict[str, Any]:
             "baseline_accuracy": float(last["baseline_accuracy"]),
             "train_seconds": float(losses[-1]["seconds"]) if losses else 0.0,
             "accuracy_by_epoch": [float(r["accuracy"]) for r in val],
+            "batch_size": _config_value(run_dir, "batch_size"),
+            "measures": measures,
         }
     summary = {"max_step": max_step, "runs": runs,
                "studies": {k: {"config": v.config, "base_overrides": list(v.base_overrides),
@@ -152,11 +166,37 @@ def summarize(out_dir: str | Path, max_step: int = 0) -> dict[str, Any]:
     return summary
 
 
+def _config_value(run_dir: Path, key: str) -> Any:
+    """A value of the run's ``config.toml`` by key name (the first section that has it), or None."""
+    import tomllib
+
+    path = run_dir / "config.toml"
+    if not path.is_file():
+        return None
+    config = tomllib.loads(path.read_text(encoding="utf-8"))
+    return next((values[key] for values in config.values() if isinstance(values, dict) and key in values), None)
+
+
 def markdown_table(summary: dict[str, Any]) -> str:
-    lines = ["| run | steps | final acc. | final mIoU | mean acc. last 3 epochs | best acc. (step) | baseline |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    measured = any(r.get("measures") for r in summary["runs"].values())
+    head = "| run | steps x batch | final val. acc. | final mIoU | mean acc. last 3 | best acc. (step) | baseline |"
+    rule = "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    if measured:
+        head += (" engine acc. 256 / 512 px | majority | LC changed 256 vs 512 | RGB PSNR 256 vs 512 |"
+                 " checkerboard index | local std gen. / real |")
+        rule += " ---: | ---: | ---: | ---: | ---: | ---: |"
+    lines = [head, rule]
     for name, r in summary["runs"].items():
-        lines.append(f"| {name} | {r['steps']} | {r['final_accuracy']:.3f} | {r['final_mean_iou']:.3f} | "
-                     f"{r['mean_accuracy_last_3_epochs']:.3f} | {r['best_accuracy']:.3f} ({r['best_step']}) | "
-                     f"{r['baseline_accuracy']:.3f} |")
+        line = (f"| {name} | {r['steps']} x {r.get('batch_size') or 1} | {r['final_accuracy']:.3f} | "
+                f"{r['final_mean_iou']:.3f} | {r['mean_accuracy_last_3_epochs']:.3f} | {r['best_accuracy']:.3f} "
+                f"({r['best_step']}) | {r['baseline_accuracy']:.3f} |")
+        m = r.get("measures")
+        if measured and m:
+            acc = m["heldout_accuracy"]
+            line += (f" {acc['256']:.3f} / {acc['512']:.3f} | {m['heldout_majority_baseline']:.3f} | "
+                     f"{100 * m['lc_changed_256_512']:.1f} % | {m['rgb_psnr_256_512_db']:.1f} dB | "
+                     f"{m['checkerboard_index']:.2f} | {m['local_std_generated']:.3f} / {m['local_std_real']:.3f} |")
+        elif measured:
+            line += " | | | | | |"
+        lines.append(line)
     return "\n".join(lines)
