@@ -84,6 +84,7 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
     DIRECTION: Direction = Direction.LANDCOVER_TO_RGB
     INPUT_LABEL = "Input raster"
     OUTPUT_LABEL = "Output"
+    DISPLAY_NAME = ""
 
     def __init__(self) -> None:
         super().__init__()
@@ -102,6 +103,9 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
 
     def name(self) -> str:
         return self.DIRECTION.value
+
+    def displayName(self) -> str:
+        return self.tr(self.DISPLAY_NAME)
 
     def group(self) -> str:
         return self.tr("Translation")
@@ -296,9 +300,7 @@ class LandcoverToRgb(TranslateAlgorithm):
     DIRECTION = Direction.LANDCOVER_TO_RGB
     INPUT_LABEL = "Land-cover raster (one band of class codes)"
     OUTPUT_LABEL = "Synthetic RGB"
-
-    def displayName(self) -> str:
-        return self.tr("Land cover to synthetic RGB")
+    DISPLAY_NAME = "Land cover to synthetic RGB"
 
     def _check_layer(self, layer: QgsRasterLayer) -> None:
         misfit = direction_misfit(layer, self.DIRECTION)
@@ -312,9 +314,7 @@ class RgbToLandcover(TranslateAlgorithm):
     DIRECTION = Direction.RGB_TO_LANDCOVER
     INPUT_LABEL = "Image raster (red, green, blue bands)"
     OUTPUT_LABEL = "Land cover"
-
-    def displayName(self) -> str:
-        return self.tr("RGB imagery to land cover")
+    DISPLAY_NAME = "RGB imagery to land cover"
 
     def _add_band_parameter(self) -> None:
         self.addParameter(
