@@ -25,6 +25,8 @@ import sys
 from collections.abc import Callable, Sequence
 from types import FrameType
 
+from .core.choices import DEVICES, PRECISIONS
+from .core.contract import RADIOMETRY_MODES
 from .core.errors import LcganError, OptionError
 
 EXIT_ERROR = 2
@@ -50,13 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--output", required=True, help="output GeoTIFF")
     tr.add_argument("--overlap", type=int, default=None, help="overlap between windows in px (default: the model's)")
     tr.add_argument("--window", type=int, default=None, help="inference window in px (default: the engine's)")
-    tr.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    tr.add_argument("--device", choices=DEVICES, default="auto")
     tr.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
-    tr.add_argument("--precision", choices=("auto", "fp32", "int8"), default="auto",
+    tr.add_argument("--precision", choices=PRECISIONS, default="auto",
                     help="auto: the model's int8 copy (M.int8.onnx) on CPU when it exists")
     tr.add_argument("--batch", type=int, default=1, help="windows per inference batch")
     tr.add_argument("--bands", type=_bands, default=None, help="input bands for imagery, e.g. 4,3,2")
-    tr.add_argument("--radiometry", choices=("fixed", "percentile"), default=None,
+    tr.add_argument("--radiometry", choices=RADIOMETRY_MODES, default=None,
                     help="how imagery values are scaled (default: the model's)")
     tr.add_argument("--confidence", default=None, help="also write the max class probability here (land cover)")
     tr.add_argument("--aoi", default=None, help="area of interest: polygon WKT in the raster's CRS")
@@ -68,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="print a model's contract and the execution provider it would use")
     info.add_argument("model")
-    info.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    info.add_argument("--device", choices=DEVICES, default="auto")
 
     qu = sub.add_parser("quantize", help="write an int8 (QDQ, per-channel) copy of a model, calibrated on a raster")
     qu.add_argument("--model", required=True)

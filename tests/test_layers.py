@@ -97,3 +97,12 @@ def test_the_rule_reader_resolves_relative_and_lazy_imports() -> None:
     source = "from ...core.job import run_translation\n\ndef f():\n    from ... import tooling\n    import torch.nn\n"
     assert {"lcgan_qgis.core.job", "lcgan_qgis.tooling", "torch.nn"} <= imported_modules(path, source)
     assert violations(path, FORBIDDEN["lcgan_qgis/plugin"], source) == ["lcgan_qgis.tooling", "torch.nn"]
+
+
+def test_the_architecture_page_names_every_module_of_the_plugin_package() -> None:
+    """docs/architecture.md lists each module with its layer; a new module must be added there."""
+    text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    missing = [str(p.relative_to(REPO)) for p in (REPO / "lcgan_qgis").rglob("*.py")
+               if p.name != "__init__.py" and f"`{p.name}`" not in text and f"/{p.name}`" not in text
+               and f"`{p.relative_to(REPO / 'lcgan_qgis').as_posix()}`" not in text]
+    assert missing == []

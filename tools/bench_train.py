@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from lcgan_qgis.core.files import AtomicFile
 from training.config import TrainConfig
 from training.trainer import Trainer
 
@@ -123,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         result["speedup_default_vs_fp32_cpu_s"] = v["fp32_eager"]["median_cpu_s"] / v["default"]["median_cpu_s"]
         result["speedup_default_vs_fp32_wall_s"] = v["fp32_eager"]["median_wall_s"] / v["default"]["median_wall_s"]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    with AtomicFile(args.out) as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     summary = {n: round(r["median_cpu_s"], 3) for n, r in result["variants"].items()}
     print(f"CPU s/step {summary}; speed-up of the default over fp32 eager: "
           f"{result.get('speedup_default_vs_fp32_cpu_s', float('nan')):.2f}x -> {args.out}")

@@ -22,8 +22,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from lcgan_qgis.core.choices import DEVICES  # in the order of the algorithms' DEVICE enum
 from lcgan_qgis.core.contract import Direction
 from lcgan_qgis.core.errors import LcganError
+from lcgan_qgis.core.files import AtomicFile
 from lcgan_qgis.core.resources import bundled_model_path, default_scheme_path
 from lcgan_qgis.core.scheme import ClassScheme
 from tools.demo_input import DEFAULT_SEED, DEFAULT_SIZE_PX, make_demo_input
@@ -35,7 +37,6 @@ RGB_NAME = "demo_rgb.tif"
 LANDCOVER_NAME = "demo_landcover.tif"
 PNG_NAME = "demo.png"
 QGIS_PLUGINS_DIR = "/usr/share/qgis/python/plugins"  # Debian's Processing framework
-DEVICES = ("auto", "cpu", "cuda")  # the order of the algorithms' DEVICE enum
 RADIOMETRY_PERCENTILE = 1  # lcgan:rgb_to_landcover's RADIOMETRY enum: 0 model default, 1 percentile, 2 fixed
 
 
@@ -182,7 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if args.docs_png:
         args.docs_png.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(result["png"], args.docs_png)
+        with AtomicFile(args.docs_png) as tmp:
+            shutil.copyfile(result["png"], tmp)
         result["docs_png"] = args.docs_png
     print(result["agreement"].line())
     print("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in result["timings"].items())

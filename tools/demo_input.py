@@ -26,6 +26,7 @@ import numpy as np
 from osgeo import gdal, osr
 
 from lcgan_qgis.core.errors import OutputError
+from lcgan_qgis.core.files import GEOTIFF_CREATION_OPTIONS, AtomicFile
 from lcgan_qgis.core.resources import default_scheme_path
 from lcgan_qgis.core.scheme import ClassScheme
 
@@ -244,35 +245,44 @@ def write_geotiff(codes: np.ndarray, path: str | Path, scheme: ClassScheme | Non
     """
     scheme = scheme or ClassScheme.load(default_scheme_path())
     path = Path(path)
-    rows, cols = codes.shape
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        driver = gdal.GetDriverByName("GTiff")
-        ds = driver.Create(str(path), cols, rows, 1, gdal.GDT_Byte,
-                           options=["TILED=YES", "COMPRESS=DEFLATE", "BLOCKXSIZE=256", "BLOCKYSIZE=256"])
-        try:
-            ds.SetGeoTransform((origin_m[0], pixel_size_m, 0.0, origin_m[1], 0.0, -pixel_size_m))
-            srs = osr.SpatialReference()
-            srs.ImportFromEPSG(epsg)
-            ds.SetProjection(srs.ExportToWkt())
-            band = ds.GetRasterBand(1)
-            band.SetNoDataValue(scheme.nodata_code)
-            table = gdal.ColorTable()
-            names = [""] * 256
-            for cls in scheme.classes:
-                table.SetColorEntry(cls.code, tuple(cls.rgba))
-                names[cls.code] = cls.name
-            band.SetRasterColorTable(table)
-            band.SetRasterColorInterpretation(gdal.GCI_PaletteIndex)
-            band.SetCategoryNames(names)
-            if description:
-                band.SetDescription(description)
-            band.WriteArray(np.ascontiguousarray(codes, dtype=np.uint8))
-        finally:
-            ds = None  # closes and flushes the dataset, owned here
+    except OSError as exc:
+        raise OutputError(f"Cannot create the folder of {path}: {exc.strerror or exc}") from None
+    try:
+        with AtomicFile(path, sidecars=(".aux.xml",)) as tmp:  # class names live in the .aux.xml
+            _write_codes(tmp, codes, scheme, origin_m, pixel_size_m, epsg, description)
     except RuntimeError as exc:
         raise OutputError(f"Cannot write the demo land-cover map {path}: {exc}") from None
     return path
+
+
+def _write_codes(path: Path, codes: np.ndarray, scheme: ClassScheme, origin_m: tuple[float, float],
+                 pixel_size_m: float, epsg: int, description: str) -> None:
+    """:func:`write_geotiff`'s GeoTIFF, written at ``path`` (the temporary name)."""
+    rows, cols = codes.shape
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), cols, rows, 1, gdal.GDT_Byte,
+                                              options=list(GEOTIFF_CREATION_OPTIONS))
+    try:
+        ds.SetGeoTransform((origin_m[0], pixel_size_m, 0.0, origin_m[1], 0.0, -pixel_size_m))
+        srs = osr.SpatialReference()
+        srs.ImportFromEPSG(epsg)
+        ds.SetProjection(srs.ExportToWkt())
+        band = ds.GetRasterBand(1)
+        band.SetNoDataValue(scheme.nodata_code)
+        table = gdal.ColorTable()
+        names = [""] * 256
+        for cls in scheme.classes:
+            table.SetColorEntry(cls.code, tuple(cls.rgba))
+            names[cls.code] = cls.name
+        band.SetRasterColorTable(table)
+        band.SetRasterColorInterpretation(gdal.GCI_PaletteIndex)
+        band.SetCategoryNames(names)
+        if description:
+            band.SetDescription(description)
+        band.WriteArray(np.ascontiguousarray(codes, dtype=np.uint8))
+    finally:
+        ds = None  # closes and flushes the dataset, owned here
 
 
 def make_demo_input(path: str | Path, size_px: int = DEFAULT_SIZE_PX, seed: int = DEFAULT_SEED) -> Path:

@@ -22,6 +22,8 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from lcgan_qgis.core.files import AtomicFile
+
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN = "lcgan_qgis"
 RESOURCE_FOLDERS = ("icons", "schemes", "styles", "models")
@@ -86,14 +88,13 @@ def build(out: Path) -> Path:
     """Write the zip to ``out`` (folders created) and return it."""
     version = check_metadata()
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+    with AtomicFile(out) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED,
+                                                 compresslevel=9) as archive:
         for source, name in entries():
             info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = (source.stat().st_mode & 0o777 | 0o100000) << 16
             archive.writestr(info, source.read_bytes())
-    tmp.replace(out)
     print(f"{out}: lcgan {version}, {len(entries())} files, {out.stat().st_size / 1e6:.2f} MB")
     return out
 

@@ -13,7 +13,9 @@ import numpy as np
 from osgeo import gdal
 
 from lcgan_qgis.core.errors import InputRasterError
+from lcgan_qgis.core.files import AtomicFile
 from lcgan_qgis.core.scheme import ClassScheme
+from lcgan_qgis.core.validity import image_valid
 from training.evaluation_plots import Figure, codes_to_rgb, legend_handles
 from training.metrics import accuracy, confusion_matrix, iou_per_class, mean_iou
 
@@ -35,14 +37,13 @@ class Agreement:
 
 
 def read_bands(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """``(bands, rows, cols)`` pixels and the mask of pixels valid in every band."""
+    """``(bands, rows, cols)`` pixels and the mask of valid pixels (:func:`lcgan_qgis.core.validity.image_valid`)."""
     try:
         ds = gdal.Open(str(path))
         pixels = ds.ReadAsArray()
         pixels = pixels[None] if pixels.ndim == 2 else pixels
-        valid = np.ones(pixels.shape[1:], dtype=bool)
-        for b in range(1, ds.RasterCount + 1):
-            valid &= ds.GetRasterBand(b).GetMaskBand().ReadAsArray() > 0
+        nodata = [ds.GetRasterBand(b).GetNoDataValue() for b in range(1, ds.RasterCount + 1)]
+        valid = image_valid(pixels, nodata)
     except RuntimeError as exc:
         raise InputRasterError(f"Cannot read {path}: {exc}") from None
     finally:
@@ -94,5 +95,6 @@ def render(input_lc: str | Path, synthetic_rgb: str | Path, predicted_lc: str | 
                   ncol=2, fontsize=8, frameon=False)
     fig.suptitle(f"{title}{result.line()}", fontsize=12)
     fig.subplots_adjust(left=0.01, right=0.99, top=0.9, bottom=0.2, wspace=0.04)
-    fig.savefig(png, dpi=80)
+    with AtomicFile(png) as tmp:
+        fig.savefig(tmp, dpi=80)
     return result

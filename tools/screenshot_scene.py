@@ -8,7 +8,6 @@ from environment variables (``LCGAN_SHOT_INPUT``, ``LCGAN_SHOT_MODEL``, ``LCGAN_
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from qgis.core import QgsProject, QgsRasterLayer
 from qgis.PyQt.QtCore import Qt, QTimer
@@ -16,6 +15,7 @@ from qgis.PyQt.QtWidgets import QApplication, QDockWidget
 from qgis.utils import iface, plugins
 
 from lcgan_qgis.core.contract import Direction
+from lcgan_qgis.core.files import AtomicFile
 
 PLUGIN = "lcgan_qgis"
 POLL_MS = 250
@@ -40,7 +40,13 @@ def _finish(dock: object) -> None:
     canvas.refreshAllLayers()
     layers = iface.layerTreeView()
     layers.expandAll()
-    QTimer.singleShot(4000, lambda: Path(os.environ["LCGAN_SHOT_READY"]).write_text(status, encoding="utf-8"))
+    QTimer.singleShot(4000, lambda: _signal_ready(status))
+
+
+def _signal_ready(status: str) -> None:
+    """Write the ready file whole (the caller polls for it and reads it at once)."""
+    with AtomicFile(os.environ["LCGAN_SHOT_READY"]) as tmp:
+        tmp.write_text(status, encoding="utf-8")
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ Each raster keeps its own grid; nothing is reprojected. A sample ``i`` is fully 
 training is repeatable, workers need no coordination and resuming at step ``s`` just starts at sample ``s * batch``.
 Land-cover codes become class indices through the scheme (unknown codes raise, naming code and file); image bands are
 normalised to [-1, 1] by :class:`~lcgan_qgis.core.contract.Radiometry` with percentiles computed once per dataset.
-Which image pixels are valid is decided by the engine's own rule (``lcgan_qgis.core.preprocess.image_valid_mask``),
+Which image pixels are valid is decided by the engine's own rule (``lcgan_qgis.core.validity.image_valid``),
 so training and inference never disagree about nodata.
 """
 
@@ -29,7 +29,7 @@ from torch.utils.data import Dataset, Sampler
 
 from lcgan_qgis.core.contract import Radiometry
 from lcgan_qgis.core.errors import InputRasterError, SchemeError
-from lcgan_qgis.core.preprocess import image_valid_mask
+from lcgan_qgis.core.validity import image_valid
 from lcgan_qgis.core.scheme import ClassScheme
 
 from .areas import Areas, window_geometry
@@ -190,7 +190,7 @@ class ImageRasters(_Reader):
             shape = (len(self.bands), max(1, int(s.height / scale)), max(1, int(s.width / scale)))
             with rasterio.open(s.path) as ds:
                 pixels = ds.read(self.bands, out_shape=shape, resampling=Resampling.nearest)
-            valid = image_valid_mask(pixels, s.band_nodata(self.bands))
+            valid = image_valid(pixels, s.band_nodata(self.bands))
             chunks.append(pixels[:, valid].astype(np.float64))
         values = np.concatenate(chunks, axis=1)
         if values.shape[1] == 0:
@@ -206,7 +206,7 @@ class ImageRasters(_Reader):
 
     def read(self, source: RasterSource, window: Window) -> tuple[np.ndarray, np.ndarray]:
         pixels = self.handle(source).read(self.bands, window=window)
-        valid = image_valid_mask(pixels, source.band_nodata(self.bands))
+        valid = image_valid(pixels, source.band_nodata(self.bands))
         normalized = self.radiometry.normalize(pixels)
         normalized[:, ~valid] = -1.0  # nodata (and NaN) pixels enter the networks as black; losses mask them
         return normalized, valid

@@ -85,6 +85,40 @@ class Radiometry:
         if not 0.0 <= p_lo < p_hi <= 100.0:
             raise ContractError(f"radiometry.percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}.")
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (contract metadata, checkpoints, training's radiometry file): mode, low, high, percentiles."""
+        return {"mode": self.mode, "low": list(self.low), "high": list(self.high),
+                "percentiles": list(self.percentiles)}
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "radiometry") -> Radiometry:
+        """Read :meth:`to_dict`'s form (``mode`` defaults to ``percentile``, ``percentiles`` to 2-98).
+
+        Raises:
+            ContractError: naming ``source``, for a missing or non-numeric ``low``/``high`` or invalid values.
+        """
+        try:
+            return cls(
+                mode=str(data.get("mode", "percentile")),
+                low=tuple(float(v) for v in data["low"]),
+                high=tuple(float(v) for v in data["high"]),
+                percentiles=tuple(float(v) for v in data.get("percentiles", (2.0, 98.0))),  # type: ignore[arg-type]
+            )
+        except ContractError as exc:
+            raise ContractError(f"{source}: {exc}") from None
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise ContractError(f"{source}: radiometry needs numeric lists 'low' and 'high' ({exc!r}).") from None
+
+    def explain(self, mode: str | None = None) -> str:
+        """What ``mode`` (default: this radiometry's own) does with this model's values, in one clause."""
+        span = ", ".join(f"{lo:g}-{hi:g}" for lo, hi in zip(self.low, self.high, strict=True))
+        meanings = {
+            "percentile": f"this raster's own {self.percentiles[0]:g}-{self.percentiles[1]:g} % range is the "
+                          "model's range",
+            "fixed": f"pixel values are read in the training imagery's units, {span} per band",
+        }
+        return meanings.get(mode or self.mode, "unknown mode")
+
     def normalize(self, pixels: np.ndarray, low: Sequence[float] | None = None,
                   high: Sequence[float] | None = None) -> np.ndarray:
         """``(bands, ...)`` pixel values -> float32 in [-1, 1] using ``low``/``high`` (default: the model's)."""
@@ -187,12 +221,7 @@ class ModelContract:
             "contract_version": self.contract_version,
             "direction": self.direction.value,
             "scheme": self.scheme.to_dict(),
-            "radiometry": {
-                "mode": self.radiometry.mode,
-                "low": list(self.radiometry.low),
-                "high": list(self.radiometry.high),
-                "percentiles": list(self.radiometry.percentiles),
-            },
+            "radiometry": self.radiometry.to_dict(),
             "tile_size_px": self.tile_size_px,
             "overlap_px": self.overlap_px,
             "gsd_m": self.gsd_m,
@@ -267,18 +296,7 @@ class ModelContract:
         except SchemeError as exc:  # (the scheme's own checks do not know the file: name it)
             message = str(exc)
             raise ContractError(message if message.startswith(source) else f"{source}: {message}") from None
-        radio = get("radiometry", dict)
-        try:
-            radiometry = Radiometry(
-                mode=str(radio.get("mode", "percentile")),
-                low=tuple(float(v) for v in radio["low"]),
-                high=tuple(float(v) for v in radio["high"]),
-                percentiles=tuple(float(v) for v in radio.get("percentiles", (2.0, 98.0))),  # type: ignore[arg-type]
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, ContractError):
-                raise ContractError(f"{source}: {exc}") from None
-            raise ContractError(f"{source}: radiometry needs numeric lists 'low' and 'high' ({exc!r}).") from None
+        radiometry = Radiometry.from_dict(get("radiometry", dict), source)
         try:
             return cls(
                 direction=Direction.parse(get("direction", str)),

@@ -19,6 +19,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .files import AtomicFile
+
 LOG = logging.getLogger(__name__)
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1]  # the plugin folder (lcgan_qgis), not core
@@ -151,7 +153,8 @@ def prepare_target(target: Path | None = None) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     ignore = target.parent / ".gitignore"
     if not ignore.exists():
-        ignore.write_text("*\n", encoding="utf-8")
+        with AtomicFile(ignore) as tmp:
+            tmp.write_text("*\n", encoding="utf-8")
     return target
 
 

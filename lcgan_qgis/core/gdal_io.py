@@ -1,9 +1,10 @@
 """GeoTIFF input and output through GDAL's Python bindings (``osgeo``), which QGIS ships.
 
 :class:`GdalReader` is the engine's :class:`~lcgan_qgis.core.raster.RasterReader` over a file. :class:`GeoTiffWriter`
-writes a tiled, compressed GeoTIFF to a temporary name in the output folder and moves it into place with
-``os.replace`` only on :meth:`GeoTiffWriter.commit`; :meth:`GeoTiffWriter.abort` (or leaving the ``with`` block on an
-exception) removes it, so a failed or cancelled run leaves nothing behind.
+writes a tiled, compressed GeoTIFF to a temporary name in the output folder (an
+:class:`~lcgan_qgis.core.files.AtomicFile`) and moves it into place only on :meth:`GeoTiffWriter.commit`;
+:meth:`GeoTiffWriter.abort` (or leaving the ``with`` block on an exception) removes it, so a failed or cancelled run
+leaves nothing behind.
 
 GDAL errors are collected per call with a pushed error handler (GDAL 3.6 has no scoped exception switch, and
 ``gdal.UseExceptions()`` would change the behaviour of every other GDAL user in the QGIS process).
@@ -13,9 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,13 +25,11 @@ import numpy as np
 from osgeo import gdal, gdal_array, osr
 
 from .errors import InputRasterError, OutputError
-from .files import output_folder
+from .files import GEOTIFF_CREATION_OPTIONS, AtomicFile
 from .raster import Grid, RasterInfo, Window
 
 log = logging.getLogger(__name__)
 
-CREATION_OPTIONS = ("TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER")
-TEMP_SUFFIX = ".lcgan-partial.tif"
 
 
 @contextmanager
@@ -219,21 +216,15 @@ class GeoTiffWriter:
     def __init__(self, path: str | Path, width: int, height: int, band_count: int, dtype: np.dtype | str,
                  geotransform: Sequence[float], crs_wkt: str, nodata: float | None = None) -> None:
         self.path = Path(path)
-        folder = output_folder(self.path)
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=TEMP_SUFFIX, dir=folder)
-        except OSError as exc:
-            raise OutputError(f"Cannot write in the output folder {folder}: {exc.strerror or exc}. Choose a folder "
-                              "you can write to.") from None
-        os.close(fd)
-        self.temp_path = Path(tmp)
+        self._file = AtomicFile(self.path, sidecars=(".aux.xml",))  # GDAL keeps class names there
+        self.temp_path = self._file.temp_path
         gdal_type = gdal_array.NumericTypeCodeToGDALTypeCode(np.dtype(dtype).type)
         with gdal_errors() as errors:
             driver = gdal.GetDriverByName("GTiff")
             dataset = gdal_call(errors, driver.Create, str(self.temp_path), width, height, band_count, gdal_type,
-                                options=list(CREATION_OPTIONS))
+                                options=list(GEOTIFF_CREATION_OPTIONS))
         if dataset is None:
-            self.temp_path.unlink(missing_ok=True)
+            self._file.abort()
             raise OutputError(f"Cannot create {self.path}: {errors[-1] if errors else 'GDAL failed'}")
         self._dataset: gdal.Dataset | None = dataset
         dataset.SetGeoTransform(tuple(geotransform))
@@ -301,33 +292,17 @@ class GeoTiffWriter:
                 self._dataset = None  # closing writes the last blocks and the directory
             if errors:
                 raise OutputError(self._write_failed(errors[-1]))
-            try:
-                os.replace(self.temp_path, self.path)
-                self._move_sidecar()
-            except OSError as exc:
-                raise OutputError(f"Cannot move the result to {self.path}: {exc.strerror or exc}") from None
+            self._file.commit()
         except BaseException:
             self.abort()
             raise
         return self.path
 
-    def _move_sidecar(self) -> None:
-        """Move GDAL's ``.aux.xml`` (class names, statistics) along with the file; drop a stale one."""
-        sidecar, target = Path(str(self.temp_path) + ".aux.xml"), Path(str(self.path) + ".aux.xml")
-        if sidecar.exists():
-            os.replace(sidecar, target)
-        else:
-            target.unlink(missing_ok=True)
-
     def abort(self) -> None:
         """Close and delete the temporary file (idempotent)."""
         with gdal_errors():
             self._dataset = None
-        for candidate in (self.temp_path, Path(str(self.temp_path) + ".aux.xml")):
-            try:
-                candidate.unlink(missing_ok=True)
-            except OSError as exc:
-                log.warning("could not remove the partial file %s: %s", candidate, exc)
+        self._file.abort()
 
     def __enter__(self) -> GeoTiffWriter:
         return self

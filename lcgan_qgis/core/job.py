@@ -140,17 +140,9 @@ def resolve_model_path(model_path: str | None, direction: Direction | None) -> P
 
 def describe_radiometry(requested: str | None, contract: ModelContract) -> str:
     """One line for the log: which radiometry a run uses, whether it was chosen, and what it means."""
-    radio = contract.radiometry
-    mode = requested or radio.mode
+    mode = requested or contract.radiometry.mode
     origin = "the model's default" if requested is None else "chosen"
-    if mode == "percentile":
-        meaning = f"this raster's own {radio.percentiles[0]:g}-{radio.percentiles[1]:g} % range is the model's range"
-    elif mode == "fixed":
-        span = ", ".join(f"{lo:g}-{hi:g}" for lo, hi in zip(radio.low, radio.high, strict=True))
-        meaning = f"pixel values are read in the training imagery's units, {span} per band"
-    else:
-        meaning = "unknown mode"
-    return f"Radiometry: {mode} ({origin}; {meaning})."
+    return f"Radiometry: {mode} ({origin}; {contract.radiometry.explain(mode)})."
 
 
 _busy_outputs: set[Path] = set()

@@ -6,8 +6,9 @@
   with their pixel counts.
 * Imagery (input of ``rgb_to_landcover``): ``image_bands`` bands (1-based mapping, default 1..n) of any integer or
   float type -> float32 in [-1, 1] by the radiometry (``fixed``: the model's training range; ``percentile``: the
-  same percentiles computed on this raster from a bounded sample). A pixel is nodata when every band equals its
-  nodata value, or when any band is NaN; nodata pixels are fed as 0 (mid-range) and masked in the output.
+  same percentiles computed on this raster from a bounded sample). A pixel is nodata when any band is at its nodata
+  value or not finite (:func:`validity.image_valid`, the rule training uses too); nodata pixels are fed as 0
+  (mid-range) and masked in the output.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .contract import Direction, ModelContract
+from .contract import RADIOMETRY_MODES, Direction, ModelContract
 from .errors import InputRasterError, SchemeError
 from .noise import position_noise
 from .raster import RasterInfo, RasterReader, Window
+from .validity import image_valid
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ class InputPlan:
                 noise = position_noise(window, contract.noise_channels, contract.noise_seed)
                 onehot = np.concatenate([onehot, noise])
             return onehot, valid
-        valid = image_valid_mask(pixels, self.nodata)
+        valid = image_valid(pixels, self.nodata)
         x = contract.radiometry.normalize(pixels, self.low, self.high)
         x[:, ~valid] = 0.0
         return x, valid
@@ -75,19 +77,6 @@ def landcover_to_onehot(contract: ModelContract, codes: np.ndarray, nodata: floa
     onehot = (indices[None, :, :] == np.arange(k, dtype=indices.dtype)[:, None, None]).astype(np.float32)
     onehot[:, ~valid] = 1.0 / k
     return onehot, valid
-
-
-def image_valid_mask(pixels: np.ndarray, nodata: Sequence[float | None]) -> np.ndarray:
-    """Valid pixels of ``(bands, h, w)`` imagery: not every band at its nodata value, and no band NaN."""
-    valid = np.ones(pixels.shape[1:], dtype=bool)
-    if all(v is not None and not math.isnan(v) for v in nodata):
-        at_nodata = np.ones(pixels.shape[1:], dtype=bool)
-        for b, value in enumerate(nodata):
-            at_nodata &= pixels[b] == value
-        valid &= ~at_nodata
-    if pixels.dtype.kind == "f":
-        valid &= ~np.isnan(pixels).any(axis=0)
-    return valid
 
 
 def _check_georeference(info: RasterInfo) -> None:
@@ -172,7 +161,7 @@ def image_percentiles(reader: RasterReader, bands: Sequence[int], nodata: Sequen
     values: list[list[np.ndarray]] = [[] for _ in bands]
     for window in sample_windows(reader.info):
         pixels = reader.read(window, bands)
-        valid = image_valid_mask(pixels, nodata)
+        valid = image_valid(pixels, nodata)
         for b in range(len(bands)):
             values[b].append(pixels[b][valid].astype(np.float64))
     flat = [np.concatenate(v) if v else np.empty(0) for v in values]
@@ -184,7 +173,7 @@ def image_percentiles(reader: RasterReader, bands: Sequence[int], nodata: Sequen
 
 
 def _any_valid_image_pixel(reader: RasterReader, bands: Sequence[int], nodata: Sequence[float | None]) -> bool:
-    return any(image_valid_mask(strip, nodata).any() for strip in scan_rows(reader, bands))
+    return any(image_valid(strip, nodata).any() for strip in scan_rows(reader, bands))
 
 
 def plan_input(contract: ModelContract, reader: RasterReader, bands: Sequence[int] | None = None,
@@ -234,8 +223,8 @@ def plan_input(contract: ModelContract, reader: RasterReader, bands: Sequence[in
     nodata = tuple(info.nodata[b - 1] for b in bands)
     radio = contract.radiometry
     mode = radiometry_mode or radio.mode
-    if mode not in ("fixed", "percentile"):
-        raise InputRasterError(f"Unknown radiometry mode {mode!r}; choose 'fixed' or 'percentile'.")
+    if mode not in RADIOMETRY_MODES:
+        raise InputRasterError(f"Unknown radiometry mode {mode!r}; choose one of: {', '.join(RADIOMETRY_MODES)}.")
     low, high, n_valid = image_percentiles(reader, bands, nodata, radio.percentiles)
     if n_valid == 0 and not _any_valid_image_pixel(reader, bands, nodata):
         raise InputRasterError(f"{info.name}: every pixel is nodata (nodata values {list(nodata)}); there is "

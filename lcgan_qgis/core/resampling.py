@@ -10,9 +10,7 @@ QGIS-free: plain numbers and ``osgeo.gdal``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 from osgeo import gdal
 
 from .errors import Canceled, InputRasterError, OutputError
+from .files import GEOTIFF_CREATION_OPTIONS, AtomicFile
 from .raster import Grid, RasterInfo
 
 LOG = logging.getLogger(__name__)
@@ -30,7 +29,6 @@ GSD_TOLERANCE = 0.10
 MAX_UPSAMPLE_FACTOR = 4.0
 #: Largest grid (pixels) the resolution check resamples a layer to.
 MAX_RESAMPLED_PX = 400_000_000
-GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +112,7 @@ def _check_resampled_size(info: RasterInfo, size_x: float, size_y: float, model_
 def warp_to_grid(src: str | Path, dst: str | Path, grid: Grid, categorical: bool,
                  progress: Callable[[float], None] | None = None,
                  is_canceled: Callable[[], bool] | None = None) -> Path:
-    """Warp raster ``src`` onto ``grid`` (same CRS) as a tiled GeoTIFF ``dst``, written under a temporary name.
+    """Warp raster ``src`` onto ``grid`` (same CRS) as a tiled GeoTIFF ``dst``, written as an :class:`AtomicFile`.
 
     Class codes use nearest neighbour, imagery and confidences bilinear interpolation. Nodata, colour table and
     band colour interpretation are carried over.
@@ -124,7 +122,6 @@ def warp_to_grid(src: str | Path, dst: str | Path, grid: Grid, categorical: bool
         Canceled: ``is_canceled`` turned true; nothing was written.
     """
     src, dst = Path(src), Path(dst)
-    tmp = dst.with_name(f".{dst.stem}.lcgan-warp.tif")
     xmin, ymin, xmax, ymax = grid.bounds()
 
     def callback(fraction: float, _message: object, _data: object) -> int:
@@ -132,25 +129,24 @@ def warp_to_grid(src: str | Path, dst: str | Path, grid: Grid, categorical: bool
             progress(fraction)
         return 0 if is_canceled is not None and is_canceled() else 1
 
-    try:
-        result = gdal.Warp(
-            str(tmp), str(src), format="GTiff", outputBounds=(xmin, ymin, xmax, ymax), width=grid.width,
-            height=grid.height, resampleAlg="near" if categorical else "bilinear", creationOptions=GTIFF_OPTIONS,
-            multithread=True, callback=callback,
-        )
+    with AtomicFile(dst, sidecars=(".aux.xml",)) as tmp:  # class names live in the .aux.xml
+        try:
+            result = gdal.Warp(
+                str(tmp), str(src), format="GTiff", outputBounds=(xmin, ymin, xmax, ymax), width=grid.width,
+                height=grid.height, resampleAlg="near" if categorical else "bilinear",
+                creationOptions=list(GEOTIFF_CREATION_OPTIONS), multithread=True, callback=callback,
+            )
+            failure = gdal.GetLastErrorMsg()
+            if result is not None:
+                _copy_band_descriptions(src, result)
+                result.FlushCache()
+        except RuntimeError as exc:  # GDAL with exceptions enabled by someone else
+            result, failure = None, str(exc)
         if result is None:
             if is_canceled is not None and is_canceled():
                 raise Canceled(f"Canceled while resampling to {dst}; nothing was written.")
-            raise OutputError(f"Cannot write {dst}: GDAL warp failed ({gdal.GetLastErrorMsg()}).")
-        _copy_band_descriptions(src, result)
-        result.FlushCache()
-        result = None
-        os.replace(tmp, dst)
-    except (RuntimeError, OSError) as exc:  # RuntimeError: GDAL with exceptions enabled by someone else
-        raise OutputError(f"Cannot write {dst}: {exc}") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+            raise OutputError(f"Cannot write {dst}: GDAL warp failed ({failure}).")
+        result = None  # closed before the move
     LOG.info("Resampled %s onto a %d x %d grid -> %s", src.name, grid.width, grid.height, dst)
     return dst
 

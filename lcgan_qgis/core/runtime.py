@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from .choices import DEVICES, PRECISIONS
 from .contract import INPUT_NAME, OUTPUT_NAME, ModelContract
 from .errors import ContractError, DeviceError, ModelFileError
 
@@ -35,8 +36,6 @@ log = logging.getLogger(__name__)
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "int8")
 # A 65-byte ONNX model (y = Relu(x), x: float[1]) used only to ask onnxruntime whether CUDA really initialises.
 _PROBE_MODEL = base64.b64decode(
     "CAg6NwoMCgF4EgF5IgRSZWx1EgVwcm9iZVoPCgF4EgoKCAgBEgQKAggBYg8KAXkSCgoICAESBAoCCAFCBAoAEBE="

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-import os
 import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -23,7 +22,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..core.contract import Direction, ModelContract
-from ..core.errors import ModelFileError
+from ..core.errors import OutputError
+from ..core.files import AtomicFile
 from ..core.gdal_io import GdalReader
 from ..core.preprocess import plan_input
 from ..core.raster import Window
@@ -149,7 +149,8 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
     for them, so quantising them only adds error) and the final Softmax/Tanh.
 
     Raises:
-        ModelFileError / ContractError: the source model is unusable, or the output cannot be written.
+        ModelFileError / ContractError: the source model is unusable.
+        OutputError: the output cannot be written (nothing partial is left under its name).
         InputRasterError: the calibration raster does not fit the model.
     """
     import onnx
@@ -204,13 +205,13 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     got = [session.run(["output"], {"input": b})[0] for b in check]
     report = QuantizeReport(output_path, n_equalized, len(batches), *fidelity(contract, reference, got))
-    partial = output_path.with_name(output_path.name + ".partial")
     try:
-        partial.write_bytes(data)
-        os.replace(partial, output_path)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise ModelFileError(f"Cannot write {output_path}: {exc.strerror or exc}") from None
+        with AtomicFile(output_path) as tmp:
+            tmp.write_bytes(data)
+    except OutputError:
+        raise
+    except OSError as exc:  # (the disk filled up while writing: AtomicFile removed the partial file)
+        raise OutputError(f"Cannot write {output_path}: {exc.strerror or exc}") from None
     log.info("quantised %s -> %s (%.1f MB): %s", model_path, output_path, len(data) / 1e6, report.summary)
     return report
 

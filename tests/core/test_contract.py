@@ -161,3 +161,17 @@ def test_fuzzed_metadata_raises_only_contract_errors(changes: dict) -> None:
         assert str(exc)
     else:
         assert contract.tile_size_px % contract.size_multiple_px == 0
+
+
+def test_radiometry_round_trips_through_its_dict_form() -> None:
+    from lcgan_qgis.core.contract import Radiometry
+
+    radio = Radiometry("fixed", (6000.0, 6500.0, 7000.0), (16000.0, 15000.0, 14000.0), (1.0, 99.0))
+    assert Radiometry.from_dict(radio.to_dict()) == radio
+    assert Radiometry.from_dict({"low": [0, 0, 0], "high": [1, 1, 1]}) == Radiometry("percentile", (0.0,) * 3,
+                                                                                      (1.0,) * 3)
+    with pytest.raises(ContractError, match=r"^run.json: radiometry needs numeric lists"):
+        Radiometry.from_dict({"low": ["a"], "high": [1]}, "run.json")
+    with pytest.raises(ContractError, match=r"^run.json: radiometry for band 1: need finite low < high"):
+        Radiometry.from_dict({"low": [2], "high": [1]}, "run.json")
+    assert "6000-16000, 6500-15000" in radio.explain() and "1-99 % range" in radio.explain("percentile")

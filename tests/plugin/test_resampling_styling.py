@@ -49,6 +49,9 @@ def test_warp_back_keeps_codes_colour_table_and_grid(tmp_path: Path) -> None:
     table = gdal.ColorTable()
     table.SetColorEntry(42, (28, 95, 44, 255))
     ds.GetRasterBand(1).SetRasterColorTable(table)
+    names = [""] * 256
+    names[42] = "Evergreen Forest"
+    ds.GetRasterBand(1).SetCategoryNames(names)
     ds = None
     grid = Grid(180, 120, (1000.0, 30.0, 0.0, 9000.0, 0.0, -30.0))
     warp_to_grid(src, tmp_path / "fine.tif", grid, categorical=True)
@@ -57,6 +60,8 @@ def test_warp_back_keeps_codes_colour_table_and_grid(tmp_path: Path) -> None:
     np.testing.assert_array_equal(fine[::2, ::2], codes)
     assert fine_ds.GetRasterBand(1).GetColorTable().GetColorEntry(42) == (28, 95, 44, 255)
     assert fine_ds.GetRasterBand(1).GetNoDataValue() == 255
+    assert fine_ds.GetRasterBand(1).GetCategoryNames()[42] == "Evergreen Forest"  # the .aux.xml moved along
+    assert not [p.name for p in tmp_path.iterdir() if "partial" in p.name]
 
 
 def test_cancelled_warp_writes_nothing(tmp_path: Path) -> None:

@@ -88,7 +88,7 @@ ENGINE_CASES = [
     Case("unknown radiometry mode", lambda tmp: {
         "input": write_tif(tmp / "img.tif", imagery()), "model": "rgb_to_landcover",
         "options": TranslateOptions(radiometry_mode="stretch")},
-        r"Unknown radiometry mode 'stretch'; choose 'fixed' or 'percentile'", extra={"error": InputRasterError}),
+        r"Unknown radiometry mode 'stretch'; choose one of: percentile, fixed", extra={"error": InputRasterError}),
     Case("model with a fixed input shape (cannot be tiled)", lambda tmp: {
         "input": write_tif(tmp / "img.tif", imagery()), "model": _static_shape_model(tmp)},
         r"static\.onnx: input has fixed height/width \[256, 256\]; lcgan needs dynamic H and W \(export with dynamic "

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from lcgan_qgis.core.files import GEOTIFF_CREATION_OPTIONS, AtomicFile
+
 from .measures import CACHE, ZION, read
 
 MODEL_TAG = "v1-seed0"  # bump when the benchmark generator or its export changes
@@ -103,7 +105,8 @@ def trained_models(folder: Path | None) -> dict[str, Path] | None:
     for name in names:
         path = target / f"{name}.onnx"
         if not path.exists():
-            shutil.copyfile(folder / f"{name}.onnx", path)
+            with AtomicFile(path) as tmp:  # a cache: never a half-copied model under its name
+                shutil.copyfile(folder / f"{name}.onnx", tmp)
         if not int8_sibling(path).exists():
             quantize_model(path, ZION / calibration[name], int8_sibling(path))
         paths[name] = path
@@ -127,13 +130,14 @@ def synthetic_raster(folder: Path, size: int) -> Path:
     big = np.concatenate([row if i % 2 == 0 else row[:, ::-1] for i in range(reps_r)], axis=1)[:, :size, :size]
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(32612)
-    ds = gdal.GetDriverByName("GTiff").Create(str(path), size, size, 3, gdal.GDT_Byte,
-                                              ["TILED=YES", "COMPRESS=DEFLATE"])
-    ds.SetGeoTransform(UTM12N_GEOTRANSFORM)
-    ds.SetProjection(srs.ExportToWkt())
-    for b in range(3):
-        ds.GetRasterBand(b + 1).WriteArray(big[b])
-    ds = None
+    with AtomicFile(path) as tmp:  # a cache: an interrupted run must not leave a truncated raster under its name
+        ds = gdal.GetDriverByName("GTiff").Create(str(tmp), size, size, 3, gdal.GDT_Byte,
+                                                  list(GEOTIFF_CREATION_OPTIONS))
+        ds.SetGeoTransform(UTM12N_GEOTRANSFORM)
+        ds.SetProjection(srs.ExportToWkt())
+        for b in range(3):
+            ds.GetRasterBand(b + 1).WriteArray(big[b])
+        ds = None  # closed (flushed) before the move
     return path
 
 
@@ -156,8 +160,9 @@ def mosaic_vrt(tile: Path, tile_px: int, factor: int) -> Path:
     gt = ", ".join(repr(v) for v in UTM12N_GEOTRANSFORM)
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(32612)  # the tile's CRS: the job's resolution check needs it, as for any raster
-    path.write_text(f'<VRTDataset rasterXSize="{size}" rasterYSize="{size}"><SRS>{escape(srs.ExportToWkt())}</SRS>'
-                    f"<GeoTransform>{gt}</GeoTransform>" + "".join(bands) + "</VRTDataset>")
+    with AtomicFile(path) as tmp:
+        tmp.write_text(f'<VRTDataset rasterXSize="{size}" rasterYSize="{size}"><SRS>{escape(srs.ExportToWkt())}</SRS>'
+                       f"<GeoTransform>{gt}</GeoTransform>" + "".join(bands) + "</VRTDataset>")
     return path
 
 
@@ -182,5 +187,6 @@ def pointwise_model(folder: Path) -> Path:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     helper.set_model_props(model, contract.to_metadata())
-    onnx.save(model, str(path))
+    with AtomicFile(path) as tmp:
+        onnx.save(model, str(tmp))
     return path

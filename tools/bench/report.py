@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lcgan_qgis.core.files import AtomicFile
+
 from .inputs import (
     OVERLAP_PX,
     TILE_PX,
@@ -104,7 +106,8 @@ def bench(out_path: Path, size: int, large_factor: int, work: Path, trained_dir:
         "total_s": round(time.time() - started, 1),
         "load_at_end": os.getloadavg(),
     }
-    out_path.write_text(json.dumps(report, indent=2) + "\n")
+    with AtomicFile(out_path) as tmp:
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 

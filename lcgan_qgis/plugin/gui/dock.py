@@ -41,29 +41,22 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
+from ...core.choices import DEVICE_LABELS, DEVICES, RADIOMETRY_CHOICES, RADIOMETRY_LABELS
 from ...core.contract import Direction
 from ...core.errors import InputRasterError, LcganError
 from ...core.job import TranslationRequest
+from ...core.resampling import GSD_TOLERANCE
+from ..layers import direction_misfit, fits_direction, layer_file
 from ..qgis_reader import ProviderReader
 from ..styling import add_confidence_layer, add_result_layer, result_layer_name
 from ..tasks import TaskOutcome, TranslateTask
 from .area import extent_wkt, features_wkt
 from .model_info import ModelInfoBox
 
-DEVICES = (("auto (GPU when usable)", "auto"), ("CPU", "cpu"), ("CUDA GPU", "cuda"))
-RADIOMETRIES = (("model default", None), ("percentile (this raster's range)", "percentile"),
-                ("fixed (training imagery's values)", "fixed"))
 EXTENT_WHOLE, EXTENT_CANVAS, EXTENT_FEATURES = "layer", "canvas", "features"
 EXTENTS = (("Whole layer", EXTENT_WHOLE), ("Map canvas extent", EXTENT_CANVAS),
            ("Features of a polygon layer", EXTENT_FEATURES))
 MESSAGE_SECONDS = 8
-
-
-def fits_direction(layer: Any, direction: Direction) -> bool:
-    """Whether a raster layer can be the input of ``direction``: one band of codes, or at least 3 image bands."""
-    if not isinstance(layer, QgsRasterLayer):
-        return False
-    return layer.bandCount() == 1 if direction is Direction.LANDCOVER_TO_RGB else layer.bandCount() >= 3
 
 
 class LcganDock(QgsDockWidget):
@@ -127,12 +120,12 @@ class LcganDock(QgsDockWidget):
         self.batch_spin.setClearValue(1)
         options.addRow("Tiles per batch", self.batch_spin)
         self.device_combo = QComboBox()
-        for text, value in DEVICES:
-            self.device_combo.addItem(text, value)
+        for device in DEVICES:
+            self.device_combo.addItem(DEVICE_LABELS[device], device)
         options.addRow("Device", self.device_combo)
         self.radiometry_combo = QComboBox()
-        for text, value in RADIOMETRIES:
-            self.radiometry_combo.addItem(text, value)
+        for mode in RADIOMETRY_CHOICES:
+            self.radiometry_combo.addItem(RADIOMETRY_LABELS[mode], mode)
         self.radiometry_combo.setToolTip(
             "How image values map to the model's range. Percentile: this raster's own 2-98 % range (8-bit imagery, "
             "other sensors, lcgan's synthetic RGB). Fixed: the training imagery's values (e.g. Landsat digital "
@@ -150,7 +143,8 @@ class LcganDock(QgsDockWidget):
         options.addRow("Polygons", self.polygon_combo)
         options.addRow("", self.selected_only)
         self.check_gsd = QCheckBox("Resample to the model's resolution")
-        self.check_gsd.setToolTip("When the layer's pixel size differs from the model's by more than 10 %, translate "
+        self.check_gsd.setToolTip(f"When the layer's pixel size differs from the model's by more than "
+                                  f"{GSD_TOLERANCE * 100:g} %, translate "
                                   "at the model's resolution and resample the result back to the layer's grid. "
                                   "Layers in degrees are refused unless this is off.")
         self.check_gsd.setChecked(True)
@@ -260,12 +254,9 @@ class LcganDock(QgsDockWidget):
         """
         layer = self.layer_combo.currentLayer()
         direction = self.direction
-        if not isinstance(layer, QgsRasterLayer):
-            raise InputRasterError("Choose a raster layer to translate.")
-        if not fits_direction(layer, direction):
-            need = "one band of class codes" if direction is Direction.LANDCOVER_TO_RGB else "at least 3 bands"
-            raise InputRasterError(f"Layer '{layer.name()}' has {layer.bandCount()} band(s); {direction.value} "
-                                   f"needs {need}.")
+        misfit = direction_misfit(layer, direction)
+        if misfit:
+            raise InputRasterError(misfit)
         rgb_input = direction is Direction.RGB_TO_LANDCOVER
         output = self.output_widget.filePath() or QgsProcessingUtils.generateTempFilename(
             _safe_name(f"{layer.name()}_{direction.value}") + ".tif"
@@ -273,7 +264,6 @@ class LcganDock(QgsDockWidget):
         confidence = None
         if rgb_input and self.confidence_check.isChecked():
             confidence = re.sub(r"(\.tiff?)?$", "_confidence.tif", output, count=1, flags=re.IGNORECASE)
-        source = layer.source().split("|")[0] if layer.providerType() == "gdal" else None
         request = TranslationRequest(
             direction=direction,
             output_path=output,
@@ -286,7 +276,7 @@ class LcganDock(QgsDockWidget):
             confidence_path=confidence,
             radiometry_mode=self.radiometry_combo.currentData() if rgb_input else None,
             check_gsd=self.check_gsd.isChecked(),
-            input_path=source,
+            input_path=layer_file(layer),
         )
         return request, ProviderReader.from_layer(layer)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from qgis.core import (
@@ -34,26 +36,31 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
+from ...core.choices import DEVICE_LABELS, DEVICES, RADIOMETRY_CHOICES, RADIOMETRY_LABELS
 from ...core.contract import Direction
 from ...core.errors import LcganError
 from ...core.job import JobResult, TranslationRequest, run_translation
 from ...core.resampling import GSD_TOLERANCE
 from ..icons import plugin_icon
+from ..layers import direction_misfit, layer_file
 from ..qgis_reader import ProviderReader
 from .result_styler import ResultStyler
 
 LOG = logging.getLogger(__name__)
-
-DEVICES = ("auto", "cpu", "cuda")
-#: Values of the RADIOMETRY enum, in its order (``None``: the model's own mode).
-RADIOMETRY_MODES: tuple[str | None, ...] = (None, "percentile", "fixed")
+HELP_FILE = Path(__file__).with_name("help.yaml")
 
 
-def layer_file(layer: QgsRasterLayer) -> str | None:
-    """The file behind a GDAL layer (its source without ``|option`` suffixes), else ``None``."""
-    if layer.providerType() != "gdal":
-        return None
-    return layer.source().split("|")[0] or None
+@lru_cache(maxsize=1)
+def _help_texts() -> dict[str, str]:
+    import yaml  # QGIS's Processing reads its own help files with it, so every QGIS has it
+
+    return yaml.safe_load(HELP_FILE.read_text(encoding="utf-8"))
+
+
+def help_text(algorithm_id: str) -> str:
+    """The help of ``algorithm_id`` from :data:`HELP_FILE` (untranslated; ``{tolerance}`` not yet filled in)."""
+    return _help_texts()[algorithm_id]
+
 
 
 class TranslateAlgorithm(QgsProcessingAlgorithm):
@@ -77,6 +84,7 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
     DIRECTION: Direction = Direction.LANDCOVER_TO_RGB
     INPUT_LABEL = "Input raster"
     OUTPUT_LABEL = "Output"
+    DISPLAY_NAME = ""
 
     def __init__(self) -> None:
         super().__init__()
@@ -96,6 +104,9 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
     def name(self) -> str:
         return self.DIRECTION.value
 
+    def displayName(self) -> str:
+        return self.tr(self.DISPLAY_NAME)
+
     def group(self) -> str:
         return self.tr("Translation")
 
@@ -104,6 +115,9 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
 
     def icon(self) -> QIcon:
         return plugin_icon()
+
+    def shortHelpString(self) -> str:
+        return self.tr(help_text(self.name())).format(tolerance=f"{GSD_TOLERANCE * 100:g} %")
 
     def tags(self) -> list[str]:
         return self.tr("cyclegan,gan,land cover,landcover,rgb,imagery,onnx,deep learning").split(",")
@@ -127,8 +141,8 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterEnum(
-                self.DEVICE, self.tr("Device"), options=[self.tr("auto (GPU when usable)"), self.tr("CPU"),
-                                                         self.tr("CUDA GPU")], defaultValue=0,
+                self.DEVICE, self.tr("Device"), options=[self.tr(DEVICE_LABELS[d]) for d in DEVICES],
+                defaultValue=DEVICES.index("auto"),
             )
         )
         self.addParameter(
@@ -144,7 +158,7 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
         check_gsd = QgsProcessingParameterBoolean(
             self.CHECK_GSD,
             self.tr("Resample to the model's ground sample distance when the pixel size differs by more than "
-                    "{0:.0%}").format(GSD_TOLERANCE),
+                    "{0:g} %").format(GSD_TOLERANCE * 100),
             defaultValue=True,
         )
         check_gsd.setFlags(check_gsd.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
@@ -286,36 +300,12 @@ class LandcoverToRgb(TranslateAlgorithm):
     DIRECTION = Direction.LANDCOVER_TO_RGB
     INPUT_LABEL = "Land-cover raster (one band of class codes)"
     OUTPUT_LABEL = "Synthetic RGB"
-
-    def displayName(self) -> str:
-        return self.tr("Land cover to synthetic RGB")
-
-    def shortHelpString(self) -> str:
-        return self.tr(
-            "Translates a land-cover map (one band of class codes, e.g. NLCD) into a synthetic RGB image with a "
-            "CycleGAN generator exported to ONNX.\n\n"
-            "The raster is processed in overlapping tiles that are blended without seams and streamed to a tiled, "
-            "compressed GeoTIFF with the input's CRS, extent and pixel size. Pixels that are nodata in the input "
-            "are nodata (0) in the output.\n\n"
-            "Model: an lcgan .onnx file (its metadata holds the class scheme, tile size and ground sample "
-            "distance); empty uses the bundled model.\n"
-            "Tile overlap: pixels shared by neighbouring tiles (empty: the model's recommendation).\n"
-            "Device: auto uses a CUDA GPU when onnxruntime-gpu can run on it, else the CPU; the log says which "
-            "ran and why.\n"
-            "Area to translate: only tiles touching it run; the rest of the output is nodata.\n"
-            "Resample (advanced): when the layer's pixel size differs from the model's by more than 10 %, the "
-            "layer is translated at the model's resolution and the result resampled back. Layers in degrees are "
-            "refused unless this is switched off.\n\n"
-            "Every code in the layer must be a class of the model's scheme (or nodata); unknown codes are listed "
-            "with their pixel counts."
-        )
+    DISPLAY_NAME = "Land cover to synthetic RGB"
 
     def _check_layer(self, layer: QgsRasterLayer) -> None:
-        if layer.bandCount() != 1:
-            raise QgsProcessingException(
-                self.tr("Layer '{0}' has {1} bands; a land-cover raster has one band of class codes. For imagery "
-                        "use 'RGB to land cover'.").format(layer.name(), layer.bandCount())
-            )
+        misfit = direction_misfit(layer, self.DIRECTION)
+        if misfit:
+            raise QgsProcessingException(misfit)
 
 
 class RgbToLandcover(TranslateAlgorithm):
@@ -324,28 +314,7 @@ class RgbToLandcover(TranslateAlgorithm):
     DIRECTION = Direction.RGB_TO_LANDCOVER
     INPUT_LABEL = "Image raster (red, green, blue bands)"
     OUTPUT_LABEL = "Land cover"
-
-    def displayName(self) -> str:
-        return self.tr("RGB imagery to land cover")
-
-    def shortHelpString(self) -> str:
-        return self.tr(
-            "Classifies RGB imagery into land cover with a CycleGAN generator exported to ONNX.\n\n"
-            "The output is a single-band GeoTIFF of the scheme's class codes (e.g. NLCD 42 = Evergreen Forest) "
-            "with a colour table, nodata where the input is nodata, and the input's CRS, extent and pixel size. "
-            "It is added to the project with the class names and colours.\n\n"
-            "Bands: the layer's bands holding red, green and blue, in that order (empty: 1, 2, 3).\n"
-            "Model: an lcgan .onnx file; empty uses the bundled model.\n"
-            "Radiometry: how pixel values are mapped to the model's range. 'model default' uses the mode stored in "
-            "the model. 'percentile' stretches this raster's own 2-98 % range (right for 8-bit imagery, other "
-            "sensors, and the synthetic RGB that 'Land cover to synthetic RGB' writes). 'fixed' reads values in the "
-            "training imagery's units (e.g. Landsat 8 digital numbers) and suits only imagery of that sensor and "
-            "scaling.\n"
-            "Tile overlap, Tiles per batch, Device, Area to translate: as in 'Land cover to synthetic RGB'.\n"
-            "Confidence (optional): also writes the winning class's probability (0-1, float32) per pixel.\n"
-            "Resample (advanced): when the layer's pixel size differs from the model's by more than 10 %, the "
-            "layer is classified at the model's resolution and the result resampled back (nearest neighbour)."
-        )
+    DISPLAY_NAME = "RGB imagery to land cover"
 
     def _add_band_parameter(self) -> None:
         self.addParameter(
@@ -357,10 +326,8 @@ class RgbToLandcover(TranslateAlgorithm):
         self.addParameter(
             QgsProcessingParameterEnum(
                 self.RADIOMETRY, self.tr("Radiometry (how pixel values map to the model's range)"),
-                options=[self.tr("model default"),
-                         self.tr("percentile (this raster's own range; 8-bit, other sensors, lcgan's synthetic RGB)"),
-                         self.tr("fixed (the training imagery's values, e.g. Landsat digital numbers)")],
-                defaultValue=0,
+                options=[self.tr(RADIOMETRY_LABELS[mode]) for mode in RADIOMETRY_CHOICES],
+                defaultValue=RADIOMETRY_CHOICES.index(None),
             )
         )
 
@@ -396,7 +363,7 @@ class RgbToLandcover(TranslateAlgorithm):
         return bands
 
     def _radiometry_mode(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str | None:
-        return RADIOMETRY_MODES[self.parameterAsEnum(parameters, self.RADIOMETRY, context)]
+        return RADIOMETRY_CHOICES[self.parameterAsEnum(parameters, self.RADIOMETRY, context)]
 
     def _confidence_path(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str | None:
         if parameters.get(self.CONFIDENCE) in (None, ""):

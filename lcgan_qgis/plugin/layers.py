@@ -1,0 +1,45 @@
+"""What the dock and the Processing algorithms ask of a QGIS raster layer, answered once.
+
+- :func:`layer_file`: the file behind a layer (an output may not overwrite it);
+- :func:`direction_misfit` / :func:`fits_direction`: whether a layer can be the input of a direction with its
+  default bands: one band of class codes for land cover, at least red, green and blue for imagery. (The imagery
+  algorithm also takes a band mapping such as 1,1,1 for a one-band layer: it leaves that layer to the engine,
+  whose message explains the mapping.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qgis.core import QgsRasterLayer
+from qgis.PyQt.QtCore import QCoreApplication
+
+from ..core.contract import Direction
+
+
+def layer_file(layer: QgsRasterLayer) -> str | None:
+    """The file behind a GDAL layer (its source without ``|option`` suffixes), else ``None``."""
+    if layer.providerType() != "gdal":
+        return None
+    return layer.source().split("|")[0] or None
+
+
+def direction_misfit(layer: Any, direction: Direction) -> str | None:
+    """Why ``layer`` cannot be the input of ``direction`` (a translated sentence naming it), or ``None``."""
+    if not isinstance(layer, QgsRasterLayer):
+        return QCoreApplication.translate("lcgan", "Choose a raster layer to translate.")
+    bands = layer.bandCount()
+    if direction is Direction.LANDCOVER_TO_RGB and bands != 1:
+        return QCoreApplication.translate(
+            "lcgan", "Layer '{0}' has {1} bands; a land-cover raster has one band of class codes. For imagery use "
+            "'RGB imagery to land cover'.").format(layer.name(), bands)
+    if direction is Direction.RGB_TO_LANDCOVER and bands < 3:
+        return QCoreApplication.translate(
+            "lcgan", "Layer '{0}' has {1} band(s); imagery needs red, green and blue bands. For a land-cover map "
+            "use 'Land cover to synthetic RGB'.").format(layer.name(), bands)
+    return None
+
+
+def fits_direction(layer: Any, direction: Direction) -> bool:
+    """Whether ``layer`` can be the input of ``direction`` (see :func:`direction_misfit`)."""
+    return direction_misfit(layer, direction) is None
