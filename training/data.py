@@ -29,8 +29,8 @@ from torch.utils.data import Dataset, Sampler
 
 from lcgan_qgis.core.contract import Radiometry
 from lcgan_qgis.core.errors import InputRasterError, SchemeError
-from lcgan_qgis.core.validity import image_valid
 from lcgan_qgis.core.scheme import ClassScheme
+from lcgan_qgis.core.validity import image_valid
 
 from .areas import Areas, window_geometry
 
