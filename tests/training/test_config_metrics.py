@@ -76,3 +76,13 @@ def test_metrics_on_a_known_example() -> None:
     assert base["class_index"] == 0 and base["accuracy"] == pytest.approx(0.4)  # a tie goes to the lower index
     with pytest.raises(ValueError, match="outside"):
         confusion_matrix(y_true, y_pred + 5, 4)
+
+
+def test_docs_training_md_documents_every_config_key() -> None:
+    from dataclasses import fields
+
+    from training.config import SECTIONS
+
+    text = (REPO / "docs" / "training.md").read_text(encoding="utf-8")
+    missing = [f"{s}.{f.name}" for s, kind in SECTIONS.items() for f in fields(kind) if f"| `{f.name}` |" not in text]
+    assert not missing, f"docs/training.md lacks rows for {missing}"
