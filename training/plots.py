@@ -7,15 +7,13 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 
 from lcgan_qgis.core.scheme import ClassScheme
 
-matplotlib.use("Agg")
 with warnings.catch_warnings():  # Debian's matplotlib beside the pip one cannot offer 3-D axes; we draw none
     warnings.filterwarnings("ignore", message="Unable to import Axes3D")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # the object API (no pyplot state, no GUI backend), as evaluation_plots
 
 LOSS_GROUPS = {
     "generators: adversarial": ("g_adv_rgb", "g_adv_lc"),
@@ -52,7 +50,8 @@ def plot_losses(csv_path: str | Path, png_path: str | Path, title: str = "") -> 
         return
     steps = cols["step"]
     window = max(1, steps.size // 50)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
+    fig = Figure(figsize=(15, 4), layout="constrained")
+    axes = fig.subplots(1, 3)
     for ax, (name, keys) in zip(axes, LOSS_GROUPS.items(), strict=True):
         for key in keys:
             if key in cols and np.any(cols[key]):
@@ -65,7 +64,6 @@ def plot_losses(csv_path: str | Path, png_path: str | Path, title: str = "") -> 
     if title:
         fig.suptitle(title)
     fig.savefig(png_path, dpi=90)
-    plt.close(fig)
 
 
 def colorize(indices: np.ndarray, scheme: ClassScheme, valid: np.ndarray | None = None) -> np.ndarray:
@@ -89,7 +87,8 @@ def plot_samples(rows: Sequence[dict[str, np.ndarray]], scheme: ClassScheme, png
     (indices), ``rec_rgb``.
     """
     n = len(rows)
-    fig, axes = plt.subplots(2 * n, 3, figsize=(9, 6 * n), constrained_layout=True, squeeze=False)
+    fig = Figure(figsize=(9, 6 * n), layout="constrained")
+    axes = fig.subplots(2 * n, 3, squeeze=False)
     heads = (("real LC", "fake RGB = G_lc2rgb(LC)", "reconstructed LC"),
              ("real RGB", "fake LC = argmax G_rgb2lc(RGB)", "reconstructed RGB"))
     for i, r in enumerate(rows):
@@ -108,4 +107,3 @@ def plot_samples(rows: Sequence[dict[str, np.ndarray]], scheme: ClassScheme, png
     if title:
         fig.suptitle(title)
     fig.savefig(png_path, dpi=80)
-    plt.close(fig)
