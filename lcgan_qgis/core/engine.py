@@ -19,7 +19,6 @@ Flow of :func:`translate`:
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -31,11 +30,12 @@ import numpy as np
 
 from .aoi import AreaOfInterest
 from .contract import Direction, ModelContract
-from .errors import OptionError, OutputError
-from .gdal_io import GeoTiffWriter
+from .errors import Canceled, OptionError
+from .gdal_io import GeoTiffWriter, remove_stale_partials
 from .output import RowSink, open_writer, output_spec, postprocess, style_output
+from .paths import check_output_paths
 from .preprocess import InputPlan, plan_input
-from .raster import RasterInfo, RasterReader, Window
+from .raster import RasterInfo, RasterReader, Window, read_valid_mask
 from .runtime import Model
 from .tiling import Tiling, fit_window, make_tiling
 
@@ -84,25 +84,20 @@ class _Item:
 
 
 def _check_output(path: Path, info: RasterInfo, options: TranslateOptions) -> None:
-    targets = [path] + ([Path(options.confidence_path)] if options.confidence_path else [])
-    for target in targets:
-        try:
-            same = Path(info.name).exists() and target.exists() and target.resolve() == Path(info.name).resolve()
-        except OSError:
-            same = False
-        if same or str(target) == info.name:
-            raise OutputError(f"The output {target} is the input raster; choose another output path.")
-        if target.exists() and not options.overwrite:
-            raise OutputError(f"The output {target} exists; remove it or allow overwriting.")
-        if target.exists() and target.is_dir():
-            raise OutputError(f"The output {target} is a folder; give a file name (e.g. result.tif).")
-        folder = target.parent if str(target.parent) else Path(".")
-        if not folder.is_dir():
-            raise OutputError(f"The output folder {folder} does not exist.")
-        if not os.access(folder, os.W_OK):
-            raise OutputError(f"The output folder {folder} is not writable.")
-    if options.confidence_path and Path(options.confidence_path) == path:
-        raise OutputError(f"The confidence output and the output are the same file ({path}).")
+    outputs = [("output", path)] + ([("confidence output", options.confidence_path)] if options.confidence_path
+                                    else [])
+    check_output_paths(outputs, info.name, options.overwrite)
+
+
+def stale_partial_messages(outputs: list[Path]) -> list[str]:
+    """Remove what killed runs left beside ``outputs`` (:func:`remove_stale_partials`); one message per folder."""
+    messages = []
+    for folder in dict.fromkeys(path.parent for path in outputs):
+        removed = remove_stale_partials(folder)
+        if removed:
+            messages.append(f"Removed {len(removed)} partial file(s) left by interrupted lcgan runs in {folder}: "
+                            f"{', '.join(p.name for p in removed)}.")
+    return messages
 
 
 def _check_options(options: TranslateOptions, contract: ModelContract) -> tuple[int, int]:
@@ -199,7 +194,8 @@ def _produce(cells: list[tuple[int, int, bool]], tiling: Tiling, reader: RasterR
                 item = _Item(r, c, None, None)
             else:
                 window = tiling.window(r, c)
-                x, valid = plan.convert(contract, reader.read(window, plan.bands), reader.info.name, window)
+                x, valid = plan.convert(contract, reader.read(window, plan.bands), reader.info.name, window,
+                                        read_valid_mask(reader, window, plan.bands))
                 if (ph, pw) != x.shape[1:]:
                     x = np.pad(x, ((0, 0), (0, ph - x.shape[1]), (0, pw - x.shape[2])), mode="reflect")
                 item = _Item(r, c, x, valid)
@@ -286,8 +282,13 @@ def translate(model: Model, reader: RasterReader, output_path: str | Path,
     report = progress or (lambda _f: None)
     overlap, window_px = _check_options(options, contract)
     _check_output(output_path, info, options)
-    plan = plan_input(contract, reader, options.bands, options.radiometry_mode, canceled)
-    messages = list(plan.messages) + _gsd_messages(contract, info)
+    cleaned = stale_partial_messages([output_path] + ([Path(options.confidence_path)] if options.confidence_path
+                                                      else []))
+    try:
+        plan = plan_input(contract, reader, options.bands, options.radiometry_mode, canceled)
+    except Canceled:  # during the pre-scan
+        return _canceled(model, started, cleaned)
+    messages = cleaned + list(plan.messages) + _gsd_messages(contract, info)
     multiple = contract.size_multiple_px
     window_h = fit_window(info.height, window_px, overlap, multiple)
     window_w = fit_window(info.width, window_px, overlap, multiple)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -20,6 +18,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from .contract import Direction
 from .errors import Canceled, ContractError, InputRasterError, ModelFileError, OutputError
+from .gdal_io import replace_all, scratch_folder
+from .paths import check_output_paths
 from .raster import RasterInfo, RasterReader
 from .resampling import GSD_TOLERANCE, Grid, plan_resolution, warp_to_grid
 from .resources import bundled_model_path
@@ -134,24 +134,15 @@ def describe_radiometry(requested: str | None, contract: ModelContract) -> str:
 
 
 def check_paths(request: TranslationRequest) -> None:
-    """Refuse outputs that would overwrite the input or each other, before any work is done.
+    """Refuse outputs that would overwrite the input (or a file it reads) or each other, before any work is done.
 
     Raises:
         OutputError: naming the path at fault.
     """
     if not request.output_path:
         raise OutputError("No output file was given.")
-    outputs = [Path(p) for p in (request.output_path, request.confidence_path) if p]
-    if request.input_path:
-        source = Path(request.input_path).resolve()
-        for out in outputs:
-            if out.resolve() == source:
-                raise OutputError(f"The output {out} is the input raster itself; choose another file name.")
-    if len(outputs) == 2 and outputs[0].resolve() == outputs[1].resolve():
-        raise OutputError(f"The land-cover output and the confidence output are the same file ({outputs[0]}).")
-    for out in outputs:
-        if out.suffix.lower() not in (".tif", ".tiff"):
-            raise OutputError(f"Output {out} must be a GeoTIFF (.tif or .tiff).")
+    check_output_paths([("output", request.output_path), ("confidence output", request.confidence_path)],
+                       request.input_path)
 
 
 _busy_outputs: set[Path] = set()
@@ -253,18 +244,25 @@ def _translate_resampled(model: Model, reader: GridReader, grid: Grid, request: 
                          options: TranslateOptions, report: Progress, is_canceled: IsCanceled | None,
                          say: Log) -> TranslateResult:
     """Translate on ``grid`` into a scratch folder beside the output, then warp the results onto the layer's grid."""
-    from .engine import translate
+    from .engine import stale_partial_messages, translate
 
     categorical_input = request.direction is Direction.LANDCOVER_TO_RGB
     native = Grid.of_info(reader.info)
     out = Path(request.output_path)
-    if not out.parent.is_dir():
-        raise OutputError(f"Cannot write {out}: the folder {out.parent} does not exist.")
-    try:
-        scratch = Path(tempfile.mkdtemp(prefix=".lcgan-", dir=out.parent))
-    except OSError as exc:
-        raise OutputError(f"Cannot write {out}: {exc.strerror or exc} (folder {out.parent}).") from None
-    try:
+    finals = [out] + ([Path(request.confidence_path)] if request.confidence_path else [])
+    for message in stale_partial_messages(finals):
+        say(message)
+    with contextlib.ExitStack() as stack:
+        scratches: dict[Path, Path] = {}  # output folder -> its scratch folder (a rename stays on one file system)
+        for final in finals:
+            folder = final.parent.resolve()
+            if folder not in scratches:
+                try:
+                    scratches[folder] = stack.enter_context(scratch_folder(folder))
+                except OSError as exc:
+                    raise OutputError(f"Cannot write {final}: {exc.strerror or exc} (folder {final.parent}).") \
+                        from None
+        scratch = scratches[out.parent.resolve()]
         coarse_out = scratch / "output.tif"
         coarse_conf = scratch / "confidence.tif" if request.confidence_path else None
         coarse_options = replace(options, confidence_path=str(coarse_conf) if coarse_conf else None)
@@ -275,25 +273,25 @@ def _translate_resampled(model: Model, reader: GridReader, grid: Grid, request: 
             return result
         if not coarse_out.is_file():
             raise InputRasterError(f"Layer '{reader.info.name}': the engine wrote no output at the model's GSD.")
-        finals = [(coarse_out, out, not categorical_input)]
+        warps = [(coarse_out, scratch / "final-output.tif", out, not categorical_input)]
         if coarse_conf is not None and request.confidence_path:
-            finals.append((coarse_conf, Path(request.confidence_path), False))
+            conf = Path(request.confidence_path)
+            warps.append((coarse_conf, scratches[conf.parent.resolve()] / "final-confidence.tif", conf, False))
         try:
-            for i, (src, dst, categorical) in enumerate(finals):
-                share = (1.0 - TRANSLATE_SHARE) / len(finals)
-                warp_to_grid(src, dst, native, categorical,
+            for i, (src, warped, _dst, categorical) in enumerate(warps):
+                share = (1.0 - TRANSLATE_SHARE) / len(warps)
+                warp_to_grid(src, warped, native, categorical,
                              progress=lambda f, i=i, share=share: report(TRANSLATE_SHARE + share * (i + f)),
                              is_canceled=is_canceled)
-        except (Canceled, OutputError):
-            for _src, dst, _categorical in finals:  # all or nothing
-                with contextlib.suppress(FileNotFoundError):
-                    dst.unlink()
-            if is_canceled is not None and is_canceled():
-                return replace(result, output_path=None, confidence_path=None, canceled=True)
-            raise
+        except Canceled:
+            return replace(result, output_path=None, confidence_path=None, canceled=True)
+        if is_canceled is not None and is_canceled():
+            return replace(result, output_path=None, confidence_path=None, canceled=True)
+        try:  # all or nothing: an earlier result is replaced only when every output is ready
+            replace_all([(warped, dst) for _src, warped, dst, _categorical in warps])
+        except OSError as exc:
+            raise OutputError(f"Cannot move the result to {out.parent}: {exc.strerror or exc}.") from None
         report(1.0)
         say(f"Resampled the result from {grid.pixel_size[0]:.3g} back to the layer's {native.pixel_size[0]:.3g} "
             "CRS units per pixel.")
         return replace(result, output_path=str(out), confidence_path=request.confidence_path)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)

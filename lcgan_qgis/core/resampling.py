@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 from osgeo import gdal
 
 from .errors import Canceled, InputRasterError, OutputError
+from .gdal_io import replace_with_sidecar
 from .raster import GeoTransform, RasterInfo, Window
 
 LOG = logging.getLogger(__name__)
@@ -169,12 +169,13 @@ def warp_to_grid(src: str | Path, dst: str | Path, grid: Grid, categorical: bool
         _copy_band_descriptions(src, result)
         result.FlushCache()
         result = None
-        os.replace(tmp, dst)
+        replace_with_sidecar(tmp, dst)
     except (RuntimeError, OSError) as exc:  # RuntimeError: GDAL with exceptions enabled by someone else
         raise OutputError(f"Cannot write {dst}: {exc}") from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        for leftover in (tmp, Path(f"{tmp}.aux.xml")):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
     LOG.info("Resampled %s onto a %d x %d grid -> %s", src.name, grid.width, grid.height, dst)
     return dst
 
@@ -182,6 +183,7 @@ def warp_to_grid(src: str | Path, dst: str | Path, grid: Grid, categorical: bool
 def _copy_band_descriptions(src: Path, dst_ds: gdal.Dataset) -> None:
     src_ds = gdal.Open(str(src))
     try:
+        src_ds.GetMetadata()  # GDAL 3.6 GTiff reads the .aux.xml (class names) lazily; GetCategoryNames does not
         for b in range(1, min(src_ds.RasterCount, dst_ds.RasterCount) + 1):
             s, d = src_ds.GetRasterBand(b), dst_ds.GetRasterBand(b)
             d.SetColorInterpretation(s.GetColorInterpretation())

@@ -25,9 +25,10 @@ import numpy as np
 from ..core.contract import Direction, ModelContract
 from ..core.errors import ModelFileError
 from ..core.gdal_io import GdalReader
+from ..core.paths import same_file
 from ..core.preprocess import plan_input
-from ..core.raster import Window
-from ..core.runtime import load_model
+from ..core.raster import Window, read_valid_mask
+from ..core.runtime import int8_sibling, load_model
 
 if TYPE_CHECKING:
     import onnx
@@ -54,7 +55,8 @@ def calibration_batches(contract: ModelContract, raster: str | Path, count: int 
         plan = plan_input(contract, reader)
         multiple = contract.size_multiple_px
         for window in calibration_windows(reader.info.width, reader.info.height, count, size):
-            x, _valid = plan.convert(contract, reader.read(window, plan.bands), reader.info.name, window)
+            x, _valid = plan.convert(contract, reader.read(window, plan.bands), reader.info.name, window,
+                                     read_valid_mask(reader, window, plan.bands))
             h, w = x.shape[1] - x.shape[1] % multiple, x.shape[2] - x.shape[2] % multiple
             yield x[None, :, :h, :w]
 
@@ -163,7 +165,11 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    source = load_model(model_path, "cpu")
+    for other, what in ((model_path, "the model it quantises"), (calibration_raster, "the calibration raster")):
+        if same_file(output_path, other):
+            raise ModelFileError(f"The output {output_path} is {what}; choose another file name (e.g. "
+                                 f"{int8_sibling(model_path).name}).")
+    source = load_model(model_path, "cpu", precision="fp32")  # the float model, even when M.int8.onnx exists
     contract = source.contract
     batches = list(calibration_batches(contract, calibration_raster, windows, window_px))
     check = batches[: max(1, len(batches) // 4)]
@@ -211,6 +217,9 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
     except OSError as exc:
         partial.unlink(missing_ok=True)
         raise ModelFileError(f"Cannot write {output_path}: {exc.strerror or exc}") from None
+    except BaseException:  # (Ctrl-C or a stop signal mid-write: no partial file either)
+        partial.unlink(missing_ok=True)
+        raise
     log.info("quantised %s -> %s (%.1f MB): %s", model_path, output_path, len(data) / 1e6, report.summary)
     return report
 

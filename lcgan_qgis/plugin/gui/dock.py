@@ -44,7 +44,7 @@ from qgis.PyQt.QtWidgets import (
 from ...core.contract import Direction
 from ...core.errors import InputRasterError, LcganError
 from ...core.job import TranslationRequest
-from ..qgis_reader import ProviderReader
+from ..qgis_reader import ProviderReader, data_band_count
 from ..styling import add_confidence_layer, add_result_layer, result_layer_name
 from ..tasks import TaskOutcome, TranslateTask
 from .area import extent_wkt, features_wkt
@@ -60,10 +60,12 @@ MESSAGE_SECONDS = 8
 
 
 def fits_direction(layer: Any, direction: Direction) -> bool:
-    """Whether a raster layer can be the input of ``direction``: one band of codes, or at least 3 image bands."""
-    if not isinstance(layer, QgsRasterLayer):
+    """Whether a raster layer can be the input of ``direction``: one band of codes, or at least 3 image bands
+    (alpha and mask bands not counted)."""
+    if not isinstance(layer, QgsRasterLayer) or layer.dataProvider() is None:
         return False
-    return layer.bandCount() == 1 if direction is Direction.LANDCOVER_TO_RGB else layer.bandCount() >= 3
+    bands = data_band_count(layer.dataProvider())
+    return bands == 1 if direction is Direction.LANDCOVER_TO_RGB else bands >= 3
 
 
 class LcganDock(QgsDockWidget):
@@ -264,8 +266,8 @@ class LcganDock(QgsDockWidget):
             raise InputRasterError("Choose a raster layer to translate.")
         if not fits_direction(layer, direction):
             need = "one band of class codes" if direction is Direction.LANDCOVER_TO_RGB else "at least 3 bands"
-            raise InputRasterError(f"Layer '{layer.name()}' has {layer.bandCount()} band(s); {direction.value} "
-                                   f"needs {need}.")
+            raise InputRasterError(f"Layer '{layer.name()}' has {data_band_count(layer.dataProvider())} band(s); "
+                                   f"{direction.value} needs {need}.")
         rgb_input = direction is Direction.RGB_TO_LANDCOVER
         output = self.output_widget.filePath() or QgsProcessingUtils.generateTempFilename(
             _safe_name(f"{layer.name()}_{direction.value}") + ".tif"

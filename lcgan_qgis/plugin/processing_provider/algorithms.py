@@ -39,7 +39,7 @@ from ...core.errors import LcganError
 from ...core.job import JobResult, TranslationRequest, run_translation
 from ...core.resampling import GSD_TOLERANCE
 from ..icons import plugin_icon
-from ..qgis_reader import ProviderReader
+from ..qgis_reader import ProviderReader, data_band_count
 from .result_styler import ResultStyler
 
 LOG = logging.getLogger(__name__)
@@ -311,10 +311,11 @@ class LandcoverToRgb(TranslateAlgorithm):
         )
 
     def _check_layer(self, layer: QgsRasterLayer) -> None:
-        if layer.bandCount() != 1:
+        bands = data_band_count(layer.dataProvider())
+        if bands != 1:
             raise QgsProcessingException(
                 self.tr("Layer '{0}' has {1} bands; a land-cover raster has one band of class codes. For imagery "
-                        "use 'RGB to land cover'.").format(layer.name(), layer.bandCount())
+                        "use 'RGB to land cover'.").format(layer.name(), bands)
             )
 
 
@@ -386,11 +387,12 @@ class RgbToLandcover(TranslateAlgorithm):
             bands = tuple(self.parameterAsInts(parameters, self.BANDS, context) or ())
         if not bands:
             return None
-        missing = [b for b in bands if not 1 <= b <= layer.bandCount()]
+        count = data_band_count(layer.dataProvider())
+        missing = [b for b in bands if not 1 <= b <= count]
         if missing:
             raise QgsProcessingException(
                 self.tr("Band(s) {0} do not exist in layer '{1}', which has {2} band(s).").format(
-                    ", ".join(map(str, missing)), layer.name(), layer.bandCount()
+                    ", ".join(map(str, missing)), layer.name(), count
                 )
             )
         return bands
