@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from lcgan_qgis.core.contract import INPUT_NAME, OUTPUT_NAME, Direction, ModelContract
+from lcgan_qgis.core.files import AtomicFile
 from lcgan_qgis.core.scheme import ClassScheme
 
 from .checkpoints import load_checkpoint
@@ -79,13 +79,12 @@ def export_generator(generator: nn.Module, contract: ModelContract, path: str | 
         sample = torch.cat([sample, noise], dim=1)
     else:
         sample = torch.rand((2, contract.in_channels, side, side), generator=generator_rng) * 2 - 1
-    tmp = path.with_name(path.name + ".tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(f"Cannot create the output folder {path.parent}: {exc.strerror or exc}.") from None
     dynamic = {0: "batch", 2: "height", 3: "width"}
-    try:
+    with AtomicFile(path) as tmp:  # an error, Ctrl-C or a stop signal leaves no temporary file, and no model
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(module, (sample,), str(tmp), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
@@ -105,10 +104,6 @@ def export_generator(generator: nn.Module, contract: ModelContract, path: str | 
         if not diff <= PARITY_TOLERANCE:  # (NaN compares false: a NaN difference is a failure too)
             raise ExportError(f"{path}: onnxruntime differs from torch by {diff:.3g} (> {PARITY_TOLERANCE}); not "
                               "written.")
-        os.replace(tmp, path)
-    except BaseException:  # (an error, Ctrl-C or a stop signal: no temporary file is left)
-        tmp.unlink(missing_ok=True)
-        raise
     log.info("exported %s (%s, %.1f MB), max |onnxruntime - torch| = %.2e", path, contract.direction.value,
              path.stat().st_size / 1e6, diff)
     return diff
