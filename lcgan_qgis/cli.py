@@ -12,7 +12,8 @@ GSD, read through GDAL's resampling as QGIS reads it, and the result resampled b
 ``--no-gsd-check`` switches it off).
 
 Errors the user can fix (lcgan's own) end the program with exit code 2 and one line on stderr, no traceback;
-Ctrl-C cancels the run cleanly (no output file) with exit code 130.
+Ctrl-C cancels the run cleanly (no output file, no temporary file) with exit code 130, SIGTERM and SIGHUP with
+143 and 129. The job's log lines go to stdout, its notes (``note: ...``) and errors to stderr.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import importlib.util
 import logging
 import signal
 import sys
+import unicodedata
 from collections.abc import Callable, Sequence
 from types import FrameType
 
@@ -30,7 +32,24 @@ from .core.contract import RADIOMETRY_MODES
 from .core.errors import LcganError, OptionError
 
 EXIT_ERROR = 2
-EXIT_CANCELED = 130
+EXIT_CANCELED = 130  # 128 + SIGINT; a run stopped by SIGTERM or SIGHUP exits with 128 + that signal
+#: Signals that cancel a run cleanly (no output, no temporary file) instead of killing the process.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class Stopped(BaseException):
+    """Raised in the main thread by a stop signal outside a translation (quantize, info), so cleanup runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (terminal escape sequences, carriage returns...) shown as ``\\x1b``-style
+    escapes: model metadata is someone else's text and must not drive the user's terminal."""
+    return "".join(ch if ch == "\n" or unicodedata.category(ch)[0] != "C" else ch.encode("unicode_escape").decode()
+                   for ch in text)
 
 
 def _bands(text: str) -> tuple[int, ...]:
@@ -116,23 +135,27 @@ def _translate(args: argparse.Namespace) -> int:
         bands=args.bands, aoi_wkt=args.aoi, confidence_path=args.confidence, radiometry_mode=args.radiometry,
         check_gsd=not args.no_gsd_check, input_path=args.input, overwrite=not args.no_overwrite,
     )
-    canceled = [False]
+    stop_signal: list[int] = []
 
-    def on_sigint(_signum: int, _frame: FrameType | None) -> None:
-        canceled[0] = True
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop_signal.append(signum)
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
     update, close = _progress_bar()
     try:
         with GdalReader(args.input) as reader:
-            job = run_translation(request, reader, update, lambda: canceled[0], lambda line: print(line, flush=True))
+            job = run_translation(request, reader, update, lambda: bool(stop_signal),
+                                  lambda line: print(printable(line), flush=True),
+                                  note=lambda line: print(printable(f"note: {line}"), file=sys.stderr, flush=True))
     finally:
         close()
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     result = job.result
     if result.canceled:
-        print("cancelled: nothing was written", file=sys.stderr)
-        return EXIT_CANCELED
+        signum = stop_signal[0] if stop_signal else signal.SIGINT
+        print(f"cancelled: nothing was written ({signal.Signals(signum).name})", file=sys.stderr)
+        return 128 + signum
     print(f"{result.output_path}: {result.provider}, {result.tiles} tiles, {result.seconds:.1f} s, "
           f"{result.mpx_per_s:.3f} Mpx/s")
     return 0
@@ -160,7 +183,7 @@ def _info(args: argparse.Namespace) -> int:
     lines.append(f"provider:     {model.provider_reason}")
     if c.description:
         lines.append(f"description:  {c.description}")
-    print("\n".join(lines))
+    print("\n".join(printable(line.replace("\n", " ")) for line in lines))
     return 0
 
 
@@ -185,9 +208,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        raise Stopped(signum)
+
+    previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS if signum != signal.SIGINT}
     try:
         return COMMANDS[args.command](args)
     except LcganError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(printable(f"error: {exc}"), file=sys.stderr)
         return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("cancelled: nothing was written (SIGINT)", file=sys.stderr)
+        return EXIT_CANCELED
+    except Stopped as exc:
+        print(f"cancelled: nothing was written ({signal.Signals(exc.signum).name})", file=sys.stderr)
+        return 128 + exc.signum
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 

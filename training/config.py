@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -23,6 +24,8 @@ __all__ = ["ConfigError", "TrainConfig", "parse_override"]
 FAKE_LC_MODES = ("softmax", "gumbel_st", "softmax_temp")
 UPSAMPLES = ("transpose", "nearest", "bilinear")
 NORMS = ("instance", "instance_running", "batch")
+GENERATORS = ("resnet",)  # keys of models.build_generator
+DISCRIMINATORS = ("patchgan",)  # keys of models.build_discriminator
 
 
 
@@ -179,6 +182,13 @@ class TrainConfig:
                 data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
             except FileNotFoundError:
                 raise ConfigError(f"Config file not found: {path}") from None
+            except IsADirectoryError:
+                raise ConfigError(f"Config {path} is a folder; give a TOML file (e.g. configs/zion.toml).") from None
+            except UnicodeDecodeError as exc:
+                raise ConfigError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at position "
+                                  f"{exc.start}); a TOML config must be saved as UTF-8.") from None
+            except OSError as exc:
+                raise ConfigError(f"Cannot read config {path}: {exc.strerror or exc}.") from None
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"{path}: invalid TOML ({exc}).") from None
         for item in overrides:
@@ -188,8 +198,19 @@ class TrainConfig:
 
     def validate(self, source: str = "config") -> None:
         """Check value ranges and choices; raises ConfigError naming the key."""
-        m, d, o, r = self.model, self.data, self.optim, self.runtime
+        m, d, o, r, loss = self.model, self.data, self.optim, self.runtime, self.loss
+        for section, values in self.to_dict().items():
+            for key, value in values.items():
+                numbers = value if isinstance(value, list) else [value]
+                if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+                    raise ConfigError(f"{source}: {section}.{key} must be a finite number, got {value!r}.")
+        weights = [f.name for f in fields(LossConfig) if f.name.startswith("lambda_")]
         checks = [
+            (m.generator in GENERATORS, "model.generator", f"one of {GENERATORS}"),
+            (m.discriminator in DISCRIMINATORS, "model.discriminator", f"one of {DISCRIMINATORS}"),
+            (all(getattr(loss, k) >= 0 for k in weights), "loss." + "/".join(weights), ">= 0 (0 switches a term off)"),
+            (loss.pool_size >= 0, "loss.pool_size", ">= 0 (0 disables the replay buffer)"),
+            (r.checkpoint_every_s >= 0, "runtime.checkpoint_every_s", ">= 0 (0 = off)"),
             (m.fake_lc_for_d in FAKE_LC_MODES, "model.fake_lc_for_d", f"one of {FAKE_LC_MODES}"),
             (m.patch in ("16", "30"), "model.patch", "'16' or '30'"),
             (m.ngf >= 1 and m.ndf >= 1 and m.n_blocks >= 0, "model.ngf/ndf/n_blocks", "positive"),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from lcgan_qgis.core.contract import INPUT_NAME, OUTPUT_NAME, Direction, ModelContract
+from lcgan_qgis.core.files import AtomicFile
 from lcgan_qgis.core.scheme import ClassScheme
 
 from .checkpoints import load_checkpoint
@@ -79,26 +79,31 @@ def export_generator(generator: nn.Module, contract: ModelContract, path: str | 
         sample = torch.cat([sample, noise], dim=1)
     else:
         sample = torch.rand((2, contract.in_channels, side, side), generator=generator_rng) * 2 - 1
-    tmp = path.with_name(path.name + ".tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"Cannot create the output folder {path.parent}: {exc.strerror or exc}.") from None
     dynamic = {0: "batch", 2: "height", 3: "width"}
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, (sample,), str(tmp), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                          dynamic_axes={INPUT_NAME: dynamic, OUTPUT_NAME: dynamic}, opset_version=opset,
-                          dynamo=False, do_constant_folding=True)
-        expected = module(sample).numpy()
-    model = onnx.load(str(tmp))
-    for key, value in contract.to_metadata().items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    model.producer_name = "lcgan"
-    onnx.save(model, str(tmp))
-    diff = parity(tmp, sample.numpy(), expected)
-    if diff > PARITY_TOLERANCE:
-        tmp.unlink(missing_ok=True)
-        raise ExportError(f"{path}: onnxruntime differs from torch by {diff:.3g} (> {PARITY_TOLERANCE}); not written.")
-    os.replace(tmp, path)
+    with AtomicFile(path) as tmp:  # an error, Ctrl-C or a stop signal leaves no temporary file, and no model
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, (sample,), str(tmp), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                              dynamic_axes={INPUT_NAME: dynamic, OUTPUT_NAME: dynamic}, opset_version=opset,
+                              dynamo=False, do_constant_folding=True)
+            expected = module(sample).numpy()
+        model = onnx.load(str(tmp))
+        for key, value in contract.to_metadata().items():
+            entry = model.metadata_props.add()
+            entry.key, entry.value = key, value
+        model.producer_name = "lcgan"
+        onnx.save(model, str(tmp))
+        if not np.isfinite(expected).all():
+            raise ExportError(f"{path}: the generator returns NaN or Inf for a test input (its weights are broken, "
+                              "e.g. from a diverged run); not written.")
+        diff = parity(tmp, sample.numpy(), expected)
+        if not diff <= PARITY_TOLERANCE:  # (NaN compares false: a NaN difference is a failure too)
+            raise ExportError(f"{path}: onnxruntime differs from torch by {diff:.3g} (> {PARITY_TOLERANCE}); not "
+                              "written.")
     log.info("exported %s (%s, %.1f MB), max |onnxruntime - torch| = %.2e", path, contract.direction.value,
              path.stat().st_size / 1e6, diff)
     return diff
@@ -157,12 +162,31 @@ def contracts_from_checkpoint(state: dict[str, Any], model_version: str, tile_si
 def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, model_version: str = "",
                       tile_size_px: int | None = None, overlap_px: int | None = None) -> dict[str, float]:
     """Export both generators of a training checkpoint into ``out_dir``; returns {file name: max abs diff}."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"--out {out} is a file; give a folder for the two .onnx files (it is created if needed).")
     state = load_checkpoint(checkpoint)
     config = TrainConfig.from_dict(state["config"], source=str(checkpoint))
     scheme = ClassScheme.from_dict(state["scheme"], source="checkpoint scheme")
     nets = build_networks(config, len(scheme), len(config.data.image_bands))
     for name in ("g_lc2rgb", "g_rgb2lc"):
-        nets[name].load_state_dict(state["nets"][name])
+        weights = state["nets"].get(name) if isinstance(state["nets"], dict) else None
+        if not isinstance(weights, dict):
+            raise ExportError(f"{checkpoint} holds no {name} weights; it is not an lcgan training checkpoint.")
+        broken = [key for key, tensor in weights.items() if isinstance(tensor, torch.Tensor)
+                  and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+        if broken:
+            raise ExportError(
+                f"{checkpoint}: {name} has NaN or Inf weights in {len(broken)} tensor(s) ({', '.join(broken[:3])}"
+                f"{', ...' if len(broken) > 3 else ''}): the run diverged before this checkpoint; not exported. Export "
+                "an earlier checkpoint (e.g. checkpoints/best.pt) or train again with a lower optim.lr."
+            )
+        try:
+            nets[name].load_state_dict(weights)
+        except (KeyError, RuntimeError) as exc:
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ExportError(f"{checkpoint}: the {name} weights do not fit the architecture of its own config "
+                              f"({detail}); not exported.") from None
     version = model_version or f"step{int(state['step'])}-{config.digest()[:8]}"
     contracts = contracts_from_checkpoint(state, version, tile_size_px, overlap_px)
     results = {}

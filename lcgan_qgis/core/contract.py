@@ -29,13 +29,19 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ContractError, SchemeError
+from .errors import ContractError, ModelFileError, SchemeError
 from .scheme import ClassScheme
 
 CONTRACT_VERSION = 1
 METADATA_KEY = "lcgan"
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
+MAX_METADATA_DEPTH = 32  # nesting of the metadata JSON (lcgan writes 4 levels; deeper is refused, not recursed)
+LIMITS = {  # largest value each integer key may take (beyond: a broken or hostile file, refused by name)
+    "tile_size_px": 16384, "overlap_px": 8191, "image_bands": 64, "size_multiple_px": 1024, "noise_channels": 256,
+    "noise_seed": 2**63 - 1,
+}
+OUTPUT_TOLERANCE = 1e-3  # rounding allowed beyond the output range (int8 models, fused kernels)
 
 
 class Direction(str, Enum):
@@ -94,20 +100,26 @@ class Radiometry:
     def from_dict(cls, data: Any, source: str = "radiometry") -> Radiometry:
         """Read :meth:`to_dict`'s form (``mode`` defaults to ``percentile``, ``percentiles`` to 2-98).
 
+        Values must be JSON's own types: a string mode, lists of numbers (never numbers given as strings, or
+        booleans), two percentiles.
+
         Raises:
             ContractError: naming ``source``, for a missing or non-numeric ``low``/``high`` or invalid values.
         """
+        if not isinstance(data, Mapping):
+            raise ContractError(f"{source}: radiometry must be a JSON object, got {type(data).__name__}.")
         try:
+            mode = data.get("mode", "percentile")
+            if not isinstance(mode, str):
+                raise ContractError(f"radiometry.mode must be a string, got {mode!r}.")
             return cls(
-                mode=str(data.get("mode", "percentile")),
-                low=tuple(float(v) for v in data["low"]),
-                high=tuple(float(v) for v in data["high"]),
-                percentiles=tuple(float(v) for v in data.get("percentiles", (2.0, 98.0))),  # type: ignore[arg-type]
+                mode=mode,
+                low=_numbers(data, "low"),
+                high=_numbers(data, "high"),
+                percentiles=_numbers(data, "percentiles", (2.0, 98.0), length=2),  # type: ignore[arg-type]
             )
         except ContractError as exc:
             raise ContractError(f"{source}: {exc}") from None
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise ContractError(f"{source}: radiometry needs numeric lists 'low' and 'high' ({exc!r}).") from None
 
     def explain(self, mode: str | None = None) -> str:
         """What ``mode`` (default: this radiometry's own) does with this model's values, in one clause."""
@@ -132,6 +144,34 @@ class Radiometry:
         lo = np.asarray(self.low, dtype=np.float32).reshape(-1, *([1] * (values.ndim - 1)))
         hi = np.asarray(self.high, dtype=np.float32).reshape(lo.shape)
         return (np.clip(values, -1.0, 1.0) + 1.0) * 0.5 * (hi - lo) + lo
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of parsed JSON (a scalar is 0), computed without recursion; stops counting beyond
+    ``MAX_METADATA_DEPTH + 1``."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth <= MAX_METADATA_DEPTH:  # (deeper is refused anyway: stop descending)
+            children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _numbers(table: Mapping[str, Any], key: str, default: Sequence[float] | None = None,
+             length: int | None = None) -> tuple[float, ...]:
+    """``table[key]`` as a tuple of floats: a list of JSON numbers (not strings or booleans)."""
+    if key not in table and default is not None:
+        return tuple(default)
+    values = table.get(key)
+    if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                               for v in values):
+        raise ContractError(f"radiometry needs numeric lists 'low' and 'high' (and 'percentiles'): '{key}' is "
+                            f"{values!r}.")
+    if length is not None and len(values) != length:
+        raise ContractError(f"radiometry.{key} must hold {length} numbers, got {values!r}.")
+    return tuple(float(v) for v in values)
 
 
 def to_uint8(values: np.ndarray) -> np.ndarray:
@@ -162,8 +202,9 @@ class ModelContract:
 
     def __post_init__(self) -> None:
         def positive_int(name: str, value: Any, minimum: int = 1) -> None:
-            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-                raise ContractError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+            maximum = LIMITS[name]
+            if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
+                raise ContractError(f"{name} must be an integer >= {minimum}, got {value!r} (at most {maximum}).")
 
         if not isinstance(self.direction, Direction):
             raise ContractError(f"direction must be a Direction, got {self.direction!r}.")
@@ -192,6 +233,8 @@ class ModelContract:
             raise ContractError(
                 f"radiometry has {len(self.radiometry.low)} band(s) but image_bands is {self.image_bands}."
             )
+        if not all(isinstance(n, str) and n for n in self.band_names):
+            raise ContractError(f"band_names must be non-empty strings, got {list(self.band_names)!r}.")
         if len(self.band_names) != self.image_bands:
             raise ContractError(f"band_names has {len(self.band_names)} names but image_bands is {self.image_bands}.")
         if self.contract_version != CONTRACT_VERSION:
@@ -261,8 +304,14 @@ class ModelContract:
             )
         try:
             data = json.loads(props[METADATA_KEY])
-        except (TypeError, json.JSONDecodeError) as exc:
+        except (TypeError, ValueError) as exc:  # (ValueError: JSONDecodeError, or an integer of > 4300 digits)
             raise ContractError(f"{source}: metadata '{METADATA_KEY}' is not valid JSON ({exc}).") from None
+        except RecursionError:
+            raise ContractError(f"{source}: metadata '{METADATA_KEY}' is nested too deeply to be read (more than "
+                                f"{MAX_METADATA_DEPTH} levels; lcgan writes 4): not an lcgan export.") from None
+        if json_depth(data) > MAX_METADATA_DEPTH:
+            raise ContractError(f"{source}: metadata '{METADATA_KEY}' is nested more than {MAX_METADATA_DEPTH} levels "
+                                "deep (lcgan writes 4): not an lcgan export.")
         return cls.from_dict(data, source)
 
     @classmethod
@@ -308,7 +357,7 @@ class ModelContract:
                 model_version=str(get("model_version", str, "0")),
                 config_digest=str(get("config_digest", str, "")),
                 image_bands=get("image_bands", int, 3),
-                band_names=tuple(get("band_names", list, ["red", "green", "blue"])),
+                band_names=tuple(get("band_names", list, ["red", "green", "blue"])),  # (strings: __post_init__)
                 size_multiple_px=get("size_multiple_px", int, 4),
                 description=str(get("description", str, "")),
                 extra=get("extra", dict, {}),
@@ -319,6 +368,44 @@ class ModelContract:
         except ContractError as exc:
             msg = str(exc)
             raise ContractError(msg if msg.startswith(source) else f"{source}: {msg}") from None
+
+    # -- run-time check -------------------------------------------------------------------------------------
+    def check_output(self, batch_shape: Sequence[int], output: Any, source: str = "model") -> None:
+        """Check one batch's output against the contract: ``(N, out_channels, H, W)`` of the input's N, H and W,
+        finite, and in range (probabilities in [0, 1], imagery in [-1, 1], with :data:`OUTPUT_TOLERANCE`).
+
+        Raises:
+            ModelFileError: naming ``source``, what it returned and what the contract promises.
+        """
+        n, _c, h, w = (int(d) for d in batch_shape)
+        want = (n, self.out_channels, h, w)
+        shape = tuple(getattr(output, "shape", ()))
+        if not isinstance(output, np.ndarray) or shape != want or output.dtype != np.float32:
+            got = (f"an array of shape {list(shape)} ({output.dtype})" if isinstance(output, np.ndarray)
+                   else f"a {type(output).__name__}")
+            raise ModelFileError(
+                f"{source}: for an input of shape {list(batch_shape)} the model returned {got}; a "
+                f"{self.direction.value} model must return float32 {list(want)} (batch, {self.out_channels} "
+                "channels and the input's height and width). The model file is broken or not what its metadata says."
+            )
+        low, high, kind = (0.0, 1.0, "probabilities") if self.direction is Direction.RGB_TO_LANDCOVER else (
+            -1.0, 1.0, "image values")
+        finite = np.isfinite(output)
+        if not finite.all():
+            bad = int(output.size - np.count_nonzero(finite))
+            values = sorted({str(v) for v in output[~finite][:1000].tolist()})
+            raise ModelFileError(
+                f"{source}: the model returned {bad} non-finite value(s) ({', '.join(values)}) for a batch of shape "
+                f"{list(batch_shape)}; its {kind} must be finite numbers in [{low:g}, {high:g}]. The model is broken "
+                "(e.g. exported from a diverged training run); nothing was written."
+            )
+        lo, hi = float(output.min()), float(output.max())
+        if lo < low - OUTPUT_TOLERANCE or hi > high + OUTPUT_TOLERANCE:
+            raise ModelFileError(
+                f"{source}: the model returned {kind} from {lo:.4g} to {hi:.4g}, outside [{low:g}, {high:g}] (a "
+                f"{self.direction.value} graph must end in {'Softmax' if low == 0.0 else 'Tanh'}); nothing was "
+                "written."
+            )
 
     # -- graph check ----------------------------------------------------------------------------------------
     def check_graph(self, inputs: Sequence[tuple[str, Sequence[Any]]], outputs: Sequence[tuple[str, Sequence[Any]]],

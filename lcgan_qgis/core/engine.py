@@ -34,12 +34,12 @@ import numpy as np
 
 from .aoi import AreaOfInterest
 from .contract import Direction, ModelContract
-from .errors import OptionError
-from .files import check_output_paths
+from .errors import Canceled, OptionError
+from .files import check_output_paths, stale_partial_messages
 from .gdal_io import GeoTiffWriter
 from .output import RowSink, open_writer, output_spec, postprocess, style_output
 from .preprocess import InputPlan, plan_input
-from .raster import RasterReader, Window
+from .raster import RasterReader, Window, read_valid_mask
 from .runtime import Model
 from .tiling import Tiling, fit_window, make_tiling
 
@@ -160,7 +160,8 @@ def _produce(cells: list[tuple[int, int, bool]], tiling: Tiling, reader: RasterR
                 item = _Item(r, c, None, None)
             else:
                 window = tiling.window(r, c)
-                x, valid = plan.convert(contract, reader.read(window, plan.bands), reader.info.name, window)
+                x, valid = plan.convert(contract, reader.read(window, plan.bands), reader.info.name, window,
+                                        read_valid_mask(reader, window, plan.bands))
                 if (ph, pw) != x.shape[1:]:
                     x = np.pad(x, ((0, 0), (0, ph - x.shape[1]), (0, pw - x.shape[2])), mode="reflect")
                 item = _Item(r, c, x, valid)
@@ -247,8 +248,12 @@ def translate(model: Model, reader: RasterReader, output_path: str | Path,
     report = progress or (lambda _f: None)
     overlap, window_px = _check_options(options, contract)
     check_output_paths(output_path, options.confidence_path, info.name, options.overwrite)
-    plan = plan_input(contract, reader, options.bands, options.radiometry_mode, canceled)
-    messages = list(plan.messages)
+    cleaned = stale_partial_messages([output_path] + ([options.confidence_path] if options.confidence_path else []))
+    try:
+        plan = plan_input(contract, reader, options.bands, options.radiometry_mode, canceled)
+    except Canceled:  # during the pre-scan
+        return _canceled(model, started, cleaned)
+    messages = cleaned + list(plan.messages)
     multiple = contract.size_multiple_px
     window_h = fit_window(info.height, window_px, overlap, multiple)
     window_w = fit_window(info.width, window_px, overlap, multiple)

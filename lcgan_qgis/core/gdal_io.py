@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -25,11 +26,10 @@ import numpy as np
 from osgeo import gdal, gdal_array, osr
 
 from .errors import InputRasterError, OutputError
-from .files import GEOTIFF_CREATION_OPTIONS, AtomicFile
+from .files import GEOTIFF_CREATION_OPTIONS, SIDECAR_SUFFIX, AtomicFile
 from .raster import Grid, RasterInfo, Window
 
 log = logging.getLogger(__name__)
-
 
 
 @contextmanager
@@ -81,6 +81,33 @@ def metres_per_unit(crs_wkt: str) -> float | None:
     return srs.GetLinearUnits() or None
 
 
+def is_gdal_string(name: str) -> bool:
+    """Whether ``name`` is a GDAL dataset string rather than a local path: a ``/vsi`` path or a ``DRIVER:...``
+    subdataset (``NETCDF:"f.nc":var``, ``GTIFF_DIR:2:f.tif``); a Windows drive letter is one letter, not a driver."""
+    return name.startswith("/vsi") or re.match(r"^[A-Za-z][A-Za-z0-9_]+:", name) is not None
+
+
+def _check_georeferenced(dataset: gdal.Dataset, name: str) -> None:
+    """Refuse a raster without a geotransform: its output would get an invented one (or lose its GCPs).
+
+    Raises:
+        InputRasterError: georeferenced only by ground control points, or not at all.
+    """
+    if dataset.GetGeoTransform(can_return_null=True) is not None:
+        return
+    if dataset.GetGCPCount():
+        raise InputRasterError(
+            f"{name}: is georeferenced by {dataset.GetGCPCount()} ground control points (GCPs), not by a geotransform; "
+            "lcgan writes its output on the input's pixel grid and needs a north-up geotransform for it. Warp it "
+            "first (e.g. gdalwarp -r near in.tif warped.tif for land cover, or Raster > Projections > Warp)."
+        )
+    raise InputRasterError(
+        f"{name}: has no georeference (no geotransform, no ground control points), so the output would be placed at "
+        "an invented position. Georeference it first (e.g. gdal_translate -a_ullr ULX ULY LRX LRY -a_srs EPSG:CODE, "
+        "or Raster > Georeferencer)."
+    )
+
+
 class GdalReader:
     """A raster file opened read-only with GDAL; a context manager. Errors name the path.
 
@@ -90,13 +117,18 @@ class GdalReader:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        if not self.path.exists() and not str(path).startswith("/vsi"):
-            raise InputRasterError(f"Input raster not found: {self.path}")
+        name = str(path)  # as given: GDAL strings (/vsicurl/https://..., NETCDF:"f.nc":var) do not survive Path()
         with gdal_errors() as errors:
-            dataset = gdal_call(errors, gdal.Open, str(path), gdal.GA_ReadOnly)
+            dataset = gdal_call(errors, gdal.Open, name, gdal.GA_ReadOnly)
         if dataset is None:
+            if not self.path.exists() and not is_gdal_string(name):
+                raise InputRasterError(f"Input raster not found: {self.path}")
             detail = errors[-1] if errors else "unknown format"
-            raise InputRasterError(f"Cannot open {self.path} as a raster: {detail}")
+            raise InputRasterError(f"Cannot open {name} as a raster: {detail}")
+        if dataset.RasterCount == 0 and dataset.GetSubDatasets():
+            listed = ", ".join(sub for sub, _description in dataset.GetSubDatasets()[:5])
+            raise InputRasterError(f"{name} holds several rasters (subdatasets); give one of them, e.g. {listed}.")
+        _check_georeferenced(dataset, name)
         self._dataset: gdal.Dataset | None = dataset
         self._lock = threading.Lock()
         self._row_mark = 0  # row offset of the last read: moving down drops GDAL's cached blocks (bounded memory)
@@ -105,11 +137,13 @@ class GdalReader:
         self._grid = self._source  # the grid presented: another one (with a resampling) after on_grid
         self._resampling: int | None = None  # the GDAL RasterIO resampling onto that grid
         bands = [dataset.GetRasterBand(b) for b in range(1, dataset.RasterCount + 1)]
+        while len(bands) > 1 and bands[-1].GetColorInterpretation() == gdal.GCI_AlphaBand:
+            bands.pop()  # an alpha band is a mask (read_mask), not data
         self.info = RasterInfo(
-            name=str(self.path),
+            name=name,
             width=self._source.width,
             height=self._source.height,
-            band_count=dataset.RasterCount,
+            band_count=len(bands),
             dtype=numpy_dtype_name(bands[0].DataType) if bands else "none",
             nodata=tuple(b.GetNoDataValue() for b in bands),
             geotransform=self._source.geotransform,
@@ -137,7 +171,7 @@ class GdalReader:
             categorical: class codes (nearest neighbour) rather than imagery.
         """
         shrinking = grid.pixel_size[0] > self._source.pixel_size[0]
-        reader = GdalReader(self.path)
+        reader = GdalReader(self.info.name)  # (the name as given: a GDAL string does not survive Path())
         reader._resampling = (gdal.GRIORA_NearestNeighbour if categorical
                               else gdal.GRIORA_Average if shrinking else gdal.GRIORA_Bilinear)
         reader._grid = grid
@@ -187,6 +221,37 @@ class GdalReader:
                     raise InputRasterError(f"{info.name}: cannot read band {b} at {window}: {detail}")
         return out
 
+    def read_mask(self, window: Window, bands: Sequence[int]) -> np.ndarray | None:
+        """``(height, width)`` bool: pixels of ``window`` valid in the alpha or mask band of ``bands`` (GDAL's mask
+        bands: an alpha band, a ``.msk`` file or an internal mask); ``None`` when none of them has one.
+
+        Raises:
+            InputRasterError: a GDAL read failure.
+        """
+        masks: list[np.ndarray] = []
+        source = self._source_window(window)  # on another grid: resampled as the data are, as QGIS does
+        resampling = gdal.GRIORA_NearestNeighbour if self._resampling is None else self._resampling
+        with self._lock, gdal_errors() as errors:
+            if self._dataset is None:
+                raise InputRasterError(f"{self.info.name}: the reader is closed.")
+            per_dataset_done = False
+            for b in dict.fromkeys(bands):
+                band = self._dataset.GetRasterBand(b)
+                flags = band.GetMaskFlags()
+                if flags & (gdal.GMF_ALL_VALID | gdal.GMF_NODATA):  # nodata values are read from the pixels
+                    continue
+                if flags & gdal.GMF_PER_DATASET:
+                    if per_dataset_done:
+                        continue
+                    per_dataset_done = True
+                got = gdal_call(errors, band.GetMaskBand().ReadAsArray, *source, buf_xsize=window.width,
+                                buf_ysize=window.height, resample_alg=resampling)
+                if got is None:
+                    detail = errors[-1] if errors else "read failed"
+                    raise InputRasterError(f"{self.info.name}: cannot read the mask of band {b} at {window}: {detail}")
+                masks.append(got != 0)
+        return None if not masks else np.logical_and.reduce(masks)
+
     def close(self) -> None:
         """Close the file (idempotent)."""
         with self._lock:
@@ -216,7 +281,7 @@ class GeoTiffWriter:
     def __init__(self, path: str | Path, width: int, height: int, band_count: int, dtype: np.dtype | str,
                  geotransform: Sequence[float], crs_wkt: str, nodata: float | None = None) -> None:
         self.path = Path(path)
-        self._file = AtomicFile(self.path, sidecars=(".aux.xml",))  # GDAL keeps class names there
+        self._file = AtomicFile(self.path, sidecars=(SIDECAR_SUFFIX,))  # GDAL keeps class names there
         self.temp_path = self._file.temp_path
         gdal_type = gdal_array.NumericTypeCodeToGDALTypeCode(np.dtype(dtype).type)
         with gdal_errors() as errors:

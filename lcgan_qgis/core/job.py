@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -27,9 +25,17 @@ from typing import TYPE_CHECKING, Protocol
 
 from .contract import Direction
 from .errors import Canceled, ContractError, InputRasterError, ModelFileError, OutputError
-from .files import check_output_paths, output_folder
+from .files import (
+    SIDECAR_SUFFIX,
+    AtomicFile,
+    check_output_paths,
+    commit_all,
+    output_folder,
+    scratch_folder,
+    stale_partial_messages,
+)
 from .raster import Grid, RasterInfo, RasterReader
-from .resampling import GSD_TOLERANCE, plan_resolution, warp_to_grid
+from .resampling import GSD_TOLERANCE, plan_resolution, warp_into
 from .resources import bundled_model_path
 
 if TYPE_CHECKING:
@@ -178,7 +184,7 @@ def claim_outputs(paths: list[str | None]) -> Iterator[None]:
 
 def run_translation(request: TranslationRequest, reader: GridReader, progress: Progress | None = None,
                     is_canceled: IsCanceled | None = None, log: Log | None = None,
-                    model: Model | None = None) -> JobResult:
+                    model: Model | None = None, note: Log | None = None) -> JobResult:
     """Translate ``reader``'s raster as ``request`` says; returns the engine's result and the model's contract.
 
     Args:
@@ -190,6 +196,8 @@ def run_translation(request: TranslationRequest, reader: GridReader, progress: P
         log: receives one-line messages for the user (model, provider, resolution decisions).
         model: a model the caller has loaded (and keeps: it is not closed here), e.g. to translate many rasters
             with one session; ``request.model_path``, ``device``, ``threads`` and ``precision`` are then unused.
+        note: receives the run's notes (the engine's messages about the input, partial files of killed runs
+            removed); default: ``log``.
 
     Raises:
         LcganError: the core's specific error (model file, contract, input raster, output, device).
@@ -197,23 +205,25 @@ def run_translation(request: TranslationRequest, reader: GridReader, progress: P
     check_output_paths(request.output_path, request.confidence_path, request.input_path, request.overwrite)
     with claim_outputs([request.output_path, request.confidence_path]):
         if model is not None:
-            return _run_model(request, reader, model, model.path, progress, is_canceled, log)
+            return _run_model(request, reader, model, model.path, progress, is_canceled, log, note)
         from .runtime import load_model  # onnxruntime is imported only when a job runs
 
         model_path = resolve_model_path(request.model_path, request.direction)
         loaded = load_model(model_path, request.device, request.threads, request.precision)
         try:
-            return _run_model(request, reader, loaded, model_path, progress, is_canceled, log)
+            return _run_model(request, reader, loaded, model_path, progress, is_canceled, log, note)
         finally:
             loaded.close()
 
 
 def _run_model(request: TranslationRequest, reader: GridReader, model: Model, model_path: Path,
-               progress: Progress | None, is_canceled: IsCanceled | None, log: Log | None) -> JobResult:
+               progress: Progress | None, is_canceled: IsCanceled | None, log: Log | None,
+               note: Log | None) -> JobResult:
     """:func:`run_translation` once the outputs are reserved and the model is loaded."""
     from .engine import TranslateOptions, translate
 
     say = log or LOG.info
+    tell = note or say
     report = progress or (lambda _f: None)
     contract = model.contract
     direction = contract.direction
@@ -243,28 +253,31 @@ def _run_model(request: TranslationRequest, reader: GridReader, model: Model, mo
     if plan.grid is None:
         result = translate(model, reader, request.output_path, options, report, is_canceled)
     else:
-        result = _translate_resampled(model, reader, plan.grid, request, options, report, is_canceled, say)
+        result = _translate_resampled(model, reader, plan.grid, request, options, report, is_canceled, say, tell)
     if not result.canceled:
         say(f"{result.tiles} tiles in {result.seconds:.1f} s ({result.mpx_per_s:.2f} Mpx/s) on {result.provider}.")
         for message in result.messages:
-            say(message)
+            tell(message)
     return JobResult(result, contract)
 
 
 def _translate_resampled(model: Model, reader: GridReader, grid: Grid, request: TranslationRequest,
                          options: TranslateOptions, report: Progress, is_canceled: IsCanceled | None,
-                         say: Log) -> TranslateResult:
-    """Translate on ``grid`` into a scratch folder beside the output, then warp the results onto the layer's grid."""
+                         say: Log, tell: Log) -> TranslateResult:
+    """Translate on ``grid`` into a scratch folder beside the output, then warp the results onto the layer's grid.
+
+    All or nothing: the outputs are warped into :class:`~lcgan_qgis.core.files.AtomicFile` temporaries and moved into
+    place together (:func:`~lcgan_qgis.core.files.commit_all`), so a failure or a cancel keeps every earlier result.
+    """
     from .engine import translate
 
     categorical_input = model.contract.direction is Direction.LANDCOVER_TO_RGB
     native = Grid.of_info(reader.info)
     out = Path(request.output_path)
-    try:  # the folder was checked by check_output_paths; this can still fail (quota, a race)
-        scratch = Path(tempfile.mkdtemp(prefix=".lcgan-", dir=output_folder(out)))
-    except OSError as exc:
-        raise OutputError(f"Cannot write {out}: {exc.strerror or exc} (folder {out.parent}).") from None
-    try:
+    finals = [out] + ([Path(request.confidence_path)] if request.confidence_path else [])
+    for message in stale_partial_messages(finals):
+        tell(message)
+    with scratch_folder(output_folder(out)) as scratch, contextlib.ExitStack() as stack:
         coarse_out = scratch / "output.tif"
         coarse_conf = scratch / "confidence.tif" if request.confidence_path else None
         coarse_options = replace(options, confidence_path=str(coarse_conf) if coarse_conf else None, overwrite=True)
@@ -275,25 +288,24 @@ def _translate_resampled(model: Model, reader: GridReader, grid: Grid, request: 
             return result
         if not coarse_out.is_file():
             raise InputRasterError(f"Layer '{reader.info.name}': the engine wrote no output at the model's GSD.")
-        finals = [(coarse_out, out, not categorical_input)]
+        warps = [(coarse_out, out, not categorical_input)]
         if coarse_conf is not None and request.confidence_path:
-            finals.append((coarse_conf, Path(request.confidence_path), False))
+            warps.append((coarse_conf, Path(request.confidence_path), False))
+        targets = []
+        for _src, dst, _categorical in warps:
+            targets.append(AtomicFile(dst, sidecars=(SIDECAR_SUFFIX,)))  # class names live in the .aux.xml
+            stack.callback(targets[-1].abort)  # (nothing to do once committed)
+        share = (1.0 - TRANSLATE_SHARE) / len(warps)
         try:
-            for i, (src, dst, categorical) in enumerate(finals):
-                share = (1.0 - TRANSLATE_SHARE) / len(finals)
-                warp_to_grid(src, dst, native, categorical,
-                             progress=lambda f, i=i, share=share: report(TRANSLATE_SHARE + share * (i + f)),
-                             is_canceled=is_canceled)
-        except (Canceled, OutputError):
-            for _src, dst, _categorical in finals:  # all or nothing
-                with contextlib.suppress(FileNotFoundError):
-                    dst.unlink()
-            if is_canceled is not None and is_canceled():
-                return replace(result, output_path=None, confidence_path=None, canceled=True)
-            raise
+            for i, ((src, dst, categorical), target) in enumerate(zip(warps, targets, strict=True)):
+                warp_into(src, target.temp_path, dst, native, categorical,
+                          progress=lambda f, i=i: report(TRANSLATE_SHARE + share * (i + f)), is_canceled=is_canceled)
+        except Canceled:
+            return replace(result, output_path=None, confidence_path=None, canceled=True)
+        if is_canceled is not None and is_canceled():
+            return replace(result, output_path=None, confidence_path=None, canceled=True)
+        commit_all(targets)  # an earlier result is replaced only when every output is ready
         report(1.0)
         say(f"Resampled the result from {grid.pixel_size[0]:.3g} back to the layer's {native.pixel_size[0]:.3g} "
             "CRS units per pixel.")
         return replace(result, output_path=str(out), confidence_path=request.confidence_path)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)

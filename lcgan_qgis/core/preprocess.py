@@ -7,8 +7,9 @@
 * Imagery (input of ``rgb_to_landcover``): ``image_bands`` bands (1-based mapping, default 1..n) of any integer or
   float type -> float32 in [-1, 1] by the radiometry (``fixed``: the model's training range; ``percentile``: the
   same percentiles computed on this raster from a bounded sample). A pixel is nodata when any band is at its nodata
-  value or not finite (:func:`validity.image_valid`, the rule training uses too); nodata pixels are fed as 0
-  (mid-range) and masked in the output.
+  value or not finite, or the raster's alpha or mask band marks it (:func:`validity.image_valid`, the rule training
+  uses too); nodata pixels are fed as 0 (mid-range) and masked in the output. Land-cover pixels masked out by an
+  alpha or mask band are nodata too.
 """
 
 from __future__ import annotations
@@ -21,16 +22,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from .contract import RADIOMETRY_MODES, Direction, ModelContract
-from .errors import InputRasterError, SchemeError
+from .errors import Canceled, InputRasterError, SchemeError
 from .noise import position_noise
-from .raster import RasterInfo, RasterReader, Window
+from .raster import RasterInfo, RasterReader, Window, read_valid_mask
 from .validity import image_valid
 
 log = logging.getLogger(__name__)
 
 SAMPLE_GRID = 16  # percentile sample: up to SAMPLE_GRID x SAMPLE_GRID windows ...
 SAMPLE_WINDOW_PX = 64  # ... of this size, evenly spread (at most 1 Mpx read, whatever the raster size)
-SCAN_ROWS = 256  # rows per read when scanning a whole raster (bounded memory)
+SCAN_ROWS = 256  # rows per read when scanning a whole raster (bounded memory) ...
+SCAN_STRIP_PX = 16 * 2**20  # ... and at most this many pixels per read (very wide rasters)
+SCAN_CHUNK_PX = 2**20  # pixels counted at a time (np.bincount copies its input as int64: 8 MB)
+STOP_AFTER_UNKNOWN_PX = 16 * 2**20  # with unknown codes found, stop scanning once this many pixels were read
+MAX_UNKNOWN_CODES = 1000  # ... or once this many distinct unknown codes were seen
 INTEGER_KINDS = "iu"
 MIN_CONSTANT_CHECK_PX = 256  # fixed radiometry: a sample of at least this many identical pixels is "constant imagery"
 
@@ -46,20 +51,22 @@ class InputPlan:
     high: tuple[float, ...] = ()
     messages: tuple[str, ...] = ()
 
-    def convert(self, contract: ModelContract, pixels: np.ndarray, source: str,
-                window: Window) -> tuple[np.ndarray, np.ndarray]:
+    def convert(self, contract: ModelContract, pixels: np.ndarray, source: str, window: Window,
+                mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Raw ``(bands, h, w)`` pixels of ``window`` -> ``(model input (C, h, w) float32, valid mask (h, w) bool)``.
 
-        Land cover: the one-hot map, then the model's ``noise_channels`` drawn from the pixels' positions in the
-        whole raster (:func:`~lcgan_qgis.core.noise.position_noise`).
+        ``mask`` (the raster's alpha or mask band, :func:`~lcgan_qgis.core.raster.read_valid_mask`) marks further
+        pixels as nodata. Land cover: the one-hot map, then the model's ``noise_channels`` drawn from the pixels'
+        positions in the whole raster (:func:`~lcgan_qgis.core.noise.position_noise`).
         """
         if self.direction is Direction.LANDCOVER_TO_RGB:
-            onehot, valid = landcover_to_onehot(contract, pixels[0], self.nodata[0], source)
+            codes = pixels[0] if mask is None else np.where(mask, pixels[0], contract.scheme.nodata_code)
+            onehot, valid = landcover_to_onehot(contract, codes, self.nodata[0], source)
             if contract.noise_channels:
                 noise = position_noise(window, contract.noise_channels, contract.noise_seed)
                 onehot = np.concatenate([onehot, noise])
             return onehot, valid
-        valid = image_valid(pixels, self.nodata)
+        valid = image_valid(pixels, self.nodata, mask)
         x = contract.radiometry.normalize(pixels, self.low, self.high)
         x[:, ~valid] = 0.0
         return x, valid
@@ -102,44 +109,80 @@ def _check_dtype_numeric(info: RasterInfo) -> np.dtype:
 
 
 def scan_rows(reader: RasterReader, bands: Sequence[int],
-              is_canceled: Callable[[], bool] | None = None) -> Iterator[np.ndarray]:
-    """Yield ``(bands, rows, width)`` strips covering the whole raster, top to bottom (bounded memory)."""
+              is_canceled: Callable[[], bool] | None = None) -> Iterator[tuple[Window, np.ndarray]]:
+    """Yield ``(window, (bands, rows, width) pixels)`` strips covering the whole raster, top to bottom.
+
+    Memory is bounded: at most :data:`SCAN_ROWS` rows and :data:`SCAN_STRIP_PX` pixels a strip.
+
+    Raises:
+        Canceled: ``is_canceled`` turned true (checked before every strip).
+    """
     info = reader.info
-    for row in range(0, info.height, SCAN_ROWS):
+    step = max(1, min(SCAN_ROWS, SCAN_STRIP_PX // max(info.width, 1)))
+    for row in range(0, info.height, step):
         if is_canceled is not None and is_canceled():
-            return
-        yield reader.read(Window(0, row, info.width, min(SCAN_ROWS, info.height - row)), bands)
+            raise Canceled("Cancelled; nothing was written.")
+        window = Window(0, row, info.width, min(step, info.height - row))
+        yield window, reader.read(window, bands)
+
+
+def _count_codes(values: np.ndarray, counts: dict[int, int]) -> None:
+    """Add the pixel count of every code in ``values`` (1-D) to ``counts``, a chunk at a time (bounded memory)."""
+    for start in range(0, values.size, SCAN_CHUNK_PX):
+        chunk = values[start:start + SCAN_CHUNK_PX]
+        if chunk.dtype.itemsize <= 2 and chunk.dtype.kind == "u":
+            binned = np.bincount(chunk, minlength=1)
+            found = np.flatnonzero(binned)
+            pairs = zip(found.tolist(), binned[found].tolist(), strict=True)
+        else:
+            uniq, n = np.unique(chunk, return_counts=True)
+            pairs = zip(uniq.tolist(), n.tolist(), strict=True)
+        for code, c in pairs:
+            counts[int(code)] = counts.get(int(code), 0) + int(c)
 
 
 def scan_landcover(contract: ModelContract, reader: RasterReader,
                    is_canceled: Callable[[], bool] | None = None) -> dict[int, int]:
-    """Count every code of a land-cover raster; raises on unknown codes (with counts) or when all are nodata."""
+    """Count every code of a land-cover raster; raises on unknown codes (with counts) or when all are nodata.
+
+    Memory does not grow with the raster or the number of bad pixels: codes are counted per strip and chunk.
+    Once unknown codes are found the scan stops as soon as :data:`STOP_AFTER_UNKNOWN_PX` pixels were read, or
+    :data:`MAX_UNKNOWN_CODES` distinct unknown codes were seen (the message then says which rows it counted).
+    Pixels the raster's alpha or mask band marks invalid are not counted.
+
+    Raises:
+        InputRasterError: unknown codes, or every pixel nodata.
+        Canceled: ``is_canceled`` turned true.
+    """
     info = reader.info
-    counts: dict[int, int] = {}
-    for strip in scan_rows(reader, (1,), is_canceled):
-        values = strip[0]
-        if values.dtype.itemsize <= 2 and values.dtype.kind == "u":
-            binned = np.bincount(values.ravel(), minlength=1)
-            for code in np.flatnonzero(binned):
-                counts[int(code)] = counts.get(int(code), 0) + int(binned[code])
-        else:
-            uniq, n = np.unique(values, return_counts=True)
-            for code, c in zip(uniq.tolist(), n.tolist(), strict=True):
-                counts[int(code)] = counts.get(int(code), 0) + int(c)
     scheme = contract.scheme
     nodata_codes = {scheme.nodata_code}
     if info.nodata[0] is not None and float(info.nodata[0]).is_integer():
         nodata_codes.add(int(info.nodata[0]))
-    unknown = {c: n for c, n in counts.items() if c not in scheme.codes and c not in nodata_codes}
+    allowed = set(scheme.codes) | nodata_codes
+    counts: dict[int, int] = {}
+    first_bad_row, last_row, scanned_px = None, 0, 0
+    for window, strip in scan_rows(reader, (1,), is_canceled):
+        mask = read_valid_mask(reader, window, (1,))
+        values = strip[0].ravel() if mask is None else strip[0][mask]
+        _count_codes(values, counts)
+        last_row, scanned_px = window.row_end, scanned_px + window.width * window.height
+        unknown_count = len(counts.keys() - allowed)
+        if unknown_count and first_bad_row is None:
+            first_bad_row = window.row_off
+        if unknown_count and (scanned_px >= STOP_AFTER_UNKNOWN_PX or unknown_count > MAX_UNKNOWN_CODES):
+            break
+    unknown = {c: n for c, n in counts.items() if c not in allowed}
     if unknown:
-        listed = np.repeat(np.array(list(unknown), dtype=np.int64), np.array(list(unknown.values())))
         commonest = max(unknown, key=unknown.__getitem__)
+        where = "" if last_row >= info.height else (
+            f" in rows 1-{last_row:,} of {info.height:,} (the scan stopped there; there may be more)")
         raise InputRasterError(
-            f"{info.name}: {scheme.describe_unknown(listed)} Reclassify them to the scheme's codes, or, if "
+            f"{info.name}: {scheme.describe_unknown(unknown, where)} Reclassify them to the scheme's codes, or, if "
             f"{commonest} marks pixels without data, set it as the raster's nodata value (e.g. gdal_edit.py "
             f"-a_nodata {commonest})."
         )
-    if counts and all(c in nodata_codes for c in counts):
+    if all(c in nodata_codes for c in counts):
         raise InputRasterError(
             f"{info.name}: every pixel is nodata (codes {sorted(counts)}); there is nothing to translate."
         )
@@ -161,7 +204,7 @@ def image_percentiles(reader: RasterReader, bands: Sequence[int], nodata: Sequen
     values: list[list[np.ndarray]] = [[] for _ in bands]
     for window in sample_windows(reader.info):
         pixels = reader.read(window, bands)
-        valid = image_valid(pixels, nodata)
+        valid = image_valid(pixels, nodata, read_valid_mask(reader, window, bands))
         for b in range(len(bands)):
             values[b].append(pixels[b][valid].astype(np.float64))
     flat = [np.concatenate(v) if v else np.empty(0) for v in values]
@@ -172,8 +215,10 @@ def image_percentiles(reader: RasterReader, bands: Sequence[int], nodata: Sequen
     return low, high, int(flat[0].size)
 
 
-def _any_valid_image_pixel(reader: RasterReader, bands: Sequence[int], nodata: Sequence[float | None]) -> bool:
-    return any(image_valid(strip, nodata).any() for strip in scan_rows(reader, bands))
+def _any_valid_image_pixel(reader: RasterReader, bands: Sequence[int], nodata: Sequence[float | None],
+                           is_canceled: Callable[[], bool] | None = None) -> bool:
+    return any(image_valid(strip, nodata, read_valid_mask(reader, window, bands)).any()
+               for window, strip in scan_rows(reader, bands, is_canceled))
 
 
 def plan_input(contract: ModelContract, reader: RasterReader, bands: Sequence[int] | None = None,
@@ -226,7 +271,7 @@ def plan_input(contract: ModelContract, reader: RasterReader, bands: Sequence[in
     if mode not in RADIOMETRY_MODES:
         raise InputRasterError(f"Unknown radiometry mode {mode!r}; choose one of: {', '.join(RADIOMETRY_MODES)}.")
     low, high, n_valid = image_percentiles(reader, bands, nodata, radio.percentiles)
-    if n_valid == 0 and not _any_valid_image_pixel(reader, bands, nodata):
+    if n_valid == 0 and not _any_valid_image_pixel(reader, bands, nodata, is_canceled):
         raise InputRasterError(f"{info.name}: every pixel is nodata (nodata values {list(nodata)}); there is "
                                "nothing to translate.")
     if mode == "fixed":

@@ -107,3 +107,14 @@ class RasterReader(Protocol):
         """Pixels of ``window`` (inside the raster) for 1-based ``bands``: ``(len(bands), height, width)``,
         in the raster's own dtype (``info.dtype``). Must be safe to call from one worker thread."""
         ...
+
+
+def read_valid_mask(reader: RasterReader, window: Window, bands: Sequence[int]) -> np.ndarray | None:
+    """``(height, width)`` bool mask of the pixels of ``window`` that ``reader``'s alpha or mask band marks valid,
+    or ``None`` when it has none (every pixel counts).
+
+    Readers may offer ``read_mask(window, bands)`` (the GDAL and QGIS readers do); nodata values are not part of
+    it (they are read from the pixels).
+    """
+    method = getattr(reader, "read_mask", None)
+    return None if method is None else method(window, bands)

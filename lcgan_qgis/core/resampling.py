@@ -18,7 +18,7 @@ from pathlib import Path
 from osgeo import gdal
 
 from .errors import Canceled, InputRasterError, OutputError
-from .files import GEOTIFF_CREATION_OPTIONS, AtomicFile
+from .files import GEOTIFF_CREATION_OPTIONS, SIDECAR_SUFFIX, AtomicFile
 from .raster import Grid, RasterInfo
 
 LOG = logging.getLogger(__name__)
@@ -112,16 +112,33 @@ def _check_resampled_size(info: RasterInfo, size_x: float, size_y: float, model_
 def warp_to_grid(src: str | Path, dst: str | Path, grid: Grid, categorical: bool,
                  progress: Callable[[float], None] | None = None,
                  is_canceled: Callable[[], bool] | None = None) -> Path:
-    """Warp raster ``src`` onto ``grid`` (same CRS) as a tiled GeoTIFF ``dst``, written as an :class:`AtomicFile`.
-
-    Class codes use nearest neighbour, imagery and confidences bilinear interpolation. Nodata, colour table and
-    band colour interpretation are carried over.
+    """Warp raster ``src`` onto ``grid`` (same CRS) as a tiled GeoTIFF ``dst``, written as an :class:`AtomicFile`
+    (see :func:`warp_into`); returns ``dst``.
 
     Raises:
         OutputError: naming ``dst`` when GDAL cannot write it.
         Canceled: ``is_canceled`` turned true; nothing was written.
     """
-    src, dst = Path(src), Path(dst)
+    with AtomicFile(dst, sidecars=(SIDECAR_SUFFIX,)) as tmp:  # class names live in the .aux.xml
+        warp_into(src, tmp, Path(dst), grid, categorical, progress, is_canceled)
+    return Path(dst)
+
+
+def warp_into(src: str | Path, tmp: Path, dst: Path, grid: Grid, categorical: bool,
+              progress: Callable[[float], None] | None = None,
+              is_canceled: Callable[[], bool] | None = None) -> None:
+    """Warp raster ``src`` onto ``grid`` (same CRS) into ``tmp``, the temporary file of an :class:`AtomicFile` of
+    ``dst`` that the caller commits (:func:`warp_to_grid`, or :func:`~lcgan_qgis.core.files.commit_all` for
+    several outputs at once).
+
+    Class codes use nearest neighbour, imagery and confidences bilinear interpolation. Nodata, colour table, band
+    colour interpretation, descriptions and class names are carried over.
+
+    Raises:
+        OutputError: naming ``dst`` when GDAL cannot write it.
+        Canceled: ``is_canceled`` turned true.
+    """
+    src = Path(src)
     xmin, ymin, xmax, ymax = grid.bounds()
 
     def callback(fraction: float, _message: object, _data: object) -> int:
@@ -129,31 +146,30 @@ def warp_to_grid(src: str | Path, dst: str | Path, grid: Grid, categorical: bool
             progress(fraction)
         return 0 if is_canceled is not None and is_canceled() else 1
 
-    with AtomicFile(dst, sidecars=(".aux.xml",)) as tmp:  # class names live in the .aux.xml
-        try:
-            result = gdal.Warp(
-                str(tmp), str(src), format="GTiff", outputBounds=(xmin, ymin, xmax, ymax), width=grid.width,
-                height=grid.height, resampleAlg="near" if categorical else "bilinear",
-                creationOptions=list(GEOTIFF_CREATION_OPTIONS), multithread=True, callback=callback,
-            )
-            failure = gdal.GetLastErrorMsg()
-            if result is not None:
-                _copy_band_descriptions(src, result)
-                result.FlushCache()
-        except RuntimeError as exc:  # GDAL with exceptions enabled by someone else
-            result, failure = None, str(exc)
-        if result is None:
-            if is_canceled is not None and is_canceled():
-                raise Canceled(f"Canceled while resampling to {dst}; nothing was written.")
-            raise OutputError(f"Cannot write {dst}: GDAL warp failed ({failure}).")
-        result = None  # closed before the move
+    try:
+        result = gdal.Warp(
+            str(tmp), str(src), format="GTiff", outputBounds=(xmin, ymin, xmax, ymax), width=grid.width,
+            height=grid.height, resampleAlg="near" if categorical else "bilinear",
+            creationOptions=list(GEOTIFF_CREATION_OPTIONS), multithread=True, callback=callback,
+        )
+        failure = gdal.GetLastErrorMsg()
+        if result is not None:
+            _copy_band_descriptions(src, result)
+            result.FlushCache()
+    except RuntimeError as exc:  # GDAL with exceptions enabled by someone else
+        result, failure = None, str(exc)
+    if result is None:
+        if is_canceled is not None and is_canceled():
+            raise Canceled(f"Canceled while resampling to {dst}; nothing was written.")
+        raise OutputError(f"Cannot write {dst}: GDAL warp failed ({failure}).")
+    result = None  # closed (the last blocks and the .aux.xml written) before the caller's move
     LOG.info("Resampled %s onto a %d x %d grid -> %s", src.name, grid.width, grid.height, dst)
-    return dst
 
 
 def _copy_band_descriptions(src: Path, dst_ds: gdal.Dataset) -> None:
     src_ds = gdal.Open(str(src))
     try:
+        src_ds.GetMetadata()  # GDAL 3.6 GTiff reads the .aux.xml (class names) lazily; GetCategoryNames does not
         for b in range(1, min(src_ds.RasterCount, dst_ds.RasterCount) + 1):
             s, d = src_ds.GetRasterBand(b), dst_ds.GetRasterBand(b)
             d.SetColorInterpretation(s.GetColorInterpretation())

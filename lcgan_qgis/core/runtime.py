@@ -139,6 +139,7 @@ class Model:
         Raises:
             ContractError: when the batch does not have the model's channels or H/W are not size multiples.
             DeviceError: when onnxruntime fails while running (out of memory, provider fault).
+            ModelFileError: when the output breaks the contract (shape, NaN/Inf, range): the model is broken.
         """
         if batch.ndim != 4 or batch.shape[1] != self.contract.in_channels:
             raise ContractError(
@@ -149,11 +150,13 @@ class Model:
             raise ContractError(f"{self.path}: batch H and W must be multiples of {multiple}, got {batch.shape}.")
         feed = np.ascontiguousarray(batch, dtype=np.float32)
         try:
-            return self.session.run([OUTPUT_NAME], {INPUT_NAME: feed})[0]
+            output = self.session.run([OUTPUT_NAME], {INPUT_NAME: feed})[0]
         except Exception as exc:  # (onnxruntime's errors share no useful base class)
             raise DeviceError(
                 f"{self.path}: inference on {self.provider} failed for a batch of shape {feed.shape}: {exc}"
             ) from exc
+        self.contract.check_output(feed.shape, output, str(self.path))
+        return output
 
     def close(self) -> None:
         """Release the session (the object must not be used afterwards)."""

@@ -7,6 +7,7 @@ Schemes are stored as JSON (``resources/schemes/*.json``) and inside each model'
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,10 @@ class ClassScheme:
         dupes = sorted({c for c in codes if codes.count(c) > 1})
         if dupes:
             raise SchemeError(f"Class scheme '{self.name}' repeats the code(s) {dupes}.")
+        if isinstance(self.nodata_code, bool) or not isinstance(self.nodata_code, int) or not (
+                0 <= self.nodata_code <= 65535):
+            raise SchemeError(f"Class scheme '{self.name}': nodata code {self.nodata_code!r} is outside 0..65535 (the "
+                              "output holds codes as Byte or UInt16).")
         if self.nodata_code in codes:
             raise SchemeError(
                 f"Class scheme '{self.name}': nodata code {self.nodata_code} is also the code of a class."
@@ -110,14 +115,23 @@ class ClassScheme:
         indices = np.where(known, order[pos], 0)
         return indices, known & ~nodata_mask
 
-    def describe_unknown(self, unknown_codes: np.ndarray) -> str:
-        """A message listing unknown codes with their pixel counts (at most 10, most frequent first)."""
-        values, counts = np.unique(unknown_codes, return_counts=True)
-        top = sorted(zip(counts.tolist(), values.tolist(), strict=False), reverse=True)[:10]
-        listing = ", ".join(f"{v} ({n} px)" for n, v in top)
-        more = "" if len(values) <= 10 else f" and {len(values) - 10} more"
+    def describe_unknown(self, unknown_codes: np.ndarray | Mapping[int, int], where: str = "") -> str:
+        """A message listing unknown codes with their pixel counts (at most 10, most frequent first).
+
+        Args:
+            unknown_codes: the unknown code of every bad pixel, or (bounded memory) ``{code: pixel count}``.
+            where: appended to the counts, e.g. ``" in rows 1-2048 of 200000 (the scan stopped there)"``.
+        """
+        if isinstance(unknown_codes, Mapping):
+            pairs = [(int(n), int(v)) for v, n in unknown_codes.items()]
+        else:
+            values, counts = np.unique(unknown_codes, return_counts=True)
+            pairs = list(zip(counts.tolist(), values.tolist(), strict=True))
+        top = sorted(pairs, reverse=True)[:10]
+        listing = ", ".join(f"{v} ({n:,} px)" if n >= 10_000 else f"{v} ({n} px)" for n, v in top)
+        more = "" if len(pairs) <= 10 else f" and {len(pairs) - 10} more"
         return (
-            f"{len(values)} value(s) are not codes of the class scheme '{self.name}': {listing}{more}. "
+            f"{len(pairs)} value(s) are not codes of the class scheme '{self.name}': {listing}{more}{where}. "
             f"Known codes: {list(self.codes)}; nodata code: {self.nodata_code}."
         )
 
@@ -156,7 +170,10 @@ class ClassScheme:
         nodata = data.get("nodata_code", 255)
         if not isinstance(nodata, int) or isinstance(nodata, bool):
             raise SchemeError(f"{source}: nodata_code must be an integer, got {nodata!r}.")
-        return cls(name=str(data.get("name", source)), classes=tuple(classes), nodata_code=nodata)
+        name = data.get("name", source)
+        if not isinstance(name, str) or not name:
+            raise SchemeError(f"{source}: the scheme's name must be a non-empty string, got {name!r}.")
+        return cls(name=name, classes=tuple(classes), nodata_code=nodata)
 
     @classmethod
     def load(cls, path: str | Path) -> ClassScheme:

@@ -11,6 +11,11 @@ Why "any band at nodata makes the pixel nodata" rather than "all bands":
   value was the odd rule out; QGIS's RGB renderer also draws such pixels transparent;
 - training never sees such pixels, so inference must not translate them either.
 
+A raster's alpha band or GDAL mask band (an RGBA's 4th band, a ``.msk`` file, an internal mask) also marks pixels
+without data: where it is 0 the pixel is invalid, whatever the bands hold (the readers hand it over as ``mask``,
+:func:`~lcgan_qgis.core.raster.read_valid_mask`). Infinite values count like NaN (a float raster's ``-inf``
+nodata marker, or an overflow in a processing chain).
+
 The cost: imagery that declares a nodata value which is also a real value of a band (8-bit imagery with nodata 0
 and pure-black shadows in one band) loses those pixels; unset or correct the nodata value (gdal_edit -unsetnodata,
 or the layer's Transparency properties) to keep them.
@@ -24,12 +29,14 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def image_valid(pixels: np.ndarray, nodata: float | None | Sequence[float | None]) -> np.ndarray:
+def image_valid(pixels: np.ndarray, nodata: float | None | Sequence[float | None],
+                mask: np.ndarray | None = None) -> np.ndarray:
     """The ``(rows, cols)`` mask of valid pixels of ``(bands, rows, cols)`` imagery (see the module docstring).
 
     Args:
         pixels: the bands, in the raster's own dtype or float.
         nodata: one nodata value per band (``None`` or NaN: none for that band), or one value for every band.
+        mask: ``(rows, cols)`` bool from the raster's alpha or mask band (False: no data); ``None``: none.
 
     Raises:
         ValueError: ``pixels`` is not 3-D, or ``nodata`` does not give one value per band.
@@ -39,7 +46,7 @@ def image_valid(pixels: np.ndarray, nodata: float | None | Sequence[float | None
     values = [nodata] * pixels.shape[0] if nodata is None or isinstance(nodata, (int, float)) else list(nodata)
     if len(values) != pixels.shape[0]:
         raise ValueError(f"image_valid: {len(values)} nodata value(s) for {pixels.shape[0]} band(s).")
-    valid = np.ones(pixels.shape[1:], dtype=bool)
+    valid = np.ones(pixels.shape[1:], dtype=bool) if mask is None else np.array(mask, dtype=bool)
     for band, value in zip(pixels, values, strict=True):
         if value is not None and not math.isnan(value):
             valid &= band != value

@@ -2,7 +2,8 @@
 
 - :func:`layer_file`: the file behind a layer (an output may not overwrite it);
 - :func:`direction_misfit` / :func:`fits_direction`: whether a layer can be the input of a direction with its
-  default bands: one band of class codes for land cover, at least red, green and blue for imagery. (The imagery
+  default bands: one band of class codes for land cover, at least red, green and blue for imagery, alpha and mask
+  bands not counted (:func:`~lcgan_qgis.plugin.qgis_reader.data_band_count`). (The imagery
   algorithm also takes a band mapping such as 1,1,1 for a one-band layer: it leaves that layer to the engine,
   whose message explains the mapping.)
 """
@@ -15,6 +16,7 @@ from qgis.core import QgsRasterLayer
 from qgis.PyQt.QtCore import QCoreApplication
 
 from ..core.contract import Direction
+from .qgis_reader import data_band_count
 
 
 def layer_file(layer: QgsRasterLayer) -> str | None:
@@ -26,9 +28,9 @@ def layer_file(layer: QgsRasterLayer) -> str | None:
 
 def direction_misfit(layer: Any, direction: Direction) -> str | None:
     """Why ``layer`` cannot be the input of ``direction`` (a translated sentence naming it), or ``None``."""
-    if not isinstance(layer, QgsRasterLayer):
+    if not isinstance(layer, QgsRasterLayer) or layer.dataProvider() is None:
         return QCoreApplication.translate("lcgan", "Choose a raster layer to translate.")
-    bands = layer.bandCount()
+    bands = data_band_count(layer.dataProvider())
     if direction is Direction.LANDCOVER_TO_RGB and bands != 1:
         return QCoreApplication.translate(
             "lcgan", "Layer '{0}' has {1} bands; a land-cover raster has one band of class codes. For imagery use "

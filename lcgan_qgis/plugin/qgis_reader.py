@@ -17,6 +17,7 @@ import numpy as np
 from qgis.core import (
     Qgis,
     QgsCoordinateReferenceSystem,
+    QgsRaster,
     QgsRasterDataProvider,
     QgsRasterLayer,
     QgsRectangle,
@@ -55,6 +56,15 @@ def numpy_dtype(provider: QgsRasterDataProvider, band: int, name: str) -> np.dty
         ) from None
 
 
+def data_band_count(provider: QgsRasterDataProvider) -> int:
+    """Bands of ``provider`` that hold data: trailing alpha bands (an RGBA's 4th band, or the mask band QGIS adds
+    for a ``.msk`` or internal GDAL mask) are masks, not data."""
+    count = provider.bandCount()
+    while count > 1 and provider.colorInterpretation(count) == QgsRaster.ColorInterpretation.AlphaBand:
+        count -= 1
+    return count
+
+
 def metres_per_unit(crs: QgsCoordinateReferenceSystem) -> float | None:
     """Metres per unit of ``crs``; ``None`` when it is geographic, invalid or its units are unknown."""
     if not crs.isValid() or crs.isGeographic():
@@ -82,20 +92,22 @@ class ProviderReader:
         self._crs = QgsCoordinateReferenceSystem(provider.crs())
         self._lock = threading.Lock()
         self.grid = grid or self._native_grid(provider, name)
-        dtypes = {numpy_dtype(provider, b, name) for b in range(1, provider.bandCount() + 1)}
+        bands = data_band_count(provider)
+        self._alpha_band = provider.bandCount() if bands < provider.bandCount() else None
+        dtypes = {numpy_dtype(provider, b, name) for b in range(1, bands + 1)}
         dtype = dtypes.pop() if len(dtypes) == 1 else np.result_type(*dtypes)
         self._dtype = np.dtype(dtype)
         nodata = tuple(
             float(provider.sourceNoDataValue(b))
             if provider.sourceHasNoDataValue(b) and provider.useSourceNoDataValue(b)
             else None
-            for b in range(1, provider.bandCount() + 1)
+            for b in range(1, bands + 1)
         )
         self.info = RasterInfo(
             name=name,
             width=self.grid.width,
             height=self.grid.height,
-            band_count=provider.bandCount(),
+            band_count=bands,
             dtype=self._dtype.name,
             nodata=nodata,
             geotransform=self.grid.geotransform,
@@ -163,6 +175,17 @@ class ProviderReader:
                     )
                 out[i] = self._read_band(band, extent, window)
         return out
+
+    def read_mask(self, window: Window, bands: Sequence[int]) -> np.ndarray | None:
+        """``(height, width)`` bool: pixels of ``window`` the layer's alpha (or GDAL mask) band marks valid; ``None``
+        when it has none."""
+        if self._alpha_band is None:
+            return None
+        if self._provider is None:
+            raise InputRasterError(f"Layer '{self.info.name}': the reader is closed.")
+        extent = QgsRectangle(*self.grid.bounds(window))
+        with self._lock:
+            return self._read_band(self._alpha_band, extent, window) != 0
 
     def _read_band(self, band: int, extent: QgsRectangle, window: Window) -> np.ndarray:
         block = self._provider.block(band, extent, window.width, window.height)

@@ -23,11 +23,11 @@ import numpy as np
 
 from ..core.contract import Direction, ModelContract
 from ..core.errors import OutputError
-from ..core.files import AtomicFile
+from ..core.files import AtomicFile, same_file
 from ..core.gdal_io import GdalReader
 from ..core.preprocess import plan_input
-from ..core.raster import Window
-from ..core.runtime import load_model
+from ..core.raster import Window, read_valid_mask
+from ..core.runtime import int8_sibling, load_model
 
 if TYPE_CHECKING:
     import onnx
@@ -54,7 +54,8 @@ def calibration_batches(contract: ModelContract, raster: str | Path, count: int 
         plan = plan_input(contract, reader)
         multiple = contract.size_multiple_px
         for window in calibration_windows(reader.info.width, reader.info.height, count, size):
-            x, _valid = plan.convert(contract, reader.read(window, plan.bands), reader.info.name, window)
+            x, _valid = plan.convert(contract, reader.read(window, plan.bands), reader.info.name, window,
+                                     read_valid_mask(reader, window, plan.bands))
             h, w = x.shape[1] - x.shape[1] % multiple, x.shape[2] - x.shape[2] % multiple
             yield x[None, :, :h, :w]
 
@@ -150,7 +151,8 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
 
     Raises:
         ModelFileError / ContractError: the source model is unusable.
-        OutputError: the output cannot be written (nothing partial is left under its name).
+        OutputError: the output is the model or the calibration raster, or cannot be written (nothing partial is
+            left under its name).
         InputRasterError: the calibration raster does not fit the model.
     """
     import onnx
@@ -164,7 +166,11 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    source = load_model(model_path, "cpu")
+    for other, what in ((model_path, "the model it quantises"), (calibration_raster, "the calibration raster")):
+        if same_file(output_path, other):
+            raise OutputError(f"The output {output_path} is {what}; choose another file name (e.g. "
+                                 f"{int8_sibling(model_path).name}).")
+    source = load_model(model_path, "cpu", precision="fp32")  # the float model, even when M.int8.onnx exists
     contract = source.contract
     batches = list(calibration_batches(contract, calibration_raster, windows, window_px))
     check = batches[: max(1, len(batches) // 4)]

@@ -1,14 +1,16 @@
-"""The one atomic-write helper (``core/files.py::AtomicFile``): all or nothing, sidecars along, usual mode."""
+"""The one atomic-write helper (``core/files.py::AtomicFile``): all or nothing, sidecars along, usual mode, locked
+while written so the next run removes only what killed runs left."""
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 from lcgan_qgis.core.errors import OutputError
-from lcgan_qgis.core.files import FILE_MODE, PARTIAL_MARK, AtomicFile
+from lcgan_qgis.core.files import FILE_MODE, PARTIAL_MARK, AtomicFile, commit_all, remove_stale_partials
 
 
 def test_a_clean_exit_moves_the_file_into_place(tmp_path: Path) -> None:
@@ -44,3 +46,37 @@ def test_sidecars_move_along_and_a_stale_one_goes(tmp_path: Path) -> None:
 def test_a_missing_folder_is_named(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match=r"output folder .*nowhere does not exist"):
         AtomicFile(tmp_path / "nowhere" / "x.tif")
+
+
+def test_partials_of_killed_runs_go_and_those_of_live_runs_stay(tmp_path: Path) -> None:
+    """Any AtomicFile (a report, a model, a GeoTIFF) is locked while written; an unlocked one older than a few
+    seconds is a killed run's and is removed, with its sidecar and a killed run's scratch folder."""
+    live = AtomicFile(tmp_path / "report.json")
+    dead = [tmp_path / f".model.dead0001{PARTIAL_MARK}.onnx", tmp_path / f".lc.dead0002{PARTIAL_MARK}.tif",
+            tmp_path / f".lc.dead0002{PARTIAL_MARK}.tif.aux.xml"]
+    for path in dead:
+        path.write_bytes(b"half")
+    (tmp_path / ".lcgan-killed").mkdir()
+    (tmp_path / "keep.tif").write_bytes(b"a result")
+    minute_ago = time.time() - 60
+    for path in [*dead, tmp_path / ".lcgan-killed", live.temp_path]:
+        os.utime(path, (minute_ago, minute_ago))
+    try:
+        assert sorted(remove_stale_partials(tmp_path)) == sorted([*dead, tmp_path / ".lcgan-killed"])
+        assert live.temp_path.exists() and (tmp_path / "keep.tif").exists()
+    finally:
+        live.abort()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.tif"]
+
+
+def test_commit_all_moves_every_file_or_none(tmp_path: Path) -> None:
+    first, second = tmp_path / "lc.tif", tmp_path / "conf.tif"
+    first.write_text("old land cover")
+    files = [AtomicFile(first, sidecars=(".aux.xml",)), AtomicFile(second)]
+    files[0].temp_path.write_text("new land cover")
+    Path(f"{files[0].temp_path}.aux.xml").write_text("names")
+    files[1].temp_path.write_text("new confidence")
+    commit_all(files)
+    assert first.read_text() == "new land cover" and Path(f"{first}.aux.xml").read_text() == "names"
+    assert second.read_text() == "new confidence"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["conf.tif", "lc.tif", "lc.tif.aux.xml"]

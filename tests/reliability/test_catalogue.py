@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .test_engine_cases import ENGINE_CASES
+from .test_engine_cases import ENGINE_CASES, ENGINE_WORKING
 from .test_processing_cases import FAILING, WORKING
 from .test_task_cases import CASES as TASK_CASES
 from .test_training_cases import TRAINING_CASES
@@ -14,7 +14,7 @@ from .test_training_cases import TRAINING_CASES
 REPO = Path(__file__).resolve().parents[2]
 CATALOGUE = REPO / "docs" / "reliability.md"
 REFERENCE = re.compile(r"`(tests/[\w/]+\.py)::(\w+)(?:\[([^\]`]+)\])?`")
-ROW = re.compile(r"^\| ([LIMORT]\d+) \|", re.MULTILINE)
+ROW = re.compile(r"^\| ([LIMORTFS]\d+) \|", re.MULTILINE)
 
 
 def test_every_test_named_in_the_catalogue_exists() -> None:
@@ -30,7 +30,8 @@ def test_every_test_named_in_the_catalogue_exists() -> None:
 
 def test_every_case_of_the_tables_is_in_the_catalogue() -> None:
     text = CATALOGUE.read_text(encoding="utf-8")
-    tables = {"test_engine_case": ENGINE_CASES, "test_processing_refuses": FAILING, "test_processing_handles": WORKING,
+    tables = {"test_engine_case": ENGINE_CASES, "test_engine_handles": ENGINE_WORKING,
+              "test_processing_refuses": FAILING, "test_processing_handles": WORKING,
               "test_task_reports": TASK_CASES, "test_training_case": TRAINING_CASES}
     missing = [f"{function}[{case.id}]" for function, cases in tables.items() for case in cases
                if f"::{function}[{case.id}]`" not in text]

@@ -4,6 +4,8 @@
   raster, the streaming blender hands out every pixel exactly once, and what it hands out is the partition-of-unity
   blend (a signal every window agrees on comes out unchanged). ``tests/core/test_tiling.py`` fuzzes the 1-D axes and
   the weights; this goes through the 2-D grid and the blender's carry/band buffers.
+* Random small models that misbehave at run time (outputs of other shapes, NaN/Inf/out-of-range values) with random
+  metadata values, run over a real GeoTIFF: only LcganError, never another exception or a file left behind.
 * Metadata parsing at any depth: ``tests/core/test_contract.py`` replaces top-level keys; here any nested value
   (a class code, a colour, one radiometry number...) is replaced, deleted or the JSON cut short, and parsing must
   either give a valid contract or raise ContractError, never another exception. A few examples go through real ONNX
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +27,16 @@ from hypothesis import strategies as st
 from onnx import helper
 
 from lcgan_qgis.core.contract import METADATA_KEY, Direction, ModelContract
-from lcgan_qgis.core.engine import _Blender
+from lcgan_qgis.core.engine import TranslateOptions, _Blender, translate
 from lcgan_qgis.core.errors import ContractError, LcganError
+from lcgan_qgis.core.gdal_io import GdalReader
 from lcgan_qgis.core.runtime import load_model
 from lcgan_qgis.core.tiling import fit_window, make_tiling
+from tests.core.rasters import read_tif, write_tif
 from tests.onnx_factory import default_contract, pointwise_model, save
+
+from . import odd_models
+from .helpers import assert_no_partials
 
 
 @settings(max_examples=150, deadline=None)
@@ -150,3 +158,46 @@ def test_the_fuzzed_paths_reach_deep_values() -> None:
     with pytest.raises(ContractError, match=r"scheme: code 23: colour must be"):
         ModelContract.from_metadata({METADATA_KEY: json.dumps(_edit([(("scheme", "classes", 3, "color"), "replace",
                                                                       7)]))}, source="fuzz.onnx")
+
+
+TOP_KEYS = sorted(BASE)
+FUZZ_LANDCOVER = np.array([11, 21, 42, 52, 255], np.uint8)[np.random.default_rng(0).integers(0, 5, (20, 24))]
+FUZZ_IMAGERY = np.random.default_rng(1).integers(6000, 16000, (3, 20, 24)).astype(np.uint16)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(direction=st.sampled_from(list(Direction)), crop=st.sampled_from([0, 0, 0, 4]),
+       pad=st.sampled_from([0, 0, 0, 4]), batch=st.sampled_from([1, 1, 1, 2]),
+       add=st.sampled_from([0.0, 0.0, 0.0, 5.0, -5.0, np.nan, np.inf, -np.inf]),
+       scale=st.sampled_from([1.0, 1.0, 0.0, -1.0, 1e30]), final=st.sampled_from([None, None, *odd_models.FINALS]),
+       edits=st.lists(st.tuples(st.sampled_from(TOP_KEYS), JSON_VALUES), max_size=2))
+def test_random_models_fail_only_with_lcgan_errors_and_leave_no_file(
+        direction: Direction, crop: int, pad: int, batch: int, add: float, scale: float, final: str | None,
+        edits: list[tuple[str, Any]], tmp_path: Path) -> None:
+    """Small real ONNX models with random output shapes (cropped, padded, repeated along the batch), random values
+    (NaN, Inf, huge, out of range) and random metadata values, run over a real GeoTIFF: a run either writes a whole
+    output or raises an LcganError naming the model; nothing else, and never a file left behind."""
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    contract = default_contract(direction)
+    model = odd_models.odd_model(contract, crop_px=crop, pad_px=pad, batch_factor=batch, add=add, scale=scale,
+                                 final=final)
+    meta = contract.to_dict()
+    for key, value in edits:
+        meta[key] = value
+    odd_models.with_metadata_text(model, json.dumps(meta))
+    path = odd_models.save(model, folder / "fuzz.onnx")
+    pixels = FUZZ_LANDCOVER if direction is Direction.LANDCOVER_TO_RGB else FUZZ_IMAGERY
+    source = write_tif(folder / "in.tif", pixels, nodata=255 if direction is Direction.LANDCOVER_TO_RGB else None)
+    out = folder / "out"
+    out.mkdir()
+    try:
+        with load_model(path, "cpu", threads=1) as loaded, GdalReader(source) as reader:
+            result = translate(loaded, reader, out / "result.tif", TranslateOptions(window_px=16, overlap_px=2))
+    except LcganError as exc:
+        assert str(path) in str(exc) or "in.tif" in str(exc), str(exc)
+        assert list(out.iterdir()) == []
+    else:
+        assert result.output_path == str(out / "result.tif")
+        assert {p.name for p in out.iterdir()} <= {"result.tif", "result.tif.aux.xml"}
+        assert read_tif(out / "result.tif").shape[1:] == pixels.shape[-2:]
+    assert_no_partials(folder)

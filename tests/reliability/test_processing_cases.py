@@ -14,12 +14,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from osgeo import gdal
+from osgeo import gdal, osr
 
 from lcgan_qgis.core.contract import Direction, Radiometry
 from tests.onnx_factory import default_contract, pointwise_model, save
 from tests.plugin.conftest import NLCD, image_array, landcover_array, write_raster
 
+from . import odd_models
 from .helpers import Case, assert_no_partials, assert_unchanged, snapshot
 
 LC2RGB, RGB2LC = "lcgan:landcover_to_rgb", "lcgan:rgb_to_landcover"
@@ -55,7 +56,65 @@ def _collar(tmp: Path) -> Path:
     return write_raster(tmp / "collar.tif", codes)  # no nodata value
 
 
-# build(tmp, models) -> (algorithm, parameters without OUTPUT)
+def _vrt_over(tmp: Path) -> tuple[Path, Path]:
+    """(in.vrt, the land cover it reads)."""
+    source = write_raster(tmp / "lc.tif", landcover_array(40, 40), nodata=255)
+    gdal.BuildVRT(str(tmp / "in.vrt"), [str(source)]).FlushCache()
+    return tmp / "in.vrt", source
+
+
+def _nan_model(tmp: Path) -> Path:
+    return odd_models.save(odd_models.odd_model(default_contract(Direction.RGB_TO_LANDCOVER), add=float("nan")),
+                           tmp / "nan.onnx")
+
+
+def _nested_model(tmp: Path) -> Path:
+    contract = default_contract(Direction.LANDCOVER_TO_RGB)
+    model = odd_models.with_metadata_text(pointwise_model(contract), odd_models.deeply_nested_metadata(contract))
+    return odd_models.save(model, tmp / "nested.onnx")
+
+
+def _folder(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+def _with_alpha(path: Path, pixels: np.ndarray, transparent_cols: int) -> Path:
+    """``pixels`` plus an alpha band whose left ``transparent_cols`` columns are 0."""
+    bands, rows, cols = pixels.shape
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), cols, rows, bands + 1, gdal.GDT_UInt16,
+                                              ["PHOTOMETRIC=RGB", "ALPHA=YES"])
+    ds.SetGeoTransform((300000.0, 30.0, 0.0, 4150000.0, 0.0, -30.0))
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32612)
+    ds.SetProjection(srs.ExportToWkt())
+    for b in range(bands):
+        ds.GetRasterBand(b + 1).WriteArray(pixels[b])
+    alpha = np.full((rows, cols), 65535, np.uint16)
+    alpha[:, :transparent_cols] = 0
+    ds.GetRasterBand(bands + 1).WriteArray(alpha)
+    ds = None
+    return path
+
+
+def _with_mask(path: Path, codes: np.ndarray, masked_rows: int) -> Path:
+    """Land cover whose top ``masked_rows`` rows hold 0 (no class code) and are masked out by a ``.msk`` band."""
+    codes = codes.copy()
+    codes[:masked_rows] = 0
+    write_raster(path, codes)
+    ds = gdal.Open(str(path), gdal.GA_Update)
+    ds.CreateMaskBand(gdal.GMF_PER_DATASET)
+    mask = np.full(codes.shape, 255, np.uint8)
+    mask[:masked_rows] = 0
+    ds.GetRasterBand(1).GetMaskBand().WriteArray(mask)
+    ds = None
+    return path
+
+
+SIXTY_M = (300000.0, 60.0, 0.0, 4150000.0, 0.0, -60.0)  # 2x the models' 30 m: resampled to 30 m and back
+
+
+# build(tmp, models) -> (algorithm, parameters without OUTPUT (or with it, to write onto a given file))
 FAILING: list[Case] = [
     Case("float raster as land cover", lambda t, m: (LC2RGB, {
         "INPUT": str(write_raster(t / "float.tif", landcover_array(40, 40).astype(np.float32), nodata=255)),
@@ -105,6 +164,24 @@ FAILING: list[Case] = [
         "INPUT": str(write_raster(t / "rgb.tif", image_array(40, 40), nodata=0)),
         "MODEL": str(m[Direction.RGB_TO_LANDCOVER]), "BANDS": "1,2,3,3"}),
         r"rgb: band mapping \[1, 2, 3, 3\] has 4 entries; the model needs 3"),
+    Case("output is a file the input VRT reads", lambda t, m: (LC2RGB, {
+        "INPUT": str((vrt := _vrt_over(t))[0]), "MODEL": str(m[Direction.LANDCOVER_TO_RGB]), "OUTPUT": str(vrt[1])}),
+        r"The output .*lc\.tif is .*lc\.tif, a file the input raster reads; choose another file name"),
+    Case("confidence output is the output under another spelling", lambda t, m: (RGB2LC, {
+        "INPUT": str(write_raster(t / "rgb.tif", image_array(40, 40), nodata=0)),
+        "MODEL": str(m[Direction.RGB_TO_LANDCOVER]), "CONFIDENCE": str(_folder(t / "sub") / ".." / "out.tif")}),
+        r"The output and the confidence output are the same file"),
+    Case("resampled run whose confidence output cannot be written", lambda t, m: (RGB2LC, {
+        "INPUT": str(write_raster(t / "rgb60.tif", image_array(40, 40), SIXTY_M, nodata=0)),
+        "MODEL": str(m[Direction.RGB_TO_LANDCOVER]), "CONFIDENCE": str(_folder(t / "conf.tif"))}),
+        r"The confidence output .*conf\.tif is a folder; give a file name"),
+    Case("model returning NaN", lambda t, m: (RGB2LC, {
+        "INPUT": str(write_raster(t / "rgb.tif", image_array(40, 40), nodata=0)), "MODEL": str(_nan_model(t))}),
+        r"nan\.onnx: the model returned \d+ non-finite value\(s\) \(nan\) .* The model is broken"),
+    Case("model with deeply nested metadata", lambda t, m: (LC2RGB, {
+        "INPUT": str(write_raster(t / "lc.tif", landcover_array(40, 40), nodata=255)),
+        "MODEL": str(_nested_model(t))}),
+        r"nested\.onnx: metadata 'lcgan' is nested too deeply to be read"),
 ]
 
 
@@ -113,12 +190,15 @@ def test_processing_refuses(case: Case, lcgan: Any, models: dict[Direction, Path
     from qgis.core import QgsProcessingException
 
     algorithm, params = case.build(tmp_path, models)
-    output = tmp_path / "out.tif"
-    output.write_bytes(b"an earlier result")
+    if "OUTPUT" not in params:  # (a case that writes onto a given file checks that file instead)
+        output = tmp_path / "out.tif"
+        output.write_bytes(b"an earlier result")
+        params = {**params, "OUTPUT": str(output)}
     before = snapshot(tmp_path)
     with pytest.raises(QgsProcessingException, match=case.message):
-        lcgan.run(algorithm, {**params, "OUTPUT": str(output)})
+        lcgan.run(algorithm, params)
     assert_unchanged(tmp_path, before)
+    assert_no_partials(tmp_path)
 
 
 def _grid_check(source: Path, north_up: bool = False) -> Callable[[Path, list[str]], None]:
@@ -143,6 +223,32 @@ def _log_check(*needles: str) -> Callable[[Path, list[str]], None]:
 def _nan_is_nodata(out: Path, _log: list[str]) -> None:
     codes = gdal.Open(str(out)).ReadAsArray()
     assert codes[5, 5] == NLCD.nodata_code and (codes != NLCD.nodata_code).sum() == codes.size - 1
+
+
+def _left_columns_nodata(columns: int) -> Callable[[Path, list[str]], None]:
+    def check(out: Path, log: list[str]) -> None:
+        codes = gdal.Open(str(out)).ReadAsArray()
+        assert (codes[:, :columns] == NLCD.nodata_code).all() and (codes[:, columns:] != NLCD.nodata_code).all()
+        assert not any("has 4 bands" in line for line in log), log  # the alpha band is not a data band
+    return check
+
+
+def _top_rows_nodata(rows: int) -> Callable[[Path, list[str]], None]:
+    def check(out: Path, _log: list[str]) -> None:
+        pixels = gdal.Open(str(out)).ReadAsArray()
+        assert (pixels[:, :rows] == 0).all() and (pixels[:, rows:] > 0).all()
+    return check
+
+
+def _has_class_names(out: Path, log: list[str]) -> None:
+    assert any("Resampled the result" in line for line in log), log
+    ds = gdal.Open(str(out))  # (dataset and band held in names: GDAL's bindings misbehave on temporaries)
+    ds.GetMetadata()  # (as gdalinfo and QGIS do: GDAL 3.6 reads the .aux.xml side-car lazily)
+    band = ds.GetRasterBand(1)
+    names = band.GetCategoryNames() or []
+    assert NLCD.classes[0].name in names and names[NLCD.classes[0].code] == NLCD.classes[0].name
+    hidden = [p.name for p in out.parent.iterdir() if p.name.startswith(".")]
+    assert not hidden, hidden
 
 
 def _float_with_nan(tmp: Path) -> Path:
@@ -180,6 +286,15 @@ WORKING: list[Case] = [
     Case("EPSG:4326, resolution check off", lambda t, m: (LC2RGB, {
         "INPUT": str(src := write_raster(t / "wgs84.tif", landcover_array(40, 40), DEGREES, 4326, nodata=255)),
         "MODEL": str(m[Direction.LANDCOVER_TO_RGB]), "CHECK_GSD": False}, _grid_check(src)), None),
+    Case("RGBA imagery: transparent pixels are nodata", lambda t, m: (RGB2LC, {
+        "INPUT": str(_with_alpha(t / "rgba.tif", image_array(40, 40, nodata_corner=False), 8)),
+        "MODEL": str(m[Direction.RGB_TO_LANDCOVER]), "RADIOMETRY": 1}, _left_columns_nodata(8)), None),
+    Case("land cover with a mask band: masked pixels are nodata", lambda t, m: (LC2RGB, {
+        "INPUT": str(_with_mask(t / "masked.tif", landcover_array(40, 40, nodata_corner=False), 10)),
+        "MODEL": str(m[Direction.LANDCOVER_TO_RGB])}, _top_rows_nodata(10)), None),
+    Case("resampled run keeps the class names and leaves no hidden file", lambda t, m: (RGB2LC, {
+        "INPUT": str(write_raster(t / "rgb60.tif", image_array(40, 40), SIXTY_M, nodata=0)),
+        "MODEL": str(m[Direction.RGB_TO_LANDCOVER])}, _has_class_names), None),
     Case("existing output is replaced", lambda t, m: (LC2RGB, {
         "INPUT": str(src := write_raster(t / "lc.tif", landcover_array(40, 40), nodata=255)),
         "MODEL": str(m[Direction.LANDCOVER_TO_RGB])}, _grid_check(src)), None),

@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from lcgan_qgis.core.contract import Direction
+from tests.onnx_factory import default_contract, pointwise_model
 from tests.plugin.conftest import image_array, landcover_array, make_dock, write_raster
 
+from . import odd_models
 from .helpers import Case, assert_unchanged, snapshot
 
 TASK_TIMEOUT_MS = 120_000
@@ -25,6 +27,12 @@ def _unknown_codes(tmp: Path) -> Path:
     codes = landcover_array(40, 40)
     codes[0, :7] = 99
     return write_raster(tmp / "odd.tif", codes, nodata=255)
+
+
+def _nested_model(tmp: Path) -> Path:
+    contract = default_contract(Direction.LANDCOVER_TO_RGB)
+    model = odd_models.with_metadata_text(pointwise_model(contract), odd_models.deeply_nested_metadata(contract))
+    return odd_models.save(model, tmp / "nested.onnx")
 
 
 # build(tmp, models) -> dict(direction, layer, model, output)
@@ -52,6 +60,9 @@ CASES = [
         direction=Direction.LANDCOVER_TO_RGB, layer=(lc := write_raster(t / "lc.tif", landcover_array(40, 40),
                                                                         nodata=255)),
         model=m[Direction.LANDCOVER_TO_RGB], output=lc), r"The output .*lc\.tif is the input raster itself"),
+    Case("model with deeply nested metadata", lambda t, m: dict(
+        direction=Direction.LANDCOVER_TO_RGB, layer=write_raster(t / "lc.tif", landcover_array(40, 40), nodata=255),
+        model=_nested_model(t)), r"nested\.onnx: metadata 'lcgan' is nested too deeply to be read"),
 ]
 
 
@@ -154,3 +165,13 @@ def test_dock_radiometry_choice_reaches_the_task(iface: Any, qtbot: Any, models:
     assert any(m.startswith("Radiometry: percentile (chosen;") for m in dock.last_outcome.messages)
     dock.set_direction(Direction.LANDCOVER_TO_RGB)
     assert not dock.radiometry_combo.isVisibleTo(dock)
+
+
+def test_model_info_box_names_deeply_nested_metadata(qgis_app: Any, tmp_path: Path) -> None:
+    """The dock's model box reads a model as soon as it is chosen: a hostile metadata JSON gets its message in red,
+    not a RecursionError out of the widget."""
+    from lcgan_qgis.plugin.gui.model_info import ModelInfoBox
+
+    box = ModelInfoBox()
+    assert box.show_model(str(_nested_model(tmp_path)), Direction.LANDCOVER_TO_RGB, "cpu") is None
+    assert "metadata 'lcgan' is nested too deeply to be read" in box.toPlainText()

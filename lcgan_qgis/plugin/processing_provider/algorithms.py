@@ -43,7 +43,7 @@ from ...core.job import JobResult, TranslationRequest, run_translation
 from ...core.resampling import GSD_TOLERANCE
 from ..icons import plugin_icon
 from ..layers import direction_misfit, layer_file
-from ..qgis_reader import ProviderReader
+from ..qgis_reader import ProviderReader, data_band_count
 from .result_styler import ResultStyler
 
 LOG = logging.getLogger(__name__)
@@ -353,11 +353,12 @@ class RgbToLandcover(TranslateAlgorithm):
             bands = tuple(self.parameterAsInts(parameters, self.BANDS, context) or ())
         if not bands:
             return None
-        missing = [b for b in bands if not 1 <= b <= layer.bandCount()]
+        count = data_band_count(layer.dataProvider())
+        missing = [b for b in bands if not 1 <= b <= count]
         if missing:
             raise QgsProcessingException(
                 self.tr("Band(s) {0} do not exist in layer '{1}', which has {2} band(s).").format(
-                    ", ".join(map(str, missing)), layer.name(), layer.bandCount()
+                    ", ".join(map(str, missing)), layer.name(), count
                 )
             )
         return bands
