@@ -7,7 +7,6 @@ place with ``os.replace``: a crash never leaves a half-written ``last.pt``.
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
 import subprocess
@@ -15,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from lcgan_qgis.core.errors import OutputError
+from lcgan_qgis.core.files import AtomicFile
 
 from .config import TrainConfig
 from .errors import TrainingError
@@ -41,14 +43,17 @@ def git_commit() -> str:
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then ``os.replace`` (never a half-written file)."""
-    tmp = path.with_name(path.name + ".tmp")
+    """``torch.save`` through the core's :class:`~lcgan_qgis.core.files.AtomicFile` (never a half-written file).
+
+    Raises:
+        TrainingError: the checkpoint folder cannot be written (disk full, permissions); the previous checkpoint
+            stays as it was.
+    """
     try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        with AtomicFile(path) as tmp:
+            torch.save(obj, tmp)
+    except (OutputError, OSError) as exc:
+        raise TrainingError(f"Cannot write checkpoint {path}: {exc}. The previous checkpoint is unchanged.") from None
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -11,7 +11,6 @@ so training and inference never disagree about nodata.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
@@ -339,17 +338,3 @@ def build_datasets(config: Any, data_dir: str | Path | None, scheme: ClassScheme
     images = ImageRasters(img_sources, d.image_bands, d.crop_size_px, d.max_nodata_fraction, areas,
                           radiometry=radiometry, percentiles=d.percentiles, paired=paired)
     return landcover, images
-
-
-def radiometry_to_dict(radiometry: Radiometry) -> dict[str, Any]:
-    return {"mode": radiometry.mode, "low": list(radiometry.low), "high": list(radiometry.high),
-            "percentiles": list(radiometry.percentiles)}
-
-
-def radiometry_to_json(radiometry: Radiometry) -> str:
-    return json.dumps(radiometry_to_dict(radiometry), indent=2)
-
-
-def radiometry_from_dict(data: dict[str, Any]) -> Radiometry:
-    return Radiometry(str(data["mode"]), tuple(float(v) for v in data["low"]), tuple(float(v) for v in data["high"]),
-                      tuple(float(v) for v in data["percentiles"]))  # type: ignore[arg-type]

@@ -19,13 +19,12 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from lcgan_qgis.core.contract import INPUT_NAME, OUTPUT_NAME, Direction, ModelContract
+from lcgan_qgis.core.contract import INPUT_NAME, OUTPUT_NAME, Direction, ModelContract, Radiometry
 from lcgan_qgis.core.files import AtomicFile
 from lcgan_qgis.core.scheme import ClassScheme
 
 from .checkpoints import load_checkpoint
 from .config import TrainConfig
-from .data import radiometry_from_dict
 from .errors import ExportError
 from .models import build_networks, for_inference
 
@@ -130,7 +129,8 @@ def contracts_from_checkpoint(state: dict[str, Any], model_version: str, tile_si
                               overlap_px: int | None = None) -> dict[Direction, ModelContract]:
     """Both directions' contracts from a training checkpoint (scheme, radiometry, GSD, config digest)."""
     config = TrainConfig.from_dict(state["config"], source="checkpoint")
-    radiometry = dataclasses.replace(radiometry_from_dict(state["radiometry"]), mode=EXPORT_RADIOMETRY_MODE)
+    saved = Radiometry.from_dict(state["radiometry"], "checkpoint")
+    radiometry = dataclasses.replace(saved, mode=EXPORT_RADIOMETRY_MODE)
     tile = tile_size_px or config.data.crop_size_px
     overlap = tile // 8 if overlap_px is None else overlap_px
     common: dict[str, Any] = {

@@ -8,9 +8,10 @@ loss term), ``losses.png``, ``val.csv`` (RGB->LC accuracy per validation), ``sam
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 from typing import Any
+
+from lcgan_qgis.core.files import AtomicFile
 
 from .checkpoints import git_commit
 from .config import TrainConfig
@@ -91,10 +92,8 @@ def _read_rows(path: Path) -> list[dict[str, str]]:
 
 
 def _write_rows(path: Path, keys: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
-    """Rewrite a CSV through a temporary file and ``os.replace`` (a crash keeps the old file)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    """Rewrite a CSV through the core's :class:`~lcgan_qgis.core.files.AtomicFile` (a crash keeps the old file)."""
+    with AtomicFile(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, keys, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)

@@ -9,6 +9,7 @@ DistributedDataParallel (gloo on CPU, nccl on CUDA); rank 0 writes the run folde
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import signal
@@ -22,7 +23,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
-from lcgan_qgis.core.contract import Direction, ModelContract
+from lcgan_qgis.core.contract import Direction, ModelContract, Radiometry
 from lcgan_qgis.core.resources import default_scheme_path
 from lcgan_qgis.core.scheme import ClassScheme
 
@@ -70,7 +71,7 @@ class Trainer:
         self.num_classes = len(self.scheme)
         self.image_bands = len(config.data.image_bands)
         resume = self.load_resume_state()
-        radiometry = data_mod.radiometry_from_dict(resume["radiometry"]) if resume else None
+        radiometry = Radiometry.from_dict(resume["radiometry"], str(self.ckpt_path)) if resume else None
         self.landcover, self.images = data_mod.build_datasets(config, data_dir, self.scheme, radiometry)
         self.radiometry = self.images.radiometry
         self.gsd_m = self.images.sources[0].gsd_m
@@ -115,7 +116,7 @@ class Trainer:
         cfg, rt = self.config, self.rt
         total = cfg.total_steps if not cfg.runtime.max_steps else min(cfg.total_steps, cfg.runtime.max_steps)
         if rt.is_main:
-            self.log.prepare(cfg, data_mod.radiometry_to_json(self.radiometry))
+            self.log.prepare(cfg, json.dumps(self.radiometry.to_dict(), indent=2))
             self.log.open_losses(self.step)
         previous = self.install_signal_handlers()
         progress = None
@@ -203,7 +204,7 @@ class Trainer:
             "step": self.step,
             "config": self.config.to_dict(),
             "git_commit": git_commit(),
-            "radiometry": data_mod.radiometry_to_dict(self.radiometry),
+            "radiometry": self.radiometry.to_dict(),
             "gsd_m": self.gsd_m,
             "scheme": self.scheme.to_dict(),
             **self.model.state_dict(),
@@ -214,7 +215,7 @@ class Trainer:
         """The model contracts an export of this run's generators would carry now."""
         from .export import contracts_from_checkpoint
 
-        light = {"config": self.config.to_dict(), "radiometry": data_mod.radiometry_to_dict(self.radiometry),
+        light = {"config": self.config.to_dict(), "radiometry": self.radiometry.to_dict(),
                  "gsd_m": self.gsd_m, "scheme": self.scheme.to_dict(), "step": self.step, "git_commit": ""}
         return contracts_from_checkpoint(light, f"step{self.step}")
 
