@@ -240,7 +240,7 @@ def train_judge(image_path: str | Path, landcover_path: str | Path, areas_path: 
     images.close()
     info = {"steps": config.steps, "pixels": config.pixels, "seconds": round(time.perf_counter() - started, 1),
             "parameters": sum(p.numel() for p in model.parameters()), "loss_curve": losses,
-            "areas": str(areas_path), "image": Path(image_path).name, "labels": Path(landcover_path).name}
+            "areas": Path(areas_path).name, "image": Path(image_path).name, "labels": Path(landcover_path).name}
     return Judge(model.eval(), images.radiometry, scheme, config, info)
 
 
