@@ -14,16 +14,19 @@ generated from the map:
   the real imagery (how far the generated imagery is from "segmentable like real imagery");
 * ``two_sample``: the classifier two-sample test (:mod:`training.two_sample`) of generated vs real, with the
   blurred real imagery as its control (trained in the training area, scored in the held-out area; the training
-  area's number is the fit on its validation patches);
+  area's number is the fit on its validation patches). The control depends on the data only and is cached;
 * ``checkerboard``: :func:`training.realism.checkerboard_index`;
 * ``texture``: :func:`training.realism.compare_textures` (local standard deviation, gradient magnitude per class).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +34,7 @@ import numpy as np
 from lcgan_qgis.core.errors import InputRasterError
 from lcgan_qgis.core.scheme import ClassScheme
 
-from .judge import FEATURE_CELL_PX, Judge, JudgeConfig, pooled_features
+from .judge import DEFAULT_CACHE_DIR, FEATURE_CELL_PX, Judge, JudgeConfig, pooled_features
 from .realism import (
     checkerboard_index,
     compare_textures,
@@ -47,6 +50,7 @@ log = logging.getLogger(__name__)
 DEFAULT_TRAIN_AREAS = Path(__file__).resolve().parent / "configs" / "zion_areas" / "train_north.geojson"
 HELDOUT, TRAINING = "heldout", "training_area"
 MIN_CELLS = 8  # cells per sample below which a Frechet distance means little
+CONTROL_CODE_VERSION = 1  # bump when the blurred control's computation changes: cached controls then rerun
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ class RealismOptions:
 
     train_areas: Path = DEFAULT_TRAIN_AREAS  # the judge's training windows (the bundled models' training area)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
-    judge_cache_dir: Path | None = None  # None: ~/.cache/lcgan/judge
+    judge_cache_dir: Path | None = None  # judges and the blurred control (None: ~/.cache/lcgan/judge)
     two_sample: TwoSampleConfig = field(default_factory=TwoSampleConfig)
     blur_sigma_px: float = 1.0
     feature_cell_px: int = FEATURE_CELL_PX
@@ -127,6 +131,27 @@ def _judge_frechet(maps: Mapping[str, JudgeMaps], bottleneck_scale: int, valid: 
     return out
 
 
+def blurred_control(real: np.ndarray, blurred: np.ndarray, train: np.ndarray, test: np.ndarray,
+                    options: RealismOptions) -> dict:
+    """The two-sample test of real vs blurred real imagery: it depends on the data only, not on the models, so its
+    result is cached (JSON) beside the judges under a digest of its inputs and config."""
+    digest = hashlib.sha256()
+    for array in (real, blurred, train, test):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    digest.update(json.dumps([asdict(options.two_sample), options.blur_sigma_px, CONTROL_CODE_VERSION]).encode())
+    path = Path(options.judge_cache_dir or DEFAULT_CACHE_DIR) / f"two-sample-blurred-{digest.hexdigest()[:16]}.json"
+    if path.is_file():
+        log.info("two-sample test: real vs blurred imagery from %s", path)
+        return {**json.loads(path.read_text(encoding="utf-8")), "cache": {"path": str(path), "reused": True}}
+    log.info("two-sample test: real vs blurred imagery")
+    result = two_sample_test(real, blurred, train, test, options.two_sample)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result), encoding="utf-8")
+    os.replace(tmp, path)
+    return {**result, "cache": {"path": str(path), "reused": False}}
+
+
 def realism_sections(maps: Mapping[str, JudgeMaps], bottleneck_scale: int, images: Imagery, true_idx: np.ndarray,
                      masks: Mapping[str, np.ndarray], scheme: ClassScheme, band_names: list[str],
                      real_for_texture: np.ndarray, score: Callable[[np.ndarray, np.ndarray, np.ndarray], dict],
@@ -147,11 +172,10 @@ def realism_sections(maps: Mapping[str, JudgeMaps], bottleneck_scale: int, image
     valid = images.valid
     frechet = _judge_frechet(maps, bottleneck_scale, valid, masks, options)
     stretched = {name: percentile_stretch(getattr(images, name), valid) for name in ("real", "generated", "blurred")}
-    tests = {}
-    for name in ("generated", "blurred"):
-        log.info("two-sample test: real vs %s imagery", name)
-        tests[name] = two_sample_test(stretched["real"], stretched[name], masks[TRAINING] & valid,
-                                      masks[HELDOUT] & valid, options.two_sample)
+    train, test = masks[TRAINING] & valid, masks[HELDOUT] & valid
+    log.info("two-sample test: real vs generated imagery")
+    tests = {"generated": two_sample_test(stretched["real"], stretched["generated"], train, test, options.two_sample),
+             "blurred": blurred_control(stretched["real"], stretched["blurred"], train, test, options)}
 
     def training_fit(name: str) -> float:
         return round(float(np.mean([r["val_accuracy"] for r in tests[name]["runs"]])), 4)

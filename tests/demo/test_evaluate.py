@@ -300,6 +300,9 @@ def test_per_area_realism_supervised_reference_and_window_dependence(tmp_path: P
     again = evaluate(models, data, out, device="cpu", heldout=_south_half(tmp_path / "south.geojson", rows, cols),
                      realism=options)
     assert again["judge"]["cache"]["reused"]  # the judge is trained once per config and data
+    control = again["areas"]["heldout"]["landcover_to_rgb"]["two_sample"]["runs"]["blurred"]
+    assert control["cache"]["reused"] and not runs["blurred"]["cache"]["reused"]  # so is the blurred control
+    assert control["runs"] == runs["blurred"]["runs"]
     assert again["areas"]["heldout"]["landcover_to_rgb"]["judge_frechet"] == \
         report["areas"]["heldout"]["landcover_to_rgb"]["judge_frechet"]
 
