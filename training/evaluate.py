@@ -24,17 +24,29 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from osgeo import gdal
 
 from lcgan_qgis.core.contract import Direction, Radiometry
+from lcgan_qgis.core.engine import DEFAULT_WINDOW_PX
 from lcgan_qgis.core.errors import InputRasterError, ModelFileError, OutputError
 from lcgan_qgis.core.resources import bundled_model_path
 from lcgan_qgis.core.scheme import ClassScheme
 
+from .evaluate_realism import (
+    DEFAULT_TRAIN_AREAS,
+    HELDOUT,
+    TRAINING,
+    Imagery,
+    RealismOptions,
+    judge_maps,
+    realism_sections,
+)
+from .evaluation_summary import summary_lines
 from .metrics import accuracy, confusion_matrix, iou_per_class, majority_baseline, mean_iou
+from .realism import class_means
+from .window_dependence import compare_windows, fitted_windows
 
 log = logging.getLogger(__name__)
 gdal.UseExceptions()
@@ -135,20 +147,10 @@ def baseline_scores(scores: dict, scheme: ClassScheme) -> dict:
 def colour_statistics(image: np.ndarray, class_idx: np.ndarray, valid: np.ndarray,
                       n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-class pixel counts ``(n,)``, band means and stds ``(n, bands)`` (NaN where a class has no pixel)."""
-    bands = image.shape[0]
-    idx = class_idx[valid].ravel()
-    counts = np.bincount(idx, minlength=n_classes).astype(np.float64)
-    means = np.full((n_classes, bands), np.nan)
-    stds = np.full((n_classes, bands), np.nan)
-    present = counts > 0
-    for b in range(bands):
-        values = image[b][valid].astype(np.float64).ravel()
-        total = np.bincount(idx, weights=values, minlength=n_classes)
-        total_sq = np.bincount(idx, weights=values * values, minlength=n_classes)
-        mean = total[present] / counts[present]
-        means[present, b] = mean
-        stds[present, b] = np.sqrt(np.maximum(total_sq[present] / counts[present] - mean * mean, 0.0))
-    return counts.astype(np.int64), means, stds
+    values = image.astype(np.float64)
+    counts, means = class_means(values, class_idx, valid, n_classes)
+    _, mean_squares = class_means(values * values, class_idx, valid, n_classes)
+    return counts, means, np.sqrt(np.maximum(mean_squares - means * means, 0.0))
 
 
 def compare_colours(real: np.ndarray, generated: np.ndarray, class_idx: np.ndarray, valid: np.ndarray,
@@ -197,21 +199,22 @@ def clip_to_radiometry(image: np.ndarray, radiometry: Radiometry) -> np.ndarray:
 
 
 # -- the run --------------------------------------------------------------------------------------------------------
-def _translate(model_path: Path, input_path: Path, output_path: Path, device: str, overlap_px: int | None) -> dict:
+def _translate(model_path: Path, input_path: Path, output_path: Path, device: str, overlap_px: int | None,
+               window_px: int | None = None, precision: str = "auto") -> dict:
     """Run one model over one raster with the core engine; returns what it reports (provider, seconds...)."""
-    from lcgan_qgis.core.engine import translate
+    from lcgan_qgis.core.engine import TranslateOptions, translate
     from lcgan_qgis.core.gdal_io import GdalReader
     from lcgan_qgis.core.runtime import load_model
 
     started = time.perf_counter()
-    with load_model(model_path, device=device) as model, GdalReader(input_path) as reader:
-        kwargs: dict[str, Any] = {} if overlap_px is None else {"overlap_px": overlap_px}
-        result = translate(model, reader, output_path, **kwargs)
-        provider = model.provider
+    options = TranslateOptions(overlap_px=overlap_px, window_px=window_px)
+    with load_model(model_path, device=device, precision=precision) as model, GdalReader(input_path) as reader:
+        result = translate(model, reader, output_path, options)
+        provider, used = model.provider, model.precision
     seconds = time.perf_counter() - started
-    log.info("%s -> %s on %s in %.1f s", input_path.name, output_path.name, provider, seconds)
-    return {"model": str(model_path), "input": input_path.name, "provider": provider, "seconds": round(seconds, 2),
-            "tiles": getattr(result, "tiles", None)}
+    log.info("%s -> %s on %s (%s) in %.1f s", input_path.name, output_path.name, provider, used, seconds)
+    return {"model": str(model_path), "input": input_path.name, "provider": provider, "precision": used,
+            "seconds": round(seconds, 2), "tiles": result.tiles}
 
 
 def find_models(models_dir: str | Path | None) -> dict[Direction, Path]:
@@ -250,8 +253,55 @@ def split_scores(true_idx: np.ndarray, pred_idx: np.ndarray, valid: np.ndarray, 
     return out
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (reports do not name a checkout)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def area_sections(image_path: Path, landcover_path: Path, options: RealismOptions, scheme: ClassScheme,
+                  masks: dict[str, np.ndarray], real: Raster, real_clipped: np.ndarray, generated: np.ndarray,
+                  generated_valid: np.ndarray, true_idx: np.ndarray, rgb_valid: np.ndarray, split: dict,
+                  band_names: list[str]) -> tuple[dict, dict]:
+    """The report's ``areas`` (per area: RGB -> LC with its majority baseline and the supervised reference; LC ->
+    RGB realism, colour and read-back) and ``judge`` (how the judge was trained, or that it came from the cache)."""
+    from dataclasses import asdict
+
+    from .data import radiometry_to_json
+    from .judge import cached_judge
+
+    judge = cached_judge(image_path, landcover_path, options.train_areas, scheme, options.judge,
+                         options.judge_cache_dir)
+    images = Imagery.of(real.pixels.astype(np.float32), generated, generated_valid, options.blur_sigma_px)
+    maps = judge_maps(judge, images)
+
+    def score(truth: np.ndarray, predicted: np.ndarray, mask: np.ndarray) -> dict:
+        scores = score_landcover(truth, predicted, mask, scheme)
+        scores["baseline_majority"] = baseline_scores(scores, scheme)
+        return scores
+
+    realism = realism_sections(maps, judge.model.size_multiple_px, images, true_idx, masks, scheme, band_names,
+                               real_clipped, score, options)
+    areas = {}
+    for area, mask in masks.items():
+        cyclegan = dict(split["rgb_to_landcover"][area])
+        cyclegan["supervised_reference"] = score(true_idx, maps["real"][0], rgb_valid & mask)
+        colours = compare_colours(real_clipped, generated, true_idx, generated_valid & mask, scheme, band_names)
+        areas[area] = {"rgb_to_landcover": cyclegan,
+                       "landcover_to_rgb": {**realism[area], "colour_statistics": colours,
+                                            "landcover_agreement": split["landcover_agreement"][area]}}
+    info = {"what": "U-Net (cross-entropy) trained on real imagery of the training area: the supervised reference "
+                    "of RGB -> land cover and the judge of land cover -> RGB (training/judge.py)",
+            "train_areas": _shown(options.train_areas), "config": asdict(judge.config),
+            "radiometry": json.loads(radiometry_to_json(judge.radiometry)), **judge.info}
+    return areas, info
+
+
 def evaluate(models_dir: str | Path | None, data_dir: str | Path, out_dir: str | Path, device: str = "auto",
-             overlap_px: int | None = None, keep_rasters: bool = False, heldout: str | Path | None = None) -> dict:
+             overlap_px: int | None = None, keep_rasters: bool = False, heldout: str | Path | None = None,
+             realism: RealismOptions | bool | None = None, precision: str = "auto") -> dict:
     """Evaluate both models on the paired area in ``data_dir``; writes ``evaluation.json`` and PNGs to ``out_dir``.
 
     Args:
@@ -262,7 +312,11 @@ def evaluate(models_dir: str | Path | None, data_dir: str | Path, out_dir: str |
         overlap_px: tile overlap (None: each model's recommended overlap).
         keep_rasters: also keep the translated GeoTIFFs in ``out_dir/rasters``.
         heldout: optional polygons (GeoJSON/GPKG) of an area the models never saw in training: the land-cover
-            scores are then also reported inside it (held-out) and outside it (training area).
+            scores are then also reported inside it (held-out) and outside it (training area), and, unless
+            ``realism`` is ``False``, the per-area sections ``areas`` (supervised reference, judge, two-sample test,
+            checkerboard, colour and texture) and ``window_dependence``.
+        realism: what the per-area sections run (None or True: :class:`RealismOptions` defaults; False: skip).
+        precision: the models' precision as the plugin loads them (``auto``: int8 siblings on CPU when present).
 
     Returns:
         The report written to ``evaluation.json``.
@@ -272,7 +326,7 @@ def evaluate(models_dir: str | Path | None, data_dir: str | Path, out_dir: str |
     """
     from lcgan_qgis.core.runtime import load_model
 
-    from .evaluation_plots import plot_colour_swatches, plot_confusion, plot_overview
+    from .evaluation_plots import plot_colour_swatches, plot_confusion, plot_crops, plot_overview
 
     paths = find_models(models_dir)
     data_dir, out_dir = Path(data_dir), Path(out_dir)
@@ -286,6 +340,7 @@ def evaluate(models_dir: str | Path | None, data_dir: str | Path, out_dir: str |
         rgb_contract = m_rgb.contract
     scheme = lc_contract.scheme
     out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
 
     real_lc = read_raster(landcover_path)
     real_img = read_raster(image_path)
@@ -298,6 +353,10 @@ def evaluate(models_dir: str | Path | None, data_dir: str | Path, out_dir: str |
     true_idx, true_valid = scheme.codes_to_indices(real_lc.pixels[0])
     true_valid &= real_lc.valid
     inside = area_mask(heldout, real_img) if heldout else None
+    radiometry = rgb_contract.radiometry
+
+    def run(direction: Direction, source: Path, target: Path, window_px: int | None = None) -> dict:
+        return _translate(paths[direction], source, target, device, overlap_px, window_px, precision)
 
     with tempfile.TemporaryDirectory(prefix="lcgan-evaluate-") as tmp:
         work = out_dir / "rasters" if keep_rasters else Path(tmp)
@@ -305,7 +364,7 @@ def evaluate(models_dir: str | Path | None, data_dir: str | Path, out_dir: str |
         runs = []
         # RGB -> land cover on the real imagery.
         pred_path = work / "zion_rgb_to_landcover.tif"
-        runs.append(_translate(paths[Direction.RGB_TO_LANDCOVER], image_path, pred_path, device, overlap_px))
+        runs.append(run(Direction.RGB_TO_LANDCOVER, image_path, pred_path))
         pred = read_raster(pred_path)
         pred_idx, pred_valid = scheme.codes_to_indices(pred.pixels[0])
         valid = true_valid & pred_valid & pred.valid & real_img.valid
@@ -313,32 +372,59 @@ def evaluate(models_dir: str | Path | None, data_dir: str | Path, out_dir: str |
         rgb2lc["baseline_majority"] = baseline_scores(rgb2lc, scheme)
         # Land cover -> RGB on the real map, then RGB -> land cover on what was generated.
         gen_path = work / "zion_landcover_to_rgb.tif"
-        runs.append(_translate(paths[Direction.LANDCOVER_TO_RGB], landcover_path, gen_path, device, overlap_px))
+        runs.append(run(Direction.LANDCOVER_TO_RGB, landcover_path, gen_path))
         gen = read_raster(gen_path)
-        radiometry = rgb_contract.radiometry
         gen_units = generated_to_image_units(gen.pixels[: rgb_contract.image_bands], radiometry)
         gen_valid = true_valid & gen.valid & real_img.valid
-        colours = compare_colours(clip_to_radiometry(real_img.pixels, radiometry), gen_units, true_idx, gen_valid,
-                                  scheme, rgb_contract.band_names)
+        real_clipped = clip_to_radiometry(real_img.pixels, radiometry)
+        colours = compare_colours(real_clipped, gen_units, true_idx, gen_valid, scheme, rgb_contract.band_names)
         gen_units_path = work / "zion_landcover_to_rgb_image_units.tif"
         dn = np.where(gen.valid, np.clip(np.rint(gen_units), 1, 65535), 0).astype(np.uint16)
         write_image(gen_units_path, dn, real_img)
         back_path = work / "zion_generated_rgb_to_landcover.tif"
-        runs.append(_translate(paths[Direction.RGB_TO_LANDCOVER], gen_units_path, back_path, device, overlap_px))
+        runs.append(run(Direction.RGB_TO_LANDCOVER, gen_units_path, back_path))
         back = read_raster(back_path)
         back_idx, back_valid = scheme.codes_to_indices(back.pixels[0])
         agree_valid = gen_valid & back_valid & back.valid
         agreement = score_landcover(true_idx, back_idx, agree_valid, scheme)
         agreement["baseline_majority"] = baseline_scores(agreement, scheme)
-        split = None
+        split = areas = window = judge_info = None
         if inside is not None:
             split = {"areas": str(heldout), "rgb_to_landcover": split_scores(true_idx, pred_idx, valid, inside, scheme),
                      "landcover_agreement": split_scores(true_idx, back_idx, agree_valid, inside, scheme)}
+        if inside is not None and realism is not False:
+            options = realism if isinstance(realism, RealismOptions) else RealismOptions()
+            masks = {HELDOUT: inside, TRAINING: ~inside}
+            areas, judge_info = area_sections(image_path, landcover_path, options, scheme, masks, real_img,
+                                              real_clipped, gen_units, gen_valid, true_idx, valid, split,
+                                              list(rgb_contract.band_names))
+            window = {"sizes_px": list(options.window_sizes_px), "windows_px": {}, "runs": []}
+            outputs: dict[Direction, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
+            for direction, source, default_path, contract in (
+                (Direction.RGB_TO_LANDCOVER, image_path, pred_path, lc_contract),
+                (Direction.LANDCOVER_TO_RGB, landcover_path, gen_path, rgb_contract),
+            ):
+                outputs[direction] = {}
+                window["windows_px"][direction.value] = {}
+                for size in options.window_sizes_px:
+                    target = default_path  # the runs above used the engine's default window
+                    if size != DEFAULT_WINDOW_PX:
+                        target = work / f"window_{size}_{direction.value}.tif"
+                        window["runs"].append({**run(direction, source, target, size), "window_px": size})
+                    raster = read_raster(target)
+                    outputs[direction][size] = (raster.pixels, raster.valid)
+                    window["windows_px"][direction.value][str(size)] = fitted_windows(
+                        contract, *raster.valid.shape, size, overlap_px)
+            window.update(compare_windows(outputs[Direction.RGB_TO_LANDCOVER], outputs[Direction.LANDCOVER_TO_RGB],
+                                          true_idx, true_valid, masks, scheme))
+            plot_crops(real_lc.pixels[0], true_valid, real_img.pixels, gen.pixels[:3], inside, scheme, radiometry,
+                       out_dir / "crops_heldout.png")
 
+        title = "training area" if inside is None else "whole scene: training area + held-out area"
         plot_confusion(np.array(rgb2lc["confusion_matrix"]), scheme, out_dir / "confusion_rgb_to_landcover.png",
-                       "RGB -> land cover on real Landsat 8 (Zion, training area)")
+                       f"RGB -> land cover on real Landsat 8 (Zion, {title})")
         plot_confusion(np.array(agreement["confusion_matrix"]), scheme, out_dir / "confusion_agreement.png",
-                       "RGB -> land cover on generated imagery vs the input map (Zion, training area)")
+                       f"RGB -> land cover on generated imagery vs the input map (Zion, {title})")
         plot_colour_swatches(colours, scheme, radiometry, out_dir / "colour_statistics.png")
         plot_overview(real_lc.pixels[0], true_valid, real_img.pixels, gen.pixels[:3], pred.pixels[0], scheme,
                       radiometry, out_dir / "overview.png")
@@ -359,39 +445,20 @@ def evaluate(models_dir: str | Path | None, data_dir: str | Path, out_dir: str |
             "landcover_agreement": agreement,
         },
         "runs": runs,
-        "pngs": sorted(p.name for p in out_dir.glob("*.png")),
     }
     if split is not None:
         report["split"] = split
+    if areas is not None:
+        report["areas"] = areas
+        report["judge"] = judge_info
+        report["window_dependence"] = window
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    report["pngs"] = sorted(p.name for p in out_dir.glob("*.png"))
     path = out_dir / "evaluation.json"
     tmp_json = path.with_suffix(".json.tmp")
     tmp_json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     tmp_json.replace(path)
     return report
-
-
-def summary_lines(report: dict) -> list[str]:
-    """A short human-readable summary of a report (printed by the CLI)."""
-    rgb2lc = report["rgb_to_landcover"]
-    base = rgb2lc["baseline_majority"]
-    agree = report["landcover_to_rgb"]["landcover_agreement"]
-    colours = report["landcover_to_rgb"]["colour_statistics"]
-    ious = ", ".join(f"{k} {v['iou']:.2f}" for k, v in rgb2lc["iou_per_class"].items() if v["iou"] is not None)
-    lines = [
-        report["label"],
-        f"RGB -> land cover: accuracy {rgb2lc['accuracy']:.3f}, mIoU {rgb2lc['miou']:.3f} "
-        f"(majority baseline '{base['name']}': accuracy {base['accuracy']:.3f}, mIoU {base['miou']:.3f})",
-        f"  per-class IoU: {ious}",
-        f"land cover -> RGB: class-mean colour error {colours['class_mean_abs_error']} "
-        f"(global-mean baseline {colours['baseline_global_mean_abs_error']}) in image units per band",
-        f"  land cover read back from generated imagery: accuracy {agree['accuracy']:.3f}, mIoU {agree['miou']:.3f}",
-    ]
-    for area, scores in report.get("split", {}).get("rgb_to_landcover", {}).items():
-        base = scores["baseline_majority"]
-        lines.append(f"RGB -> land cover, {area.replace('_', ' ')} only: accuracy {scores['accuracy']:.3f}, "
-                     f"mIoU {scores['miou']:.3f} (majority baseline accuracy {base['accuracy']:.3f}, "
-                     f"mIoU {base['miou']:.3f}; {scores['pixels']} px)")
-    return lines
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -403,13 +470,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overlap-px", type=int, default=None, help="tile overlap (default: the model's)")
     parser.add_argument("--keep-rasters", action="store_true", help="keep the translated GeoTIFFs in OUT/rasters")
     parser.add_argument("--heldout", type=Path, default=None,
-                        help="polygons (GeoJSON/GPKG) of an area never trained on: also score inside/outside it")
+                        help="polygons (GeoJSON/GPKG) of an area never trained on: also score inside/outside it, "
+                             "with the supervised reference, the judge and the realism measures per area")
+    parser.add_argument("--train-areas", type=Path, default=DEFAULT_TRAIN_AREAS,
+                        help="polygons the judge / supervised reference trains in (default: the bundled models')")
+    parser.add_argument("--judge-cache", type=Path, default=None,
+                        help="folder of cached judges (default: ~/.cache/lcgan/judge)")
+    parser.add_argument("--no-realism", action="store_true",
+                        help="skip the judge, two-sample test and window-size runs (minutes) even with --heldout")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "int8"),
+                        help="model precision (auto: the int8 siblings on CPU when present, as the plugin does)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``evaluate`` sub-command; prints the summary and where the files are."""
+    realism = False if args.no_realism else RealismOptions(train_areas=args.train_areas,
+                                                          judge_cache_dir=args.judge_cache)
     report = evaluate(args.models, args.data, args.out, args.device, args.overlap_px, args.keep_rasters,
-                      args.heldout)
+                      args.heldout, realism, args.precision)
     for line in summary_lines(report):
         print(line)
     print(f"wrote {Path(args.out) / 'evaluation.json'} and {', '.join(report['pngs'])}")

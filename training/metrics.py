@@ -60,3 +60,10 @@ def majority_baseline(cm: np.ndarray) -> dict[str, float]:
     base = np.zeros_like(cm)
     base[:, majority] = truth
     return {"class_index": majority, "accuracy": accuracy(base), "mean_iou": mean_iou(base)}
+
+
+def psnr_db(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
+    """Peak signal-to-noise ratio of ``b`` against ``a`` in dB (``peak``: the value range, 255 for 8-bit imagery);
+    inf for identical arrays, rounded to 0.01 dB."""
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return float("inf") if mse == 0 else round(10.0 * float(np.log10(peak * peak / mse)), 2)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
+import matplotlib.image
 import numpy as np
 import pytest
 from osgeo import gdal, osr
@@ -15,6 +17,7 @@ from tests.onnx_factory import default_contract, pointwise_model, save
 from training.evaluate import (
     IMAGE_FILE,
     LANDCOVER_FILE,
+    RealismOptions,
     baseline_scores,
     compare_colours,
     evaluate,
@@ -22,6 +25,10 @@ from training.evaluate import (
     score_landcover,
     summary_lines,
 )
+from training.evaluation_plots import codes_to_rgb, crop_corners, crop_layout
+from training.judge import JudgeConfig
+from training.two_sample import TwoSampleConfig
+from training.window_dependence import compare_windows
 
 CONTRACT = default_contract(Direction.RGB_TO_LANDCOVER)
 SCHEME = CONTRACT.scheme
@@ -34,14 +41,15 @@ def index(code: int) -> int:
     return SCHEME.codes.index(code)
 
 
-def synthetic_pair(rows: int = 72, cols: int = 88, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Land-cover codes (42 the majority, a few nodata pixels) and the matching image in DN (0 = nodata)."""
+def synthetic_pair(rows: int = 72, cols: int = 88, seed: int = 0,
+                   nodata_share: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
+    """Land-cover codes (42 the majority, ``nodata_share`` of nodata pixels) and the matching image in DN."""
     rng = np.random.default_rng(seed)
     codes = np.full((rows, cols), 42, np.uint8)
     codes[:, : cols // 4] = 52
     codes[rows // 2 :, cols // 2 :] = 31
     codes[5:15, 60:75] = 11
-    codes[rng.random((rows, cols)) < 0.02] = SCHEME.nodata_code
+    codes[rng.random((rows, cols)) < nodata_share] = SCHEME.nodata_code
     image = np.zeros((3, rows, cols), np.uint16)
     for code, centre in CENTROIDS.items():
         dn = RADIOMETRY.denormalize(np.array(centre, np.float32).reshape(3, 1))[:, 0]
@@ -196,11 +204,13 @@ def test_cli_prints_the_summary_and_fails_cleanly(tmp_path: Path, paired_data: t
     assert main(["evaluate", "--models", str(models), "--data", str(tmp_path / "absent"), "--out", str(out)]) == 2
 
 
-def _south_half(path: Path, rows: int = 72, cols: int = 88) -> Path:
-    """The southern half of the synthetic pair's grid (origin 300000, 4150000; 30 m pixels) as a GeoJSON polygon."""
+def _south_half(path: Path, rows: int = 72, cols: int = 88, north: bool = False) -> Path:
+    """The southern (or northern) half of the synthetic pair's grid (origin 300000, 4150000; 30 m pixels) as a
+    GeoJSON polygon."""
     x0, x1 = 300000.0, 300000.0 + 30 * cols
     y_top, y_mid = 4150000.0, 4150000.0 - 30 * rows / 2
-    y_bottom = y_top - 30 * rows
+    y_bottom = y_mid if north else y_top - 30 * rows
+    y_mid = y_top if north else y_mid
     polygon = [[x0, y_bottom], [x1, y_bottom], [x1, y_mid], [x0, y_mid], [x0, y_bottom]]
     path.write_text(json.dumps({
         "type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32612"}},
@@ -212,7 +222,9 @@ def _south_half(path: Path, rows: int = 72, cols: int = 88) -> Path:
 def test_heldout_split_counts_each_valid_pixel_once(tmp_path: Path, paired_data: tuple) -> None:
     data, codes, _ = paired_data
     models = constant_classifier(perfect_models(tmp_path / "models"), 52)  # right only where the truth is 52
-    report = evaluate(models, data, tmp_path / "out", device="cpu", heldout=_south_half(tmp_path / "south.geojson"))
+    report = evaluate(models, data, tmp_path / "out", device="cpu", heldout=_south_half(tmp_path / "south.geojson"),
+                      realism=False)
+    assert "areas" not in report and "window_dependence" not in report
     split = report["split"]["rgb_to_landcover"]
     valid = codes != SCHEME.nodata_code
     south = np.zeros_like(valid)
@@ -223,3 +235,103 @@ def test_heldout_split_counts_each_valid_pixel_once(tmp_path: Path, paired_data:
     share_52_south = ((codes == 52) & south).sum() / (valid & south).sum()
     assert split["heldout"]["accuracy"] == pytest.approx(share_52_south)
     assert report["split"]["landcover_agreement"]["heldout"]["pixels"] > 0
+
+
+TINY_REALISM = RealismOptions(
+    judge=JudgeConfig(widths=(8, 16), crop_px=32, batch_size=2, steps=40, lr=5e-3, warmup_steps=5),
+    two_sample=TwoSampleConfig(patch_px=16, batch_size=16, max_steps=60, eval_every_steps=20, patience_evals=2,
+                               val_patches=16, seeds=(0,)),
+    window_sizes_px=(32, 64, 512), checkerboard_patch_px=16, feature_cell_px=16,
+)
+
+
+def test_per_area_realism_supervised_reference_and_window_dependence(tmp_path: Path) -> None:
+    rows, cols = 128, 160
+    codes, image = synthetic_pair(rows, cols, seed=1, nodata_share=0.0)
+    codes[0, :3] = SCHEME.nodata_code  # a little nodata, in the training area
+    data = tmp_path / "data"
+    data.mkdir()
+    write(data / LANDCOVER_FILE, codes, SCHEME.nodata_code)
+    write(data / IMAGE_FILE, image, 0)
+    models = perfect_models(tmp_path / "models")
+    options = replace(TINY_REALISM, train_areas=_south_half(tmp_path / "north.geojson", rows, cols, north=True),
+                      judge_cache_dir=tmp_path / "judges")
+    out = tmp_path / "out"
+    report = evaluate(models, data, out, device="cpu", heldout=_south_half(tmp_path / "south.geojson", rows, cols),
+                      realism=options)
+    assert set(report["areas"]) == {"heldout", "training_area"}
+    for area, section in report["areas"].items():
+        lc, rgb = section["rgb_to_landcover"], section["landcover_to_rgb"]
+        assert lc["accuracy"] == 1.0 and lc["pixels"] == report["split"]["rgb_to_landcover"][area]["pixels"]
+        reference = lc["supervised_reference"]
+        assert reference["pixels"] == lc["pixels"] and 0.0 <= reference["accuracy"] <= 1.0
+        assert reference["baseline_majority"] == lc["baseline_majority"]
+        assert rgb["judge_scores"]["real"]["accuracy"] == reference["accuracy"]
+        fd = rgb["judge_frechet"]
+        # The perfect LC -> RGB model reproduces the imagery up to 8-bit quantisation: far closer than a blur.
+        assert 0.0 <= fd["generated_vs_real"] < 0.5 * fd["blurred_vs_real"]
+        assert fd["samples_per_set"] >= 8 and fd["real_vs_real_floor"] >= 0.0
+        index = rgb["checkerboard"]["index"]  # None: the flat synthetic colours hold no period-2 power here
+        assert index is None or index == pytest.approx(1.0, abs=0.2)
+        assert 0.0 <= rgb["two_sample"]["accuracy"] <= 1.0
+        assert rgb["colour_statistics"]["per_class"]["42"]["pixels"] > 0 and "local_std_ratio" in rgb["texture"]
+        assert rgb["landcover_agreement"]["accuracy"] == 1.0
+        window = report["window_dependence"]
+        # A per-pixel model cannot depend on the window: nothing changes between window sizes.
+        assert set(window["rgb_to_landcover"][area]["changed_share"].values()) == {0.0}
+        assert set(window["landcover_to_rgb"][area]["psnr_db"].values()) == {None}  # identical imagery
+        assert window["rgb_to_landcover"][area]["accuracy"] == {"32": 1.0, "64": 1.0, "512": 1.0}
+    assert report["areas"]["training_area"]["landcover_to_rgb"]["checkerboard"]["index"] == pytest.approx(1.0, abs=0.2)
+    runs = report["areas"]["heldout"]["landcover_to_rgb"]["two_sample"]["runs"]
+    assert runs["generated"]["runs"][0]["steps"] >= 20 and runs["blurred"]["runs"][0]["seed"] == 0
+    assert report["window_dependence"]["windows_px"]["rgb_to_landcover"]["32"] == [32, 32]
+    assert len(report["window_dependence"]["runs"]) == 4  # 32 and 64 px for both models; 512 = the default runs
+    assert report["judge"]["steps"] == 40 and not report["judge"]["cache"]["reused"]
+    picture = (matplotlib.image.imread(out / "crops_heldout.png")[..., :3] * 255).round().astype(np.uint8)
+    south = np.zeros(codes.shape, bool)
+    south[rows // 2:] = True
+    side, corners = crop_corners(south & (codes != SCHEME.nodata_code), 256, 3)
+    assert side == 53 and len(corners) == 3 and picture.shape[:2] == crop_layout(side, 3)[1::-1]
+    for i, (r, c) in enumerate(corners):  # the land-cover panels hold the map pixel for pixel (no resampling)
+        x, y = crop_layout(side, 3, row=i, col=0)[2:]
+        assert np.array_equal(picture[y:y + side, x:x + side], codes_to_rgb(codes[r:r + side, c:c + side], SCHEME))
+    lines = "\n".join(summary_lines(report))
+    assert "supervised reference" in lines and "judge Frechet distance" in lines and "window dependence" in lines
+    again = evaluate(models, data, out, device="cpu", heldout=_south_half(tmp_path / "south.geojson", rows, cols),
+                     realism=options)
+    assert again["judge"]["cache"]["reused"]  # the judge is trained once per config and data
+    control = again["areas"]["heldout"]["landcover_to_rgb"]["two_sample"]["runs"]["blurred"]
+    assert control["cache"]["reused"] and not runs["blurred"]["cache"]["reused"]  # so is the blurred control
+    assert control["runs"] == runs["blurred"]["runs"]
+    assert again["areas"]["heldout"]["landcover_to_rgb"]["judge_frechet"] == \
+        report["areas"]["heldout"]["landcover_to_rgb"]["judge_frechet"]
+
+
+def test_cli_overlap_option_reaches_the_engine(tmp_path: Path, paired_data: tuple) -> None:
+    from training.__main__ import main
+
+    data, _, _ = paired_data
+    models = perfect_models(tmp_path / "models")
+    out = tmp_path / "out"
+    assert main(["evaluate", "--models", str(models), "--data", str(data), "--out", str(out), "--device", "cpu",
+                 "--overlap-px", "4", "--precision", "fp32"]) == 0
+    saved = json.loads((out / "evaluation.json").read_text())
+    assert {m["overlap_px"] for m in saved["models"].values()} == {4}
+    assert {r["precision"] for r in saved["runs"]} == {"fp32"}
+
+
+def test_window_comparison_counts_changed_pixels_and_psnr() -> None:
+    codes = np.full((1, 10, 10), 42, np.uint8)
+    changed = codes.copy()
+    changed[0, :2, :5] = 52  # 10 of 100 pixels
+    valid = np.ones((10, 10), bool)
+    grey = np.full((3, 10, 10), 100, np.uint8)
+    brighter = grey + 10  # MSE 100: PSNR 10 log10(255^2 / 100) = 28.13 dB
+    truth, true_valid = SCHEME.codes_to_indices(codes[0])
+    report = compare_windows({128: (codes, valid), 256: (changed, valid)}, {128: (grey, valid), 256: (brighter, valid)},
+                             truth, true_valid, {"all": valid, "top": np.arange(10)[:, None] < np.ones((1, 10)) * 5},
+                             SCHEME)
+    assert report["rgb_to_landcover"]["all"]["changed_share"] == {"128_vs_256": 0.1}
+    assert report["rgb_to_landcover"]["top"]["changed_share"] == {"128_vs_256": 0.2}
+    assert report["rgb_to_landcover"]["all"]["accuracy"] == {"128": 1.0, "256": 0.9}
+    assert report["landcover_to_rgb"]["all"]["psnr_db"] == {"128_vs_256": pytest.approx(28.13, abs=0.01)}

@@ -63,10 +63,13 @@ def test_checkerboard_index_is_one_for_identical_images_and_rises_with_a_period_
     assert same["index"] == pytest.approx(1.0) and same["patches"] == 16
     rows, cols = np.mgrid[: real.shape[1], : real.shape[2]]
     checker = real + 60.0 * (-1.0) ** (rows + cols) + 60.0 * (-1.0) ** cols  # (0.5, 0.5) and (0.5, 0) cycles/px
-    assert checkerboard_index(checker, real, mask, patch_px=32)["index"] > 1.5
+    raised = checkerboard_index(checker, real, mask, patch_px=32)
+    frequency = raised["per_frequency"]
+    assert raised["index"] > 3 and frequency["fy0.5_fx0.5"] > 3 and frequency["fy0_fx0.5"] > 3
+    assert frequency["fy0.5_fx0"] == pytest.approx(1.0, abs=0.1)  # no pattern along y alone
     scaled = checkerboard_index(3.0 * real + 7.0, real, mask, patch_px=32)  # units do not count
     assert scaled["index"] == pytest.approx(1.0)
-    assert 0.5 < checkerboard_index(gaussian_blur(real, 1.0), real, mask, patch_px=32)["index"] < 1.5
+    assert 0.5 < checkerboard_index(gaussian_blur(real, 1.0), real, mask, patch_px=32)["index"] < 1.6  # no pattern
     with pytest.raises(ValueError, match="no 32 px patch"):
         checkerboard_index(real, real, np.zeros_like(mask), patch_px=32)
 
