@@ -72,6 +72,9 @@ class TranslationRequest:
         check_gsd: compare the layer's pixel size with the model's and resample when they differ.
         gsd_tolerance: relative pixel-size difference accepted without resampling.
         input_path: the layer's file, when it has one (an output may not overwrite it).
+        precision: ``auto``, ``fp32``, ``bf16`` or ``int8`` (:mod:`lcgan_qgis.core.precision`).
+        backend: ``auto``, ``onnxruntime`` or ``openvino``.
+        cache_dir: OpenVINO's compiled-model cache (the plugin's settings folder; None: the user cache folder).
     """
 
     direction: Direction
@@ -87,6 +90,9 @@ class TranslationRequest:
     check_gsd: bool = True
     gsd_tolerance: float = GSD_TOLERANCE
     input_path: str | None = None
+    precision: str = "auto"
+    backend: str = "auto"
+    cache_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -213,7 +219,8 @@ def _run_claimed(request: TranslationRequest, reader: GridReader, progress: Prog
     say = log or LOG.info
     report = progress or (lambda _f: None)
     model_path = resolve_model_path(request.model_path, request.direction)
-    model = load_model(model_path, device=request.device)
+    model = load_model(model_path, device=request.device, precision=request.precision, backend=request.backend,
+                       cache_dir=request.cache_dir)
     try:
         contract = model.contract
         if contract.direction is not request.direction:
@@ -222,7 +229,7 @@ def _run_claimed(request: TranslationRequest, reader: GridReader, progress: Prog
                 f"choose a {request.direction.value} model."
             )
         say(f"Model {model_path.name} (version {contract.model_version}, {contract.tile_size_px} px tiles, "
-            f"{contract.gsd_m:g} m) on {model.provider_reason}.")
+            f"{contract.gsd_m:g} m): {model.summary}.")
         if request.direction is Direction.RGB_TO_LANDCOVER:
             say(describe_radiometry(request.radiometry_mode, contract))
         plan = plan_resolution(reader.info, reader.metres_per_unit, contract.gsd_m, request.gsd_tolerance,
@@ -241,9 +248,12 @@ def _run_claimed(request: TranslationRequest, reader: GridReader, progress: Prog
         else:
             result = _translate_resampled(model, reader, plan.grid, request, options, report, is_canceled, say)
     finally:
+        compile_seconds = model.compile_seconds
         model.close()
     if not result.canceled:
-        say(f"{result.tiles} tiles in {result.seconds:.1f} s ({result.mpx_per_s:.2f} Mpx/s) on {result.provider}.")
+        compiled = f"; OpenVINO compiled in {compile_seconds:.1f} s" if compile_seconds >= 0.05 else ""
+        say(f"{result.tiles} tiles in {result.seconds:.1f} s ({result.mpx_per_s:.2f} Mpx/s{compiled}) with "
+            f"{result.backend} {result.precision} on {result.provider}.")
         for message in result.messages:
             say(message)
     return JobResult(result, contract)

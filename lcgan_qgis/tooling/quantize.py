@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core.contract import Direction, ModelContract
+from ..core.contract import ModelContract
 from ..core.errors import ModelFileError
 from ..core.gdal_io import GdalReader
+from ..core.precision import fidelity
 from ..core.preprocess import plan_input
 from ..core.raster import Window
 from ..core.runtime import load_model
@@ -163,7 +164,7 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    source = load_model(model_path, "cpu")
+    source = load_model(model_path, "cpu", precision="fp32", backend="onnxruntime")  # the reference
     contract = source.contract
     batches = list(calibration_batches(contract, calibration_raster, windows, window_px))
     check = batches[: max(1, len(batches) // 4)]
@@ -213,15 +214,6 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
         raise ModelFileError(f"Cannot write {output_path}: {exc.strerror or exc}") from None
     log.info("quantised %s -> %s (%.1f MB): %s", model_path, output_path, len(data) / 1e6, report.summary)
     return report
-
-
-def fidelity(contract: ModelContract, reference: list[np.ndarray], got: list[np.ndarray]) -> tuple[str, float]:
-    """``("class_agreement", fraction)`` for land-cover output, ``("psnr_db", dB)`` on the 0-255 scale for imagery."""
-    ref, out = np.concatenate(reference), np.concatenate(got)
-    if contract.direction is Direction.RGB_TO_LANDCOVER:
-        return "class_agreement", float((ref.argmax(axis=1) == out.argmax(axis=1)).mean())
-    mse = float(np.mean(((np.clip(ref, -1, 1) - np.clip(out, -1, 1)) * 127.5) ** 2))
-    return "psnr_db", float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
 
 
 @dataclass(frozen=True)
