@@ -157,3 +157,36 @@ def test_load_model_follows_the_record(measured: tuple[Path, Path]) -> None:
     assert (chosen.backend, chosen.precision, chosen.path) == (ONNXRUNTIME, "int8", sibling)
     record_path(model).unlink()
     assert load_model(model, "cpu", backend=ONNXRUNTIME).precision == "fp32"
+
+
+def test_the_gates_command_writes_the_record_that_auto_then_follows(tmp_path: Path) -> None:
+    """``python -m lcgan_qgis quantize`` writes the int8 copy and measures every path this machine offers."""
+    import subprocess
+    import sys
+
+    from .conv_factory import write_conv
+    from .rasters import write_tif
+    from .test_blending import smooth_landcover
+    from .test_cli import ENV, REPO
+
+    model = write_conv(tmp_path / "lc2rgb.onnx", "landcover_to_rgb")
+    raster = write_tif(tmp_path / "lc.tif", smooth_landcover(160, 150))
+    done = subprocess.run([sys.executable, "-m", "lcgan_qgis", "quantize", "--model", str(model), "--calibration",
+                           str(raster), "--output", str(int8_sibling(model)), "--windows", "3"], cwd=REPO,
+                          capture_output=True, text=True, env=ENV, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()  # (onnxruntime's quantiser prints its own lines first)
+    at = lines.index(f"{record_path(model)}: fidelity vs fp32 on 3 windows of 256 px from lc.tif")
+    assert lines[at + 1].split()[:3] == ["onnxruntime/fp32", "inf", "dB"] and "onnxruntime/int8" in done.stdout
+    record, note = read_record(model)
+    assert note is None and record is not None and record.metric == "psnr_db"
+    assert set(record.paths) >= {"onnxruntime/fp32", "onnxruntime/int8"}
+    info = subprocess.run([sys.executable, "-m", "lcgan_qgis", "info", str(model), "--device", "cpu"], cwd=REPO,
+                          capture_output=True, text=True, env=ENV, timeout=300)
+    chosen = load_model(model, "cpu")
+    assert f"runs with:    {chosen.summary}" in info.stdout
+    refused = subprocess.run([sys.executable, "-m", "lcgan_qgis", "translate", "--model", str(model), "--input",
+                              str(raster), "--output", str(tmp_path / "o.tif"), "--precision", "bf16", "--backend",
+                              "onnxruntime"], cwd=REPO, capture_output=True, text=True, env=ENV, timeout=300)
+    assert refused.returncode == 2 and refused.stderr.startswith("error: bf16 runs only with OpenVINO")
+    assert not (tmp_path / "o.tif").exists()
