@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ from osgeo import gdal
 
 from lcgan_qgis.core.contract import Radiometry
 from tests.onnx_factory import write_pointwise
+from tests.optional import OPENVINO_MISSING, needs_openvino
 from tools.bench.inputs import mosaic_vrt, synthetic_raster
 from tools.bench.measurements import baseline, engine_subprocess, gemm_probe
 from tools.bench.measures import psnr, read, timed
@@ -57,8 +57,6 @@ def test_measures() -> None:
 
 def test_path_rows_measure_every_path_against_the_reference(small_raster: Path, tmp_path: Path) -> None:
     """One row per backend x precision this machine offers: speed, pure inference, overhead and fidelity."""
-    import importlib.util
-
     from lcgan_qgis.core.precision import CPU_ORDER, REFERENCE, int8_sibling
     from lcgan_qgis.tooling.quantize import quantize_model
     from tests.core.conv_factory import write_conv
@@ -73,7 +71,7 @@ def test_path_rows_measure_every_path_against_the_reference(small_raster: Path, 
     assert rows[REFERENCE.key]["class_agreement_vs_fp32"] == 1.0 and rows[REFERENCE.key]["speedup_vs_fp32"] == 1.0
     measured = [k for k, row in rows.items() if "skipped" not in row]
     assert {"onnxruntime/fp32", "onnxruntime/int8", "onnxruntime/fp32@tile"} <= set(measured)
-    if importlib.util.find_spec("openvino") is not None:
+    if OPENVINO_MISSING is None:
         assert {"openvino/fp32", "openvino/int8"} <= set(measured)
         assert rows["openvino/fp32"]["class_agreement_vs_fp32"] >= 0.999
     for key in measured:
@@ -85,7 +83,7 @@ def test_path_rows_measure_every_path_against_the_reference(small_raster: Path, 
     assert not list(tmp_path.glob("rgb2lc_*.tif"))  # the rows' outputs are removed once compared
 
 
-@pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="OpenVINO is optional and not installed here")
+@needs_openvino
 def test_compile_times_use_a_fresh_then_a_filled_cache(tmp_path: Path) -> None:
     from tools.bench.measurements import compile_times
 

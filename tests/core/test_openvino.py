@@ -7,7 +7,6 @@ for a missing OpenVINO runs everywhere (there, OpenVINO is really missing; here 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from collections.abc import Iterator
@@ -37,14 +36,11 @@ from lcgan_qgis.core.precision import (
 from lcgan_qgis.core.runtime import load_model
 from lcgan_qgis.tooling.quantize import quantize_model
 from tests.onnx_factory import default_contract, pointwise_model
+from tests.optional import needs_openvino
 
 from .conv_factory import write_conv
 from .rasters import read_tif, write_tif
 from .test_blending import smooth_landcover
-
-needs_openvino = pytest.mark.skipif(
-    importlib.util.find_spec("openvino") is None,
-    reason="OpenVINO is optional and not installed here (pip install -r requirements/optional.txt runs these tests)")
 
 
 @pytest.fixture(scope="module")

@@ -183,8 +183,10 @@ def test_the_gates_command_writes_the_record_that_auto_then_follows(tmp_path: Pa
     assert set(record.paths) >= {"onnxruntime/fp32", "onnxruntime/int8"}
     info = subprocess.run([sys.executable, "-m", "lcgan_qgis", "info", str(model), "--device", "cpu"], cwd=REPO,
                           capture_output=True, text=True, env=ENV, timeout=300)
-    chosen = load_model(model, "cpu")
-    assert f"runs with:    {chosen.summary}" in info.stdout
+    chosen = subprocess.run([sys.executable, "-c", "import sys; from lcgan_qgis.core.runtime import load_model; "
+                             "print(load_model(sys.argv[1], 'cpu').summary)", str(model)], cwd=REPO,
+                            capture_output=True, text=True, env=ENV, timeout=300)  # (the same interpreter setup)
+    assert info.returncode == 0 and f"runs with:    {chosen.stdout.strip()}" in info.stdout
     refused = subprocess.run([sys.executable, "-m", "lcgan_qgis", "translate", "--model", str(model), "--input",
                               str(raster), "--output", str(tmp_path / "o.tif"), "--precision", "bf16", "--backend",
                               "onnxruntime"], cwd=REPO, capture_output=True, text=True, env=ENV, timeout=300)

@@ -3,7 +3,6 @@ cache in the QGIS profile, and the optional OpenVINO offered by the dependency i
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,13 +11,11 @@ import pytest
 
 from lcgan_qgis.core.contract import Direction
 from lcgan_qgis.core.precision import BACKENDS, PRECISIONS
+from tests.optional import needs_openvino
 
 from .conftest import image_array, make_dock, write_raster
 
 RGB2LC = "lcgan:rgb_to_landcover"
-needs_openvino = pytest.mark.skipif(
-    importlib.util.find_spec("openvino") is None,
-    reason="OpenVINO is optional and not installed here (pip install -r requirements/optional.txt runs these tests)")
 
 
 def _feedback() -> object:

@@ -165,7 +165,7 @@ def compile_times(model: Path, precision: str, backend: str, batch_shape: Sequen
         if done.returncode != 0:
             raise RuntimeError(f"compile run failed: {done.stderr[-2000:]}")
         out[name] = json.loads(done.stdout.strip().splitlines()[-1])["compile_s"]
-    out["cache_mb"] = round(sum(p.stat().st_size for p in cache.glob("*.blob")) / 1e6, 1)
+    out["cache_mb"] = round(sum(p.stat().st_size for p in cache.glob("*.blob")) / 1e6, 3)
     return out
 
 
