@@ -93,3 +93,15 @@ def test_compile_times_use_a_fresh_then_a_filled_cache(tmp_path: Path) -> None:
     result = compile_times(model, "fp32", "openvino", (1, 3, 64, 64), tmp_path / "cache")
     assert result["first_run"] > 0 and result["second_run"] >= 0 and result["cache_mb"] > 0
     assert not (tmp_path / "cache" / "stale.blob").exists()
+
+
+def test_interleaved_check_alternates_baseline_and_engine(small_raster: Path, tmp_path: Path) -> None:
+    from tools.bench.measurements import interleaved_check
+
+    model = write_pointwise(tmp_path / "rgb2lc.onnx", "rgb_to_landcover")
+    result = interleaved_check(model, small_raster, 256, tmp_path, tmp_path / "cache", "fp32", "onnxruntime")
+    assert result["crop_px"] == 256 and len(result["runs"]) == 2 and result["path"] == "onnxruntime fp32"
+    for run in result["runs"]:
+        assert run["baseline_s"] > 0 and run["ours_s"] > 0 and run["baseline_no_spinning_s"] > 0
+    assert result["speedup_vs_baseline"] > 0 and result["speedup_vs_baseline_no_spinning"] > 0
+    assert read(tmp_path / "crop_256.tif").shape == (3, 256, 256)

@@ -51,7 +51,6 @@ log = logging.getLogger(__name__)
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 DEVICES = ("auto", "cpu", "cuda")
-__all__ = ["PRECISIONS", "int8_sibling"]  # re-exported: defined in .precision
 # A 65-byte ONNX model (y = Relu(x), x: float[1]) used only to ask onnxruntime whether CUDA really initialises.
 _PROBE_MODEL = base64.b64decode(
     "CAg6NwoMCgF4EgF5IgRSZWx1EgVwcm9iZVoPCgF4EgoKCAgBEgQKAggBYg8KAXkSCgoICAESBAoCCAFCBAoAEBE="
@@ -158,8 +157,8 @@ class Model:
 
     @property
     def summary(self) -> str:
-        """One line: backend, precision and device, e.g. ``OpenVINO 2026.4.1 int8 (float layers bf16) on CPU
-        (no NVIDIA GPU driver found ...)``."""
+        """One line: backend, precision, threads and device, e.g. ``OpenVINO 2026.4.1 int8 (float layers bf16),
+        2 threads, on CPU (no NVIDIA GPU driver found ...)``."""
         if self.backend == OPENVINO:
             from .openvino_backend import openvino_status
 
