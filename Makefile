@@ -7,7 +7,7 @@ SHELL := /bin/bash
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.lcgan-setup
-REQS    := requirements/constraints.txt requirements/runtime.txt requirements/train.txt requirements/dev.txt
+REQS    := requirements/constraints.txt requirements/runtime.txt requirements/train.txt requirements/optional.txt requirements/dev.txt
 APT_PKGS := python3-qgis qgis qgis-providers python3-rasterio python3-shapely python3-venv xvfb x11-apps imagemagick
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA    ?= ../shared/data/zion

@@ -1,10 +1,11 @@
-"""Command line: ``python -m lcgan_qgis translate|info|quantize ...`` (no QGIS needed).
+"""Command line: ``python -m lcgan_qgis translate|info|quantize|gates ...`` (no QGIS needed).
 
 Examples::
 
     python -m lcgan_qgis translate --model rgb_to_landcover.onnx --input scene.tif --output landcover.tif
     python -m lcgan_qgis info rgb_to_landcover.onnx
     python -m lcgan_qgis quantize --model M.onnx --calibration scene.tif --output M.int8.onnx
+    python -m lcgan_qgis gates --model M.onnx --calibration scene.tif
 
 ``translate`` runs the job QGIS runs (:func:`lcgan_qgis.core.job.run_translation`): the same output checks, and the
 same resolution policy (a raster more than 10 % off the model's ground sample distance is translated at the model's
@@ -27,7 +28,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from types import FrameType
 
-from .core.choices import DEVICES, PRECISIONS
+from .core.choices import BACKENDS, DEVICES, PRECISIONS
 from .core.contract import RADIOMETRY_MODES
 from .core.errors import LcganError, OptionError
 
@@ -73,8 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--window", type=int, default=None, help="inference window in px (default: the engine's)")
     tr.add_argument("--device", choices=DEVICES, default="auto")
     tr.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
-    tr.add_argument("--precision", choices=PRECISIONS, default="auto",
-                    help="auto: the model's int8 copy (M.int8.onnx) on CPU when it exists")
+    _add_path_options(tr)
     tr.add_argument("--batch", type=int, default=1, help="windows per inference batch")
     tr.add_argument("--bands", type=_bands, default=None, help="input bands for imagery, e.g. 4,3,2")
     tr.add_argument("--radiometry", choices=RADIOMETRY_MODES, default=None,
@@ -90,13 +90,29 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="print a model's contract and the execution provider it would use")
     info.add_argument("model")
     info.add_argument("--device", choices=DEVICES, default="auto")
+    _add_path_options(info)
 
     qu = sub.add_parser("quantize", help="write an int8 (QDQ, per-channel) copy of a model, calibrated on a raster")
     qu.add_argument("--model", required=True)
     qu.add_argument("--calibration", required=True, help="a real raster of the model's input kind")
     qu.add_argument("--output", required=True)
     qu.add_argument("--windows", type=int, default=8, help="calibration windows (256 px)")
+    qu.add_argument("--no-gates", action="store_true", help="do not measure the fidelity record afterwards")
+
+    ga = sub.add_parser("gates", help="measure every backend x precision against fp32 on calibration windows and "
+                                      "write the fidelity record M.fidelity.json that precision 'auto' reads")
+    ga.add_argument("--model", required=True, help="the float model (its int8 sibling is measured too)")
+    ga.add_argument("--calibration", required=True, help="a real raster of the model's input kind")
+    ga.add_argument("--windows", type=int, default=8, help="calibration windows (256 px)")
     return parser
+
+
+def _add_path_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto: the fastest path that passes the model's fidelity record (M.fidelity.json), "
+                             "else fp32; bf16 needs OpenVINO on a CPU with BF16; int8 runs M.int8.onnx")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+                        help="auto: OpenVINO on the CPU where installed and allowed, else onnxruntime")
 
 
 def _progress_bar() -> tuple[Callable[[float], None], Callable[[], None]]:
@@ -131,9 +147,10 @@ def _translate(args: argparse.Namespace) -> int:
 
     request = TranslationRequest(
         output_path=args.output, model_path=args.model, device=args.device, threads=args.threads,
-        precision=args.precision, overlap_px=args.overlap, window_px=args.window, batch_size=args.batch,
-        bands=args.bands, aoi_wkt=args.aoi, confidence_path=args.confidence, radiometry_mode=args.radiometry,
-        check_gsd=not args.no_gsd_check, input_path=args.input, overwrite=not args.no_overwrite,
+        precision=args.precision, backend=args.backend, overlap_px=args.overlap, window_px=args.window,
+        batch_size=args.batch, bands=args.bands, aoi_wkt=args.aoi, confidence_path=args.confidence,
+        radiometry_mode=args.radiometry, check_gsd=not args.no_gsd_check, input_path=args.input,
+        overwrite=not args.no_overwrite,
     )
     stop_signal: list[int] = []
 
@@ -156,15 +173,15 @@ def _translate(args: argparse.Namespace) -> int:
         signum = stop_signal[0] if stop_signal else signal.SIGINT
         print(f"cancelled: nothing was written ({signal.Signals(signum).name})", file=sys.stderr)
         return 128 + signum
-    print(f"{result.output_path}: {result.provider}, {result.tiles} tiles, {result.seconds:.1f} s, "
-          f"{result.mpx_per_s:.3f} Mpx/s")
+    print(f"{result.output_path}: {result.provider}, {result.backend} {result.precision}, {result.tiles} tiles, "
+          f"{result.seconds:.1f} s, {result.mpx_per_s:.3f} Mpx/s")
     return 0
 
 
 def _info(args: argparse.Namespace) -> int:
     from .core.runtime import load_model
 
-    model = load_model(args.model, args.device, precision="fp32")
+    model = load_model(args.model, args.device, precision=args.precision, backend=args.backend)
     c = model.contract
     radio = c.radiometry
     lines = [
@@ -181,6 +198,10 @@ def _info(args: argparse.Namespace) -> int:
     ]
     lines += [f"  {cls.code:>5}  {cls.hex}  {cls.name}" for cls in c.scheme.classes]
     lines.append(f"provider:     {model.provider_reason}")
+    lines.append(f"runs with:    {model.summary}")
+    if model.compile_seconds:
+        lines.append(f"compile:      {model.compile_seconds:.2f} s (OpenVINO; its model cache makes the next one fast)")
+    lines += [f"note:         {note}" for note in model.notes]
     if c.description:
         lines.append(f"description:  {c.description}")
     print("\n".join(printable(line.replace("\n", " ")) for line in lines))
@@ -198,10 +219,29 @@ def _quantize(args: argparse.Namespace) -> int:
 
     report = quantize_model(args.model, args.calibration, args.output, windows=args.windows)
     print(f"{report.path}: int8 model written ({report.path.stat().st_size / 1e6:.1f} MB); {report.summary}")
+    if args.no_gates:
+        return 0
+    from .core.precision import int8_sibling
+
+    if int8_sibling(args.model).resolve() != report.path.resolve():
+        print(f"note: {report.path.name} is not named {int8_sibling(args.model).name}, so auto will not use it and "
+              "no fidelity record was measured", file=sys.stderr)
+        return 0
+    return _gates(args)
+
+
+def _gates(args: argparse.Namespace) -> int:
+    if args.windows < 1:
+        raise OptionError(f"--windows must be >= 1, got {args.windows}.")
+    from .core.precision import record_path
+    from .tooling.gates import measure_gates, summary
+
+    record = measure_gates(args.model, args.calibration, windows=args.windows)
+    print(f"{record_path(args.model)}: fidelity vs fp32 on {record.calibration}\n{summary(record)}")
     return 0
 
 
-COMMANDS = {"translate": _translate, "info": _info, "quantize": _quantize}
+COMMANDS = {"translate": _translate, "info": _info, "quantize": _quantize, "gates": _gates}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
+from lcgan_qgis.core.contract import Radiometry
 from tests.onnx_factory import write_pointwise
+from tests.optional import OPENVINO_MISSING, needs_openvino
 from tools.bench.inputs import mosaic_vrt, synthetic_raster
 from tools.bench.measurements import baseline, engine_subprocess, gemm_probe
 from tools.bench.measures import psnr, read, timed
@@ -52,3 +54,55 @@ def test_measures() -> None:
     a = np.full((3, 4, 4), 100, np.uint8)
     assert psnr(a, a) == float("inf") and psnr(a, a + 1) == pytest.approx(48.13, abs=0.01)
     assert gemm_probe(n=768, repeats=1)["gflops"] > 0
+
+
+def test_path_rows_measure_every_path_against_the_reference(small_raster: Path, tmp_path: Path) -> None:
+    """One row per backend x precision this machine offers: speed, pure inference, overhead and fidelity."""
+    from lcgan_qgis.core.precision import CPU_ORDER, REFERENCE, int8_sibling
+    from lcgan_qgis.tooling.quantize import quantize_model
+    from tests.core.conv_factory import write_conv
+    from tools.bench.measurements import path_rows
+
+    eight_bit = Radiometry(mode="percentile", low=(10.0,) * 3, high=(240.0,) * 3)
+    model = write_conv(tmp_path / "rgb2lc.onnx", "rgb_to_landcover", radiometry=eight_bit)
+    quantize_model(model, small_raster, int8_sibling(model), windows=2, window_px=128, float_first=False)
+    result = path_rows(model, small_raster, tmp_path, tmp_path / "cache", tile_effect=True)
+    rows = result["rows"]
+    assert set(rows) == {p.key for p in CPU_ORDER} | {"onnxruntime/fp32@tile"}
+    assert rows[REFERENCE.key]["class_agreement_vs_fp32"] == 1.0 and rows[REFERENCE.key]["speedup_vs_fp32"] == 1.0
+    measured = [k for k, row in rows.items() if "skipped" not in row]
+    assert {"onnxruntime/fp32", "onnxruntime/int8", "onnxruntime/fp32@tile"} <= set(measured)
+    if OPENVINO_MISSING is None:
+        assert {"openvino/fp32", "openvino/int8"} <= set(measured)
+        assert rows["openvino/fp32"]["class_agreement_vs_fp32"] >= 0.999
+    for key in measured:
+        row = rows[key]
+        assert row["mpx_per_s"] > 0 and 0.0 <= row["class_agreement_vs_fp32"] <= 1.0
+        if key != "onnxruntime/fp32@tile":
+            assert row["pure_s"] > 0
+            assert row["overhead_ratio"] == pytest.approx(row["seconds"] / row["pure_s"], rel=0.05)
+    assert not list(tmp_path.glob("rgb2lc_*.tif"))  # the rows' outputs are removed once compared
+
+
+@needs_openvino
+def test_compile_times_use_a_fresh_then_a_filled_cache(tmp_path: Path) -> None:
+    from tools.bench.measurements import compile_times
+
+    model = write_pointwise(tmp_path / "rgb2lc.onnx", "rgb_to_landcover")
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "stale.blob").write_bytes(b"x")  # emptied first: the first run really compiles
+    result = compile_times(model, "fp32", "openvino", (1, 3, 64, 64), tmp_path / "cache")
+    assert result["first_run"] > 0 and result["second_run"] >= 0 and result["cache_mb"] > 0
+    assert not (tmp_path / "cache" / "stale.blob").exists()
+
+
+def test_interleaved_check_alternates_baseline_and_engine(small_raster: Path, tmp_path: Path) -> None:
+    from tools.bench.measurements import interleaved_check
+
+    model = write_pointwise(tmp_path / "rgb2lc.onnx", "rgb_to_landcover")
+    result = interleaved_check(model, small_raster, 256, tmp_path, tmp_path / "cache", "fp32", "onnxruntime")
+    assert result["crop_px"] == 256 and len(result["runs"]) == 2 and result["path"] == "onnxruntime fp32"
+    for run in result["runs"]:
+        assert run["baseline_s"] > 0 and run["ours_s"] > 0 and run["baseline_no_spinning_s"] > 0
+    assert result["speedup_vs_baseline"] > 0 and result["speedup_vs_baseline_no_spinning"] > 0
+    assert read(tmp_path / "crop_256.tif").shape == (3, 256, 256)

@@ -7,6 +7,7 @@ Layout (QGIS installs the top folder as the plugin ``lcgan_qgis``)::
     lcgan_qgis/metadata.txt      from the repository root
     lcgan_qgis/LICENSE
     lcgan_qgis/requirements-runtime.txt   the pins the dependency installer uses
+    lcgan_qgis/requirements-optional.txt  the pins of the optional speed-ups it offers (OpenVINO)
     lcgan_qgis/resources/        icons, class schemes, styles, bundled models (core.resources looks here first)
 
 The archive is reproducible: entries sorted, fixed timestamps.
@@ -63,6 +64,7 @@ def entries() -> list[tuple[Path, str]]:
         (REPO / "metadata.txt", f"{PLUGIN}/metadata.txt"),
         (REPO / "LICENSE", f"{PLUGIN}/LICENSE"),
         (REPO / "requirements" / "runtime.txt", f"{PLUGIN}/requirements-runtime.txt"),
+        (REPO / "requirements" / "optional.txt", f"{PLUGIN}/requirements-optional.txt"),
     ]
     return sorted(files, key=lambda item: item[1])
 

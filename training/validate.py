@@ -34,6 +34,8 @@ class TorchModel:
     """
 
     provider = "torch"
+    backend, precision = "torch", "fp32"  # (what the engine reports as having run)
+    notes: tuple[str, ...] = ()
 
     def __init__(self, generator: nn.Module, contract: ModelContract, device: torch.device | str = "cpu") -> None:
         self.generator, self.contract, self.device = generator, contract, torch.device(device)

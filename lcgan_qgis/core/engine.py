@@ -75,6 +75,8 @@ class TranslateResult:
     seconds: float
     mpx_per_s: float
     messages: tuple[str, ...] = field(default_factory=tuple)
+    backend: str = "onnxruntime"  # which inference backend ran (``Model.backend``)
+    precision: str = "fp32"  # and at which precision (``Model.precision``)
 
 
 @dataclass
@@ -252,8 +254,8 @@ def translate(model: Model, reader: RasterReader, output_path: str | Path,
     try:
         plan = plan_input(contract, reader, options.bands, options.radiometry_mode, canceled)
     except Canceled:  # during the pre-scan
-        return _canceled(model, started, cleaned)
-    messages = cleaned + list(plan.messages)
+        return _canceled(model, started, [*model.notes, *cleaned])
+    messages = list(model.notes) + cleaned + list(plan.messages)
     multiple = contract.size_multiple_px
     window_h = fit_window(info.height, window_px, overlap, multiple)
     window_w = fit_window(info.width, window_px, overlap, multiple)
@@ -293,12 +295,13 @@ def translate(model: Model, reader: RasterReader, output_path: str | Path,
         output_path=str(output_path), confidence_path=options.confidence_path, canceled=False,
         provider=model.provider, tiles=to_run, seconds=seconds,
         mpx_per_s=info.width * info.height / 1e6 / max(seconds, 1e-9), messages=tuple(messages),
+        backend=model.backend, precision=model.precision,
     )
 
 
 def _canceled(model: Model, started: float, messages: list[str]) -> TranslateResult:
     return TranslateResult(None, None, True, model.provider, 0, time.perf_counter() - started, 0.0,
-                           (*messages, "Cancelled; nothing was written."))
+                           (*messages, "Cancelled; nothing was written."), model.backend, model.precision)
 
 
 def _run(model: Model, reader: RasterReader, tiling: Tiling, plan: InputPlan, cells: list[tuple[int, int, bool]],

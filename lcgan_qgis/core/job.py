@@ -76,9 +76,10 @@ class TranslationRequest:
         direction: which translation the user asked for (the model must match); ``None``: the model's own
             direction (the command line, where the model is always given).
         model_path: the ``.onnx`` model; ``None`` for the bundled model of ``direction``.
-        device: one of :data:`~lcgan_qgis.core.runtime.DEVICES`.
+        device: one of :data:`~lcgan_qgis.core.choices.DEVICES`.
         threads: CPU intra-op threads (``None``: every core this process may use).
-        precision: one of :data:`~lcgan_qgis.core.runtime.PRECISIONS` (``auto``: the int8 copy on CPU when present).
+        precision: one of :data:`~lcgan_qgis.core.choices.PRECISIONS` (``auto``: the fastest path that passes the
+            model's fidelity gates, :mod:`lcgan_qgis.core.precision`).
         overlap_px: tile overlap in pixels; ``None`` for the model's recommendation.
         window_px: inference window in pixels; ``None`` for the engine's default.
         batch_size: tiles per inference batch.
@@ -91,6 +92,8 @@ class TranslationRequest:
         gsd_tolerance: relative pixel-size difference accepted without resampling.
         input_path: the layer's file, when it has one (an output may not overwrite it).
         overwrite: ``False`` refuses an existing output.
+        backend: one of :data:`~lcgan_qgis.core.choices.BACKENDS` (``auto``: see :mod:`lcgan_qgis.core.precision`).
+        cache_dir: OpenVINO's compiled-model cache (the plugin's settings folder; None: the user cache folder).
     """
 
     output_path: str
@@ -110,6 +113,8 @@ class TranslationRequest:
     gsd_tolerance: float = GSD_TOLERANCE
     input_path: str | None = None
     overwrite: bool = True
+    backend: str = "auto"
+    cache_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -195,7 +200,8 @@ def run_translation(request: TranslationRequest, reader: GridReader, progress: P
         is_canceled: polled between tile batches; when it turns true the run stops and writes nothing.
         log: receives one-line messages for the user (model, provider, resolution decisions).
         model: a model the caller has loaded (and keeps: it is not closed here), e.g. to translate many rasters
-            with one session; ``request.model_path``, ``device``, ``threads`` and ``precision`` are then unused.
+            with one session; ``request.model_path``, ``device``, ``threads``, ``precision``, ``backend`` and
+            ``cache_dir`` are then unused.
         note: receives the run's notes (the engine's messages about the input, partial files of killed runs
             removed); default: ``log``.
 
@@ -209,7 +215,8 @@ def run_translation(request: TranslationRequest, reader: GridReader, progress: P
         from .runtime import load_model  # onnxruntime is imported only when a job runs
 
         model_path = resolve_model_path(request.model_path, request.direction)
-        loaded = load_model(model_path, request.device, request.threads, request.precision)
+        loaded = load_model(model_path, request.device, request.threads, request.precision, request.backend,
+                            request.cache_dir)
         try:
             return _run_model(request, reader, loaded, model_path, progress, is_canceled, log, note)
         finally:
@@ -233,7 +240,7 @@ def _run_model(request: TranslationRequest, reader: GridReader, model: Model, mo
             f"choose a {request.direction.value} model."
         )
     say(f"Model {model_path.name} (version {contract.model_version}, {contract.tile_size_px} px tiles, "
-        f"{contract.gsd_m:g} m) on {model.provider_reason}.")
+        f"{contract.gsd_m:g} m): {model.summary}.")
     rgb_input = direction is Direction.RGB_TO_LANDCOVER
     if rgb_input:
         say(describe_radiometry(request.radiometry_mode, contract))
@@ -254,8 +261,11 @@ def _run_model(request: TranslationRequest, reader: GridReader, model: Model, mo
         result = translate(model, reader, request.output_path, options, report, is_canceled)
     else:
         result = _translate_resampled(model, reader, plan.grid, request, options, report, is_canceled, say, tell)
+    compile_seconds = model.compile_seconds
     if not result.canceled:
-        say(f"{result.tiles} tiles in {result.seconds:.1f} s ({result.mpx_per_s:.2f} Mpx/s) on {result.provider}.")
+        compiled = f"; OpenVINO compiled in {compile_seconds:.1f} s" if compile_seconds >= 0.05 else ""
+        say(f"{result.tiles} tiles in {result.seconds:.1f} s ({result.mpx_per_s:.2f} Mpx/s{compiled}) with "
+            f"{result.backend} {result.precision} on {result.provider}.")
         for message in result.messages:
             tell(message)
     return JobResult(result, contract)

@@ -1,6 +1,9 @@
 """Model runtime: load an lcgan ONNX model, validate its contract, choose the execution provider, run batches.
 
-One :class:`Model` owns one ``onnxruntime.InferenceSession``. Provider choice (``device``):
+One :class:`Model` owns one session: an ``onnxruntime.InferenceSession``, or an
+:class:`~lcgan_qgis.core.openvino_backend.OpenVinoSession` on the CPU when OpenVINO is installed and the model's
+fidelity record lets ``auto`` use it (backend and precision choice: :mod:`lcgan_qgis.core.precision`). Provider
+choice (``device``):
 
 * ``"cpu"``: the CPU execution provider;
 * ``"cuda"``: the CUDA execution provider, or :class:`DeviceError` with the reason when it cannot run here;
@@ -28,9 +31,18 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from .choices import DEVICES, PRECISIONS
+from .choices import BACKEND_LABELS, DEVICES, PRECISIONS, check_choice
 from .contract import INPUT_NAME, OUTPUT_NAME, ModelContract
 from .errors import ContractError, DeviceError, ModelFileError
+from .precision import (
+    ONNXRUNTIME,
+    OPENVINO,
+    Capabilities,
+    ExecutionPath,
+    int8_sibling,
+    plan_paths,
+    read_record,
+)
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +121,7 @@ def describe_providers(device: str = "auto") -> tuple[str, str]:
     Raises:
         DeviceError: on an unknown ``device``, or ``"cuda"`` when CUDA cannot run here (the reason is given).
     """
-    if device not in DEVICES:
-        raise DeviceError(f"Unknown device {device!r}; choose one of: {', '.join(DEVICES)}.")
+    check_choice("device", device, DEVICES)
     if device == "cpu":
         return CPU, "CPU (requested)"
     reason = _probe_cuda()
@@ -130,8 +141,28 @@ class Model:
     provider: str
     provider_reason: str
     threads: int
-    session: ort.InferenceSession
-    precision: str = "fp32"  # "fp32" or "int8" (see load_model's ``precision``)
+    session: ort.InferenceSession  # or an OpenVinoSession (the same ``run``)
+    precision: str = "fp32"  # "fp32", "bf16" or "int8" (see load_model's ``precision``)
+    backend: str = ONNXRUNTIME  # "onnxruntime" or "openvino"
+    notes: tuple[str, ...] = ()  # one-line notes on the choice (fallbacks, gates), shown with the run's messages
+
+    @property
+    def compile_seconds(self) -> float:
+        """OpenVINO: seconds spent compiling so far (near 0 when its model cache had the model); 0 otherwise."""
+        return float(getattr(self.session, "compile_seconds", 0.0))
+
+    @property
+    def summary(self) -> str:
+        """One line: backend, precision, threads and device, e.g. ``OpenVINO 2026.4.1 int8 (float layers bf16),
+        2 threads, on CPU (no NVIDIA GPU driver found ...)``."""
+        if self.backend == OPENVINO:
+            from .openvino_backend import openvino_status
+
+            extra = getattr(self.session, "float_precision", "")
+            detail = f" (float layers {extra})" if self.precision == "int8" and extra else ""
+            return (f"OpenVINO {openvino_status().version} {self.precision}{detail}, {self.threads} threads, on "
+                    f"{self.provider_reason}")
+        return f"onnxruntime {ort.__version__} {self.precision}, {self.threads} threads, on {self.provider_reason}"
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Run a float32 ``(N, C, H, W)`` batch; returns the float32 ``(N, C_out, H, W)`` output.
@@ -183,50 +214,99 @@ def session_options(threads: int) -> ort.SessionOptions:
     return options
 
 
-def int8_sibling(path: str | Path) -> Path:
-    """Where the int8 copy of a model lives: ``M.onnx`` -> ``M.int8.onnx`` (written by ``lcgan_qgis quantize``)."""
-    path = Path(path)
-    return path.with_name(path.name[:-5] + ".int8.onnx" if path.name.endswith(".onnx") else path.name + ".int8.onnx")
-
-
 def load_model(path: str | Path, device: str = "auto", threads: int | None = None,
-               precision: str = "auto") -> Model:
+               precision: str = "auto", backend: str = "auto", cache_dir: str | Path | None = None) -> Model:
     """Load and validate an lcgan ONNX model.
 
     Args:
         path: the ``.onnx`` file (float32).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         threads: intra-op threads (None: every core this process may use).
-        precision: ``"auto"`` (on CPU, the int8 sibling ``M.int8.onnx`` when it exists: about 2x faster; else
-            ``path``), ``"fp32"`` (``path`` as given) or ``"int8"`` (the sibling, which must exist).
+        precision: ``"auto"`` (the fastest path that passes the model's fidelity gates, see
+            :mod:`~lcgan_qgis.core.precision`; the fp32 reference without a fidelity record), ``"fp32"``,
+            ``"bf16"`` (OpenVINO on a CPU with BF16) or ``"int8"`` (the sibling ``M.int8.onnx``, which must exist).
+        backend: ``"auto"`` (OpenVINO on the CPU where installed and allowed, else onnxruntime), ``"onnxruntime"``
+            or ``"openvino"``.
+        cache_dir: OpenVINO's compiled-model cache (None: :func:`~.openvino_backend.default_cache_dir`); a folder
+            that cannot be written only costs the cache.
 
     Returns:
-        The loaded :class:`Model`; ``model.path`` is the file really loaded, ``model.precision`` says which.
+        The loaded :class:`Model`; ``model.path`` is the file really loaded, ``model.backend`` and
+        ``model.precision`` say what runs, ``model.notes`` why (fallbacks, gates).
 
     Raises:
         ModelFileError: missing, empty, unreadable, truncated or non-ONNX file (names the path).
         ContractError: missing or invalid lcgan metadata, a graph that breaks the contract, or an int8 sibling
             whose contract differs from its float model's.
-        DeviceError: unknown device or precision, or ``"cuda"`` that cannot be used here (with the reason).
+        DeviceError: unknown device, precision or backend, ``"cuda"`` that cannot be used here, or an explicit
+            precision/backend this machine cannot run (with the reason).
     """
     path = Path(path)
-    if precision not in PRECISIONS:
-        raise DeviceError(f"Unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}.")
+    check_choice("precision", precision, PRECISIONS)
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise DeviceError(f"threads must be a positive integer, got {threads!r}.")
-    provider, reason = describe_providers(device)
+    if backend == OPENVINO and device == "auto":
+        provider, reason = CPU, "CPU (OpenVINO requested)"
+    else:
+        provider, reason = describe_providers(device)
     n_threads = threads or default_threads()
     sibling = int8_sibling(path)
-    if precision == "int8" and not sibling.is_file():
-        raise ModelFileError(f"No int8 model next to {path} (expected {sibling}); create it with "
-                             "`python -m lcgan_qgis quantize`.")
-    use_int8 = precision == "int8" or (precision == "auto" and provider == CPU and sibling.is_file())
-    if use_int8:
-        model = _load_file(sibling, provider, reason, n_threads, device)
-        _check_sibling(path, model)
-        model.precision = "int8"
+    status = None
+    if provider == CPU and backend != ONNXRUNTIME:
+        from .openvino_backend import openvino_status
+
+        status = openvino_status()
+    caps = Capabilities(on_cuda=provider == CUDA,
+                        openvino_missing=status.missing if status else "not used for CUDA or onnxruntime runs",
+                        bf16=bool(status and status.bf16), has_int8=sibling.is_file())
+    record, record_note = read_record(path) if precision == "auto" and path.is_file() else (None, None)
+    paths, notes = plan_paths(precision, backend, caps, record, str(path))
+    if record_note:
+        notes.insert(0, record_note)
+    failures: list[str] = []
+    for choice in paths:
+        file = sibling if choice.int8_file else path
+        if choice.backend == OPENVINO:
+            from .openvino_backend import OpenVinoError
+
+            try:
+                model = _load_openvino(file, choice, reason, n_threads, cache_dir, notes)
+            except OpenVinoError as exc:
+                failures.append(f"{choice.label} failed ({exc})")
+                continue
+        else:
+            model = _load_file(file, provider, reason, n_threads, device)
+        if choice.int8_file:
+            _check_sibling(path, model)
+        model.precision = choice.precision
+        if failures:
+            notes.append("; ".join(failures) + f"; {BACKEND_LABELS[model.backend]} {choice.precision} runs instead.")
+        model.notes = tuple(notes)
+        for note in model.notes:
+            log.info("%s: %s", path.name, note)
         return model
-    return _load_file(path, provider, reason, n_threads, device)
+    raise DeviceError(f"Cannot run {path} with precision {precision!r} and backend {backend!r}: "
+                      + ("; ".join(failures) if failures else "no such path on this machine") + ".")
+
+
+def _load_openvino(path: Path, choice: ExecutionPath, reason: str, n_threads: int, cache_dir: str | Path | None,
+                   notes: list[str]) -> Model:
+    """A :class:`Model` whose session is OpenVINO's (the same file, contract and graph checks as onnxruntime's)."""
+    from .openvino_backend import OpenVinoSession, default_cache_dir, usable_cache_dir
+
+    _check_file(path)
+    cache, cache_note = usable_cache_dir(Path(cache_dir) if cache_dir is not None else default_cache_dir())
+    if cache_note:
+        notes.append(cache_note)
+    session = OpenVinoSession(path, choice.precision, n_threads, cache)
+    contract = ModelContract.from_metadata(session.metadata(), source=str(path))
+    contract.check_graph(session.inputs(), session.outputs(), source=str(path))
+    for kind, element in session.element_types():
+        if element != "f32":
+            raise ContractError(f"{path}: the graph's {kind} is {element}; the contract needs float32.")
+    log.info("loaded %s (%s) with OpenVINO on CPU: %s", path, choice.precision, reason)
+    return Model(path=path, contract=contract, provider="OpenVINO CPU", provider_reason=reason, threads=n_threads,
+                 session=session, precision=choice.precision, backend=OPENVINO)
 
 
 def _check_sibling(path: Path, model: Model) -> None:
@@ -245,13 +325,17 @@ def _check_sibling(path: Path, model: Model) -> None:
                             "`python -m lcgan_qgis quantize` or remove it.")
 
 
-def _load_file(path: Path, provider: str, reason: str, n_threads: int, device: str) -> Model:
+def _check_file(path: Path) -> None:
     if not path.exists():
         raise ModelFileError(f"Model file not found: {path}")
     if not path.is_file():
         raise ModelFileError(f"Model path is not a file: {path}")
     if path.stat().st_size == 0:
         raise ModelFileError(f"Model file is empty: {path}")
+
+
+def _load_file(path: Path, provider: str, reason: str, n_threads: int, device: str) -> Model:
+    _check_file(path)
     providers = [CUDA, CPU] if provider == CUDA else [CPU]
     try:
         with _quiet_onnxruntime():

@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core.contract import Direction, ModelContract
+from ..core.contract import ModelContract
 from ..core.errors import OutputError
 from ..core.files import AtomicFile, same_file
 from ..core.gdal_io import GdalReader
+from ..core.precision import fidelity, int8_sibling
 from ..core.preprocess import plan_input
 from ..core.raster import Window, read_valid_mask
-from ..core.runtime import int8_sibling, load_model
+from ..core.runtime import load_model
 
 if TYPE_CHECKING:
     import onnx
@@ -170,7 +171,8 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
         if same_file(output_path, other):
             raise OutputError(f"The output {output_path} is {what}; choose another file name (e.g. "
                                  f"{int8_sibling(model_path).name}).")
-    source = load_model(model_path, "cpu", precision="fp32")  # the float model, even when M.int8.onnx exists
+    # the reference: the float model on onnxruntime, even when M.int8.onnx exists or OpenVINO is installed
+    source = load_model(model_path, "cpu", precision="fp32", backend="onnxruntime")
     contract = source.contract
     batches = list(calibration_batches(contract, calibration_raster, windows, window_px))
     check = batches[: max(1, len(batches) // 4)]
@@ -220,15 +222,6 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
         raise OutputError(f"Cannot write {output_path}: {exc.strerror or exc}") from None
     log.info("quantised %s -> %s (%.1f MB): %s", model_path, output_path, len(data) / 1e6, report.summary)
     return report
-
-
-def fidelity(contract: ModelContract, reference: list[np.ndarray], got: list[np.ndarray]) -> tuple[str, float]:
-    """``("class_agreement", fraction)`` for land-cover output, ``("psnr_db", dB)`` on the 0-255 scale for imagery."""
-    ref, out = np.concatenate(reference), np.concatenate(got)
-    if contract.direction is Direction.RGB_TO_LANDCOVER:
-        return "class_agreement", float((ref.argmax(axis=1) == out.argmax(axis=1)).mean())
-    mse = float(np.mean(((np.clip(ref, -1, 1) - np.clip(out, -1, 1)) * 127.5) ** 2))
-    return "psnr_db", float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ import onnx
 import pytest
 
 from lcgan_qgis.core.errors import ContractError, DeviceError, ModelFileError
-from lcgan_qgis.core.runtime import int8_sibling, load_model
+from lcgan_qgis.core.precision import CPU_ORDER, int8_sibling, passes, record_path
+from lcgan_qgis.core.runtime import load_model
+from lcgan_qgis.tooling.gates import measure_gates
 from lcgan_qgis.tooling.quantize import equalize_instance_norm_inputs, quantize_model
 from tests.onnx_factory import write_pointwise
 
@@ -40,11 +42,25 @@ def test_int8_copy_keeps_the_contract_and_follows_the_float_model(quantized: tup
     assert dict(a.contract.to_dict(), extra={}) == dict(b.contract.to_dict(), extra={})
 
 
-def test_auto_precision_picks_the_int8_sibling_on_cpu(quantized: tuple) -> None:
+def test_auto_precision_uses_the_int8_sibling_only_once_its_gate_is_measured(quantized: tuple,
+                                                                              tmp_path: Path) -> None:
     fp32, int8, _ = quantized
-    assert load_model(fp32, "cpu").path == int8
-    assert load_model(fp32, "auto").precision == ("int8" if load_model(fp32, "auto").provider.startswith("CPU")
-                                                   else "fp32")
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    model, sibling = shutil.copy(fp32, folder / fp32.name), shutil.copy(int8, folder / int8.name)
+    unmeasured = load_model(model, "cpu")
+    assert unmeasured.path == Path(model) and unmeasured.precision == "fp32"
+    assert any("no fidelity record" in note for note in unmeasured.notes)
+    record = measure_gates(model, fp32.parent / "lc.tif", windows=3, window_px=64)
+    assert record_path(model).is_file() and record.metric == "psnr_db"
+    assert record.paths["onnxruntime/int8"]["value"] >= 35.0  # this tiny model's int8 copy passes the gate
+    first = next(p for p in CPU_ORDER if p.key in record.paths and passes("psnr_db", record.value(p)))
+    chosen = load_model(model, "cpu")
+    assert (chosen.backend, chosen.precision) == (first.backend, first.precision)
+    assert chosen.path == (Path(sibling) if first.int8_file else Path(model))
+    on_onnxruntime = load_model(model, "cpu", backend="onnxruntime")
+    assert (on_onnxruntime.backend, on_onnxruntime.precision, on_onnxruntime.path) == ("onnxruntime", "int8",
+                                                                                        Path(sibling))
 
 
 def test_precision_errors(quantized: tuple, tmp_path: Path) -> None:
@@ -57,7 +73,7 @@ def test_precision_errors(quantized: tuple, tmp_path: Path) -> None:
         load_model(lone, "cpu", precision="fp16")
     shutil.copy(int8, int8_sibling(lone))  # an int8 file of another model (tile size differs)
     with pytest.raises(ContractError, match="is not the int8 copy"):
-        load_model(lone, "cpu")
+        load_model(lone, "cpu", precision="int8")
 
 
 def test_equalisation_leaves_the_float_model_unchanged() -> None:

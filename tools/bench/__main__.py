@@ -32,10 +32,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     one.add_argument("--output", required=True)
     one.add_argument("--precision", default="auto")
     one.add_argument("--window", type=int, default=None)
+    one.add_argument("--backend", default="auto")
+    one.add_argument("--cache-dir", default=None)
+    one.add_argument("--pure", action="store_true", help="also time the model alone over the same windows")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.command == "engine-run":
-        print(json.dumps(engine_run(args.model, args.raster, args.output, args.precision, args.window)))
+        print(json.dumps(engine_run(args.model, args.raster, args.output, args.precision, args.window, args.backend,
+                                    args.cache_dir, args.pure)))
         return 0
     if not ZION.is_dir():
         print(f"error: the Zion sample is missing ({ZION}); the benchmark needs its real rasters", file=sys.stderr)

@@ -1,5 +1,6 @@
-"""Inputs of the benchmark: the full-size generators (and int8 siblings), trained models, rasters and a per-pixel
-model for the memory runs; all built once and cached under :data:`~tools.bench.measures.CACHE`."""
+"""Inputs of the benchmark: the full-size generators (with int8 siblings and fidelity records), trained models,
+rasters and a per-pixel model for the memory runs; all built once and cached under
+:data:`~tools.bench.measures.CACHE`."""
 
 from __future__ import annotations
 
@@ -52,12 +53,13 @@ def zion_radiometry() -> Any:
 
 
 def full_models() -> dict[str, Path]:
-    """The full-size generators (random weights, seed 0) and their int8 siblings, built once and cached."""
+    """The full-size generators (random weights, seed 0), their int8 siblings and fidelity records (the gates
+    ``auto`` reads), built once and cached."""
     import torch
 
     from lcgan_qgis.core.contract import Direction, ModelContract
+    from lcgan_qgis.core.precision import int8_sibling
     from lcgan_qgis.core.resources import default_scheme_path
-    from lcgan_qgis.core.runtime import int8_sibling
     from lcgan_qgis.core.scheme import ClassScheme
     from lcgan_qgis.tooling.quantize import quantize_model
     from training.export import export_generator
@@ -78,6 +80,7 @@ def full_models() -> dict[str, Path]:
             export_generator(ResnetGenerator(c_in, c_out, ngf=64, n_blocks=9, final=final), contract, path)
         if not int8_sibling(path).exists():
             quantize_model(path, ZION / calibration, int8_sibling(path))
+        ensure_record(path, ZION / calibration)
         paths[direction.value] = path
     return paths
 
@@ -89,8 +92,8 @@ def trained_models(folder: Path | None) -> dict[str, Path] | None:
     import hashlib
     import shutil
 
+    from lcgan_qgis.core.precision import int8_sibling
     from lcgan_qgis.core.resources import resources_dir
-    from lcgan_qgis.core.runtime import int8_sibling
     from lcgan_qgis.tooling.quantize import quantize_model
 
     folder = folder or resources_dir() / "models"
@@ -109,8 +112,19 @@ def trained_models(folder: Path | None) -> dict[str, Path] | None:
                 shutil.copyfile(folder / f"{name}.onnx", tmp)
         if not int8_sibling(path).exists():
             quantize_model(path, ZION / calibration[name], int8_sibling(path))
+        ensure_record(path, ZION / calibration[name])
         paths[name] = path
     return paths
+
+
+def ensure_record(path: Path, calibration: Path) -> None:
+    """Measure the model's fidelity gates (``M.fidelity.json``) unless a record of exactly these files exists."""
+    from lcgan_qgis.core.precision import read_record
+    from lcgan_qgis.tooling.gates import measure_gates
+
+    record, _note = read_record(path)
+    if record is None or len(record.paths) < 2:
+        measure_gates(path, calibration)
 
 
 def synthetic_raster(folder: Path, size: int) -> Path:

@@ -1,5 +1,5 @@
 """The measurements: GEMM probe, the Deepness-like baseline, engine runs (in a subprocess, so peak RSS is their
-own), pure onnxruntime, intra-op spinning, precision paths, seams and memory."""
+own), pure inference, compile times, intra-op spinning, one row per backend x precision, seams and memory."""
 
 from __future__ import annotations
 
@@ -42,13 +42,18 @@ def gemm_probe(n: int = 2048, repeats: int = 3) -> dict[str, float]:
     return {"n": n, "gflops": round(2 * n ** 3 / best / 1e9, 1), "seconds": best, "load": load()}
 
 
-def baseline(model_path: Path, raster: Path) -> dict[str, Any]:
+def baseline(model_path: Path, raster: Path, spinning: bool = True) -> dict[str, Any]:
     """Deepness-like: fp32 onnxruntime (default session options) over 256 px tiles at 15 % overlap, one tile per
-    run, whole output in memory, centre-crop stitching (each tile keeps its middle; the raster edge is zero-padded)."""
+    run, whole output in memory, centre-crop stitching (each tile keeps its middle; the raster edge is zero-padded).
+    ``spinning=False`` turns onnxruntime's intra-op spinning off (not what Deepness runs: a load-robust reference,
+    since spinning threads lose most when other jobs share the CPU)."""
     import onnxruntime as ort
     from osgeo import gdal
 
-    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
     ds = gdal.Open(str(raster))
     width, height = ds.RasterXSize, ds.RasterYSize
     tile = BASELINE_TILE_PX
@@ -76,22 +81,27 @@ def baseline(model_path: Path, raster: Path) -> dict[str, Any]:
             "mpx_per_s": round(width * height / 1e6 / timing["wall_s"], 4)}
 
 
-def engine_run(model: str, raster: str, output: str, precision: str, window_px: int | None) -> dict[str, Any]:
-    """One translation through the job every caller runs (``core.job.run_translation``), with onnxruntime's own time
-    summed per call (runs in a subprocess: see ``main``)."""
+def engine_run(model: str, raster: str, output: str, precision: str, window_px: int | None, backend: str = "auto",
+               cache_dir: str | None = None, pure: bool = False) -> dict[str, Any]:
+    """One translation through the job every caller runs (``core.job.run_translation``), with the inference time
+    summed per call (runs in a subprocess: see ``main``); ``pure`` then also times the model alone over as many
+    windows of the same shape (same process, warm)."""
     from lcgan_qgis.core.gdal_io import GdalReader
     from lcgan_qgis.core.job import TranslationRequest, run_translation
     from lcgan_qgis.core.runtime import Model, load_model
 
-    loaded = load_model(model, "cpu", precision=precision)
-    ort_seconds = [0.0]
+    started = time.perf_counter()
+    loaded = load_model(model, "cpu", precision=precision, backend=backend, cache_dir=cache_dir)
+    load_s = time.perf_counter() - started
+    compile_at_load = loaded.compile_seconds
+    inference_seconds = [0.0]
     shapes: list[tuple[int, ...]] = []
 
     class Timed(Model):
         def run(self, batch: np.ndarray) -> np.ndarray:
             t0 = time.perf_counter()
             out = super().run(batch)
-            ort_seconds[0] += time.perf_counter() - t0
+            inference_seconds[0] += time.perf_counter() - t0
             shapes.append(tuple(batch.shape))
             return out
 
@@ -100,17 +110,29 @@ def engine_run(model: str, raster: str, output: str, precision: str, window_px: 
     with GdalReader(raster) as reader:
         job, timing = timed(lambda: run_translation(request, reader, log=lambda _line: None, model=timed_model))
     result = job.result
-    return {"seconds": round(result.seconds, 3), "tiles": result.tiles, "mpx_per_s": round(result.mpx_per_s, 4),
-            "ort_seconds_inside": round(ort_seconds[0], 3), "window_shapes": sorted({str(s) for s in shapes}),
-            "batch_shape": list(shapes[0]), "precision": loaded.precision, "model_file": loaded.path.name,
-            "peak_rss_mb": peak_rss_mb(), **timing}
+    out = {"seconds": round(result.seconds, 3), "tiles": result.tiles, "mpx_per_s": round(result.mpx_per_s, 4),
+           "ort_seconds_inside": round(inference_seconds[0], 3), "window_shapes": sorted({str(s) for s in shapes}),
+           "batch_shape": list(shapes[0]), "precision": loaded.precision, "backend": loaded.backend,
+           "model_file": loaded.path.name, "summary": loaded.summary, "notes": list(loaded.notes),
+           "load_s": round(load_s, 3), "compile_s_at_load": round(compile_at_load, 3),
+           "compile_s": round(timed_model.compile_seconds, 3), "peak_rss_mb": peak_rss_mb(), **timing}
+    if pure:
+        x = np.random.default_rng(0).uniform(-1, 1, shapes[0]).astype(np.float32)
+        _, pure_timing = timed(lambda: [loaded.run(x) for _ in range(result.tiles)])
+        out["pure_s"] = pure_timing["wall_s"]
+        out["overhead_ratio"] = round(result.seconds / pure_timing["wall_s"], 4)
+    loaded.close()
+    return out
 
 
 def engine_subprocess(model: Path, raster: Path, output: Path, precision: str = "auto",
-                      window_px: int | None = None) -> dict[str, Any]:
+                      window_px: int | None = None, backend: str = "auto", cache_dir: Path | None = None,
+                      pure: bool = False) -> dict[str, Any]:
     """``engine_run`` in a fresh interpreter, so its peak RSS is its own."""
     args = [sys.executable, "-m", "tools.bench", "engine-run", "--model", str(model), "--raster", str(raster),
-            "--output", str(output), "--precision", precision] + (["--window", str(window_px)] if window_px else [])
+            "--output", str(output), "--precision", precision, "--backend", backend]
+    args += (["--window", str(window_px)] if window_px else []) + (["--cache-dir", str(cache_dir)] if cache_dir
+                                                                   else []) + (["--pure"] if pure else [])
     done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=False,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     if done.returncode != 0:
@@ -118,22 +140,77 @@ def engine_subprocess(model: Path, raster: Path, output: Path, precision: str = 
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def pure_onnxruntime(model: Path, precision: str, batch_shape: Sequence[int], count: int) -> dict[str, Any]:
-    """onnxruntime alone over ``count`` batches of ``batch_shape`` (what the engine ran), no I/O."""
+def pure_inference(model: Path, precision: str, backend: str, batch_shape: Sequence[int], count: int,
+                   cache_dir: Path | None = None) -> dict[str, Any]:
+    """The model alone over ``count`` batches of ``batch_shape`` (what the engine ran), no I/O."""
     from lcgan_qgis.core.runtime import load_model
 
-    loaded = load_model(model, "cpu", precision=precision)
+    loaded = load_model(model, "cpu", precision=precision, backend=backend, cache_dir=cache_dir)
     x = np.random.default_rng(0).uniform(-1, 1, batch_shape).astype(np.float32)
     loaded.run(x)  # warm-up (the engine's first window pays this too, inside its e2e time)
     _, timing = timed(lambda: [loaded.run(x) for _ in range(count)])
-    return {"batches": count, "batch_shape": list(batch_shape), **timing}
+    loaded.close()
+    return {"batches": count, "batch_shape": list(batch_shape), "backend": backend, "precision": precision,
+            **timing}
+
+
+def compile_times(model: Path, precision: str, backend: str, batch_shape: Sequence[int],
+                  cache: Path) -> dict[str, Any]:
+    """OpenVINO's compile time for the engine's window, first with an empty model cache, then with it filled
+    (each in a fresh process, as a first and a second QGIS session would be)."""
+    import shutil
+
+    shutil.rmtree(cache, ignore_errors=True)
+    code = ("import json, sys, numpy as np; from lcgan_qgis.core.runtime import load_model; "
+            "m = load_model(sys.argv[1], 'cpu', precision=sys.argv[2], backend=sys.argv[3], cache_dir=sys.argv[4]); "
+            "m.run(np.zeros(json.loads(sys.argv[5]), np.float32)); "
+            "print(json.dumps({'compile_s': round(m.compile_seconds, 3), 'backend': m.backend}))")
+    out = {}
+    for name in ("first_run", "second_run"):
+        done = subprocess.run([sys.executable, "-c", code, str(model), precision, backend, str(cache),
+                               json.dumps(list(batch_shape))], cwd=REPO, capture_output=True, text=True,
+                              check=False, env={**os.environ, "PYTHONPATH": str(REPO)})
+        if done.returncode != 0:
+            raise RuntimeError(f"compile run failed: {done.stderr[-2000:]}")
+        out[name] = json.loads(done.stdout.strip().splitlines()[-1])["compile_s"]
+    out["cache_mb"] = round(sum(p.stat().st_size for p in cache.glob("*.blob")) / 1e6, 3)
+    return out
+
+
+def interleaved_check(model: Path, raster: Path, crop_px: int, folder: Path, cache: Path, precision: str,
+                      backend: str, rounds: int = 2) -> dict[str, Any]:
+    """The headline ratio again on a ``crop_px`` crop, interleaved: per round the baseline (as Deepness runs it),
+    the baseline without spinning, and our default path end to end. On a shared CPU the phases of the main run see
+    different loads; here they alternate, and the no-spinning baseline shows how much of the ratio is the
+    baseline's spinning losing to other jobs."""
+    from osgeo import gdal
+
+    crop = folder / f"crop_{crop_px}.tif"
+    gdal.Translate(str(crop), str(raster), srcWin=[0, 0, crop_px, crop_px])
+    runs = []
+    for _ in range(rounds):
+        row: dict[str, Any] = {"load_before": load()}
+        row["baseline_s"] = baseline(model, crop)["wall_s"]
+        row["ours_s"] = engine_subprocess(model, crop, folder / "crop_ours.tif", precision, backend=backend,
+                                          cache_dir=cache)["seconds"]
+        row["baseline_no_spinning_s"] = baseline(model, crop, spinning=False)["wall_s"]
+        row["load_after"] = load()
+        runs.append(row)
+
+    def median(key: str) -> float:
+        return float(np.median([r[key] for r in runs]))
+
+    return {"crop_px": crop_px, "path": f"{backend} {precision}", "runs": runs,
+            "speedup_vs_baseline": round(median("baseline_s") / median("ours_s"), 3),
+            "speedup_vs_baseline_no_spinning": round(median("baseline_no_spinning_s") / median("ours_s"), 3)}
 
 
 def spinning(model: Path, window_px: int, repeats: int = 3) -> dict[str, Any]:
     """Per-window seconds with onnxruntime's intra-op spinning on and off, interleaved (a shared CPU punishes it)."""
     import onnxruntime as ort
 
-    from lcgan_qgis.core.runtime import default_threads, int8_sibling
+    from lcgan_qgis.core.precision import int8_sibling
+    from lcgan_qgis.core.runtime import default_threads
 
     sessions = {}
     for spin in ("1", "0"):
@@ -154,42 +231,49 @@ def spinning(model: Path, window_px: int, repeats: int = 3) -> dict[str, Any]:
             "load": load()}
 
 
-def precision_paths(models: dict[str, Path], folder: Path) -> dict[str, Any]:
-    """fp32 vs int8 on the real Zion rasters: speed-up and fidelity, same windows and vs the model's tile size."""
-    from lcgan_qgis.core.engine import DEFAULT_WINDOW_PX
+def path_rows(model: Path, raster: Path, folder: Path, cache: Path, tile_effect: bool = False) -> dict[str, Any]:
+    """One row per backend x precision this machine offers for ``model`` on a real ``raster``: Mpx/s end to end,
+    pure inference, overhead ratio, and fidelity against the reference (onnxruntime fp32) at the same windows.
+    ``tile_effect`` adds the reference at the model's own tile size (InstanceNorm's window effect, docs/engine.md).
+    """
+    from lcgan_qgis.core.precision import CPU_ORDER, REFERENCE
     from lcgan_qgis.core.runtime import load_model
 
-    inputs = {"rgb_to_landcover": ZION / "landsat8_rgb.tif",
-              "landcover_to_rgb": ZION / "nlcd2011_on_landsat_grid.tif"}
-    out: dict[str, Any] = {}
-    for direction, model in models.items():
-        runs = {}
-        tile = load_model(model, "cpu", precision="fp32").contract.tile_size_px
-        for name, precision, window in (("fp32", "fp32", None), ("int8", "int8", None),
-                                        ("fp32_tile", "fp32", tile)):
-            runs[name] = engine_subprocess(model, inputs[direction], folder / f"{direction}_{name}.tif", precision,
-                                           window)
-        a, b, c = (read(folder / f"{direction}_{n}.tif") for n in ("fp32", "int8", "fp32_tile"))
-        valid = a[0] != (255 if direction == "rgb_to_landcover" else 0)
-        if direction == "rgb_to_landcover":
-            fidelity = {"class_agreement_int8_vs_fp32": round(float((a == b)[:, valid].mean()), 4),
-                        "class_agreement_int8_vs_fp32_tile": round(float((b == c)[:, valid].mean()), 4),
-                        "class_agreement_fp32_vs_fp32_tile": round(float((a == c)[:, valid].mean()), 4)}
+    with load_model(model, "cpu", precision="fp32", backend="onnxruntime") as reference:
+        contract = reference.contract
+    land_cover = contract.direction.value == "rgb_to_landcover"
+    rows: dict[str, Any] = {}
+    outputs: dict[str, Path] = {}
+    for choice in (REFERENCE, *(p for p in CPU_ORDER if p != REFERENCE)):
+        out = folder / f"{model.stem}_{choice.backend}_{choice.precision}.tif"
+        try:
+            rows[choice.key] = engine_subprocess(model, raster, out, choice.precision, backend=choice.backend,
+                                                 cache_dir=cache, pure=True)
+            outputs[choice.key] = out
+        except RuntimeError as exc:  # (a path this machine cannot run: say why, measure the others)
+            last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            rows[choice.key] = {"skipped": last}
+    if tile_effect:
+        out = folder / f"{model.stem}_fp32_tile.tif"
+        rows["onnxruntime/fp32@tile"] = engine_subprocess(model, raster, out, "fp32", contract.tile_size_px,
+                                                          backend="onnxruntime")
+        outputs["onnxruntime/fp32@tile"] = out
+    expected = read(outputs[REFERENCE.key])
+    valid = expected[0] != (contract.scheme.nodata_code if land_cover else 0)
+    base = rows[REFERENCE.key]["seconds"]
+    for key, out in outputs.items():
+        got = read(out)
+        row = rows[key]
+        if land_cover:
+            row["class_agreement_vs_fp32"] = round(float((got == expected)[:, valid].mean()), 4)
         else:
-            fidelity = {"psnr_db_int8_vs_fp32": psnr(a[:, valid], b[:, valid]),
-                        "psnr_db_int8_vs_fp32_tile": psnr(b[:, valid], c[:, valid]),
-                        "psnr_db_fp32_vs_fp32_tile": psnr(a[:, valid], c[:, valid])}
-        out[direction] = {"input": inputs[direction].name, "model": str(model), "window_px": DEFAULT_WINDOW_PX,
-                          "model_tile_px": tile,
-                          "speedup_int8_vs_fp32": round(runs["fp32"]["seconds"] / runs["int8"]["seconds"], 3),
-                          **fidelity, "runs": runs}
-    out["bf16_fp16"] = ("not offered: onnxruntime's CPU execution provider has no bf16 or fp16 convolution kernels "
-                        "on x86-64 (MLAS fp16 and its bf16 fast-math GEMM are ARM64-only), so a converted model only "
-                        "adds casts around fp32 kernels")
-    return out
+            row["psnr_db_vs_fp32"] = psnr(expected[:, valid], got[:, valid])
+        row["speedup_vs_fp32"] = round(base / row["seconds"], 3)
+        out.unlink(missing_ok=True)
+    return {"model": str(model), "input": raster.name, "rows": rows}
 
 
-def seams(models: dict[str, Path], folder: Path) -> dict[str, Any]:
+def seams(models: dict[str, Path], folder: Path, cache: Path | None = None) -> dict[str, Any]:
     """Seam ratio of the engine's output (Zion NLCD -> imagery, default path) vs naive independent 256 px tiles."""
     from lcgan_qgis.core.contract import to_uint8
     from lcgan_qgis.core.engine import DEFAULT_WINDOW_PX
@@ -202,10 +286,10 @@ def seams(models: dict[str, Path], folder: Path) -> dict[str, Any]:
     model_path = models["landcover_to_rgb"]
     source = ZION / "nlcd2011_on_landsat_grid.tif"
     ours = folder / "seams_ours.tif"
-    run = engine_subprocess(model_path, source, ours)
+    run = engine_subprocess(model_path, source, ours, cache_dir=cache)
     img = read(ours)
     _b, height, width = img.shape
-    model = load_model(model_path, "cpu", precision=run["precision"])
+    model = load_model(model_path, "cpu", precision=run["precision"], backend=run["backend"], cache_dir=cache)
     multiple, overlap = model.contract.size_multiple_px, model.contract.overlap_px
     tiling = make_tiling(height, width, fit_window(height, DEFAULT_WINDOW_PX, overlap, multiple),
                          fit_window(width, DEFAULT_WINDOW_PX, overlap, multiple), overlap, multiple)
@@ -225,7 +309,8 @@ def seams(models: dict[str, Path], folder: Path) -> dict[str, Any]:
     naive[:, ~valid] = 0
     naive_lines = list(range(tile, max(height, width), tile))
     return {
-        "input": source.name, "model": str(model_path), "precision": run["precision"], "naive_tile_px": tile,
+        "input": source.name, "model": str(model_path), "precision": run["precision"], "backend": run["backend"],
+        "naive_tile_px": tile,
         "ours_grid": {"rows": rows, "cols": cols, "windows": tiling.count},
         "seam_ratio": round(seam_ratio(img, rows, cols), 4),
         "seam_ratio_naive": round(seam_ratio(naive, [r for r in naive_lines if r < height],
@@ -241,7 +326,8 @@ def rss(folder: Path, small: Path, large: Path) -> dict[str, Any]:
     model = pointwise_model(folder)
     out = {}
     for name, raster in (("small", small), ("large", large)):
-        out[name] = engine_subprocess(model, raster, folder / f"rss_{name}.tif", precision="fp32")
+        out[name] = engine_subprocess(model, raster, folder / f"rss_{name}.tif", precision="fp32",
+                                      backend="onnxruntime")
         out[name]["raster"] = raster.name
         (folder / f"rss_{name}.tif").unlink(missing_ok=True)
     return out

@@ -15,15 +15,24 @@ from qgis.PyQt.QtCore import QProcess
 from qgis.PyQt.QtGui import QFontDatabase
 from qgis.PyQt.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
-from ...core.deps import DependencyStatus, check_runtime, deps_dir, install_command, prepare_target, provider_summary
+from ...core.deps import (
+    DependencyStatus,
+    check_openvino,
+    check_runtime,
+    deps_dir,
+    install_command,
+    prepare_target,
+    provider_summary,
+)
 
 
 class InstallDialog(QDialog):
     """Shows the pip command and its output; re-checks the runtime when pip ends."""
 
     def __init__(self, requirements: tuple[str, ...], parent: QWidget | None = None,
-                 target: Path | None = None) -> None:
+                 target: Path | None = None, optional: bool = False) -> None:
         super().__init__(parent)
+        self.optional = optional  # an optional speed-up (OpenVINO): re-checked with check_openvino
         self.setWindowTitle("lcgan: install Python packages")
         self.resize(760, 420)
         self.requirements = requirements
@@ -63,6 +72,12 @@ class InstallDialog(QDialog):
     def _finished(self, exit_code: int, _status: Any = None) -> None:
         self.exit_code = exit_code
         self.buttons.button(QDialogButtonBox.StandardButton.Close).setEnabled(True)
+        if self.optional:
+            openvino = check_openvino()
+            text = openvino.summary if exit_code == 0 else f"pip exited with code {exit_code}. {openvino.summary}"
+            self.summary.setText(text)
+            self.log.appendPlainText(text)
+            return
         self.status = check_runtime()
         if exit_code == 0 and self.status.ok:
             text = (f"Done: onnxruntime {self.status.onnxruntime_version} with numpy {self.status.numpy_version}. "
@@ -91,3 +106,14 @@ def offer_install(iface: Any, status: DependencyStatus, target: Path | None = No
         widget.layout().addWidget(button)
     bar.pushWidget(widget, Qgis.MessageLevel.Warning)
     return button
+
+
+def install_openvino(parent: QWidget | None = None, target: Path | None = None) -> InstallDialog | None:
+    """Start installing the optional OpenVINO backend (pinned, into the plugin's folder); None when it runs already."""
+    status = check_openvino()
+    if status.installed:
+        return None
+    dialog = InstallDialog(status.requirements, parent, target, optional=True)
+    dialog.show()
+    dialog.start()
+    return dialog

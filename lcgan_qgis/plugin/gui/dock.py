@@ -41,13 +41,24 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ...core.choices import DEVICE_LABELS, DEVICES, RADIOMETRY_CHOICES, RADIOMETRY_LABELS
+from ...core.choices import (
+    BACKEND_LABELS,
+    BACKENDS,
+    DEVICE_LABELS,
+    DEVICES,
+    PRECISION_LABELS,
+    PRECISIONS,
+    RADIOMETRY_CHOICES,
+    RADIOMETRY_LABELS,
+)
 from ...core.contract import Direction
 from ...core.errors import InputRasterError, LcganError
 from ...core.job import TranslationRequest
+from ...core.precision import MIN_CLASS_AGREEMENT, MIN_PSNR_DB
 from ...core.resampling import GSD_TOLERANCE
 from ..layers import direction_misfit, fits_direction, layer_file
 from ..qgis_reader import ProviderReader
+from ..settings import openvino_cache_dir
 from ..styling import add_confidence_layer, add_result_layer, result_layer_name
 from ..tasks import TaskOutcome, TranslateTask
 from .area import extent_wkt, features_wkt
@@ -69,6 +80,7 @@ class LcganDock(QgsDockWidget):
         self.task: TranslateTask | None = None
         self.last_outcome: TaskOutcome | None = None
         self.result_layers: list[QgsRasterLayer] = []
+        self.install_dialog: Any = None  # the OpenVINO installer while it runs
         self._build()
         self._connect()
         self._direction_changed()
@@ -123,6 +135,25 @@ class LcganDock(QgsDockWidget):
         for device in DEVICES:
             self.device_combo.addItem(DEVICE_LABELS[device], device)
         options.addRow("Device", self.device_combo)
+        self.precision_combo = QComboBox()
+        for value in PRECISIONS:
+            self.precision_combo.addItem(PRECISION_LABELS[value], value)
+        self.precision_combo.setToolTip(
+            f"auto: the fastest path (OpenVINO int8 or bf16, onnxruntime int8) that keeps >= {MIN_CLASS_AGREEMENT:.0%} "
+            f"of land-cover pixels (>= {MIN_PSNR_DB:g} dB for imagery) against fp32 on the model's calibration "
+            "windows, else fp32."
+        )
+        options.addRow("Precision", self.precision_combo)
+        self.backend_combo = QComboBox()
+        for value in BACKENDS:
+            self.backend_combo.addItem(BACKEND_LABELS[value], value)
+        options.addRow("Backend", self.backend_combo)
+        self.openvino_label = QLabel()
+        self.openvino_label.setWordWrap(True)
+        self.openvino_button = QPushButton("Install OpenVINO (optional)")
+        self.openvino_button.setVisible(False)
+        options.addRow(self.openvino_label)
+        options.addRow("", self.openvino_button)
         self.radiometry_combo = QComboBox()
         for mode in RADIOMETRY_CHOICES:
             self.radiometry_combo.addItem(RADIOMETRY_LABELS[mode], mode)
@@ -186,6 +217,8 @@ class LcganDock(QgsDockWidget):
         self.layer_combo.layerChanged.connect(self._layer_changed)
         self.model_widget.fileChanged.connect(self.refresh_model_info)
         self.device_combo.currentIndexChanged.connect(self.refresh_model_info)
+        self.options_box.collapsedStateChanged.connect(self._options_toggled)
+        self.openvino_button.clicked.connect(self.install_openvino)
         self.extent_combo.currentIndexChanged.connect(self._extent_mode_changed)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
@@ -236,6 +269,26 @@ class LcganDock(QgsDockWidget):
         self.info_box.show_model(self.model_widget.filePath() or None, self.direction,
                                  self.device_combo.currentData())
 
+    def _options_toggled(self, collapsed: bool) -> None:
+        if not collapsed and not self.openvino_label.text():
+            self.refresh_openvino()
+
+    def refresh_openvino(self) -> None:
+        """Say whether the optional OpenVINO backend runs here, with an Install button when it does not."""
+        from ...core.deps import check_openvino
+
+        status = check_openvino()
+        self.openvino_label.setText(status.summary)
+        self.openvino_button.setVisible(not status.installed and bool(status.requirements))
+
+    def install_openvino(self) -> None:
+        """The Install OpenVINO button: pip in a dialog (pinned, into the plugin's folder)."""
+        from .deps_dialog import install_openvino
+
+        self.install_dialog = install_openvino(self)
+        if self.install_dialog is not None:
+            self.install_dialog.process.finished.connect(lambda *_args: self.refresh_openvino())
+
     # -- run -----------------------------------------------------------------------------------------------
     def _area_wkt(self, layer: QgsRasterLayer) -> str | None:
         mode = self.extent_combo.currentData()
@@ -277,6 +330,9 @@ class LcganDock(QgsDockWidget):
             radiometry_mode=self.radiometry_combo.currentData() if rgb_input else None,
             check_gsd=self.check_gsd.isChecked(),
             input_path=layer_file(layer),
+            precision=self.precision_combo.currentData(),
+            backend=self.backend_combo.currentData(),
+            cache_dir=openvino_cache_dir(),
         )
         return request, ProviderReader.from_layer(layer)
 
@@ -329,7 +385,8 @@ class LcganDock(QgsDockWidget):
         self.result_layers.extend(layers)
         self.progress_bar.setValue(100)
         device = result.provider.replace("ExecutionProvider", "")
-        self._message(f"'{name}' added ({result.tiles} tiles, {result.seconds:.1f} s, {device}).",
+        self._message(f"'{name}' added ({result.tiles} tiles, {result.seconds:.1f} s, {result.backend} "
+                      f"{result.precision} on {device}).",
                       Qgis.MessageLevel.Success)
 
     def _message(self, text: str, level: Qgis.MessageLevel) -> None:

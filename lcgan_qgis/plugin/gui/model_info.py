@@ -24,7 +24,7 @@ DIRECTION_TEXT = {
 def _contract_of(path: str, mtime_ns: int, size: int) -> ModelContract:
     from ...core.runtime import load_model  # onnxruntime only when a model is looked at
 
-    with load_model(path, device="cpu", threads=1) as model:
+    with load_model(path, device="cpu", threads=1, precision="fp32", backend="onnxruntime") as model:
         return model.contract
 
 

@@ -36,14 +36,25 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from ...core.choices import DEVICE_LABELS, DEVICES, RADIOMETRY_CHOICES, RADIOMETRY_LABELS
+from ...core.choices import (
+    BACKEND_LABELS,
+    BACKENDS,
+    DEVICE_LABELS,
+    DEVICES,
+    PRECISION_LABELS,
+    PRECISIONS,
+    RADIOMETRY_CHOICES,
+    RADIOMETRY_LABELS,
+)
 from ...core.contract import Direction
 from ...core.errors import LcganError
 from ...core.job import JobResult, TranslationRequest, run_translation
+from ...core.precision import MIN_CLASS_AGREEMENT, MIN_PSNR_DB
 from ...core.resampling import GSD_TOLERANCE
 from ..icons import plugin_icon
 from ..layers import direction_misfit, layer_file
 from ..qgis_reader import ProviderReader, data_band_count
+from ..settings import openvino_cache_dir
 from .result_styler import ResultStyler
 
 LOG = logging.getLogger(__name__)
@@ -58,7 +69,8 @@ def _help_texts() -> dict[str, str]:
 
 
 def help_text(algorithm_id: str) -> str:
-    """The help of ``algorithm_id`` from :data:`HELP_FILE` (untranslated; ``{tolerance}`` not yet filled in)."""
+    """The help of ``algorithm_id`` from :data:`HELP_FILE` (untranslated; ``{tolerance}``, ``{agreement}`` and
+    ``{psnr}`` not yet filled in)."""
     return _help_texts()[algorithm_id]
 
 
@@ -72,12 +84,15 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
     RADIOMETRY = "RADIOMETRY"
     OVERLAP = "OVERLAP"
     DEVICE = "DEVICE"
+    PRECISION = "PRECISION"
+    BACKEND = "BACKEND"
     BATCH = "BATCH"
     EXTENT = "EXTENT"
     CHECK_GSD = "CHECK_GSD"
     OUTPUT = "OUTPUT"
     CONFIDENCE = "CONFIDENCE"
     PROVIDER = "PROVIDER"
+    RAN_WITH = "RAN_WITH"
     TILES = "TILES"
     SECONDS = "SECONDS"
 
@@ -117,7 +132,9 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
         return plugin_icon()
 
     def shortHelpString(self) -> str:
-        return self.tr(help_text(self.name())).format(tolerance=f"{GSD_TOLERANCE * 100:g} %")
+        return self.tr(help_text(self.name())).format(tolerance=f"{GSD_TOLERANCE * 100:g} %",
+                                                      agreement=f"{MIN_CLASS_AGREEMENT * 100:g} %",
+                                                      psnr=f"{MIN_PSNR_DB:g} dB")
 
     def tags(self) -> list[str]:
         return self.tr("cyclegan,gan,land cover,landcover,rgb,imagery,onnx,deep learning").split(",")
@@ -146,6 +163,18 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
             )
         )
         self.addParameter(
+            QgsProcessingParameterEnum(
+                self.PRECISION, self.tr("Precision"), options=[self.tr(PRECISION_LABELS[p]) for p in PRECISIONS],
+                defaultValue=0,
+            )
+        )
+        backend = QgsProcessingParameterEnum(
+            self.BACKEND, self.tr("Inference backend"), options=[self.tr(BACKEND_LABELS[b]) for b in BACKENDS],
+            defaultValue=0,
+        )
+        backend.setFlags(backend.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+        self.addParameter(backend)
+        self.addParameter(
             QgsProcessingParameterNumber(
                 self.BATCH, self.tr("Tiles per batch"), type=QgsProcessingParameterNumber.Type.Integer, defaultValue=1,
                 minValue=1, maxValue=256,
@@ -166,6 +195,7 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr(self.OUTPUT_LABEL)))
         self._add_extra_outputs()
         self.addOutput(QgsProcessingOutputString(self.PROVIDER, self.tr("Execution provider that ran")))
+        self.addOutput(QgsProcessingOutputString(self.RAN_WITH, self.tr("Backend and precision that ran")))
         self.addOutput(QgsProcessingOutputNumber(self.TILES, self.tr("Tiles translated")))
         self.addOutput(QgsProcessingOutputNumber(self.SECONDS, self.tr("Seconds")))
 
@@ -218,6 +248,9 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
             radiometry_mode=self._radiometry_mode(parameters, context),
             check_gsd=self.parameterAsBoolean(parameters, self.CHECK_GSD, context),
             input_path=layer_file(layer),
+            precision=PRECISIONS[self.parameterAsEnum(parameters, self.PRECISION, context)],
+            backend=BACKENDS[self.parameterAsEnum(parameters, self.BACKEND, context)],
+            cache_dir=openvino_cache_dir(),
         )
         self._reader = ProviderReader.from_layer(layer)
         self._request = request
@@ -275,6 +308,7 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
         outputs: dict[str, Any] = {
             self.OUTPUT: result.output_path,
             self.PROVIDER: result.provider,
+            self.RAN_WITH: f"{result.backend} {result.precision}",
             self.TILES: result.tiles,
             self.SECONDS: result.seconds,
         }
