@@ -34,6 +34,7 @@ from .resources import bundled_model_path
 
 if TYPE_CHECKING:
     from .contract import ModelContract
+    from .elevation import ElevationReader
     from .engine import TranslateOptions, TranslateResult
     from .runtime import Model
 
@@ -85,6 +86,11 @@ class TranslationRequest:
         gsd_tolerance: relative pixel-size difference accepted without resampling.
         input_path: the layer's file, when it has one (an output may not overwrite it).
         overwrite: ``False`` refuses an existing output.
+        elevation_path: a DEM (any GDAL raster, any CRS) for terrain-aware land cover -> RGB models; resampled
+            onto the grid being translated on the fly. Ignored, with a warning, by map-only models.
+        sun_azimuth_deg, sun_elevation_deg: the sun for the hillshade of terrain-aware models (``None``: the
+            model's, i.e. its training imagery's).
+        elevation_unit_m: metres per elevation unit (``None``: the unit the DEM states, else the model's).
     """
 
     output_path: str
@@ -104,6 +110,10 @@ class TranslationRequest:
     gsd_tolerance: float = GSD_TOLERANCE
     input_path: str | None = None
     overwrite: bool = True
+    elevation_path: str | None = None
+    sun_azimuth_deg: float | None = None
+    sun_elevation_deg: float | None = None
+    elevation_unit_m: float | None = None
 
 
 @dataclass(frozen=True)
@@ -219,7 +229,7 @@ def run_translation(request: TranslationRequest, reader: GridReader, progress: P
 def _run_model(request: TranslationRequest, reader: GridReader, model: Model, model_path: Path,
                progress: Progress | None, is_canceled: IsCanceled | None, log: Log | None) -> JobResult:
     """:func:`run_translation` once the outputs are reserved and the model is loaded."""
-    from .engine import TranslateOptions, translate
+    from .engine import TranslateOptions, ignored_elevation_message, missing_elevation_message, translate
 
     say = log or LOG.info
     report = progress or (lambda _f: None)
@@ -235,6 +245,12 @@ def _run_model(request: TranslationRequest, reader: GridReader, model: Model, mo
     rgb_input = direction is Direction.RGB_TO_LANDCOVER
     if rgb_input:
         say(describe_radiometry(request.radiometry_mode, contract))
+    elevation_path = request.elevation_path
+    if contract.terrain is None and elevation_path:
+        say(ignored_elevation_message(elevation_path))
+        elevation_path = None
+    elif contract.terrain is not None and not elevation_path:
+        raise InputRasterError(missing_elevation_message(contract, model_path))
     plan = plan_resolution(reader.info, reader.metres_per_unit, contract.gsd_m, request.gsd_tolerance,
                            request.check_gsd)
     say(plan.message)
@@ -247,11 +263,16 @@ def _run_model(request: TranslationRequest, reader: GridReader, model: Model, mo
         confidence_path=request.confidence_path,
         window_px=request.window_px,
         overwrite=request.overwrite,
+        sun_azimuth_deg=request.sun_azimuth_deg,
+        sun_elevation_deg=request.sun_elevation_deg,
+        elevation_unit_m=request.elevation_unit_m,
     )
     if plan.grid is None:
-        result = translate(model, reader, request.output_path, options, report, is_canceled)
+        with _elevation_on(elevation_path, reader.info) as elevation:
+            result = translate(model, reader, request.output_path, options, report, is_canceled, elevation)
     else:
-        result = _translate_resampled(model, reader, plan.grid, request, options, report, is_canceled, say)
+        result = _translate_resampled(model, reader, plan.grid, request, options, report, is_canceled, say,
+                                      elevation_path)
     if not result.canceled:
         say(f"{result.tiles} tiles in {result.seconds:.1f} s ({result.mpx_per_s:.2f} Mpx/s) on {result.provider}.")
         for message in result.messages:
@@ -259,9 +280,21 @@ def _run_model(request: TranslationRequest, reader: GridReader, model: Model, mo
     return JobResult(result, contract)
 
 
+@contextlib.contextmanager
+def _elevation_on(path: str | None, info: RasterInfo) -> Iterator[ElevationReader | None]:
+    """The DEM at ``path`` presented on ``info``'s grid (``None`` without a path), closed afterwards."""
+    if not path:
+        yield None
+        return
+    from .elevation import ElevationReader
+
+    with ElevationReader(path, info) as elevation:
+        yield elevation
+
+
 def _translate_resampled(model: Model, reader: GridReader, grid: Grid, request: TranslationRequest,
                          options: TranslateOptions, report: Progress, is_canceled: IsCanceled | None,
-                         say: Log) -> TranslateResult:
+                         say: Log, elevation_path: str | None = None) -> TranslateResult:
     """Translate on ``grid`` into a scratch folder beside the output, then warp the results onto the layer's grid."""
     from .engine import translate
 
@@ -276,9 +309,10 @@ def _translate_resampled(model: Model, reader: GridReader, grid: Grid, request: 
         coarse_out = scratch / "output.tif"
         coarse_conf = scratch / "confidence.tif" if request.confidence_path else None
         coarse_options = replace(options, confidence_path=str(coarse_conf) if coarse_conf else None, overwrite=True)
-        with contextlib.closing(reader.on_grid(grid, categorical=categorical_input)) as coarse_reader:
+        with contextlib.closing(reader.on_grid(grid, categorical=categorical_input)) as coarse_reader, \
+                _elevation_on(elevation_path, coarse_reader.info) as elevation:
             result = translate(model, coarse_reader, coarse_out, coarse_options,
-                               lambda f: report(TRANSLATE_SHARE * f), is_canceled)
+                               lambda f: report(TRANSLATE_SHARE * f), is_canceled, elevation)
         if result.canceled:
             return result
         if not coarse_out.is_file():

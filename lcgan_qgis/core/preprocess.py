@@ -16,6 +16,7 @@ import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from .contract import Direction, ModelContract
 from .errors import InputRasterError, SchemeError
 from .noise import position_noise
 from .raster import RasterInfo, RasterReader, Window
+
+if TYPE_CHECKING:
+    from .terrain import TerrainDeriver
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +47,20 @@ class InputPlan:
     low: tuple[float, ...] = ()  # image radiometry actually applied (empty for land cover)
     high: tuple[float, ...] = ()
     messages: tuple[str, ...] = ()
+    terrain: TerrainDeriver | None = None  # terrain-aware land cover -> RGB models: channels from the DEM
 
     def convert(self, contract: ModelContract, pixels: np.ndarray, source: str,
                 window: Window) -> tuple[np.ndarray, np.ndarray]:
         """Raw ``(bands, h, w)`` pixels of ``window`` -> ``(model input (C, h, w) float32, valid mask (h, w) bool)``.
 
-        Land cover: the one-hot map, then the model's ``noise_channels`` drawn from the pixels' positions in the
-        whole raster (:func:`~lcgan_qgis.core.noise.position_noise`).
+        Land cover: the one-hot map, then the terrain channels of ``window`` (with their halo) for terrain-aware
+        models, then the model's ``noise_channels`` drawn from the pixels' positions in the whole raster
+        (:func:`~lcgan_qgis.core.noise.position_noise`).
         """
         if self.direction is Direction.LANDCOVER_TO_RGB:
             onehot, valid = landcover_to_onehot(contract, pixels[0], self.nodata[0], source)
+            if self.terrain is not None:
+                onehot = np.concatenate([onehot, self.terrain.channels(window)])
             if contract.noise_channels:
                 noise = position_noise(window, contract.noise_channels, contract.noise_seed)
                 onehot = np.concatenate([onehot, noise])
