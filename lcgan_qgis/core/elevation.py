@@ -25,6 +25,7 @@ import math
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from osgeo import gdal, osr
@@ -33,6 +34,9 @@ from .errors import ContractError, InputRasterError, OptionError
 from .gdal_io import GdalReader, gdal_call, gdal_errors, ground_pixel_size_m
 from .raster import Grid, RasterInfo, Window
 from .terrain import TerrainDeriver, TerrainInputs, check_sun
+
+if TYPE_CHECKING:
+    from .contract import ModelContract
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +237,7 @@ def plan_terrain(terrain: TerrainInputs, elevation: ElevationReader, info: Raste
     except ContractError as exc:
         raise OptionError(str(exc)) from None
     messages = []
-    unit, unit_origin = _vertical_unit(terrain, elevation, metres_per_unit)
+    unit, unit_origin = vertical_unit_m(terrain, elevation, metres_per_unit)
     pixel = ground_pixel_size_m(info.geotransform, info.height, info.crs_wkt)
     if pixel is None:
         pixel = (fallback_gsd_m, fallback_gsd_m)
@@ -256,7 +260,7 @@ def plan_terrain(terrain: TerrainInputs, elevation: ElevationReader, info: Raste
     return deriver, messages
 
 
-def _vertical_unit(terrain: TerrainInputs, elevation: ElevationReader,
+def vertical_unit_m(terrain: TerrainInputs, elevation: ElevationReader,
                    metres_per_unit: float | None) -> tuple[float, str]:
     """Metres per DEM unit for the run and a phrase saying where it comes from."""
     if metres_per_unit is not None:
@@ -285,3 +289,16 @@ def _count_missing(elevation: ElevationReader, is_canceled: Callable[[], bool] |
 def _read_metres(elevation: ElevationReader, metres_per_unit: float, window: Window) -> np.ndarray:
     return elevation.read(window) * metres_per_unit
 
+
+def missing_elevation_message(contract: ModelContract, model_path: object = None) -> str:
+    """What to say when a terrain-aware model gets no elevation."""
+    name = f"Model {Path(str(model_path)).name}" if model_path else f"Model {contract.model_version}"
+    channels = ", ".join(contract.terrain.channels) if contract.terrain is not None else "terrain"
+    return (f"{name} is terrain-aware: it needs an elevation raster (a DEM covering the land cover, any CRS) to "
+            f"derive its {channels} input. Give one: ELEVATION in Processing, 'Elevation' in the dock, --elevation "
+            "on the command line; or choose a map-only model.")
+
+
+def ignored_elevation_message(name: str) -> str:
+    """What to say when elevation is given to a model that does not read it."""
+    return f"Warning: the model reads no elevation (a map-only model); the elevation raster {name} is ignored."
