@@ -34,7 +34,7 @@ import numpy as np
 
 from .aoi import AreaOfInterest
 from .contract import Direction, ModelContract
-from .elevation import ElevationReader, plan_terrain
+from .elevation import ElevationReader, ignored_elevation_message, missing_elevation_message, plan_terrain
 from .errors import InputRasterError, OptionError
 from .files import check_output_paths
 from .gdal_io import GeoTiffWriter
@@ -308,20 +308,6 @@ def translate(model: Model, reader: RasterReader, output_path: str | Path,
         provider=model.provider, tiles=to_run, seconds=seconds,
         mpx_per_s=info.width * info.height / 1e6 / max(seconds, 1e-9), messages=tuple(messages),
     )
-
-
-def missing_elevation_message(contract: ModelContract, model_path: object = None) -> str:
-    """What to say when a terrain-aware model gets no elevation."""
-    name = f"Model {Path(str(model_path)).name}" if model_path else f"Model {contract.model_version}"
-    channels = ", ".join(contract.terrain.channels) if contract.terrain is not None else "terrain"
-    return (f"{name} is terrain-aware: it needs an elevation raster (a DEM covering the land cover, any CRS) to "
-            f"derive its {channels} input. Give one: ELEVATION in Processing, 'Elevation' in the dock, --elevation "
-            "on the command line; or choose a map-only model.")
-
-
-def ignored_elevation_message(name: str) -> str:
-    """What to say when elevation is given to a model that does not read it."""
-    return f"Warning: the model reads no elevation (a map-only model); the elevation raster {name} is ignored."
 
 
 def _canceled(model: Model, started: float, messages: list[str]) -> TranslateResult:

@@ -229,7 +229,8 @@ def run_translation(request: TranslationRequest, reader: GridReader, progress: P
 def _run_model(request: TranslationRequest, reader: GridReader, model: Model, model_path: Path,
                progress: Progress | None, is_canceled: IsCanceled | None, log: Log | None) -> JobResult:
     """:func:`run_translation` once the outputs are reserved and the model is loaded."""
-    from .engine import TranslateOptions, ignored_elevation_message, missing_elevation_message, translate
+    from .elevation import ignored_elevation_message, missing_elevation_message
+    from .engine import TranslateOptions, translate
 
     say = log or LOG.info
     report = progress or (lambda _f: None)

@@ -1,7 +1,7 @@
 """Terrain-aware land cover -> RGB in the engine, the job and the command line: the DEM as a second, aligned input.
 
-The models here are per-pixel (1x1 convolution + Tanh) with weights that copy the three terrain channels into the
-three output bands, so an output pixel shows exactly the terrain channels the engine fed it.
+The models here are per-pixel (:func:`tests.onnx_factory.write_terrain_pointwise`): their three output bands are
+tanh of the three terrain channels, so an output pixel shows exactly the terrain channels the engine fed it.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from lcgan_qgis.core.errors import InputRasterError, OptionError
 from lcgan_qgis.core.gdal_io import GdalReader
 from lcgan_qgis.core.job import TranslationRequest, run_translation
 from lcgan_qgis.core.runtime import load_model
-from lcgan_qgis.core.terrain import TERRAIN_CHANNELS, TerrainInputs
-from tests.onnx_factory import default_contract, pointwise_model, save, write_pointwise
+from tests.onnx_factory import write_pointwise, write_terrain_pointwise
 
 from .rasters import GEOTRANSFORM, read_tif, write_tif
 from .test_cli import cli
@@ -30,14 +29,6 @@ CODES = np.array([11, 21, 31, 41, 42, 52, 71, 81], dtype=np.uint8)
 SUN = (132.3, 57.6)
 SHAPE = (100, 120)  # rows, cols of the land cover (30 m, EPSG:32612, origin 300000 E / 4150000 N)
 PLANE = (0.35, -0.2)  # dz/dE, dz/dN of the test plane: rising to the east and the south
-
-
-def terrain_model(path: Path, **overrides: object) -> Path:
-    """A land cover -> RGB model whose bands are tanh(hillshade), tanh(slope), tanh(relative elevation)."""
-    contract = default_contract("landcover_to_rgb", terrain=TerrainInputs(TERRAIN_CHANNELS), **overrides)
-    weight = np.zeros((3, contract.in_channels), np.float32)
-    weight[:, contract.num_classes:contract.num_classes + 3] = np.eye(3)
-    return save(pointwise_model(contract, weight=weight), path)
 
 
 def expected_plane_pixels(a: float, b: float, sun: tuple[float, float] = SUN) -> np.ndarray:
@@ -57,7 +48,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def model_path(folder: Path) -> Path:
-    return terrain_model(folder / "terrain.onnx")
+    return write_terrain_pointwise(folder / "terrain.onnx")
 
 
 @pytest.fixture(scope="module")
@@ -224,7 +215,7 @@ def test_cli_on_the_real_zion_rasters(zion_dir: Path, folder: Path) -> None:
     dem = zion_dir / "srtm_on_landsat_grid.tif"
     if not dem.is_file():
         pytest.skip(f"the Zion SRTM raster is absent ({dem})")
-    model = terrain_model(folder / "zion_terrain.onnx", tile_size_px=128, overlap_px=16, gsd_m=31.5)
+    model = write_terrain_pointwise(folder / "zion_terrain.onnx", tile_size_px=128, overlap_px=16, gsd_m=31.5)
     out = folder / "zion_rgb.tif"
     done = cli("translate", "--model", str(model), "--input", str(zion_dir / "nlcd2011.tif"), "--elevation", str(dem),
                "--output", str(out))

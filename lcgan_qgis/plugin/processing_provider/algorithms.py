@@ -35,9 +35,10 @@ from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ...core.contract import Direction
-from ...core.errors import LcganError
+from ...core.errors import InputRasterError, LcganError
 from ...core.job import JobResult, TranslationRequest, run_translation
 from ...core.resampling import GSD_TOLERANCE
+from ...core.resources import bundled_terrain_model_path
 from ..icons import plugin_icon
 from ..qgis_reader import ProviderReader
 from .result_styler import ResultStyler
@@ -54,6 +55,22 @@ def layer_file(layer: QgsRasterLayer) -> str | None:
     if layer.providerType() != "gdal":
         return None
     return layer.source().split("|")[0] or None
+
+
+def elevation_file(layer: QgsRasterLayer) -> str:
+    """The DEM file behind an elevation layer (the core reads it with GDAL, warping it onto the land cover's grid).
+
+    Raises:
+        InputRasterError: the layer is invalid or not a GDAL raster (a web service, a memory layer...).
+    """
+    if layer is None or not layer.isValid():
+        raise InputRasterError("The elevation layer is not a raster layer QGIS can open.")
+    path = layer_file(layer)
+    if path is None:
+        raise InputRasterError(f"Elevation layer '{layer.name()}' is not a file GDAL can read (provider "
+                               f"'{layer.providerType()}'); save it as a GeoTIFF first (right-click > Export > "
+                               "Save As...).")
+    return path
 
 
 class TranslateAlgorithm(QgsProcessingAlgorithm):
@@ -73,6 +90,10 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
     PROVIDER = "PROVIDER"
     TILES = "TILES"
     SECONDS = "SECONDS"
+    ELEVATION = "ELEVATION"
+    SUN_AZIMUTH = "SUN_AZIMUTH"
+    SUN_ELEVATION = "SUN_ELEVATION"
+    ELEVATION_UNIT = "ELEVATION_UNIT"
 
     DIRECTION: Direction = Direction.LANDCOVER_TO_RGB
     INPUT_LABEL = "Input raster"
@@ -118,6 +139,7 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
             )
         )
         self._add_band_parameter()
+        self._add_terrain_parameters()
         self.addParameter(
             QgsProcessingParameterNumber(
                 self.OVERLAP, self.tr("Tile overlap in pixels (empty: the model's recommendation)"),
@@ -160,6 +182,13 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
 
     def _add_extra_outputs(self) -> None:
         """Land-cover output only."""
+
+    def _add_terrain_parameters(self) -> None:
+        """Land-cover input only (terrain-aware models)."""
+
+    def _terrain_options(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
+        """The request's elevation fields (land-cover input only)."""
+        return {}
 
     # -- run -----------------------------------------------------------------------------------------------
     def prepareAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,
@@ -204,6 +233,7 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
             radiometry_mode=self._radiometry_mode(parameters, context),
             check_gsd=self.parameterAsBoolean(parameters, self.CHECK_GSD, context),
             input_path=layer_file(layer),
+            **self._terrain_options(parameters, context),
         )
         self._reader = ProviderReader.from_layer(layer)
         self._request = request
@@ -306,9 +336,45 @@ class LandcoverToRgb(TranslateAlgorithm):
             "Resample (advanced): when the layer's pixel size differs from the model's by more than 10 %, the "
             "layer is translated at the model's resolution and the result resampled back. Layers in degrees are "
             "refused unless this is switched off.\n\n"
+            "Elevation: a DEM (any GDAL raster, any CRS and pixel size; resampled onto the land cover's grid on the "
+            "fly). Terrain-aware models need it: they paint relief (lit and shaded slopes, ridges, canyons) from a "
+            "hillshade, the slope and the local relative elevation derived from it. Map-only models ignore it (the "
+            "log says so). Pixels without elevation are painted as flat ground; the log says how many. The bundled "
+            "terrain-aware model, when installed, is {0}.\n"
+            "Sun azimuth / elevation (advanced): the sun for the hillshade, in degrees (empty: the model's, i.e. its "
+            "training imagery's).\n"
+            "Elevation unit (advanced): metres per elevation unit, e.g. 0.3048 for feet (empty: the unit the raster "
+            "states, else the model's).\n\n"
             "Every code in the layer must be a class of the model's scheme (or nodata); unknown codes are listed "
             "with their pixel counts."
-        )
+        ).format(bundled_terrain_model_path())
+
+    def _add_terrain_parameters(self) -> None:
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.ELEVATION, self.tr("Elevation (DEM, any CRS; needed by terrain-aware models)"), optional=True))
+        for key, label, low, high in (
+                (self.SUN_AZIMUTH, "Sun azimuth for the hillshade, degrees clockwise from north (empty: the model's)",
+                 0.0, 359.999),
+                (self.SUN_ELEVATION, "Sun elevation above the horizon, degrees (empty: the model's)", 0.0, 90.0),
+                (self.ELEVATION_UNIT, "Metres per elevation unit, e.g. 0.3048 for feet (empty: the raster's unit, "
+                                      "else the model's)", 0.0, 1e6)):
+            parameter = QgsProcessingParameterNumber(key, self.tr(label), type=QgsProcessingParameterNumber.Type.Double,
+                                                     defaultValue=None, optional=True, minValue=low, maxValue=high)
+            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+            self.addParameter(parameter)
+
+    def _terrain_options(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
+        numbers = {field: (self.parameterAsDouble(parameters, key, context)
+                           if parameters.get(key) not in (None, "") else None)
+                   for field, key in (("sun_azimuth_deg", self.SUN_AZIMUTH), ("sun_elevation_deg", self.SUN_ELEVATION),
+                                      ("elevation_unit_m", self.ELEVATION_UNIT))}
+        if parameters.get(self.ELEVATION) in (None, ""):
+            return {"elevation_path": None, **numbers}
+        layer = self.parameterAsRasterLayer(parameters, self.ELEVATION, context)
+        if layer is None or not layer.isValid():
+            raise QgsProcessingException(self.tr("The elevation {0!r} is not a raster layer QGIS can open.").format(
+                parameters.get(self.ELEVATION)))
+        return {"elevation_path": elevation_file(layer), **numbers}
 
     def _check_layer(self, layer: QgsRasterLayer) -> None:
         if layer.bandCount() != 1:
