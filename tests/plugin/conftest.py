@@ -162,6 +162,16 @@ def iface(qgis_app: object) -> Iterator[StandInIface]:
     QCoreApplication.processEvents()
 
 
+def add_layer(path: Path, name: str) -> object:
+    """A valid QgsRasterLayer over ``path``, added to the project."""
+    from qgis.core import QgsProject, QgsRasterLayer
+
+    layer = QgsRasterLayer(str(path), name)
+    assert layer.isValid()
+    QgsProject.instance().addMapLayer(layer)
+    return layer
+
+
 def make_dock(iface: object, direction: Direction, layer: object, model: Path, output: Path) -> object:
     """A real LcganDock set to ``direction``, ``layer``, ``model`` and ``output`` (not yet run)."""
     from lcgan_qgis.plugin.gui.dock import LcganDock

@@ -12,7 +12,7 @@ from osgeo import gdal
 from lcgan_qgis.core.contract import Direction
 from tests.onnx_factory import write_terrain_pointwise
 
-from .conftest import landcover_array, make_dock, read, write_raster
+from .conftest import add_layer, landcover_array, make_dock, read, write_raster
 
 LC2RGB = "lcgan:landcover_to_rgb"
 TASK_TIMEOUT_MS = 120_000
@@ -115,22 +115,13 @@ def test_processing_refuses_a_bad_sun_with_the_core_s_message(lcgan, zion_clips,
                            "ELEVATION": str(srtm), "SUN_ELEVATION": 0.0, "OUTPUT": str(tmp_path / "x.tif")})
 
 
-def _add_layer(path: Path, name: str):
-    from qgis.core import QgsProject, QgsRasterLayer
-
-    layer = QgsRasterLayer(str(path), name)
-    assert layer.isValid()
-    QgsProject.instance().addMapLayer(layer)
-    return layer
-
-
 def test_dock_runs_a_terrain_model_with_the_elevation_layer(iface, qtbot, terrain_model, models,
                                                             tmp_path: Path) -> None:
     rows, cols = 90, 110
     yy, xx = np.mgrid[0:rows, 0:cols]
     dem = write_raster(tmp_path / "dem.tif", (1500 + 8.0 * xx + 40 * np.sin(yy / 9.0)).astype(np.float32))
-    lc = _add_layer(write_raster(tmp_path / "lc.tif", landcover_array(rows, cols), nodata=255), "map")
-    elevation = _add_layer(dem, "dem")
+    lc = add_layer(write_raster(tmp_path / "lc.tif", landcover_array(rows, cols), nodata=255), "map")
+    elevation = add_layer(dem, "dem")
     dock = make_dock(iface, Direction.LANDCOVER_TO_RGB, lc, terrain_model, tmp_path / "o.tif")
     qtbot.addWidget(dock)
     assert dock.elevation_combo.isVisibleTo(dock) and dock.bundled_combo.isVisibleTo(dock)
