@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     qu.add_argument("--calibration", required=True, help="a real raster of the model's input kind")
     qu.add_argument("--output", required=True)
     qu.add_argument("--windows", type=int, default=8, help="calibration windows (256 px)")
+    qu.add_argument("--elevation", default=None, metavar="DEM",
+                    help="terrain-aware land cover -> RGB models: the DEM for the calibration raster")
     return parser
 
 
@@ -192,7 +194,8 @@ def _quantize(args: argparse.Namespace) -> int:
                           "requirements/dev.txt.")
     from .tooling.quantize import quantize_model
 
-    report = quantize_model(args.model, args.calibration, args.output, windows=args.windows)
+    report = quantize_model(args.model, args.calibration, args.output, windows=args.windows,
+                            elevation=args.elevation)
     print(f"{report.path}: int8 model written ({report.path.stat().st_size / 1e6:.1f} MB); {report.summary}")
     return 0
 

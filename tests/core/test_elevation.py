@@ -228,3 +228,25 @@ def test_cli_on_the_real_zion_rasters(zion_dir: Path, folder: Path) -> None:
     info = cli("info", str(model))
     assert "input:        17 channels (14 classes + 3 terrain)" in info.stdout
     assert "terrain:      needs elevation (--elevation): hillshade, slope, relative_elevation" in info.stdout
+
+
+def test_quantising_a_terrain_model_calibrates_with_the_dem(folder: Path, landcover: Path) -> None:
+    """int8 tooling feeds the calibration windows the terrain channels too; without a DEM it says what is missing."""
+    import onnx
+
+    from lcgan_qgis.core.runtime import int8_sibling
+    from lcgan_qgis.core.terrain import TERRAIN_CHANNELS, TerrainInputs
+    from lcgan_qgis.tooling.quantize import quantize_model
+    from tests.core.conv_factory import conv_model
+    from tests.onnx_factory import default_contract
+
+    fp32 = folder / "conv_terrain.onnx"
+    onnx.save(conv_model(default_contract("landcover_to_rgb", terrain=TerrainInputs(TERRAIN_CHANNELS))), str(fp32))
+    with pytest.raises(InputRasterError, match="needs an elevation raster"):
+        quantize_model(fp32, landcover, int8_sibling(fp32), windows=2, window_px=64)
+    dem = write_tif(folder / "q_dem.tif", plane_on_grid(GEOTRANSFORM, SHAPE, 32612))
+    report = quantize_model(fp32, landcover, int8_sibling(fp32), windows=4, window_px=64, float_first=False,
+                            elevation=dem)
+    assert report.metric == "psnr_db" and report.value > 25
+    with load_model(fp32, "cpu", precision="int8") as int8:
+        assert int8.contract.terrain == TerrainInputs(TERRAIN_CHANNELS)
