@@ -3,6 +3,8 @@
 Examples::
 
     python -m lcgan_qgis translate --model rgb_to_landcover.onnx --input scene.tif --output landcover.tif
+    python -m lcgan_qgis translate --model landcover_to_rgb_terrain.onnx --input nlcd.tif --elevation dem.tif \
+        --output rgb.tif
     python -m lcgan_qgis info rgb_to_landcover.onnx
     python -m lcgan_qgis quantize --model M.onnx --calibration scene.tif --output M.int8.onnx
     python -m lcgan_qgis gates --model M.onnx --calibration scene.tif
@@ -86,6 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
                          "sample distance by more than 10 %% (by default it is translated at the model's GSD and "
                          "resampled back, as in QGIS); also needed for rasters in degrees or without a CRS")
     tr.add_argument("--no-overwrite", action="store_true", help="refuse to replace an existing output")
+    tr.add_argument("--elevation", default=None, metavar="DEM",
+                    help="elevation raster (any GDAL raster and CRS; resampled onto the land cover's grid) for "
+                         "terrain-aware land cover -> RGB models; ignored, with a warning, by map-only models")
+    tr.add_argument("--sun-azimuth", type=float, default=None, metavar="DEG",
+                    help="sun azimuth for the hillshade, degrees clockwise from north (default: the model's)")
+    tr.add_argument("--sun-elevation", type=float, default=None, metavar="DEG",
+                    help="sun elevation above the horizon in degrees (default: the model's)")
+    tr.add_argument("--elevation-unit-m", type=float, default=None, metavar="M",
+                    help="metres per elevation unit, e.g. 0.3048 for feet (default: the unit the DEM states, "
+                         "else the model's)")
 
     info = sub.add_parser("info", help="print a model's contract and the execution provider it would use")
     info.add_argument("model")
@@ -98,12 +110,16 @@ def build_parser() -> argparse.ArgumentParser:
     qu.add_argument("--output", required=True)
     qu.add_argument("--windows", type=int, default=8, help="calibration windows (256 px)")
     qu.add_argument("--no-gates", action="store_true", help="do not measure the fidelity record afterwards")
+    qu.add_argument("--elevation", default=None, metavar="DEM",
+                    help="terrain-aware land cover -> RGB models: the DEM for the calibration raster")
 
     ga = sub.add_parser("gates", help="measure every backend x precision against fp32 on calibration windows and "
                                       "write the fidelity record M.fidelity.json that precision 'auto' reads")
     ga.add_argument("--model", required=True, help="the float model (its int8 sibling is measured too)")
     ga.add_argument("--calibration", required=True, help="a real raster of the model's input kind")
     ga.add_argument("--windows", type=int, default=8, help="calibration windows (256 px)")
+    ga.add_argument("--elevation", default=None, metavar="DEM",
+                    help="terrain-aware land cover -> RGB models: the DEM for the calibration raster")
     return parser
 
 
@@ -150,7 +166,8 @@ def _translate(args: argparse.Namespace) -> int:
         precision=args.precision, backend=args.backend, overlap_px=args.overlap, window_px=args.window,
         batch_size=args.batch, bands=args.bands, aoi_wkt=args.aoi, confidence_path=args.confidence,
         radiometry_mode=args.radiometry, check_gsd=not args.no_gsd_check, input_path=args.input,
-        overwrite=not args.no_overwrite,
+        overwrite=not args.no_overwrite, elevation_path=args.elevation, sun_azimuth_deg=args.sun_azimuth,
+        sun_elevation_deg=args.sun_elevation, elevation_unit_m=args.elevation_unit_m,
     )
     stop_signal: list[int] = []
 
@@ -179,6 +196,7 @@ def _translate(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from .core.contract import Direction
     from .core.runtime import load_model
 
     model = load_model(args.model, args.device, precision=args.precision, backend=args.backend)
@@ -196,6 +214,12 @@ def _info(args: argparse.Namespace) -> int:
         f"low {list(radio.low)}, high {list(radio.high)}",
         f"scheme:       {c.scheme.name} ({len(c.scheme)} classes, nodata code {c.scheme.nodata_code})",
     ]
+    if c.direction is Direction.LANDCOVER_TO_RGB:
+        parts = [f"{c.num_classes} classes"] + ([f"{c.terrain_channels} terrain"] if c.terrain else []) + (
+            [f"{c.noise_channels} noise"] if c.noise_channels else [])
+        lines.insert(-1, f"input:        {c.in_channels} channels ({' + '.join(parts)})")
+        lines.insert(-1, "terrain:      " + (f"needs elevation (--elevation): {c.terrain.describe()}" if c.terrain
+                                            else "none (map only; no elevation input)"))
     lines += [f"  {cls.code:>5}  {cls.hex}  {cls.name}" for cls in c.scheme.classes]
     lines.append(f"provider:     {model.provider_reason}")
     lines.append(f"runs with:    {model.summary}")
@@ -217,7 +241,8 @@ def _quantize(args: argparse.Namespace) -> int:
                           "requirements/dev.txt.")
     from .tooling.quantize import quantize_model
 
-    report = quantize_model(args.model, args.calibration, args.output, windows=args.windows)
+    report = quantize_model(args.model, args.calibration, args.output, windows=args.windows,
+                            elevation=args.elevation)
     print(f"{report.path}: int8 model written ({report.path.stat().st_size / 1e6:.1f} MB); {report.summary}")
     if args.no_gates:
         return 0
@@ -236,7 +261,7 @@ def _gates(args: argparse.Namespace) -> int:
     from .core.precision import record_path
     from .tooling.gates import measure_gates, summary
 
-    record = measure_gates(args.model, args.calibration, windows=args.windows)
+    record = measure_gates(args.model, args.calibration, windows=args.windows, elevation=args.elevation)
     print(f"{record_path(args.model)}: fidelity vs fp32 on {record.calibration}\n{summary(record)}")
     return 0
 

@@ -69,3 +69,14 @@ def save(model: onnx.ModelProto, path: Path | str) -> Path:
 def write_pointwise(path: Path | str, direction: Direction | str, **contract_overrides: object) -> Path:
     """Write a per-pixel contract model for ``direction`` to ``path`` and return the path."""
     return save(pointwise_model(default_contract(direction, **contract_overrides)), path)
+
+
+def write_terrain_pointwise(path: Path | str, **contract_overrides: object) -> Path:
+    """A terrain-aware land cover -> RGB model (all three terrain channels) whose bands are tanh(hillshade),
+    tanh(slope), tanh(relative elevation): each output pixel shows the terrain channels the engine fed it."""
+    from lcgan_qgis.core.terrain import TERRAIN_CHANNELS, TerrainInputs
+
+    contract = default_contract("landcover_to_rgb", terrain=TerrainInputs(TERRAIN_CHANNELS), **contract_overrides)
+    weight = np.zeros((3, contract.in_channels), np.float32)
+    weight[:, contract.num_classes:contract.num_classes + 3] = np.eye(3)
+    return save(pointwise_model(contract, weight=weight), path)

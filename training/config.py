@@ -17,6 +17,15 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
+from lcgan_qgis.core.errors import ContractError
+from lcgan_qgis.core.terrain import (
+    DEFAULT_RELIEF_RADIUS_M,
+    DEFAULT_RELIEF_SCALE_M,
+    ZION_SUN_AZIMUTH_DEG,
+    ZION_SUN_ELEVATION_DEG,
+    TerrainInputs,
+)
+
 from .errors import ConfigError
 
 __all__ = ["ConfigError", "TrainConfig", "parse_override"]
@@ -44,6 +53,13 @@ class ModelConfig:
     upsample: str = "transpose"  # generator upsampling: transpose (reference) | nearest | bilinear (resize-conv)
     norm: str = "instance"  # generator norm: instance (reference) | instance_running | batch (see models.py)
     noise_channels: int = 0  # extra N(0, 1) input channels of G_lc2rgb (texture source; the engine feeds them)
+    # Terrain-aware G_lc2rgb: channels derived from data.dem_raster (lcgan_qgis.core.terrain), stacked after the
+    # one-hot map and before the noise; [] = a map-only model. Choices: hillshade, slope, relative_elevation.
+    terrain_channels: list[str] = field(default_factory=list)
+    sun_azimuth_deg: float = ZION_SUN_AZIMUTH_DEG  # the training imagery's sun (hillshade), clockwise from north
+    sun_elevation_deg: float = ZION_SUN_ELEVATION_DEG  # its elevation above the horizon (Zion: LC80380342015230)
+    relief_radius_m: float = DEFAULT_RELIEF_RADIUS_M  # radius of the local mean of relative_elevation
+    relief_scale_m: float = DEFAULT_RELIEF_SCALE_M  # height difference that maps relative_elevation to ~0.71
 
 
 @dataclass
@@ -86,6 +102,10 @@ class DataConfig:
     jitter_offset: float = 0.0  # offset drawn uniformly in [-o, o] per band (fraction of the range)
     jitter_gamma: float = 0.0  # gamma drawn log-uniformly in [exp(-v), exp(v)] per band
     scale_jitter: float = 0.0  # resize factor drawn log-uniformly in [1 / (1 + s), 1 + s] per step (0 = off)
+    # Elevation for model.terrain_channels: one DEM (any CRS and grid), resampled once onto the grid of every
+    # land-cover and image raster with the engine's own reader (lcgan_qgis.core.elevation).
+    dem_raster: str = ""
+    dem_metres_per_unit: float = 1.0  # metres per DEM unit when the raster states no unit (0.3048 = feet)
 
 
 @dataclass
@@ -135,6 +155,14 @@ class TrainConfig:
     @property
     def decay_start_step(self) -> int:
         return (self.optim.epochs - self.optim.epochs_decay) * self.optim.steps_per_epoch
+
+    def terrain_inputs(self) -> TerrainInputs | None:
+        """The terrain inputs of G_lc2rgb (what its exported contract carries), or None for a map-only model."""
+        m = self.model
+        if not m.terrain_channels:
+            return None
+        return TerrainInputs(tuple(m.terrain_channels), m.sun_azimuth_deg, m.sun_elevation_deg, m.relief_radius_m,
+                             m.relief_scale_m, self.data.dem_metres_per_unit)
 
     # -- (de)serialisation ------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, dict[str, Any]]:
@@ -246,6 +274,24 @@ class TrainConfig:
         for ok, key, want in checks:
             if not ok:
                 raise ConfigError(f"{source}: {key} must be {want}.")
+        self._validate_terrain(source)
+
+    def _validate_terrain(self, source: str) -> None:
+        m, d = self.model, self.data
+        if bool(m.terrain_channels) != bool(d.dem_raster):
+            raise ConfigError(f"{source}: model.terrain_channels and data.dem_raster go together (channels "
+                              f"{m.terrain_channels}, dem_raster {d.dem_raster!r}); set both for a terrain-aware "
+                              "model, neither for a map-only one.")
+        try:
+            if m.terrain_channels:
+                self.terrain_inputs()
+        except ContractError as exc:
+            detail = str(exc)
+            for contract_key, config_key in (("terrain.channels", "model.terrain_channels"),
+                                             ("terrain: sun_", "model.sun_"), ("terrain.relief_", "model.relief_"),
+                                             ("terrain.dem_", "data.dem_")):
+                detail = detail.replace(contract_key, config_key)
+            raise ConfigError(f"{source}: {detail}") from None
 
 
 def parse_override(item: str) -> tuple[str, str, Any]:

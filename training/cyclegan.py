@@ -2,16 +2,22 @@
 
 One step (reference CycleGAN, Zhu et al. 2017, ``optimize_parameters``), with lcgan's additions in brackets:
 
-1. generators: ``fake_rgb = G_lc2rgb(lc [+ noise])``, ``fake_lc = G_rgb2lc(view(rgb))`` (logits); D_lc and the RGB
-   cycle see ``fake_lc_for_d(fake_lc)`` (straight-through Gumbel: a hard one-hot map, so no steganography through
-   soft probabilities); loss = LSGAN(D_rgb(fake_rgb), real) + LSGAN(D_lc(fake_lc_d), real)
-   + lambda * CE(G_rgb2lc(view(fake_rgb) [+ noise]), lc) + lambda * L1(G_lc2rgb(fake_lc_d [+ noise]), rgb)
+1. generators: ``fake_rgb = G_lc2rgb(lc [+ terrain_lc] [+ noise])``, ``fake_lc = G_rgb2lc(view(rgb))`` (logits);
+   D_lc and the RGB cycle see ``fake_lc_for_d(fake_lc)`` (straight-through Gumbel: a hard one-hot map, so no
+   steganography through soft probabilities); loss = LSGAN(D_rgb(fake_rgb), real) + LSGAN(D_lc(fake_lc_d), real)
+   + lambda * CE(G_rgb2lc(view(fake_rgb) [+ noise]), lc)
+   + lambda * L1(G_lc2rgb(fake_lc_d [+ terrain_rgb] [+ noise]), rgb)
    [+ the optional paired terms], cycle terms over valid pixels [L1 on block means: ``loss.pixel_lowpass_px``];
 2. discriminators (frozen in step 1): ``0.5 * (LSGAN(D(real), 1) + LSGAN(D(pool(fake)), 0))`` per side.
 
 ``view`` is what G_rgb2lc reads: the imagery resized by a random factor and jittered in radiometry
 (:mod:`training.augment`); its logits are resized back, so every loss and both discriminators work at the
 windows' own scale.
+
+Terrain-aware runs (``model.terrain_channels``): every G_lc2rgb call reads the terrain channels of the window its
+map describes, after the one-hot classes and before the noise (the contract's order): the land-cover window's for
+``fake_rgb``, the image window's for the cycle ``G_lc2rgb(fake_lc_d)`` and the paired map. The discriminators and
+G_rgb2lc see no terrain.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from torch import nn
 
 from .augment import radiometric_jitter, random_scale, resize_image, scaled_size, with_noise
 from .config import TrainConfig
+from .errors import TrainingError
 from .losses import LSGANLoss, fake_lc_for_d, masked_cross_entropy, masked_l1, real_lc_for_d
 from .models import build_networks
 from .pool import ImagePool
@@ -33,6 +40,11 @@ from .torch_device import TorchDevice
 LOSS_KEYS = ("g_adv_rgb", "g_adv_lc", "cycle_rgb_l1", "cycle_lc_ce", "paired_lc_ce", "paired_rgb_l1", "g_total",
              "d_rgb", "d_lc")
 NETS = ("g_lc2rgb", "g_rgb2lc", "d_rgb", "d_lc")
+
+
+def with_terrain(maps: torch.Tensor, terrain: torch.Tensor | None) -> torch.Tensor:
+    """``maps`` with the terrain channels appended (None: ``maps`` as is)."""
+    return maps if terrain is None else torch.cat([maps, terrain.to(maps.dtype)], dim=1)
 
 
 def one_hot(indices: torch.Tensor, valid: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -107,16 +119,19 @@ class CycleGAN:
         for name in ("d_rgb", "d_lc"):
             self.nets[name].requires_grad_(False)
         paired_index, paired_valid, paired_onehot = self.paired_inputs(batch, rgb_valid)
+        lc_terrain, rgb_terrain = self.terrain_inputs(batch)
         factor = random_scale(cfg.data.scale_jitter)
         with self.dev.autocast():
             maps = lc if paired_onehot is None else torch.cat([lc, paired_onehot])
-            painted_all = g_lc2rgb(with_noise(maps, k).contiguous(memory_format=mf))
+            terrain = lc_terrain if paired_onehot is None or lc_terrain is None else torch.cat([lc_terrain,
+                                                                                                 rgb_terrain])
+            painted_all = g_lc2rgb(with_noise(with_terrain(maps, terrain), k).contiguous(memory_format=mf))
             fake_rgb, painted = ((painted_all, None) if paired_onehot is None
                                  else painted_all.split(lc.shape[0]))
             fake_lc_logits = self.read_imagery(rgb, factor)
             fake_lc = fake_lc_for_d(fake_lc_logits, m.fake_lc_for_d, m.lc_temperature).contiguous(memory_format=mf)
             rec_lc_logits = self.read_imagery(fake_rgb, factor, loss.cycle_image_noise)
-            rec_rgb = g_lc2rgb(with_noise(fake_lc, k).contiguous(memory_format=mf))
+            rec_rgb = g_lc2rgb(with_noise(with_terrain(fake_lc, rgb_terrain), k).contiguous(memory_format=mf))
             g_adv_rgb = self.gan_loss(self.frozen_d["d_rgb"](fake_rgb), True)
             g_adv_lc = self.gan_loss(self.frozen_d["d_lc"](fake_lc), True)
         cycle_lc = masked_cross_entropy(rec_lc_logits, lc_index, lc_valid)
@@ -168,6 +183,23 @@ class CycleGAN:
         logits = self.run["g_rgb2lc"](x.contiguous(memory_format=self.dev.memory_format))
         return resize_image(logits, (height, width))
 
+    def terrain_inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The terrain channels of the land-cover and the image windows (both None for a map-only model).
+
+        Raises:
+            TrainingError: the model reads terrain but the batch has none (or the reverse).
+        """
+        wanted = bool(self.config.model.terrain_channels)
+        if wanted != ("lc_terrain" in batch):
+            raise TrainingError(f"model.terrain_channels is {self.config.model.terrain_channels} but the batch "
+                                f"{'lacks' if wanted else 'has'} terrain channels: data.dem_raster must be set "
+                                "with them (build the datasets from the same config).")
+        if not wanted:
+            return None, None
+        dev, mf = self.dev.device, self.dev.memory_format
+        return tuple(batch[key].to(dev, non_blocking=True).contiguous(memory_format=mf)
+                     for key in ("lc_terrain", "rgb_terrain"))  # type: ignore[return-value]
+
     def paired_inputs(self, batch: dict[str, torch.Tensor], rgb_valid: torch.Tensor
                       ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
         """The image windows' own land cover for the optional semi-supervised terms: ``(index, valid, one-hot)``.
@@ -204,10 +236,12 @@ class CycleGAN:
 
     # -- pictures -----------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def translate_sample(self, lc_index: np.ndarray, lc_valid: np.ndarray, rgb: np.ndarray,
-                         seed: int = 0) -> dict[str, np.ndarray]:
+    def translate_sample(self, lc_index: np.ndarray, lc_valid: np.ndarray, rgb: np.ndarray, seed: int = 0,
+                         lc_terrain: np.ndarray | None = None,
+                         rgb_terrain: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Both translations and both cycles of one window, as inference runs them (``eval()``: running norm
-        statistics; the noise from a generator seeded by ``seed``, so torch's global random state is untouched)."""
+        statistics; the noise from a generator seeded by ``seed``, so torch's global random state is untouched).
+        Terrain-aware models also take each window's terrain channels ``(C, H, W)``."""
         dev = self.dev.device
         g_lc2rgb, g_rgb2lc = self.nets["g_lc2rgb"], self.nets["g_rgb2lc"]
         modes = {n: net.training for n, net in self.nets.items()}
@@ -215,7 +249,9 @@ class CycleGAN:
         g_rgb2lc.eval()
         noise_gen = torch.Generator().manual_seed(seed)
 
-        def paint(maps: torch.Tensor) -> torch.Tensor:
+        def paint(maps: torch.Tensor, terrain: np.ndarray | None) -> torch.Tensor:
+            if terrain is not None:
+                maps = with_terrain(maps, torch.from_numpy(np.ascontiguousarray(terrain, np.float32))[None].to(dev))
             k = self.config.model.noise_channels
             if k:
                 noise = torch.randn((maps.shape[0], k, *maps.shape[2:]), generator=noise_gen).to(dev)
@@ -226,10 +262,10 @@ class CycleGAN:
             lc = one_hot(torch.from_numpy(lc_index.astype(np.int64))[None].to(dev),
                          torch.from_numpy(lc_valid)[None].to(dev), self.num_classes)
             x = torch.from_numpy(rgb.astype(np.float32))[None].to(dev)
-            fake_rgb = paint(lc)
+            fake_rgb = paint(lc, lc_terrain)
             rec_lc = g_rgb2lc(fake_rgb).argmax(1)
             fake_lc = g_rgb2lc(x).argmax(1)
-            rec_rgb = paint(F.one_hot(fake_lc, self.num_classes).permute(0, 3, 1, 2).float())
+            rec_rgb = paint(F.one_hot(fake_lc, self.num_classes).permute(0, 3, 1, 2).float(), rgb_terrain)
         finally:
             for name, net in self.nets.items():
                 net.train(modes[name])

@@ -6,13 +6,18 @@ Land-cover codes become class indices through the scheme (unknown codes raise, n
 normalised to [-1, 1] by :class:`~lcgan_qgis.core.contract.Radiometry` with percentiles computed once per dataset.
 Which image pixels are valid is decided by the engine's own rule (``lcgan_qgis.core.validity.image_valid``),
 so training and inference never disagree about nodata.
+
+Terrain-aware runs (``model.terrain_channels``) also read a DEM: :class:`TerrainRasters` resamples it ONCE onto the
+grid of every land-cover and image raster, with the engine's own reader (:class:`~lcgan_qgis.core.elevation.
+ElevationReader`: the same resampling as at inference), keeps it in memory (4 bytes per pixel), and derives the
+terrain channels of each window with :class:`~lcgan_qgis.core.terrain.TerrainDeriver`, halo included, exactly as
+the engine does. Windows are flipped and rotated after the derivation, together with the pixels they describe.
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import logging
-import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -27,8 +32,13 @@ from rasterio.windows import Window
 from torch.utils.data import Dataset, Sampler
 
 from lcgan_qgis.core.contract import Radiometry
+from lcgan_qgis.core.elevation import ElevationReader, vertical_unit_m
 from lcgan_qgis.core.errors import InputRasterError, SchemeError
+from lcgan_qgis.core.gdal_io import ground_pixel_size_m
+from lcgan_qgis.core.raster import RasterInfo
+from lcgan_qgis.core.raster import Window as CoreWindow
 from lcgan_qgis.core.scheme import ClassScheme
+from lcgan_qgis.core.terrain import TerrainDeriver, TerrainInputs
 from lcgan_qgis.core.validity import image_valid
 
 from .areas import Areas, window_geometry
@@ -72,18 +82,84 @@ class RasterSource:
         return float((abs(self.transform.a) + abs(self.transform.e)) / 2)
 
     @property
+    def crs_wkt(self) -> str:
+        return self.crs.to_wkt() if self.crs is not None else ""
+
+    @property
+    def pixel_size_m(self) -> tuple[float, float] | None:
+        """``(x, y)`` pixel size in metres on the ground (the core's rule: CRS units times the CRS's linear unit,
+        degrees converted at the centre latitude); None without a CRS or with an unknown unit."""
+        return ground_pixel_size_m(self.transform.to_gdal(), self.height, self.crs_wkt)
+
+    @property
     def gsd_m(self) -> float:
-        """Mean pixel side in metres: CRS units times the CRS's linear unit, or, in a geographic CRS, degrees
-        converted at the raster's centre latitude (what the model contract's ``gsd_m`` means)."""
-        if self.crs is not None and self.crs.is_geographic:
-            lat = math.radians(self.transform.f + self.transform.e * self.height / 2)
-            metres_per_degree = 111_320.0
-            return float((abs(self.transform.a) * math.cos(lat) + abs(self.transform.e)) / 2 * metres_per_degree)
-        factor = 1.0
-        if self.crs is not None:
-            with contextlib.suppress(rasterio.errors.CRSError, AttributeError):
-                factor = float(self.crs.linear_units_factor[1])
-        return self.pixel_size_crs * factor
+        """Mean pixel side in metres (what the model contract's ``gsd_m`` means); CRS units when the CRS has no
+        known unit."""
+        size = self.pixel_size_m
+        return float(sum(size) / 2) if size is not None else self.pixel_size_crs
+
+    def grid_info(self) -> RasterInfo:
+        """The raster's grid as the core describes it (for presenting a DEM on it)."""
+        return RasterInfo(self.path, self.width, self.height, self.count, "float64", (None,) * self.count,
+                          self.transform.to_gdal(), self.crs_wkt)
+
+
+class TerrainRasters:
+    """One DEM resampled once onto the grid of each of ``sources``; the terrain channels of their windows.
+
+    Args:
+        dem: the elevation raster (any CRS and grid).
+        sources: the rasters whose windows need terrain.
+        inputs: the terrain channels and their parameters (``TrainConfig.terrain_inputs()``).
+
+    Raises:
+        InputRasterError: the DEM cannot be read, or has no elevation on one of the rasters.
+    """
+
+    def __init__(self, dem: str | Path, sources: Sequence[RasterSource], inputs: TerrainInputs) -> None:
+        self.dem, self.inputs = str(dem), inputs
+        self._metres: dict[str, np.ndarray] = {}
+        self._pixel: dict[str, tuple[float, float]] = {}
+        for s in sources:
+            if s.path in self._metres:
+                continue
+            with ElevationReader(dem, s.grid_info()) as reader:
+                unit, origin = vertical_unit_m(inputs, reader, None)
+                metres = (reader.read(CoreWindow(0, 0, s.width, s.height)) * unit).astype(np.float32)
+                how = reader.describe()
+            missing = int(np.count_nonzero(~np.isfinite(metres)))
+            if missing == metres.size:
+                raise InputRasterError(f"The elevation raster {dem} has no elevation on the area of {s.path} (it does "
+                                       "not overlap it, or every pixel there is nodata).")
+            pixel = s.pixel_size_m
+            if pixel is None:
+                raise InputRasterError(f"{s.path} has no CRS with a known unit: terrain channels need its pixel size "
+                                       "in metres. Assign a projected CRS.")
+            self._metres[s.path], self._pixel[s.path] = metres, pixel
+            log.info("elevation on %s: %s, %s; %d pixels (%.2f %%) without elevation (flat terrain)", s.path, how,
+                     origin, missing, 100.0 * missing / metres.size)
+
+    def deriver(self, source: RasterSource) -> TerrainDeriver:
+        metres = self._metres[source.path]
+        read = functools.partial(_slice, metres)
+        return TerrainDeriver(self.inputs, read, source.width, source.height, self._pixel[source.path],
+                              self.inputs.sun_azimuth_deg, self.inputs.sun_elevation_deg)
+
+    def channels(self, source: RasterSource, window: Window) -> np.ndarray:
+        """``(C, h, w)`` float32 terrain channels of ``window`` (a rasterio window of ``source``)."""
+        return self.deriver(source).channels(_core_window(window))
+
+    def valid(self, source: RasterSource, window: Window) -> np.ndarray:
+        """Pixels of ``window`` that have an elevation."""
+        return np.isfinite(_slice(self._metres[source.path], _core_window(window)))
+
+
+def _core_window(window: Window) -> CoreWindow:
+    return CoreWindow(int(window.col_off), int(window.row_off), int(window.width), int(window.height))
+
+
+def _slice(array: np.ndarray, window: CoreWindow) -> np.ndarray:
+    return array[window.toslices()]
 
 
 class _Reader:
@@ -139,9 +215,11 @@ class LandCoverRasters(_Reader):
     """Land-cover rasters -> ``(indices int64 [H, W], valid bool [H, W])`` windows."""
 
     def __init__(self, sources: Sequence[RasterSource], scheme: ClassScheme, crop_px: int,
-                 max_nodata_fraction: float = 0.05, areas: Areas | None = None) -> None:
+                 max_nodata_fraction: float = 0.05, areas: Areas | None = None,
+                 terrain: TerrainRasters | None = None) -> None:
         super().__init__(sources, crop_px, max_nodata_fraction, areas)
         self.scheme = scheme
+        self.terrain = terrain
 
     def read(self, source: RasterSource, window: Window) -> tuple[np.ndarray, np.ndarray]:
         codes = self.handle(source).read(1, window=window)
@@ -150,11 +228,16 @@ class LandCoverRasters(_Reader):
         except SchemeError as exc:
             raise SchemeError(f"{source.path} (window {window}): {exc}") from None
 
-    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, rng: np.random.Generator) -> list[np.ndarray]:
+        """``[indices, valid]``, plus the window's terrain channels ``(C, H, W)`` when there is a DEM (pixels
+        without elevation count as nodata for ``max_nodata_fraction``)."""
         for source, window in self.candidates(rng):
             indices, valid = self.read(source, window)
-            if 1.0 - valid.mean() <= self.max_nodata:
-                return indices, valid
+            if self.terrain is not None:
+                if 1.0 - (valid & self.terrain.valid(source, window)).mean() <= self.max_nodata:
+                    return [indices, valid, self.terrain.channels(source, window)]
+            elif 1.0 - valid.mean() <= self.max_nodata:
+                return [indices, valid]
         raise InputRasterError(_no_window_message("land-cover", self))
 
 
@@ -164,10 +247,11 @@ class ImageRasters(_Reader):
     def __init__(self, sources: Sequence[RasterSource], bands: Sequence[int], crop_px: int,
                  max_nodata_fraction: float = 0.05, areas: Areas | None = None,
                  radiometry: Radiometry | None = None, percentiles: Sequence[float] = (2.0, 98.0),
-                 paired: LandCoverRasters | None = None) -> None:
+                 paired: LandCoverRasters | None = None, terrain: TerrainRasters | None = None) -> None:
         super().__init__(sources, crop_px, max_nodata_fraction, areas)
         self.bands = [int(b) for b in bands]
         self.paired = paired
+        self.terrain = terrain
         if paired is not None:
             for s, lc in zip(self.sources, paired.sources, strict=True):
                 if (s.width, s.height, s.transform, s.crs) != (lc.width, lc.height, lc.transform, lc.crs):
@@ -211,14 +295,18 @@ class ImageRasters(_Reader):
         return normalized, valid
 
     def sample(self, rng: np.random.Generator) -> list[np.ndarray]:
-        """``[pixels, valid]``, plus ``[paired_index, paired_valid]`` from the paired land cover when there is one."""
+        """``[pixels, valid]``, plus ``[paired_index, paired_valid]`` from the paired land cover when there is one,
+        plus the window's terrain channels when there is a DEM (last)."""
         for source, window in self.candidates(rng):
             pixels, valid = self.read(source, window)
-            if 1.0 - valid.mean() <= self.max_nodata:
-                if self.paired is None:
-                    return [pixels, valid]
-                lc = self.paired.sources[self.sources.index(source)]
-                return [pixels, valid, *self.paired.read(lc, window)]
+            usable = valid if self.terrain is None else valid & self.terrain.valid(source, window)
+            if 1.0 - usable.mean() <= self.max_nodata:
+                out = [pixels, valid]
+                if self.paired is not None:
+                    out += self.paired.read(self.paired.sources[self.sources.index(source)], window)
+                if self.terrain is not None:
+                    out.append(self.terrain.channels(source, window))
+                return out
         raise InputRasterError(_no_window_message("image", self))
 
 
@@ -255,8 +343,9 @@ class UnpairedWindows(Dataset):
 
     Items are dicts of tensors: ``lc_index`` int64 [H, W], ``lc_valid`` bool [H, W], ``rgb`` float32 [B, H, W],
     ``rgb_valid`` bool [H, W]; with a paired land cover also ``paired_index`` and ``paired_valid`` (the image
-    window's own land cover, for the optional semi-supervised terms). The length is the number of samples the
-    whole schedule uses.
+    window's own land cover, for the optional semi-supervised terms); with a DEM also ``lc_terrain`` and
+    ``rgb_terrain`` float32 [C, H, W] (the terrain channels of each window). The length is the number of samples
+    the whole schedule uses.
     """
 
     def __init__(self, landcover: LandCoverRasters, images: ImageRasters, length: int, seed: int = 0,
@@ -270,8 +359,10 @@ class UnpairedWindows(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng_lc = np.random.default_rng([self.seed, 0, index])
         rng_img = np.random.default_rng([self.seed, 1, index])
-        lc_index, lc_valid = augment(self.landcover.sample(rng_lc), rng_lc, self.rot90)
-        rgb, rgb_valid, *paired = augment(self.images.sample(rng_img), rng_img, self.rot90)
+        (lc_index, lc_valid, *_), lc_terrain = split_terrain(
+            augment(self.landcover.sample(rng_lc), rng_lc, self.rot90), self.landcover)
+        (rgb, rgb_valid, *paired), rgb_terrain = split_terrain(
+            augment(self.images.sample(rng_img), rng_img, self.rot90), self.images)
         item = {
             "lc_index": torch.from_numpy(lc_index.astype(np.int64)),
             "lc_valid": torch.from_numpy(lc_valid),
@@ -281,7 +372,18 @@ class UnpairedWindows(Dataset):
         if paired:
             item["paired_index"] = torch.from_numpy(paired[0].astype(np.int64))
             item["paired_valid"] = torch.from_numpy(paired[1])
+        if lc_terrain is not None and rgb_terrain is not None:
+            item["lc_terrain"] = torch.from_numpy(lc_terrain)
+            item["rgb_terrain"] = torch.from_numpy(rgb_terrain)
         return item
+
+
+def split_terrain(sample: list[np.ndarray], reader: LandCoverRasters | ImageRasters
+                  ) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """A reader's sample without its terrain channels, and those channels (None without a DEM)."""
+    if reader.terrain is None:
+        return sample, None
+    return sample[:-1], sample[-1]
 
 
 class StepSampler(Sampler[int]):
@@ -327,7 +429,13 @@ def build_datasets(config: Any, data_dir: str | Path | None, scheme: ClassScheme
     for s in lc_sources:
         if s.count != 1:
             raise InputRasterError(f"Land-cover raster {s.path} has {s.count} bands; it needs exactly 1 (codes).")
-    landcover = LandCoverRasters(lc_sources, scheme, d.crop_size_px, d.max_nodata_fraction, areas)
+    lc_terrain = img_terrain = None
+    inputs = config.terrain_inputs()
+    if inputs is not None:
+        dem = resolve([d.dem_raster], data_dir)[0]
+        lc_terrain = TerrainRasters(dem, lc_sources, inputs)
+        img_terrain = TerrainRasters(dem, img_sources, inputs)
+    landcover = LandCoverRasters(lc_sources, scheme, d.crop_size_px, d.max_nodata_fraction, areas, lc_terrain)
     paired = None
     if d.paired_landcover:
         paired_sources = [RasterSource.open(p) for p in resolve(d.paired_landcover, data_dir)]
@@ -336,5 +444,5 @@ def build_datasets(config: Any, data_dir: str | Path | None, scheme: ClassScheme
                                    f"data.image_rasters lists {len(img_sources)}: give one per image raster.")
         paired = LandCoverRasters(paired_sources, scheme, d.crop_size_px, 1.0)
     images = ImageRasters(img_sources, d.image_bands, d.crop_size_px, d.max_nodata_fraction, areas,
-                          radiometry=radiometry, percentiles=d.percentiles, paired=paired)
+                          radiometry=radiometry, percentiles=d.percentiles, paired=paired, terrain=img_terrain)
     return landcover, images

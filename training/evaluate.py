@@ -269,7 +269,6 @@ def area_sections(image_path: Path, landcover_path: Path, options: RealismOption
     RGB realism, colour and read-back) and ``judge`` (how the judge was trained, or that it came from the cache)."""
     from dataclasses import asdict
 
-    from .data import radiometry_to_json
     from .judge import cached_judge
 
     judge = cached_judge(image_path, landcover_path, options.train_areas, scheme, options.judge,
@@ -295,7 +294,7 @@ def area_sections(image_path: Path, landcover_path: Path, options: RealismOption
     info = {"what": "U-Net (cross-entropy) trained on real imagery of the training area: the supervised reference "
                     "of RGB -> land cover and the judge of land cover -> RGB (training/judge.py)",
             "train_areas": _shown(options.train_areas), "config": asdict(judge.config),
-            "radiometry": json.loads(radiometry_to_json(judge.radiometry)), **judge.info}
+            "radiometry": judge.radiometry.to_dict(), **judge.info}
     return areas, info
 
 

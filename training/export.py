@@ -2,7 +2,8 @@
 
 Graph: input ``input`` and output ``output``, float32 NCHW with dynamic N, H, W (H, W multiples of 4), opset 17,
 TorchScript-based exporter (``dynamo=False``). The land-cover model's graph ends in softmax (probabilities); the
-image model's in Tanh. Metadata: ``ModelContract.to_metadata()`` (our key plus the Deepness keys).
+image model's in Tanh (its input: one-hot classes, then the terrain channels of a terrain-aware run, then noise).
+Metadata: ``ModelContract.to_metadata()`` (our key plus the Deepness keys).
 """
 
 from __future__ import annotations
@@ -74,8 +75,9 @@ def export_generator(generator: nn.Module, contract: ModelContract, path: str | 
     if contract.direction is Direction.LANDCOVER_TO_RGB:
         idx = torch.randint(0, contract.num_classes, (2, side, side), generator=generator_rng)
         sample = torch.nn.functional.one_hot(idx, contract.num_classes).permute(0, 3, 1, 2).float()
+        terrain = torch.rand((2, contract.terrain_channels, side, side), generator=generator_rng) * 2 - 1
         noise = torch.randn((2, contract.noise_channels, side, side), generator=generator_rng)
-        sample = torch.cat([sample, noise], dim=1)
+        sample = torch.cat([sample, terrain, noise], dim=1)
     else:
         sample = torch.rand((2, contract.in_channels, side, side), generator=generator_rng) * 2 - 1
     try:
@@ -153,7 +155,7 @@ def contracts_from_checkpoint(state: dict[str, Any], model_version: str, tile_si
     return {
         Direction.LANDCOVER_TO_RGB: ModelContract(Direction.LANDCOVER_TO_RGB, description=(
             "lcgan CycleGAN generator: one-hot land cover -> RGB imagery in [-1, 1]"),
-            noise_channels=config.model.noise_channels, **common),
+            noise_channels=config.model.noise_channels, terrain=config.terrain_inputs(), **common),
         Direction.RGB_TO_LANDCOVER: ModelContract(Direction.RGB_TO_LANDCOVER, description=(
             "lcgan CycleGAN generator: RGB imagery -> land-cover class probabilities"), **common),
     }

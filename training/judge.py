@@ -23,7 +23,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -36,6 +35,7 @@ from torch import nn
 
 from lcgan_qgis.core.contract import Radiometry
 from lcgan_qgis.core.errors import InputRasterError
+from lcgan_qgis.core.files import AtomicFile
 from lcgan_qgis.core.scheme import ClassScheme
 
 from .two_sample import one_torch_thread
@@ -245,28 +245,24 @@ def train_judge(image_path: str | Path, landcover_path: str | Path, areas_path: 
 
 
 def save_judge(judge: Judge, path: Path) -> Path:
-    """Write ``judge`` to ``path`` atomically (a temporary file moved into place)."""
-    from .data import radiometry_to_json
-
+    """Write ``judge`` to ``path`` atomically (:class:`~lcgan_qgis.core.files.AtomicFile`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"state_dict": judge.model.state_dict(), "config": asdict(judge.config),
-                "radiometry": json.loads(radiometry_to_json(judge.radiometry)), "scheme": judge.scheme.to_dict(),
-                "info": judge.info}, tmp)
-    os.replace(tmp, path)
+    with AtomicFile(path) as tmp:
+        torch.save({"state_dict": judge.model.state_dict(), "config": asdict(judge.config),
+                    "radiometry": judge.radiometry.to_dict(), "scheme": judge.scheme.to_dict(),
+                    "info": judge.info}, tmp)
     return path
 
 
 def load_judge(path: Path) -> Judge:
     """Read a judge written by :func:`save_judge`."""
-    from .data import radiometry_from_dict
-
     saved = torch.load(path, map_location="cpu", weights_only=True)
     config = JudgeConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved["config"].items()})
     scheme = ClassScheme.from_dict(saved["scheme"], source=str(path))
     model = UNet(len(config.bands), len(scheme), config.widths)
     model.load_state_dict(saved["state_dict"])
-    return Judge(model.eval(), radiometry_from_dict(saved["radiometry"]), scheme, config, saved["info"])
+    radiometry = Radiometry.from_dict(saved["radiometry"], source=str(path))
+    return Judge(model.eval(), radiometry, scheme, config, saved["info"])
 
 
 def cached_judge(image_path: str | Path, landcover_path: str | Path, areas_path: str | Path, scheme: ClassScheme,

@@ -186,13 +186,14 @@ def build_discriminator(name: str, in_channels: int, **kwargs: object) -> nn.Mod
 def build_networks(config: Any, num_classes: int, image_bands: int) -> dict[str, nn.Module]:
     """The four CycleGAN networks of a :class:`~training.config.TrainConfig`, named as in checkpoints.
 
-    G_lc2rgb reads ``num_classes`` one-hot channels plus ``model.noise_channels`` noise channels.
+    G_lc2rgb reads ``num_classes`` one-hot channels, then ``len(model.terrain_channels)`` terrain channels, then
+    ``model.noise_channels`` noise channels (the contract's order).
     """
     m = config.model
     common = {"ngf": m.ngf, "n_blocks": m.n_blocks, "upsample": m.upsample, "norm": m.norm}
+    lc2rgb_in = num_classes + len(m.terrain_channels) + m.noise_channels
     return {
-        "g_lc2rgb": build_generator(m.generator, num_classes + m.noise_channels, image_bands, final="tanh",
-                                    **common),
+        "g_lc2rgb": build_generator(m.generator, lc2rgb_in, image_bands, final="tanh", **common),
         "g_rgb2lc": build_generator(m.generator, image_bands, num_classes, final="logits", **common),
         "d_rgb": build_discriminator(m.discriminator, image_bands, ndf=m.ndf, patch=m.patch),
         "d_lc": build_discriminator(m.discriminator, num_classes, ndf=m.ndf, patch=m.patch),

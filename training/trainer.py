@@ -268,9 +268,10 @@ class Trainer:
         for i in range(SAMPLE_COUNT):
             rng_lc = np.random.default_rng([self.config.runtime.seed, 7, i])
             rng_img = np.random.default_rng([self.config.runtime.seed, 8, i])
-            lc_index, lc_valid = self.landcover.sample(rng_lc)
-            rgb = self.images.sample(rng_img)[0]
-            rows.append(self.model.translate_sample(lc_index, lc_valid, rgb, seed=i))
+            (lc_index, lc_valid), lc_terrain = data_mod.split_terrain(self.landcover.sample(rng_lc), self.landcover)
+            image, rgb_terrain = data_mod.split_terrain(self.images.sample(rng_img), self.images)
+            rows.append(self.model.translate_sample(lc_index, lc_valid, image[0], seed=i, lc_terrain=lc_terrain,
+                                                    rgb_terrain=rgb_terrain))
         self.log.write_pictures(tag, rows, self.scheme, self.step)
 
     # -- signals --------------------------------------------------------------------------------------------

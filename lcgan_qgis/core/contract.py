@@ -7,10 +7,11 @@ Graph promises (checked by ``check_graph``):
 
 * one input named ``input`` and one output named ``output``, both float32 ``[N, C, H, W]`` with dynamic N, H, W;
   H and W must be multiples of ``size_multiple_px``;
-* ``landcover_to_rgb``: input C = number of classes (one-hot, channel i = ``scheme.classes[i]``) plus
-  ``noise_channels`` channels of standard normal noise (the texture source; the engine draws it from the global pixel
-  position, :mod:`lcgan_qgis.core.noise`, so every tiling feeds the same noise), output C = ``image_bands`` with
-  values in [-1, 1] (Tanh);
+* ``landcover_to_rgb``: input C = number of classes (one-hot, channel i = ``scheme.classes[i]``), then the
+  ``terrain`` channels when the model reads elevation (``terrain.channels`` in that order, derived from a DEM by
+  :mod:`lcgan_qgis.core.terrain`), then ``noise_channels`` channels of standard normal noise (the texture source;
+  the engine draws it from the global pixel position, :mod:`lcgan_qgis.core.noise`, so every tiling feeds the same
+  noise), output C = ``image_bands`` with values in [-1, 1] (Tanh);
 * ``rgb_to_landcover``: input C = ``image_bands`` normalised to [-1, 1] by ``radiometry``, output C = number of
   classes holding **probabilities** (softmax is part of the exported graph; training works on logits).
 
@@ -31,6 +32,7 @@ import numpy as np
 
 from .errors import ContractError, ModelFileError, SchemeError
 from .scheme import ClassScheme
+from .terrain import TerrainInputs
 
 CONTRACT_VERSION = 1
 METADATA_KEY = "lcgan"
@@ -199,6 +201,7 @@ class ModelContract:
     contract_version: int = CONTRACT_VERSION
     noise_channels: int = 0
     noise_seed: int = 0
+    terrain: TerrainInputs | None = None  # elevation-derived input channels (None: a map-only model)
 
     def __post_init__(self) -> None:
         def positive_int(name: str, value: Any, minimum: int = 1) -> None:
@@ -217,6 +220,10 @@ class ModelContract:
         if self.noise_channels and self.direction is not Direction.LANDCOVER_TO_RGB:
             raise ContractError(f"noise_channels is {self.noise_channels}, but only land cover -> RGB models take "
                                 "noise input.")
+        if self.terrain is not None and not isinstance(self.terrain, TerrainInputs):
+            raise ContractError(f"terrain must be TerrainInputs or None, got {self.terrain!r}.")
+        if self.terrain is not None and self.direction is not Direction.LANDCOVER_TO_RGB:
+            raise ContractError("terrain inputs are set, but only land cover -> RGB models read elevation.")
         if self.tile_size_px % self.size_multiple_px:
             raise ContractError(
                 f"tile_size_px {self.tile_size_px} is not a multiple of size_multiple_px {self.size_multiple_px}."
@@ -251,8 +258,13 @@ class ModelContract:
     @property
     def in_channels(self) -> int:
         if self.direction is Direction.LANDCOVER_TO_RGB:
-            return self.num_classes + self.noise_channels
+            return self.num_classes + self.terrain_channels + self.noise_channels
         return self.image_bands
+
+    @property
+    def terrain_channels(self) -> int:
+        """Input channels derived from elevation (0 for a map-only model)."""
+        return len(self.terrain.channels) if self.terrain is not None else 0
 
     @property
     def out_channels(self) -> int:
@@ -277,6 +289,7 @@ class ModelContract:
             "extra": dict(self.extra),
             "noise_channels": self.noise_channels,
             "noise_seed": self.noise_seed,
+            "terrain": self.terrain.to_dict() if self.terrain is not None else None,
         }
 
     def to_metadata(self) -> dict[str, str]:
@@ -364,6 +377,8 @@ class ModelContract:
                 contract_version=version,
                 noise_channels=get("noise_channels", int, 0),
                 noise_seed=get("noise_seed", int, 0),
+                terrain=(TerrainInputs.from_dict(data["terrain"], source)
+                         if data.get("terrain") is not None else None),
             )
         except ContractError as exc:
             msg = str(exc)
@@ -424,9 +439,10 @@ class ModelContract:
                 raise ContractError(f"{source}: {kind} must be 4-D [N, C, H, W], the graph has shape {list(shape)}.")
             if shape[1] != channels:
                 noise = f" and {self.noise_channels} noise channels" if self.noise_channels else ""
+                terrain = f", {self.terrain_channels} terrain channels" if self.terrain_channels else ""
                 raise ContractError(
                     f"{source}: {kind} has {shape[1]} channels but a {self.direction.value} model with "
-                    f"{self.num_classes} classes{noise} and {self.image_bands} image bands needs {channels}."
+                    f"{self.num_classes} classes{terrain}{noise} and {self.image_bands} image bands needs {channels}."
                 )
             fixed = [d for d in (shape[2], shape[3]) if isinstance(d, int)]
             if fixed:

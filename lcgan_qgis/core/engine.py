@@ -27,14 +27,15 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from .aoi import AreaOfInterest
 from .contract import Direction, ModelContract
-from .errors import Canceled, OptionError
+from .elevation import ElevationReader, ignored_elevation_message, missing_elevation_message, plan_terrain
+from .errors import Canceled, InputRasterError, OptionError
 from .files import check_output_paths, stale_partial_messages
 from .gdal_io import GeoTiffWriter
 from .output import RowSink, open_writer, output_spec, postprocess, style_output
@@ -61,6 +62,10 @@ class TranslateOptions:
     confidence_path: str | None = None  # land-cover output only: also write the max probability (float32 0..1)
     window_px: int | None = None  # inference window size (None: DEFAULT_WINDOW_PX)
     overwrite: bool = True  # False: refuse an existing output (OutputError)
+    # Terrain-aware models only (None: the model's): the sun for the hillshade, metres per elevation unit.
+    sun_azimuth_deg: float | None = None  # degrees clockwise from north
+    sun_elevation_deg: float | None = None  # degrees above the horizon
+    elevation_unit_m: float | None = None  # None: the unit the DEM states, else the model's (1 = metres)
 
 
 @dataclass(frozen=True)
@@ -226,7 +231,8 @@ def _batches(items: Iterator[_Item], batch_size: int) -> Iterator[list[_Item]]:
 def translate(model: Model, reader: RasterReader, output_path: str | Path,
               options: TranslateOptions = TranslateOptions(),  # noqa: B008 (frozen, immutable default)
               progress: Callable[[float], None] | None = None,
-              is_canceled: Callable[[], bool] | None = None) -> TranslateResult:
+              is_canceled: Callable[[], bool] | None = None,
+              elevation: ElevationReader | None = None) -> TranslateResult:
     """Translate ``reader``'s raster with ``model`` into a GeoTIFF at ``output_path``.
 
     Args:
@@ -236,6 +242,8 @@ def translate(model: Model, reader: RasterReader, output_path: str | Path,
         options: see :class:`TranslateOptions`.
         progress: called with the fraction done (0..1).
         is_canceled: polled between windows; when it returns True the run stops and leaves no file.
+        elevation: the DEM on ``reader``'s grid, for terrain-aware models (:class:`~lcgan_qgis.core.elevation.
+            ElevationReader`); ignored, with a message, by a model without terrain inputs.
 
     Returns:
         A :class:`TranslateResult` (``canceled=True`` and no output when cancelled).
@@ -249,13 +257,25 @@ def translate(model: Model, reader: RasterReader, output_path: str | Path,
     canceled = is_canceled or (lambda: False)
     report = progress or (lambda _f: None)
     overlap, window_px = _check_options(options, contract)
-    check_output_paths(output_path, options.confidence_path, info.name, options.overwrite)
+    check_output_paths(output_path, options.confidence_path, info.name, options.overwrite,
+                       elevation.name if elevation is not None else None)
+    if contract.terrain is not None and elevation is None:
+        raise InputRasterError(missing_elevation_message(contract, getattr(model, "path", None)))
     cleaned = stale_partial_messages([output_path] + ([options.confidence_path] if options.confidence_path else []))
     try:
         plan = plan_input(contract, reader, options.bands, options.radiometry_mode, canceled)
     except Canceled:  # during the pre-scan
         return _canceled(model, started, [*model.notes, *cleaned])
     messages = list(model.notes) + cleaned + list(plan.messages)
+    if contract.terrain is not None and elevation is not None:
+        terrain, terrain_messages = plan_terrain(
+            contract.terrain, elevation, info, sun_azimuth_deg=options.sun_azimuth_deg,
+            sun_elevation_deg=options.sun_elevation_deg, metres_per_unit=options.elevation_unit_m,
+            fallback_gsd_m=contract.gsd_m, is_canceled=canceled)
+        plan = replace(plan, terrain=terrain)
+        messages += terrain_messages
+    elif elevation is not None:
+        messages.append(ignored_elevation_message(elevation.name))
     multiple = contract.size_multiple_px
     window_h = fit_window(info.height, window_px, overlap, multiple)
     window_w = fit_window(info.width, window_px, overlap, multiple)

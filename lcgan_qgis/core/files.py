@@ -138,7 +138,8 @@ def name_max(folder: Path) -> int:
 
 
 def check_output_paths(output_path: str | Path | None, confidence_path: str | Path | None = None,
-                       input_path: str | Path | None = None, overwrite: bool = True) -> None:
+                       input_path: str | Path | None = None, overwrite: bool = True,
+                       elevation_path: str | Path | None = None) -> None:
     """Refuse outputs that cannot or must not be written, before any work is done.
 
     Args:
@@ -146,6 +147,7 @@ def check_output_paths(output_path: str | Path | None, confidence_path: str | Pa
         confidence_path: the optional second GeoTIFF (land-cover confidence).
         input_path: the input raster (a path or a GDAL string); no output may replace a file it reads.
         overwrite: ``False`` refuses an existing output.
+        elevation_path: the run's second input (a DEM), held to the same rule as ``input_path``.
 
     Raises:
         OutputError: naming the path at fault and the real reason: none given, a name too long for the file
@@ -157,17 +159,19 @@ def check_output_paths(output_path: str | Path | None, confidence_path: str | Pa
         raise OutputError("No output file was given.")
     paths = [("output", Path(output_path))] + ([("confidence output", Path(confidence_path))] if confidence_path
                                                else [])
-    sources = input_files(input_path)
+    sources = [(kind, raster, source) for kind, raster in (("input raster", input_path),
+                                                           ("elevation raster", elevation_path))
+               for source in input_files(raster)]
     for label, path in paths:
         _check_name_length(label, path)
         if path.is_dir():
             raise OutputError(f"The {label} {path} is a folder; give a file name (e.g. result.tif).")
         for candidate in (path, Path(str(path) + SIDECAR_SUFFIX)):
-            for source in sources:
+            for kind, raster, source in sources:
                 if same_file(candidate, source):
-                    what = "is the input raster itself" if same_file(source, input_path or "") else (
-                        f"is {source}, a file the input raster reads" if candidate == path else
-                        f"would replace {source}, a file the input raster reads, with its {SIDECAR_SUFFIX} sidecar")
+                    what = f"is the {kind} itself" if same_file(source, raster or "") else (
+                        f"is {source}, a file the {kind} reads" if candidate == path else
+                        f"would replace {source}, a file the {kind} reads, with its {SIDECAR_SUFFIX} sidecar")
                     raise OutputError(f"The {label} {path} {what}; choose another file name.")
         if path.suffix.lower() not in GEOTIFF_SUFFIXES:
             raise OutputError(f"The {label} {path} must be a GeoTIFF (.tif or .tiff).")

@@ -108,6 +108,28 @@ def _check_georeferenced(dataset: gdal.Dataset, name: str) -> None:
     )
 
 
+#: Metres per degree of latitude (and of longitude at the equator) used for rasters in degrees.
+METRES_PER_DEGREE = 111_320.0
+
+
+def ground_pixel_size_m(geotransform: Sequence[float], height: int, crs_wkt: str) -> tuple[float, float] | None:
+    """``(x, y)`` pixel size in metres on the ground: CRS units times the CRS's linear unit, or, in a geographic CRS,
+    degrees converted at the raster's centre latitude; ``None`` when the CRS is missing or has no known unit."""
+    dx, dy = abs(geotransform[1]), abs(geotransform[5])
+    factor = metres_per_unit(crs_wkt)
+    if factor is not None:
+        return dx * factor, dy * factor
+    if not crs_wkt:
+        return None
+    srs = osr.SpatialReference()
+    with gdal_errors() as errors:
+        status = gdal_call(errors, srs.ImportFromWkt, crs_wkt)
+    if status != 0 or not srs.IsGeographic():
+        return None
+    latitude = np.radians(geotransform[3] + geotransform[5] * height / 2.0)
+    return dx * float(np.cos(latitude)) * METRES_PER_DEGREE, dy * METRES_PER_DEGREE
+
+
 class GdalReader:
     """A raster file opened read-only with GDAL; a context manager. Errors name the path.
 

@@ -40,6 +40,7 @@ from .resources import bundled_model_path
 
 if TYPE_CHECKING:
     from .contract import ModelContract
+    from .elevation import ElevationReader
     from .engine import TranslateOptions, TranslateResult
     from .runtime import Model
 
@@ -94,6 +95,11 @@ class TranslationRequest:
         overwrite: ``False`` refuses an existing output.
         backend: one of :data:`~lcgan_qgis.core.choices.BACKENDS` (``auto``: see :mod:`lcgan_qgis.core.precision`).
         cache_dir: OpenVINO's compiled-model cache (the plugin's settings folder; None: the user cache folder).
+        elevation_path: a DEM (any GDAL raster, any CRS) for terrain-aware land cover -> RGB models; resampled
+            onto the grid being translated on the fly. Ignored, with a warning, by map-only models.
+        sun_azimuth_deg, sun_elevation_deg: the sun for the hillshade of terrain-aware models (``None``: the
+            model's, i.e. its training imagery's).
+        elevation_unit_m: metres per elevation unit (``None``: the unit the DEM states, else the model's).
     """
 
     output_path: str
@@ -115,6 +121,10 @@ class TranslationRequest:
     overwrite: bool = True
     backend: str = "auto"
     cache_dir: str | None = None
+    elevation_path: str | None = None
+    sun_azimuth_deg: float | None = None
+    sun_elevation_deg: float | None = None
+    elevation_unit_m: float | None = None
 
 
 @dataclass(frozen=True)
@@ -208,7 +218,8 @@ def run_translation(request: TranslationRequest, reader: GridReader, progress: P
     Raises:
         LcganError: the core's specific error (model file, contract, input raster, output, device).
     """
-    check_output_paths(request.output_path, request.confidence_path, request.input_path, request.overwrite)
+    check_output_paths(request.output_path, request.confidence_path, request.input_path, request.overwrite,
+                       request.elevation_path)
     with claim_outputs([request.output_path, request.confidence_path]):
         if model is not None:
             return _run_model(request, reader, model, model.path, progress, is_canceled, log, note)
@@ -227,6 +238,7 @@ def _run_model(request: TranslationRequest, reader: GridReader, model: Model, mo
                progress: Progress | None, is_canceled: IsCanceled | None, log: Log | None,
                note: Log | None) -> JobResult:
     """:func:`run_translation` once the outputs are reserved and the model is loaded."""
+    from .elevation import ignored_elevation_message, missing_elevation_message
     from .engine import TranslateOptions, translate
 
     say = log or LOG.info
@@ -244,6 +256,12 @@ def _run_model(request: TranslationRequest, reader: GridReader, model: Model, mo
     rgb_input = direction is Direction.RGB_TO_LANDCOVER
     if rgb_input:
         say(describe_radiometry(request.radiometry_mode, contract))
+    elevation_path = request.elevation_path
+    if contract.terrain is None and elevation_path:
+        tell(ignored_elevation_message(elevation_path))
+        elevation_path = None
+    elif contract.terrain is not None and not elevation_path:
+        raise InputRasterError(missing_elevation_message(contract, model_path))
     plan = plan_resolution(reader.info, reader.metres_per_unit, contract.gsd_m, request.gsd_tolerance,
                            request.check_gsd)
     say(plan.message)
@@ -256,11 +274,16 @@ def _run_model(request: TranslationRequest, reader: GridReader, model: Model, mo
         confidence_path=request.confidence_path,
         window_px=request.window_px,
         overwrite=request.overwrite,
+        sun_azimuth_deg=request.sun_azimuth_deg,
+        sun_elevation_deg=request.sun_elevation_deg,
+        elevation_unit_m=request.elevation_unit_m,
     )
     if plan.grid is None:
-        result = translate(model, reader, request.output_path, options, report, is_canceled)
+        with _elevation_on(elevation_path, reader.info) as elevation:
+            result = translate(model, reader, request.output_path, options, report, is_canceled, elevation)
     else:
-        result = _translate_resampled(model, reader, plan.grid, request, options, report, is_canceled, say, tell)
+        result = _translate_resampled(model, reader, plan.grid, request, options, report, is_canceled, say, tell,
+                                      elevation_path)
     compile_seconds = model.compile_seconds
     if not result.canceled:
         compiled = f"; OpenVINO compiled in {compile_seconds:.1f} s" if compile_seconds >= 0.05 else ""
@@ -271,9 +294,21 @@ def _run_model(request: TranslationRequest, reader: GridReader, model: Model, mo
     return JobResult(result, contract)
 
 
+@contextlib.contextmanager
+def _elevation_on(path: str | None, info: RasterInfo) -> Iterator[ElevationReader | None]:
+    """The DEM at ``path`` presented on ``info``'s grid (``None`` without a path), closed afterwards."""
+    if not path:
+        yield None
+        return
+    from .elevation import ElevationReader
+
+    with ElevationReader(path, info) as elevation:
+        yield elevation
+
+
 def _translate_resampled(model: Model, reader: GridReader, grid: Grid, request: TranslationRequest,
                          options: TranslateOptions, report: Progress, is_canceled: IsCanceled | None,
-                         say: Log, tell: Log) -> TranslateResult:
+                         say: Log, tell: Log, elevation_path: str | None = None) -> TranslateResult:
     """Translate on ``grid`` into a scratch folder beside the output, then warp the results onto the layer's grid.
 
     All or nothing: the outputs are warped into :class:`~lcgan_qgis.core.files.AtomicFile` temporaries and moved into
@@ -291,9 +326,10 @@ def _translate_resampled(model: Model, reader: GridReader, grid: Grid, request: 
         coarse_out = scratch / "output.tif"
         coarse_conf = scratch / "confidence.tif" if request.confidence_path else None
         coarse_options = replace(options, confidence_path=str(coarse_conf) if coarse_conf else None, overwrite=True)
-        with contextlib.closing(reader.on_grid(grid, categorical=categorical_input)) as coarse_reader:
+        with contextlib.closing(reader.on_grid(grid, categorical=categorical_input)) as coarse_reader, \
+                _elevation_on(elevation_path, coarse_reader.info) as elevation:
             result = translate(model, coarse_reader, coarse_out, coarse_options,
-                               lambda f: report(TRANSLATE_SHARE * f), is_canceled)
+                               lambda f: report(TRANSLATE_SHARE * f), is_canceled, elevation)
         if result.canceled:
             return result
         if not coarse_out.is_file():

@@ -18,6 +18,7 @@ import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from .errors import Canceled, InputRasterError, SchemeError
 from .noise import position_noise
 from .raster import RasterInfo, RasterReader, Window, read_valid_mask
 from .validity import image_valid
+
+if TYPE_CHECKING:
+    from .terrain import TerrainDeriver
 
 log = logging.getLogger(__name__)
 
@@ -50,18 +54,22 @@ class InputPlan:
     low: tuple[float, ...] = ()  # image radiometry actually applied (empty for land cover)
     high: tuple[float, ...] = ()
     messages: tuple[str, ...] = ()
+    terrain: TerrainDeriver | None = None  # terrain-aware land cover -> RGB models: channels from the DEM
 
     def convert(self, contract: ModelContract, pixels: np.ndarray, source: str, window: Window,
                 mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Raw ``(bands, h, w)`` pixels of ``window`` -> ``(model input (C, h, w) float32, valid mask (h, w) bool)``.
 
         ``mask`` (the raster's alpha or mask band, :func:`~lcgan_qgis.core.raster.read_valid_mask`) marks further
-        pixels as nodata. Land cover: the one-hot map, then the model's ``noise_channels`` drawn from the pixels'
-        positions in the whole raster (:func:`~lcgan_qgis.core.noise.position_noise`).
+        pixels as nodata. Land cover: the one-hot map, then the terrain channels of ``window`` (with their halo) for
+        terrain-aware models, then the model's ``noise_channels`` drawn from the pixels' positions in the whole
+        raster (:func:`~lcgan_qgis.core.noise.position_noise`).
         """
         if self.direction is Direction.LANDCOVER_TO_RGB:
             codes = pixels[0] if mask is None else np.where(mask, pixels[0], contract.scheme.nodata_code)
             onehot, valid = landcover_to_onehot(contract, codes, self.nodata[0], source)
+            if self.terrain is not None:
+                onehot = np.concatenate([onehot, self.terrain.channels(window)])
             if contract.noise_channels:
                 noise = position_noise(window, contract.noise_channels, contract.noise_seed)
                 onehot = np.concatenate([onehot, noise])

@@ -29,3 +29,8 @@ def default_scheme_path() -> Path:
 def bundled_model_path(direction: Direction | str) -> Path:
     """Path of the bundled default model for ``direction`` (it may not exist in a bare checkout)."""
     return resources_dir() / "models" / f"{Direction(direction).value}.onnx"
+
+
+def bundled_terrain_model_path() -> Path:
+    """Path of the bundled terrain-aware land cover -> RGB model (it needs elevation; it may not be installed)."""
+    return resources_dir() / "models" / f"{Direction.LANDCOVER_TO_RGB.value}_terrain.onnx"

@@ -1,6 +1,7 @@
 """What the dock and the Processing algorithms ask of a QGIS raster layer, answered once.
 
-- :func:`layer_file`: the file behind a layer (an output may not overwrite it);
+- :func:`layer_file`: the file behind a layer (an output may not overwrite it); :func:`elevation_file`: the same
+  for the elevation layer, which the core reads with GDAL (refused when there is none);
 - :func:`direction_misfit` / :func:`fits_direction`: whether a layer can be the input of a direction with its
   default bands: one band of class codes for land cover, at least red, green and blue for imagery, alpha and mask
   bands not counted (:func:`~lcgan_qgis.plugin.qgis_reader.data_band_count`). (The imagery
@@ -16,6 +17,7 @@ from qgis.core import QgsRasterLayer
 from qgis.PyQt.QtCore import QCoreApplication
 
 from ..core.contract import Direction
+from ..core.errors import InputRasterError
 from .qgis_reader import data_band_count
 
 
@@ -24,6 +26,22 @@ def layer_file(layer: QgsRasterLayer) -> str | None:
     if layer.providerType() != "gdal":
         return None
     return layer.source().split("|")[0] or None
+
+
+def elevation_file(layer: QgsRasterLayer | None) -> str:
+    """The DEM file behind an elevation layer (the core reads it with GDAL, warping it onto the land cover's grid).
+
+    Raises:
+        InputRasterError: the layer is invalid or not a GDAL raster (a web service, a memory layer...).
+    """
+    if layer is None or not layer.isValid():
+        raise InputRasterError("The elevation layer is not a raster layer QGIS can open.")
+    path = layer_file(layer)
+    if path is None:
+        raise InputRasterError(f"Elevation layer '{layer.name()}' is not a file GDAL can read (provider "
+                               f"'{layer.providerType()}'); save it as a GeoTIFF first (right-click > Export > "
+                               "Save As...).")
+    return path
 
 
 def direction_misfit(layer: Any, direction: Direction) -> str | None:

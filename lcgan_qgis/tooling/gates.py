@@ -35,13 +35,14 @@ log = logging.getLogger(__name__)
 
 def measure_gates(model_path: str | Path, calibration_raster: str | Path, windows: int = CALIBRATION_WINDOWS,
                   window_px: int = CALIBRATION_PX, threads: int | None = None,
-                  write: bool = True) -> FidelityRecord:
+                  write: bool = True, elevation: str | Path | None = None) -> FidelityRecord:
     """Measure each path's fidelity against the reference on the calibration windows; write the record.
 
     Every path is loaded first and the windows are run interleaved (window 1 on every path, then window 2...), so
     the seconds per window (median, first window excluded: it compiles) compare paths under the same load. Paths
     this machine cannot run (OpenVINO missing, no BF16, no int8 sibling) or that fail to load are left out of the
-    record, and ``auto`` never uses a path that is not in it.
+    record, and ``auto`` never uses a path that is not in it. A terrain-aware model needs ``elevation``, the DEM
+    of the calibration raster (as ``quantize`` does).
 
     Raises:
         ModelFileError / ContractError: the model is unusable, or the record cannot be written.
@@ -59,7 +60,7 @@ def measure_gates(model_path: str | Path, calibration_raster: str | Path, window
                     raise
                 log.info("gates: %s not measured: %s", choice.label, exc)
         contract = models[REFERENCE].contract
-        batches = list(calibration_batches(contract, calibration_raster, windows, window_px))
+        batches = list(calibration_batches(contract, calibration_raster, windows, window_px, elevation))
         outputs: dict[ExecutionPath, list[np.ndarray]] = {c: [] for c in models}
         seconds: dict[ExecutionPath, list[float]] = {c: [] for c in models}
         for batch in batches:
@@ -91,7 +92,8 @@ def measure_gates(model_path: str | Path, calibration_raster: str | Path, window
     sibling = int8_sibling(model_path)
     if sibling.is_file():
         digests[sibling.name] = file_digest(sibling)
-    calibration = f"{len(batches)} windows of {window_px} px from {Path(calibration_raster).name}"
+    calibration = f"{len(batches)} windows of {window_px} px from {Path(calibration_raster).name}" + (
+        f" with the elevation of {Path(elevation).name}" if elevation and contract.terrain is not None else "")
     record = FidelityRecord(model=model_path.name, digests=digests, metric=metric, calibration=calibration,
                             paths=paths, measured_on=versions)
     if write:

@@ -9,6 +9,7 @@ engine loads it like any lcgan model.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import logging
@@ -22,7 +23,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..core.contract import ModelContract
-from ..core.errors import OutputError
+from ..core.elevation import ElevationReader, missing_elevation_message, plan_terrain
+from ..core.errors import InputRasterError, OutputError
 from ..core.files import AtomicFile, same_file
 from ..core.gdal_io import GdalReader
 from ..core.precision import fidelity, int8_sibling
@@ -49,10 +51,17 @@ def calibration_windows(width: int, height: int, count: int, size: int, seed: in
 
 
 def calibration_batches(contract: ModelContract, raster: str | Path, count: int = CALIBRATION_WINDOWS,
-                        size: int = CALIBRATION_PX) -> Iterator[np.ndarray]:
-    """Model-ready ``(1, C, h, w)`` inputs from windows of ``raster`` (converted exactly as the engine does)."""
-    with GdalReader(raster) as reader:
+                        size: int = CALIBRATION_PX, elevation: str | Path | None = None) -> Iterator[np.ndarray]:
+    """Model-ready ``(1, C, h, w)`` inputs from windows of ``raster`` (converted exactly as the engine does; a
+    terrain-aware model's terrain channels from the DEM ``elevation``)."""
+    with GdalReader(raster) as reader, contextlib.ExitStack() as stack:
         plan = plan_input(contract, reader)
+        if contract.terrain is not None:
+            if elevation is None:
+                raise InputRasterError(missing_elevation_message(contract, "to quantise"))
+            dem = stack.enter_context(ElevationReader(elevation, reader.info))
+            plan = dataclasses.replace(plan, terrain=plan_terrain(contract.terrain, dem, reader.info,
+                                                                  fallback_gsd_m=contract.gsd_m)[0])
         multiple = contract.size_multiple_px
         for window in calibration_windows(reader.info.width, reader.info.height, count, size):
             x, _valid = plan.convert(contract, reader.read(window, plan.bands), reader.info.name, window,
@@ -141,8 +150,9 @@ def equalize_instance_norm_inputs(model: onnx.ModelProto, batches: list[np.ndarr
 def quantize_model(model_path: str | Path, calibration_raster: str | Path, output_path: str | Path,
                    windows: int = CALIBRATION_WINDOWS, window_px: int = CALIBRATION_PX,
                    percentile: float = CALIBRATION_PERCENTILE, float_first: bool = True,
-                   float_upsampling: bool = True) -> QuantizeReport:
-    """Write an int8 copy of ``model_path`` calibrated on windows of ``calibration_raster``.
+                   float_upsampling: bool = True, elevation: str | Path | None = None) -> QuantizeReport:
+    """Write an int8 copy of ``model_path`` calibrated on windows of ``calibration_raster`` (and, for a
+    terrain-aware model, of the DEM ``elevation``).
 
     Recipe (chosen by measurement, docs/engine.md): InstanceNorm input equalisation, then onnxruntime static QDQ
     quantisation of the convolutions (per-channel int8 weights, uint8 activations, ``percentile`` calibration).
@@ -174,7 +184,11 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
     # the reference: the float model on onnxruntime, even when M.int8.onnx exists or OpenVINO is installed
     source = load_model(model_path, "cpu", precision="fp32", backend="onnxruntime")
     contract = source.contract
-    batches = list(calibration_batches(contract, calibration_raster, windows, window_px))
+    try:
+        batches = list(calibration_batches(contract, calibration_raster, windows, window_px, elevation))
+    except BaseException:
+        source.close()
+        raise
     check = batches[: max(1, len(batches) // 4)]
     reference = [source.run(b) for b in check]
     source.close()

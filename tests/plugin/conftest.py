@@ -162,6 +162,32 @@ def iface(qgis_app: object) -> Iterator[StandInIface]:
     QCoreApplication.processEvents()
 
 
+def recording_feedback() -> object:
+    """A QgsProcessingFeedback that keeps the log lines in ``lines`` (qgis is imported once QGIS runs)."""
+    from qgis.core import QgsProcessingFeedback
+
+    class Recording(QgsProcessingFeedback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lines: list[str] = []
+
+        def pushInfo(self, info: str) -> None:
+            self.lines.append(info)
+            super().pushInfo(info)
+
+    return Recording()
+
+
+def add_layer(path: Path, name: str) -> object:
+    """A valid QgsRasterLayer over ``path``, added to the project."""
+    from qgis.core import QgsProject, QgsRasterLayer
+
+    layer = QgsRasterLayer(str(path), name)
+    assert layer.isValid()
+    QgsProject.instance().addMapLayer(layer)
+    return layer
+
+
 def make_dock(iface: object, direction: Direction, layer: object, model: Path, output: Path) -> object:
     """A real LcganDock set to ``direction``, ``layer``, ``model`` and ``output`` (not yet run)."""
     from lcgan_qgis.plugin.gui.dock import LcganDock

@@ -13,24 +13,9 @@ from lcgan_qgis.core.contract import Direction
 from lcgan_qgis.core.precision import BACKENDS, PRECISIONS
 from tests.optional import needs_openvino
 
-from .conftest import image_array, make_dock, write_raster
+from .conftest import image_array, make_dock, recording_feedback, write_raster
 
 RGB2LC = "lcgan:rgb_to_landcover"
-
-
-def _feedback() -> object:
-    from qgis.core import QgsProcessingFeedback
-
-    class Recording(QgsProcessingFeedback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.lines: list[str] = []
-
-        def pushInfo(self, info: str) -> None:
-            self.lines.append(info)
-            super().pushInfo(info)
-
-    return Recording()
 
 
 @pytest.fixture()
@@ -39,7 +24,7 @@ def imagery(tmp_path: Path) -> Path:
 
 
 def test_processing_reports_the_path_that_ran(lcgan, models, imagery: Path, tmp_path: Path) -> None:
-    feedback = _feedback()
+    feedback = recording_feedback()
     result = lcgan.run(RGB2LC, {"INPUT": str(imagery), "MODEL": str(models[Direction.RGB_TO_LANDCOVER]),
                                 "OUTPUT": str(tmp_path / "lc.tif"), "DEVICE": 1,
                                 "PRECISION": PRECISIONS.index("fp32"), "BACKEND": BACKENDS.index("onnxruntime")},
@@ -66,7 +51,7 @@ def test_processing_runs_openvino_and_caches_in_the_qgis_profile(lcgan, models, 
                                                                  tmp_path: Path) -> None:
     from lcgan_qgis.plugin.settings import openvino_cache_dir
 
-    feedback = _feedback()
+    feedback = recording_feedback()
     result = lcgan.run(RGB2LC, {"INPUT": str(imagery), "MODEL": str(models[Direction.RGB_TO_LANDCOVER]),
                                 "OUTPUT": str(tmp_path / "lc.tif"), "PRECISION": PRECISIONS.index("fp32"),
                                 "BACKEND": BACKENDS.index("openvino")}, feedback=feedback)

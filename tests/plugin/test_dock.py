@@ -11,18 +11,9 @@ import pytest
 
 from lcgan_qgis.core.contract import Direction
 
-from .conftest import image_array, landcover_array, make_dock, write_raster
+from .conftest import add_layer, image_array, landcover_array, make_dock, write_raster
 
 TASK_TIMEOUT_MS = 120_000
-
-
-def _add_layer(path: Path, name: str):
-    from qgis.core import QgsProject, QgsRasterLayer
-
-    layer = QgsRasterLayer(str(path), name)
-    assert layer.isValid()
-    QgsProject.instance().addMapLayer(layer)
-    return layer
 
 
 def test_run_button_translates_in_a_task_and_adds_the_styled_layer(iface, qtbot, zion_clips, models,
@@ -30,7 +21,7 @@ def test_run_button_translates_in_a_task_and_adds_the_styled_layer(iface, qtbot,
     from qgis.core import QgsApplication, QgsPalettedRasterRenderer, QgsProject
     from qgis.PyQt.QtCore import Qt
 
-    layer = _add_layer(zion_clips["rgb"], "Zion Landsat")
+    layer = add_layer(zion_clips["rgb"], "Zion Landsat")
     dock = make_dock(iface, Direction.RGB_TO_LANDCOVER, layer, models[Direction.RGB_TO_LANDCOVER], tmp_path / "lc.tif")
     qtbot.addWidget(dock)
     assert dock.layer_combo.currentLayer() is layer
@@ -63,7 +54,7 @@ def test_run_button_translates_in_a_task_and_adds_the_styled_layer(iface, qtbot,
 def test_landcover_to_rgb_result_gets_a_0_255_rgb_renderer(iface, qtbot, models, tmp_path: Path) -> None:
     from qgis.core import QgsMultiBandColorRenderer, QgsProject
 
-    layer = _add_layer(write_raster(tmp_path / "lc.tif", landcover_array(100, 120), nodata=255), "map")
+    layer = add_layer(write_raster(tmp_path / "lc.tif", landcover_array(100, 120), nodata=255), "map")
     dock = make_dock(iface, Direction.LANDCOVER_TO_RGB, layer, models[Direction.LANDCOVER_TO_RGB], tmp_path / "o.tif")
     qtbot.addWidget(dock)
     dock.run_button.click()
@@ -83,7 +74,7 @@ def test_cancel_stops_the_task_and_leaves_no_file_and_no_layer(iface, qtbot, mod
 
     src = tmp_path / "in"
     src.mkdir()
-    layer = _add_layer(write_raster(src / "big.tif", landcover_array(3000, 3000), nodata=255), "big")
+    layer = add_layer(write_raster(src / "big.tif", landcover_array(3000, 3000), nodata=255), "big")
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     dock = make_dock(iface, Direction.LANDCOVER_TO_RGB, layer, models[Direction.LANDCOVER_TO_RGB], out_dir / "o.tif")
@@ -105,8 +96,8 @@ def test_cancel_stops_the_task_and_leaves_no_file_and_no_layer(iface, qtbot, mod
 def test_layers_are_filtered_by_direction(iface, qtbot, tmp_path: Path) -> None:
     from lcgan_qgis.plugin.gui.dock import LcganDock
 
-    single = _add_layer(write_raster(tmp_path / "lc.tif", landcover_array(16, 16)), "codes")
-    rgb = _add_layer(write_raster(tmp_path / "rgb.tif", image_array(16, 16)), "rgb")
+    single = add_layer(write_raster(tmp_path / "lc.tif", landcover_array(16, 16)), "codes")
+    rgb = add_layer(write_raster(tmp_path / "rgb.tif", image_array(16, 16)), "rgb")
     dock = LcganDock(iface)
     qtbot.addWidget(dock)
     dock.set_direction(Direction.LANDCOVER_TO_RGB)
@@ -141,7 +132,7 @@ def test_area_from_canvas_and_from_polygon_features(iface, qtbot, tmp_path: Path
     from lcgan_qgis.core.errors import InputRasterError
     from lcgan_qgis.plugin.gui.dock import EXTENT_CANVAS, EXTENT_FEATURES, LcganDock
 
-    layer = _add_layer(write_raster(tmp_path / "lc.tif", landcover_array(100, 100)), "codes")  # 300000..303000
+    layer = add_layer(write_raster(tmp_path / "lc.tif", landcover_array(100, 100)), "codes")  # 300000..303000
     dock = LcganDock(iface)
     qtbot.addWidget(dock)
     dock.layer_combo.setLayer(layer)
@@ -188,7 +179,7 @@ def test_plugin_loads_into_the_interface_and_unloads(iface, qtbot) -> None:
 def test_removing_the_input_layer_mid_run_does_not_break_the_task(iface, qtbot, models, tmp_path: Path) -> None:
     from qgis.core import QgsProject
 
-    layer = _add_layer(write_raster(tmp_path / "lc.tif", landcover_array(1500, 1500), nodata=255), "gone")
+    layer = add_layer(write_raster(tmp_path / "lc.tif", landcover_array(1500, 1500), nodata=255), "gone")
     dock = make_dock(iface, Direction.LANDCOVER_TO_RGB, layer, models[Direction.LANDCOVER_TO_RGB], tmp_path / "o.tif")
     qtbot.addWidget(dock)
     task = dock.run()
@@ -201,7 +192,7 @@ def test_removing_the_input_layer_mid_run_does_not_break_the_task(iface, qtbot, 
 
 
 def test_a_second_run_while_one_is_running_is_refused(iface, qtbot, models, tmp_path: Path) -> None:
-    layer = _add_layer(write_raster(tmp_path / "lc.tif", landcover_array(1500, 1500), nodata=255), "busy")
+    layer = add_layer(write_raster(tmp_path / "lc.tif", landcover_array(1500, 1500), nodata=255), "busy")
     dock = make_dock(iface, Direction.LANDCOVER_TO_RGB, layer, models[Direction.LANDCOVER_TO_RGB], tmp_path / "o.tif")
     qtbot.addWidget(dock)
     assert dock.run() is not None

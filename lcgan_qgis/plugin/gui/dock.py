@@ -3,6 +3,9 @@
 The panel only gathers parameters: it builds a :class:`~lcgan_qgis.job.TranslationRequest` and a reader over a
 clone of the layer's provider, starts a :class:`~lcgan_qgis.tasks.TranslateTask`, and when the task is done adds the
 styled result to the project. It never loads a model for inference or tiles a raster itself.
+
+(About 480 lines, past the 400 a module should keep to, since the OpenVINO and terrain options joined: one widget
+per run choice, each a few lines; the options group is the part to move into its own widget when it grows again.)
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from qgis.core import (
 from qgis.gui import (
     QgsCollapsibleGroupBox,
     QgsDockWidget,
+    QgsDoubleSpinBox,
     QgsFileWidget,
     QgsMapLayerComboBox,
     QgsRasterBandComboBox,
@@ -52,11 +56,13 @@ from ...core.choices import (
     RADIOMETRY_LABELS,
 )
 from ...core.contract import Direction
+from ...core.elevation import missing_elevation_message
 from ...core.errors import InputRasterError, LcganError
 from ...core.job import TranslationRequest
 from ...core.precision import MIN_CLASS_AGREEMENT, MIN_PSNR_DB
 from ...core.resampling import GSD_TOLERANCE
-from ..layers import direction_misfit, fits_direction, layer_file
+from ...core.resources import bundled_terrain_model_path
+from ..layers import direction_misfit, elevation_file, fits_direction, layer_file
 from ..qgis_reader import ProviderReader
 from ..settings import openvino_cache_dir
 from ..styling import add_confidence_layer, add_result_layer, result_layer_name
@@ -68,6 +74,8 @@ EXTENT_WHOLE, EXTENT_CANVAS, EXTENT_FEATURES = "layer", "canvas", "features"
 EXTENTS = (("Whole layer", EXTENT_WHOLE), ("Map canvas extent", EXTENT_CANVAS),
            ("Features of a polygon layer", EXTENT_FEATURES))
 MESSAGE_SECONDS = 8
+#: Bundled land cover -> RGB models the user picks from when no model file is chosen.
+BUNDLED_MAP_ONLY, BUNDLED_TERRAIN = "map", "terrain"
 
 
 class LcganDock(QgsDockWidget):
@@ -113,6 +121,24 @@ class LcganDock(QgsDockWidget):
         self.model_widget.setFilter("lcgan ONNX models (*.onnx)")
         self.model_widget.lineEdit().setPlaceholderText("bundled model")
         form.addRow("Model", self.model_widget)
+        self.bundled_combo = QComboBox()
+        self.bundled_combo.addItem("map only", BUNDLED_MAP_ONLY)
+        self.bundled_combo.addItem("terrain-aware (needs elevation)", BUNDLED_TERRAIN)
+        self.bundled_combo.setToolTip("Which bundled land cover -> RGB model runs when no model file is chosen. The "
+                                      "terrain-aware one paints relief from an elevation raster (DEM).")
+        self.bundled_label = QLabel("Bundled model")
+        form.addRow(self.bundled_label, self.bundled_combo)
+        self.elevation_combo = QgsMapLayerComboBox()
+        self.elevation_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
+        self.elevation_combo.setAllowEmptyLayer(True)
+        self.elevation_combo.setLayer(None)
+        self.elevation_combo.setToolTip("A DEM (any CRS and pixel size; resampled onto the land cover's grid) for "
+                                        "terrain-aware models. Map-only models ignore it.")
+        self.elevation_label = QLabel("Elevation")
+        form.addRow(self.elevation_label, self.elevation_combo)
+        self.elevation_hint = QLabel("")
+        self.elevation_hint.setWordWrap(True)
+        form.addRow("", self.elevation_hint)
         layout.addLayout(form)
         self.info_box = ModelInfoBox()
         layout.addWidget(self.info_box)
@@ -154,6 +180,20 @@ class LcganDock(QgsDockWidget):
         self.openvino_button.setVisible(False)
         options.addRow(self.openvino_label)
         options.addRow("", self.openvino_button)
+        self.sun_spins = []
+        for label, high, tip in (("Sun azimuth", 359.9, "clockwise from north"), ("Sun elevation", 90.0,
+                                                                                 "above the horizon")):
+            spin = QgsDoubleSpinBox()
+            spin.setRange(-1.0, high)
+            spin.setDecimals(1)
+            spin.setSpecialValueText("model default")
+            spin.setClearValue(-1.0)
+            spin.setValue(-1.0)
+            spin.setSuffix(" °")
+            spin.setToolTip(f"The sun for the hillshade of terrain-aware models, degrees {tip} (model default: its "
+                            "training imagery's sun).")
+            options.addRow(label, spin)
+            self.sun_spins.append((options.labelForField(spin), spin))
         self.radiometry_combo = QComboBox()
         for mode in RADIOMETRY_CHOICES:
             self.radiometry_combo.addItem(RADIOMETRY_LABELS[mode], mode)
@@ -216,6 +256,7 @@ class LcganDock(QgsDockWidget):
         self.direction_combo.currentIndexChanged.connect(self._direction_changed)
         self.layer_combo.layerChanged.connect(self._layer_changed)
         self.model_widget.fileChanged.connect(self.refresh_model_info)
+        self.bundled_combo.currentIndexChanged.connect(self.refresh_model_info)
         self.device_combo.currentIndexChanged.connect(self.refresh_model_info)
         self.options_box.collapsedStateChanged.connect(self._options_toggled)
         self.openvino_button.clicked.connect(self.install_openvino)
@@ -241,6 +282,9 @@ class LcganDock(QgsDockWidget):
         self.confidence_check.setVisible(rgb_input)
         self.radiometry_label.setVisible(rgb_input)
         self.radiometry_combo.setVisible(rgb_input)
+        for widget in (self.bundled_label, self.bundled_combo, self.elevation_label, self.elevation_combo,
+                       self.elevation_hint, *(w for pair in self.sun_spins for w in pair)):
+            widget.setVisible(not rgb_input)
         self._refresh_layer_filter()
         self._extent_mode_changed()
         self.refresh_model_info()
@@ -264,10 +308,26 @@ class LcganDock(QgsDockWidget):
         self.polygon_combo.setEnabled(features)
         self.selected_only.setEnabled(features)
 
+    def chosen_model_path(self) -> str | None:
+        """The model file chosen, else the bundled terrain-aware model when picked, else None (the bundled one)."""
+        if self.model_widget.filePath():
+            return self.model_widget.filePath()
+        if self.direction is Direction.LANDCOVER_TO_RGB and self.bundled_combo.currentData() == BUNDLED_TERRAIN:
+            return str(bundled_terrain_model_path())
+        return None
+
     def refresh_model_info(self, *_args: object) -> None:
-        """Describe the chosen model (or the bundled one) and the provider that would run it."""
-        self.info_box.show_model(self.model_widget.filePath() or None, self.direction,
-                                 self.device_combo.currentData())
+        """Describe the chosen model (or the bundled one) and the provider that would run it; say whether it needs
+        elevation."""
+        self.bundled_combo.setEnabled(not self.model_widget.filePath())
+        contract = self.info_box.show_model(self.chosen_model_path(), self.direction, self.device_combo.currentData())
+        if contract is None or contract.direction is not Direction.LANDCOVER_TO_RGB:
+            self.elevation_hint.setText("")
+        elif contract.terrain is not None:
+            self.elevation_hint.setText("<b>Needed</b>: this model is terrain-aware (it reads "
+                                        f"{', '.join(contract.terrain.channels)} derived from the elevation).")
+        else:
+            self.elevation_hint.setText("Not used: this model is map only.")
 
     def _options_toggled(self, collapsed: bool) -> None:
         if not collapsed and not self.openvino_label.text():
@@ -317,10 +377,11 @@ class LcganDock(QgsDockWidget):
         confidence = None
         if rgb_input and self.confidence_check.isChecked():
             confidence = re.sub(r"(\.tiff?)?$", "_confidence.tif", output, count=1, flags=re.IGNORECASE)
+        terrain = {} if rgb_input else self._terrain_request()
         request = TranslationRequest(
             direction=direction,
             output_path=output,
-            model_path=self.model_widget.filePath() or None,
+            model_path=self.chosen_model_path(),
             device=self.device_combo.currentData(),
             overlap_px=None if self.overlap_spin.value() < 0 else self.overlap_spin.value(),
             batch_size=self.batch_spin.value(),
@@ -333,8 +394,20 @@ class LcganDock(QgsDockWidget):
             precision=self.precision_combo.currentData(),
             backend=self.backend_combo.currentData(),
             cache_dir=openvino_cache_dir(),
+            **terrain,
         )
         return request, ProviderReader.from_layer(layer)
+
+    def _terrain_request(self) -> dict[str, Any]:
+        """The request's elevation fields; a terrain-aware model without elevation is refused here, before a task."""
+        layer = self.elevation_combo.currentLayer()
+        path = elevation_file(layer) if isinstance(layer, QgsRasterLayer) else None
+        contract = self.info_box.contract
+        if path is None and contract is not None and contract.terrain is not None:
+            raise InputRasterError(missing_elevation_message(contract, self.chosen_model_path() or "(bundled)"))
+        azimuth, elevation = (spin.value() for _label, spin in self.sun_spins)
+        return {"elevation_path": path, "sun_azimuth_deg": azimuth if azimuth >= 0 else None,
+                "sun_elevation_deg": elevation if elevation >= 0 else None}
 
     def run(self) -> TranslateTask | None:
         """Start a translation task for the current choices (the Run button)."""

@@ -55,6 +55,8 @@ def contract_html(contract: ModelContract, path: Path, wanted: Direction, provid
         ("Resolution", f"{contract.gsd_m:g} m per pixel"),
         ("Image bands", html.escape(", ".join(contract.band_names))
          + f" ({html.escape(contract.radiometry.mode)} radiometry)"),
+        *([("Elevation", "needed: " + html.escape(contract.terrain.describe()) if contract.terrain is not None
+            else "not used (map only)")] if contract.direction is Direction.LANDCOVER_TO_RGB else []),
         ("Runs on", html.escape(provider_line)),
     ]
     text = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows)

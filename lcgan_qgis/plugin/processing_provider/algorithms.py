@@ -4,6 +4,9 @@ Both read the layer through a clone of its data provider (made in ``prepareAlgor
 :func:`lcgan_qgis.job.run_translation` in ``processAlgorithm`` (possibly on a worker thread) with the feedback's
 progress and cancel, and style the loaded result in ``postProcessAlgorithm``. Core errors become
 ``QgsProcessingException`` carrying the core's specific message.
+
+(About 450 lines, past the 400 a module should keep to: the parameters of every run choice, declared and read the
+way QGIS's own algorithms do, class constants beside them; the help texts already live in ``help.yaml``.)
 """
 
 from __future__ import annotations
@@ -51,8 +54,9 @@ from ...core.errors import LcganError
 from ...core.job import JobResult, TranslationRequest, run_translation
 from ...core.precision import MIN_CLASS_AGREEMENT, MIN_PSNR_DB
 from ...core.resampling import GSD_TOLERANCE
+from ...core.resources import bundled_terrain_model_path
 from ..icons import plugin_icon
-from ..layers import direction_misfit, layer_file
+from ..layers import direction_misfit, elevation_file, layer_file
 from ..qgis_reader import ProviderReader, data_band_count
 from ..settings import openvino_cache_dir
 from .result_styler import ResultStyler
@@ -69,8 +73,8 @@ def _help_texts() -> dict[str, str]:
 
 
 def help_text(algorithm_id: str) -> str:
-    """The help of ``algorithm_id`` from :data:`HELP_FILE` (untranslated; ``{tolerance}``, ``{agreement}`` and
-    ``{psnr}`` not yet filled in)."""
+    """The help of ``algorithm_id`` from :data:`HELP_FILE` (untranslated; ``{tolerance}``, ``{agreement}``,
+    ``{psnr}`` and ``{terrain_model}`` not yet filled in)."""
     return _help_texts()[algorithm_id]
 
 
@@ -95,6 +99,10 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
     RAN_WITH = "RAN_WITH"
     TILES = "TILES"
     SECONDS = "SECONDS"
+    ELEVATION = "ELEVATION"
+    SUN_AZIMUTH = "SUN_AZIMUTH"
+    SUN_ELEVATION = "SUN_ELEVATION"
+    ELEVATION_UNIT = "ELEVATION_UNIT"
 
     DIRECTION: Direction = Direction.LANDCOVER_TO_RGB
     INPUT_LABEL = "Input raster"
@@ -134,7 +142,8 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
     def shortHelpString(self) -> str:
         return self.tr(help_text(self.name())).format(tolerance=f"{GSD_TOLERANCE * 100:g} %",
                                                       agreement=f"{MIN_CLASS_AGREEMENT * 100:g} %",
-                                                      psnr=f"{MIN_PSNR_DB:g} dB")
+                                                      psnr=f"{MIN_PSNR_DB:g} dB",
+                                                      terrain_model=bundled_terrain_model_path())
 
     def tags(self) -> list[str]:
         return self.tr("cyclegan,gan,land cover,landcover,rgb,imagery,onnx,deep learning").split(",")
@@ -149,6 +158,7 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
             )
         )
         self._add_band_parameter()
+        self._add_terrain_parameters()
         self.addParameter(
             QgsProcessingParameterNumber(
                 self.OVERLAP, self.tr("Tile overlap in pixels (empty: the model's recommendation)"),
@@ -205,6 +215,13 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
     def _add_extra_outputs(self) -> None:
         """Land-cover output only."""
 
+    def _add_terrain_parameters(self) -> None:
+        """Land-cover input only (terrain-aware models)."""
+
+    def _terrain_options(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
+        """The request's elevation fields (land-cover input only)."""
+        return {}
+
     # -- run -----------------------------------------------------------------------------------------------
     def prepareAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,
                          feedback: QgsProcessingFeedback) -> bool:
@@ -251,6 +268,7 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
             precision=PRECISIONS[self.parameterAsEnum(parameters, self.PRECISION, context)],
             backend=BACKENDS[self.parameterAsEnum(parameters, self.BACKEND, context)],
             cache_dir=openvino_cache_dir(),
+            **self._terrain_options(parameters, context),
         )
         self._reader = ProviderReader.from_layer(layer)
         self._request = request
@@ -335,6 +353,33 @@ class LandcoverToRgb(TranslateAlgorithm):
     INPUT_LABEL = "Land-cover raster (one band of class codes)"
     OUTPUT_LABEL = "Synthetic RGB"
     DISPLAY_NAME = "Land cover to synthetic RGB"
+
+    def _add_terrain_parameters(self) -> None:
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.ELEVATION, self.tr("Elevation (DEM, any CRS; needed by terrain-aware models)"), optional=True))
+        for key, label, low, high in (
+                (self.SUN_AZIMUTH, "Sun azimuth for the hillshade, degrees clockwise from north (empty: the model's)",
+                 0.0, 359.999),
+                (self.SUN_ELEVATION, "Sun elevation above the horizon, degrees (empty: the model's)", 0.0, 90.0),
+                (self.ELEVATION_UNIT, "Metres per elevation unit, e.g. 0.3048 for feet (empty: the raster's unit, "
+                                      "else the model's)", 0.0, 1e6)):
+            parameter = QgsProcessingParameterNumber(key, self.tr(label), type=QgsProcessingParameterNumber.Type.Double,
+                                                     defaultValue=None, optional=True, minValue=low, maxValue=high)
+            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+            self.addParameter(parameter)
+
+    def _terrain_options(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
+        numbers = {field: (self.parameterAsDouble(parameters, key, context)
+                           if parameters.get(key) not in (None, "") else None)
+                   for field, key in (("sun_azimuth_deg", self.SUN_AZIMUTH), ("sun_elevation_deg", self.SUN_ELEVATION),
+                                      ("elevation_unit_m", self.ELEVATION_UNIT))}
+        if parameters.get(self.ELEVATION) in (None, ""):
+            return {"elevation_path": None, **numbers}
+        layer = self.parameterAsRasterLayer(parameters, self.ELEVATION, context)
+        if layer is None or not layer.isValid():
+            raise QgsProcessingException(self.tr("The elevation {0!r} is not a raster layer QGIS can open.").format(
+                parameters.get(self.ELEVATION)))
+        return {"elevation_path": elevation_file(layer), **numbers}
 
     def _check_layer(self, layer: QgsRasterLayer) -> None:
         misfit = direction_misfit(layer, self.DIRECTION)
