@@ -1,7 +1,8 @@
 """Evaluate exported models on a paired land-cover / imagery area (default: the Zion sample).
 
 ``python -m training evaluate --models DIR --data DIR --out docs/evaluation`` (``make evaluate``). Both ONNX models
-run through the plugin's own core engine (``lcgan_qgis.core.engine.translate``), exactly as in QGIS.
+run through the plugin's own job (``lcgan_qgis.core.job.run_translation``, :mod:`training.eval_io`), exactly as in
+QGIS.
 
 * RGB -> land cover: pixel accuracy, per-class IoU, mIoU and a confusion matrix (PNG) against the real map, next to
   the majority-class baseline (the most frequent real class predicted everywhere).
@@ -22,18 +23,17 @@ import logging
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from osgeo import gdal
 
 from lcgan_qgis.core.contract import Direction, Radiometry
 from lcgan_qgis.core.engine import DEFAULT_WINDOW_PX
-from lcgan_qgis.core.errors import InputRasterError, ModelFileError, OutputError
+from lcgan_qgis.core.errors import InputRasterError, ModelFileError
 from lcgan_qgis.core.resources import bundled_model_path
 from lcgan_qgis.core.scheme import ClassScheme
 
+from .eval_io import Raster, read_raster, translate_file, write_image
 from .evaluate_realism import (
     DEFAULT_TRAIN_AREAS,
     HELDOUT,
@@ -49,7 +49,6 @@ from .realism import class_means
 from .window_dependence import compare_windows, fitted_windows
 
 log = logging.getLogger(__name__)
-gdal.UseExceptions()
 
 IMAGE_FILE = "landsat8_rgb.tif"
 LANDCOVER_FILE = "nlcd2011_on_landsat_grid.tif"
@@ -59,60 +58,6 @@ TRAINING_AREA_LABEL = (
     "three quarters), so the whole-scene numbers show how well they fit it, not how they generalise. With "
     "--heldout, 'split' also scores the area never trained on separately."
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Raster:
-    """A whole raster in memory: ``(bands, rows, cols)`` pixels, a validity mask and its georeference."""
-
-    path: Path
-    pixels: np.ndarray
-    valid: np.ndarray
-    geotransform: tuple[float, ...]
-    projection: str
-
-
-def read_raster(path: str | Path) -> Raster:
-    """Read every band of ``path`` with GDAL; a pixel is valid where every band's mask says so.
-
-    Raises:
-        InputRasterError: if the file is missing or GDAL cannot read it.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputRasterError(f"Raster not found: {path}")
-    try:
-        ds = gdal.Open(str(path))
-        pixels = ds.ReadAsArray()
-        if pixels.ndim == 2:
-            pixels = pixels[None]
-        valid = np.ones(pixels.shape[1:], dtype=bool)
-        for b in range(1, ds.RasterCount + 1):
-            valid &= ds.GetRasterBand(b).GetMaskBand().ReadAsArray() > 0
-        return Raster(path, pixels, valid, tuple(ds.GetGeoTransform()), ds.GetProjection())
-    except RuntimeError as exc:
-        raise InputRasterError(f"Cannot read raster {path}: {exc}") from None
-    finally:
-        ds = None
-
-
-def write_image(path: Path, pixels: np.ndarray, like: Raster, nodata: float = 0.0) -> Path:
-    """Write ``(bands, rows, cols)`` uint16 pixels as a GeoTIFF on the grid of ``like``; invalid pixels = nodata."""
-    bands, rows, cols = pixels.shape
-    try:
-        ds = gdal.GetDriverByName("GTiff").Create(str(path), cols, rows, bands, gdal.GDT_UInt16,
-                                                  options=["TILED=YES", "COMPRESS=DEFLATE"])
-        ds.SetGeoTransform(like.geotransform)
-        ds.SetProjection(like.projection)
-        for b in range(bands):
-            band = ds.GetRasterBand(b + 1)
-            band.SetNoDataValue(nodata)
-            band.WriteArray(pixels[b])
-    except RuntimeError as exc:
-        raise OutputError(f"Cannot write {path}: {exc}") from None
-    finally:
-        ds = None
-    return path
 
 
 # -- land-cover scores ----------------------------------------------------------------------------------------------
@@ -199,24 +144,6 @@ def clip_to_radiometry(image: np.ndarray, radiometry: Radiometry) -> np.ndarray:
 
 
 # -- the run --------------------------------------------------------------------------------------------------------
-def _translate(model_path: Path, input_path: Path, output_path: Path, device: str, overlap_px: int | None,
-               window_px: int | None = None, precision: str = "auto") -> dict:
-    """Run one model over one raster with the core engine; returns what it reports (provider, seconds...)."""
-    from lcgan_qgis.core.engine import TranslateOptions, translate
-    from lcgan_qgis.core.gdal_io import GdalReader
-    from lcgan_qgis.core.runtime import load_model
-
-    started = time.perf_counter()
-    options = TranslateOptions(overlap_px=overlap_px, window_px=window_px)
-    with load_model(model_path, device=device, precision=precision) as model, GdalReader(input_path) as reader:
-        result = translate(model, reader, output_path, options)
-        provider, used = model.provider, model.precision
-    seconds = time.perf_counter() - started
-    log.info("%s -> %s on %s (%s) in %.1f s", input_path.name, output_path.name, provider, used, seconds)
-    return {"model": str(model_path), "input": input_path.name, "provider": provider, "precision": used,
-            "seconds": round(seconds, 2), "tiles": result.tiles}
-
-
 def find_models(models_dir: str | Path | None) -> dict[Direction, Path]:
     """Both model files in ``models_dir`` (default: the bundled ones); raises ModelFileError naming what is missing."""
     paths = {d: (Path(models_dir) / MODEL_FILES[d] if models_dir else bundled_model_path(d)) for d in Direction}
@@ -355,7 +282,7 @@ def evaluate(models_dir: str | Path | None, data_dir: str | Path, out_dir: str |
     radiometry = rgb_contract.radiometry
 
     def run(direction: Direction, source: Path, target: Path, window_px: int | None = None) -> dict:
-        return _translate(paths[direction], source, target, device, overlap_px, window_px, precision)
+        return translate_file(paths[direction], source, target, device, overlap_px, window_px, precision)
 
     with tempfile.TemporaryDirectory(prefix="lcgan-evaluate-") as tmp:
         work = out_dir / "rasters" if keep_rasters else Path(tmp)

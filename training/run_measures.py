@@ -19,26 +19,12 @@ import rasterio
 from rasterio.features import geometry_mask
 
 from .areas import load_areas
+from .eval_io import translate_file
 from .realism import checkerboard_index, local_std, percentile_stretch
 
 IMAGE_FILE = "landsat8_rgb.tif"
 LANDCOVER_FILE = "nlcd2011_on_landsat_grid.tif"
 WINDOWS_PX = (128, 256, 512)
-
-
-def _read(path: Path) -> tuple[np.ndarray, Any]:
-    with rasterio.open(path) as ds:
-        return ds.read(), ds
-
-
-def _translate(model_path: Path, source: Path, out: Path, window_px: int, overlap_px: int) -> Path:
-    from lcgan_qgis.core.engine import TranslateOptions, translate
-    from lcgan_qgis.core.gdal_io import GdalReader
-    from lcgan_qgis.core.runtime import load_model
-
-    with load_model(model_path, "cpu", precision="fp32") as model, GdalReader(source) as reader:
-        translate(model, reader, out, TranslateOptions(window_px=window_px, overlap_px=overlap_px))
-    return out
 
 
 def measure_run(run_dir: str | Path, data_dir: str | Path, heldout: str | Path, overlap_px: int = 16) -> dict:
@@ -63,8 +49,8 @@ def measure_run(run_dir: str | Path, data_dir: str | Path, heldout: str | Path, 
     with tempfile.TemporaryDirectory(prefix="lcgan-measure-") as tmp:
         preds = {}
         for w in WINDOWS_PX:
-            pred_path = _translate(models / "rgb_to_landcover.onnx", image_path, Path(tmp) / f"lc{w}.tif", w,
-                                   overlap_px)
+            pred_path = Path(tmp) / f"lc{w}.tif"
+            translate_file(models / "rgb_to_landcover.onnx", image_path, pred_path, "cpu", overlap_px, w, "fp32")
             with rasterio.open(pred_path) as ds:
                 preds[w] = scheme.codes_to_indices(ds.read(1), nodata=ds.nodata)
         both = valid & preds[256][1] & preds[512][1] & preds[128][1]
@@ -75,7 +61,8 @@ def measure_run(run_dir: str | Path, data_dir: str | Path, heldout: str | Path, 
         out["lc_changed_128_256"] = float((preds[128][0] != preds[256][0])[both].mean())
         gens = {}
         for w in (256, 512):
-            rgb_path = _translate(models / "landcover_to_rgb.onnx", lc_path, Path(tmp) / f"rgb{w}.tif", w, overlap_px)
+            rgb_path = Path(tmp) / f"rgb{w}.tif"
+            translate_file(models / "landcover_to_rgb.onnx", lc_path, rgb_path, "cpu", overlap_px, w, "fp32")
             with rasterio.open(rgb_path) as ds:
                 gens[w] = ds.read().astype(np.float64)
         with rasterio.open(image_path) as ds:

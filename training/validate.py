@@ -1,9 +1,9 @@
-"""RGB -> land-cover validation during training, through the plugin's own engine (the windows and blending users get).
+"""RGB -> land-cover validation during training, through the plugin's own job (the windows and blending users get).
 
 The torch generator is put behind the core's model interface (:class:`TorchModel`: ``contract``, ``provider``,
-``run``) and :func:`lcgan_qgis.core.engine.translate` runs it over the paired validation image exactly as it runs an
-exported model: same window grid, overlap, blending, nodata rule and output codes. The result is scored against the
-paired land cover (same grid), inside the validation areas when given.
+``run``) and :func:`lcgan_qgis.core.job.run_translation` runs it over the paired validation image exactly as it runs
+an exported model: same resolution policy, window grid, overlap, blending, nodata rule and output codes. The result
+is scored against the paired land cover (same grid), inside the validation areas when given.
 """
 
 from __future__ import annotations
@@ -36,10 +36,16 @@ class TorchModel:
     provider = "torch"
     backend, precision = "torch", "fp32"  # (what the engine reports as having run)
     notes: tuple[str, ...] = ()
+    compile_seconds = 0.0
 
     def __init__(self, generator: nn.Module, contract: ModelContract, device: torch.device | str = "cpu") -> None:
         self.generator, self.contract, self.device = generator, contract, torch.device(device)
         self.provider_reason = "training validation (torch)"
+        self.path = Path(f"{contract.direction.value} generator (torch, step {contract.model_version})")
+
+    @property
+    def summary(self) -> str:
+        return f"torch on {self.device}"
 
     @torch.no_grad()
     def run(self, batch: np.ndarray) -> np.ndarray:
@@ -72,8 +78,8 @@ def evaluate_rgb2lc(generator: nn.Module, image_path: str | Path, landcover_path
     Raises:
         InputRasterError: the rasters are not on one grid.
     """
-    from lcgan_qgis.core.engine import TranslateOptions, translate
     from lcgan_qgis.core.gdal_io import GdalReader
+    from lcgan_qgis.core.job import TranslationRequest, run_translation
 
     scheme: ClassScheme = contract.scheme
     with rasterio.open(image_path) as img, rasterio.open(landcover_path) as lcd:
@@ -87,8 +93,10 @@ def evaluate_rgb2lc(generator: nn.Module, image_path: str | Path, landcover_path
     model = TorchModel(generator, contract, device)
     with tempfile.TemporaryDirectory(prefix="lcgan-validate-") as tmp:
         out = Path(tmp) / "prediction.tif"
+        request = TranslationRequest(str(out), bands=tuple(bands), radiometry_mode=radiometry_mode,
+                                     input_path=str(image_path))
         with GdalReader(image_path) as reader:
-            translate(model, reader, out, TranslateOptions(bands=tuple(bands), radiometry_mode=radiometry_mode))
+            run_translation(request, reader, log=lambda _m: None, model=model)
         with rasterio.open(out) as ds:
             predicted_codes, predicted_nodata = ds.read(1), ds.nodata
     prediction, predicted_valid = scheme.codes_to_indices(predicted_codes, nodata=predicted_nodata)
