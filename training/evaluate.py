@@ -22,18 +22,26 @@ import json
 import logging
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from lcgan_qgis.core.contract import Direction, Radiometry
+from lcgan_qgis.core.contract import Direction
 from lcgan_qgis.core.engine import DEFAULT_WINDOW_PX
 from lcgan_qgis.core.errors import InputRasterError, ModelFileError
 from lcgan_qgis.core.resources import bundled_model_path
 from lcgan_qgis.core.scheme import ClassScheme
 
 from .eval_io import Raster, read_raster, translate_file, write_image
+from .eval_scores import (
+    baseline_scores,
+    clip_to_radiometry,
+    compare_colours,
+    generated_to_image_units,
+    score_landcover,
+    scorer,
+    split_scores,
+)
 from .evaluate_realism import (
     DEFAULT_TRAIN_AREAS,
     HELDOUT,
@@ -43,9 +51,9 @@ from .evaluate_realism import (
     judge_maps,
     realism_sections,
 )
+from .evaluate_terrain import find_terrain_model, terrain_comparison
 from .evaluation_summary import summary_lines
-from .metrics import accuracy, confusion_matrix, iou_per_class, majority_baseline, mean_iou
-from .realism import class_means
+from .judge import Judge
 from .window_dependence import compare_windows, fitted_windows
 
 log = logging.getLogger(__name__)
@@ -58,89 +66,6 @@ TRAINING_AREA_LABEL = (
     "three quarters), so the whole-scene numbers show how well they fit it, not how they generalise. With "
     "--heldout, 'split' also scores the area never trained on separately."
 )
-
-
-# -- land-cover scores ----------------------------------------------------------------------------------------------
-def score_landcover(true_idx: np.ndarray, pred_idx: np.ndarray, valid: np.ndarray, scheme: ClassScheme) -> dict:
-    """Accuracy, per-class IoU, mIoU and the confusion matrix (rows: true class, columns: predicted) on ``valid``."""
-    n = len(scheme)
-    cm = confusion_matrix(true_idx[valid], pred_idx[valid], n)
-    ious = iou_per_class(cm)
-    true_share = cm.sum(axis=1) / max(cm.sum(), 1)
-    pred_share = cm.sum(axis=0) / max(cm.sum(), 1)
-    return {
-        "pixels": int(cm.sum()),
-        "accuracy": float(accuracy(cm)),
-        "miou": float(mean_iou(cm)),
-        "iou_per_class": {
-            str(c.code): {"name": c.name, "iou": None if np.isnan(ious[i]) else float(ious[i]),
-                          "true_share": float(true_share[i]), "predicted_share": float(pred_share[i])}
-            for i, c in enumerate(scheme.classes)
-        },
-        "confusion_matrix": cm.tolist(),
-    }
-
-
-def baseline_scores(scores: dict, scheme: ClassScheme) -> dict:
-    """The majority-class baseline (``training.metrics.majority_baseline``) for the pixels ``scores`` counted."""
-    base = majority_baseline(np.array(scores["confusion_matrix"]))
-    cls = scheme.classes[base["class_index"]]
-    return {"class": cls.code, "name": cls.name, "accuracy": float(base["accuracy"]), "miou": float(base["mean_iou"])}
-
-
-# -- colour statistics ----------------------------------------------------------------------------------------------
-def colour_statistics(image: np.ndarray, class_idx: np.ndarray, valid: np.ndarray,
-                      n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-class pixel counts ``(n,)``, band means and stds ``(n, bands)`` (NaN where a class has no pixel)."""
-    values = image.astype(np.float64)
-    counts, means = class_means(values, class_idx, valid, n_classes)
-    _, mean_squares = class_means(values * values, class_idx, valid, n_classes)
-    return counts, means, np.sqrt(np.maximum(mean_squares - means * means, 0.0))
-
-
-def compare_colours(real: np.ndarray, generated: np.ndarray, class_idx: np.ndarray, valid: np.ndarray,
-                    scheme: ClassScheme, band_names: Sequence[str]) -> dict:
-    """Per-class mean/std of real vs generated imagery, and the pixel-weighted error of the class means.
-
-    The baseline paints every pixel in the real image's global mean colour: its class-mean error is what a
-    generator that ignored the land cover would get at best.
-    """
-    n = len(scheme)
-    counts, real_mean, real_std = colour_statistics(real, class_idx, valid, n)
-    _, gen_mean, gen_std = colour_statistics(generated, class_idx, valid, n)
-    present = counts > 0
-    weights = counts[present] / counts[present].sum()
-    global_mean = np.array([real[b][valid].astype(np.float64).mean() for b in range(real.shape[0])])
-    error = (weights[:, None] * np.abs(gen_mean[present] - real_mean[present])).sum(axis=0)
-    baseline = (weights[:, None] * np.abs(global_mean[None] - real_mean[present])).sum(axis=0)
-
-    def rounded(values: np.ndarray) -> list[float | None]:
-        return [None if np.isnan(v) else round(float(v), 2) for v in values]
-
-    return {
-        "bands": list(band_names),
-        "per_class": {
-            str(c.code): {"name": c.name, "pixels": int(counts[i]), "real_mean": rounded(real_mean[i]),
-                          "real_std": rounded(real_std[i]), "generated_mean": rounded(gen_mean[i]),
-                          "generated_std": rounded(gen_std[i])}
-            for i, c in enumerate(scheme.classes)
-        },
-        "class_mean_abs_error": rounded(error),
-        "baseline_global_mean_abs_error": rounded(baseline),
-        "real_global_mean": rounded(global_mean),
-    }
-
-
-def generated_to_image_units(rgb_uint8: np.ndarray, radiometry: Radiometry) -> np.ndarray:
-    """The engine's display uint8 output (0..255 = [-1, 1]) -> the training imagery's units via the radiometry."""
-    return radiometry.denormalize(rgb_uint8.astype(np.float32) / 127.5 - 1.0)
-
-
-def clip_to_radiometry(image: np.ndarray, radiometry: Radiometry) -> np.ndarray:
-    """Real imagery clipped per band to the model's ``[low, high]`` (what the generator can produce)."""
-    low = np.asarray(radiometry.low, dtype=np.float32)[:, None, None]
-    high = np.asarray(radiometry.high, dtype=np.float32)[:, None, None]
-    return np.clip(image.astype(np.float32), low, high)
 
 
 # -- the run --------------------------------------------------------------------------------------------------------
@@ -169,17 +94,6 @@ def area_mask(areas_path: str | Path, like: Raster) -> np.ndarray:
     return geometry_mask([geometry], out_shape=like.pixels.shape[1:], transform=transform, invert=True)
 
 
-def split_scores(true_idx: np.ndarray, pred_idx: np.ndarray, valid: np.ndarray, inside: np.ndarray,
-                 scheme: ClassScheme) -> dict:
-    """Scores (with their majority baselines) inside and outside a held-out area."""
-    out = {}
-    for name, mask in (("heldout", valid & inside), ("training_area", valid & ~inside)):
-        scores = score_landcover(true_idx, pred_idx, mask, scheme)
-        scores["baseline_majority"] = baseline_scores(scores, scheme)
-        out[name] = scores
-    return out
-
-
 def _shown(path: Path) -> str:
     """``path`` relative to the working directory when it lies below it (reports do not name a checkout)."""
     try:
@@ -191,9 +105,10 @@ def _shown(path: Path) -> str:
 def area_sections(image_path: Path, landcover_path: Path, options: RealismOptions, scheme: ClassScheme,
                   masks: dict[str, np.ndarray], real: Raster, real_clipped: np.ndarray, generated: np.ndarray,
                   generated_valid: np.ndarray, true_idx: np.ndarray, rgb_valid: np.ndarray, split: dict,
-                  band_names: list[str]) -> tuple[dict, dict]:
+                  band_names: list[str]) -> tuple[dict, dict, Judge]:
     """The report's ``areas`` (per area: RGB -> LC with its majority baseline and the supervised reference; LC ->
-    RGB realism, colour and read-back) and ``judge`` (how the judge was trained, or that it came from the cache)."""
+    RGB realism, colour and read-back), ``judge`` (how the judge was trained, or that it came from the cache) and
+    the judge itself."""
     from dataclasses import asdict
 
     from .judge import cached_judge
@@ -203,11 +118,7 @@ def area_sections(image_path: Path, landcover_path: Path, options: RealismOption
     images = Imagery.of(real.pixels.astype(np.float32), generated, generated_valid, options.blur_sigma_px)
     maps = judge_maps(judge, images)
 
-    def score(truth: np.ndarray, predicted: np.ndarray, mask: np.ndarray) -> dict:
-        scores = score_landcover(truth, predicted, mask, scheme)
-        scores["baseline_majority"] = baseline_scores(scores, scheme)
-        return scores
-
+    score = scorer(scheme)
     realism = realism_sections(maps, judge.model.size_multiple_px, images, true_idx, masks, scheme, band_names,
                                real_clipped, score, options)
     areas = {}
@@ -222,7 +133,7 @@ def area_sections(image_path: Path, landcover_path: Path, options: RealismOption
                     "of RGB -> land cover and the judge of land cover -> RGB (training/judge.py)",
             "train_areas": _shown(options.train_areas), "config": asdict(judge.config),
             "radiometry": judge.radiometry.to_dict(), **judge.info}
-    return areas, info
+    return areas, info, judge
 
 
 def evaluate(models_dir: str | Path | None, data_dir: str | Path, out_dir: str | Path, device: str = "auto",
@@ -314,14 +225,14 @@ def evaluate(models_dir: str | Path | None, data_dir: str | Path, out_dir: str |
         agree_valid = gen_valid & back_valid & back.valid
         agreement = score_landcover(true_idx, back_idx, agree_valid, scheme)
         agreement["baseline_majority"] = baseline_scores(agreement, scheme)
-        split = areas = window = judge_info = None
+        split = areas = window = judge_info = terrain = None
         if inside is not None:
             split = {"areas": str(heldout), "rgb_to_landcover": split_scores(true_idx, pred_idx, valid, inside, scheme),
                      "landcover_agreement": split_scores(true_idx, back_idx, agree_valid, inside, scheme)}
         if inside is not None and realism is not False:
             options = realism if isinstance(realism, RealismOptions) else RealismOptions()
             masks = {HELDOUT: inside, TRAINING: ~inside}
-            areas, judge_info = area_sections(image_path, landcover_path, options, scheme, masks, real_img,
+            areas, judge_info, judge = area_sections(image_path, landcover_path, options, scheme, masks, real_img,
                                               real_clipped, gen_units, gen_valid, true_idx, valid, split,
                                               list(rgb_contract.band_names))
             window = {"sizes_px": list(options.window_sizes_px), "windows_px": {}, "runs": []}
@@ -343,8 +254,17 @@ def evaluate(models_dir: str | Path | None, data_dir: str | Path, out_dir: str |
                         contract, *raster.valid.shape, size, overlap_px)
             window.update(compare_windows(outputs[Direction.RGB_TO_LANDCOVER], outputs[Direction.LANDCOVER_TO_RGB],
                                           true_idx, true_valid, masks, scheme))
+            terrain_model = find_terrain_model(models_dir)
+            more: list[tuple[str, np.ndarray]] = []
+            if terrain_model is not None:
+                terrain, terrain_pixels = terrain_comparison(
+                    terrain_model, data_dir, landcover_path, work, real_img, real_clipped, true_idx, true_valid,
+                    masks, scheme, list(rgb_contract.band_names), areas, judge, options, scorer(scheme), device,
+                    precision, compare_colours)
+                if terrain is not None:
+                    more = [("generated: terrain-aware", terrain_pixels)]
             plot_crops(real_lc.pixels[0], true_valid, real_img.pixels, gen.pixels[:3], inside, scheme, radiometry,
-                       out_dir / "crops_heldout.png")
+                       out_dir / "crops_heldout.png", more=more)
 
         title = "training area" if inside is None else "whole scene: training area + held-out area"
         plot_confusion(np.array(rgb2lc["confusion_matrix"]), scheme, out_dir / "confusion_rgb_to_landcover.png",
@@ -378,6 +298,8 @@ def evaluate(models_dir: str | Path | None, data_dir: str | Path, out_dir: str |
         report["areas"] = areas
         report["judge"] = judge_info
         report["window_dependence"] = window
+    if terrain is not None:
+        report["terrain_comparison"] = terrain
     report["seconds"] = round(time.perf_counter() - started, 1)
     report["pngs"] = sorted(p.name for p in out_dir.glob("*.png"))
     path = out_dir / "evaluation.json"

@@ -6,6 +6,7 @@ Matplotlib's object API (``Figure``) needs no GUI backend and leaves pyplot's gl
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -135,24 +136,28 @@ def crop_corners(mask: np.ndarray, crop_px: int, count: int) -> tuple[int, list[
 
 def plot_crops(landcover: np.ndarray, lc_valid: np.ndarray, real_image: np.ndarray, generated_uint8: np.ndarray,
                area: np.ndarray, scheme: ClassScheme, radiometry: Radiometry, path: str | Path, crop_px: int = 256,
-               count: int = 3, gap_px: int = 8) -> Path:
+               count: int = 3, gap_px: int = 8, more: Sequence[tuple[str, np.ndarray]] = ()) -> Path:
     """Crops of an area at FULL resolution (one raster pixel = one picture pixel, no resampling): per row, the
-    land-cover map, the imagery generated from it and the real imagery of the same ground. Crops are ``crop_px``
-    squares (smaller where the area is) placed by :func:`crop_corners`; the layout is in :func:`crop_layout`."""
+    land-cover map, the imagery generated from it (and by the generators of ``more``: ``(title, uint8 image)``)
+    and the real imagery of the same ground. Crops are ``crop_px`` squares (smaller where the area is) placed by
+    :func:`crop_corners`; the layout is in :func:`crop_layout`."""
     crop_px, corners = crop_corners(area & lc_valid, crop_px, count)
     lc_rgb = codes_to_rgb(np.where(lc_valid, landcover, scheme.nodata_code), scheme)
-    generated = generated_uint8[:3].transpose(1, 2, 0)
-    real = image_to_display(real_image, radiometry)
-    width, height, dpi = *crop_layout(crop_px, len(corners), gap_px)[:2], 100
+    panels = [lc_rgb, generated_uint8[:3].transpose(1, 2, 0), *(m[:3].transpose(1, 2, 0) for _t, m in more),
+              image_to_display(real_image, radiometry)]
+    titles = ["land cover (NLCD 2011)", "generated from it" if not more else "generated: map only",
+              *(t for t, _m in more), "real Landsat 8"]
+    columns = len(panels)
+    width, height, dpi = *crop_layout(crop_px, len(corners), gap_px, columns=columns)[:2], 100
     fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
     present: set[int] = set()
     for i, (r, c) in enumerate(corners):
         window = (slice(r, r + crop_px), slice(c, c + crop_px))
-        for j, panel in enumerate((lc_rgb, generated, real)):
-            x, y = crop_layout(crop_px, len(corners), gap_px, i, j)[2:]
+        for j, panel in enumerate(panels):
+            x, y = crop_layout(crop_px, len(corners), gap_px, i, j, columns)[2:]
             fig.figimage(np.ascontiguousarray(panel[window]), xo=x, yo=height - y - crop_px, origin="upper")
         present |= set(np.unique(landcover[window][lc_valid[window]]).tolist())
-    for j, title in enumerate(("land cover (NLCD 2011)", "generated from it", "real Landsat 8")):
+    for j, title in enumerate(titles):
         fig.text((gap_px + j * (crop_px + gap_px) + crop_px / 2) / width, 1 - 24 / height, title, ha="center",
                  fontsize=10)  # figimage counts from the bottom, the layout from the top
     fig.legend(handles=legend_handles(scheme, present), loc="lower center", ncol=4, fontsize=7, frameon=False)
@@ -160,10 +165,11 @@ def plot_crops(landcover: np.ndarray, lc_valid: np.ndarray, real_image: np.ndarr
     return Path(path)
 
 
-def crop_layout(crop_px: int, rows: int, gap_px: int = 8, row: int = 0, col: int = 0) -> tuple[int, int, int, int]:
-    """``(width, height, x, y)`` of :func:`plot_crops`' picture and the top-left pixel of panel ``(row, col)``
-    (counted from the picture's top-left corner)."""
+def crop_layout(crop_px: int, rows: int, gap_px: int = 8, row: int = 0, col: int = 0,
+                columns: int = 3) -> tuple[int, int, int, int]:
+    """``(width, height, x, y)`` of :func:`plot_crops`' picture (``columns`` panels a row) and the top-left pixel of
+    panel ``(row, col)`` (counted from the picture's top-left corner)."""
     top_px, bottom_px = 36, 64
-    width = 3 * crop_px + 4 * gap_px
+    width = columns * crop_px + (columns + 1) * gap_px
     height = top_px + max(1, rows) * (crop_px + gap_px) + bottom_px
     return width, height, gap_px + col * (crop_px + gap_px), top_px + row * (crop_px + gap_px)

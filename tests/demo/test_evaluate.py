@@ -335,3 +335,42 @@ def test_window_comparison_counts_changed_pixels_and_psnr() -> None:
     assert report["rgb_to_landcover"]["top"]["changed_share"] == {"128_vs_256": 0.2}
     assert report["rgb_to_landcover"]["all"]["accuracy"] == {"128": 1.0, "256": 0.9}
     assert report["landcover_to_rgb"]["all"]["psnr_db"] == {"128_vs_256": pytest.approx(28.13, abs=0.01)}
+
+
+def test_terrain_aware_generator_is_compared_beside_the_map_only_one(tmp_path: Path) -> None:
+    """With a terrain-aware generator beside the models and the DEM beside the data, evaluate runs it through the
+    job with the DEM and reports the same realism measures for both generators, area by area, and the crops picture
+    gains its column."""
+    from tests.onnx_factory import write_terrain_pointwise
+    from training.evaluate_terrain import DEM_FILE, TERRAIN_MODEL_FILE
+
+    rows, cols = 128, 160
+    codes, image = synthetic_pair(rows, cols, seed=1, nodata_share=0.0)
+    data = tmp_path / "data"
+    data.mkdir()
+    write(data / LANDCOVER_FILE, codes, SCHEME.nodata_code)
+    write(data / IMAGE_FILE, image, 0)
+    yy, xx = np.mgrid[0:rows, 0:cols]
+    write(data / DEM_FILE, (1500 + 8 * xx + 3 * yy + 40 * np.sin(yy / 7.0)).astype(np.uint16), 0)
+    models = perfect_models(tmp_path / "models")
+    write_terrain_pointwise(models / TERRAIN_MODEL_FILE)
+    options = replace(TINY_REALISM, train_areas=_south_half(tmp_path / "north.geojson", rows, cols, north=True),
+                      judge_cache_dir=tmp_path / "judges")
+    out = tmp_path / "out"
+    report = evaluate(models, data, out, device="cpu", heldout=_south_half(tmp_path / "south.geojson", rows, cols),
+                      realism=options)
+    comparison = report["terrain_comparison"]
+    assert comparison["model"] == TERRAIN_MODEL_FILE and comparison["elevation"] == DEM_FILE
+    assert comparison["terrain"]["channels"]
+    for area in ("heldout", "training_area"):
+        pair = comparison["areas"][area]
+        assert set(pair["map_only"]) == set(pair["terrain_aware"])
+        # the map-only generator here is perfect; the terrain test model paints terrain, not the map's colours
+        assert pair["map_only"]["judge_frechet.generated_vs_real"] == \
+            report["areas"][area]["landcover_to_rgb"]["judge_frechet"]["generated_vs_real"]
+        distances = [pair[k]["judge_frechet.generated_vs_real"] for k in ("map_only", "terrain_aware")]
+        assert distances[1] > distances[0]
+        assert "colour_statistics" in pair["terrain_aware_sections"]
+    picture = matplotlib.image.imread(out / "crops_heldout.png")
+    side = crop_corners(np.ones((rows // 2, cols), bool), 256, 3)[0]
+    assert picture.shape[1] == crop_layout(side, 3, columns=4)[0]  # map | map only | terrain-aware | real
