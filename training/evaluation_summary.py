@@ -29,6 +29,8 @@ def summary_lines(report: dict) -> list[str]:
     for area, section in report["areas"].items():
         lines += area_summary_lines(area, section)
     lines += window_summary_lines(report["window_dependence"])
+    if "terrain_comparison" in report:
+        lines += terrain_summary_lines(report["terrain_comparison"])
     judge = report["judge"]
     lines.append(f"judge / supervised reference: {judge['parameters'] / 1e6:.2f} M parameters, {judge['steps']} steps, "
                  f"{judge['pixels'] / 1e6:.0f} M training pixels, {judge['seconds']:.0f} s"
@@ -77,4 +79,20 @@ def window_summary_lines(window: dict) -> list[str]:
                      + "; RGB PSNR " + ", ".join(f"{k.replace('_', ' ')} "
                                                  f"{'identical' if v is None else f'{v:.1f} dB'}"
                                                  for k, v in psnr.items()))
+    return lines
+
+
+def terrain_summary_lines(comparison: dict) -> list[str]:
+    """The summary of ``report["terrain_comparison"]``: map-only vs terrain-aware, measure by measure."""
+    lines = []
+    for area, pair in comparison["areas"].items():
+        cells = []
+        for key, value in pair["map_only"].items():
+            other = pair["terrain_aware"][key]
+            if isinstance(value, dict):
+                value, other = value.get("accuracy"), (other or {}).get("accuracy")
+                key = f"{key} accuracy"
+            cells.append(f"{key} {_fmt(value, '.3g')} -> {_fmt(other, '.3g')}")
+        lines.append(f"[{area.replace('_', ' ')}] map-only -> terrain-aware generator ({comparison['model']}, "
+                     f"{comparison['elevation']}): " + "; ".join(cells))
     return lines

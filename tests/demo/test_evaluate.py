@@ -371,6 +371,7 @@ def test_terrain_aware_generator_is_compared_beside_the_map_only_one(tmp_path: P
         distances = [pair[k]["judge_frechet.generated_vs_real"] for k in ("map_only", "terrain_aware")]
         assert distances[1] > distances[0]
         assert "colour_statistics" in pair["terrain_aware_sections"]
+    assert "map-only -> terrain-aware generator" in "\n".join(summary_lines(report))
     picture = matplotlib.image.imread(out / "crops_heldout.png")
     side = crop_corners(np.ones((rows // 2, cols), bool), 256, 3)[0]
     assert picture.shape[1] == crop_layout(side, 3, columns=4)[0]  # map | map only | terrain-aware | real
