@@ -92,7 +92,14 @@ def terrain_summary_lines(comparison: dict) -> list[str]:
             if isinstance(value, dict):
                 value, other = value.get("accuracy"), (other or {}).get("accuracy")
                 key = f"{key} accuracy"
-            cells.append(f"{key} {_fmt(value, '.3g')} -> {_fmt(other, '.3g')}")
+            cells.append(f"{key} {_fmt_any(value)} -> {_fmt_any(other)}")
         lines.append(f"[{area.replace('_', ' ')}] map-only -> terrain-aware generator ({comparison['model']}, "
                      f"{comparison['elevation']}): " + "; ".join(cells))
     return lines
+
+
+def _fmt_any(value: object) -> str:
+    """A number, a per-band list of numbers, or None (undefined), shortly."""
+    if isinstance(value, (list, tuple)):
+        return "/".join(_fmt_any(v) for v in value)
+    return _fmt(value if isinstance(value, (int, float)) else None, ".3g")
