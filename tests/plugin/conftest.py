@@ -14,6 +14,8 @@ from lcgan_qgis.core.resources import default_scheme_path
 from lcgan_qgis.core.scheme import ClassScheme
 from tests.onnx_factory import write_pointwise
 
+from .stand_in import StandInIface
+
 UTM12N = 32612
 NLCD = ClassScheme.load(default_scheme_path())
 GDAL_TYPES = {np.dtype(np.uint8): gdal.GDT_Byte, np.dtype(np.uint16): gdal.GDT_UInt16,
@@ -97,55 +99,6 @@ def lcgan(processing: object) -> object:
         assert registry.addProvider(provider)
         lcgan.provider = provider  # keep the Python object alive for the session
     return processing
-
-
-class StandInIface:
-    """The parts of QgisInterface the plugin uses, around a real main window, map canvas and message bar."""
-
-    def __init__(self) -> None:
-        from qgis.gui import QgsMapCanvas, QgsMessageBar
-        from qgis.PyQt.QtWidgets import QMainWindow, QMenu, QToolBar, QVBoxLayout, QWidget
-
-        self.window = QMainWindow()
-        central = QWidget()
-        layout = QVBoxLayout(central)
-        self.bar = QgsMessageBar()
-        self.canvas = QgsMapCanvas()
-        layout.addWidget(self.bar)
-        layout.addWidget(self.canvas)
-        self.window.setCentralWidget(central)
-        self.toolbar = QToolBar("Raster")
-        self.window.addToolBar(self.toolbar)
-        self.menus: dict[str, QMenu] = {}
-
-    def mainWindow(self):
-        return self.window
-
-    def mapCanvas(self):
-        return self.canvas
-
-    def messageBar(self):
-        return self.bar
-
-    def addDockWidget(self, area, dock) -> None:
-        self.window.addDockWidget(area, dock)
-
-    def removeDockWidget(self, dock) -> None:
-        self.window.removeDockWidget(dock)
-
-    def addRasterToolBarIcon(self, action) -> None:
-        self.toolbar.addAction(action)
-
-    def removeRasterToolBarIcon(self, action) -> None:
-        self.toolbar.removeAction(action)
-
-    def addPluginToRasterMenu(self, name: str, action) -> None:
-        from qgis.PyQt.QtWidgets import QMenu
-
-        self.menus.setdefault(name, QMenu(name)).addAction(action)
-
-    def removePluginRasterMenu(self, name: str, action) -> None:
-        self.menus[name].removeAction(action)
 
 
 @pytest.fixture
