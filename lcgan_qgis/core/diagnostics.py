@@ -12,16 +12,7 @@ import sys
 from collections.abc import Mapping
 
 from .deps import PLUGIN_DIR, check_runtime, deps_dir, nvidia_driver_version, provider_summary, recommended_variant
-
-
-def plugin_version() -> str:
-    """The ``version=`` of the plugin's ``metadata.txt`` (the zip's copy, else the repository's)."""
-    for path in (PLUGIN_DIR / "metadata.txt", PLUGIN_DIR.parent / "metadata.txt"):
-        if path.is_file():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if line.startswith("version="):
-                    return line.partition("=")[2].strip()
-    return "unknown"
+from .resources import plugin_version
 
 
 def _module_line(name: str) -> str:

@@ -61,6 +61,8 @@ class TranslateOptions:
     confidence_path: str | None = None  # land-cover output only: also write the max probability (float32 0..1)
     window_px: int | None = None  # inference window size (None: DEFAULT_WINDOW_PX)
     overwrite: bool = True  # False: refuse an existing output (OutputError)
+    overviews: bool = True  # build internal overviews of every output (fast display at small scales)
+    tags: tuple[tuple[str, str], ...] = ()  # dataset metadata of every output (the job's provenance tags)
 
 
 @dataclass(frozen=True)
@@ -281,6 +283,11 @@ def translate(model: Model, reader: RasterReader, output_path: str | Path,
             for writer in writers:
                 writer.abort()
             return _canceled(model, started, messages)
+        categorical = (contract.direction is Direction.RGB_TO_LANDCOVER, False)  # (codes, confidence)
+        for writer, is_codes in zip(writers, categorical, strict=False):
+            writer.set_tags(dict(options.tags))
+            if options.overviews:
+                writer.build_overviews(is_codes)
         for writer in writers:
             writer.commit()
     except BaseException:

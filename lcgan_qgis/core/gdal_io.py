@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import re
 import shutil
 import threading
@@ -79,6 +80,41 @@ def metres_per_unit(crs_wkt: str) -> float | None:
     if status != 0 or srs.IsGeographic() or not srs.IsProjected():
         return None
     return srs.GetLinearUnits() or None
+
+
+def degree_metres(crs_wkt: str, latitude: float) -> tuple[float, float] | None:
+    """Metres per CRS unit east-west and north-south at ``latitude`` (in the CRS's angular units) for a geographic
+    CRS, from its ellipsoid (radii of curvature of the parallel and the meridian); ``None`` for any other CRS."""
+    if not crs_wkt:
+        return None
+    srs = osr.SpatialReference()
+    with gdal_errors() as errors:
+        status = gdal_call(errors, srs.ImportFromWkt, crs_wkt)
+    if status != 0 or not srs.IsGeographic():
+        return None
+    radians_per_unit = srs.GetAngularUnits() or math.pi / 180.0
+    inverse_flattening = srs.GetInvFlattening()
+    flattening = 1.0 / inverse_flattening if inverse_flattening else 0.0
+    e2 = flattening * (2.0 - flattening)
+    phi = max(-89.9, min(89.9, latitude * radians_per_unit * 180.0 / math.pi)) * math.pi / 180.0
+    w = math.sqrt(1.0 - e2 * math.sin(phi) ** 2)
+    semi_major = srs.GetSemiMajor()
+    prime_vertical, meridian = semi_major / w, semi_major * (1.0 - e2) / w**3
+    return prime_vertical * math.cos(phi) * radians_per_unit, meridian * radians_per_unit
+
+
+def mercator_latitude(crs_wkt: str, y: float) -> float | None:
+    """The latitude (degrees) of northing ``y`` in a Mercator CRS (Web Mercator's EPSG:3857 included), whose units
+    are ground metres only at the equator; ``None`` for any other CRS."""
+    if not crs_wkt:
+        return None
+    srs = osr.SpatialReference()
+    with gdal_errors() as errors:
+        status = gdal_call(errors, srs.ImportFromWkt, crs_wkt)
+    if status != 0 or not srs.IsProjected() or srs.GetAttrValue("PROJECTION") not in ("Mercator_1SP", "Mercator_2SP"):
+        return None
+    radius = srs.GetSemiMajor() / (srs.GetLinearUnits() or 1.0)
+    return math.degrees(math.atan(math.sinh(y / radius)))
 
 
 def is_gdal_string(name: str) -> bool:
@@ -264,6 +300,58 @@ class GdalReader:
         self.close()
 
 
+#: Overviews are built until the smallest level fits in one block (``gdaladdo``'s rule): fast display at small scales.
+OVERVIEW_BLOCK_PX = 256
+
+
+def overview_factors(width: int, height: int) -> list[int]:
+    """Overview decimation factors 2, 4, 8... until the level's larger side fits in :data:`OVERVIEW_BLOCK_PX`."""
+    factors, factor = [], 2
+    while max(width, height) / (factor // 2) > OVERVIEW_BLOCK_PX:
+        factors.append(factor)
+        factor *= 2
+    return factors
+
+
+def build_overviews(dataset: gdal.Dataset, categorical: bool, name: str,
+                    progress: Callable[[float], None] | None = None) -> None:
+    """Build internal, DEFLATE-compressed overviews of an open, writable GeoTIFF ``dataset``.
+
+    Class codes are decimated by nearest neighbour (a code is never averaged into another), imagery and
+    confidences by averaging (nodata pixels are left out).
+
+    Raises:
+        OutputError: naming ``name`` when GDAL cannot write them.
+    """
+    factors = overview_factors(dataset.RasterXSize, dataset.RasterYSize)
+    if not factors:
+        return
+    previous = gdal.GetThreadLocalConfigOption("COMPRESS_OVERVIEW", None)
+    gdal.SetThreadLocalConfigOption("COMPRESS_OVERVIEW", "DEFLATE")
+    try:
+        with gdal_errors() as errors:
+            status = gdal_call(errors, dataset.BuildOverviews, "NEAREST" if categorical else "AVERAGE", factors,
+                               callback=(lambda f, *_: progress(f) or 1) if progress else None)
+    finally:
+        gdal.SetThreadLocalConfigOption("COMPRESS_OVERVIEW", previous)
+    if status not in (0, None) or errors:
+        raise OutputError(f"Cannot write the overviews of {name}: {errors[-1] if errors else 'GDAL failed'}")
+
+
+def class_counts(path: str | Path) -> dict[int, int]:
+    """``{code: pixels}`` of the codes present in band 1 of the integer raster ``path`` (nodata left out)."""
+    with gdal_errors() as errors:
+        dataset = gdal_call(errors, gdal.Open, str(path))
+    if dataset is None:
+        raise OutputError(f"Cannot read {path}: {errors[-1] if errors else 'GDAL failed'}")
+    band = dataset.GetRasterBand(1)
+    top = 255 if band.DataType == gdal.GDT_Byte else 65535
+    histogram = band.GetHistogram(-0.5, top + 0.5, top + 1, include_out_of_range=0, approx_ok=0)
+    nodata = band.GetNoDataValue()
+    dataset = None
+    return {code: n for code, n in enumerate(histogram) if n and code != nodata}
+
+
 class GeoTiffWriter:
     """A GeoTIFF being written under a temporary name; :meth:`commit` moves it to ``path``. A context manager.
 
@@ -305,6 +393,20 @@ class GeoTiffWriter:
         if self._dataset is None:
             raise OutputError(f"{self.path}: the writer is closed.")
         return self._dataset.GetRasterBand(index)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        """Dataset metadata (default domain; ``TIFFTAG_*`` keys become TIFF tags), e.g. the provenance."""
+        if self._dataset is None:
+            raise OutputError(f"{self.path}: the writer is closed.")
+        if tags:
+            self._dataset.SetMetadata(dict(tags))
+
+    def build_overviews(self, categorical: bool) -> None:
+        """Internal overviews of what was written (call once every pixel is written, before :meth:`commit`)."""
+        if self._dataset is None:
+            raise OutputError(f"{self.path}: the writer is closed.")
+        self._dataset.FlushCache()
+        build_overviews(self._dataset, categorical, str(self.path))
 
     def write(self, row_off: int, col_off: int, pixels: np.ndarray) -> None:
         """Write ``(bands, rows, cols)`` pixels at ``(row_off, col_off)``.

@@ -29,3 +29,13 @@ def default_scheme_path() -> Path:
 def bundled_model_path(direction: Direction | str) -> Path:
     """Path of the bundled default model for ``direction`` (it may not exist in a bare checkout)."""
     return resources_dir() / "models" / f"{Direction(direction).value}.onnx"
+
+
+def plugin_version() -> str:
+    """The ``version=`` of the plugin's ``metadata.txt`` (the zip's copy, else the repository's)."""
+    for path in (_PACKAGE_DIR / "metadata.txt", _PACKAGE_DIR.parent / "metadata.txt"):
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.startswith("version="):
+                    return line.partition("=")[2].strip()
+    return "unknown"
