@@ -4,7 +4,6 @@ which execution provider would run it. Reads the contract through the core; neve
 from __future__ import annotations
 
 import html
-from functools import lru_cache
 from pathlib import Path
 
 from qgis.PyQt.QtWidgets import QTextBrowser, QWidget
@@ -12,37 +11,12 @@ from qgis.PyQt.QtWidgets import QTextBrowser, QWidget
 from ...core.contract import Direction, ModelContract
 from ...core.deps import provider_summary
 from ...core.errors import LcganError
-from ...core.job import resolve_model_path
+from ...core.job import read_contract, resolve_model_path
 
 DIRECTION_TEXT = {
     Direction.LANDCOVER_TO_RGB: "land cover → synthetic RGB",
     Direction.RGB_TO_LANDCOVER: "RGB imagery → land cover",
 }
-
-
-@lru_cache(maxsize=16)
-def _contract_of(path: str, mtime_ns: int, size: int) -> ModelContract:
-    from ...core.runtime import load_model  # onnxruntime only when a model is looked at
-
-    with load_model(path, device="cpu", threads=1) as model:
-        return model.contract
-
-
-def read_contract(path: str | Path) -> ModelContract:
-    """The validated contract of the model at ``path`` (cached per file version).
-
-    Raises:
-        LcganError: the core's message for a missing, broken or non-lcgan model.
-        ImportError: onnxruntime is not installed.
-    """
-    path = Path(path)
-    try:
-        stat = path.stat()
-    except OSError:
-        from ...core.errors import ModelFileError
-
-        raise ModelFileError(f"Model file not found: {path}") from None
-    return _contract_of(str(path), stat.st_mtime_ns, stat.st_size)
 
 
 def contract_html(contract: ModelContract, path: Path, wanted: Direction, provider_line: str) -> str:

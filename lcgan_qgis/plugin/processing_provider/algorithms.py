@@ -12,7 +12,7 @@ import logging
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from qgis.core import (
     QgsGeometry,
@@ -31,23 +31,27 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterVectorDestination,
     QgsRasterLayer,
 )
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from ...core.choices import DEVICE_LABELS, DEVICES, RADIOMETRY_CHOICES, RADIOMETRY_LABELS
+from ...core.choices import DEVICE_LABELS, DEVICES, DIRECTION_LABELS, RADIOMETRY_CHOICES, RADIOMETRY_LABELS
 from ...core.contract import Direction
 from ...core.errors import LcganError
 from ...core.job import JobResult, TranslationRequest, run_translation
 from ...core.resampling import GSD_TOLERANCE
 from ..icons import plugin_icon
-from ..layers import direction_misfit, layer_file
+from ..layers import direction_misfit, layer_file, reader_for
 from ..qgis_reader import ProviderReader, data_band_count
+from ..styling import result_layer_name, style_file
 from .result_styler import ResultStyler
 
 LOG = logging.getLogger(__name__)
 HELP_FILE = Path(__file__).with_name("help.yaml")
+RUNTIME_MISSING = ("onnxruntime cannot be imported ({0}). Install it with the Install button in QGIS's message bar "
+                   "(shown when QGIS starts) or in the lcgan dock.")
 
 
 @lru_cache(maxsize=1)
@@ -77,14 +81,23 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
     CHECK_GSD = "CHECK_GSD"
     OUTPUT = "OUTPUT"
     CONFIDENCE = "CONFIDENCE"
+    VECTOR = "VECTOR"
+    MIN_AREA = "MIN_AREA"
+    ALL_CLASSES = "ALL_CLASSES"
     PROVIDER = "PROVIDER"
     TILES = "TILES"
     SECONDS = "SECONDS"
 
     DIRECTION: Direction = Direction.LANDCOVER_TO_RGB
-    INPUT_LABEL = "Input raster"
+    INPUT_LABEL = "Input layer"
     OUTPUT_LABEL = "Output"
-    DISPLAY_NAME = ""
+    #: Parameter labels stay short (the dialog's default width shows about 40 characters); details are in the help.
+    LABELS: ClassVar[dict[str, str]] = {
+        MODEL: "Model (.onnx)", BANDS: "Red, green, blue bands", RADIOMETRY: "Radiometry", OVERLAP: "Tile overlap (px)",
+        DEVICE: "Device", BATCH: "Tiles per batch", EXTENT: "Area to translate",
+        CHECK_GSD: "Resample to the model's resolution", CONFIDENCE: "Confidence", VECTOR: "Land-cover polygons",
+        MIN_AREA: "Smallest polygon (px)", ALL_CLASSES: "Legend lists every class",
+    }
 
     def __init__(self) -> None:
         super().__init__()
@@ -93,6 +106,8 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
         self._input_name = ""
         self._job: JobResult | None = None
         self._prepare_error = ""
+        self._notes: list[str] = []
+        self._all_classes = False
 
     # -- identity ------------------------------------------------------------------------------------------
     def tr(self, text: str) -> str:
@@ -105,7 +120,7 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
         return self.DIRECTION.value
 
     def displayName(self) -> str:
-        return self.tr(self.DISPLAY_NAME)
+        return self.tr(DIRECTION_LABELS[self.DIRECTION])
 
     def group(self) -> str:
         return self.tr("Translation")
@@ -124,43 +139,35 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
 
     # -- parameters ----------------------------------------------------------------------------------------
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+        label = self.LABELS
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr(self.INPUT_LABEL)))
         self.addParameter(
             QgsProcessingParameterFile(
-                self.MODEL, self.tr("Model (.onnx; empty: the bundled model)"),
-                behavior=QgsProcessingParameterFile.Behavior.File, extension="onnx", optional=True,
+                self.MODEL, self.tr(label[self.MODEL]), behavior=QgsProcessingParameterFile.Behavior.File,
+                extension="onnx", optional=True,
             )
         )
         self._add_band_parameter()
         self.addParameter(
             QgsProcessingParameterNumber(
-                self.OVERLAP, self.tr("Tile overlap in pixels (empty: the model's recommendation)"),
-                type=QgsProcessingParameterNumber.Type.Integer, defaultValue=None, optional=True, minValue=0,
-                maxValue=4096,
+                self.OVERLAP, self.tr(label[self.OVERLAP]), type=QgsProcessingParameterNumber.Type.Integer,
+                defaultValue=None, optional=True, minValue=0, maxValue=4096,
             )
         )
         self.addParameter(
             QgsProcessingParameterEnum(
-                self.DEVICE, self.tr("Device"), options=[self.tr(DEVICE_LABELS[d]) for d in DEVICES],
+                self.DEVICE, self.tr(label[self.DEVICE]), options=[self.tr(DEVICE_LABELS[d]) for d in DEVICES],
                 defaultValue=DEVICES.index("auto"),
             )
         )
         self.addParameter(
             QgsProcessingParameterNumber(
-                self.BATCH, self.tr("Tiles per batch"), type=QgsProcessingParameterNumber.Type.Integer, defaultValue=1,
-                minValue=1, maxValue=256,
+                self.BATCH, self.tr(label[self.BATCH]), type=QgsProcessingParameterNumber.Type.Integer,
+                defaultValue=1, minValue=1, maxValue=256,
             )
         )
-        self.addParameter(
-            QgsProcessingParameterExtent(self.EXTENT, self.tr("Area to translate (empty: the whole layer)"),
-                                         optional=True)
-        )
-        check_gsd = QgsProcessingParameterBoolean(
-            self.CHECK_GSD,
-            self.tr("Resample to the model's ground sample distance when the pixel size differs by more than "
-                    "{0:g} %").format(GSD_TOLERANCE * 100),
-            defaultValue=True,
-        )
+        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, self.tr(label[self.EXTENT]), optional=True))
+        check_gsd = QgsProcessingParameterBoolean(self.CHECK_GSD, self.tr(label[self.CHECK_GSD]), defaultValue=True)
         check_gsd.setFlags(check_gsd.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
         self.addParameter(check_gsd)
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr(self.OUTPUT_LABEL)))
@@ -190,6 +197,8 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
             self._prepare_error = str(exc) if str(exc) else exc.args[0]
         except LcganError as exc:
             self._prepare_error = str(exc)
+        except ImportError as exc:
+            self._prepare_error = self.tr(RUNTIME_MISSING).format(exc)
         return True
 
     def _prepare(self, parameters: dict[str, Any], context: QgsProcessingContext) -> None:
@@ -205,6 +214,8 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
         overlap = None
         if parameters.get(self.OVERLAP) not in (None, ""):
             overlap = self.parameterAsInt(parameters, self.OVERLAP, context)
+        aoi_wkt = self._aoi_wkt(parameters, context, layer)
+        self._reader, self._notes = reader_for(layer, aoi_wkt, model, self.DIRECTION)
         request = TranslationRequest(
             direction=self.DIRECTION,
             output_path=self.parameterAsOutputLayer(parameters, self.OUTPUT, context),
@@ -213,13 +224,13 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
             overlap_px=overlap,
             batch_size=self.parameterAsInt(parameters, self.BATCH, context),
             bands=self._bands(parameters, context, layer),
-            aoi_wkt=self._aoi_wkt(parameters, context, layer),
+            aoi_wkt=aoi_wkt,
             confidence_path=self._confidence_path(parameters, context),
             radiometry_mode=self._radiometry_mode(parameters, context),
             check_gsd=self.parameterAsBoolean(parameters, self.CHECK_GSD, context),
             input_path=layer_file(layer),
+            **self._land_cover_options(parameters, context),
         )
-        self._reader = ProviderReader.from_layer(layer)
         self._request = request
 
     def _check_layer(self, layer: QgsRasterLayer) -> None:
@@ -234,6 +245,9 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
 
     def _radiometry_mode(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str | None:
         return None
+
+    def _land_cover_options(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
+        return {}
 
     def _aoi_wkt(self, parameters: dict[str, Any], context: QgsProcessingContext,
                  layer: QgsRasterLayer) -> str | None:
@@ -257,6 +271,8 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
         if self._request is None or self._reader is None:
             raise QgsProcessingException(self.tr("The algorithm was not prepared (internal error)."))
         feedback = feedback or QgsProcessingFeedback()
+        for note in self._notes:
+            feedback.pushInfo(note)
         try:
             with self._reader:
                 self._job = run_translation(
@@ -267,6 +283,8 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
                 )
         except LcganError as exc:
             raise QgsProcessingException(str(exc)) from None
+        except ImportError as exc:
+            raise QgsProcessingException(self.tr(RUNTIME_MISSING).format(exc)) from None
         finally:
             self._reader = None
         result = self._job.result
@@ -280,27 +298,43 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
         }
         if self._request.confidence_path:
             outputs[self.CONFIDENCE] = result.confidence_path
+        if self._job.vector_path:
+            outputs[self.VECTOR] = self._job.vector_path
         return outputs
 
     def postProcessAlgorithm(self, context: QgsProcessingContext, feedback: QgsProcessingFeedback) -> dict[str, Any]:
-        """Main thread: name, style and group the result layer when Processing loads it."""
-        if self._job is not None and self._request is not None:
-            output = self._job.result.output_path
-            if output and context.willLoadLayerOnCompletion(output):
-                details = context.layerToLoadOnCompletionDetails(output)
-                details.name = ResultStyler.layer_name(self._input_name, self.DIRECTION)
+        """Main thread: save a style and the provenance beside each result file (so it opens styled in any
+        project), and name, style and group the results Processing loads."""
+        if self._job is None or self._request is None:
+            return {}
+        job, present = self._job, self._present_codes()
+        outputs = [(job.result.output_path, result_layer_name(self._input_name, self.DIRECTION), self.DIRECTION)]
+        if job.result.confidence_path:
+            outputs.append((job.result.confidence_path, f"{self._input_name} -> confidence", None))
+        for path, name, direction in outputs:
+            try:
+                style_file(path, name, direction, job.contract.scheme, job.tags, present)
+            except LcganError as exc:
+                feedback.reportError(str(exc), fatalError=False)
+            if path and context.willLoadLayerOnCompletion(path):
+                details = context.layerToLoadOnCompletionDetails(path)
+                details.name = name
                 details.forceName = True
-                details.setPostProcessor(ResultStyler.create(self.DIRECTION, self._job.contract.scheme))
+                details.setPostProcessor(ResultStyler.create(direction, job.contract.scheme, job.tags, present))
         return {}
+
+    def _present_codes(self) -> list[int] | None:
+        """The codes a land-cover legend lists: those in the result, or every class when asked for."""
+        counts = self._job.class_counts if self._job is not None else None
+        return None if self._all_classes or counts is None else sorted(counts)
 
 
 class LandcoverToRgb(TranslateAlgorithm):
     """``lcgan:landcover_to_rgb``."""
 
     DIRECTION = Direction.LANDCOVER_TO_RGB
-    INPUT_LABEL = "Land-cover raster (one band of class codes)"
+    INPUT_LABEL = "Land-cover layer"
     OUTPUT_LABEL = "Synthetic RGB"
-    DISPLAY_NAME = "Land cover to synthetic RGB"
 
     def _check_layer(self, layer: QgsRasterLayer) -> None:
         misfit = direction_misfit(layer, self.DIRECTION)
@@ -312,20 +346,18 @@ class RgbToLandcover(TranslateAlgorithm):
     """``lcgan:rgb_to_landcover``."""
 
     DIRECTION = Direction.RGB_TO_LANDCOVER
-    INPUT_LABEL = "Image raster (red, green, blue bands)"
+    INPUT_LABEL = "Image layer"
     OUTPUT_LABEL = "Land cover"
-    DISPLAY_NAME = "RGB imagery to land cover"
 
     def _add_band_parameter(self) -> None:
         self.addParameter(
             QgsProcessingParameterBand(
-                self.BANDS, self.tr("Red, green and blue bands, in that order (empty: 1, 2, 3)"), None,
-                self.INPUT, optional=True, allowMultiple=True,
+                self.BANDS, self.tr(self.LABELS[self.BANDS]), None, self.INPUT, optional=True, allowMultiple=True,
             )
         )
         self.addParameter(
             QgsProcessingParameterEnum(
-                self.RADIOMETRY, self.tr("Radiometry (how pixel values map to the model's range)"),
+                self.RADIOMETRY, self.tr(self.LABELS[self.RADIOMETRY]),
                 options=[self.tr(RADIOMETRY_LABELS[mode]) for mode in RADIOMETRY_CHOICES],
                 defaultValue=RADIOMETRY_CHOICES.index(None),
             )
@@ -334,10 +366,30 @@ class RgbToLandcover(TranslateAlgorithm):
     def _add_extra_outputs(self) -> None:
         self.addParameter(
             QgsProcessingParameterRasterDestination(
-                self.CONFIDENCE, self.tr("Confidence (max class probability)"), optional=True,
-                createByDefault=False,
+                self.CONFIDENCE, self.tr(self.LABELS[self.CONFIDENCE]), optional=True, createByDefault=False,
             )
         )
+        self.addParameter(
+            QgsProcessingParameterVectorDestination(
+                self.VECTOR, self.tr(self.LABELS[self.VECTOR]), optional=True, createByDefault=False,
+            )
+        )
+        min_area = QgsProcessingParameterNumber(
+            self.MIN_AREA, self.tr(self.LABELS[self.MIN_AREA]), type=QgsProcessingParameterNumber.Type.Integer,
+            defaultValue=0, minValue=0, maxValue=1_000_000,
+        )
+        all_classes = QgsProcessingParameterBoolean(self.ALL_CLASSES, self.tr(self.LABELS[self.ALL_CLASSES]),
+                                                    defaultValue=False)
+        for parameter in (min_area, all_classes):
+            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+            self.addParameter(parameter)
+
+    def _land_cover_options(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
+        self._all_classes = self.parameterAsBoolean(parameters, self.ALL_CLASSES, context)
+        if parameters.get(self.VECTOR) in (None, ""):
+            return {}
+        return {"vector_path": self.parameterAsOutputLayer(parameters, self.VECTOR, context) or None,
+                "min_polygon_px": self.parameterAsInt(parameters, self.MIN_AREA, context)}
 
     def _bands(self, parameters: dict[str, Any], context: QgsProcessingContext,
                layer: QgsRasterLayer) -> tuple[int, ...] | None:
