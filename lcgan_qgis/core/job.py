@@ -20,6 +20,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -158,6 +159,30 @@ def resolve_model_path(model_path: str | None, direction: Direction | None) -> P
             f"{bundled}). Choose a model file (.onnx) exported by lcgan."
         )
     return bundled
+
+
+@lru_cache(maxsize=16)
+def _contract_of(path: str, mtime_ns: int, size: int) -> ModelContract:
+    from .runtime import load_model  # onnxruntime only when a model is looked at
+
+    with load_model(path, device="cpu", threads=1) as model:
+        return model.contract
+
+
+def read_contract(path: str | Path) -> ModelContract:
+    """The validated contract of the model at ``path``, cached per file version (the dock's model box, the grid of
+    a web tile layer); loads the model on the CPU once, runs nothing.
+
+    Raises:
+        LcganError: the core's message for a missing, broken or non-lcgan model.
+        ImportError: onnxruntime is not installed.
+    """
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        raise ModelFileError(f"Model file not found: {path}") from None
+    return _contract_of(str(path), stat.st_mtime_ns, stat.st_size)
 
 
 def describe_radiometry(requested: str | None, contract: ModelContract) -> str:

@@ -13,6 +13,7 @@ FlatGeobuf outputs are single files, so that is possible. QGIS-free (``osgeo`` o
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -88,22 +89,24 @@ def polygonize(raster: str | Path, vector: str | Path, scheme: ClassScheme, min_
             raise OutputError(f"Cannot polygonize {raster}: {gdal.GetLastErrorMsg() or 'GDAL failed'}")
         gt = source.GetGeoTransform()
         pixel_area = abs(gt[1] * gt[5] - gt[2] * gt[4])
-        count = _write(layer, tmp, driver_name, srs, names, max(min_area_px, 1) * pixel_area, pixel_area,
+        written = scratch / f"polygons{vector.suffix}"  # (OGR creates only new files; the temporary one exists)
+        count = _write(layer, written, driver_name, srs, names, max(min_area_px, 1) * pixel_area, pixel_area,
                        lambda f: report(0.8 + 0.2 * f), is_canceled)
         layer = patches = sieved = band = None
+        shutil.copyfile(written, tmp)
     source = None
     report(1.0)
     LOG.info("Polygonized %s into %d polygons -> %s", raster, count, vector)
     return count
 
 
-def _write(patches: ogr.Layer, tmp: Path, driver_name: str, srs: osr.SpatialReference | None, names: dict[int, str],
+def _write(patches: ogr.Layer, path: Path, driver_name: str, srs: osr.SpatialReference | None, names: dict[int, str],
            min_area: float, pixel_area: float, report: Callable[[float], None],
            is_canceled: Callable[[], bool] | None) -> int:
-    """Copy the patches of at least ``min_area`` (CRS units squared) to ``tmp`` with code, name and pixel count."""
-    out = ogr.GetDriverByName(driver_name).CreateDataSource(str(tmp))
+    """Copy the patches of at least ``min_area`` (CRS units squared) to ``path`` with code, name and pixel count."""
+    out = ogr.GetDriverByName(driver_name).CreateDataSource(str(path))
     if out is None:
-        raise OutputError(f"Cannot create {tmp.name}: {gdal.GetLastErrorMsg() or 'GDAL failed'}")
+        raise OutputError(f"Cannot create {path.name}: {gdal.GetLastErrorMsg() or 'GDAL failed'}")
     layer = out.CreateLayer("land_cover", srs, ogr.wkbPolygon)
     for name, kind in ((CODE_FIELD, ogr.OFTInteger), (NAME_FIELD, ogr.OFTString), (AREA_FIELD, ogr.OFTInteger)):
         layer.CreateField(ogr.FieldDefn(name, kind))

@@ -14,14 +14,18 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from qgis.core import (
+    QgsCategorizedSymbolRenderer,
     QgsContrastEnhancement,
+    QgsFillSymbol,
     QgsLayerMetadata,
     QgsLayerTreeGroup,
     QgsMultiBandColorRenderer,
     QgsPalettedRasterRenderer,
     QgsProject,
     QgsRasterLayer,
+    QgsRendererCategory,
     QgsSingleBandGrayRenderer,
+    QgsVectorLayer,
 )
 from qgis.PyQt.QtGui import QColor
 
@@ -192,5 +196,24 @@ def add_result_layer(path: str, name: str, direction: Direction | None, scheme: 
         OutputError: the file cannot be opened as a raster layer, or its sidecars cannot be written.
     """
     layer = style_file(path, name, direction, scheme, tags, present)
+    place_in_group(layer, project or QgsProject.instance())
+    return layer
+
+
+def add_polygon_layer(path: str, name: str, scheme: ClassScheme, project: QgsProject | None = None) -> QgsVectorLayer:
+    """Open the land-cover polygons ``path`` as a layer filled with the scheme's colours by ``code``, in the
+    ``lcgan`` group of ``project``.
+
+    Raises:
+        OutputError: the file cannot be opened as a vector layer.
+    """
+    layer = QgsVectorLayer(path, name, "ogr")
+    if not layer.isValid():
+        raise OutputError(f"The polygons {path} cannot be opened as a vector layer.")
+    categories = []
+    for cls in scheme.classes:
+        symbol = QgsFillSymbol.createSimple({"color": ",".join(map(str, cls.rgba)), "outline_style": "no"})
+        categories.append(QgsRendererCategory(cls.code, symbol, class_label(cls)))
+    layer.setRenderer(QgsCategorizedSymbolRenderer("code", categories))
     place_in_group(layer, project or QgsProject.instance())
     return layer

@@ -213,8 +213,8 @@ def _bad_cases(tmp: Path, models: dict[Direction, Path]) -> list[tuple[str, str,
         ("unknown codes", LC2RGB, {"INPUT": str(odd), "MODEL": lc_model, "OUTPUT": out}, r"99 \(7 px\)"),
         ("no CRS", LC2RGB, {"INPUT": str(no_crs), "MODEL": lc_model, "OUTPUT": out}, r"Layer 'nocrs' has no CRS"),
         ("land cover given as imagery", RGB2LC, {"INPUT": str(lc), "MODEL": rgb_model, "OUTPUT": out},
-         r"lc: has 1 band\(s\), but the model needs 3 \(red, green, blue\)\. Its values \(\d+(, \d+)*\) are class codes "
-         r"of the scheme .*: it is a land-cover map\. Translate it with 'Land cover → synthetic RGB' "
+         r"lc: has 1 band\(s\), but the model needs 3 \(red, green, blue\)\. Its values \(\d+(, \d+)*\) are class "
+         r"codes of the scheme .*: it is a land-cover map\. Translate it with 'Land cover → synthetic RGB' "
          r"\(lcgan:landcover_to_rgb\) instead\.$"),
         ("output is the input", LC2RGB, {"INPUT": str(lc), "MODEL": lc_model, "OUTPUT": str(lc)},
          r"is the input raster itself"),

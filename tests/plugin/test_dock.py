@@ -4,6 +4,7 @@ and unloads."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 
 from lcgan_qgis.core.contract import Direction
 
-from .conftest import image_array, landcover_array, make_dock, write_raster
+from .conftest import NLCD, image_array, landcover_array, make_dock, write_raster
 
 TASK_TIMEOUT_MS = 120_000
 
@@ -41,7 +42,8 @@ def test_run_button_translates_in_a_task_and_adds_the_styled_layer(iface, qtbot,
     assert QgsApplication.taskManager().countActiveTasks() == 0
     outcome = dock.last_outcome
     assert outcome.error == "" and not outcome.canceled and outcome.job is not None
-    assert dock.run_button.isEnabled() and dock.progress_bar.value() == 100
+    assert dock.run_button.isEnabled()
+    assert not dock.progress_bar.isVisibleTo(dock) and dock.progress_bar.value() == dock.progress_bar.minimum() - 1
 
     group = QgsProject.instance().layerTreeRoot().findGroup("lcgan")
     assert group is not None
@@ -52,9 +54,12 @@ def test_run_button_translates_in_a_task_and_adds_the_styled_layer(iface, qtbot,
     renderer = result.renderer()
     assert isinstance(renderer, QgsPalettedRasterRenderer)
     labels = {c.value: c.label for c in renderer.classes()}
-    assert labels[42] == "Evergreen Forest" and labels[11] == "Open Water" and len(labels) == 14
+    present = set(outcome.job.class_counts)
+    assert set(labels) == present and present <= set(NLCD.codes)  # only the classes present, by default
+    assert all(labels[c.code] == f"{c.code} {c.name}" for c in NLCD.classes if c.code in present)
     legend = dict(renderer.legendSymbologyItems())
-    assert legend["Evergreen Forest"].name() == "#1c5f2c"
+    assert all(legend[f"{c.code} {c.name}"].name() == c.hex for c in NLCD.classes if c.code in present)
+    assert (tmp_path / "lc.qml").is_file() and (tmp_path / "lc.qmd").is_file()
     assert result.crs() == layer.crs() and result.extent() == layer.extent()
     assert (result.width(), result.height()) == (layer.width(), layer.height())
     assert any("land cover' added" in item.text() for item in iface.messageBar().items())
@@ -112,9 +117,15 @@ def test_layers_are_filtered_by_direction(iface, qtbot, tmp_path: Path) -> None:
     dock.set_direction(Direction.LANDCOVER_TO_RGB)
     assert dock.layer_combo.exceptedLayerList() == [rgb] and dock.layer_combo.currentLayer() is single
     assert not dock.bands_row.isVisibleTo(dock)
+    assert dock.hidden_layers_note.isVisibleTo(dock)  # the hidden layer is named, with the reason
+    assert dock.hidden_layers_note.text() == ("Not listed: 'rgb'. This direction needs one band of class codes; "
+                                              "they fit 'RGB imagery → land cover'.")
+    assert "Layer 'rgb' has 3 bands" in dock.hidden_layers_note.toolTip()
     dock.set_direction(Direction.RGB_TO_LANDCOVER)
     assert dock.layer_combo.exceptedLayerList() == [single] and dock.layer_combo.currentLayer() is rgb
     assert dock.bands_row.isVisibleTo(dock)
+    assert "Not listed: 'codes'" in dock.hidden_layers_note.text()
+    assert "'Land cover → synthetic RGB'" in dock.hidden_layers_note.text()
 
 
 def test_info_box_describes_the_model_and_warns_about_the_direction(iface, qtbot, models) -> None:
@@ -125,10 +136,13 @@ def test_info_box_describes_the_model_and_warns_about_the_direction(iface, qtbot
     dock.set_direction(Direction.RGB_TO_LANDCOVER)
     dock.model_widget.setFilePath(str(models[Direction.RGB_TO_LANDCOVER]))
     text = dock.info_box.toPlainText()
-    for expected in ("RGB imagery → land cover", "64 px, overlap 8 px", "30 m per pixel", "14 classes",
-                     "Evergreen Forest", "CPUExecutionProvider"):
-        assert expected in text, (expected, text)
+    for expected in ("RGB imagery → land cover", "64 px, overlap 8 px", "30 m per pixel", "Classes: 14",
+                     "42 Evergreen Forest", "Runs on: CPU"):
+        assert expected in " ".join(text.split()), (expected, text)
     assert "#1c5f2c" in dock.info_box.toHtml()  # the swatch
+    runs_on = next(line for line in text.splitlines() if line.startswith("Runs on:"))
+    assert not re.search(r"\([^)]*\(", runs_on), runs_on  # no nested parentheses
+    assert dock.info_box.classes_box.isCollapsed()  # the class list is folded away until asked for
     dock.model_widget.setFilePath(str(models[Direction.LANDCOVER_TO_RGB]))
     assert "choose a RGB imagery → land cover model" in dock.info_box.toPlainText()
     dock.model_widget.setFilePath("/nonexistent/model.onnx")

@@ -41,22 +41,32 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ...core.choices import DEVICE_LABELS, DEVICES, RADIOMETRY_CHOICES, RADIOMETRY_LABELS
+from ...core.choices import (
+    DEVICE_LABELS,
+    DEVICES,
+    DIRECTION_LABELS,
+    RADIOMETRY_CHOICES,
+    RADIOMETRY_HELP,
+    RADIOMETRY_LABELS,
+)
 from ...core.contract import Direction
+from ...core.deps import check_runtime
 from ...core.errors import InputRasterError, LcganError
 from ...core.job import TranslationRequest
 from ...core.resampling import GSD_TOLERANCE
-from ..layers import direction_misfit, fits_direction, layer_file
-from ..qgis_reader import ProviderReader
-from ..styling import add_confidence_layer, add_result_layer, result_layer_name
+from ..layers import direction_misfit, fits_direction, layer_file, reader_for
+from ..qgis_reader import ProviderReader, has_native_grid
+from ..styling import add_polygon_layer, add_result_layer, result_layer_name
 from ..tasks import TaskOutcome, TranslateTask
 from .area import extent_wkt, features_wkt
+from .deps_dialog import InstallDialog, copy_diagnostics
 from .model_info import ModelInfoBox
 
 EXTENT_WHOLE, EXTENT_CANVAS, EXTENT_FEATURES = "layer", "canvas", "features"
-EXTENTS = (("Whole layer", EXTENT_WHOLE), ("Map canvas extent", EXTENT_CANVAS),
-           ("Features of a polygon layer", EXTENT_FEATURES))
+EXTENTS = (("Whole layer", EXTENT_WHOLE), ("Visible map extent", EXTENT_CANVAS),
+           ("Polygon features", EXTENT_FEATURES))
 MESSAGE_SECONDS = 8
+MAX_NAMED_LAYERS = 3  # layers named in the "Not listed" note (the tooltip names them all)
 
 
 class LcganDock(QgsDockWidget):
@@ -69,29 +79,64 @@ class LcganDock(QgsDockWidget):
         self.task: TranslateTask | None = None
         self.last_outcome: TaskOutcome | None = None
         self.result_layers: list[QgsRasterLayer] = []
+        self._notes: list[str] = []
+        self._installer: InstallDialog | None = None
         self._build()
         self._connect()
         self._direction_changed()
 
-    # -- layout --------------------------------------------------------------------------------------------
+    # -- layout: one small builder per part, so a new field is one method ------------------------------------
     def _build(self) -> None:
         body = QWidget()
+        self.body = body
         layout = QVBoxLayout(body)
+        layout.addLayout(self._build_input())
+        layout.addWidget(self._build_model())
+        layout.addLayout(self._build_area())
+        layout.addWidget(self._build_options())
+        layout.addLayout(self._build_output())
+        layout.addLayout(self._build_run())
+        layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(body)
+        self.setWidget(scroll)
+
+    @staticmethod
+    def _form() -> QFormLayout:
+        """A form whose labels go above their fields when the dock is narrow."""
         form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        return form
+
+    @staticmethod
+    def _note() -> QLabel:
+        note = QLabel()
+        note.setWordWrap(True)
+        note.setStyleSheet("color: palette(mid)")
+        note.setVisible(False)
+        return note
+
+    def _build_input(self) -> QFormLayout:
+        form = self._form()
         self.direction_combo = QComboBox()
-        self.direction_combo.addItem("Land cover → synthetic RGB", Direction.LANDCOVER_TO_RGB.value)
-        self.direction_combo.addItem("RGB imagery → land cover", Direction.RGB_TO_LANDCOVER.value)
+        for direction in Direction:
+            self.direction_combo.addItem(DIRECTION_LABELS[direction], direction.value)
         form.addRow("Direction", self.direction_combo)
         self.layer_combo = QgsMapLayerComboBox()
         self.layer_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
         form.addRow("Input layer", self.layer_combo)
+        self.hidden_layers_note = self._note()
+        form.addRow(self.hidden_layers_note)
         self.band_combos = [QgsRasterBandComboBox() for _ in range(3)]
         bands_row = QWidget()
         bands_layout = QHBoxLayout(bands_row)
         bands_layout.setContentsMargins(0, 0, 0, 0)
         for label, combo in zip("RGB", self.band_combos, strict=True):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(6)
+            combo.setMinimumContentsLength(3)
             bands_layout.addWidget(QLabel(label))
             bands_layout.addWidget(combo, 1)
         self.bands_label = QLabel("Bands")
@@ -101,13 +146,38 @@ class LcganDock(QgsDockWidget):
         self.model_widget.setFilter("lcgan ONNX models (*.onnx)")
         self.model_widget.lineEdit().setPlaceholderText("bundled model")
         form.addRow("Model", self.model_widget)
-        layout.addLayout(form)
-        self.info_box = ModelInfoBox()
-        layout.addWidget(self.info_box)
+        return form
 
+    def _build_model(self) -> QWidget:
+        box = QWidget()
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 0, 0, 0)
+        self.info_box = ModelInfoBox()
+        column.addWidget(self.info_box)
+        self.install_button = QPushButton("Install onnxruntime…")
+        self.install_button.setVisible(False)
+        column.addWidget(self.install_button)
+        return box
+
+    def _build_area(self) -> QFormLayout:
+        form = self._form()
+        self.extent_combo = QComboBox()
+        for text, value in EXTENTS:
+            self.extent_combo.addItem(text, value)
+        form.addRow("Area", self.extent_combo)
+        self.polygon_combo = QgsMapLayerComboBox()
+        self.polygon_combo.setFilters(QgsMapLayerProxyModel.Filter.PolygonLayer)
+        self.selected_only = QCheckBox("Selected features only")
+        self.polygons_label = QLabel("Polygons")
+        form.addRow(self.polygons_label, self.polygon_combo)
+        form.addRow("", self.selected_only)
+        return form
+
+    def _build_options(self) -> QgsCollapsibleGroupBox:
         self.options_box = QgsCollapsibleGroupBox("Options")
         self.options_box.setCollapsed(True)
-        options = QFormLayout(self.options_box)
+        options = self._form()
+        self.options_box.setLayout(options)
         self.overlap_spin = QgsSpinBox()
         self.overlap_spin.setRange(-1, 4096)
         self.overlap_spin.setSpecialValueText("model default")
@@ -126,60 +196,61 @@ class LcganDock(QgsDockWidget):
         self.radiometry_combo = QComboBox()
         for mode in RADIOMETRY_CHOICES:
             self.radiometry_combo.addItem(RADIOMETRY_LABELS[mode], mode)
-        self.radiometry_combo.setToolTip(
-            "How image values map to the model's range. Percentile: this raster's own 2-98 % range (8-bit imagery, "
-            "other sensors, lcgan's synthetic RGB). Fixed: the training imagery's values (e.g. Landsat digital "
-            "numbers). Model default: the mode stored in the model."
-        )
+            self.radiometry_combo.setItemData(self.radiometry_combo.count() - 1, RADIOMETRY_HELP[mode],
+                                              Qt.ItemDataRole.ToolTipRole)
+        self.radiometry_combo.setToolTip("How image values map to the model's range; each choice explains itself.")
         self.radiometry_label = QLabel("Radiometry")
         options.addRow(self.radiometry_label, self.radiometry_combo)
-        self.extent_combo = QComboBox()
-        for text, value in EXTENTS:
-            self.extent_combo.addItem(text, value)
-        options.addRow("Area", self.extent_combo)
-        self.polygon_combo = QgsMapLayerComboBox()
-        self.polygon_combo.setFilters(QgsMapLayerProxyModel.Filter.PolygonLayer)
-        self.selected_only = QCheckBox("Selected features only")
-        options.addRow("Polygons", self.polygon_combo)
-        options.addRow("", self.selected_only)
         self.check_gsd = QCheckBox("Resample to the model's resolution")
         self.check_gsd.setToolTip(f"When the layer's pixel size differs from the model's by more than "
-                                  f"{GSD_TOLERANCE * 100:g} %, translate "
-                                  "at the model's resolution and resample the result back to the layer's grid. "
-                                  "Layers in degrees are refused unless this is off.")
+                                  f"{GSD_TOLERANCE * 100:g} %, translate at the model's resolution and resample the "
+                                  "result back to the layer's grid. Layers in degrees are measured on the ground.")
         self.check_gsd.setChecked(True)
-        options.addRow("", self.check_gsd)
+        options.addRow(self.check_gsd)
         self.confidence_check = QCheckBox("Also write the confidence")
         self.confidence_check.setToolTip("A second GeoTIFF with the winning class's probability (0-1) per pixel.")
-        options.addRow("", self.confidence_check)
-        layout.addWidget(self.options_box)
+        options.addRow(self.confidence_check)
+        self.polygons_check = QCheckBox("Also write polygons (GeoPackage)")
+        self.polygons_check.setToolTip("The classes as polygons with their code and name, beside the output.")
+        options.addRow(self.polygons_check)
+        self.min_area_spin = QgsSpinBox()
+        self.min_area_spin.setRange(0, 1_000_000)
+        self.min_area_spin.setSuffix(" px")
+        self.min_area_spin.setToolTip("Patches smaller than this are merged into their largest neighbour first.")
+        self.min_area_label = QLabel("Smallest polygon")
+        options.addRow(self.min_area_label, self.min_area_spin)
+        self.all_classes_check = QCheckBox("Legend lists every class")
+        self.all_classes_check.setToolTip("Off: the legend lists only the classes present in the result.")
+        options.addRow(self.all_classes_check)
+        return self.options_box
 
-        out_form = QFormLayout()
+    def _build_output(self) -> QFormLayout:
+        form = self._form()
         self.output_widget = QgsFileWidget()
         self.output_widget.setStorageMode(QgsFileWidget.StorageMode.SaveFile)
         self.output_widget.setFilter("GeoTIFF (*.tif *.tiff)")
         self.output_widget.lineEdit().setPlaceholderText("temporary file")
-        out_form.addRow("Output", self.output_widget)
-        layout.addLayout(out_form)
+        form.addRow("Output", self.output_widget)
+        return form
 
+    def _build_run(self) -> QVBoxLayout:
+        column = QVBoxLayout()
         buttons = QHBoxLayout()
         self.run_button = QPushButton("Run")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
-        layout.addLayout(buttons)
+        column.addLayout(buttons)
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 100)
-        self.progress_bar.setValue(0)
-        layout.addWidget(self.progress_bar)
-        layout.addStretch(1)
-
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(body)
-        self.setWidget(scroll)
+        self.progress_bar.setVisible(False)  # shown while a task runs
+        column.addWidget(self.progress_bar)
+        self.diagnostics_button = QPushButton("Copy diagnostics")
+        self.diagnostics_button.setToolTip("Copy versions, execution providers, GPU driver and folders to the "
+                                           "clipboard, for a bug report.")
+        column.addWidget(self.diagnostics_button)
+        return column
 
     def _connect(self) -> None:
         self.direction_combo.currentIndexChanged.connect(self._direction_changed)
@@ -187,8 +258,11 @@ class LcganDock(QgsDockWidget):
         self.model_widget.fileChanged.connect(self.refresh_model_info)
         self.device_combo.currentIndexChanged.connect(self.refresh_model_info)
         self.extent_combo.currentIndexChanged.connect(self._extent_mode_changed)
+        self.polygons_check.toggled.connect(self._polygons_changed)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
+        self.install_button.clicked.connect(self.open_installer)
+        self.diagnostics_button.clicked.connect(copy_diagnostics)
         project = QgsProject.instance()
         project.layersAdded.connect(self._refresh_layer_filter)
         project.layersRemoved.connect(self._refresh_layer_filter)
@@ -203,21 +277,35 @@ class LcganDock(QgsDockWidget):
 
     def _direction_changed(self) -> None:
         rgb_input = self.direction is Direction.RGB_TO_LANDCOVER
-        self.bands_label.setVisible(rgb_input)
-        self.bands_row.setVisible(rgb_input)
-        self.confidence_check.setVisible(rgb_input)
-        self.radiometry_label.setVisible(rgb_input)
-        self.radiometry_combo.setVisible(rgb_input)
+        for widget in (self.bands_label, self.bands_row, self.confidence_check, self.radiometry_label,
+                       self.radiometry_combo, self.polygons_check, self.all_classes_check):
+            widget.setVisible(rgb_input)
+        self._polygons_changed()
         self._refresh_layer_filter()
         self._extent_mode_changed()
         self.refresh_model_info()
 
+    def _polygons_changed(self, *_args: object) -> None:
+        shown = self.direction is Direction.RGB_TO_LANDCOVER and self.polygons_check.isChecked()
+        self.min_area_label.setVisible(shown)
+        self.min_area_spin.setVisible(shown)
+
     def _refresh_layer_filter(self, *_args: object) -> None:
-        """Offer only layers that fit the direction (single band for land cover, >= 3 bands for imagery)."""
+        """Offer only layers that fit the direction, and say which others are not listed and why."""
         layers = QgsProject.instance().mapLayers().values()
         direction = self.direction
         excluded = [lyr for lyr in layers if isinstance(lyr, QgsRasterLayer) and not fits_direction(lyr, direction)]
         self.layer_combo.setExceptedLayerList(excluded)
+        if excluded:
+            kind = "one band of class codes" if direction is Direction.LANDCOVER_TO_RGB else "red, green, blue bands"
+            other = DIRECTION_LABELS[Direction.RGB_TO_LANDCOVER if direction is Direction.LANDCOVER_TO_RGB
+                                     else Direction.LANDCOVER_TO_RGB]
+            names = ", ".join(f"'{lyr.name()}'" for lyr in excluded[:MAX_NAMED_LAYERS])
+            more = f" and {len(excluded) - MAX_NAMED_LAYERS} more" if len(excluded) > MAX_NAMED_LAYERS else ""
+            self.hidden_layers_note.setText(f"Not listed: {names}{more}. This direction needs {kind}; they fit "
+                                            f"'{other}'.")
+            self.hidden_layers_note.setToolTip("\n".join(direction_misfit(lyr, direction) or "" for lyr in excluded))
+        self.hidden_layers_note.setVisible(bool(excluded))
         self._layer_changed(self.layer_combo.currentLayer())
 
     def _layer_changed(self, layer: Any) -> None:
@@ -225,16 +313,28 @@ class LcganDock(QgsDockWidget):
             combo.setLayer(layer if isinstance(layer, QgsRasterLayer) else None)
             if isinstance(layer, QgsRasterLayer) and band <= layer.bandCount():
                 combo.setBand(band)
+        if isinstance(layer, QgsRasterLayer) and not has_native_grid(layer.dataProvider()) and \
+                self.extent_combo.currentData() == EXTENT_WHOLE:  # a web tile service has no "whole layer"
+            self.extent_combo.setCurrentIndex(self.extent_combo.findData(EXTENT_CANVAS))
 
     def _extent_mode_changed(self, *_args: object) -> None:
         features = self.extent_combo.currentData() == EXTENT_FEATURES
-        self.polygon_combo.setEnabled(features)
-        self.selected_only.setEnabled(features)
+        for widget in (self.polygons_label, self.polygon_combo, self.selected_only):
+            widget.setVisible(features)
 
     def refresh_model_info(self, *_args: object) -> None:
         """Describe the chosen model (or the bundled one) and the provider that would run it."""
         self.info_box.show_model(self.model_widget.filePath() or None, self.direction,
                                  self.device_combo.currentData())
+        self.install_button.setVisible(self.info_box.runtime_missing)
+
+    def open_installer(self) -> InstallDialog:
+        """The installer dialog for what is missing; the model box is refreshed once it is installed."""
+        dialog = InstallDialog(check_runtime(), self)
+        dialog.installed.connect(lambda _activation: self.refresh_model_info())
+        dialog.show()
+        self._installer = dialog
+        return dialog
 
     # -- run -----------------------------------------------------------------------------------------------
     def _area_wkt(self, layer: QgsRasterLayer) -> str | None:
@@ -261,9 +361,13 @@ class LcganDock(QgsDockWidget):
         output = self.output_widget.filePath() or QgsProcessingUtils.generateTempFilename(
             _safe_name(f"{layer.name()}_{direction.value}") + ".tif"
         )
-        confidence = None
+        confidence = vector = None
         if rgb_input and self.confidence_check.isChecked():
             confidence = re.sub(r"(\.tiff?)?$", "_confidence.tif", output, count=1, flags=re.IGNORECASE)
+        if rgb_input and self.polygons_check.isChecked():
+            vector = re.sub(r"(\.tiff?)?$", "_polygons.gpkg", output, count=1, flags=re.IGNORECASE)
+        aoi_wkt = self._area_wkt(layer)
+        reader, self._notes = reader_for(layer, aoi_wkt, self.model_widget.filePath() or None, direction)
         request = TranslationRequest(
             direction=direction,
             output_path=output,
@@ -272,13 +376,15 @@ class LcganDock(QgsDockWidget):
             overlap_px=None if self.overlap_spin.value() < 0 else self.overlap_spin.value(),
             batch_size=self.batch_spin.value(),
             bands=tuple(c.currentBand() for c in self.band_combos) if rgb_input else None,
-            aoi_wkt=self._area_wkt(layer),
+            aoi_wkt=aoi_wkt,
             confidence_path=confidence,
             radiometry_mode=self.radiometry_combo.currentData() if rgb_input else None,
             check_gsd=self.check_gsd.isChecked(),
             input_path=layer_file(layer),
+            vector_path=vector,
+            min_polygon_px=self.min_area_spin.value(),
         )
-        return request, ProviderReader.from_layer(layer)
+        return request, reader
 
     def run(self) -> TranslateTask | None:
         """Start a translation task for the current choices (the Run button)."""
@@ -290,9 +396,14 @@ class LcganDock(QgsDockWidget):
         except LcganError as exc:
             self._message(str(exc), Qgis.MessageLevel.Critical)
             return None
+        except ImportError as exc:
+            self._message(f"onnxruntime is not installed ({exc}); use Install in the lcgan panel.",
+                          Qgis.MessageLevel.Critical)
+            return None
         self.task = TranslateTask(request, reader, self._task_done)
         self.task.progressChanged.connect(lambda value: self.progress_bar.setValue(int(value)))
         self.progress_bar.setValue(0)
+        self.progress_bar.setVisible(True)
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         QgsApplication.taskManager().addTask(self.task)
@@ -309,25 +420,30 @@ class LcganDock(QgsDockWidget):
         self.last_outcome = outcome
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
+        self.progress_bar.reset()  # (a finished run shows no stale "100%")
+        self.progress_bar.setVisible(False)
         if outcome.canceled:
-            self.progress_bar.setValue(0)
             self._message("Canceled: nothing was written.", Qgis.MessageLevel.Info)
             return
         if outcome.job is None:
-            self.progress_bar.setValue(0)
             self._message(outcome.error, Qgis.MessageLevel.Critical)
             return
-        result, direction = outcome.job.result, outcome.request.direction
+        job, direction = outcome.job, outcome.request.direction
+        result = job.result
         name = result_layer_name(outcome.input_name, direction)
+        present = None if self.all_classes_check.isChecked() or job.class_counts is None else sorted(job.class_counts)
         try:
-            layers = [add_result_layer(result.output_path, name, direction, outcome.job.contract.scheme)]
+            layers = [add_result_layer(result.output_path, name, direction, job.contract.scheme, job.tags, present)]
             if result.confidence_path:
-                layers.append(add_confidence_layer(result.confidence_path, f"{outcome.input_name} -> confidence"))
+                layers.append(add_result_layer(result.confidence_path, f"{outcome.input_name} -> confidence", None,
+                                               None, job.tags))
+            if job.vector_path:
+                layers.append(add_polygon_layer(job.vector_path, f"{outcome.input_name} -> polygons",
+                                                job.contract.scheme))
         except LcganError as exc:
             self._message(str(exc), Qgis.MessageLevel.Critical)
             return
         self.result_layers.extend(layers)
-        self.progress_bar.setValue(100)
         device = result.provider.replace("ExecutionProvider", "")
         self._message(f"'{name}' added ({result.tiles} tiles, {result.seconds:.1f} s, {device}).",
                       Qgis.MessageLevel.Success)
