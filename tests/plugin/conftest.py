@@ -125,3 +125,17 @@ def make_dock(iface: object, direction: Direction, layer: object, model: Path, o
     dock.model_widget.setFilePath(str(model))
     dock.output_widget.setFilePath(str(output))
     return dock
+
+
+@pytest.fixture(scope="session")
+def xyz_tiles(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The source of an XYZ tile layer over a local ``file://`` tile folder (standing in for an online basemap),
+    made with gdal2tiles from an 8-bit RGB raster near Zion (zoom 11-13)."""
+    from osgeo_utils import gdal2tiles
+
+    folder = tmp_path_factory.mktemp("xyz")
+    rgb = image_array(300, 300, seed=5, nodata_corner=False)
+    scaled = ((rgb.astype(np.float32) - 6000) / 10000 * 220 + 20).astype(np.uint8)
+    source = write_raster(folder / "rgb8.tif", scaled, (320000.0, 30.0, 0, 4130000.0, 0, -30.0))
+    gdal2tiles.main(["gdal2tiles.py", "--xyz", "-z", "11-13", "-w", "none", "-q", str(source), str(folder / "tiles")])
+    return f"type=xyz&url=file://{folder / 'tiles'}/{{z}}/{{x}}/{{y}}.png&zmin=11&zmax=13"

@@ -223,3 +223,68 @@ def test_a_second_run_while_one_is_running_is_refused(iface, qtbot, models, tmp_
     assert any("already running" in item.text() for item in iface.messageBar().items())
     qtbot.waitUntil(lambda: dock.last_outcome is not None, timeout=TASK_TIMEOUT_MS)
     assert dock.last_outcome.job is not None
+
+
+NEW_DOCK_WIDTH_PX = 300  # about what QGIS gives a new panel in the right dock area of a 1366 px wide window
+
+
+def test_the_panel_fits_the_width_of_a_new_dock(iface, qtbot, models, tmp_path: Path) -> None:
+    """Nothing is clipped at a new dock's width: every visible widget lies inside the panel, in both directions,
+    with the options and the class list unfolded."""
+    from qgis.PyQt.QtCore import QCoreApplication, QPoint, Qt
+    from qgis.PyQt.QtWidgets import QWidget
+
+    from lcgan_qgis.plugin.gui.dock import LcganDock
+
+    _add_layer(write_raster(tmp_path / "lc.tif", landcover_array(16, 16)), "a land-cover layer with a long name")
+    _add_layer(write_raster(tmp_path / "rgb.tif", image_array(16, 16)), "an image layer with a long name")
+    dock = LcganDock(iface)
+    iface.window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    iface.window.resize(1366, 900)
+    iface.window.show()
+    iface.window.resizeDocks([dock], [NEW_DOCK_WIDTH_PX], Qt.Orientation.Horizontal)
+    dock.options_box.setCollapsed(False)
+    for direction in Direction:
+        dock.set_direction(direction)
+        dock.model_widget.setFilePath(str(models[direction]))
+        dock.info_box.classes_box.setCollapsed(False)
+        dock.polygons_check.setChecked(True)
+        for _ in range(3):
+            QCoreApplication.processEvents()
+        assert dock.width() <= NEW_DOCK_WIDTH_PX + 10, dock.width()
+        viewport = dock.widget().viewport().width()
+        assert dock.body.minimumSizeHint().width() <= viewport, (direction, dock.body.minimumSizeHint(), viewport)
+        clipped = [
+            (type(w).__name__, w.objectName() or getattr(w, "text", lambda: "")())
+            for w in dock.body.findChildren(QWidget)
+            if w.isVisibleTo(dock.body) and w.mapTo(dock.body, QPoint(w.width(), 0)).x() > dock.body.width()
+        ]
+        assert clipped == [], (direction, clipped)
+    grab = tmp_path / "dock.png"
+    assert dock.grab().save(str(grab)) and grab.stat().st_size > 1000
+
+
+def test_a_web_tile_layer_runs_over_the_visible_extent_from_the_dock(iface, qtbot, models, xyz_tiles,
+                                                                     tmp_path: Path) -> None:
+    from qgis.core import QgsCoordinateReferenceSystem, QgsProject, QgsRasterLayer, QgsRectangle
+
+    from lcgan_qgis.plugin.gui.dock import EXTENT_CANVAS
+
+    layer = QgsRasterLayer(xyz_tiles, "basemap", "wms")
+    QgsProject.instance().addMapLayer(layer)
+    dock = make_dock(iface, Direction.RGB_TO_LANDCOVER, layer, models[Direction.RGB_TO_LANDCOVER], tmp_path / "lc.tif")
+    qtbot.addWidget(dock)
+    assert dock.extent_combo.currentData() == EXTENT_CANVAS  # a web layer has no "whole layer": visible extent
+    dock.radiometry_combo.setCurrentIndex(dock.radiometry_combo.findData("percentile"))
+    dock.polygons_check.setChecked(True)
+    canvas = iface.mapCanvas()
+    canvas.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:32612"))
+    canvas.resize(400, 400)
+    canvas.setExtent(QgsRectangle(322000, 4124000, 326000, 4128000))
+    dock.run_button.click()
+    qtbot.waitUntil(lambda: dock.last_outcome is not None, timeout=TASK_TIMEOUT_MS)
+    assert dock.last_outcome.job is not None, dock.last_outcome.error
+    names = [node.layer().name() for node in QgsProject.instance().layerTreeRoot().findGroup("lcgan").findLayers()]
+    assert names == ["basemap -> polygons", "basemap -> land cover"]
+    assert dock.last_outcome.job.vector_count > 0 and (tmp_path / "lc_polygons.gpkg").is_file()
+    assert any("is a web tile service: reading the chosen area" in note for note in dock._notes)

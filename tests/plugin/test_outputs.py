@@ -148,20 +148,11 @@ def test_a_raster_in_degrees_is_translated_at_the_model_gsd_on_the_ground(lcgan,
 
 
 @pytest.fixture(scope="module")
-def xyz_layer(qgis_app, tmp_path_factory: pytest.TempPathFactory):
-    """An XYZ tile layer over a local ``file://`` tile folder (standing in for an online basemap), made with
-    gdal2tiles from an 8-bit RGB raster near Zion."""
-    from osgeo_utils import gdal2tiles
+def xyz_layer(qgis_app, xyz_tiles: str):
+    """An XYZ tile layer over a local ``file://`` tile folder (see ``xyz_tiles``)."""
     from qgis.core import QgsRasterLayer
 
-    folder = tmp_path_factory.mktemp("xyz")
-    rgb = image_array(300, 300, seed=5, nodata_corner=False)
-    scaled = ((rgb.astype(np.float32) - 6000) / 10000 * 220 + 20).astype(np.uint8)
-    source = write_raster(folder / "rgb8.tif", scaled, (320000.0, 30.0, 0, 4130000.0, 0, -30.0))
-    gdal2tiles.main(["gdal2tiles.py", "--xyz", "-z", "11-13", "-w", "none", "-q", str(source),
-                     str(folder / "tiles")])
-    url = f"type=xyz&url=file://{folder / 'tiles'}/{{z}}/{{x}}/{{y}}.png&zmin=11&zmax=13"
-    layer = QgsRasterLayer(url, "basemap", "wms")
+    layer = QgsRasterLayer(xyz_tiles, "basemap", "wms")
     assert layer.isValid(), layer.error().message()
     return layer
 

@@ -66,6 +66,7 @@ EXTENT_WHOLE, EXTENT_CANVAS, EXTENT_FEATURES = "layer", "canvas", "features"
 EXTENTS = (("Whole layer", EXTENT_WHOLE), ("Visible map extent", EXTENT_CANVAS),
            ("Polygon features", EXTENT_FEATURES))
 MESSAGE_SECONDS = 8
+MIN_COMBO_CHARS = 8  # what a combo box shows at the least (its popup shows items whole)
 MAX_NAMED_LAYERS = 3  # layers named in the "Not listed" note (the tooltip names them all)
 
 
@@ -97,6 +98,9 @@ class LcganDock(QgsDockWidget):
         layout.addLayout(self._build_output())
         layout.addLayout(self._build_run())
         layout.addStretch(1)
+        for combo in body.findChildren(QComboBox):  # (a combo box as wide as its longest item clips the panel)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(min(combo.minimumContentsLength() or MIN_COMBO_CHARS, MIN_COMBO_CHARS))
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -104,10 +108,12 @@ class LcganDock(QgsDockWidget):
         self.setWidget(scroll)
 
     @staticmethod
-    def _form() -> QFormLayout:
-        """A form whose labels go above their fields when the dock is narrow."""
+    def _form(labels_above: bool = True) -> QFormLayout:
+        """A form whose labels sit above their fields (the fields get the panel's whole width), or beside them
+        while they fit."""
         form = QFormLayout()
-        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        policy = QFormLayout.RowWrapPolicy
+        form.setRowWrapPolicy(policy.WrapAllRows if labels_above else policy.WrapLongRows)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         return form
 
@@ -132,13 +138,11 @@ class LcganDock(QgsDockWidget):
         form.addRow(self.hidden_layers_note)
         self.band_combos = [QgsRasterBandComboBox() for _ in range(3)]
         bands_row = QWidget()
-        bands_layout = QHBoxLayout(bands_row)
+        bands_layout = self._form(labels_above=False)
         bands_layout.setContentsMargins(0, 0, 0, 0)
-        for label, combo in zip("RGB", self.band_combos, strict=True):
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(3)
-            bands_layout.addWidget(QLabel(label))
-            bands_layout.addWidget(combo, 1)
+        bands_row.setLayout(bands_layout)
+        for label, combo in zip(("Red", "Green", "Blue"), self.band_combos, strict=True):
+            bands_layout.addRow(label, combo)
         self.bands_label = QLabel("Bands")
         form.addRow(self.bands_label, bands_row)
         self.bands_row = bands_row
@@ -176,7 +180,7 @@ class LcganDock(QgsDockWidget):
     def _build_options(self) -> QgsCollapsibleGroupBox:
         self.options_box = QgsCollapsibleGroupBox("Options")
         self.options_box.setCollapsed(True)
-        options = self._form()
+        options = self._form(labels_above=False)
         self.options_box.setLayout(options)
         self.overlap_spin = QgsSpinBox()
         self.overlap_spin.setRange(-1, 4096)
@@ -201,17 +205,18 @@ class LcganDock(QgsDockWidget):
         self.radiometry_combo.setToolTip("How image values map to the model's range; each choice explains itself.")
         self.radiometry_label = QLabel("Radiometry")
         options.addRow(self.radiometry_label, self.radiometry_combo)
-        self.check_gsd = QCheckBox("Resample to the model's resolution")
+        self.check_gsd = QCheckBox("Resample to model GSD")
         self.check_gsd.setToolTip(f"When the layer's pixel size differs from the model's by more than "
                                   f"{GSD_TOLERANCE * 100:g} %, translate at the model's resolution and resample the "
                                   "result back to the layer's grid. Layers in degrees are measured on the ground.")
         self.check_gsd.setChecked(True)
         options.addRow(self.check_gsd)
-        self.confidence_check = QCheckBox("Also write the confidence")
+        self.confidence_check = QCheckBox("Write confidence")
         self.confidence_check.setToolTip("A second GeoTIFF with the winning class's probability (0-1) per pixel.")
         options.addRow(self.confidence_check)
-        self.polygons_check = QCheckBox("Also write polygons (GeoPackage)")
-        self.polygons_check.setToolTip("The classes as polygons with their code and name, beside the output.")
+        self.polygons_check = QCheckBox("Write polygons")
+        self.polygons_check.setToolTip("The classes as polygons with their code and name: a GeoPackage beside the "
+                                       "output (<output>_polygons.gpkg).")
         options.addRow(self.polygons_check)
         self.min_area_spin = QgsSpinBox()
         self.min_area_spin.setRange(0, 1_000_000)
@@ -219,7 +224,7 @@ class LcganDock(QgsDockWidget):
         self.min_area_spin.setToolTip("Patches smaller than this are merged into their largest neighbour first.")
         self.min_area_label = QLabel("Smallest polygon")
         options.addRow(self.min_area_label, self.min_area_spin)
-        self.all_classes_check = QCheckBox("Legend lists every class")
+        self.all_classes_check = QCheckBox("Legend: all classes")
         self.all_classes_check.setToolTip("Off: the legend lists only the classes present in the result.")
         options.addRow(self.all_classes_check)
         return self.options_box

@@ -91,8 +91,8 @@ class ModelInfoBox(QWidget):
             self.runtime_missing = True
             return self._problem(f"onnxruntime is not installed ({exc}); use Install below.")
         self.summary.setText(summary_html(self.contract, path, direction, device))
-        self.classes_box.setTitle(f"Classes: {len(self.contract.scheme)} ({self.contract.scheme.name})")
-        self.classes.setText(classes_html(self.contract))
+        self.classes_box.setTitle(f"Classes: {len(self.contract.scheme)}")
+        self.classes.setText(f"{html.escape(self.contract.scheme.name)}{classes_html(self.contract)}")
         self.classes_box.setVisible(True)
         return self.contract
 
