@@ -81,6 +81,7 @@ bench-train: setup
 
 zip: setup
 	$(PY) -m tools.make_zip --out dist/lcgan_qgis.zip
+	-$(PY) -m tools.plugin_repo_check dist/lcgan_qgis.zip  # plugins.qgis.org's upload rules (a report, not a gate)
 
 deepness: setup
 	@mkdir -p dist

@@ -102,8 +102,9 @@ def lcgan(processing: object) -> object:
 
 
 @pytest.fixture
-def iface(qgis_app: object) -> Iterator[StandInIface]:
-    """A stand-in for QGIS's interface (main window only) with a real QgsMapCanvas and QgsMessageBar."""
+def iface(qgis_new_project: object) -> Iterator[StandInIface]:
+    """A stand-in for QGIS's interface (main window only) with a real QgsMapCanvas and QgsMessageBar, over a new
+    project (pytest-qgis's ``qgis_new_project``)."""
     from qgis.core import QgsProject
     from qgis.PyQt.QtCore import QCoreApplication
 
