@@ -29,7 +29,7 @@ help:
 	@echo "make zip       Plugin Manager zip -> dist/lcgan_qgis.zip"
 	@echo "make deepness  fixed-shape copy of the land-cover model for the Deepness plugin -> dist/"
 	@echo "make lint      ruff"
-	@echo "make screenshot  the dock panel in a real QGIS window (Xvfb) -> docs/img/dock.png"
+	@echo "make screenshot  a new user's steps in a real QGIS window (Xvfb) -> docs/img/{install,dock_before,dock,legend,processing}.png"
 	@echo "make docs-images every picture in the README (demo quicklook, screenshot, evaluation plots)"
 
 setup: apt venv
@@ -88,12 +88,12 @@ deepness: setup
 	$(PY) -m tools.deepness_export --model $(MODEL_DIR)/rgb_to_landcover.onnx --out dist/
 
 screenshot: setup
-	$(PY) -m tools.screenshot --out docs/img/dock.png
+	$(PY) -m tools.screenshot --out-dir docs/img
 
 # Every picture the README shows, regenerated from the repo: demo quicklook, dock screenshot, evaluation plots.
 docs-images: setup
 	$(PY) -m tools.demo --out out --docs-png docs/img/demo.png
-	$(PY) -m tools.screenshot --out docs/img/dock.png
+	$(PY) -m tools.screenshot --out-dir docs/img
 	$(PY) -m training evaluate --models $(MODEL_DIR) --data $(DATA) --out docs/evaluation --heldout $(HELDOUT)
 
 clean:

@@ -106,6 +106,8 @@ class Activation:
 
 
 def _mb(value: float) -> str:
+    if value < 0.1:
+        return "under 0.1 MB"
     return f"{value:.0f} MB" if value >= 10 else f"{value:.1f} MB"
 
 

@@ -33,6 +33,7 @@ class LcganPlugin:
         self.provider: LcganProvider | None = None
         self.dock: Any = None
         self.action: QAction | None = None
+        self.install_offer: Any = None
         add_deps_to_path()
 
     def initProcessing(self) -> None:
@@ -73,7 +74,7 @@ class LcganPlugin:
         if self.iface is not None:
             from .gui.deps_dialog import offer_install
 
-            offer_install(self.iface, status, on_installed=self.dependencies_installed)
+            self.install_offer = offer_install(self.iface, status, on_installed=self.dependencies_installed)
         return False
 
     def dependencies_installed(self, activation: Activation) -> None:

@@ -76,9 +76,9 @@ if settings["mode"] == "restart":
     dialog = InstallDialog(status, iface.mainWindow())
 else:
     buttons[0].click()
-    from lcgan_qgis.plugin.gui.deps_dialog import offer_install
+    from lcgan_qgis.plugin.gui.deps_dialog import InstallOffer
 
-    dialog = offer_install.dialog
+    dialog = InstallOffer.offers[-1].dialog
     seen["recommended"] = dialog.variant
     seen["plan_before_choice"] = dialog.plan_label.text()
     dialog.choose(settings["variant"])

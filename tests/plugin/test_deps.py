@@ -152,3 +152,26 @@ def test_copy_diagnostics_reports_versions_providers_driver_and_folder(qgis_app)
     assert lines["NVIDIA driver"] == ("none found" if cuda_driver_problem() else lines["NVIDIA driver"])
     assert lines["Plugin package folder"].startswith(str(deps_dir()))
     assert {"Python", "GDAL", "Platform", "lcgan plugin", "Installer would choose"} <= set(lines)
+
+
+def test_the_message_bar_button_opens_the_installer_after_the_offer_is_dropped(iface, qtbot) -> None:
+    """In the QGIS desktop the button outlives the call that made it: nothing but Qt may keep it working (a closure
+    connected to it was freed, and the click crashed QGIS under Xvfb)."""
+    import gc
+
+    from qgis.PyQt.QtWidgets import QPushButton
+
+    from lcgan_qgis.core.deps import DependencyStatus
+    from lcgan_qgis.plugin.gui.deps_dialog import InstallOffer, offer_install
+
+    status = DependencyStatus(False, ("onnxruntime",), "lcgan needs onnxruntime to run its models.", "1.24.2")
+    offer_install(iface, status)  # (the result is dropped, as the plugin's load does with it)
+    gc.collect()
+    items = iface.messageBar().items()
+    assert [(item.title(), item.text()) for item in items] == [("lcgan", "needs onnxruntime to run its models.")]
+    button = next(b for b in items[0].findChildren(QPushButton) if b.text() == "Install…")
+    button.click()
+    dialog = InstallOffer.offers[-1].dialog
+    assert dialog is not None and dialog.isVisible() and dialog.install_button.isEnabled()
+    assert "about 24 MB to download" in dialog.plan_label.text() or "about 256 MB" in dialog.plan_label.text()
+    dialog.close()

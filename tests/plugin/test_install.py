@@ -64,8 +64,8 @@ def test_install_from_the_message_bar_then_translate_in_the_same_session(tmp_pat
     pins = runtime_pins()
     # before: a plain, short message and a short button; no onnxruntime in this Python
     assert seen["onnxruntime_before"] is False
-    assert seen["bar_texts"] == ["lcgan needs onnxruntime to run its models, and it is not installed (nor are "
-                                 "protobuf and flatbuffers, which it uses)."]
+    assert seen["bar_texts"] == ["needs onnxruntime to run its models, and it is not installed (nor are "
+                                 "protobuf and flatbuffers, which it uses)."]  # (after the title "lcgan")
     assert seen["buttons"] == ["Install…"] and max(seen["bar_widths"]) < 1000
     # the choice: CPU wheel recommended without an NVIDIA driver, both with their sizes
     assert seen["recommended"] == "onnxruntime"

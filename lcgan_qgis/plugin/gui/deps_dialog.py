@@ -11,12 +11,12 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from qgis.core import Qgis
 from qgis.gui import QgsCollapsibleGroupBox
 from qgis.PyQt import sip
-from qgis.PyQt.QtCore import QT_VERSION_STR, QProcess, pyqtSignal
+from qgis.PyQt.QtCore import QT_VERSION_STR, QObject, QProcess, pyqtSignal
 from qgis.PyQt.QtGui import QFontDatabase
 from qgis.PyQt.QtWidgets import (
     QApplication,
@@ -211,32 +211,51 @@ class InstallDialog(QDialog):
         self.log.appendPlainText(text)
 
 
-def offer_install(iface: Any, status: DependencyStatus, target: Path | None = None,
-                  on_installed: Callable[[Activation], None] | None = None) -> QPushButton:
-    """Put the problem in QGIS's message bar, in one short line, with a button that opens the installer (returned).
+class InstallOffer(QObject):
+    """The message-bar entry's button and what it opens. It lives as long as its entry (its Qt parent) and is also
+    kept in :attr:`offers`: in the QGIS desktop a plain closure connected to the button was freed once
+    :func:`offer_install` returned, and clicking the button crashed QGIS (measured under Xvfb)."""
 
-    When the install succeeds the entry is removed, and ``on_installed`` receives the activation.
+    offers: ClassVar[list[InstallOffer]] = []
+
+    def __init__(self, iface: Any, status: DependencyStatus, widget: QWidget, target: Path | None,
+                 on_installed: Callable[[Activation], None] | None) -> None:
+        super().__init__(widget)
+        self.iface, self.status, self.widget, self.target = iface, status, widget, target
+        self.on_installed = on_installed
+        self.dialog: InstallDialog | None = None
+        InstallOffer.offers.append(self)
+
+    def open_dialog(self, *_args: object) -> InstallDialog:
+        """Show the installer (the button's slot)."""
+        self.dialog = InstallDialog(self.status, self.iface.mainWindow(), self.target)
+        self.dialog.installed.connect(self.done)
+        self.dialog.show()
+        return self.dialog
+
+    def done(self, activation: Activation) -> None:
+        """After pip: remove the entry when the packages are usable, and say how it went."""
+        bar = self.iface.messageBar()
+        if activation.ready and not sip.isdeleted(self.widget):
+            bar.popWidget(self.widget)
+        bar.pushMessage("lcgan", activation.message, Qgis.MessageLevel.Success if activation.ready
+                        else Qgis.MessageLevel.Warning, 0 if activation.restart_needed else 8)
+        if self.on_installed is not None:
+            self.on_installed(activation)
+
+
+def offer_install(iface: Any, status: DependencyStatus, target: Path | None = None,
+                  on_installed: Callable[[Activation], None] | None = None) -> InstallOffer:
+    """Put the problem in QGIS's message bar, in one short line, with a button that opens the installer.
+
+    When the install succeeds the entry is removed, and ``on_installed`` receives the activation. Returns the
+    offer (its ``button``; its ``dialog`` once opened).
     """
     bar = iface.messageBar()
-    widget = bar.createMessage("lcgan", status.problem)
-    button = QPushButton("Install…" if status.missing else "Details…")
-
-    def open_dialog() -> None:
-        dialog = InstallDialog(status, iface.mainWindow(), target)
-
-        def done(activation: Activation) -> None:
-            if activation.ready and not sip.isdeleted(widget):
-                bar.popWidget(widget)
-            bar.pushMessage("lcgan", activation.message, Qgis.MessageLevel.Success if activation.ready
-                            else Qgis.MessageLevel.Warning, 0 if activation.restart_needed else 8)
-            if on_installed is not None:
-                on_installed(activation)
-
-        dialog.installed.connect(done)
-        dialog.show()
-        offer_install.dialog = dialog  # keep it alive while pip runs
-
-    button.clicked.connect(open_dialog)
-    widget.layout().addWidget(button)
+    widget = bar.createMessage("lcgan", status.problem.removeprefix("lcgan "))  # ("lcgan: needs onnxruntime...")
+    offer = InstallOffer(iface, status, widget, target, on_installed)
+    offer.button = QPushButton("Install…" if status.missing else "Details…")
+    offer.button.clicked.connect(offer.open_dialog)
+    widget.layout().addWidget(offer.button)
     bar.pushWidget(widget, Qgis.MessageLevel.Warning)
-    return button
+    return offer
