@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import re
 import shutil
 import threading
@@ -80,41 +79,6 @@ def metres_per_unit(crs_wkt: str) -> float | None:
     if status != 0 or srs.IsGeographic() or not srs.IsProjected():
         return None
     return srs.GetLinearUnits() or None
-
-
-def degree_metres(crs_wkt: str, latitude: float) -> tuple[float, float] | None:
-    """Metres per CRS unit east-west and north-south at ``latitude`` (in the CRS's angular units) for a geographic
-    CRS, from its ellipsoid (radii of curvature of the parallel and the meridian); ``None`` for any other CRS."""
-    if not crs_wkt:
-        return None
-    srs = osr.SpatialReference()
-    with gdal_errors() as errors:
-        status = gdal_call(errors, srs.ImportFromWkt, crs_wkt)
-    if status != 0 or not srs.IsGeographic():
-        return None
-    radians_per_unit = srs.GetAngularUnits() or math.pi / 180.0
-    inverse_flattening = srs.GetInvFlattening()
-    flattening = 1.0 / inverse_flattening if inverse_flattening else 0.0
-    e2 = flattening * (2.0 - flattening)
-    phi = max(-89.9, min(89.9, latitude * radians_per_unit * 180.0 / math.pi)) * math.pi / 180.0
-    w = math.sqrt(1.0 - e2 * math.sin(phi) ** 2)
-    semi_major = srs.GetSemiMajor()
-    prime_vertical, meridian = semi_major / w, semi_major * (1.0 - e2) / w**3
-    return prime_vertical * math.cos(phi) * radians_per_unit, meridian * radians_per_unit
-
-
-def mercator_latitude(crs_wkt: str, y: float) -> float | None:
-    """The latitude (degrees) of northing ``y`` in a Mercator CRS (Web Mercator's EPSG:3857 included), whose units
-    are ground metres only at the equator; ``None`` for any other CRS."""
-    if not crs_wkt:
-        return None
-    srs = osr.SpatialReference()
-    with gdal_errors() as errors:
-        status = gdal_call(errors, srs.ImportFromWkt, crs_wkt)
-    if status != 0 or not srs.IsProjected() or srs.GetAttrValue("PROJECTION") not in ("Mercator_1SP", "Mercator_2SP"):
-        return None
-    radius = srs.GetSemiMajor() / (srs.GetLinearUnits() or 1.0)
-    return math.degrees(math.atan(math.sinh(y / radius)))
 
 
 def is_gdal_string(name: str) -> bool:
@@ -336,20 +300,6 @@ def build_overviews(dataset: gdal.Dataset, categorical: bool, name: str,
         gdal.SetThreadLocalConfigOption("COMPRESS_OVERVIEW", previous)
     if status not in (0, None) or errors:
         raise OutputError(f"Cannot write the overviews of {name}: {errors[-1] if errors else 'GDAL failed'}")
-
-
-def class_counts(path: str | Path) -> dict[int, int]:
-    """``{code: pixels}`` of the codes present in band 1 of the integer raster ``path`` (nodata left out)."""
-    with gdal_errors() as errors:
-        dataset = gdal_call(errors, gdal.Open, str(path))
-    if dataset is None:
-        raise OutputError(f"Cannot read {path}: {errors[-1] if errors else 'GDAL failed'}")
-    band = dataset.GetRasterBand(1)
-    top = 255 if band.DataType == gdal.GDT_Byte else 65535
-    histogram = band.GetHistogram(-0.5, top + 0.5, top + 1, include_out_of_range=0, approx_ok=0)
-    nodata = band.GetNoDataValue()
-    dataset = None
-    return {code: n for code, n in enumerate(histogram) if n and code != nodata}
 
 
 class GeoTiffWriter:

@@ -35,7 +35,7 @@ from .files import (
     scratch_folder,
     stale_partial_messages,
 )
-from .gdal_io import class_counts
+from .output import class_counts
 from .provenance import provenance_tags
 from .raster import Grid, RasterInfo, RasterReader
 from .resampling import GSD_TOLERANCE, plan_resolution, warp_into

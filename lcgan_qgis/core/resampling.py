@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from osgeo import gdal
+from osgeo import gdal, osr
 
 from .errors import Canceled, InputRasterError, OutputError
 from .files import GEOTIFF_CREATION_OPTIONS, SIDECAR_SUFFIX, AtomicFile
-from .gdal_io import build_overviews, degree_metres, mercator_latitude
+from .gdal_io import build_overviews, gdal_call, gdal_errors
 from .raster import Grid, RasterInfo
 
 LOG = logging.getLogger(__name__)
@@ -97,6 +97,41 @@ def plan_resolution(info: RasterInfo, metres_per_unit: float | None, model_gsd_m
         f"{info.width} x {info.height} grid.",
         layer_gsd,
     )
+
+
+def degree_metres(crs_wkt: str, latitude: float) -> tuple[float, float] | None:
+    """Metres per CRS unit east-west and north-south at ``latitude`` (in the CRS's angular units) for a geographic
+    CRS, from its ellipsoid (radii of curvature of the parallel and the meridian); ``None`` for any other CRS."""
+    if not crs_wkt:
+        return None
+    srs = osr.SpatialReference()
+    with gdal_errors() as errors:
+        status = gdal_call(errors, srs.ImportFromWkt, crs_wkt)
+    if status != 0 or not srs.IsGeographic():
+        return None
+    radians_per_unit = srs.GetAngularUnits() or math.pi / 180.0
+    inverse_flattening = srs.GetInvFlattening()
+    flattening = 1.0 / inverse_flattening if inverse_flattening else 0.0
+    e2 = flattening * (2.0 - flattening)
+    phi = max(-89.9, min(89.9, latitude * radians_per_unit * 180.0 / math.pi)) * math.pi / 180.0
+    w = math.sqrt(1.0 - e2 * math.sin(phi) ** 2)
+    semi_major = srs.GetSemiMajor()
+    prime_vertical, meridian = semi_major / w, semi_major * (1.0 - e2) / w**3
+    return prime_vertical * math.cos(phi) * radians_per_unit, meridian * radians_per_unit
+
+
+def mercator_latitude(crs_wkt: str, y: float) -> float | None:
+    """The latitude (degrees) of northing ``y`` in a Mercator CRS (Web Mercator's EPSG:3857 included), whose units
+    are ground metres only at the equator; ``None`` for any other CRS."""
+    if not crs_wkt:
+        return None
+    srs = osr.SpatialReference()
+    with gdal_errors() as errors:
+        status = gdal_call(errors, srs.ImportFromWkt, crs_wkt)
+    if status != 0 or not srs.IsProjected() or srs.GetAttrValue("PROJECTION") not in ("Mercator_1SP", "Mercator_2SP"):
+        return None
+    radius = srs.GetSemiMajor() / (srs.GetLinearUnits() or 1.0)
+    return math.degrees(math.atan(math.sinh(y / radius)))
 
 
 def ground_scale(crs_wkt: str, metres_per_unit: float | None, y: float) -> tuple[float, float, str] | None:

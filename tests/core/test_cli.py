@@ -44,6 +44,22 @@ def test_translate_prints_a_summary(files: dict[str, Path]) -> None:
     summary = done.stdout.strip().splitlines()[-1]
     assert summary.startswith(f"{out}: CPUExecutionProvider, ") and " tiles, " in summary and summary.endswith("Mpx/s")
     assert read_tif(out).shape == (1, 120, 130) and read_tif(conf).dtype == np.float32
+    from osgeo import gdal
+
+    assert gdal.Open(str(out)).GetMetadata()["LCGAN_AI_GENERATED"] == "YES"  # the provenance, as from QGIS
+
+
+def test_translate_writes_polygons(files: dict[str, Path]) -> None:
+    from osgeo import ogr
+
+    out, vector = files["folder"] / "lc_v.tif", files["folder"] / "lc.gpkg"
+    done = cli("translate", "--model", str(files["model"]), "--input", str(files["image"]), "--output", str(out),
+               "--vector", str(vector), "--min-polygon-px", "4")
+    assert done.returncode == 0, done.stderr
+    source = ogr.Open(str(vector))
+    rows = [(f.GetField("code"), f.GetField("pixels")) for f in source.GetLayer(0)]
+    source = None
+    assert rows and min(px for _code, px in rows) >= 4 and " polygons (patches under 4 px merged" in done.stdout
 
 
 def test_bad_input_exits_2_with_one_line(files: dict[str, Path]) -> None:

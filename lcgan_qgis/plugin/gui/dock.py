@@ -25,7 +25,6 @@ from qgis.gui import (
     QgsFileWidget,
     QgsMapLayerComboBox,
     QgsRasterBandComboBox,
-    QgsSpinBox,
 )
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import (
@@ -42,18 +41,12 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ...core.choices import (
-    DEVICE_LABELS,
-    DEVICES,
     DIRECTION_LABELS,
-    RADIOMETRY_CHOICES,
-    RADIOMETRY_HELP,
-    RADIOMETRY_LABELS,
 )
 from ...core.contract import Direction
 from ...core.deps import check_runtime
 from ...core.errors import InputRasterError, LcganError
 from ...core.job import TranslationRequest
-from ...core.resampling import GSD_TOLERANCE
 from ..layers import direction_misfit, fits_direction, layer_file, reader_for
 from ..qgis_reader import ProviderReader, has_native_grid
 from ..styling import add_polygon_layer, add_result_layer, result_layer_name
@@ -61,6 +54,7 @@ from ..tasks import TaskOutcome, TranslateTask
 from .area import extent_wkt, features_wkt
 from .deps_dialog import InstallDialog, copy_diagnostics
 from .model_info import ModelInfoBox
+from .options import OptionsBox
 
 EXTENT_WHOLE, EXTENT_CANVAS, EXTENT_FEATURES = "layer", "canvas", "features"
 EXTENTS = (("Whole layer", EXTENT_WHOLE), ("Visible map extent", EXTENT_CANVAS),
@@ -178,55 +172,9 @@ class LcganDock(QgsDockWidget):
         return form
 
     def _build_options(self) -> QgsCollapsibleGroupBox:
-        self.options_box = QgsCollapsibleGroupBox("Options")
-        self.options_box.setCollapsed(True)
-        options = self._form(labels_above=False)
-        self.options_box.setLayout(options)
-        self.overlap_spin = QgsSpinBox()
-        self.overlap_spin.setRange(-1, 4096)
-        self.overlap_spin.setSpecialValueText("model default")
-        self.overlap_spin.setClearValue(-1)
-        self.overlap_spin.setValue(-1)
-        self.overlap_spin.setSuffix(" px")
-        options.addRow("Tile overlap", self.overlap_spin)
-        self.batch_spin = QgsSpinBox()
-        self.batch_spin.setRange(1, 256)
-        self.batch_spin.setClearValue(1)
-        options.addRow("Tiles per batch", self.batch_spin)
-        self.device_combo = QComboBox()
-        for device in DEVICES:
-            self.device_combo.addItem(DEVICE_LABELS[device], device)
-        options.addRow("Device", self.device_combo)
-        self.radiometry_combo = QComboBox()
-        for mode in RADIOMETRY_CHOICES:
-            self.radiometry_combo.addItem(RADIOMETRY_LABELS[mode], mode)
-            self.radiometry_combo.setItemData(self.radiometry_combo.count() - 1, RADIOMETRY_HELP[mode],
-                                              Qt.ItemDataRole.ToolTipRole)
-        self.radiometry_combo.setToolTip("How image values map to the model's range; each choice explains itself.")
-        self.radiometry_label = QLabel("Radiometry")
-        options.addRow(self.radiometry_label, self.radiometry_combo)
-        self.check_gsd = QCheckBox("Resample to model GSD")
-        self.check_gsd.setToolTip(f"When the layer's pixel size differs from the model's by more than "
-                                  f"{GSD_TOLERANCE * 100:g} %, translate at the model's resolution and resample the "
-                                  "result back to the layer's grid. Layers in degrees are measured on the ground.")
-        self.check_gsd.setChecked(True)
-        options.addRow(self.check_gsd)
-        self.confidence_check = QCheckBox("Write confidence")
-        self.confidence_check.setToolTip("A second GeoTIFF with the winning class's probability (0-1) per pixel.")
-        options.addRow(self.confidence_check)
-        self.polygons_check = QCheckBox("Write polygons")
-        self.polygons_check.setToolTip("The classes as polygons with their code and name: a GeoPackage beside the "
-                                       "output (<output>_polygons.gpkg).")
-        options.addRow(self.polygons_check)
-        self.min_area_spin = QgsSpinBox()
-        self.min_area_spin.setRange(0, 1_000_000)
-        self.min_area_spin.setSuffix(" px")
-        self.min_area_spin.setToolTip("Patches smaller than this are merged into their largest neighbour first.")
-        self.min_area_label = QLabel("Smallest polygon")
-        options.addRow(self.min_area_label, self.min_area_spin)
-        self.all_classes_check = QCheckBox("Legend: all classes")
-        self.all_classes_check.setToolTip("Off: the legend lists only the classes present in the result.")
-        options.addRow(self.all_classes_check)
+        self.options_box = OptionsBox(self._form(labels_above=False))
+        for name in OptionsBox.FIELDS:  # (the dock reads them as its own: one place builds them)
+            setattr(self, name, getattr(self.options_box, name))
         return self.options_box
 
     def _build_output(self) -> QFormLayout:
