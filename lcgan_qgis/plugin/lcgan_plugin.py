@@ -86,6 +86,9 @@ class LcganPlugin:
 
     def unload(self) -> None:
         """Remove everything :meth:`initGui` / :meth:`initProcessing` added."""
+        if self.install_offer is not None:
+            self.install_offer.withdraw()
+            self.install_offer = None
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None

@@ -175,3 +175,5 @@ def test_the_message_bar_button_opens_the_installer_after_the_offer_is_dropped(i
     assert dialog is not None and dialog.isVisible() and dialog.install_button.isEnabled()
     assert "about 24 MB to download" in dialog.plan_label.text() or "about 256 MB" in dialog.plan_label.text()
     dialog.close()
+    InstallOffer.offers[-1].withdraw()  # (the plugin's unload)
+    assert iface.messageBar().items() == []

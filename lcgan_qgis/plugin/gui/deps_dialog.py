@@ -233,6 +233,13 @@ class InstallOffer(QObject):
         self.dialog.show()
         return self.dialog
 
+    def withdraw(self) -> None:
+        """Remove the entry from the message bar and forget the offer (the plugin's unload)."""
+        if not sip.isdeleted(self.widget):
+            self.iface.messageBar().popWidget(self.widget)
+        if self in InstallOffer.offers:
+            InstallOffer.offers.remove(self)
+
     def done(self, activation: Activation) -> None:
         """After pip: remove the entry when the packages are usable, and say how it went."""
         bar = self.iface.messageBar()
