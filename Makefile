@@ -17,7 +17,7 @@ MODEL_DIR ?= resources/models
 export QT_QPA_PLATFORM ?= offscreen
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup apt venv test test-fast lint demo train evaluate bench bench-train zip screenshot docs-images clean
+.PHONY: help setup apt venv test test-fast lint demo train evaluate bench bench-train zip deepness screenshot docs-images clean
 
 help:
 	@echo "make demo      set up, then translate an embedded land-cover map to imagery and back (out/)"
@@ -27,8 +27,9 @@ help:
 	@echo "make bench     engine speed, memory and seam benchmark -> docs/bench.json"
 	@echo "make bench-train  training step speed, fp32 eager vs the default fast path -> docs/bench_train.json"
 	@echo "make zip       Plugin Manager zip -> dist/lcgan_qgis.zip"
+	@echo "make deepness  fixed-shape copy of the land-cover model for the Deepness plugin -> dist/"
 	@echo "make lint      ruff"
-	@echo "make screenshot  the dock panel in a real QGIS window (Xvfb) -> docs/img/dock.png"
+	@echo "make screenshot  a new user's steps in a real QGIS window (Xvfb) -> docs/img/{install,dock_before,dock,legend,processing}.png"
 	@echo "make docs-images every picture in the README (demo quicklook, screenshot, evaluation plots)"
 
 setup: apt venv
@@ -80,14 +81,19 @@ bench-train: setup
 
 zip: setup
 	$(PY) -m tools.make_zip --out dist/lcgan_qgis.zip
+	-$(PY) -m tools.plugin_repo_check dist/lcgan_qgis.zip  # plugins.qgis.org's upload rules (a report, not a gate)
+
+deepness: setup
+	@mkdir -p dist
+	$(PY) -m tools.deepness_export --model $(MODEL_DIR)/rgb_to_landcover.onnx --out dist/
 
 screenshot: setup
-	$(PY) -m tools.screenshot --out docs/img/dock.png
+	$(PY) -m tools.screenshot --out-dir docs/img
 
 # Every picture the README shows, regenerated from the repo: demo quicklook, dock screenshot, evaluation plots.
 docs-images: setup
 	$(PY) -m tools.demo --out out --docs-png docs/img/demo.png
-	$(PY) -m tools.screenshot --out docs/img/dock.png
+	$(PY) -m tools.screenshot --out-dir docs/img
 	$(PY) -m training evaluate --models $(MODEL_DIR) --data $(DATA) --out docs/evaluation --heldout $(HELDOUT)
 
 clean:

@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="how imagery values are scaled (default: the model's)")
     tr.add_argument("--confidence", default=None, help="also write the max class probability here (land cover)")
     tr.add_argument("--aoi", default=None, help="area of interest: polygon WKT in the raster's CRS")
+    tr.add_argument("--vector", default=None, help="also write the classes as polygons here (.gpkg, .geojson, .fgb)")
+    tr.add_argument("--min-polygon-px", type=int, default=0,
+                    help="merge patches smaller than this many pixels into their neighbour first (with --vector)")
     tr.add_argument("--no-gsd-check", action="store_true",
                     help="translate at the raster's own pixel size even when it differs from the model's ground "
                          "sample distance by more than 10 %% (by default it is translated at the model's GSD and "
@@ -167,7 +170,8 @@ def _translate(args: argparse.Namespace) -> int:
         batch_size=args.batch, bands=args.bands, aoi_wkt=args.aoi, confidence_path=args.confidence,
         radiometry_mode=args.radiometry, check_gsd=not args.no_gsd_check, input_path=args.input,
         overwrite=not args.no_overwrite, elevation_path=args.elevation, sun_azimuth_deg=args.sun_azimuth,
-        sun_elevation_deg=args.sun_elevation, elevation_unit_m=args.elevation_unit_m,
+        sun_elevation_deg=args.sun_elevation, elevation_unit_m=args.elevation_unit_m, vector_path=args.vector,
+        min_polygon_px=args.min_polygon_px,
     )
     stop_signal: list[int] = []
 

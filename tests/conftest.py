@@ -1,14 +1,15 @@
-"""Shared fixtures: a real QgsApplication with Processing, the Zion sample, tiny ONNX models.
+"""Shared fixtures: the Zion sample and Processing; the real QgsApplication comes from pytest-qgis.
 
-QGIS is started once per test session, only when a test asks for ``qgis_app`` (or ``processing``), so tests of
-the core and the training package never pay for it.
+pytest-qgis (pinned in requirements/dev.txt, configured in pyproject.toml) starts one offscreen QgsApplication per
+test session and provides ``qgis_app``, ``qgis_processing`` and ``qgis_new_project``. Its ``qgis_iface`` is not
+used: its message bar records text instead of showing widgets, and its toolbar and menu methods are MagicMocks,
+while the plugin's tests check the real message-bar entry, its Install button and the real toolbar
+(``tests/plugin/stand_in.py`` wraps a real QMainWindow, QgsMapCanvas and QgsMessageBar instead).
 """
 
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,34 +38,15 @@ def zion_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def qgis_app() -> Iterator[object]:
-    """One real QgsApplication (offscreen) for the whole session, with Processing initialised."""
-    from qgis.core import QgsApplication
-
-    app = QgsApplication.instance()
-    owned = app is None
-    if owned:
-        QgsApplication.setPrefixPath("/usr", True)
-        app = QgsApplication([], False)
-        app.initQgis()
-    plugins = "/usr/share/qgis/python/plugins"
-    if plugins not in sys.path:
-        sys.path.append(plugins)
-    from processing.core.Processing import Processing
+def processing(qgis_processing: None) -> object:
+    """The ``processing`` module, ready to ``run`` algorithms: pytest-qgis's Processing plus QGIS's native
+    algorithms, which the desktop registers itself."""
     from qgis.analysis import QgsNativeAlgorithms
+    from qgis.core import QgsApplication
 
     registry = QgsApplication.processingRegistry()
     if registry.providerById("native") is None:
         registry.addProvider(QgsNativeAlgorithms())
-    Processing.initialize()
-    yield app
-    # exitQgis() at interpreter shutdown can crash on Debian's 3.22 with live layers; QGIS's own test-suite also
-    # leaves the application to the process exit.
-
-
-@pytest.fixture(scope="session")
-def processing(qgis_app: object) -> object:
-    """The ``processing`` module, ready to ``run`` algorithms."""
     import processing as processing_module
 
     return processing_module

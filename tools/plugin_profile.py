@@ -29,12 +29,14 @@ def _site_folder(module: str) -> Path:
     raise SystemExit(f"no folder with protobuf found for {module}")
 
 
-def install_plugin(config_dir: Path, enable: bool = False) -> Path:
+def install_plugin(config_dir: Path, enable: bool = False, link_runtime: bool = True) -> Path:
     """Install the zip into ``config_dir`` (a ``QGIS_CUSTOM_CONFIG_PATH``) and link the runtime packages.
 
     Args:
         config_dir: the folder QGIS is pointed at; the default profile lives below it.
         enable: also mark the plugin enabled in the profile's settings (the desktop reads them at start).
+        link_runtime: link this interpreter's onnxruntime into the plugin-local folder (``False``: leave the
+            plugin without its runtime, as a user who has not yet installed it has it).
 
     Returns:
         The installed plugin folder.
@@ -46,8 +48,8 @@ def install_plugin(config_dir: Path, enable: bool = False) -> Path:
     with zipfile.ZipFile(archive) as zipped:
         zipped.extractall(plugins)
     deps = plugins / PLUGIN / "python_deps" / f"py{sys.version_info.major}{sys.version_info.minor}"
-    deps.mkdir(parents=True, exist_ok=True)
-    for module in RUNTIME_MODULES:
+    for module in RUNTIME_MODULES if link_runtime else ():
+        deps.mkdir(parents=True, exist_ok=True)
         link = deps / module
         if not link.exists():
             link.symlink_to(_site_folder(module), target_is_directory=True)

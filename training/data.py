@@ -34,9 +34,9 @@ from torch.utils.data import Dataset, Sampler
 from lcgan_qgis.core.contract import Radiometry
 from lcgan_qgis.core.elevation import ElevationReader, vertical_unit_m
 from lcgan_qgis.core.errors import InputRasterError, SchemeError
-from lcgan_qgis.core.gdal_io import ground_pixel_size_m
 from lcgan_qgis.core.raster import RasterInfo
 from lcgan_qgis.core.raster import Window as CoreWindow
+from lcgan_qgis.core.resampling import ground_pixel_size_m
 from lcgan_qgis.core.scheme import ClassScheme
 from lcgan_qgis.core.terrain import TerrainDeriver, TerrainInputs
 from lcgan_qgis.core.validity import image_valid
@@ -88,7 +88,7 @@ class RasterSource:
     @property
     def pixel_size_m(self) -> tuple[float, float] | None:
         """``(x, y)`` pixel size in metres on the ground (the core's rule: CRS units times the CRS's linear unit,
-        degrees converted at the centre latitude); None without a CRS or with an unknown unit."""
+        degrees and Mercator metres converted at the centre latitude); None without a CRS or with an unknown unit."""
         return ground_pixel_size_m(self.transform.to_gdal(), self.height, self.crs_wkt)
 
     @property

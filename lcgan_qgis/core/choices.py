@@ -9,8 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .contract import RADIOMETRY_MODES
+from .contract import RADIOMETRY_MODES, Direction
 from .errors import DeviceError
+
+#: What every interface calls each direction (dock, Processing display names, messages that point to the other one).
+DIRECTION_LABELS = {
+    Direction.LANDCOVER_TO_RGB: "Land cover → synthetic RGB",
+    Direction.RGB_TO_LANDCOVER: "RGB imagery → land cover",
+}
 
 #: Execution devices of :func:`lcgan_qgis.core.runtime.load_model` (``auto``: CUDA when usable, else the CPU).
 DEVICES = ("auto", "cpu", "cuda")
@@ -19,22 +25,46 @@ DEVICE_LABELS = {"auto": "auto (GPU when usable)", "cpu": "CPU", "cuda": "CUDA G
 #: Inference backends (``auto``: OpenVINO on the CPU where installed and the model's fidelity record allows it,
 #: else onnxruntime; the choice itself is :func:`lcgan_qgis.core.precision.plan_paths`).
 BACKENDS = ("auto", "onnxruntime", "openvino")
-BACKEND_LABELS = {"auto": "auto (OpenVINO on the CPU when installed)", "onnxruntime": "onnxruntime",
-                  "openvino": "OpenVINO"}
+BACKEND_LABELS = {"auto": "auto (OpenVINO if installed)", "onnxruntime": "onnxruntime", "openvino": "OpenVINO"}
+#: What each backend means (tooltips; the labels stay short enough for a narrow dock).
+BACKEND_HELP = {
+    "auto": "OpenVINO on the CPU where it is installed and the model's fidelity record allows it, else onnxruntime",
+    "onnxruntime": "onnxruntime on the device chosen (CPU or CUDA GPU)",
+    "openvino": "OpenVINO on the CPU (the optional backend; install it from the dock's Options)",
+}
 
 #: Model precisions (``auto``: the fastest path that passes the model's fidelity gates, see
 #: :mod:`lcgan_qgis.core.precision`; ``int8`` runs the model's QDQ copy ``M.int8.onnx``).
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
-PRECISION_LABELS = {"auto": "auto (fastest path that passes the model's fidelity gates)", "fp32": "fp32",
-                    "bf16": "bf16 (OpenVINO, CPUs with bf16)", "int8": "int8 (the model's .int8.onnx copy)"}
+PRECISION_LABELS = {"auto": "auto (fastest that passes)", "fp32": "fp32", "bf16": "bf16 (OpenVINO)",
+                    "int8": "int8"}
+#: What each precision means (tooltips).
+PRECISION_HELP = {
+    "auto": "the fastest path that passes the model's fidelity gates, else fp32",
+    "fp32": "32-bit floats: the reference",
+    "bf16": "OpenVINO on a CPU with bf16 instructions",
+    "int8": "the model's 8-bit copy (M.int8.onnx, written by `python -m lcgan_qgis quantize`)",
+}
 
 #: Radiometry choices of a run: ``None`` keeps the model's own mode; the modes are the contract's.
 RADIOMETRY_CHOICES: tuple[str | None, ...] = (None, *RADIOMETRY_MODES)
 RADIOMETRY_LABELS: dict[str | None, str] = {
     None: "model default",
-    "percentile": "percentile (this raster's own range; 8-bit, other sensors, lcgan's synthetic RGB)",
-    "fixed": "fixed (the training imagery's values, e.g. Landsat digital numbers)",
+    "percentile": "percentile (this raster's range)",
+    "fixed": "fixed (training values)",
 }
+#: What each radiometry choice means (tooltips, help).
+RADIOMETRY_HELP: dict[str | None, str] = {
+    None: "the mode stored in the model",
+    "percentile": "this raster's own 2-98 % range is the model's range (8-bit imagery, other sensors, lcgan's "
+                  "synthetic RGB)",
+    "fixed": "pixel values are read in the training imagery's units (e.g. Landsat 8 digital numbers)",
+}
+
+
+def direction_pointer(direction: Direction) -> str:
+    """``'<label>' (lcgan:<id>)``: how a message points the user to the algorithm of ``direction``."""
+    return f"'{DIRECTION_LABELS[direction]}' (lcgan:{direction.value})"
 
 
 def check_choice(name: str, value: object, choices: Sequence[object]) -> None:

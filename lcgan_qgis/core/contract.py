@@ -16,8 +16,10 @@ Graph promises (checked by ``check_graph``):
   classes holding **probabilities** (softmax is part of the exported graph; training works on logits).
 
 Metadata: the whole contract as JSON under the key ``lcgan`` plus, for the land-cover model, the keys the Deepness
-plugin reads (``model_type``, ``class_names``, ``resolution`` in cm/px, ``tiles_size``, ``tiles_overlap`` in %,
-``standardization_mean``/``std`` after its /255 scaling) so the same file also runs there.
+plugin reads (``model_type``, ``class_names``, ``resolution`` in cm/px, ``tile_size`` (its code's name) and
+``tiles_size`` (its documentation's), ``tiles_overlap`` in %, ``standardization_mean``/``std`` after its /255
+scaling). Deepness also needs fixed input and output heights and widths, which lcgan's tiling must not have:
+``tools/deepness_export.py`` (``make deepness``) writes that fixed-shape copy.
 """
 
 from __future__ import annotations
@@ -300,7 +302,8 @@ class ModelContract:
                 model_type=json.dumps("Segmentor"),
                 class_names=json.dumps({str(i): c.name for i, c in enumerate(self.scheme.classes)}),
                 resolution=json.dumps(round(self.gsd_m * 100.0, 3)),
-                tiles_size=json.dumps(self.tile_size_px),
+                tile_size=json.dumps(self.tile_size_px),  # what Deepness's code reads (model_base.py)
+                tiles_size=json.dumps(self.tile_size_px),  # what Deepness's documentation names
                 tiles_overlap=json.dumps(int(round(100.0 * self.overlap_px / self.tile_size_px))),
                 standardization_mean=json.dumps([0.5] * self.image_bands),
                 standardization_std=json.dumps([0.5] * self.image_bands),

@@ -31,8 +31,9 @@ import numpy as np
 from osgeo import gdal, osr
 
 from .errors import ContractError, InputRasterError, OptionError
-from .gdal_io import GdalReader, gdal_call, gdal_errors, ground_pixel_size_m
+from .gdal_io import GdalReader, gdal_call, gdal_errors
 from .raster import Grid, RasterInfo, Window
+from .resampling import ground_pixel_size_m
 from .terrain import TerrainDeriver, TerrainInputs, check_sun
 
 if TYPE_CHECKING:

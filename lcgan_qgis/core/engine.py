@@ -66,6 +66,8 @@ class TranslateOptions:
     sun_azimuth_deg: float | None = None  # degrees clockwise from north
     sun_elevation_deg: float | None = None  # degrees above the horizon
     elevation_unit_m: float | None = None  # None: the unit the DEM states, else the model's (1 = metres)
+    overviews: bool = True  # build internal overviews of every output (fast display at small scales)
+    tags: tuple[tuple[str, str], ...] = ()  # dataset metadata of every output (the job's provenance tags)
 
 
 @dataclass(frozen=True)
@@ -303,6 +305,11 @@ def translate(model: Model, reader: RasterReader, output_path: str | Path,
             for writer in writers:
                 writer.abort()
             return _canceled(model, started, messages)
+        categorical = (contract.direction is Direction.RGB_TO_LANDCOVER, False)  # (codes, confidence)
+        for writer, is_codes in zip(writers, categorical, strict=False):
+            writer.set_tags(dict(options.tags))
+            if options.overviews:
+                writer.build_overviews(is_codes)
         for writer in writers:
             writer.commit()
     except BaseException:

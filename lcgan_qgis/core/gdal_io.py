@@ -108,28 +108,6 @@ def _check_georeferenced(dataset: gdal.Dataset, name: str) -> None:
     )
 
 
-#: Metres per degree of latitude (and of longitude at the equator) used for rasters in degrees.
-METRES_PER_DEGREE = 111_320.0
-
-
-def ground_pixel_size_m(geotransform: Sequence[float], height: int, crs_wkt: str) -> tuple[float, float] | None:
-    """``(x, y)`` pixel size in metres on the ground: CRS units times the CRS's linear unit, or, in a geographic CRS,
-    degrees converted at the raster's centre latitude; ``None`` when the CRS is missing or has no known unit."""
-    dx, dy = abs(geotransform[1]), abs(geotransform[5])
-    factor = metres_per_unit(crs_wkt)
-    if factor is not None:
-        return dx * factor, dy * factor
-    if not crs_wkt:
-        return None
-    srs = osr.SpatialReference()
-    with gdal_errors() as errors:
-        status = gdal_call(errors, srs.ImportFromWkt, crs_wkt)
-    if status != 0 or not srs.IsGeographic():
-        return None
-    latitude = np.radians(geotransform[3] + geotransform[5] * height / 2.0)
-    return dx * float(np.cos(latitude)) * METRES_PER_DEGREE, dy * METRES_PER_DEGREE
-
-
 class GdalReader:
     """A raster file opened read-only with GDAL; a context manager. Errors name the path.
 
@@ -286,6 +264,44 @@ class GdalReader:
         self.close()
 
 
+#: Overviews are built until the smallest level fits in one block (``gdaladdo``'s rule): fast display at small scales.
+OVERVIEW_BLOCK_PX = 256
+
+
+def overview_factors(width: int, height: int) -> list[int]:
+    """Overview decimation factors 2, 4, 8... until the level's larger side fits in :data:`OVERVIEW_BLOCK_PX`."""
+    factors, factor = [], 2
+    while max(width, height) / (factor // 2) > OVERVIEW_BLOCK_PX:
+        factors.append(factor)
+        factor *= 2
+    return factors
+
+
+def build_overviews(dataset: gdal.Dataset, categorical: bool, name: str,
+                    progress: Callable[[float], None] | None = None) -> None:
+    """Build internal, DEFLATE-compressed overviews of an open, writable GeoTIFF ``dataset``.
+
+    Class codes are decimated by nearest neighbour (a code is never averaged into another), imagery and
+    confidences by averaging (nodata pixels are left out).
+
+    Raises:
+        OutputError: naming ``name`` when GDAL cannot write them.
+    """
+    factors = overview_factors(dataset.RasterXSize, dataset.RasterYSize)
+    if not factors:
+        return
+    previous = gdal.GetThreadLocalConfigOption("COMPRESS_OVERVIEW", None)
+    gdal.SetThreadLocalConfigOption("COMPRESS_OVERVIEW", "DEFLATE")
+    try:
+        with gdal_errors() as errors:
+            status = gdal_call(errors, dataset.BuildOverviews, "NEAREST" if categorical else "AVERAGE", factors,
+                               callback=(lambda f, *_: progress(f) or 1) if progress else None)
+    finally:
+        gdal.SetThreadLocalConfigOption("COMPRESS_OVERVIEW", previous)
+    if status not in (0, None) or errors:
+        raise OutputError(f"Cannot write the overviews of {name}: {errors[-1] if errors else 'GDAL failed'}")
+
+
 class GeoTiffWriter:
     """A GeoTIFF being written under a temporary name; :meth:`commit` moves it to ``path``. A context manager.
 
@@ -327,6 +343,20 @@ class GeoTiffWriter:
         if self._dataset is None:
             raise OutputError(f"{self.path}: the writer is closed.")
         return self._dataset.GetRasterBand(index)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        """Dataset metadata (default domain; ``TIFFTAG_*`` keys become TIFF tags), e.g. the provenance."""
+        if self._dataset is None:
+            raise OutputError(f"{self.path}: the writer is closed.")
+        if tags:
+            self._dataset.SetMetadata(dict(tags))
+
+    def build_overviews(self, categorical: bool) -> None:
+        """Internal overviews of what was written (call once every pixel is written, before :meth:`commit`)."""
+        if self._dataset is None:
+            raise OutputError(f"{self.path}: the writer is closed.")
+        self._dataset.FlushCache()
+        build_overviews(self._dataset, categorical, str(self.path))
 
     def write(self, row_off: int, col_off: int, pixels: np.ndarray) -> None:
         """Write ``(bands, rows, cols)`` pixels at ``(row_off, col_off)``.

@@ -19,12 +19,13 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from .contract import Direction
-from .errors import Canceled, ContractError, InputRasterError, ModelFileError, OutputError
+from .errors import Canceled, ContractError, InputRasterError, ModelFileError, OptionError, OutputError
 from .files import (
     SIDECAR_SUFFIX,
     AtomicFile,
@@ -34,9 +35,12 @@ from .files import (
     scratch_folder,
     stale_partial_messages,
 )
+from .output import class_counts
+from .provenance import provenance_tags
 from .raster import Grid, RasterInfo, RasterReader
 from .resampling import GSD_TOLERANCE, plan_resolution, warp_into
 from .resources import bundled_model_path
+from .vectorize import check_vector_path, polygonize
 
 if TYPE_CHECKING:
     from .contract import ModelContract
@@ -100,6 +104,10 @@ class TranslationRequest:
         sun_azimuth_deg, sun_elevation_deg: the sun for the hillshade of terrain-aware models (``None``: the
             model's, i.e. its training imagery's).
         elevation_unit_m: metres per elevation unit (``None``: the unit the DEM states, else the model's).
+        vector_path: land-cover output only: also write the classes as polygons here (GeoPackage, GeoJSON,
+            FlatGeobuf; :mod:`~lcgan_qgis.core.vectorize`).
+        min_polygon_px: patches smaller than this many pixels are merged into their neighbour before polygonizing.
+        input_name: how the provenance tags name the input (``None``: the reader's name).
     """
 
     output_path: str
@@ -125,14 +133,23 @@ class TranslationRequest:
     sun_azimuth_deg: float | None = None
     sun_elevation_deg: float | None = None
     elevation_unit_m: float | None = None
+    vector_path: str | None = None
+    min_polygon_px: int = 0
+    input_name: str | None = None
 
 
 @dataclass(frozen=True)
 class JobResult:
-    """The engine's result plus the contract of the model that produced it (styling needs its scheme)."""
+    """The engine's result plus the contract of the model that produced it (styling needs its scheme), the
+    provenance tags written into the outputs, the pixels per class code of a land-cover output (legends list the
+    classes present), and the polygons written (``vector_count``, when ``vector_path`` was asked for)."""
 
     result: TranslateResult
     contract: ModelContract
+    tags: dict[str, str] = field(default_factory=dict)
+    class_counts: dict[int, int] | None = None
+    vector_path: str | None = None
+    vector_count: int = 0
 
     @property
     def canceled(self) -> bool:
@@ -157,6 +174,30 @@ def resolve_model_path(model_path: str | None, direction: Direction | None) -> P
             f"{bundled}). Choose a model file (.onnx) exported by lcgan."
         )
     return bundled
+
+
+@lru_cache(maxsize=16)
+def _contract_of(path: str, mtime_ns: int, size: int) -> ModelContract:
+    from .runtime import load_model  # onnxruntime only when a model is looked at
+
+    with load_model(path, device="cpu", threads=1, precision="fp32", backend="onnxruntime") as model:
+        return model.contract
+
+
+def read_contract(path: str | Path) -> ModelContract:
+    """The validated contract of the model at ``path``, cached per file version (the dock's model box, the grid of
+    a web tile layer); loads the model once with onnxruntime fp32 on the CPU (no OpenVINO compile), runs nothing.
+
+    Raises:
+        LcganError: the core's message for a missing, broken or non-lcgan model.
+        ImportError: onnxruntime is not installed.
+    """
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        raise ModelFileError(f"Model file not found: {path}") from None
+    return _contract_of(str(path), stat.st_mtime_ns, stat.st_size)
 
 
 def describe_radiometry(requested: str | None, contract: ModelContract) -> str:
@@ -220,7 +261,9 @@ def run_translation(request: TranslationRequest, reader: GridReader, progress: P
     """
     check_output_paths(request.output_path, request.confidence_path, request.input_path, request.overwrite,
                        request.elevation_path)
-    with claim_outputs([request.output_path, request.confidence_path]):
+    if request.vector_path:
+        check_vector_path(request.vector_path)
+    with claim_outputs([request.output_path, request.confidence_path, request.vector_path]):
         if model is not None:
             return _run_model(request, reader, model, model.path, progress, is_canceled, log, note)
         from .runtime import load_model  # onnxruntime is imported only when a job runs
@@ -265,7 +308,12 @@ def _run_model(request: TranslationRequest, reader: GridReader, model: Model, mo
     plan = plan_resolution(reader.info, reader.metres_per_unit, contract.gsd_m, request.gsd_tolerance,
                            request.check_gsd)
     say(plan.message)
+    if request.vector_path and rgb_input is False:
+        raise OptionError("Polygons exist only for land-cover output (RGB imagery -> land cover models).")
+    tags = provenance_tags(contract, model_path, request.input_name or reader.info.name,
+                           elevation_name=Path(elevation_path).name if elevation_path else None)
     options = TranslateOptions(
+        tags=tuple(tags.items()),
         overlap_px=request.overlap_px,
         batch_size=request.batch_size,
         bands=request.bands if rgb_input else None,
@@ -284,14 +332,27 @@ def _run_model(request: TranslationRequest, reader: GridReader, model: Model, mo
     else:
         result = _translate_resampled(model, reader, plan.grid, request, options, report, is_canceled, say, tell,
                                       elevation_path)
-    compile_seconds = model.compile_seconds
-    if not result.canceled:
-        compiled = f"; OpenVINO compiled in {compile_seconds:.1f} s" if compile_seconds >= 0.05 else ""
-        say(f"{result.tiles} tiles in {result.seconds:.1f} s ({result.mpx_per_s:.2f} Mpx/s{compiled}) with "
-            f"{result.backend} {result.precision} on {result.provider}.")
-        for message in result.messages:
-            tell(message)
-    return JobResult(result, contract)
+    if result.canceled:
+        return JobResult(result, contract, tags)
+    compiled = f"; OpenVINO compiled in {model.compile_seconds:.1f} s" if model.compile_seconds >= 0.05 else ""
+    say(f"{result.tiles} tiles in {result.seconds:.1f} s ({result.mpx_per_s:.2f} Mpx/s{compiled}) with "
+        f"{result.backend} {result.precision} on {result.provider}.")
+    for message in result.messages:
+        tell(message)
+    if not rgb_input:
+        return JobResult(result, contract, tags)
+    counts = class_counts(result.output_path)
+    if not request.vector_path:
+        return JobResult(result, contract, tags, counts)
+    try:
+        count = polygonize(result.output_path, request.vector_path, contract.scheme, request.min_polygon_px,
+                           is_canceled=is_canceled)
+    except Canceled:
+        say(f"Canceled while polygonizing: the raster {result.output_path} was kept, no polygons were written.")
+        return JobResult(result, contract, tags, counts)
+    say(f"{count} polygons (patches under {max(request.min_polygon_px, 1)} px merged into their neighbours) -> "
+        f"{request.vector_path}.")
+    return JobResult(result, contract, tags, counts, request.vector_path, count)
 
 
 @contextlib.contextmanager
@@ -325,7 +386,8 @@ def _translate_resampled(model: Model, reader: GridReader, grid: Grid, request: 
     with scratch_folder(output_folder(out)) as scratch, contextlib.ExitStack() as stack:
         coarse_out = scratch / "output.tif"
         coarse_conf = scratch / "confidence.tif" if request.confidence_path else None
-        coarse_options = replace(options, confidence_path=str(coarse_conf) if coarse_conf else None, overwrite=True)
+        coarse_options = replace(options, confidence_path=str(coarse_conf) if coarse_conf else None, overwrite=True,
+                                 overviews=False)  # (the warp builds the final file's)
         with contextlib.closing(reader.on_grid(grid, categorical=categorical_input)) as coarse_reader, \
                 _elevation_on(elevation_path, coarse_reader.info) as elevation:
             result = translate(model, coarse_reader, coarse_out, coarse_options,

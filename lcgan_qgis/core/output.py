@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from osgeo import gdal
 
 from .contract import Direction, ModelContract, to_uint8
-from .gdal_io import GeoTiffWriter
+from .errors import OutputError
+from .gdal_io import GeoTiffWriter, gdal_call, gdal_errors
 from .raster import RasterInfo
 
 BLOCK_ROWS = 256  # GeoTiffWriter's block height
@@ -82,6 +84,20 @@ def style_output(writer: GeoTiffWriter, contract: ModelContract) -> None:
         if b <= len(interpretations):
             band.SetRasterColorInterpretation(interpretations[b - 1])
         band.SetDescription(name)
+
+
+def class_counts(path: str | Path) -> dict[int, int]:
+    """``{code: pixels}`` of the codes present in band 1 of the integer raster ``path`` (nodata left out)."""
+    with gdal_errors() as errors:
+        dataset = gdal_call(errors, gdal.Open, str(path))
+    if dataset is None:
+        raise OutputError(f"Cannot read {path}: {errors[-1] if errors else 'GDAL failed'}")
+    band = dataset.GetRasterBand(1)
+    top = 255 if band.DataType == gdal.GDT_Byte else 65535
+    histogram = band.GetHistogram(-0.5, top + 0.5, top + 1, include_out_of_range=0, approx_ok=0)
+    nodata = band.GetNoDataValue()
+    dataset = None
+    return {code: n for code, n in enumerate(histogram) if n and code != nodata}
 
 
 def open_writer(path: str, info: RasterInfo, bands: int, dtype: np.dtype, nodata: float) -> GeoTiffWriter:

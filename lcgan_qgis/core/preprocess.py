@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .choices import direction_pointer
 from .contract import RADIOMETRY_MODES, Direction, ModelContract
 from .errors import Canceled, InputRasterError, SchemeError
 from .noise import position_noise
@@ -229,6 +230,26 @@ def _any_valid_image_pixel(reader: RasterReader, bands: Sequence[int], nodata: S
                for window, strip in scan_rows(reader, bands, is_canceled))
 
 
+def _too_few_bands(contract: ModelContract, reader: RasterReader, dtype: np.dtype) -> str:
+    """Why an image model cannot take this raster: a land-cover map is sent to the other algorithm (a band mapping
+    such as 1,1,1 would feed its class codes as colours); only a grey image gets the band-mapping hint."""
+    info, n = reader.info, contract.image_bands
+    head = f"{info.name}: has {info.band_count} band(s), but the model needs {n} ({', '.join(contract.band_names)})."
+    if info.band_count == 1 and dtype.kind in "iu":
+        window = Window(max(0, info.width // 2 - 128), max(0, info.height // 2 - 128), min(256, info.width),
+                        min(256, info.height))
+        values = np.unique(reader.read(window, [1]))
+        known = set(contract.scheme.codes) | ({int(info.nodata[0])} if info.nodata[0] is not None else set())
+        if values.size and set(values.tolist()) <= known:
+            shown = ", ".join(str(v) for v in values.tolist() if v in contract.scheme.codes)
+            return (f"{head} Its values ({shown}) are class codes of the scheme '{contract.scheme.name}': it is a "
+                    f"land-cover map. Translate it with {direction_pointer(Direction.LANDCOVER_TO_RGB)} instead.")
+        return (f"{head} If it is a land-cover map, use {direction_pointer(Direction.LANDCOVER_TO_RGB)}; if it is "
+                f"a grey image, give a band mapping, e.g. bands={','.join(['1'] * n)}.")
+    mapping = ",".join(str(min(i + 1, info.band_count)) for i in range(n))
+    return f"{head} Give a band mapping, e.g. bands={mapping}."
+
+
 def plan_input(contract: ModelContract, reader: RasterReader, bands: Sequence[int] | None = None,
                radiometry_mode: str | None = None, is_canceled: Callable[[], bool] | None = None) -> InputPlan:
     """Check the raster against the model and decide bands, nodata and radiometry.
@@ -243,7 +264,7 @@ def plan_input(contract: ModelContract, reader: RasterReader, bands: Sequence[in
         if info.band_count != 1:
             raise InputRasterError(
                 f"{info.name}: has {info.band_count} bands, but land cover is one band of class codes. Is this "
-                "imagery? Imagery goes to the imagery -> land cover model."
+                f"imagery? Imagery goes to {direction_pointer(Direction.RGB_TO_LANDCOVER)}."
             )
         if dtype.kind == "f":
             raise InputRasterError(
@@ -257,10 +278,7 @@ def plan_input(contract: ModelContract, reader: RasterReader, bands: Sequence[in
     messages: list[str] = []
     if bands is None:
         if info.band_count < n:
-            raise InputRasterError(
-                f"{info.name}: has {info.band_count} band(s), but the model needs {n} "
-                f"({', '.join(contract.band_names)}). Give a band mapping, e.g. bands={','.join(['1'] * n)}."
-            )
+            raise InputRasterError(_too_few_bands(contract, reader, dtype))
         bands = tuple(range(1, n + 1))
         if info.band_count > n:
             messages.append(f"{info.name} has {info.band_count} bands; using bands {','.join(map(str, bands))} "

@@ -34,3 +34,13 @@ def bundled_model_path(direction: Direction | str) -> Path:
 def bundled_terrain_model_path() -> Path:
     """Path of the bundled terrain-aware land cover -> RGB model (it needs elevation; it may not be installed)."""
     return resources_dir() / "models" / f"{Direction.LANDCOVER_TO_RGB.value}_terrain.onnx"
+
+
+def plugin_version() -> str:
+    """The ``version=`` of the plugin's ``metadata.txt`` (the zip's copy, else the repository's)."""
+    for path in (_PACKAGE_DIR / "metadata.txt", _PACKAGE_DIR.parent / "metadata.txt"):
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.startswith("version="):
+                    return line.partition("=")[2].strip()
+    return "unknown"

@@ -18,7 +18,6 @@ which provider the session really got.
 from __future__ import annotations
 
 import base64
-import ctypes
 import logging
 import os
 import threading
@@ -33,6 +32,7 @@ import onnxruntime as ort
 
 from .choices import BACKEND_LABELS, DEVICES, PRECISIONS, check_choice
 from .contract import INPUT_NAME, OUTPUT_NAME, ModelContract
+from .deps import cuda_driver_problem
 from .errors import ContractError, DeviceError, ModelFileError
 from .precision import (
     ONNXRUNTIME,
@@ -52,8 +52,6 @@ CUDA = "CUDAExecutionProvider"
 _PROBE_MODEL = base64.b64decode(
     "CAg6NwoMCgF4EgF5IgRSZWx1EgVwcm9iZVoPCgF4EgoKCAgBEgQKAggBYg8KAXkSCgoICAESBAoCCAFCBAoAEBE="
 )
-# Libraries onnxruntime-gpu's CUDA provider loads (the driver, then the toolkit libraries it was built against).
-_CUDA_DRIVER = "libcuda.so.1"
 _ORT_SEVERITY_DEFAULT = 2  # onnxruntime's default logger severity (warning)
 _ORT_SEVERITY_QUIET = 4  # fatal only
 _log_lock = threading.Lock()
@@ -79,19 +77,15 @@ def _quiet_onnxruntime() -> Iterator[None]:
 
 
 def _missing_cuda_library() -> str | None:
-    """The first CUDA library that cannot be loaded, with the loader's message; None when all load."""
-    try:
-        ctypes.CDLL(_CUDA_DRIVER)
-    except OSError:
-        return f"no NVIDIA GPU driver found ({_CUDA_DRIVER} cannot be loaded)"
-    return None
+    """Why the NVIDIA driver library cannot be loaded (one line), or None when it loads."""
+    return cuda_driver_problem()
 
 
 @lru_cache(maxsize=1)
 def _probe_cuda() -> str | None:
     """None when a CUDA session really runs here, else the one-line reason why not (cached per process)."""
     if CUDA not in ort.get_available_providers():
-        return f"this onnxruntime ({ort.__version__}) has no CUDA provider (install onnxruntime-gpu)"
+        return f"this onnxruntime {ort.__version__} has no CUDA provider; install onnxruntime-gpu for a GPU"
     missing = _missing_cuda_library()
     if missing:
         return missing
@@ -106,11 +100,11 @@ def probe_cuda_session() -> str | None:
         with _quiet_onnxruntime():
             session = ort.InferenceSession(_PROBE_MODEL, options, providers=[CUDA, CPU])
     except Exception as exc:  # (onnxruntime raises plain RuntimeError/Fail subclasses)
-        return f"the CUDA provider failed to start ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        return f"the CUDA provider failed to start: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
     if session.get_providers()[0] != CUDA:
         return (
-            "the CUDA provider could not load its libraries (onnxruntime-gpu "
-            f"{ort.__version__} needs CUDA and cuDNN 9 matching its build)"
+            "the CUDA provider could not load its libraries: onnxruntime-gpu "
+            f"{ort.__version__} needs CUDA and cuDNN 9 matching its build"
         )
     return None
 

@@ -17,7 +17,7 @@ try:  # Qt6 moved QAction to QtGui
 except ImportError:
     from qgis.PyQt.QtWidgets import QAction
 
-from ..core.deps import add_deps_to_path, check_runtime, provider_summary
+from ..core.deps import Activation, add_deps_to_path, check_runtime, provider_summary
 from .icons import plugin_icon
 from .processing_provider import LcganProvider
 
@@ -33,6 +33,7 @@ class LcganPlugin:
         self.provider: LcganProvider | None = None
         self.dock: Any = None
         self.action: QAction | None = None
+        self.install_offer: Any = None
         add_deps_to_path()
 
     def initProcessing(self) -> None:
@@ -69,15 +70,25 @@ class LcganPlugin:
                 "lcgan", Qgis.MessageLevel.Info,
             )
             return True
-        QgsMessageLog.logMessage(status.problem, "lcgan", Qgis.MessageLevel.Warning)
+        QgsMessageLog.logMessage(f"{status.problem} ({status.details})", "lcgan", Qgis.MessageLevel.Warning)
         if self.iface is not None:
             from .gui.deps_dialog import offer_install
 
-            offer_install(self.iface, status)
+            self.install_offer = offer_install(self.iface, status, on_installed=self.dependencies_installed)
         return False
+
+    def dependencies_installed(self, activation: Activation) -> None:
+        """After the installer: log the outcome and let the dock describe the model with the new runtime."""
+        level = Qgis.MessageLevel.Info if activation.ready else Qgis.MessageLevel.Warning
+        QgsMessageLog.logMessage(activation.message, "lcgan", level)
+        if activation.ready and self.dock is not None:
+            self.dock.refresh_model_info()
 
     def unload(self) -> None:
         """Remove everything :meth:`initGui` / :meth:`initProcessing` added."""
+        if self.install_offer is not None:
+            self.install_offer.withdraw()
+            self.install_offer = None
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None

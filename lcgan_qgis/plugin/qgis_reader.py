@@ -56,9 +56,26 @@ def numpy_dtype(provider: QgsRasterDataProvider, band: int, name: str) -> np.dty
         ) from None
 
 
+#: Rendered sources (XYZ and WMS tiles) hand out one band of packed 0xAARRGGBB colours.
+PACKED_COLOUR_TYPES = {int(Qgis.DataType.ARGB32), int(Qgis.DataType.ARGB32_Premultiplied)}
+
+
+def is_packed_colour(provider: QgsRasterDataProvider) -> bool:
+    """Whether ``provider`` is a rendered colour source (a web tile service): one band of ARGB32 pixels, which
+    the reader presents as red, green and blue bands with the alpha as mask."""
+    return provider.bandCount() == 1 and int(provider.dataType(1)) in PACKED_COLOUR_TYPES
+
+
+def has_native_grid(provider: QgsRasterDataProvider) -> bool:
+    """Whether ``provider`` has pixels of its own (a file, a VRT); web tile services render any grid asked for."""
+    return provider.xSize() >= 1 and provider.ySize() >= 1
+
+
 def data_band_count(provider: QgsRasterDataProvider) -> int:
     """Bands of ``provider`` that hold data: trailing alpha bands (an RGBA's 4th band, or the mask band QGIS adds
-    for a ``.msk`` or internal GDAL mask) are masks, not data."""
+    for a ``.msk`` or internal GDAL mask) are masks, not data; a packed colour source has three (red, green, blue)."""
+    if is_packed_colour(provider):
+        return 3
     count = provider.bandCount()
     while count > 1 and provider.colorInterpretation(count) == QgsRaster.ColorInterpretation.AlphaBand:
         count -= 1
@@ -93,16 +110,21 @@ class ProviderReader:
         self._lock = threading.Lock()
         self.grid = grid or self._native_grid(provider, name)
         bands = data_band_count(provider)
-        self._alpha_band = provider.bandCount() if bands < provider.bandCount() else None
-        dtypes = {numpy_dtype(provider, b, name) for b in range(1, bands + 1)}
-        dtype = dtypes.pop() if len(dtypes) == 1 else np.result_type(*dtypes)
-        self._dtype = np.dtype(dtype)
-        nodata = tuple(
-            float(provider.sourceNoDataValue(b))
-            if provider.sourceHasNoDataValue(b) and provider.useSourceNoDataValue(b)
-            else None
-            for b in range(1, bands + 1)
-        )
+        self._packed = is_packed_colour(provider)
+        if self._packed:
+            self._alpha_band: int | None = 1
+            self._dtype = np.dtype(np.uint8)
+            nodata: tuple[float | None, ...] = (None,) * bands  # (transparent pixels are masked instead)
+        else:
+            self._alpha_band = provider.bandCount() if bands < provider.bandCount() else None
+            dtypes = {numpy_dtype(provider, b, name) for b in range(1, bands + 1)}
+            self._dtype = np.dtype(dtypes.pop() if len(dtypes) == 1 else np.result_type(*dtypes))
+            nodata = tuple(
+                float(provider.sourceNoDataValue(b))
+                if provider.sourceHasNoDataValue(b) and provider.useSourceNoDataValue(b)
+                else None
+                for b in range(1, bands + 1)
+            )
         self.info = RasterInfo(
             name=name,
             width=self.grid.width,
@@ -116,10 +138,10 @@ class ProviderReader:
 
     @staticmethod
     def _native_grid(provider: QgsRasterDataProvider, name: str) -> Grid:
-        if provider.xSize() < 1 or provider.ySize() < 1:
+        if not has_native_grid(provider):
             raise InputRasterError(
-                f"Layer '{name}' has no native pixel size (a web service?); save it as a GeoTIFF at the model's "
-                "resolution first (right-click > Export > Save As...)."
+                f"Layer '{name}' is a web tile service: it has no pixels of its own, so choose the area to translate "
+                "(the visible map extent, or an extent), and lcgan reads it at the model's resolution."
             )
         ext, w, h = provider.extent(), provider.xSize(), provider.ySize()
         return Grid(w, h, (ext.xMinimum(), ext.width() / w, 0.0, ext.yMaximum(), 0.0, -ext.height() / h))
@@ -168,12 +190,16 @@ class ProviderReader:
         extent = QgsRectangle(*self.grid.bounds(window))
         out = np.empty((len(bands), window.height, window.width), dtype=self._dtype)
         with self._lock:
+            packed = self._read_band(1, extent, window) if self._packed else None
             for i, band in enumerate(bands):
                 if not 1 <= band <= self.info.band_count:
                     raise InputRasterError(
                         f"Layer '{self.info.name}' has {self.info.band_count} band(s); band {band} does not exist."
                     )
-                out[i] = self._read_band(band, extent, window)
+                if packed is not None:  # 0xAARRGGBB: red is bits 16-23, green 8-15, blue 0-7
+                    out[i] = (packed >> (8 * (3 - band))) & 0xFF
+                else:
+                    out[i] = self._read_band(band, extent, window)
         return out
 
     def read_mask(self, window: Window, bands: Sequence[int]) -> np.ndarray | None:
@@ -185,11 +211,13 @@ class ProviderReader:
             raise InputRasterError(f"Layer '{self.info.name}': the reader is closed.")
         extent = QgsRectangle(*self.grid.bounds(window))
         with self._lock:
-            return self._read_band(self._alpha_band, extent, window) != 0
+            values = self._read_band(self._alpha_band, extent, window)
+        return (values >> 24) != 0 if self._packed else values != 0
 
     def _read_band(self, band: int, extent: QgsRectangle, window: Window) -> np.ndarray:
         block = self._provider.block(band, extent, window.width, window.height)
-        dtype = QGIS_TO_NUMPY.get(int(block.dataType())) if block is not None else None
+        kind = int(block.dataType()) if block is not None else None
+        dtype = np.dtype(np.uint32) if kind in PACKED_COLOUR_TYPES else QGIS_TO_NUMPY.get(kind)
         if block is None or not block.isValid() or dtype is None:
             error = self._provider.error().message() if self._provider.error() else ""
             raise InputRasterError(

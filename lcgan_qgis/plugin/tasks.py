@@ -73,6 +73,10 @@ class TranslateTask(QgsTask):
         except LcganError as exc:
             self._error = str(exc)
             return False
+        except ImportError as exc:
+            self._error = (f"onnxruntime cannot be imported ({exc}). Install it with the Install button in QGIS's "
+                           "message bar (shown when QGIS starts) or in the lcgan dock.")
+            return False
         except Exception as exc:  # a bug must not take QGIS down: report it with its traceback in the log
             self._error = f"Unexpected error: {exc!r}"
             QgsMessageLog.logMessage(traceback.format_exc(), MESSAGE_TAG, Qgis.MessageLevel.Critical)

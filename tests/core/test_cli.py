@@ -44,6 +44,22 @@ def test_translate_prints_a_summary(files: dict[str, Path]) -> None:
     summary = done.stdout.strip().splitlines()[-1]
     assert summary.startswith(f"{out}: CPUExecutionProvider, ") and " tiles, " in summary and summary.endswith("Mpx/s")
     assert read_tif(out).shape == (1, 120, 130) and read_tif(conf).dtype == np.float32
+    from osgeo import gdal
+
+    assert gdal.Open(str(out)).GetMetadata()["LCGAN_AI_GENERATED"] == "YES"  # the provenance, as from QGIS
+
+
+def test_translate_writes_polygons(files: dict[str, Path]) -> None:
+    from osgeo import ogr
+
+    out, vector = files["folder"] / "lc_v.tif", files["folder"] / "lc.gpkg"
+    done = cli("translate", "--model", str(files["model"]), "--input", str(files["image"]), "--output", str(out),
+               "--vector", str(vector), "--min-polygon-px", "4")
+    assert done.returncode == 0, done.stderr
+    source = ogr.Open(str(vector))
+    rows = [(f.GetField("code"), f.GetField("pixels")) for f in source.GetLayer(0)]
+    source = None
+    assert rows and min(px for _code, px in rows) >= 4 and " polygons (patches under 4 px merged" in done.stdout
 
 
 def test_bad_input_exits_2_with_one_line(files: dict[str, Path]) -> None:
@@ -90,13 +106,21 @@ def test_ctrl_c_cancels_and_leaves_nothing(files: dict[str, Path]) -> None:
 
 
 def test_the_resolution_policy_is_the_job_s(files: dict[str, Path]) -> None:
-    """A raster in degrees: refused as in QGIS, and run at its own pixel size with --no-gsd-check."""
-    degrees = write_tif(files["folder"] / "deg.tif", np.random.default_rng(2).integers(6000, 16000, (3, 40, 50))
-                        .astype(np.uint16), geotransform=(-113.0, 0.0003, 0, 37.3, 0, -0.0003), epsg=4326)
+    """A raster in degrees is measured on the ground and translated at the model's GSD; one without a CRS is refused
+    as in QGIS, and runs at its own pixel size with --no-gsd-check."""
+    pixels = np.random.default_rng(2).integers(6000, 16000, (3, 40, 50)).astype(np.uint16)
+    degrees = write_tif(files["folder"] / "deg.tif", pixels, geotransform=(-113.0, 0.0003, 0, 37.3, 0, -0.0003),
+                        epsg=4326)
     out = files["folder"] / "deg_lc.tif"
-    args = ("translate", "--model", str(files["model"]), "--input", str(degrees), "--output", str(out))
+    done = cli("translate", "--model", str(files["model"]), "--input", str(degrees), "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "is in a geographic CRS (degrees); at its centre latitude 37.29°: a pixel of 0.0003 x 0.0003 CRS " \
+           "units is 26.6 x 33.3 m on the ground" in done.stdout
+    assert read_tif(out).shape == (1, 40, 50)
+    no_crs = write_tif(files["folder"] / "nocrs.tif", pixels, epsg=None)
+    args = ("translate", "--model", str(files["model"]), "--input", str(no_crs), "--output", str(out))
     refused = cli(*args)
-    assert refused.returncode == 2 and "is in a geographic CRS (degrees)" in refused.stderr and not out.exists()
+    assert refused.returncode == 2 and "has no CRS, or its CRS has no linear units" in refused.stderr
     done = cli(*args, "--no-gsd-check")
     assert done.returncode == 0, done.stderr
     assert "Resolution check off" in done.stdout and read_tif(out).shape == (1, 40, 50)

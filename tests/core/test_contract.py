@@ -45,7 +45,7 @@ def test_deepness_keys_written_for_the_landcover_model(tmp_path: Path) -> None:
     names = json.loads(meta["class_names"])
     assert names["0"] == "Open Water" and names["13"] == "Emergent Herbaceous Wetlands" and len(names) == 14
     assert json.loads(meta["resolution"]) == 3000.0
-    assert json.loads(meta["tiles_size"]) == 256
+    assert json.loads(meta["tile_size"]) == json.loads(meta["tiles_size"]) == 256  # Deepness's code and docs
     assert json.loads(meta["tiles_overlap"]) == 12
     assert json.loads(meta["standardization_mean"]) == [0.5, 0.5, 0.5]
 

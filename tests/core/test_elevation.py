@@ -268,3 +268,26 @@ def test_quantising_a_terrain_model_calibrates_with_the_dem(folder: Path, landco
     assert report.metric == "psnr_db" and report.value > 25
     with load_model(fp32, "cpu", precision="int8") as int8:
         assert int8.contract.terrain == TerrainInputs(TERRAIN_CHANNELS)
+
+
+def test_the_terrain_measures_pixels_as_the_resolution_policy_does() -> None:
+    """One metres-per-pixel rule: a Web Mercator pixel of 30 CRS units at 37.5 N is 30 cos(37.5 deg) m on the
+    ground for the slope as for the resampling decision, and a degree on the WGS 84 ellipsoid (not a sphere)."""
+    from lcgan_qgis.core.raster import RasterInfo
+    from lcgan_qgis.core.resampling import ground_pixel_size_m, plan_resolution
+
+    def wkt(epsg: int) -> str:
+        srs = osr.SpatialReference()
+        srs.ImportFromEPSG(epsg)
+        return srs.ExportToWkt()
+
+    north = 6378137.0 * math.log(math.tan(math.radians(45 + 37.5 / 2)))  # 37.5 N in EPSG:3857
+    mercator = (-12_600_000.0, 30.0, 0.0, north + 50 * 30.0, 0.0, -30.0)
+    x, y = ground_pixel_size_m(mercator, 100, wkt(3857))
+    assert x == pytest.approx(30 * math.cos(math.radians(37.5)), rel=1e-4) and x == pytest.approx(y)
+    info = RasterInfo("m.tif", 100, 100, 1, "uint8", (None,), mercator, wkt(3857))
+    assert plan_resolution(info, 1.0, x, 0.1, True).grid is None  # the policy sees the same ground size: no resampling
+    degrees = (-113.3, 1 / 1200, 0.0, 37.5 + 50 / 1200, 0.0, -1 / 1200)
+    dx, dy = ground_pixel_size_m(degrees, 100, wkt(4326))
+    assert dy == pytest.approx(92.49, abs=0.01)  # 3 arc-seconds of latitude at 37.5 N on WGS 84 (a sphere: 92.77)
+    assert dx == pytest.approx(73.69, abs=0.01)  # (a sphere: 73.60)

@@ -14,6 +14,8 @@ from lcgan_qgis.core.resources import default_scheme_path
 from lcgan_qgis.core.scheme import ClassScheme
 from tests.onnx_factory import write_pointwise
 
+from .stand_in import StandInIface
+
 UTM12N = 32612
 NLCD = ClassScheme.load(default_scheme_path())
 GDAL_TYPES = {np.dtype(np.uint8): gdal.GDT_Byte, np.dtype(np.uint16): gdal.GDT_UInt16,
@@ -99,58 +101,10 @@ def lcgan(processing: object) -> object:
     return processing
 
 
-class StandInIface:
-    """The parts of QgisInterface the plugin uses, around a real main window, map canvas and message bar."""
-
-    def __init__(self) -> None:
-        from qgis.gui import QgsMapCanvas, QgsMessageBar
-        from qgis.PyQt.QtWidgets import QMainWindow, QMenu, QToolBar, QVBoxLayout, QWidget
-
-        self.window = QMainWindow()
-        central = QWidget()
-        layout = QVBoxLayout(central)
-        self.bar = QgsMessageBar()
-        self.canvas = QgsMapCanvas()
-        layout.addWidget(self.bar)
-        layout.addWidget(self.canvas)
-        self.window.setCentralWidget(central)
-        self.toolbar = QToolBar("Raster")
-        self.window.addToolBar(self.toolbar)
-        self.menus: dict[str, QMenu] = {}
-
-    def mainWindow(self):
-        return self.window
-
-    def mapCanvas(self):
-        return self.canvas
-
-    def messageBar(self):
-        return self.bar
-
-    def addDockWidget(self, area, dock) -> None:
-        self.window.addDockWidget(area, dock)
-
-    def removeDockWidget(self, dock) -> None:
-        self.window.removeDockWidget(dock)
-
-    def addRasterToolBarIcon(self, action) -> None:
-        self.toolbar.addAction(action)
-
-    def removeRasterToolBarIcon(self, action) -> None:
-        self.toolbar.removeAction(action)
-
-    def addPluginToRasterMenu(self, name: str, action) -> None:
-        from qgis.PyQt.QtWidgets import QMenu
-
-        self.menus.setdefault(name, QMenu(name)).addAction(action)
-
-    def removePluginRasterMenu(self, name: str, action) -> None:
-        self.menus[name].removeAction(action)
-
-
 @pytest.fixture
-def iface(qgis_app: object) -> Iterator[StandInIface]:
-    """A stand-in for QGIS's interface (main window only) with a real QgsMapCanvas and QgsMessageBar."""
+def iface(qgis_new_project: object) -> Iterator[StandInIface]:
+    """A stand-in for QGIS's interface (main window only) with a real QgsMapCanvas and QgsMessageBar, over a new
+    project (pytest-qgis's ``qgis_new_project``)."""
     from qgis.core import QgsProject
     from qgis.PyQt.QtCore import QCoreApplication
 
@@ -198,3 +152,17 @@ def make_dock(iface: object, direction: Direction, layer: object, model: Path, o
     dock.model_widget.setFilePath(str(model))
     dock.output_widget.setFilePath(str(output))
     return dock
+
+
+@pytest.fixture(scope="session")
+def xyz_tiles(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The source of an XYZ tile layer over a local ``file://`` tile folder (standing in for an online basemap),
+    made with gdal2tiles from an 8-bit RGB raster near Zion (zoom 11-13)."""
+    from osgeo_utils import gdal2tiles
+
+    folder = tmp_path_factory.mktemp("xyz")
+    rgb = image_array(300, 300, seed=5, nodata_corner=False)
+    scaled = ((rgb.astype(np.float32) - 6000) / 10000 * 220 + 20).astype(np.uint8)
+    source = write_raster(folder / "rgb8.tif", scaled, (320000.0, 30.0, 0, 4130000.0, 0, -30.0))
+    gdal2tiles.main(["gdal2tiles.py", "--xyz", "-z", "11-13", "-w", "none", "-q", str(source), str(folder / "tiles")])
+    return f"type=xyz&url=file://{folder / 'tiles'}/{{z}}/{{x}}/{{y}}.png&zmin=11&zmax=13"

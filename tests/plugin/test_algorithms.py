@@ -156,7 +156,7 @@ def test_coarse_layer_is_resampled_to_the_model_gsd_and_back(lcgan, models, tmp_
         assert np.all(out[: 50 // 4 - 1, : 70 // 4 - 1] == 255)
     else:
         assert np.all(out[:, : 50 // 4 - 1, : 70 // 4 - 1] == 0) and np.all(out[:, 20:, 20:] > 0)
-    assert _files(tmp_path) == {"in.tif", "out.tif"}  # no scratch left behind
+    assert _files(tmp_path) == {"in.tif", "out.tif", "out.qml", "out.qmd"}  # no scratch left behind
 
 
 def test_cancel_after_first_progress_leaves_no_file(lcgan, models, tmp_path: Path) -> None:
@@ -195,8 +195,6 @@ def _bad_cases(tmp: Path, models: dict[Direction, Path]) -> list[tuple[str, str,
     unknown = landcover_array(40, 40)
     unknown[0, :7] = 99
     odd = write_raster(tmp / "odd.tif", unknown, nodata=255)
-    degrees = write_raster(tmp / "deg.tif", landcover_array(40, 40), (-113.0, 0.0003, 0, 37.3, 0, -0.0003), 4326,
-                           nodata=255)
     no_crs = write_raster(tmp / "nocrs.tif", landcover_array(40, 40), epsg=None, nodata=255)
     lc_model, rgb_model = str(models[Direction.LANDCOVER_TO_RGB]), str(models[Direction.RGB_TO_LANDCOVER])
     out = str(tmp / "out.tif")
@@ -213,9 +211,11 @@ def _bad_cases(tmp: Path, models: dict[Direction, Path]) -> list[tuple[str, str,
         ("extent elsewhere", LC2RGB, {"INPUT": str(lc), "MODEL": lc_model, "OUTPUT": out,
                                       "EXTENT": "0,10,0,10 [EPSG:32612]"}, r"does not overlap layer 'lc'"),
         ("unknown codes", LC2RGB, {"INPUT": str(odd), "MODEL": lc_model, "OUTPUT": out}, r"99 \(7 px\)"),
-        ("geographic CRS", LC2RGB, {"INPUT": str(degrees), "MODEL": lc_model, "OUTPUT": out},
-         r"Layer 'deg' is in a geographic CRS \(degrees\)"),
-        ("no CRS", LC2RGB, {"INPUT": str(no_crs), "MODEL": lc_model, "OUTPUT": out}, r"Layer 'nocrs' .* has no CRS"),
+        ("no CRS", LC2RGB, {"INPUT": str(no_crs), "MODEL": lc_model, "OUTPUT": out}, r"Layer 'nocrs' has no CRS"),
+        ("land cover given as imagery", RGB2LC, {"INPUT": str(lc), "MODEL": rgb_model, "OUTPUT": out},
+         r"lc: has 1 band\(s\), but the model needs 3 \(red, green, blue\)\. Its values \(\d+(, \d+)*\) are class "
+         r"codes of the scheme .*: it is a land-cover map\. Translate it with 'Land cover → synthetic RGB' "
+         r"\(lcgan:landcover_to_rgb\) instead\.$"),
         ("output is the input", LC2RGB, {"INPUT": str(lc), "MODEL": lc_model, "OUTPUT": str(lc)},
          r"is the input raster itself"),
         ("output not GeoTIFF", LC2RGB, {"INPUT": str(lc), "MODEL": lc_model, "OUTPUT": str(tmp / "out.png")},
@@ -252,7 +252,10 @@ def test_results_loaded_by_processing_are_named_styled_and_grouped(lcgan, models
         layers = [node.layer() for node in group.findLayers()]
         assert [layer.name() for layer in layers] == ["scene -> land cover"]
         assert isinstance(layers[0].renderer(), QgsPalettedRasterRenderer)
-        assert {c.label for c in layers[0].renderer().classes()} == set(NLCD.names)
+        present = set(np.unique(read(tmp_path / "lc.tif")[0]).tolist()) - {NLCD.nodata_code}
+        assert {c.label for c in layers[0].renderer().classes()} == {f"{c.code} {c.name}" for c in NLCD.classes
+                                                                      if c.code in present}
+        assert "AI-generated predicted land cover" in layers[0].metadata().abstract()
         assert len(QgsProject.instance().layerTreeRoot().findLayers()) == 1
     finally:
         QgsProject.instance().clear()

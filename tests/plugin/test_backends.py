@@ -99,23 +99,36 @@ def without_openvino(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_a_missing_openvino_is_offered_with_its_size_and_pins(iface, qtbot, without_openvino: None) -> None:
-    from lcgan_qgis.core.deps import OPENVINO_DOWNLOAD_MB, check_openvino, optional_requirements_path, runtime_pins
+    from lcgan_qgis.core.deps import (
+        DOWNLOAD_MB,
+        OPENVINO,
+        check_openvino,
+        install_plan,
+        optional_requirements_path,
+        runtime_pins,
+    )
     from lcgan_qgis.plugin.gui.deps_dialog import InstallDialog
     from lcgan_qgis.plugin.gui.dock import LcganDock
 
     status = check_openvino()
     pins = runtime_pins(optional_requirements_path())
-    assert not status.installed and f"{OPENVINO_DOWNLOAD_MB} MB download" in status.summary
-    assert status.requirements == (f"openvino=={pins['openvino']}", f"openvino-telemetry=={pins['openvino-telemetry']}")
+    assert not status.ok and f"{DOWNLOAD_MB['openvino']:.0f} MB download" in status.problem
+    assert status.missing == OPENVINO
+    requirements = (f"openvino=={pins['openvino']}", f"openvino-telemetry=={pins['openvino-telemetry']}")
+    assert install_plan(status.missing).requirements == requirements
     dock = LcganDock(iface)
     qtbot.addWidget(dock)
     dock.show()
     dock.options_box.setCollapsed(False)
     assert "OpenVINO (optional) is not available" in dock.openvino_label.text()
     assert not dock.openvino_button.isHidden()
-    dialog = InstallDialog(status.requirements, target=Path("/nonexistent/python_deps"), optional=True)
-    assert dialog.command[-2:] == list(status.requirements) and "--no-deps" in dialog.command
+    # the one installer: the same dialog as onnxruntime's, with OpenVINO's pins and sizes and no wheel choice
+    dialog = InstallDialog(status, target=Path("/nonexistent/python_deps"))
+    assert dialog.command[-2:] == list(requirements) and "--no-deps" in dialog.command
     assert not any("numpy" in part for part in dialog.command)
+    assert not dialog.variant_buttons.buttons()
+    assert "59 MB to download, about 180 MB on disk" in dialog.plan_label.text()
+    assert dock.install_openvino().status == status
 
 
 @needs_openvino
@@ -124,7 +137,7 @@ def test_an_installed_openvino_is_described(iface, qtbot) -> None:
     from lcgan_qgis.plugin.gui.dock import LcganDock
 
     status = check_openvino()
-    assert status.installed and status.summary.startswith("OpenVINO ") and status.requirements == ()
+    assert status.ok and status.summary.startswith("OpenVINO ") and status.missing == ()
     dock = LcganDock(iface)
     qtbot.addWidget(dock)
     dock.show()

@@ -4,6 +4,7 @@ and unloads."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 
 from lcgan_qgis.core.contract import Direction
 
-from .conftest import add_layer, image_array, landcover_array, make_dock, write_raster
+from .conftest import NLCD, add_layer, image_array, landcover_array, make_dock, write_raster
 
 TASK_TIMEOUT_MS = 120_000
 
@@ -32,7 +33,8 @@ def test_run_button_translates_in_a_task_and_adds_the_styled_layer(iface, qtbot,
     assert QgsApplication.taskManager().countActiveTasks() == 0
     outcome = dock.last_outcome
     assert outcome.error == "" and not outcome.canceled and outcome.job is not None
-    assert dock.run_button.isEnabled() and dock.progress_bar.value() == 100
+    assert dock.run_button.isEnabled()
+    assert not dock.progress_bar.isVisibleTo(dock) and dock.progress_bar.value() == dock.progress_bar.minimum() - 1
 
     group = QgsProject.instance().layerTreeRoot().findGroup("lcgan")
     assert group is not None
@@ -43,9 +45,12 @@ def test_run_button_translates_in_a_task_and_adds_the_styled_layer(iface, qtbot,
     renderer = result.renderer()
     assert isinstance(renderer, QgsPalettedRasterRenderer)
     labels = {c.value: c.label for c in renderer.classes()}
-    assert labels[42] == "Evergreen Forest" and labels[11] == "Open Water" and len(labels) == 14
+    present = set(outcome.job.class_counts)
+    assert set(labels) == present and present <= set(NLCD.codes)  # only the classes present, by default
+    assert all(labels[c.code] == f"{c.code} {c.name}" for c in NLCD.classes if c.code in present)
     legend = dict(renderer.legendSymbologyItems())
-    assert legend["Evergreen Forest"].name() == "#1c5f2c"
+    assert all(legend[f"{c.code} {c.name}"].name() == c.hex for c in NLCD.classes if c.code in present)
+    assert (tmp_path / "lc.qml").is_file() and (tmp_path / "lc.qmd").is_file()
     assert result.crs() == layer.crs() and result.extent() == layer.extent()
     assert (result.width(), result.height()) == (layer.width(), layer.height())
     assert any("land cover' added" in item.text() for item in iface.messageBar().items())
@@ -103,9 +108,15 @@ def test_layers_are_filtered_by_direction(iface, qtbot, tmp_path: Path) -> None:
     dock.set_direction(Direction.LANDCOVER_TO_RGB)
     assert dock.layer_combo.exceptedLayerList() == [rgb] and dock.layer_combo.currentLayer() is single
     assert not dock.bands_row.isVisibleTo(dock)
+    assert dock.hidden_layers_note.isVisibleTo(dock)  # the hidden layer is named, with the reason
+    assert dock.hidden_layers_note.text() == ("Not listed: 'rgb'. This direction needs one band of class codes; "
+                                              "they fit 'RGB imagery → land cover'.")
+    assert "Layer 'rgb' has 3 bands" in dock.hidden_layers_note.toolTip()
     dock.set_direction(Direction.RGB_TO_LANDCOVER)
     assert dock.layer_combo.exceptedLayerList() == [single] and dock.layer_combo.currentLayer() is rgb
     assert dock.bands_row.isVisibleTo(dock)
+    assert "Not listed: 'codes'" in dock.hidden_layers_note.text()
+    assert "'Land cover → synthetic RGB'" in dock.hidden_layers_note.text()
 
 
 def test_info_box_describes_the_model_and_warns_about_the_direction(iface, qtbot, models) -> None:
@@ -116,10 +127,13 @@ def test_info_box_describes_the_model_and_warns_about_the_direction(iface, qtbot
     dock.set_direction(Direction.RGB_TO_LANDCOVER)
     dock.model_widget.setFilePath(str(models[Direction.RGB_TO_LANDCOVER]))
     text = dock.info_box.toPlainText()
-    for expected in ("RGB imagery → land cover", "64 px, overlap 8 px", "30 m per pixel", "14 classes",
-                     "Evergreen Forest", "CPUExecutionProvider"):
-        assert expected in text, (expected, text)
+    for expected in ("RGB imagery → land cover", "64 px, overlap 8 px", "30 m per pixel", "Classes: 14",
+                     "42 Evergreen Forest", "Runs on: CPU"):
+        assert expected in " ".join(text.split()), (expected, text)
     assert "#1c5f2c" in dock.info_box.toHtml()  # the swatch
+    runs_on = next(line for line in text.splitlines() if line.startswith("Runs on:"))
+    assert not re.search(r"\([^)]*\(", runs_on), runs_on  # no nested parentheses
+    assert dock.info_box.classes_box.isCollapsed()  # the class list is folded away until asked for
     dock.model_widget.setFilePath(str(models[Direction.LANDCOVER_TO_RGB]))
     assert "choose a RGB imagery → land cover model" in dock.info_box.toPlainText()
     dock.model_widget.setFilePath("/nonexistent/model.onnx")
@@ -200,3 +214,68 @@ def test_a_second_run_while_one_is_running_is_refused(iface, qtbot, models, tmp_
     assert any("already running" in item.text() for item in iface.messageBar().items())
     qtbot.waitUntil(lambda: dock.last_outcome is not None, timeout=TASK_TIMEOUT_MS)
     assert dock.last_outcome.job is not None
+
+
+NEW_DOCK_WIDTH_PX = 300  # about what QGIS gives a new panel in the right dock area of a 1366 px wide window
+
+
+def test_the_panel_fits_the_width_of_a_new_dock(iface, qtbot, models, tmp_path: Path) -> None:
+    """Nothing is clipped at a new dock's width: every visible widget lies inside the panel, in both directions,
+    with the options and the class list unfolded."""
+    from qgis.PyQt.QtCore import QCoreApplication, QPoint, Qt
+    from qgis.PyQt.QtWidgets import QWidget
+
+    from lcgan_qgis.plugin.gui.dock import LcganDock
+
+    add_layer(write_raster(tmp_path / "lc.tif", landcover_array(16, 16)), "a land-cover layer with a long name")
+    add_layer(write_raster(tmp_path / "rgb.tif", image_array(16, 16)), "an image layer with a long name")
+    dock = LcganDock(iface)
+    iface.window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    iface.window.resize(1366, 900)
+    iface.window.show()
+    iface.window.resizeDocks([dock], [NEW_DOCK_WIDTH_PX], Qt.Orientation.Horizontal)
+    dock.options_box.setCollapsed(False)
+    for direction in Direction:
+        dock.set_direction(direction)
+        dock.model_widget.setFilePath(str(models[direction]))
+        dock.info_box.classes_box.setCollapsed(False)
+        dock.polygons_check.setChecked(True)
+        for _ in range(3):
+            QCoreApplication.processEvents()
+        assert dock.width() <= NEW_DOCK_WIDTH_PX + 10, dock.width()
+        viewport = dock.widget().viewport().width()
+        assert dock.body.minimumSizeHint().width() <= viewport, (direction, dock.body.minimumSizeHint(), viewport)
+        clipped = [
+            (type(w).__name__, w.objectName() or getattr(w, "text", lambda: "")())
+            for w in dock.body.findChildren(QWidget)
+            if w.isVisibleTo(dock.body) and w.mapTo(dock.body, QPoint(w.width(), 0)).x() > dock.body.width()
+        ]
+        assert clipped == [], (direction, clipped)
+    grab = tmp_path / "dock.png"
+    assert dock.grab().save(str(grab)) and grab.stat().st_size > 1000
+
+
+def test_a_web_tile_layer_runs_over_the_visible_extent_from_the_dock(iface, qtbot, models, xyz_tiles,
+                                                                     tmp_path: Path) -> None:
+    from qgis.core import QgsCoordinateReferenceSystem, QgsProject, QgsRasterLayer, QgsRectangle
+
+    from lcgan_qgis.plugin.gui.dock import EXTENT_CANVAS
+
+    layer = QgsRasterLayer(xyz_tiles, "basemap", "wms")
+    QgsProject.instance().addMapLayer(layer)
+    dock = make_dock(iface, Direction.RGB_TO_LANDCOVER, layer, models[Direction.RGB_TO_LANDCOVER], tmp_path / "lc.tif")
+    qtbot.addWidget(dock)
+    assert dock.extent_combo.currentData() == EXTENT_CANVAS  # a web layer has no "whole layer": visible extent
+    dock.radiometry_combo.setCurrentIndex(dock.radiometry_combo.findData("percentile"))
+    dock.polygons_check.setChecked(True)
+    canvas = iface.mapCanvas()
+    canvas.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:32612"))
+    canvas.resize(400, 400)
+    canvas.setExtent(QgsRectangle(322000, 4124000, 326000, 4128000))
+    dock.run_button.click()
+    qtbot.waitUntil(lambda: dock.last_outcome is not None, timeout=TASK_TIMEOUT_MS)
+    assert dock.last_outcome.job is not None, dock.last_outcome.error
+    names = [node.layer().name() for node in QgsProject.instance().layerTreeRoot().findGroup("lcgan").findLayers()]
+    assert names == ["basemap -> polygons", "basemap -> land cover"]
+    assert dock.last_outcome.job.vector_count > 0 and (tmp_path / "lc_polygons.gpkg").is_file()
+    assert any("is a web tile service: reading the chosen area" in note for note in dock._notes)

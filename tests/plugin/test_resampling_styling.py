@@ -34,10 +34,36 @@ def test_coarser_pixels_get_a_grid_at_the_model_gsd_with_the_same_extent() -> No
     assert feet.grid is not None and feet.grid.width == 10 and "differs from the model's 30 m" in feet.message
 
 
-def test_geographic_layers_are_refused_unless_the_check_is_off() -> None:
-    with pytest.raises(InputRasterError, match=r"Layer 'r' is in a geographic CRS .* Reproject it"):
+def test_layers_without_crs_are_refused_unless_the_check_is_off() -> None:
+    with pytest.raises(InputRasterError, match=r"Layer 'r' has no CRS, or its CRS has no linear units.* reproject it"):
         plan_resolution(_info(0.0003), None, 30.0)
     assert plan_resolution(_info(0.0003), None, 30.0, check=False).grid is None
+
+
+def test_geographic_layers_are_measured_on_the_ground_at_their_latitude() -> None:
+    from osgeo import osr
+
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(4326)
+    info = RasterInfo("deg", 100, 80, 1, "uint8", (255.0,), (10.0, 0.0003, 0.0, 60.0, 0.0, -0.0003), srs.ExportToWkt())
+    plan = plan_resolution(info, None, 30.0)  # at 60° N a degree of longitude is half a degree of latitude
+    assert "is 16.7 x 33.4 m on the ground" in plan.message and plan.grid is not None
+    assert plan.grid.width == round(100 * 16.7 / 30) and plan.grid.height == round(80 * 33.4 / 30)
+    assert plan.grid.bounds() == pytest.approx(Grid.of_info(info).bounds())
+
+
+def test_web_mercator_metres_shrink_with_latitude() -> None:
+    from osgeo import osr
+
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(3857)
+    y = 4_485_000.0  # about 37.3° N, Zion
+    info = RasterInfo("wm", 100, 100, 3, "uint8", (None,) * 3, (-12_570_000.0, 30.0, 0.0, y, 0.0, -30.0),
+                      srs.ExportToWkt())
+    plan = plan_resolution(info, 1.0, 30.0)  # 30 m of Web Mercator are about 24 m on the ground there
+    assert "in a Mercator CRS" in plan.message and "is 23.9 x 23.9 m on the ground" in plan.message
+    assert "(37.7 x 37.7 CRS units per pixel)" in plan.message  # 30 m / cos(37.3°)
+    assert plan.grid is not None and plan.grid.width == round(3000 / 37.7)
 
 
 def test_warp_back_keeps_codes_colour_table_and_grid(tmp_path: Path) -> None:
@@ -80,12 +106,12 @@ def test_results_are_styled_and_grouped(qgis_app, tmp_path: Path) -> None:
     project = QgsProject()
     path = write_raster(tmp_path / "lc.tif", landcover_array(30, 30), nodata=255)
     first = add_result_layer(str(path), result_layer_name("Zion", Direction.RGB_TO_LANDCOVER),
-                             Direction.RGB_TO_LANDCOVER, NLCD, project)
+                             Direction.RGB_TO_LANDCOVER, NLCD, {}, project=project)
     assert first.name() == "Zion -> land cover"
     renderer = first.renderer()
     assert isinstance(renderer, QgsPalettedRasterRenderer)
     assert [(c.value, c.label, c.color.name()) for c in renderer.classes()] == [
-        (c.code, c.name, c.hex) for c in NLCD.classes]
+        (c.code, f"{c.code} {c.name}", c.hex) for c in NLCD.classes]
     # a layer already in the project root (as Processing loads it) is moved into the group, not duplicated
     loaded = QgsRasterLayer(str(path), "loaded")
     project.addMapLayer(loaded)

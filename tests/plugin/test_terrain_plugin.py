@@ -54,6 +54,8 @@ def test_processing_with_elevation_on_real_zion(lcgan, zion_clips, srtm, terrain
     src = gdal.Open(str(zion_clips["landcover"]))
     assert (ds.RasterXSize, ds.RasterYSize) == (src.RasterXSize, src.RasterYSize)
     assert pixels[1].std() > 5  # the slopes of the canyons
+    assert ds.GetMetadataItem("LCGAN_ELEVATION") == Path(str(srtm)).name  # the DEM is named in the provenance too
+    assert f"and the elevation '{Path(str(srtm)).name}'" in ds.GetMetadataItem("TIFFTAG_IMAGEDESCRIPTION")
     np.testing.assert_array_equal(pixels, _core(terrain_model, zion_clips["landcover"], srtm, tmp_path / "c.tif"))
     assert any("Terrain: hillshade, slope, relative_elevation from srtm_on_landsat_grid.tif (resampled" in line
                for line in feedback.lines), feedback.lines
@@ -88,6 +90,7 @@ def test_processing_elevation_for_a_map_only_model_is_ignored(lcgan, zion_clips,
     lcgan.run(LC2RGB, {"INPUT": str(zion_clips["landcover"]), "MODEL": str(models[Direction.LANDCOVER_TO_RGB]),
                        "OUTPUT": str(plain)})
     np.testing.assert_array_equal(read(out)[0], read(plain)[0])
+    assert gdal.Open(str(out)).GetMetadataItem("LCGAN_ELEVATION") is None  # (an ignored DEM is no input)
 
 
 def test_processing_refuses_a_bad_sun_with_the_core_s_message(lcgan, zion_clips, srtm, terrain_model,
@@ -110,7 +113,7 @@ def test_dock_runs_a_terrain_model_with_the_elevation_layer(iface, qtbot, terrai
     qtbot.addWidget(dock)
     assert dock.elevation_combo.isVisibleTo(dock) and dock.bundled_combo.isVisibleTo(dock)
     assert "Needed" in dock.elevation_hint.text() and "hillshade" in dock.elevation_hint.text()
-    assert "Elevation\nneeded: hillshade, slope, relative_elevation" in dock.info_box.toPlainText()
+    assert "Elevation: needed for hillshade, slope, relative_elevation" in dock.info_box.toPlainText()
     assert dock.run() is None  # no elevation chosen: refused before any task, with the reason
     assert any("needs an elevation raster" in item.text() for item in iface.messageBar().items())
 
@@ -127,26 +130,27 @@ def test_dock_runs_a_terrain_model_with_the_elevation_layer(iface, qtbot, terrai
 
     dock.model_widget.setFilePath(str(models[Direction.LANDCOVER_TO_RGB]))
     assert dock.elevation_hint.text() == "Not used: this model is map only."
-    assert "Elevation\nnot used (map only)" in dock.info_box.toPlainText()
+    assert "Elevation: not used (map only)" in dock.info_box.toPlainText()
     dock.set_direction(Direction.RGB_TO_LANDCOVER)
     assert not dock.elevation_combo.isVisibleTo(dock) and not dock.sun_spins[0][1].isVisibleTo(dock)
 
 
 def test_dock_offers_the_bundled_terrain_model(iface, qtbot, monkeypatch, terrain_model, tmp_path: Path) -> None:
     """With no model file chosen, the user picks the bundled map-only or terrain-aware model."""
-    import lcgan_qgis.plugin.gui.dock as dock_module
-    from lcgan_qgis.plugin.gui.dock import BUNDLED_TERRAIN, LcganDock
+    import lcgan_qgis.plugin.gui.terrain_box as terrain_module
+    from lcgan_qgis.plugin.gui.dock import LcganDock
+    from lcgan_qgis.plugin.gui.terrain_box import BUNDLED_TERRAIN
 
     dock = LcganDock(iface)
     qtbot.addWidget(dock)
     dock.set_direction(Direction.LANDCOVER_TO_RGB)
     assert dock.chosen_model_path() is None
     missing = tmp_path / "not_installed" / "landcover_to_rgb_terrain.onnx"
-    monkeypatch.setattr(dock_module, "bundled_terrain_model_path", lambda: missing)
+    monkeypatch.setattr(terrain_module, "bundled_terrain_model_path", lambda: missing)
     dock.bundled_combo.setCurrentIndex(dock.bundled_combo.findData(BUNDLED_TERRAIN))
     assert dock.chosen_model_path() == str(missing)
     assert f"Model file not found: {missing}" in dock.info_box.toPlainText()
-    monkeypatch.setattr(dock_module, "bundled_terrain_model_path", lambda: terrain_model)
+    monkeypatch.setattr(terrain_module, "bundled_terrain_model_path", lambda: terrain_model)
     dock.refresh_model_info()
     assert "Needed" in dock.elevation_hint.text()
     dock.model_widget.setFilePath(str(terrain_model))

@@ -38,8 +38,36 @@ def test_zip_layout(tmp_path: Path) -> None:
     meta.read_string(zipfile.ZipFile(archive).read("lcgan_qgis/metadata.txt").decode())
     general = meta["general"]
     assert general["qgisMinimumVersion"] == "3.22" and general["hasProcessingProvider"] == "yes"
+    assert general["qgisMaximumVersion"] == "3.99" and "tested on QGIS 3.22" in general["about"]
     assert f"lcgan_qgis/{general['icon']}" in names
     assert build(tmp_path / "again.zip").read_bytes() == archive.read_bytes()  # reproducible
+
+
+def test_the_zip_meets_the_plugin_repository_rules(tmp_path: Path) -> None:
+    """Every rule of plugins.qgis.org's upload check holds, except two the lead decides: the bundled models' size
+    (over 25 MB with both precisions) and the placeholder links of metadata.txt."""
+    from tools.plugin_repo_check import problems
+
+    found = problems(build(tmp_path / "lcgan_qgis.zip"))
+    assert all("the repository accepts at most 25 MB" in p or "is a placeholder" in p for p in found), found
+
+
+def test_the_repository_check_names_what_would_be_refused(tmp_path: Path) -> None:
+    from tools.plugin_repo_check import main, problems
+
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(bad, "w") as zipped:
+        zipped.writestr("my-plugin/__init__.py", "")
+        zipped.writestr("my-plugin/__pycache__/x.cpython-311.pyc", b"")
+        zipped.writestr("my-plugin/metadata.txt", "[general]\nname=x\nversion=1\nqgisMinimumVersion=3.22\n"
+                        "author=a/b\nexperimental=maybe\nsupportsQt6=True\nrepository=ftp://x\n")
+    found = problems(bad)
+    for expected in ("must be a Python identifier", "my-plugin/LICENSE is missing", "lacks 'email'",
+                     "lacks 'tracker'", "a __pycache__ folder is refused", ".pyc files are refused",
+                     "'experimental=maybe' is not a boolean", "author may not contain slashes",
+                     "'supportsQt6' is deprecated", "repository 'ftp://x' is not a web address"):
+        assert any(expected in p for p in found), (expected, found)
+    assert main([str(bad)]) == 1
 
 
 @pytest.mark.skipif(QGIS_PROCESS is None, reason="qgis_process.bin is not installed")

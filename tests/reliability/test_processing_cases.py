@@ -135,15 +135,17 @@ FAILING: list[Case] = [
         r"would enlarge its 40 x 40 px to a 400 x 400 px grid \(10x per axis, 100x the pixels; the limit is 4x per "
         r"axis and 400 Mpx\)\. Either switch off the resolution check \(CHECK_GSD=false.*or resample the layer "
         r"yourself first \(e\.g\. gdalwarp -tr 30 30"),
-    Case("EPSG:4326 land cover", lambda t, m: (LC2RGB, {
-        "INPUT": str(write_raster(t / "wgs84.tif", landcover_array(40, 40), DEGREES, 4326, nodata=255)),
+    Case("land cover without a CRS", lambda t, m: (LC2RGB, {
+        "INPUT": str(write_raster(t / "nocrs.tif", landcover_array(40, 40), epsg=None, nodata=255)),
         "MODEL": str(m[Direction.LANDCOVER_TO_RGB])}),
-        r"Layer 'wgs84' is in a geographic CRS \(degrees\).*Reproject it to a projected CRS.*or switch off the "
-        r"resolution check"),
+        r"Layer 'nocrs' has no CRS, or its CRS has no linear units.*Assign or reproject it to a projected CRS.*or "
+        r"switch off the resolution check"),
     Case("1-band imagery without band mapping", lambda t, m: (RGB2LC, {
         "INPUT": str(write_raster(t / "pan.tif", image_array(40, 40)[:1], nodata=0)),
         "MODEL": str(m[Direction.RGB_TO_LANDCOVER])}),
-        r"pan: has 1 band\(s\), but the model needs 3 \(red, green, blue\)\. Give a band mapping, e\.g\. bands=1,1,1"),
+        r"pan: has 1 band\(s\), but the model needs 3 \(red, green, blue\)\. If it is a land-cover map, use "
+        r"'Land cover → synthetic RGB' \(lcgan:landcover_to_rgb\); if it is a grey image, give a band mapping, "
+        r"e\.g\. bands=1,1,1\."),
     Case("all-zero imagery, model's fixed radiometry", lambda t, m: (RGB2LC, {
         "INPUT": str(write_raster(t / "black.tif", np.zeros((3, 40, 40), np.uint16))),
         "MODEL": str(m[Direction.RGB_TO_LANDCOVER])}),
@@ -283,6 +285,11 @@ WORKING: list[Case] = [
         "INPUT": str(src := write_raster(t / "coarse.tif", landcover_array(40, 40), COARSE, nodata=255)),
         "MODEL": str(m[Direction.LANDCOVER_TO_RGB]), "CHECK_GSD": False},
         lambda out, log: (_grid_check(src)(out, log), _log_check("Resolution check off")(out, log))), None),
+    Case("EPSG:4326 land cover: measured on the ground, translated at the model's GSD", lambda t, m: (LC2RGB, {
+        "INPUT": str(src := write_raster(t / "wgs84.tif", landcover_array(40, 40), DEGREES, 4326, nodata=255)),
+        "MODEL": str(m[Direction.LANDCOVER_TO_RGB])},
+        lambda out, log: (_grid_check(src)(out, log),
+                          _log_check("is in a geographic CRS (degrees); at its centre latitude")(out, log))), None),
     Case("EPSG:4326, resolution check off", lambda t, m: (LC2RGB, {
         "INPUT": str(src := write_raster(t / "wgs84.tif", landcover_array(40, 40), DEGREES, 4326, nodata=255)),
         "MODEL": str(m[Direction.LANDCOVER_TO_RGB]), "CHECK_GSD": False}, _grid_check(src)), None),

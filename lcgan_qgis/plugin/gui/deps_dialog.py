@@ -1,68 +1,196 @@
-"""One-click installation of missing runtime packages, with pip's log visible while it runs.
+"""Installing missing runtime packages from QGIS: a short message-bar entry, then a dialog that says what will be
+downloaded (sizes, CPU or GPU wheel), runs pip with its log under "Details", and makes the packages usable in the
+running QGIS (or says plainly that a restart is needed). The dock's "Install OpenVINO" opens the same dialog for the
+optional backend (:func:`lcgan_qgis.core.deps.check_openvino`).
 
 pip runs in a ``QProcess`` (QGIS stays responsive) with the pinned, ``--no-deps`` command of
-:func:`lcgan_qgis.deps.install_command`, into the plugin-local folder; numpy is never touched.
+:func:`lcgan_qgis.core.deps.install_command`, into the plugin-local folder; numpy is never touched.
 """
 
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from qgis.core import Qgis
-from qgis.PyQt.QtCore import QProcess
+from qgis.gui import QgsCollapsibleGroupBox
+from qgis.PyQt import sip
+from qgis.PyQt.QtCore import QT_VERSION_STR, QObject, QProcess, pyqtSignal
 from qgis.PyQt.QtGui import QFontDatabase
-from qgis.PyQt.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
+from qgis.PyQt.QtWidgets import (
+    QApplication,
+    QButtonGroup,
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ...core.deps import (
+    CPU_WHEEL,
+    DOWNLOAD_MB,
+    GPU_WHEEL,
+    Activation,
     DependencyStatus,
-    check_openvino,
-    check_runtime,
+    activate,
     deps_dir,
+    gpu_wheel_available,
     install_command,
+    install_plan,
+    is_openvino,
+    loaded_modules,
     prepare_target,
     provider_summary,
+    recommended_variant,
+    runtime_pins,
 )
+from ...core.diagnostics import report
+
+VARIANT_TEXT = {
+    CPU_WHEEL: "CPU only: {name} {version}, about {mb:.0f} MB",
+    GPU_WHEEL: "NVIDIA GPU, also runs on the CPU: {name} {version}, about {mb:.0f} MB",
+}
+
+
+def diagnostics_text() -> str:
+    """The diagnostics report with the QGIS version (:mod:`lcgan_qgis.core.diagnostics`)."""
+    return report({"QGIS": f"{Qgis.version()}, Qt {QT_VERSION_STR}"})
+
+
+def copy_diagnostics() -> str:
+    """Put :func:`diagnostics_text` on the clipboard and return it."""
+    text = diagnostics_text()
+    QApplication.clipboard().setText(text)
+    return text
 
 
 class InstallDialog(QDialog):
-    """Shows the pip command and its output; re-checks the runtime when pip ends."""
+    """Says what is missing and what will be downloaded, installs it on request, and reports the outcome.
 
-    def __init__(self, requirements: tuple[str, ...], parent: QWidget | None = None,
-                 target: Path | None = None, optional: bool = False) -> None:
+    ``installed`` is emitted with the :class:`~lcgan_qgis.core.deps.Activation` when pip succeeded.
+    """
+
+    installed = pyqtSignal(object)
+
+    def __init__(self, status: DependencyStatus, parent: QWidget | None = None, target: Path | None = None) -> None:
         super().__init__(parent)
-        self.optional = optional  # an optional speed-up (OpenVINO): re-checked with check_openvino
         self.setWindowTitle("lcgan: install Python packages")
-        self.resize(760, 420)
-        self.requirements = requirements
+        self.setMinimumWidth(520)
+        self.status = status
         self.target = target or deps_dir()
-        self.command = install_command(requirements, self.target)
         self.exit_code: int | None = None
-        self.status: DependencyStatus | None = None
+        self.activation: Activation | None = None
+        self.command: list[str] = []
+        self._loaded_before: dict[str, str] = {}
         layout = QVBoxLayout(self)
-        self.summary = QLabel(
-            f"Installing {', '.join(requirements)} into the plugin's own folder (numpy stays as it is)."
-        )
-        self.summary.setWordWrap(True)
-        layout.addWidget(self.summary)
-        self.log = QPlainTextEdit()
-        self.log.setReadOnly(True)
-        self.log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        layout.addWidget(self.log)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        self.buttons.rejected.connect(self.reject)
-        layout.addWidget(self.buttons)
+        problem = QLabel(status.problem)
+        problem.setWordWrap(True)
+        layout.addWidget(problem)
+        self.variant_buttons = QButtonGroup(self)
+        if CPU_WHEEL in status.missing:
+            layout.addWidget(self._variant_box())
+        self.plan_label = QLabel()
+        self.plan_label.setWordWrap(True)
+        layout.addWidget(self.plan_label)
+        self.result_label = QLabel()
+        self.result_label.setWordWrap(True)
+        layout.addWidget(self.result_label)
+        layout.addWidget(self._details_box())
+        layout.addLayout(self._buttons())
         self.process = QProcess(self)
         self.process.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
         self.process.readyReadStandardOutput.connect(self._read_output)
         self.process.finished.connect(self._finished)
+        self._update_plan()
 
+    # -- layout --------------------------------------------------------------------------------------------
+    def _variant_box(self) -> QWidget:
+        box = QWidget()
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 0, 0, 0)
+        pins = runtime_pins()
+        chosen, why = recommended_variant()
+        for name in (CPU_WHEEL, GPU_WHEEL):
+            button = QRadioButton(VARIANT_TEXT[name].format(name=name, version=pins.get(name, "?"),
+                                                            mb=DOWNLOAD_MB[name]))
+            button.setProperty("variant", name)
+            button.setChecked(name == chosen)
+            button.setEnabled(name == CPU_WHEEL or gpu_wheel_available())
+            self.variant_buttons.addButton(button)
+            column.addWidget(button)
+        note = QLabel(f"Recommended here: {chosen} ({why}).")
+        note.setWordWrap(True)
+        column.addWidget(note)
+        self.variant_buttons.buttonToggled.connect(lambda *_: self._update_plan())
+        return box
+
+    def _details_box(self) -> QWidget:
+        self.details = QgsCollapsibleGroupBox("Details (pip's log)")
+        self.details.setCollapsed(True)
+        inner = QVBoxLayout(self.details)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.log.setMinimumHeight(160)
+        inner.addWidget(self.log)
+        return self.details
+
+    def _buttons(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.install_button = QPushButton("Install")
+        self.install_button.setDefault(True)
+        self.install_button.setEnabled(bool(self.status.missing))
+        self.install_button.clicked.connect(self.start)
+        self.diagnostics_button = QPushButton("Copy diagnostics")
+        self.diagnostics_button.setToolTip("Copy versions, execution providers, GPU driver and folders to the "
+                                           "clipboard, for a bug report.")
+        self.diagnostics_button.clicked.connect(copy_diagnostics)
+        self.close_button = QPushButton("Close")
+        self.close_button.clicked.connect(self.reject)
+        row.addWidget(self.install_button)
+        row.addWidget(self.diagnostics_button)
+        row.addStretch(1)
+        row.addWidget(self.close_button)
+        return row
+
+    # -- the plan ------------------------------------------------------------------------------------------
+    @property
+    def variant(self) -> str:
+        """The onnxruntime wheel chosen (the recommended one unless the user picked the other)."""
+        button = self.variant_buttons.checkedButton()
+        return button.property("variant") if button is not None else recommended_variant()[0]
+
+    def choose(self, variant: str) -> None:
+        """Select the ``onnxruntime`` or ``onnxruntime-gpu`` wheel."""
+        for button in self.variant_buttons.buttons():
+            if button.property("variant") == variant:
+                button.setChecked(True)
+
+    def _update_plan(self) -> None:
+        if not self.status.missing:
+            self.plan_label.setText("Nothing can be installed for this problem; see the diagnostics.")
+            return
+        self.plan = install_plan(self.status.missing, self.variant, self.target)
+        self.command = install_command(self.plan.requirements, self.target)
+        self.plan_label.setText(f"Will install {self.plan.describe()}, into the plugin's own folder {self.target}. "
+                                "QGIS's numpy stays as it is.")
+
+    # -- running pip ---------------------------------------------------------------------------------------
     def start(self) -> None:
-        """Run pip (asynchronously)."""
+        """Run pip (asynchronously); :attr:`exit_code` is set when it ends."""
         prepare_target(self.target)
+        self._loaded_before = loaded_modules(self.plan.requirements)
         self.log.appendPlainText("$ " + " ".join(shlex.quote(part) for part in self.command))
-        self.buttons.button(QDialogButtonBox.StandardButton.Close).setEnabled(False)
+        self.install_button.setEnabled(False)
+        for button in self.variant_buttons.buttons():
+            button.setEnabled(False)
+        self.result_label.setText(f"Downloading and installing about {self.plan.download_mb:.0f} MB…")
         self.process.start(self.command[0], self.command[1:])
 
     def _read_output(self) -> None:
@@ -71,49 +199,72 @@ class InstallDialog(QDialog):
 
     def _finished(self, exit_code: int, _status: Any = None) -> None:
         self.exit_code = exit_code
-        self.buttons.button(QDialogButtonBox.StandardButton.Close).setEnabled(True)
-        if self.optional:
-            openvino = check_openvino()
-            text = openvino.summary if exit_code == 0 else f"pip exited with code {exit_code}. {openvino.summary}"
-            self.summary.setText(text)
-            self.log.appendPlainText(text)
-            return
-        self.status = check_runtime()
-        if exit_code == 0 and self.status.ok:
-            text = (f"Done: onnxruntime {self.status.onnxruntime_version} with numpy {self.status.numpy_version}. "
-                    f"{provider_summary()}")
+        if exit_code != 0:
+            self.details.setCollapsed(False)
+            text = (f"The installation failed (pip exited with code {exit_code}); its log is under Details. "
+                    "Copy the diagnostics for a bug report.")
         else:
-            text = f"pip exited with code {exit_code}. {self.status.problem}".strip()
-        self.summary.setText(text)
+            self.activation = activate(self.plan.requirements, self._loaded_before, self.target)
+            text = self.activation.message
+            if self.activation.ready and not is_openvino(self.plan.requirements):
+                text += f" Models will run on {provider_summary().partition(': ')[2]}."
+            self.installed.emit(self.activation)
+        self.result_label.setText(f"<b>{text}</b>")
         self.log.appendPlainText(text)
 
 
-def offer_install(iface: Any, status: DependencyStatus, target: Path | None = None) -> QPushButton | None:
-    """Put the problem in QGIS's message bar, with an Install button when pip can fix it (returned)."""
+class InstallOffer(QObject):
+    """The message-bar entry's button and what it opens. It lives as long as its entry (its Qt parent) and is also
+    kept in :attr:`offers`: in the QGIS desktop a plain closure connected to the button was freed once
+    :func:`offer_install` returned, and clicking the button crashed QGIS (measured under Xvfb)."""
+
+    offers: ClassVar[list[InstallOffer]] = []
+
+    def __init__(self, iface: Any, status: DependencyStatus, widget: QWidget, target: Path | None,
+                 on_installed: Callable[[Activation], None] | None) -> None:
+        super().__init__(widget)
+        self.iface, self.status, self.widget, self.target = iface, status, widget, target
+        self.on_installed = on_installed
+        self.dialog: InstallDialog | None = None
+        InstallOffer.offers.append(self)
+
+    def open_dialog(self, *_args: object) -> InstallDialog:
+        """Show the installer (the button's slot)."""
+        self.dialog = InstallDialog(self.status, self.iface.mainWindow(), self.target)
+        self.dialog.installed.connect(self.done)
+        self.dialog.show()
+        return self.dialog
+
+    def withdraw(self) -> None:
+        """Remove the entry from the message bar and forget the offer (the plugin's unload)."""
+        if not sip.isdeleted(self.widget):
+            self.iface.messageBar().popWidget(self.widget)
+        if self in InstallOffer.offers:
+            InstallOffer.offers.remove(self)
+
+    def done(self, activation: Activation) -> None:
+        """After pip: remove the entry when the packages are usable, and say how it went."""
+        bar = self.iface.messageBar()
+        if activation.ready and not sip.isdeleted(self.widget):
+            bar.popWidget(self.widget)
+        bar.pushMessage("lcgan", activation.message, Qgis.MessageLevel.Success if activation.ready
+                        else Qgis.MessageLevel.Warning, 0 if activation.restart_needed else 8)
+        if self.on_installed is not None:
+            self.on_installed(activation)
+
+
+def offer_install(iface: Any, status: DependencyStatus, target: Path | None = None,
+                  on_installed: Callable[[Activation], None] | None = None) -> InstallOffer:
+    """Put the problem in QGIS's message bar, in one short line, with a button that opens the installer.
+
+    When the install succeeds the entry is removed, and ``on_installed`` receives the activation. Returns the
+    offer (its ``button``; its ``dialog`` once opened).
+    """
     bar = iface.messageBar()
-    widget = bar.createMessage("lcgan", status.problem)
-    button = None
-    if status.missing:
-        button = QPushButton("Install " + ", ".join(status.missing))
-
-        def install() -> None:
-            dialog = InstallDialog(status.missing, iface.mainWindow(), target)
-            dialog.show()
-            dialog.start()
-            offer_install.dialog = dialog  # keep it alive while pip runs
-
-        button.clicked.connect(install)
-        widget.layout().addWidget(button)
+    widget = bar.createMessage("lcgan", status.problem.removeprefix("lcgan "))  # ("lcgan: needs onnxruntime...")
+    offer = InstallOffer(iface, status, widget, target, on_installed)
+    offer.button = QPushButton("Install…" if status.missing else "Details…")
+    offer.button.clicked.connect(offer.open_dialog)
+    widget.layout().addWidget(offer.button)
     bar.pushWidget(widget, Qgis.MessageLevel.Warning)
-    return button
-
-
-def install_openvino(parent: QWidget | None = None, target: Path | None = None) -> InstallDialog | None:
-    """Start installing the optional OpenVINO backend (pinned, into the plugin's folder); None when it runs already."""
-    status = check_openvino()
-    if status.installed:
-        return None
-    dialog = InstallDialog(status.requirements, parent, target, optional=True)
-    dialog.show()
-    dialog.start()
-    return dialog
+    return offer

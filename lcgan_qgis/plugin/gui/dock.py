@@ -4,8 +4,8 @@ The panel only gathers parameters: it builds a :class:`~lcgan_qgis.job.Translati
 clone of the layer's provider, starts a :class:`~lcgan_qgis.tasks.TranslateTask`, and when the task is done adds the
 styled result to the project. It never loads a model for inference or tiles a raster itself.
 
-(About 480 lines, past the 400 a module should keep to, since the OpenVINO and terrain options joined: one widget
-per run choice, each a few lines; the options group is the part to move into its own widget when it grows again.)
+(About 460 lines, past the 400 a module should keep to: one small builder per part, the Options and the terrain
+rows already in their own widgets (:mod:`.options`, :mod:`.terrain_box`); what is left is wiring and the request.)
 """
 
 from __future__ import annotations
@@ -25,11 +25,9 @@ from qgis.core import (
 from qgis.gui import (
     QgsCollapsibleGroupBox,
     QgsDockWidget,
-    QgsDoubleSpinBox,
     QgsFileWidget,
     QgsMapLayerComboBox,
     QgsRasterBandComboBox,
-    QgsSpinBox,
 )
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import (
@@ -45,37 +43,28 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ...core.choices import (
-    BACKEND_LABELS,
-    BACKENDS,
-    DEVICE_LABELS,
-    DEVICES,
-    PRECISION_LABELS,
-    PRECISIONS,
-    RADIOMETRY_CHOICES,
-    RADIOMETRY_LABELS,
-)
+from ...core.choices import DIRECTION_LABELS
 from ...core.contract import Direction
-from ...core.elevation import missing_elevation_message
+from ...core.deps import DependencyStatus, check_openvino, check_runtime, is_openvino
 from ...core.errors import InputRasterError, LcganError
 from ...core.job import TranslationRequest
-from ...core.precision import MIN_CLASS_AGREEMENT, MIN_PSNR_DB
-from ...core.resampling import GSD_TOLERANCE
-from ...core.resources import bundled_terrain_model_path
-from ..layers import direction_misfit, elevation_file, fits_direction, layer_file
-from ..qgis_reader import ProviderReader
+from ..layers import direction_misfit, fits_direction, layer_file, reader_for
+from ..qgis_reader import ProviderReader, has_native_grid
 from ..settings import openvino_cache_dir
-from ..styling import add_confidence_layer, add_result_layer, result_layer_name
+from ..styling import add_polygon_layer, add_result_layer, result_layer_name
 from ..tasks import TaskOutcome, TranslateTask
 from .area import extent_wkt, features_wkt
+from .deps_dialog import InstallDialog, copy_diagnostics
 from .model_info import ModelInfoBox
+from .options import OptionsBox
+from .terrain_box import TerrainBox
 
 EXTENT_WHOLE, EXTENT_CANVAS, EXTENT_FEATURES = "layer", "canvas", "features"
-EXTENTS = (("Whole layer", EXTENT_WHOLE), ("Map canvas extent", EXTENT_CANVAS),
-           ("Features of a polygon layer", EXTENT_FEATURES))
+EXTENTS = (("Whole layer", EXTENT_WHOLE), ("Visible map extent", EXTENT_CANVAS),
+           ("Polygon features", EXTENT_FEATURES))
 MESSAGE_SECONDS = 8
-#: Bundled land cover -> RGB models the user picks from when no model file is chosen.
-BUNDLED_MAP_ONLY, BUNDLED_TERRAIN = "map", "terrain"
+MIN_COMBO_CHARS = 8  # what a combo box shows at the least (its popup shows items whole)
+MAX_NAMED_LAYERS = 3  # layers named in the "Not listed" note (the tooltip names them all)
 
 
 class LcganDock(QgsDockWidget):
@@ -88,32 +77,70 @@ class LcganDock(QgsDockWidget):
         self.task: TranslateTask | None = None
         self.last_outcome: TaskOutcome | None = None
         self.result_layers: list[QgsRasterLayer] = []
-        self.install_dialog: Any = None  # the OpenVINO installer while it runs
+        self._notes: list[str] = []
+        self._installer: InstallDialog | None = None
         self._build()
         self._connect()
         self._direction_changed()
 
-    # -- layout --------------------------------------------------------------------------------------------
+    # -- layout: one small builder per part, so a new field is one method ------------------------------------
     def _build(self) -> None:
         body = QWidget()
+        self.body = body
         layout = QVBoxLayout(body)
+        layout.addLayout(self._build_input())
+        layout.addWidget(self._build_terrain())
+        layout.addWidget(self._build_model())
+        layout.addLayout(self._build_area())
+        layout.addWidget(self._build_options())
+        layout.addLayout(self._build_output())
+        layout.addLayout(self._build_run())
+        layout.addStretch(1)
+        for combo in body.findChildren(QComboBox):  # (a combo box as wide as its longest item clips the panel)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(min(combo.minimumContentsLength() or MIN_COMBO_CHARS, MIN_COMBO_CHARS))
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(body)
+        self.setWidget(scroll)
+
+    @staticmethod
+    def _form(labels_above: bool = True) -> QFormLayout:
+        """A form whose labels sit above their fields (the fields get the panel's whole width), or beside them
+        while they fit."""
         form = QFormLayout()
+        policy = QFormLayout.RowWrapPolicy
+        form.setRowWrapPolicy(policy.WrapAllRows if labels_above else policy.WrapLongRows)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        return form
+
+    @staticmethod
+    def _note() -> QLabel:
+        note = QLabel()
+        note.setWordWrap(True)
+        note.setStyleSheet("color: palette(mid)")
+        note.setVisible(False)
+        return note
+
+    def _build_input(self) -> QFormLayout:
+        form = self._form()
         self.direction_combo = QComboBox()
-        self.direction_combo.addItem("Land cover → synthetic RGB", Direction.LANDCOVER_TO_RGB.value)
-        self.direction_combo.addItem("RGB imagery → land cover", Direction.RGB_TO_LANDCOVER.value)
+        for direction in Direction:
+            self.direction_combo.addItem(DIRECTION_LABELS[direction], direction.value)
         form.addRow("Direction", self.direction_combo)
         self.layer_combo = QgsMapLayerComboBox()
         self.layer_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
         form.addRow("Input layer", self.layer_combo)
+        self.hidden_layers_note = self._note()
+        form.addRow(self.hidden_layers_note)
         self.band_combos = [QgsRasterBandComboBox() for _ in range(3)]
         bands_row = QWidget()
-        bands_layout = QHBoxLayout(bands_row)
+        bands_layout = self._form(labels_above=False)
         bands_layout.setContentsMargins(0, 0, 0, 0)
-        for label, combo in zip("RGB", self.band_combos, strict=True):
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(6)
-            bands_layout.addWidget(QLabel(label))
-            bands_layout.addWidget(combo, 1)
+        bands_row.setLayout(bands_layout)
+        for label, combo in zip(("Red", "Green", "Blue"), self.band_combos, strict=True):
+            bands_layout.addRow(label, combo)
         self.bands_label = QLabel("Bands")
         form.addRow(self.bands_label, bands_row)
         self.bands_row = bands_row
@@ -121,136 +148,72 @@ class LcganDock(QgsDockWidget):
         self.model_widget.setFilter("lcgan ONNX models (*.onnx)")
         self.model_widget.lineEdit().setPlaceholderText("bundled model")
         form.addRow("Model", self.model_widget)
-        self.bundled_combo = QComboBox()
-        self.bundled_combo.addItem("map only", BUNDLED_MAP_ONLY)
-        self.bundled_combo.addItem("terrain-aware (needs elevation)", BUNDLED_TERRAIN)
-        self.bundled_combo.setToolTip("Which bundled land cover -> RGB model runs when no model file is chosen. The "
-                                      "terrain-aware one paints relief from an elevation raster (DEM).")
-        self.bundled_label = QLabel("Bundled model")
-        form.addRow(self.bundled_label, self.bundled_combo)
-        self.elevation_combo = QgsMapLayerComboBox()
-        self.elevation_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
-        self.elevation_combo.setAllowEmptyLayer(True)
-        self.elevation_combo.setLayer(None)
-        self.elevation_combo.setToolTip("A DEM (any CRS and pixel size; resampled onto the land cover's grid) for "
-                                        "terrain-aware models. Map-only models ignore it.")
-        self.elevation_label = QLabel("Elevation")
-        form.addRow(self.elevation_label, self.elevation_combo)
-        self.elevation_hint = QLabel("")
-        self.elevation_hint.setWordWrap(True)
-        form.addRow("", self.elevation_hint)
-        layout.addLayout(form)
-        self.info_box = ModelInfoBox()
-        layout.addWidget(self.info_box)
+        return form
 
-        self.options_box = QgsCollapsibleGroupBox("Options")
-        self.options_box.setCollapsed(True)
-        options = QFormLayout(self.options_box)
-        self.overlap_spin = QgsSpinBox()
-        self.overlap_spin.setRange(-1, 4096)
-        self.overlap_spin.setSpecialValueText("model default")
-        self.overlap_spin.setClearValue(-1)
-        self.overlap_spin.setValue(-1)
-        self.overlap_spin.setSuffix(" px")
-        options.addRow("Tile overlap", self.overlap_spin)
-        self.batch_spin = QgsSpinBox()
-        self.batch_spin.setRange(1, 256)
-        self.batch_spin.setClearValue(1)
-        options.addRow("Tiles per batch", self.batch_spin)
-        self.device_combo = QComboBox()
-        for device in DEVICES:
-            self.device_combo.addItem(DEVICE_LABELS[device], device)
-        options.addRow("Device", self.device_combo)
-        self.precision_combo = QComboBox()
-        for value in PRECISIONS:
-            self.precision_combo.addItem(PRECISION_LABELS[value], value)
-        self.precision_combo.setToolTip(
-            f"auto: the fastest path (OpenVINO int8 or bf16, onnxruntime int8) that keeps >= {MIN_CLASS_AGREEMENT:.0%} "
-            f"of land-cover pixels (>= {MIN_PSNR_DB:g} dB for imagery) against fp32 on the model's calibration "
-            "windows, else fp32."
-        )
-        options.addRow("Precision", self.precision_combo)
-        self.backend_combo = QComboBox()
-        for value in BACKENDS:
-            self.backend_combo.addItem(BACKEND_LABELS[value], value)
-        options.addRow("Backend", self.backend_combo)
-        self.openvino_label = QLabel()
-        self.openvino_label.setWordWrap(True)
-        self.openvino_button = QPushButton("Install OpenVINO (optional)")
-        self.openvino_button.setVisible(False)
-        options.addRow(self.openvino_label)
-        options.addRow("", self.openvino_button)
-        self.sun_spins = []
-        for label, high, tip in (("Sun azimuth", 359.9, "clockwise from north"), ("Sun elevation", 90.0,
-                                                                                 "above the horizon")):
-            spin = QgsDoubleSpinBox()
-            spin.setRange(-1.0, high)
-            spin.setDecimals(1)
-            spin.setSpecialValueText("model default")
-            spin.setClearValue(-1.0)
-            spin.setValue(-1.0)
-            spin.setSuffix(" °")
-            spin.setToolTip(f"The sun for the hillshade of terrain-aware models, degrees {tip} (model default: its "
-                            "training imagery's sun).")
-            options.addRow(label, spin)
-            self.sun_spins.append((options.labelForField(spin), spin))
-        self.radiometry_combo = QComboBox()
-        for mode in RADIOMETRY_CHOICES:
-            self.radiometry_combo.addItem(RADIOMETRY_LABELS[mode], mode)
-        self.radiometry_combo.setToolTip(
-            "How image values map to the model's range. Percentile: this raster's own 2-98 % range (8-bit imagery, "
-            "other sensors, lcgan's synthetic RGB). Fixed: the training imagery's values (e.g. Landsat digital "
-            "numbers). Model default: the mode stored in the model."
-        )
-        self.radiometry_label = QLabel("Radiometry")
-        options.addRow(self.radiometry_label, self.radiometry_combo)
+    def _build_terrain(self) -> TerrainBox:
+        self.terrain_box = TerrainBox(self._form())
+        for name in TerrainBox.FIELDS:  # (the dock reads them as its own: one place builds them)
+            setattr(self, name, getattr(self.terrain_box, name))
+        return self.terrain_box
+
+    def _build_model(self) -> QWidget:
+        box = QWidget()
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 0, 0, 0)
+        self.info_box = ModelInfoBox()
+        column.addWidget(self.info_box)
+        self.install_button = QPushButton("Install onnxruntime…")
+        self.install_button.setVisible(False)
+        column.addWidget(self.install_button)
+        return box
+
+    def _build_area(self) -> QFormLayout:
+        form = self._form()
         self.extent_combo = QComboBox()
         for text, value in EXTENTS:
             self.extent_combo.addItem(text, value)
-        options.addRow("Area", self.extent_combo)
+        form.addRow("Area", self.extent_combo)
         self.polygon_combo = QgsMapLayerComboBox()
         self.polygon_combo.setFilters(QgsMapLayerProxyModel.Filter.PolygonLayer)
         self.selected_only = QCheckBox("Selected features only")
-        options.addRow("Polygons", self.polygon_combo)
-        options.addRow("", self.selected_only)
-        self.check_gsd = QCheckBox("Resample to the model's resolution")
-        self.check_gsd.setToolTip(f"When the layer's pixel size differs from the model's by more than "
-                                  f"{GSD_TOLERANCE * 100:g} %, translate "
-                                  "at the model's resolution and resample the result back to the layer's grid. "
-                                  "Layers in degrees are refused unless this is off.")
-        self.check_gsd.setChecked(True)
-        options.addRow("", self.check_gsd)
-        self.confidence_check = QCheckBox("Also write the confidence")
-        self.confidence_check.setToolTip("A second GeoTIFF with the winning class's probability (0-1) per pixel.")
-        options.addRow("", self.confidence_check)
-        layout.addWidget(self.options_box)
+        self.polygons_label = QLabel("Polygons")
+        form.addRow(self.polygons_label, self.polygon_combo)
+        form.addRow("", self.selected_only)
+        return form
 
-        out_form = QFormLayout()
+    def _build_options(self) -> QgsCollapsibleGroupBox:
+        self.options_box = OptionsBox(self._form(labels_above=False))
+        for name in OptionsBox.FIELDS:  # (the dock reads them as its own: one place builds them)
+            setattr(self, name, getattr(self.options_box, name))
+        return self.options_box
+
+    def _build_output(self) -> QFormLayout:
+        form = self._form()
         self.output_widget = QgsFileWidget()
         self.output_widget.setStorageMode(QgsFileWidget.StorageMode.SaveFile)
         self.output_widget.setFilter("GeoTIFF (*.tif *.tiff)")
         self.output_widget.lineEdit().setPlaceholderText("temporary file")
-        out_form.addRow("Output", self.output_widget)
-        layout.addLayout(out_form)
+        form.addRow("Output", self.output_widget)
+        return form
 
+    def _build_run(self) -> QVBoxLayout:
+        column = QVBoxLayout()
         buttons = QHBoxLayout()
         self.run_button = QPushButton("Run")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
-        layout.addLayout(buttons)
+        column.addLayout(buttons)
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 100)
-        self.progress_bar.setValue(0)
-        layout.addWidget(self.progress_bar)
-        layout.addStretch(1)
-
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(body)
-        self.setWidget(scroll)
+        self.progress_bar.setVisible(False)  # shown while a task runs
+        column.addWidget(self.progress_bar)
+        self.diagnostics_button = QPushButton("Copy diagnostics")
+        self.diagnostics_button.setToolTip("Copy versions, execution providers, GPU driver and folders to the "
+                                           "clipboard, for a bug report.")
+        column.addWidget(self.diagnostics_button)
+        return column
 
     def _connect(self) -> None:
         self.direction_combo.currentIndexChanged.connect(self._direction_changed)
@@ -258,11 +221,13 @@ class LcganDock(QgsDockWidget):
         self.model_widget.fileChanged.connect(self.refresh_model_info)
         self.bundled_combo.currentIndexChanged.connect(self.refresh_model_info)
         self.device_combo.currentIndexChanged.connect(self.refresh_model_info)
-        self.options_box.collapsedStateChanged.connect(self._options_toggled)
         self.openvino_button.clicked.connect(self.install_openvino)
         self.extent_combo.currentIndexChanged.connect(self._extent_mode_changed)
+        self.polygons_check.toggled.connect(self._polygons_changed)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
+        self.install_button.clicked.connect(lambda: self.open_installer())
+        self.diagnostics_button.clicked.connect(copy_diagnostics)
         project = QgsProject.instance()
         project.layersAdded.connect(self._refresh_layer_filter)
         project.layersRemoved.connect(self._refresh_layer_filter)
@@ -277,24 +242,37 @@ class LcganDock(QgsDockWidget):
 
     def _direction_changed(self) -> None:
         rgb_input = self.direction is Direction.RGB_TO_LANDCOVER
-        self.bands_label.setVisible(rgb_input)
-        self.bands_row.setVisible(rgb_input)
-        self.confidence_check.setVisible(rgb_input)
-        self.radiometry_label.setVisible(rgb_input)
-        self.radiometry_combo.setVisible(rgb_input)
-        for widget in (self.bundled_label, self.bundled_combo, self.elevation_label, self.elevation_combo,
-                       self.elevation_hint, *(w for pair in self.sun_spins for w in pair)):
+        for widget in (self.bands_label, self.bands_row, self.confidence_check, self.radiometry_label,
+                       self.radiometry_combo, self.polygons_check, self.all_classes_check):
+            widget.setVisible(rgb_input)
+        for widget in (self.terrain_box, *(w for pair in self.sun_spins for w in pair)):
             widget.setVisible(not rgb_input)
+        self._polygons_changed()
         self._refresh_layer_filter()
         self._extent_mode_changed()
         self.refresh_model_info()
 
+    def _polygons_changed(self, *_args: object) -> None:
+        shown = self.direction is Direction.RGB_TO_LANDCOVER and self.polygons_check.isChecked()
+        self.min_area_label.setVisible(shown)
+        self.min_area_spin.setVisible(shown)
+
     def _refresh_layer_filter(self, *_args: object) -> None:
-        """Offer only layers that fit the direction (single band for land cover, >= 3 bands for imagery)."""
+        """Offer only layers that fit the direction, and say which others are not listed and why."""
         layers = QgsProject.instance().mapLayers().values()
         direction = self.direction
         excluded = [lyr for lyr in layers if isinstance(lyr, QgsRasterLayer) and not fits_direction(lyr, direction)]
         self.layer_combo.setExceptedLayerList(excluded)
+        if excluded:
+            kind = "one band of class codes" if direction is Direction.LANDCOVER_TO_RGB else "red, green, blue bands"
+            other = DIRECTION_LABELS[Direction.RGB_TO_LANDCOVER if direction is Direction.LANDCOVER_TO_RGB
+                                     else Direction.LANDCOVER_TO_RGB]
+            names = ", ".join(f"'{lyr.name()}'" for lyr in excluded[:MAX_NAMED_LAYERS])
+            more = f" and {len(excluded) - MAX_NAMED_LAYERS} more" if len(excluded) > MAX_NAMED_LAYERS else ""
+            self.hidden_layers_note.setText(f"Not listed: {names}{more}. This direction needs {kind}; they fit "
+                                            f"'{other}'.")
+            self.hidden_layers_note.setToolTip("\n".join(direction_misfit(lyr, direction) or "" for lyr in excluded))
+        self.hidden_layers_note.setVisible(bool(excluded))
         self._layer_changed(self.layer_combo.currentLayer())
 
     def _layer_changed(self, layer: Any) -> None:
@@ -302,52 +280,40 @@ class LcganDock(QgsDockWidget):
             combo.setLayer(layer if isinstance(layer, QgsRasterLayer) else None)
             if isinstance(layer, QgsRasterLayer) and band <= layer.bandCount():
                 combo.setBand(band)
+        if isinstance(layer, QgsRasterLayer) and not has_native_grid(layer.dataProvider()) and \
+                self.extent_combo.currentData() == EXTENT_WHOLE:  # a web tile service has no "whole layer"
+            self.extent_combo.setCurrentIndex(self.extent_combo.findData(EXTENT_CANVAS))
 
     def _extent_mode_changed(self, *_args: object) -> None:
         features = self.extent_combo.currentData() == EXTENT_FEATURES
-        self.polygon_combo.setEnabled(features)
-        self.selected_only.setEnabled(features)
+        for widget in (self.polygons_label, self.polygon_combo, self.selected_only):
+            widget.setVisible(features)
 
     def chosen_model_path(self) -> str | None:
         """The model file chosen, else the bundled terrain-aware model when picked, else None (the bundled one)."""
-        if self.model_widget.filePath():
-            return self.model_widget.filePath()
-        if self.direction is Direction.LANDCOVER_TO_RGB and self.bundled_combo.currentData() == BUNDLED_TERRAIN:
-            return str(bundled_terrain_model_path())
-        return None
+        return self.terrain_box.model_path(self.model_widget.filePath() or None, self.direction)
 
     def refresh_model_info(self, *_args: object) -> None:
         """Describe the chosen model (or the bundled one) and the provider that would run it; say whether it needs
         elevation."""
-        self.bundled_combo.setEnabled(not self.model_widget.filePath())
         contract = self.info_box.show_model(self.chosen_model_path(), self.direction, self.device_combo.currentData())
-        if contract is None or contract.direction is not Direction.LANDCOVER_TO_RGB:
-            self.elevation_hint.setText("")
-        elif contract.terrain is not None:
-            self.elevation_hint.setText("<b>Needed</b>: this model is terrain-aware (it reads "
-                                        f"{', '.join(contract.terrain.channels)} derived from the elevation).")
-        else:
-            self.elevation_hint.setText("Not used: this model is map only.")
+        self.install_button.setVisible(self.info_box.runtime_missing)
+        self.terrain_box.show_needs(contract)
 
-    def _options_toggled(self, collapsed: bool) -> None:
-        if not collapsed and not self.openvino_label.text():
-            self.refresh_openvino()
+    def open_installer(self, status: DependencyStatus | None = None) -> InstallDialog:
+        """The installer dialog for ``status`` (default: what onnxruntime lacks); once installed, the model box
+        (onnxruntime) or the OpenVINO line is refreshed."""
+        status = status or check_runtime()
+        dialog = InstallDialog(status, self)
+        refresh = self.options_box.refresh_openvino if is_openvino(status.missing) else self.refresh_model_info
+        dialog.installed.connect(lambda _activation: refresh())
+        dialog.show()
+        self._installer = dialog
+        return dialog
 
-    def refresh_openvino(self) -> None:
-        """Say whether the optional OpenVINO backend runs here, with an Install button when it does not."""
-        from ...core.deps import check_openvino
-
-        status = check_openvino()
-        self.openvino_label.setText(status.summary)
-        self.openvino_button.setVisible(not status.installed and bool(status.requirements))
-
-    def install_openvino(self) -> None:
-        """The Install OpenVINO button: pip in a dialog (pinned, into the plugin's folder)."""
-        from .deps_dialog import install_openvino
-
-        self.install_dialog = install_openvino(self)
-        if self.install_dialog is not None:
-            self.install_dialog.process.finished.connect(lambda *_args: self.refresh_openvino())
+    def install_openvino(self, *_args: object) -> InstallDialog:
+        """The Install OpenVINO button: the same installer, for the optional backend."""
+        return self.open_installer(check_openvino())
 
     # -- run -----------------------------------------------------------------------------------------------
     def _area_wkt(self, layer: QgsRasterLayer) -> str | None:
@@ -374,10 +340,14 @@ class LcganDock(QgsDockWidget):
         output = self.output_widget.filePath() or QgsProcessingUtils.generateTempFilename(
             _safe_name(f"{layer.name()}_{direction.value}") + ".tif"
         )
-        confidence = None
+        confidence = vector = None
         if rgb_input and self.confidence_check.isChecked():
             confidence = re.sub(r"(\.tiff?)?$", "_confidence.tif", output, count=1, flags=re.IGNORECASE)
+        if rgb_input and self.polygons_check.isChecked():
+            vector = re.sub(r"(\.tiff?)?$", "_polygons.gpkg", output, count=1, flags=re.IGNORECASE)
+        aoi_wkt = self._area_wkt(layer)
         terrain = {} if rgb_input else self._terrain_request()
+        reader, self._notes = reader_for(layer, aoi_wkt, self.chosen_model_path(), direction)
         request = TranslationRequest(
             direction=direction,
             output_path=output,
@@ -386,25 +356,23 @@ class LcganDock(QgsDockWidget):
             overlap_px=None if self.overlap_spin.value() < 0 else self.overlap_spin.value(),
             batch_size=self.batch_spin.value(),
             bands=tuple(c.currentBand() for c in self.band_combos) if rgb_input else None,
-            aoi_wkt=self._area_wkt(layer),
+            aoi_wkt=aoi_wkt,
             confidence_path=confidence,
             radiometry_mode=self.radiometry_combo.currentData() if rgb_input else None,
             check_gsd=self.check_gsd.isChecked(),
             input_path=layer_file(layer),
+            vector_path=vector,
+            min_polygon_px=self.min_area_spin.value(),
             precision=self.precision_combo.currentData(),
             backend=self.backend_combo.currentData(),
             cache_dir=openvino_cache_dir(),
             **terrain,
         )
-        return request, ProviderReader.from_layer(layer)
+        return request, reader
 
     def _terrain_request(self) -> dict[str, Any]:
-        """The request's elevation fields; a terrain-aware model without elevation is refused here, before a task."""
-        layer = self.elevation_combo.currentLayer()
-        path = elevation_file(layer) if isinstance(layer, QgsRasterLayer) else None
-        contract = self.info_box.contract
-        if path is None and contract is not None and contract.terrain is not None:
-            raise InputRasterError(missing_elevation_message(contract, self.chosen_model_path() or "(bundled)"))
+        """The request's elevation and sun; a terrain-aware model without elevation is refused here, before a task."""
+        path = self.terrain_box.elevation_path(self.info_box.contract, self.chosen_model_path() or "(bundled)")
         azimuth, elevation = (spin.value() for _label, spin in self.sun_spins)
         return {"elevation_path": path, "sun_azimuth_deg": azimuth if azimuth >= 0 else None,
                 "sun_elevation_deg": elevation if elevation >= 0 else None}
@@ -419,9 +387,14 @@ class LcganDock(QgsDockWidget):
         except LcganError as exc:
             self._message(str(exc), Qgis.MessageLevel.Critical)
             return None
+        except ImportError as exc:
+            self._message(f"onnxruntime is not installed ({exc}); use Install in the lcgan panel.",
+                          Qgis.MessageLevel.Critical)
+            return None
         self.task = TranslateTask(request, reader, self._task_done)
         self.task.progressChanged.connect(lambda value: self.progress_bar.setValue(int(value)))
         self.progress_bar.setValue(0)
+        self.progress_bar.setVisible(True)
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         QgsApplication.taskManager().addTask(self.task)
@@ -438,25 +411,30 @@ class LcganDock(QgsDockWidget):
         self.last_outcome = outcome
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
+        self.progress_bar.reset()  # (a finished run shows no stale "100%")
+        self.progress_bar.setVisible(False)
         if outcome.canceled:
-            self.progress_bar.setValue(0)
             self._message("Canceled: nothing was written.", Qgis.MessageLevel.Info)
             return
         if outcome.job is None:
-            self.progress_bar.setValue(0)
             self._message(outcome.error, Qgis.MessageLevel.Critical)
             return
-        result, direction = outcome.job.result, outcome.request.direction
+        job, direction = outcome.job, outcome.request.direction
+        result = job.result
         name = result_layer_name(outcome.input_name, direction)
+        present = None if self.all_classes_check.isChecked() or job.class_counts is None else sorted(job.class_counts)
         try:
-            layers = [add_result_layer(result.output_path, name, direction, outcome.job.contract.scheme)]
+            layers = [add_result_layer(result.output_path, name, direction, job.contract.scheme, job.tags, present)]
             if result.confidence_path:
-                layers.append(add_confidence_layer(result.confidence_path, f"{outcome.input_name} -> confidence"))
+                layers.append(add_result_layer(result.confidence_path, f"{outcome.input_name} -> confidence", None,
+                                               None, job.tags))
+            if job.vector_path:
+                layers.append(add_polygon_layer(job.vector_path, f"{outcome.input_name} -> polygons",
+                                                job.contract.scheme))
         except LcganError as exc:
             self._message(str(exc), Qgis.MessageLevel.Critical)
             return
         self.result_layers.extend(layers)
-        self.progress_bar.setValue(100)
         device = result.provider.replace("ExecutionProvider", "")
         self._message(f"'{name}' added ({result.tiles} tiles, {result.seconds:.1f} s, {result.backend} "
                       f"{result.precision} on {device}).",

@@ -1,106 +1,116 @@
-"""The model info box: what a model file promises (direction, classes with colour swatches, tile size, GSD) and
-which execution provider would run it. Reads the contract through the core; never runs inference."""
+"""The model box: what a model file promises (direction, tile size, GSD, bands) and which execution provider would
+run it, in a few wrapped lines, with its classes (colour swatch, code, name) in a collapsible list below, so it
+fits the width QGIS gives a new dock. Reads the contract through the core; never runs inference."""
 
 from __future__ import annotations
 
 import html
-from functools import lru_cache
 from pathlib import Path
 
-from qgis.PyQt.QtWidgets import QTextBrowser, QWidget
+from qgis.gui import QgsCollapsibleGroupBox
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtGui import QTextDocument
+from qgis.PyQt.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from ...core.choices import DIRECTION_LABELS
 from ...core.contract import Direction, ModelContract
 from ...core.deps import provider_summary
 from ...core.errors import LcganError
-from ...core.job import resolve_model_path
+from ...core.job import read_contract, resolve_model_path
 
-DIRECTION_TEXT = {
-    Direction.LANDCOVER_TO_RGB: "land cover → synthetic RGB",
-    Direction.RGB_TO_LANDCOVER: "RGB imagery → land cover",
-}
+ERROR_STYLE = "color:#b00020"
 
 
-@lru_cache(maxsize=16)
-def _contract_of(path: str, mtime_ns: int, size: int) -> ModelContract:
-    from ...core.runtime import load_model  # onnxruntime only when a model is looked at
-
-    with load_model(path, device="cpu", threads=1, precision="fp32", backend="onnxruntime") as model:
-        return model.contract
-
-
-def read_contract(path: str | Path) -> ModelContract:
-    """The validated contract of the model at ``path`` (cached per file version).
-
-    Raises:
-        LcganError: the core's message for a missing, broken or non-lcgan model.
-        ImportError: onnxruntime is not installed.
-    """
-    path = Path(path)
-    try:
-        stat = path.stat()
-    except OSError:
-        from ...core.errors import ModelFileError
-
-        raise ModelFileError(f"Model file not found: {path}") from None
-    return _contract_of(str(path), stat.st_mtime_ns, stat.st_size)
+def runs_on(device: str) -> str:
+    """Where a run with ``device`` would go, for people: ``"CPU (no NVIDIA GPU driver found: ...)"``."""
+    line = provider_summary(device)
+    provider, _, reason = line.partition(": ")
+    return reason if provider.endswith("ExecutionProvider") and reason else line
 
 
-def contract_html(contract: ModelContract, path: Path, wanted: Direction, provider_line: str) -> str:
-    """The info box text for ``contract``."""
+def summary_html(contract: ModelContract, path: Path, wanted: Direction, device: str) -> str:
+    """The model's lines: name and version, direction, tiles, resolution, bands, where it runs."""
+    version = f", version {html.escape(contract.model_version)}" if contract.model_version else ""
     rows = [
-        ("Model", html.escape(path.name) + (f" (version {html.escape(contract.model_version)})"
-                                            if contract.model_version else "")),
-        ("Direction", DIRECTION_TEXT[contract.direction]),
+        ("Model", f"{html.escape(path.name)}{version}"),
+        ("Direction", html.escape(DIRECTION_LABELS[contract.direction])),
         ("Tiles", f"{contract.tile_size_px} px, overlap {contract.overlap_px} px"),
         ("Resolution", f"{contract.gsd_m:g} m per pixel"),
-        ("Image bands", html.escape(", ".join(contract.band_names))
-         + f" ({html.escape(contract.radiometry.mode)} radiometry)"),
-        *([("Elevation", "needed: " + html.escape(contract.terrain.describe()) if contract.terrain is not None
+        ("Image bands", f"{html.escape(', '.join(contract.band_names))}; {html.escape(contract.radiometry.mode)} "
+                        "radiometry"),
+        *([("Elevation", "needed for " + html.escape(contract.terrain.describe()) if contract.terrain is not None
             else "not used (map only)")] if contract.direction is Direction.LANDCOVER_TO_RGB else []),
-        ("Runs on", html.escape(provider_line)),
+        ("Runs on", html.escape(runs_on(device))),
     ]
-    text = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows)
-    warning = ""
+    text = "<br>".join(f"<b>{key}:</b> {value}" for key, value in rows)
     if contract.direction is not wanted:
-        warning = (f"<p style='color:#b00020'><b>This model translates {DIRECTION_TEXT[contract.direction]}; "
-                   f"choose a {DIRECTION_TEXT[wanted]} model.</b></p>")
-    cells = [
-        f"<td style='background-color:{c.hex}' width='14'>&nbsp;&nbsp;&nbsp;</td>"
-        f"<td align='right'>{c.code}</td><td>{html.escape(c.name)}&nbsp;&nbsp;</td>"
+        other = html.escape(DIRECTION_LABELS[contract.direction])
+        text = (f"<p style='{ERROR_STYLE}'><b>This model translates {other}; choose a "
+                f"{html.escape(DIRECTION_LABELS[wanted])} model.</b></p>") + text
+    return text
+
+
+def classes_html(contract: ModelContract) -> str:
+    """One row per class: colour swatch, code, name."""
+    rows = "".join(
+        f"<tr><td style='background-color:{c.hex}'>&nbsp;&nbsp;&nbsp;&nbsp;</td>"
+        f"<td align='right'>&nbsp;{c.code}</td><td>&nbsp;{html.escape(c.name)}</td></tr>"
         for c in contract.scheme.classes
-    ]
-    half = (len(cells) + 1) // 2  # two columns of classes
-    swatches = "".join(
-        "<tr>" + cells[i] + (cells[i + half] if i + half < len(cells) else "") + "</tr>" for i in range(half)
     )
-    return (
-        f"{warning}<table cellspacing='2'>{text}</table>"
-        f"<p><b>{len(contract.scheme)} classes</b> ({html.escape(contract.scheme.name)})</p>"
-        f"<table cellspacing='1' cellpadding='1' style='font-size:small'>{swatches}</table>"
-    )
+    return f"<table cellspacing='1' cellpadding='0'>{rows}</table>"
 
 
-class ModelInfoBox(QTextBrowser):
-    """Read-only rich-text box describing the chosen (or bundled) model."""
+class ModelInfoBox(QWidget):
+    """Describes the chosen (or bundled) model: a wrapped summary and a collapsible class list."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setOpenExternalLinks(False)
-        self.setMinimumHeight(300)
         self.contract: ModelContract | None = None
+        self.runtime_missing = False
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.summary)
+        self.classes_box = QgsCollapsibleGroupBox("Classes")
+        self.classes_box.setCollapsed(True)
+        inner = QVBoxLayout(self.classes_box)
+        self.classes = QLabel()
+        self.classes.setWordWrap(True)
+        inner.addWidget(self.classes)
+        layout.addWidget(self.classes_box)
 
     def show_model(self, model_path: str | None, direction: Direction, device: str) -> ModelContract | None:
         """Describe ``model_path`` (``None``: the bundled model for ``direction``); returns its contract."""
-        self.contract = None
+        self.contract, self.runtime_missing = None, False
         try:
             path = resolve_model_path(model_path, direction)
             self.contract = read_contract(path)
         except LcganError as exc:
-            self.setHtml(f"<p style='color:#b00020'>{html.escape(str(exc))}</p>")
-            return None
+            return self._problem(str(exc))
         except ImportError as exc:
-            self.setHtml(f"<p style='color:#b00020'>onnxruntime is not available ({html.escape(str(exc))}). "
-                         "Install it from the message bar.</p>")
-            return None
-        self.setHtml(contract_html(self.contract, path, direction, provider_summary(device)))
+            self.runtime_missing = True
+            return self._problem(f"onnxruntime is not installed ({exc}); use Install below.")
+        self.summary.setText(summary_html(self.contract, path, direction, device))
+        self.classes_box.setTitle(f"Classes: {len(self.contract.scheme)}")
+        self.classes.setText(f"{html.escape(self.contract.scheme.name)}{classes_html(self.contract)}")
+        self.classes_box.setVisible(True)
         return self.contract
+
+    def _problem(self, text: str) -> None:
+        self.summary.setText(f"<p style='{ERROR_STYLE}'>{html.escape(text)}</p>")
+        self.classes_box.setVisible(False)
+        return None
+
+    def toPlainText(self) -> str:
+        """Everything the box says, as plain text (summary, then the class list)."""
+        parts = [self.summary.text()]
+        if self.classes_box.isVisibleTo(self):
+            parts += [self.classes_box.title(), self.classes.text()]
+        document = QTextDocument()
+        document.setHtml("<br>".join(parts))
+        return document.toPlainText()
+
+    def toHtml(self) -> str:
+        return self.summary.text() + self.classes.text()

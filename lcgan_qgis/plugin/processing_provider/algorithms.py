@@ -1,21 +1,18 @@
-"""The two Processing algorithms: land cover -> synthetic RGB, and RGB imagery -> land cover.
+"""What the two Processing algorithms share (:class:`TranslateAlgorithm`); each direction's own parameters are in
+:mod:`.directions` (land cover -> synthetic RGB, RGB imagery -> land cover).
 
 Both read the layer through a clone of its data provider (made in ``prepareAlgorithm`` on the main thread), run
 :func:`lcgan_qgis.job.run_translation` in ``processAlgorithm`` (possibly on a worker thread) with the feedback's
 progress and cancel, and style the loaded result in ``postProcessAlgorithm``. Core errors become
 ``QgsProcessingException`` carrying the core's specific message.
-
-(About 450 lines, past the 400 a module should keep to: the parameters of every run choice, declared and read the
-way QGIS's own algorithms do, class constants beside them; the help texts already live in ``help.yaml``.)
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from qgis.core import (
     QgsGeometry,
@@ -25,7 +22,6 @@ from qgis.core import (
     QgsProcessingFeedback,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
-    QgsProcessingParameterBand,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
@@ -44,10 +40,9 @@ from ...core.choices import (
     BACKENDS,
     DEVICE_LABELS,
     DEVICES,
+    DIRECTION_LABELS,
     PRECISION_LABELS,
     PRECISIONS,
-    RADIOMETRY_CHOICES,
-    RADIOMETRY_LABELS,
 )
 from ...core.contract import Direction
 from ...core.errors import LcganError
@@ -56,13 +51,16 @@ from ...core.precision import MIN_CLASS_AGREEMENT, MIN_PSNR_DB
 from ...core.resampling import GSD_TOLERANCE
 from ...core.resources import bundled_terrain_model_path
 from ..icons import plugin_icon
-from ..layers import direction_misfit, elevation_file, layer_file
-from ..qgis_reader import ProviderReader, data_band_count
+from ..layers import layer_file, reader_for
+from ..qgis_reader import ProviderReader
 from ..settings import openvino_cache_dir
+from ..styling import result_layer_name, style_file
 from .result_styler import ResultStyler
 
 LOG = logging.getLogger(__name__)
 HELP_FILE = Path(__file__).with_name("help.yaml")
+RUNTIME_MISSING = ("onnxruntime cannot be imported ({0}). Install it with the Install button in QGIS's message bar "
+                   "(shown when QGIS starts) or in the lcgan dock.")
 
 
 @lru_cache(maxsize=1)
@@ -76,7 +74,6 @@ def help_text(algorithm_id: str) -> str:
     """The help of ``algorithm_id`` from :data:`HELP_FILE` (untranslated; ``{tolerance}``, ``{agreement}``,
     ``{psnr}`` and ``{terrain_model}`` not yet filled in)."""
     return _help_texts()[algorithm_id]
-
 
 
 class TranslateAlgorithm(QgsProcessingAlgorithm):
@@ -95,6 +92,9 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
     CHECK_GSD = "CHECK_GSD"
     OUTPUT = "OUTPUT"
     CONFIDENCE = "CONFIDENCE"
+    VECTOR = "VECTOR"
+    MIN_AREA = "MIN_AREA"
+    ALL_CLASSES = "ALL_CLASSES"
     PROVIDER = "PROVIDER"
     RAN_WITH = "RAN_WITH"
     TILES = "TILES"
@@ -105,9 +105,17 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
     ELEVATION_UNIT = "ELEVATION_UNIT"
 
     DIRECTION: Direction = Direction.LANDCOVER_TO_RGB
-    INPUT_LABEL = "Input raster"
+    INPUT_LABEL = "Input layer"
     OUTPUT_LABEL = "Output"
-    DISPLAY_NAME = ""
+    #: Parameter labels stay short (the dialog's default width shows about 40 characters); details are in the help.
+    LABELS: ClassVar[dict[str, str]] = {
+        MODEL: "Model (.onnx)", BANDS: "Red, green, blue bands", RADIOMETRY: "Radiometry", OVERLAP: "Tile overlap (px)",
+        DEVICE: "Device", BATCH: "Tiles per batch", EXTENT: "Area to translate",
+        CHECK_GSD: "Resample to the model's resolution", CONFIDENCE: "Confidence", VECTOR: "Land-cover polygons",
+        MIN_AREA: "Smallest polygon (px)", ALL_CLASSES: "Legend lists every class", PRECISION: "Precision",
+        BACKEND: "Inference backend", ELEVATION: "Elevation (DEM)", SUN_AZIMUTH: "Sun azimuth (°)",
+        SUN_ELEVATION: "Sun elevation (°)", ELEVATION_UNIT: "Metres per elevation unit",
+    }
 
     def __init__(self) -> None:
         super().__init__()
@@ -116,6 +124,8 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
         self._input_name = ""
         self._job: JobResult | None = None
         self._prepare_error = ""
+        self._notes: list[str] = []
+        self._all_classes = False
 
     # -- identity ------------------------------------------------------------------------------------------
     def tr(self, text: str) -> str:
@@ -128,7 +138,7 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
         return self.DIRECTION.value
 
     def displayName(self) -> str:
-        return self.tr(self.DISPLAY_NAME)
+        return self.tr(DIRECTION_LABELS[self.DIRECTION])
 
     def group(self) -> str:
         return self.tr("Translation")
@@ -150,56 +160,48 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
 
     # -- parameters ----------------------------------------------------------------------------------------
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+        label = self.LABELS
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr(self.INPUT_LABEL)))
         self.addParameter(
             QgsProcessingParameterFile(
-                self.MODEL, self.tr("Model (.onnx; empty: the bundled model)"),
-                behavior=QgsProcessingParameterFile.Behavior.File, extension="onnx", optional=True,
+                self.MODEL, self.tr(label[self.MODEL]), behavior=QgsProcessingParameterFile.Behavior.File,
+                extension="onnx", optional=True,
             )
         )
         self._add_band_parameter()
         self._add_terrain_parameters()
         self.addParameter(
             QgsProcessingParameterNumber(
-                self.OVERLAP, self.tr("Tile overlap in pixels (empty: the model's recommendation)"),
-                type=QgsProcessingParameterNumber.Type.Integer, defaultValue=None, optional=True, minValue=0,
-                maxValue=4096,
+                self.OVERLAP, self.tr(label[self.OVERLAP]), type=QgsProcessingParameterNumber.Type.Integer,
+                defaultValue=None, optional=True, minValue=0, maxValue=4096,
             )
         )
         self.addParameter(
             QgsProcessingParameterEnum(
-                self.DEVICE, self.tr("Device"), options=[self.tr(DEVICE_LABELS[d]) for d in DEVICES],
+                self.DEVICE, self.tr(label[self.DEVICE]), options=[self.tr(DEVICE_LABELS[d]) for d in DEVICES],
                 defaultValue=DEVICES.index("auto"),
             )
         )
         self.addParameter(
             QgsProcessingParameterEnum(
-                self.PRECISION, self.tr("Precision"), options=[self.tr(PRECISION_LABELS[p]) for p in PRECISIONS],
-                defaultValue=0,
+                self.PRECISION, self.tr(label[self.PRECISION]),
+                options=[self.tr(PRECISION_LABELS[p]) for p in PRECISIONS], defaultValue=0,
             )
         )
         backend = QgsProcessingParameterEnum(
-            self.BACKEND, self.tr("Inference backend"), options=[self.tr(BACKEND_LABELS[b]) for b in BACKENDS],
+            self.BACKEND, self.tr(label[self.BACKEND]), options=[self.tr(BACKEND_LABELS[b]) for b in BACKENDS],
             defaultValue=0,
         )
         backend.setFlags(backend.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
         self.addParameter(backend)
         self.addParameter(
             QgsProcessingParameterNumber(
-                self.BATCH, self.tr("Tiles per batch"), type=QgsProcessingParameterNumber.Type.Integer, defaultValue=1,
-                minValue=1, maxValue=256,
+                self.BATCH, self.tr(label[self.BATCH]), type=QgsProcessingParameterNumber.Type.Integer,
+                defaultValue=1, minValue=1, maxValue=256,
             )
         )
-        self.addParameter(
-            QgsProcessingParameterExtent(self.EXTENT, self.tr("Area to translate (empty: the whole layer)"),
-                                         optional=True)
-        )
-        check_gsd = QgsProcessingParameterBoolean(
-            self.CHECK_GSD,
-            self.tr("Resample to the model's ground sample distance when the pixel size differs by more than "
-                    "{0:g} %").format(GSD_TOLERANCE * 100),
-            defaultValue=True,
-        )
+        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, self.tr(label[self.EXTENT]), optional=True))
+        check_gsd = QgsProcessingParameterBoolean(self.CHECK_GSD, self.tr(label[self.CHECK_GSD]), defaultValue=True)
         check_gsd.setFlags(check_gsd.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
         self.addParameter(check_gsd)
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr(self.OUTPUT_LABEL)))
@@ -218,8 +220,9 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
     def _add_terrain_parameters(self) -> None:
         """Land-cover input only (terrain-aware models)."""
 
-    def _terrain_options(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
-        """The request's elevation fields (land-cover input only)."""
+    def _direction_options(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
+        """The request's fields of one direction only: elevation and sun (land-cover input), polygons and the
+        legend (land-cover output)."""
         return {}
 
     # -- run -----------------------------------------------------------------------------------------------
@@ -237,6 +240,8 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
             self._prepare_error = str(exc) if str(exc) else exc.args[0]
         except LcganError as exc:
             self._prepare_error = str(exc)
+        except ImportError as exc:
+            self._prepare_error = self.tr(RUNTIME_MISSING).format(exc)
         return True
 
     def _prepare(self, parameters: dict[str, Any], context: QgsProcessingContext) -> None:
@@ -252,6 +257,8 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
         overlap = None
         if parameters.get(self.OVERLAP) not in (None, ""):
             overlap = self.parameterAsInt(parameters, self.OVERLAP, context)
+        aoi_wkt = self._aoi_wkt(parameters, context, layer)
+        self._reader, self._notes = reader_for(layer, aoi_wkt, model, self.DIRECTION)
         request = TranslationRequest(
             direction=self.DIRECTION,
             output_path=self.parameterAsOutputLayer(parameters, self.OUTPUT, context),
@@ -260,7 +267,7 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
             overlap_px=overlap,
             batch_size=self.parameterAsInt(parameters, self.BATCH, context),
             bands=self._bands(parameters, context, layer),
-            aoi_wkt=self._aoi_wkt(parameters, context, layer),
+            aoi_wkt=aoi_wkt,
             confidence_path=self._confidence_path(parameters, context),
             radiometry_mode=self._radiometry_mode(parameters, context),
             check_gsd=self.parameterAsBoolean(parameters, self.CHECK_GSD, context),
@@ -268,9 +275,8 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
             precision=PRECISIONS[self.parameterAsEnum(parameters, self.PRECISION, context)],
             backend=BACKENDS[self.parameterAsEnum(parameters, self.BACKEND, context)],
             cache_dir=openvino_cache_dir(),
-            **self._terrain_options(parameters, context),
+            **self._direction_options(parameters, context),
         )
-        self._reader = ProviderReader.from_layer(layer)
         self._request = request
 
     def _check_layer(self, layer: QgsRasterLayer) -> None:
@@ -308,6 +314,8 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
         if self._request is None or self._reader is None:
             raise QgsProcessingException(self.tr("The algorithm was not prepared (internal error)."))
         feedback = feedback or QgsProcessingFeedback()
+        for note in self._notes:
+            feedback.pushInfo(note)
         try:
             with self._reader:
                 self._job = run_translation(
@@ -318,6 +326,8 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
                 )
         except LcganError as exc:
             raise QgsProcessingException(str(exc)) from None
+        except ImportError as exc:
+            raise QgsProcessingException(self.tr(RUNTIME_MISSING).format(exc)) from None
         finally:
             self._reader = None
         result = self._job.result
@@ -332,120 +342,32 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
         }
         if self._request.confidence_path:
             outputs[self.CONFIDENCE] = result.confidence_path
+        if self._job.vector_path:
+            outputs[self.VECTOR] = self._job.vector_path
         return outputs
 
     def postProcessAlgorithm(self, context: QgsProcessingContext, feedback: QgsProcessingFeedback) -> dict[str, Any]:
-        """Main thread: name, style and group the result layer when Processing loads it."""
-        if self._job is not None and self._request is not None:
-            output = self._job.result.output_path
-            if output and context.willLoadLayerOnCompletion(output):
-                details = context.layerToLoadOnCompletionDetails(output)
-                details.name = ResultStyler.layer_name(self._input_name, self.DIRECTION)
+        """Main thread: save a style and the provenance beside each result file (so it opens styled in any
+        project), and name, style and group the results Processing loads."""
+        if self._job is None or self._request is None:
+            return {}
+        job, present = self._job, self._present_codes()
+        outputs = [(job.result.output_path, result_layer_name(self._input_name, self.DIRECTION), self.DIRECTION)]
+        if job.result.confidence_path:
+            outputs.append((job.result.confidence_path, f"{self._input_name} -> confidence", None))
+        for path, name, direction in outputs:
+            try:
+                style_file(path, name, direction, job.contract.scheme, job.tags, present)
+            except LcganError as exc:
+                feedback.reportError(str(exc), fatalError=False)
+            if path and context.willLoadLayerOnCompletion(path):
+                details = context.layerToLoadOnCompletionDetails(path)
+                details.name = name
                 details.forceName = True
-                details.setPostProcessor(ResultStyler.create(self.DIRECTION, self._job.contract.scheme))
+                details.setPostProcessor(ResultStyler.create(direction, job.contract.scheme, job.tags, present))
         return {}
 
-
-class LandcoverToRgb(TranslateAlgorithm):
-    """``lcgan:landcover_to_rgb``."""
-
-    DIRECTION = Direction.LANDCOVER_TO_RGB
-    INPUT_LABEL = "Land-cover raster (one band of class codes)"
-    OUTPUT_LABEL = "Synthetic RGB"
-    DISPLAY_NAME = "Land cover to synthetic RGB"
-
-    def _add_terrain_parameters(self) -> None:
-        self.addParameter(QgsProcessingParameterRasterLayer(
-            self.ELEVATION, self.tr("Elevation (DEM, any CRS; needed by terrain-aware models)"), optional=True))
-        for key, label, low, high in (
-                (self.SUN_AZIMUTH, "Sun azimuth for the hillshade, degrees clockwise from north (empty: the model's)",
-                 0.0, 359.999),
-                (self.SUN_ELEVATION, "Sun elevation above the horizon, degrees (empty: the model's)", 0.0, 90.0),
-                (self.ELEVATION_UNIT, "Metres per elevation unit, e.g. 0.3048 for feet (empty: the raster's unit, "
-                                      "else the model's)", 0.0, 1e6)):
-            parameter = QgsProcessingParameterNumber(key, self.tr(label), type=QgsProcessingParameterNumber.Type.Double,
-                                                     defaultValue=None, optional=True, minValue=low, maxValue=high)
-            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
-            self.addParameter(parameter)
-
-    def _terrain_options(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
-        numbers = {field: (self.parameterAsDouble(parameters, key, context)
-                           if parameters.get(key) not in (None, "") else None)
-                   for field, key in (("sun_azimuth_deg", self.SUN_AZIMUTH), ("sun_elevation_deg", self.SUN_ELEVATION),
-                                      ("elevation_unit_m", self.ELEVATION_UNIT))}
-        if parameters.get(self.ELEVATION) in (None, ""):
-            return {"elevation_path": None, **numbers}
-        layer = self.parameterAsRasterLayer(parameters, self.ELEVATION, context)
-        if layer is None or not layer.isValid():
-            raise QgsProcessingException(self.tr("The elevation {0!r} is not a raster layer QGIS can open.").format(
-                parameters.get(self.ELEVATION)))
-        return {"elevation_path": elevation_file(layer), **numbers}
-
-    def _check_layer(self, layer: QgsRasterLayer) -> None:
-        misfit = direction_misfit(layer, self.DIRECTION)
-        if misfit:
-            raise QgsProcessingException(misfit)
-
-
-class RgbToLandcover(TranslateAlgorithm):
-    """``lcgan:rgb_to_landcover``."""
-
-    DIRECTION = Direction.RGB_TO_LANDCOVER
-    INPUT_LABEL = "Image raster (red, green, blue bands)"
-    OUTPUT_LABEL = "Land cover"
-    DISPLAY_NAME = "RGB imagery to land cover"
-
-    def _add_band_parameter(self) -> None:
-        self.addParameter(
-            QgsProcessingParameterBand(
-                self.BANDS, self.tr("Red, green and blue bands, in that order (empty: 1, 2, 3)"), None,
-                self.INPUT, optional=True, allowMultiple=True,
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterEnum(
-                self.RADIOMETRY, self.tr("Radiometry (how pixel values map to the model's range)"),
-                options=[self.tr(RADIOMETRY_LABELS[mode]) for mode in RADIOMETRY_CHOICES],
-                defaultValue=RADIOMETRY_CHOICES.index(None),
-            )
-        )
-
-    def _add_extra_outputs(self) -> None:
-        self.addParameter(
-            QgsProcessingParameterRasterDestination(
-                self.CONFIDENCE, self.tr("Confidence (max class probability)"), optional=True,
-                createByDefault=False,
-            )
-        )
-
-    def _bands(self, parameters: dict[str, Any], context: QgsProcessingContext,
-               layer: QgsRasterLayer) -> tuple[int, ...] | None:
-        raw = parameters.get(self.BANDS)
-        if isinstance(raw, str) and re.search(r"[,; ]", raw.strip()):  # "3,2,1" as typed on a command line
-            try:
-                bands = tuple(int(part) for part in re.split(r"[,; ]+", raw.strip()))
-            except ValueError:
-                raise QgsProcessingException(
-                    self.tr("BANDS must be band numbers such as 3,2,1; got {0!r}.").format(raw)
-                ) from None
-        else:
-            bands = tuple(self.parameterAsInts(parameters, self.BANDS, context) or ())
-        if not bands:
-            return None
-        count = data_band_count(layer.dataProvider())
-        missing = [b for b in bands if not 1 <= b <= count]
-        if missing:
-            raise QgsProcessingException(
-                self.tr("Band(s) {0} do not exist in layer '{1}', which has {2} band(s).").format(
-                    ", ".join(map(str, missing)), layer.name(), count
-                )
-            )
-        return bands
-
-    def _radiometry_mode(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str | None:
-        return RADIOMETRY_CHOICES[self.parameterAsEnum(parameters, self.RADIOMETRY, context)]
-
-    def _confidence_path(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str | None:
-        if parameters.get(self.CONFIDENCE) in (None, ""):
-            return None
-        return self.parameterAsOutputLayer(parameters, self.CONFIDENCE, context) or None
+    def _present_codes(self) -> list[int] | None:
+        """The codes a land-cover legend lists: those in the result, or every class when asked for."""
+        counts = self._job.class_counts if self._job is not None else None
+        return None if self._all_classes or counts is None else sorted(counts)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from ...core.vectorize import VECTOR_DRIVERS
 from ..icons import plugin_icon
-from .algorithms import LandcoverToRgb, RgbToLandcover
+from .directions import LandcoverToRgb, RgbToLandcover
 
 
 class LcganProvider(QgsProcessingProvider):
-    """Registers the two translation algorithms; outputs are GeoTIFF only."""
+    """Registers the two translation algorithms; rasters are GeoTIFF, polygons single-file vector formats (they are
+    written under a temporary name and moved into place whole)."""
 
     def id(self) -> str:
         return "lcgan"
@@ -33,3 +35,9 @@ class LcganProvider(QgsProcessingProvider):
 
     def defaultRasterFileExtension(self) -> str:
         return "tif"
+
+    def supportedOutputVectorLayerExtensions(self) -> list[str]:
+        return sorted({suffix.lstrip(".") for suffix in VECTOR_DRIVERS if suffix != ".json"})
+
+    def defaultVectorFileExtension(self, hasGeometry: bool = True) -> str:
+        return "gpkg"

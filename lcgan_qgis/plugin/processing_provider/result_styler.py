@@ -1,7 +1,9 @@
-"""Styles a Processing result when QGIS loads it: paletted land cover or 0-255 RGB, in the ``lcgan`` group."""
+"""Styles a Processing result when QGIS loads it: paletted land cover (codes and names), 0-255 RGB or a confidence
+ramp, with its provenance in the layer metadata, in the ``lcgan`` group."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 from qgis.core import (
@@ -13,7 +15,7 @@ from qgis.core import (
 
 from ...core.contract import Direction
 from ...core.scheme import ClassScheme
-from ..styling import place_in_group, result_layer_name, style_result
+from ..styling import place_in_group, set_provenance, style_confidence, style_result
 
 
 class ResultStyler(QgsProcessingLayerPostProcessorInterface):
@@ -22,22 +24,26 @@ class ResultStyler(QgsProcessingLayerPostProcessorInterface):
 
     _pending: ClassVar[list[ResultStyler]] = []
 
-    def __init__(self, direction: Direction, scheme: ClassScheme) -> None:
+    def __init__(self, direction: Direction | None, scheme: ClassScheme, tags: Mapping[str, str],
+                 present: Sequence[int] | None) -> None:
         super().__init__()
-        self.direction = direction
+        self.direction = direction  # None: a confidence raster
         self.scheme = scheme
+        self.tags = dict(tags)
+        self.present = present
 
     @classmethod
-    def create(cls, direction: Direction, scheme: ClassScheme) -> ResultStyler:
-        styler = cls(direction, scheme)
+    def create(cls, direction: Direction | None, scheme: ClassScheme, tags: Mapping[str, str],
+               present: Sequence[int] | None = None) -> ResultStyler:
+        styler = cls(direction, scheme, tags, present)
         cls._pending.append(styler)
         return styler
 
-    @staticmethod
-    def layer_name(input_name: str, direction: Direction) -> str:
-        return result_layer_name(input_name, direction)
-
     def postProcessLayer(self, layer: QgsMapLayer, context: QgsProcessingContext,
                          feedback: QgsProcessingFeedback) -> None:
-        style_result(layer, self.direction, self.scheme)
+        if self.direction is None:
+            style_confidence(layer)
+        else:
+            style_result(layer, self.direction, self.scheme, self.present)
+        set_provenance(layer, self.tags)
         place_in_group(layer, context.project())

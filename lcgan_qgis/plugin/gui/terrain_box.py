@@ -1,0 +1,82 @@
+"""The dock's terrain rows (land cover -> synthetic RGB only): which bundled model runs when no model file is chosen
+(map only or terrain-aware), the elevation raster (DEM), and whether the chosen model needs it."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from qgis.core import QgsMapLayerProxyModel, QgsRasterLayer
+from qgis.gui import QgsMapLayerComboBox
+from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QLabel, QWidget
+
+from ...core.contract import Direction, ModelContract
+from ...core.elevation import missing_elevation_message
+from ...core.errors import InputRasterError
+from ...core.resources import bundled_terrain_model_path
+from ..layers import elevation_file
+
+#: Bundled land cover -> RGB models the user picks from when no model file is chosen.
+BUNDLED_MAP_ONLY, BUNDLED_TERRAIN = "map", "terrain"
+
+
+class TerrainBox(QWidget):
+    """The rows, laid out by ``form`` (the dock's form style)."""
+
+    #: The fields the dock reads.
+    FIELDS: ClassVar[tuple[str, ...]] = ("bundled_combo", "bundled_label", "elevation_combo", "elevation_label",
+                                         "elevation_hint")
+
+    def __init__(self, form: QFormLayout) -> None:
+        super().__init__()
+        form.setContentsMargins(0, 0, 0, 0)
+        self.setLayout(form)
+        self.bundled_combo = QComboBox()
+        self.bundled_combo.addItem("map only", BUNDLED_MAP_ONLY)
+        self.bundled_combo.addItem("terrain-aware (needs elevation)", BUNDLED_TERRAIN)
+        self.bundled_combo.setToolTip("Which bundled land cover -> RGB model runs when no model file is chosen. The "
+                                      "terrain-aware one paints relief from an elevation raster (DEM).")
+        self.bundled_label = QLabel("Bundled model")
+        form.addRow(self.bundled_label, self.bundled_combo)
+        self.elevation_combo = QgsMapLayerComboBox()
+        self.elevation_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
+        self.elevation_combo.setAllowEmptyLayer(True)
+        self.elevation_combo.setLayer(None)
+        self.elevation_combo.setToolTip("A DEM (any CRS and pixel size; resampled onto the land cover's grid) for "
+                                        "terrain-aware models. Map-only models ignore it.")
+        self.elevation_label = QLabel("Elevation")
+        form.addRow(self.elevation_label, self.elevation_combo)
+        self.elevation_hint = QLabel()
+        self.elevation_hint.setWordWrap(True)
+        form.addRow(self.elevation_hint)
+
+    def model_path(self, model_file: str | None, direction: Direction) -> str | None:
+        """``model_file`` when one is chosen, else the bundled terrain-aware model when picked, else ``None`` (the
+        bundled model of ``direction``)."""
+        self.bundled_combo.setEnabled(not model_file)
+        if model_file:
+            return model_file
+        if direction is Direction.LANDCOVER_TO_RGB and self.bundled_combo.currentData() == BUNDLED_TERRAIN:
+            return str(bundled_terrain_model_path())
+        return None
+
+    def show_needs(self, contract: ModelContract | None) -> None:
+        """Say whether the model (``None``: none could be read) needs the elevation."""
+        if contract is None or contract.direction is not Direction.LANDCOVER_TO_RGB:
+            self.elevation_hint.setText("")
+        elif contract.terrain is not None:
+            self.elevation_hint.setText("<b>Needed</b>: this model is terrain-aware (it reads "
+                                        f"{', '.join(contract.terrain.channels)} derived from the elevation).")
+        else:
+            self.elevation_hint.setText("Not used: this model is map only.")
+
+    def elevation_path(self, contract: ModelContract | None, model_name: str) -> str | None:
+        """The DEM file of the chosen layer (``None``: none chosen).
+
+        Raises:
+            InputRasterError: the layer is not a file GDAL can read, or a terrain-aware model has no elevation.
+        """
+        layer = self.elevation_combo.currentLayer()
+        path = elevation_file(layer) if isinstance(layer, QgsRasterLayer) else None
+        if path is None and contract is not None and contract.terrain is not None:
+            raise InputRasterError(missing_elevation_message(contract, model_name))
+        return path
