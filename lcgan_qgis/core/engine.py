@@ -24,7 +24,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -259,6 +259,58 @@ def _batches(items: Iterator[_Item], batch_size: int) -> Iterator[list[_Item]]:
         yield pending
 
 
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run decides from the whole raster before any inference (:func:`plan_run`).
+
+    The same plan serves a run over the whole raster and a run over any part of it (:func:`translate_region`, one
+    super-tile of a distributed job): the window grid, the radiometry and the nodata rules are the whole raster's,
+    so every part blends exactly as the whole run does. Small and picklable (the grid is rebuilt by :meth:`tiling`).
+    """
+
+    info: RasterInfo
+    input: InputPlan
+    window_h: int
+    window_w: int
+    overlap_px: int
+    size_multiple_px: int
+    batch_size: int = 1
+    aoi_wkt: str | None = None
+    messages: tuple[str, ...] = ()
+
+    def tiling(self) -> Tiling:
+        """The window grid of the whole raster."""
+        info = self.info
+        return make_tiling(info.height, info.width, self.window_h, self.window_w, self.overlap_px,
+                           self.size_multiple_px)
+
+    @property
+    def whole(self) -> Window:
+        """The whole raster as a window."""
+        return Window(0, 0, self.info.width, self.info.height)
+
+
+def plan_run(contract: ModelContract, reader: RasterReader,
+             options: TranslateOptions = TranslateOptions(),  # noqa: B008 (frozen, immutable default)
+             is_canceled: Callable[[], bool] | None = None) -> RunPlan:
+    """Check the options and the raster against the model and lay the window grid (no inference, no output).
+
+    Raises:
+        OptionError, InputRasterError: with a message naming the option or the raster.
+    """
+    info = reader.info
+    overlap, window_px = _check_options(options, contract)
+    plan = plan_input(contract, reader, options.bands, options.radiometry_mode, is_canceled)
+    multiple = contract.size_multiple_px
+    return RunPlan(
+        info=info, input=plan,
+        window_h=fit_window(info.height, window_px, overlap, multiple),
+        window_w=fit_window(info.width, window_px, overlap, multiple),
+        overlap_px=overlap, size_multiple_px=multiple, batch_size=options.batch_size, aoi_wkt=options.aoi_wkt,
+        messages=(*plan.messages, *_gsd_messages(contract, info)),
+    )
+
+
 def translate(model: Model, reader: RasterReader, output_path: str | Path,
               options: TranslateOptions = TranslateOptions(),  # noqa: B008 (frozen, immutable default)
               progress: Callable[[float], None] | None = None,
@@ -280,37 +332,70 @@ def translate(model: Model, reader: RasterReader, output_path: str | Path,
         InputRasterError, OptionError, OutputError, DeviceError: with a message naming the raster, option or file.
     """
     started = time.perf_counter()
-    contract, info = model.contract, reader.info
-    output_path = Path(output_path)
+    canceled = is_canceled or (lambda: False)
+    _check_options(options, model.contract)
+    _check_output(Path(output_path), reader.info, options)
+    plan = plan_run(model.contract, reader, options, canceled)
+    if canceled():
+        return _canceled(model, started, list(plan.messages))
+    result = translate_region(model, reader, plan, plan.whole, output_path, options.confidence_path, progress,
+                              canceled)
+    if result.canceled:
+        return result
+    seconds = time.perf_counter() - started
+    return replace(result, seconds=seconds, mpx_per_s=plan.info.width * plan.info.height / 1e6 / max(seconds, 1e-9))
+
+
+def translate_region(model: Model, reader: RasterReader, plan: RunPlan, region: Window, output_path: str | Path,
+                     confidence_path: str | None = None, progress: Callable[[float], None] | None = None,
+                     is_canceled: Callable[[], bool] | None = None) -> TranslateResult:
+    """Translate the part ``region`` of the raster ``plan`` was made for into a GeoTIFF of that part.
+
+    Runs the windows of the whole raster's grid that touch ``region`` (:meth:`~lcgan_qgis.core.tiling.Tiling.
+    covering`), blended with the whole grid's weights, so the pixels written equal those of :func:`translate` over
+    the whole raster (which is this function with ``region = plan.whole``). The output is georeferenced to the part.
+
+    Args:
+        model: a loaded model whose contract ``plan`` was made with.
+        reader: the whole raster (windows are read in its coordinates).
+        plan: from :func:`plan_run`.
+        region: pixels to write, inside the raster.
+        output_path, confidence_path: the GeoTIFF(s) to write (written under a temporary name, then renamed).
+        progress, is_canceled: as for :func:`translate`.
+
+    Raises:
+        OptionError: ``region`` is not inside the raster.
+        InputRasterError, OutputError, DeviceError: as for :func:`translate`.
+    """
+    started = time.perf_counter()
+    contract, info = model.contract, plan.info
     canceled = is_canceled or (lambda: False)
     report = progress or (lambda _f: None)
-    overlap, window_px = _check_options(options, contract)
-    _check_output(output_path, info, options)
-    plan = plan_input(contract, reader, options.bands, options.radiometry_mode, canceled)
-    messages = list(plan.messages) + _gsd_messages(contract, info)
-    multiple = contract.size_multiple_px
-    window_h = fit_window(info.height, window_px, overlap, multiple)
-    window_w = fit_window(info.width, window_px, overlap, multiple)
-    tiling = make_tiling(info.height, info.width, window_h, window_w, overlap, multiple)
-    aoi = AreaOfInterest(options.aoi_wkt, info) if options.aoi_wkt else None
+    messages = list(plan.messages)
+    if plan.whole.intersection(region) != region:
+        raise OptionError(f"The region {region} is not inside the {info.width}x{info.height} raster {info.name}.")
+    tiling = plan.tiling().covering(region)
+    aoi = AreaOfInterest(plan.aoi_wkt, info) if plan.aoi_wkt else None
     cells = [(r, c, aoi is None or aoi.touches(tiling.window(r, c)))
              for r in range(tiling.rows.count) for c in range(tiling.cols.count)]
     to_run = sum(run for _r, _c, run in cells)
     spec = output_spec(contract)
-    log.info("%s: %dx%d px, %d of %d windows of %dx%d (padded %s), overlap %d px, batch %d, %s", info.name,
-             info.width, info.height, to_run, len(cells), tiling.rows.extent, tiling.cols.extent,
-             tiling.padded_shape, overlap, options.batch_size, model.provider)
+    log.info("%s: %dx%d px at (%d, %d), %d of %d windows of %dx%d (padded %s), overlap %d px, batch %d, %s",
+             info.name, region.width, region.height, region.col_off, region.row_off, to_run, len(cells),
+             tiling.rows.extent, tiling.cols.extent, tiling.padded_shape, plan.overlap_px, plan.batch_size,
+             model.provider)
     if canceled():
         return _canceled(model, started, messages)
     report(0.0)
+    part = _region_info(info, region)
     writers: list[GeoTiffWriter] = []
     try:
-        writers.append(open_writer(str(output_path), info, spec.bands, spec.dtype, spec.nodata))
+        writers.append(open_writer(str(output_path), part, spec.bands, spec.dtype, spec.nodata))
         style_output(writers[0], contract)
-        if options.confidence_path:
-            writers.append(open_writer(options.confidence_path, info, 1, np.dtype(np.float32), 0.0))
+        if confidence_path:
+            writers.append(open_writer(confidence_path, part, 1, np.dtype(np.float32), 0.0))
             writers[1].band(1).SetDescription("confidence (max class probability)")
-        done = _run(model, reader, tiling, plan, cells, writers, aoi, options, report, canceled, to_run)
+        done = _run(model, reader, tiling, plan, region, cells, writers, aoi, report, canceled, to_run)
         if not done:
             for writer in writers:
                 writer.abort()
@@ -324,10 +409,18 @@ def translate(model: Model, reader: RasterReader, output_path: str | Path,
     seconds = time.perf_counter() - started
     report(1.0)
     return TranslateResult(
-        output_path=str(output_path), confidence_path=options.confidence_path, canceled=False,
+        output_path=str(output_path), confidence_path=confidence_path, canceled=False,
         provider=model.provider, tiles=to_run, seconds=seconds,
-        mpx_per_s=info.width * info.height / 1e6 / max(seconds, 1e-9), messages=tuple(messages),
+        mpx_per_s=region.width * region.height / 1e6 / max(seconds, 1e-9), messages=tuple(messages),
     )
+
+
+def _region_info(info: RasterInfo, region: Window) -> RasterInfo:
+    """``info`` cut to ``region``: its size, and a geotransform whose origin is the region's corner."""
+    x0, dx, rx, y0, ry, dy = info.geotransform
+    origin = (x0 + region.col_off * dx + region.row_off * rx, dx, rx,
+              y0 + region.col_off * ry + region.row_off * dy, ry, dy)
+    return replace(info, width=region.width, height=region.height, geotransform=origin)
 
 
 def _canceled(model: Model, started: float, messages: list[str]) -> TranslateResult:
@@ -335,22 +428,24 @@ def _canceled(model: Model, started: float, messages: list[str]) -> TranslateRes
                            (*messages, "Cancelled; nothing was written."))
 
 
-def _run(model: Model, reader: RasterReader, tiling: Tiling, plan: InputPlan, cells: list[tuple[int, int, bool]],
-         writers: list[GeoTiffWriter], aoi: AreaOfInterest | None, options: TranslateOptions,
+def _run(model: Model, reader: RasterReader, tiling: Tiling, plan: RunPlan, region: Window,
+         cells: list[tuple[int, int, bool]], writers: list[GeoTiffWriter], aoi: AreaOfInterest | None,
          report: Callable[[float], None], canceled: Callable[[], bool], to_run: int) -> bool:
-    """The streaming loop; returns False when cancelled."""
-    contract, info = model.contract, reader.info
+    """The streaming loop over ``tiling`` (the windows touching ``region``); writes ``region``'s pixels; returns
+    False when cancelled."""
+    contract = model.contract
     rows, cols = tiling.rows, tiling.cols
-    blender = _Blender(tiling, contract.out_channels, info.width)
-    sink = RowSink(writers, info.height)
+    blender = _Blender(tiling, contract.out_channels, cols.span)
+    sink = RowSink(writers, region.height)
+    crop = _Crop(region, rows.offset, cols.offset)
     want_confidence = len(writers) > 1
     spec = output_spec(contract)
     strip: list[np.ndarray] = []
     done = 0
     current_row = -1
-    items = _items(cells, tiling, reader, plan, contract, options.batch_size)
+    items = _items(cells, tiling, reader, plan.input, contract, plan.batch_size)
     try:
-        for batch in _batches(items, options.batch_size):
+        for batch in _batches(items, plan.batch_size):
             if canceled():
                 return False
             outputs: list[np.ndarray | None]
@@ -365,24 +460,45 @@ def _run(model: Model, reader: RasterReader, tiling: Tiling, plan: InputPlan, ce
                     current_row = item.row
                     blender.start_strip(item.row)
                     strip = _new_strip(spec.bands, spec.dtype, rows.final_stop(item.row) - rows.starts[item.row],
-                                       info.width, want_confidence)
+                                       cols.length, want_confidence)
                 final = blender.add(item.row, item.col, y)
                 x0, y0 = cols.starts[item.col], rows.starts[item.row]
-                region = Window(x0, y0, final.shape[2], final.shape[1])
                 valid = np.zeros(final.shape[1:], bool) if item.valid is None else \
                     item.valid[:final.shape[1], :final.shape[2]]
                 if aoi is not None and item.valid is not None:
-                    valid = valid & aoi.mask(region)
+                    valid = valid & aoi.mask(Window(cols.offset + x0, rows.offset + y0, final.shape[2],
+                                                    final.shape[1]))
                 pixels, confidence = postprocess(contract, final, valid, want_confidence)
-                strip[0][:, :, x0:x0 + region.width] = pixels
+                strip[0][:, :, x0:x0 + final.shape[2]] = pixels
                 if confidence is not None:
-                    strip[1][:, :, x0:x0 + region.width] = confidence
+                    strip[1][:, :, x0:x0 + final.shape[2]] = confidence
                 if item.col == cols.count - 1:
-                    sink.add(strip)
+                    cut = crop(rows.starts[item.row], strip)
+                    if cut:
+                        sink.add(cut)
             report(min(done / max(to_run, 1), 0.999))
     finally:
         items.close()
     return True
+
+
+@dataclass(frozen=True)
+class _Crop:
+    """Cuts finished strips (in the tiling's coordinates) to the region being written."""
+
+    region: Window
+    row_offset: int
+    col_offset: int
+
+    def __call__(self, top: int, strip: list[np.ndarray]) -> list[np.ndarray]:
+        """The part of ``strip`` (rows from ``top``) inside the region; empty when none of it is."""
+        r0 = max(self.region.row_off - self.row_offset, top)
+        r1 = min(self.region.row_end - self.row_offset, top + strip[0].shape[1])
+        if r1 <= r0:
+            return []
+        c0 = self.region.col_off - self.col_offset
+        c1 = c0 + self.region.width
+        return [s[:, r0 - top:r1 - top, c0:c1] for s in strip]
 
 
 def _new_strip(bands: int, dtype: np.dtype, height: int, width: int, confidence: bool) -> list[np.ndarray]:
