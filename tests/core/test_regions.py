@@ -4,6 +4,7 @@ with position-keyed noise input: the parts use the whole raster's window grid, w
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from .test_blending import smooth_landcover
 
 def parts(height: int, width: int, row_cuts: list[int], col_cuts: list[int]) -> list[Window]:
     rows, cols = [0, *row_cuts, height], [0, *col_cuts, width]
-    return [Window(c0, r0, c1 - c0, r1 - r0) for r0, r1 in zip(rows, rows[1:]) for c0, c1 in zip(cols, cols[1:])]
+    return [Window(c0, r0, c1 - c0, r1 - r0) for r0, r1 in pairwise(rows) for c0, c1 in pairwise(cols)]
 
 
 @pytest.mark.parametrize(("direction", "noise"), [("landcover_to_rgb", 0), ("landcover_to_rgb", 2),
@@ -53,8 +54,8 @@ def test_parts_equal_the_whole_run(tmp_path: Path, direction: str, noise: int) -
         rows, cols = region.toslices()
         np.testing.assert_array_equal(got, whole[:, rows, cols], err_msg=str(region))
         assert result.tiles >= 1
-        assert gdal.Open(str(out)).GetGeoTransform() == (GEOTRANSFORM[0] + 30.0 * region.col_off, 30.0, 0.0, GEOTRANSFORM[3] - 30.0 * region.row_off,
-                      0.0, -30.0)
+        x0, y0 = GEOTRANSFORM[0] + 30.0 * region.col_off, GEOTRANSFORM[3] - 30.0 * region.row_off
+        assert gdal.Open(str(out)).GetGeoTransform() == (x0, 30.0, 0.0, y0, 0.0, -30.0)
 
 
 def test_a_part_runs_only_the_windows_touching_it(tmp_path: Path) -> None:
