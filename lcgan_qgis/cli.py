@@ -5,6 +5,7 @@ Examples::
     python -m lcgan_qgis translate --model rgb_to_landcover.onnx --input scene.tif --output landcover.tif
     python -m lcgan_qgis info rgb_to_landcover.onnx
     python -m lcgan_qgis quantize --model M.onnx --calibration scene.tif --output M.int8.onnx
+    python -m lcgan_qgis translate-mosaic --model M.onnx --input conus.tif --output-dir out/ --local-workers 4
 
 Errors the user can fix (lcgan's own) end the program with exit code 2 and one line on stderr, no traceback;
 Ctrl-C cancels the run cleanly (no output file) with exit code 130.
@@ -57,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--aoi", default=None, help="area of interest: polygon WKT in the raster's CRS")
     tr.add_argument("--no-overwrite", action="store_true", help="refuse to replace an existing output")
 
+    _add_mosaic_parser(sub)
+
     info = sub.add_parser("info", help="print a model's contract and the execution provider it would use")
     info.add_argument("model")
     info.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -67,6 +70,34 @@ def build_parser() -> argparse.ArgumentParser:
     qu.add_argument("--output", required=True)
     qu.add_argument("--windows", type=int, default=8, help="calibration windows (256 px)")
     return parser
+
+
+def _add_mosaic_parser(sub: argparse._SubParsersAction) -> None:
+    mo = sub.add_parser("translate-mosaic", help="translate a raster of any size on a Dask cluster (local or "
+                        "existing) into Cloud Optimized GeoTIFF tiles and a VRT; resumable (docs/mosaic.md)")
+    mo.add_argument("--model", required=True, help="lcgan .onnx model (a path every worker can read)")
+    mo.add_argument("--input", required=True, nargs="+",
+                    help="raster(s) or folder(s) of rasters: any GDAL path, a VRT, /vsicurl/..., /vsis3/...")
+    mo.add_argument("--output-dir", required=True, help="folder for tiles/, manifest.jsonl and mosaic.vrt")
+    where = mo.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
+    where.add_argument("--local-workers", type=int, default=None,
+                       help="worker processes of a local cluster (default: cores / 4, at least 1)")
+    mo.add_argument("--tile-px", type=int, default=4096, help="super-tile side in px (default 4096)")
+    mo.add_argument("--threads-per-worker", type=int, default=None,
+                    help="onnxruntime threads per worker (default: local cores / workers; remote: the worker's)")
+    mo.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    mo.add_argument("--precision", choices=("auto", "fp32", "int8"), default="auto")
+    mo.add_argument("--overlap", type=int, default=None, help="overlap between windows in px (default: the model's)")
+    mo.add_argument("--window", type=int, default=None, help="inference window in px (default: the engine's)")
+    mo.add_argument("--batch", type=int, default=1, help="windows per inference batch")
+    mo.add_argument("--bands", type=_bands, default=None, help="input bands for imagery, e.g. 4,3,2")
+    mo.add_argument("--radiometry", choices=("fixed", "percentile"), default=None)
+    mo.add_argument("--aoi", default=None, help="area of interest: polygon WKT in the raster's CRS")
+    mo.add_argument("--retries", type=int, default=2, help="extra tries of a tile after an error (default 2)")
+    mo.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the scheduler (default 10)")
+    mo.add_argument("--no-gsd-check", action="store_true",
+                    help="run even when the pixel size is more than 10 %% off the model's GSD")
 
 
 def _progress_bar() -> tuple[Callable[[float], None], Callable[[], None]]:
@@ -90,6 +121,26 @@ def _progress_bar() -> tuple[Callable[[float], None], Callable[[], None]]:
         bar.update(int(fraction * 1000) - bar.n)
 
     return update, bar.close
+
+
+def _tile_bar() -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    """A progress callable (tiles done, tiles to run) and a closer; the bar appears with the first finished tile."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        def plain(done: int, total: int) -> None:
+            sys.stderr.write(f"\r{done}/{total} tiles")
+            sys.stderr.flush()
+
+        return plain, lambda: sys.stderr.write("\n")
+    bars: list[tqdm] = []
+
+    def update(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, unit="tile", file=sys.stderr))
+        bars[0].update(done - bars[0].n)
+
+    return update, lambda: bars[0].close() if bars else None
 
 
 def _translate(args: argparse.Namespace) -> int:
@@ -126,6 +177,44 @@ def _translate(args: argparse.Namespace) -> int:
         return EXIT_CANCELED
     print(f"{result.output_path}: {result.provider}, {result.tiles} tiles, {result.seconds:.1f} s, "
           f"{result.mpx_per_s:.3f} Mpx/s")
+    return 0
+
+
+def _translate_mosaic(args: argparse.Namespace) -> int:
+    from .mosaic.job import MosaicRequest, run_mosaic
+
+    request = MosaicRequest(
+        model_path=args.model, inputs=tuple(args.input), output_dir=args.output_dir, scheduler=args.scheduler,
+        local_workers=args.local_workers, threads_per_worker=args.threads_per_worker, tile_px=args.tile_px,
+        device=args.device, precision=args.precision, overlap_px=args.overlap, window_px=args.window,
+        batch_size=args.batch, bands=args.bands, radiometry_mode=args.radiometry, aoi_wkt=args.aoi,
+        check_gsd=not args.no_gsd_check, retries=args.retries, timeout_s=args.timeout,
+    )
+    if not args.verbose and importlib.util.find_spec("distributed") is not None:
+        import distributed  # noqa: F401 (importing it sets its loggers to INFO: every worker's arrival and departure)
+
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+    canceled = [False]
+
+    def on_sigint(_signum: int, _frame: FrameType | None) -> None:
+        canceled[0] = True
+
+    update, close = _tile_bar()
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        result = run_mosaic(request, update, lambda: canceled[0], lambda line: print(line, flush=True))
+    finally:
+        close()
+        signal.signal(signal.SIGINT, previous)
+    for message in result.messages:
+        print(f"note: {message}", file=sys.stderr)
+    retries = "unknown" if result.retries is None else str(result.retries)
+    summary = (f"{result.tiles} tiles ({result.ran} run, {result.skipped} already done), {result.seconds:.1f} s, "
+               f"{result.mpx_per_s:.3f} Mpx/s over the tiles run, {retries} retries, {result.workers} workers")
+    if result.canceled:
+        print(f"cancelled: {summary}; run the same command again to resume", file=sys.stderr)
+        return EXIT_CANCELED
+    print(f"{result.vrt_path}: {summary}")
     return 0
 
 
@@ -169,7 +258,7 @@ def _quantize(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"translate": _translate, "info": _info, "quantize": _quantize}
+COMMANDS = {"translate": _translate, "translate-mosaic": _translate_mosaic, "info": _info, "quantize": _quantize}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
