@@ -108,6 +108,7 @@ class MosaicResult:
     windows: int  # inference windows run by this call
     workers: int
     dashboard: str | None
+    contract: ModelContract  # the model's (styling the VRT as a layer needs its direction and scheme)
     canceled: bool = False
     messages: tuple[str, ...] = ()
 
@@ -234,7 +235,7 @@ def run_mosaic(request: MosaicRequest, tile_progress: TileProgress | None = None
     common = dict(output_dir=str(output_dir), tiles=len(tiles), ran=len(records), skipped=len(done),
                   retries=retries, mpx_per_s=ran_px / 1e6 / max(run_seconds, 1e-9),
                   windows=sum(r.windows for r in records.values()), workers=len(workers), dashboard=dashboard,
-                  messages=messages)
+                  contract=contract, messages=messages)
     if was_canceled:
         return MosaicResult(vrt_path=None, seconds=time.perf_counter() - started, canceled=True, **common)
     _sweep(output_dir / TILES_FOLDER)

@@ -7,10 +7,11 @@ from qgis.PyQt.QtGui import QIcon
 
 from ..icons import plugin_icon
 from .algorithms import LandcoverToRgb, RgbToLandcover
+from .mosaic_algorithm import TranslateMosaic
 
 
 class LcganProvider(QgsProcessingProvider):
-    """Registers the two translation algorithms; outputs are GeoTIFF only."""
+    """Registers the two translation algorithms and the Dask mosaic one; outputs are GeoTIFF only."""
 
     def id(self) -> str:
         return "lcgan"
@@ -25,7 +26,7 @@ class LcganProvider(QgsProcessingProvider):
         return plugin_icon()
 
     def loadAlgorithms(self) -> None:
-        for algorithm in (LandcoverToRgb(), RgbToLandcover()):
+        for algorithm in (LandcoverToRgb(), RgbToLandcover(), TranslateMosaic()):
             self.addAlgorithm(algorithm)
 
     def supportedOutputRasterLayerExtensions(self) -> list[str]:
