@@ -51,3 +51,19 @@ def test_measures() -> None:
     a = np.full((3, 4, 4), 100, np.uint8)
     assert psnr(a, a) == float("inf") and psnr(a, a + 1) == pytest.approx(48.13, abs=0.01)
     assert gemm_probe(n=768, repeats=1)["gflops"] > 0
+
+
+def test_scale_out_row_on_a_small_raster(zion_dir: Path, tmp_path: Path) -> None:
+    """The scale-out row end to end (real LocalClusters of 1 and 2 workers) on 600 px with 256 px super-tiles."""
+    from tools.bench.inputs import synthetic_landcover
+    from tools.bench.scale_out import scale_out
+
+    model = write_pointwise(tmp_path / "lc2rgb.onnx", "landcover_to_rgb")
+    row = scale_out(model, synthetic_landcover(tmp_path, 600), tmp_path, tile_px=256)
+    assert row["single_process"]["windows"] == 4 and row["one_worker"]["tiles"] == row["two_workers"]["tiles"] == 4
+    assert row["one_worker"]["max_abs_diff_vs_single"] == row["two_workers"]["max_abs_diff_vs_single"] == 0
+    assert row["windows_ratio"] == 2.25  # 2 windows per axis; the one super-tile edge runs one of them twice
+    assert row["ratio_two_vs_one_worker"] > 0 and row["overhead_one_worker_vs_single"] > 0
+    conus = row["conus_estimate"]
+    assert conus["windows"] >= conus["windows_single_process"] > 60000 and conus["hours"]["1"] > 0
+    assert not list(tmp_path.glob("scale_*"))  # the runs clean up after themselves

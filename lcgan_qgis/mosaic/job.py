@@ -104,7 +104,8 @@ class MosaicResult:
     skipped: int  # already done (manifest line and checksum agree)
     retries: int | None  # extra attempts: errors retried plus tasks rerun after a worker was lost (None: unknown)
     seconds: float  # the whole call
-    mpx_per_s: float  # pixels of the tiles run / seconds spent running them
+    run_seconds: float  # from the first tile submitted to the last one finished
+    mpx_per_s: float  # pixels of the tiles run / run_seconds
     windows: int  # inference windows run by this call
     workers: int
     dashboard: str | None
@@ -224,8 +225,8 @@ def run_mosaic(request: MosaicRequest, tile_progress: TileProgress | None = None
             say(f"{len(tiles)} super-tiles of about {request.tile_px} px: {len(done)} already done, {len(todo)} to "
                 "run.")
             threads = request.threads_per_worker or (layout.threads_per_worker if layout else None)
-            job = TileJob(ModelSpec(str(model_file), sha, request.device, threads, precision), input_path, plan,
-                          str(output_dir))
+            job = TileJob(ModelSpec(str(request.model_path), sha, request.device, threads, precision), input_path,
+                          plan, str(output_dir))
             run_started = time.perf_counter()
             records, retries, was_canceled = _run_tiles(client, job, todo, manifest, request.retries, tile_progress,
                                                         canceled, say, sha[:10])
@@ -233,7 +234,7 @@ def run_mosaic(request: MosaicRequest, tile_progress: TileProgress | None = None
     messages = tuple(plan.messages)
     ran_px = sum(t.window.width * t.window.height for t in todo if t.name in records)
     common = dict(output_dir=str(output_dir), tiles=len(tiles), ran=len(records), skipped=len(done),
-                  retries=retries, mpx_per_s=ran_px / 1e6 / max(run_seconds, 1e-9),
+                  retries=retries, run_seconds=run_seconds, mpx_per_s=ran_px / 1e6 / max(run_seconds, 1e-9),
                   windows=sum(r.windows for r in records.values()), workers=len(workers), dashboard=dashboard,
                   contract=contract, messages=messages)
     if was_canceled:

@@ -39,7 +39,8 @@ COG_BLOCK_PX = 512
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Which model a worker loads: the file (which every worker must be able to read), its SHA-256, how to run it."""
+    """Which model a worker loads: the model as given (every worker must be able to read it), the SHA-256 of the file
+    ``precision`` selects (the int8 sibling or the file itself), and how to run it."""
 
     path: str
     sha256: str

@@ -145,6 +145,24 @@ def test_a_rerun_after_an_interruption_skips_the_finished_tiles(models: dict[str
     assert not list(out.glob("tiles/.*"))  # no temporary files left
 
 
+def test_the_int8_sibling_is_chosen_once_for_every_worker(cluster: LocalCluster, tmp_path: Path) -> None:
+    """``precision="auto"`` on CPU: the client picks ``M.int8.onnx`` (here a copy with the same contract, which
+    :func:`load_model` accepts as the sibling); the workers load exactly that file, as the engine does."""
+    import shutil
+
+    from lcgan_qgis.core.runtime import int8_sibling
+    from tests.core.conv_factory import write_conv
+
+    model = write_conv(tmp_path / "m.onnx", "landcover_to_rgb")
+    shutil.copyfile(model, int8_sibling(model))
+    raster = write_tif(tmp_path / "lc.tif", smooth_landcover(200, 260), nodata=0)
+    expected = single_process(model, raster, tmp_path / "single.tif")
+    result = mosaic(model, [raster], tmp_path / "out", cluster, device="cpu")
+    np.testing.assert_array_equal(read_tif(result.vrt_path), expected)
+    header = json.loads((tmp_path / "out" / MANIFEST_NAME).read_text().splitlines()[0])
+    assert header["job"]["model"]["file"] == "m.int8.onnx"
+
+
 def test_another_job_in_the_same_folder_is_refused(models: dict[str, Path], cluster: LocalCluster,
                                                    tmp_path: Path) -> None:
     raster = write_tif(tmp_path / "lc.tif", smooth_landcover(130, 130))

@@ -137,6 +137,33 @@ def synthetic_raster(folder: Path, size: int) -> Path:
     return path
 
 
+def synthetic_landcover(folder: Path, size: int) -> Path:
+    """A ``size`` x ``size`` land-cover GeoTIFF: the Zion NLCD (on the Landsat grid) mirrored to size, its nodata
+    border kept (a real map's codes, class patches and nodata)."""
+    from osgeo import gdal, osr
+
+    path = folder / f"zion_nlcd_{size}.tif"
+    if path.exists():
+        return path
+    src = gdal.Open(str(ZION / "nlcd2011_on_landsat_grid.tif"))
+    codes, nodata = src.ReadAsArray(), src.GetRasterBand(1).GetNoDataValue()
+    reps_r, reps_c = size // codes.shape[0] + 1, size // codes.shape[1] + 1
+    row = np.concatenate([codes if j % 2 == 0 else codes[:, ::-1] for j in range(reps_c)], axis=1)
+    big = np.concatenate([row if i % 2 == 0 else row[::-1] for i in range(reps_r)], axis=0)[:size, :size]
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32612)
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), size, size, 1, gdal.GDT_Byte,
+                                              ["TILED=YES", "COMPRESS=DEFLATE"])
+    ds.SetGeoTransform(UTM12N_GEOTRANSFORM)
+    ds.SetProjection(srs.ExportToWkt())
+    band = ds.GetRasterBand(1)
+    if nodata is not None:
+        band.SetNoDataValue(nodata)
+    band.WriteArray(big)
+    ds = None
+    return path
+
+
 def mosaic_vrt(tile: Path, tile_px: int, factor: int) -> Path:
     """A VRT of ``factor`` x ``factor`` copies of ``tile`` (a big raster without the disk space)."""
     size = tile_px * factor

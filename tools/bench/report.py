@@ -17,6 +17,7 @@ from .inputs import (
     full_models,
     generator_flops_per_px,
     mosaic_vrt,
+    synthetic_landcover,
     synthetic_raster,
     trained_models,
 )
@@ -31,11 +32,13 @@ from .measurements import (
     spinning,
 )
 from .measures import CACHE, load, timed
+from .scale_out import scale_out
 
 log = logging.getLogger("bench")
 
 
-def bench(out_path: Path, size: int, large_factor: int, work: Path, trained_dir: Path | None) -> dict[str, Any]:
+def bench(out_path: Path, size: int, large_factor: int, work: Path, trained_dir: Path | None,
+          scale_out_size: int = 8192) -> dict[str, Any]:
     from lcgan_qgis.core.engine import DEFAULT_WINDOW_PX
 
     started = time.time()
@@ -65,6 +68,8 @@ def bench(out_path: Path, size: int, large_factor: int, work: Path, trained_dir:
     precision_random = phase("precision_random", lambda: precision_paths(models, work))
     precision = phase("precision_trained", lambda: precision_paths(trained, work)) if trained else precision_random
     memory = phase("rss", lambda: rss(work, raster, mosaic_vrt(raster, size, large_factor)))
+    scaled = phase("scale_out", lambda: scale_out(models["landcover_to_rgb"],
+                                                  synthetic_landcover(CACHE, scale_out_size), work))
 
     batch = ours["batch_shape"]
     engine_flops = flops_px * batch[0] * batch[2] * batch[3] * ours["tiles"]
@@ -83,6 +88,7 @@ def bench(out_path: Path, size: int, large_factor: int, work: Path, trained_dir:
         "speedup_vs_deepness_estimate": round(ours["mpx_per_s"] / base["mpx_per_s"] * 1.33, 3),
         "int8_class_agreement_vs_fp32": precision["rgb_to_landcover"]["class_agreement_int8_vs_fp32"],
         "int8_psnr_db_vs_fp32": precision["landcover_to_rgb"]["psnr_db_int8_vs_fp32"],
+        "scale_out": scaled,
     })
     report["detail"] = {
         "raster": f"{size}x{size} 8-bit RGB (Zion Landsat stretched and mirrored), UTM 12N 30 m",
@@ -108,6 +114,29 @@ def bench(out_path: Path, size: int, large_factor: int, work: Path, trained_dir:
     return report
 
 
+def scale_out_only(out_path: Path, size: int, work: Path, tile_px: int, device: str) -> dict[str, Any]:
+    """Measure only the scale-out row and put it into the report at ``out_path`` (kept otherwise as it is)."""
+    models = full_models()
+    row, timing = timed(lambda: scale_out(models["landcover_to_rgb"], synthetic_landcover(CACHE, size), work,
+                                          tile_px, device))
+    row["wall_s"] = timing["wall_s"]
+    report = json.loads(out_path.read_text()) if out_path.exists() else {}
+    report["scale_out"] = row
+    out_path.write_text(json.dumps(report, indent=2) + "\n")
+    return row
+
+
+def _scale_out_rows(row: dict[str, Any]) -> list[tuple[str, str, str]]:
+    one, two = row["one_worker"], row["two_workers"]
+    return [
+        ("scale-out 1 / 2 workers", f"{one['mpx_per_s']:.3f} / {two['mpx_per_s']:.3f} Mpx/s",
+         f"ratio {row['ratio_two_vs_one_worker']:.2f} on {row['cores']} cores; engine "
+         f"{row['single_process']['mpx_per_s']:.3f} Mpx/s"),
+        ("scale-out overhead (1 worker)", f"{row['overhead_one_worker_vs_single']:.3f}",
+         f"windows x{row['windows_ratio']:.3f}, per window x{row['overhead_per_window']:.3f} (goal 1.15)"),
+    ]
+
+
 def print_table(report: dict[str, Any]) -> None:
     d = report["detail"]
     rows = [
@@ -131,6 +160,8 @@ def print_table(report: dict[str, Any]) -> None:
          f"speed-up {d['precision']['rgb_to_landcover']['speedup_int8_vs_fp32']:.2f}x / "
          f"{d['precision']['landcover_to_rgb']['speedup_int8_vs_fp32']:.2f}x"),
     ]
+    if "scale_out" in report:
+        rows += _scale_out_rows(report["scale_out"])
     width = max(len(r[0]) for r in rows)
     for name, value, note in rows:
         print(f"{name:<{width}}  {value:>22}  {note}")
