@@ -56,7 +56,26 @@ def layer_file(layer: QgsRasterLayer) -> str | None:
     return layer.source().split("|")[0] or None
 
 
-class TranslateAlgorithm(QgsProcessingAlgorithm):
+class LcganAlgorithm(QgsProcessingAlgorithm):
+    """What every lcgan algorithm shares: translation context, a fresh instance of its own class, group and icon."""
+
+    def tr(self, text: str) -> str:
+        return QCoreApplication.translate("lcgan", text)
+
+    def createInstance(self) -> LcganAlgorithm:
+        return type(self)()
+
+    def group(self) -> str:
+        return self.tr("Translation")
+
+    def groupId(self) -> str:
+        return "translation"
+
+    def icon(self) -> QIcon:
+        return plugin_icon()
+
+
+class TranslateAlgorithm(LcganAlgorithm):
     """Shared parameters and run logic; subclasses set the direction and the texts."""
 
     INPUT = "INPUT"
@@ -87,23 +106,8 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
         self._prepare_error = ""
 
     # -- identity ------------------------------------------------------------------------------------------
-    def tr(self, text: str) -> str:
-        return QCoreApplication.translate("lcgan", text)
-
-    def createInstance(self) -> TranslateAlgorithm:
-        return type(self)()
-
     def name(self) -> str:
         return self.DIRECTION.value
-
-    def group(self) -> str:
-        return self.tr("Translation")
-
-    def groupId(self) -> str:
-        return "translation"
-
-    def icon(self) -> QIcon:
-        return plugin_icon()
 
     def tags(self) -> list[str]:
         return self.tr("cyclegan,gan,land cover,landcover,rgb,imagery,onnx,deep learning").split(",")

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from qgis.core import (
-    QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
@@ -27,16 +26,13 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
 )
-from qgis.PyQt.QtCore import QCoreApplication
-from qgis.PyQt.QtGui import QIcon
 
 from ...core.errors import LcganError
-from ..icons import plugin_icon
-from .algorithms import DEVICES, layer_file
+from .algorithms import DEVICES, LcganAlgorithm, layer_file
 from .result_styler import ResultStyler
 
 
-class TranslateMosaic(QgsProcessingAlgorithm):
+class TranslateMosaic(LcganAlgorithm):
     """``lcgan:translate_mosaic``."""
 
     INPUT = "INPUT"
@@ -54,26 +50,11 @@ class TranslateMosaic(QgsProcessingAlgorithm):
         super().__init__()
         self._styler: tuple[str, Any] | None = None  # (VRT path, contract) once the run is done
 
-    def tr(self, text: str) -> str:
-        return QCoreApplication.translate("lcgan", text)
-
-    def createInstance(self) -> TranslateMosaic:
-        return type(self)()
-
     def name(self) -> str:
         return "translate_mosaic"
 
     def displayName(self) -> str:
         return self.tr("Translate a large raster on a Dask cluster")
-
-    def group(self) -> str:
-        return self.tr("Translation")
-
-    def groupId(self) -> str:
-        return "translation"
-
-    def icon(self) -> QIcon:
-        return plugin_icon()
 
     def tags(self) -> list[str]:
         return self.tr("dask,cluster,distributed,mosaic,cog,vrt,large,country,land cover,rgb").split(",")
