@@ -14,6 +14,7 @@ Ctrl-C cancels the run cleanly (no output file) with exit code 130.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import logging
 import signal
@@ -190,10 +191,11 @@ def _translate_mosaic(args: argparse.Namespace) -> int:
         batch_size=args.batch, bands=args.bands, radiometry_mode=args.radiometry, aoi_wkt=args.aoi,
         check_gsd=not args.no_gsd_check, retries=args.retries, timeout_s=args.timeout,
     )
-    if not args.verbose and importlib.util.find_spec("distributed") is not None:
-        import distributed  # noqa: F401 (importing it sets its loggers to INFO: every worker's arrival and departure)
+    if not args.verbose:
+        with contextlib.suppress(ImportError):  # (without Dask, run_mosaic says how to install it)
+            import distributed  # noqa: F401 (importing it sets its loggers to INFO: every worker's arrival, departure)
 
-        logging.getLogger("distributed").setLevel(logging.WARNING)
+            logging.getLogger("distributed").setLevel(logging.WARNING)
     canceled = [False]
 
     def on_sigint(_signum: int, _frame: FrameType | None) -> None:

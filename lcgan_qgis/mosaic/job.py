@@ -217,6 +217,9 @@ def run_mosaic(request: MosaicRequest, tile_progress: TileProgress | None = None
             say(f"Dask: {len(workers)} worker(s) on {where}; dashboard: {dashboard or 'none'}"
                 + ("" if request.scheduler or bokeh_available() else " (its pages need bokeh: pip install bokeh)"))
             plan = plan_run(contract, reader, options, canceled)
+            if canceled():  # during the land-cover pre-scan: its counts are partial, nothing may run on them
+                return MosaicResult(None, str(output_dir), 0, 0, 0, None, time.perf_counter() - started, 0.0, 0.0,
+                                    0, len(workers), dashboard, contract, True, ("Cancelled while planning.",))
             tiles = super_tiles(plan.tiling(), request.tile_px)
             sha = sha256_file(model_file)
             manifest = Manifest(output_dir, job_identity(model_file, sha, plan, request.tile_px))

@@ -232,3 +232,48 @@ def test_importing_the_mosaic_package_does_not_import_dask() -> None:
             "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in {'dask', 'distributed'})))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_cancel_while_planning_runs_nothing(models: dict[str, Path], cluster: LocalCluster, tmp_path: Path) -> None:
+    raster = write_tif(tmp_path / "lc.tif", smooth_landcover(700, 300), nodata=0)  # 3 strips of pre-scan
+    polls = [0]
+
+    def canceled() -> bool:  # true from the pre-scan's second strip on: the plan is cut short
+        polls[0] += 1
+        return polls[0] > 1
+
+    result = run_mosaic(MosaicRequest(str(models["landcover_to_rgb"]), (str(raster),), str(tmp_path / "out"),
+                                      scheduler=cluster.scheduler_address, tile_px=TILE), is_canceled=canceled)
+    assert result.canceled and result.ran == 0 and result.vrt_path is None
+    assert not (tmp_path / "out" / MANIFEST_NAME).exists()
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"tile_px": 32}, "super-tile size must be an integer >= 64"),
+    ({"retries": -1}, "retries must be an integer >= 0"),
+    ({"scheduler": "tcp://127.0.0.1:9", "local_workers": 2}, "either a scheduler address or a number of local"),
+    ({"local_workers": 0}, "local workers must be an integer >= 1"),
+])
+def test_bad_requests_are_refused_before_any_cluster(models: dict[str, Path], tmp_path: Path,
+                                                     overrides: dict[str, object], message: str) -> None:
+    raster = write_tif(tmp_path / "lc.tif", smooth_landcover(64, 64))
+    request = MosaicRequest(str(models["landcover_to_rgb"]), (str(raster),), str(tmp_path / "out"),
+                            **overrides)  # type: ignore[arg-type]
+    started = time.perf_counter()
+    with pytest.raises(OptionError, match=message):
+        run_mosaic(request)
+    assert time.perf_counter() - started < 5
+
+
+def test_without_dask_the_message_says_how_to_install_it(models: dict[str, Path], tmp_path: Path) -> None:
+    """A Python where ``import distributed`` fails (as in a QGIS without Dask): one line with the pip command."""
+    raster = write_tif(tmp_path / "lc.tif", smooth_landcover(64, 64))
+    code = ("import sys; sys.modules['distributed'] = None; from lcgan_qgis.cli import main; "
+            f"sys.exit(main(['translate-mosaic', '--model', {str(models['landcover_to_rgb'])!r}, '--input', "
+            f"{str(raster)!r}, '--output-dir', {str(tmp_path / 'out')!r}]))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 2, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: Distributed runs need Dask's distributed scheduler")
+    assert 'python -m pip install "dask[distributed]==2026.8.0"' in last
