@@ -23,6 +23,7 @@ import logging
 import os
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,7 +233,7 @@ def run_mosaic(request: MosaicRequest, tile_progress: TileProgress | None = None
                           plan, str(output_dir))
             run_started = time.perf_counter()
             records, retries, was_canceled = _run_tiles(client, job, todo, manifest, request.retries, tile_progress,
-                                                        canceled, say, sha[:10])
+                                                        canceled, say, f"{sha[:8]}-{uuid.uuid4().hex[:6]}")
             run_seconds = time.perf_counter() - run_started
     messages = tuple(plan.messages)
     ran_px = sum(t.window.width * t.window.height for t in todo if t.name in records)
@@ -266,6 +267,7 @@ def _run_tiles(client: Any, job: TileJob, todo: list[SuperTile], manifest: Manif
     records: dict[str, TileRecord] = {}
     if not todo:
         return records, 0, False
+    # a key per run, not per job: a re-run right after a cancel must not meet the cancelled run's tasks
     keys = [f"lcgan-{job_key}-{t.name}" for t in todo]
     by_key = dict(zip(keys, todo, strict=True))
     futures = client.map(run_tile, todo, job=job, key=keys, retries=retries, pure=False)
