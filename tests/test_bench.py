@@ -59,11 +59,14 @@ def test_scale_out_row_on_a_small_raster(zion_dir: Path, tmp_path: Path) -> None
     from tools.bench.scale_out import scale_out
 
     model = write_pointwise(tmp_path / "lc2rgb.onnx", "landcover_to_rgb")
-    row = scale_out(model, synthetic_landcover(tmp_path, 600), tmp_path, tile_px=256)
+    row = scale_out(model, synthetic_landcover(tmp_path, 600), tmp_path, tile_px=256,
+                    small_raster=synthetic_landcover(tmp_path, 300), pairs=1)
     assert row["single_process"]["windows"] == 4 and row["one_worker"]["tiles"] == row["two_workers"]["tiles"] == 4
     assert row["one_worker"]["max_abs_diff_vs_single"] == row["two_workers"]["max_abs_diff_vs_single"] == 0
     assert row["windows_ratio"] == 2.25  # 2 windows per axis; the one super-tile edge runs one of them twice
     assert row["ratio_two_vs_one_worker"] > 0 and row["overhead_one_worker_vs_single"] > 0
+    pair = row["per_tile_overhead"]["pairs"][0]
+    assert pair["windows"][0] == pair["windows"][1] and pair["ratio"] > 0  # one super-tile: the engine's windows
     conus = row["conus_estimate"]
     assert conus["windows"] >= conus["windows_single_process"] > 60000 and conus["hours"]["1"] > 0
     assert not list(tmp_path.glob("scale_*"))  # the runs clean up after themselves

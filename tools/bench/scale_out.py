@@ -5,6 +5,11 @@ Measured: wall time and Mpx/s of each; the 2-worker / 1-worker ratio (on a 2-cor
 2 workers x 1 thread: no extra cores, so the ratio shows the cost of the split, not a speed-up); the distributed
 path's overhead on one worker against the engine (wall time of the tile phase, and per inference window, since each
 super-tile edge runs one window column or row twice); that both wrote the same pixels.
+
+The big runs last minutes each, one after the other, and a shared machine's load drifts between them. The per-tile
+overhead of the distributed machinery (task, worker process, COG copy, checksum, manifest) is therefore also measured
+on one super-tile of a smaller raster (the same windows as the engine: nothing runs twice), engine and one-worker
+mosaic interleaved, as the median of the per-pair ratios.
 """
 
 from __future__ import annotations
@@ -64,8 +69,25 @@ def conus_estimate(model: Path, tile_px: int, seconds_per_window: float) -> dict
             "hours": {str(n): round(total_s / n / 3600, 1) for n in WORKER_COUNTS}}
 
 
-def scale_out(model: Path, raster: Path, work: Path, tile_px: int = 4096, device: str = "cpu") -> dict[str, Any]:
-    """The single-process engine, then the mosaic path on 1 worker (all cores) and 2 workers (half each)."""
+def tile_overhead(model: Path, raster: Path, work: Path, cores: int, pairs: int, device: str) -> dict[str, Any]:
+    """Engine and one-worker mosaic (one super-tile: the whole raster) in ``pairs`` interleaved pairs."""
+    runs = []
+    for _ in range(pairs):
+        engine = engine_subprocess(model, raster, work / "pair_engine.tif")
+        mosaic = _mosaic_run(model, raster, work / "pair_mosaic", 1, cores, 1 << 20, device)
+        shutil.rmtree(work / "pair_mosaic", ignore_errors=True)
+        runs.append({"engine_s": engine["seconds"], "mosaic_tile_phase_s": mosaic["tile_phase_s"],
+                     "mosaic_wall_s": mosaic["wall_s"], "windows": [engine["tiles"], mosaic["windows"]],
+                     "ratio": round(mosaic["tile_phase_s"] / engine["seconds"], 3), "load": mosaic["load_before"]})
+    (work / "pair_engine.tif").unlink(missing_ok=True)
+    return {"raster": raster.name, "pairs": runs, "median_ratio": float(np.median([r["ratio"] for r in runs])),
+            "median_ratio_whole_call": float(np.median([r["mosaic_wall_s"] / r["engine_s"] for r in runs]))}
+
+
+def scale_out(model: Path, raster: Path, work: Path, tile_px: int = 4096, device: str = "cpu",
+              small_raster: Path | None = None, pairs: int = 3) -> dict[str, Any]:
+    """The single-process engine, then the mosaic path on 1 worker (all cores) and 2 workers (half each); then the
+    per-tile overhead on ``small_raster`` (one super-tile) in interleaved pairs."""
     from lcgan_qgis.core.runtime import default_threads
 
     cores = default_threads()
@@ -93,6 +115,7 @@ def scale_out(model: Path, raster: Path, work: Path, tile_px: int = 4096, device
         "overhead_one_worker_vs_single_whole_call": round(one["wall_s"] / single["seconds"], 3),
         "windows_ratio": round(one["windows"] / single["tiles"], 3),
         "overhead_per_window": round(per_window_one / per_window_single, 3),
+        "per_tile_overhead": tile_overhead(model, small_raster, work, cores, pairs, device) if small_raster else None,
         "conus_estimate": conus_estimate(model, tile_px, per_window_one),
         "load_at_end": load(),
         "note": (f"{cores} cores shared with other jobs: 2 workers cannot be faster than 1 here (same cores); the "
