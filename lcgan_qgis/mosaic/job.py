@@ -193,11 +193,11 @@ def run_mosaic(request: MosaicRequest, tile_progress: TileProgress | None = None
     say = log or LOG.info
     canceled = is_canceled or (lambda: False)
     _check_request(request)
-    output_dir = _output_folder(request.output_dir)
-    input_path = resolve_input(request.inputs, output_dir)
     precision = resolve_precision(request.model_path, request.device, request.precision)
     with load_model(request.model_path, "cpu", 1, precision) as probe:  # the contract; the file checked up front
         contract, model_file = probe.contract, probe.path
+    output_dir = _output_folder(request.output_dir)
+    input_path = resolve_input(request.inputs, output_dir)
     options = TranslateOptions(overlap_px=request.overlap_px, batch_size=request.batch_size, bands=request.bands,
                                radiometry_mode=request.radiometry_mode, aoi_wkt=request.aoi_wkt,
                                window_px=request.window_px)

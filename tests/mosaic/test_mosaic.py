@@ -297,3 +297,33 @@ def test_device_cuda_goes_to_the_workers(models: dict[str, Path], cluster: Local
     expected = single_process(models["landcover_to_rgb"], raster, tmp_path / "single.tif")
     result = mosaic(models["landcover_to_rgb"], [raster], tmp_path / "out", cluster, device="cuda")
     assert np.abs(read_tif(result.vrt_path).astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_a_bad_model_or_input_is_named_before_any_cluster_or_folder(models: dict[str, Path], tmp_path: Path) -> None:
+    from lcgan_qgis.core.errors import InputRasterError, ModelFileError
+
+    raster = write_tif(tmp_path / "lc.tif", smooth_landcover(64, 64))
+    with pytest.raises(ModelFileError, match="missing.onnx"):
+        run_mosaic(MosaicRequest(str(tmp_path / "missing.onnx"), (str(raster),), str(tmp_path / "out")))
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(InputRasterError, match="nowhere.tif"):
+        run_mosaic(MosaicRequest(str(models["landcover_to_rgb"]), (str(tmp_path / "nowhere.tif"),),
+                                 str(tmp_path / "out")))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputRasterError, match="holds no rasters"):
+        run_mosaic(MosaicRequest(str(models["landcover_to_rgb"]), (str(empty),), str(tmp_path / "out")))
+
+
+def test_a_set_of_rasters_that_cannot_be_one_mosaic_names_the_odd_file(models: dict[str, Path],
+                                                                        tmp_path: Path) -> None:
+    from lcgan_qgis.core.errors import InputRasterError
+
+    codes = smooth_landcover(64, 64)
+    first = write_tif(tmp_path / "a.tif", codes)
+    cases = {"another CRS": write_tif(tmp_path / "b.tif", codes, epsg=32613),
+             "band": write_tif(tmp_path / "c.tif", np.stack([codes, codes])),
+             "pixels": write_tif(tmp_path / "d.tif", codes, geotransform=(300000.0, 60.0, 0.0, 4150000.0, 0.0, -60.0))}
+    for message, odd in cases.items():
+        with pytest.raises(InputRasterError, match=f"{odd.name}.*{message}"):
+            run_mosaic(MosaicRequest(str(models["landcover_to_rgb"]), (str(first), str(odd)), str(tmp_path / "out")))
