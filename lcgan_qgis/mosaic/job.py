@@ -289,9 +289,9 @@ def _run_tiles(client: Any, job: TileJob, todo: list[SuperTile], manifest: Manif
                     client.cancel(futures)
                     w = tile.window
                     raise ClusterError(
-                        f"Tile {tile.name} (pixels {w.col_off}-{w.col_end} x {w.row_off}-{w.row_end}) failed: "
-                        f"{outcome.error}: {outcome.message} The {len(manifest.records)} finished tile(s) stay in "
-                        f"{manifest.folder}; fix the cause and run the same job again to resume."
+                        f"Tile {tile.name} (columns {w.col_off}-{w.col_end}, rows {w.row_off}-{w.row_end}) "
+                        f"failed: {outcome.error}: {outcome.message} The {len(manifest.records)} finished tile(s) stay "
+                        f"in {manifest.folder}; fix the cause and run the same job again to resume."
                     )
                 manifest.add(outcome)
                 records[tile.name] = outcome

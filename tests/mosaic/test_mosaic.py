@@ -191,7 +191,8 @@ def test_a_failed_tile_fails_the_job_by_name_and_the_finished_tiles_stay(models:
     def destroy(_done: int, _total: int) -> None:
         files[1].write_bytes(b"\0" * files[1].stat().st_size)
 
-    with pytest.raises(ClusterError, match=r"Tile r0003_c000[01] \(pixels .*\) failed: InputRasterError: .*part1"):
+    with pytest.raises(ClusterError,
+                       match=r"Tile r0003_c000[01] \(columns .*, rows .*\) failed: InputRasterError: .*part1"):
         run_mosaic(request, tile_progress=destroy)
     lines = (out / MANIFEST_NAME).read_text().splitlines()
     assert len(lines) >= 2 and not (out / "mosaic.vrt").exists()
