@@ -1,4 +1,4 @@
-"""Command line: ``python -m lcgan_qgis translate|info|quantize|gates ...`` (no QGIS needed).
+"""Command line: ``python -m lcgan_qgis translate|translate-mosaic|info|quantize|gates ...`` (no QGIS needed).
 
 Examples::
 
@@ -8,27 +8,32 @@ Examples::
     python -m lcgan_qgis info rgb_to_landcover.onnx
     python -m lcgan_qgis quantize --model M.onnx --calibration scene.tif --output M.int8.onnx
     python -m lcgan_qgis gates --model M.onnx --calibration scene.tif
+    python -m lcgan_qgis translate-mosaic --model M.onnx --input conus.tif --output-dir out/ --local-workers 4
 
 ``translate`` runs the job QGIS runs (:func:`lcgan_qgis.core.job.run_translation`): the same output checks, and the
 same resolution policy (a raster more than 10 % off the model's ground sample distance is translated at the model's
 GSD, read through GDAL's resampling as QGIS reads it, and the result resampled back onto its own grid;
-``--no-gsd-check`` switches it off).
+``--no-gsd-check`` switches it off). ``translate-mosaic`` runs the same job's rules on a Dask cluster
+(:func:`lcgan_qgis.mosaic.job.run_mosaic`), with the same run options (:func:`_add_run_options`).
 
 Errors the user can fix (lcgan's own) end the program with exit code 2 and one line on stderr, no traceback;
-Ctrl-C cancels the run cleanly (no output file, no temporary file) with exit code 130, SIGTERM and SIGHUP with
-143 and 129. The job's log lines go to stdout, its notes (``note: ...``) and errors to stderr.
+Ctrl-C cancels the run cleanly (no output file, no temporary file; a mosaic keeps its finished tiles) with exit
+code 130, SIGTERM and SIGHUP with 143 and 129. The job's log lines go to stdout, its notes (``note: ...``) and errors
+to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import logging
 import signal
 import sys
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
+from typing import Any
 
 from .core.choices import BACKENDS, DEVICES, PRECISIONS
 from .core.contract import RADIOMETRY_MODES
@@ -72,35 +77,33 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--model", required=True, help="lcgan .onnx model")
     tr.add_argument("--input", required=True, help="input raster (any GDAL format)")
     tr.add_argument("--output", required=True, help="output GeoTIFF")
-    tr.add_argument("--overlap", type=int, default=None, help="overlap between windows in px (default: the model's)")
-    tr.add_argument("--window", type=int, default=None, help="inference window in px (default: the engine's)")
-    tr.add_argument("--device", choices=DEVICES, default="auto")
     tr.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
-    _add_path_options(tr)
-    tr.add_argument("--batch", type=int, default=1, help="windows per inference batch")
-    tr.add_argument("--bands", type=_bands, default=None, help="input bands for imagery, e.g. 4,3,2")
-    tr.add_argument("--radiometry", choices=RADIOMETRY_MODES, default=None,
-                    help="how imagery values are scaled (default: the model's)")
+    _add_run_options(tr, "translate at the raster's own pixel size even when it differs from the model's ground "
+                         "sample distance by more than 10 %% (by default it is translated at the model's GSD and "
+                         "resampled back, as in QGIS); also needed for rasters in degrees or without a CRS")
     tr.add_argument("--confidence", default=None, help="also write the max class probability here (land cover)")
-    tr.add_argument("--aoi", default=None, help="area of interest: polygon WKT in the raster's CRS")
     tr.add_argument("--vector", default=None, help="also write the classes as polygons here (.gpkg, .geojson, .fgb)")
     tr.add_argument("--min-polygon-px", type=int, default=0,
                     help="merge patches smaller than this many pixels into their neighbour first (with --vector)")
-    tr.add_argument("--no-gsd-check", action="store_true",
-                    help="translate at the raster's own pixel size even when it differs from the model's ground "
-                         "sample distance by more than 10 %% (by default it is translated at the model's GSD and "
-                         "resampled back, as in QGIS); also needed for rasters in degrees or without a CRS")
     tr.add_argument("--no-overwrite", action="store_true", help="refuse to replace an existing output")
-    tr.add_argument("--elevation", default=None, metavar="DEM",
-                    help="elevation raster (any GDAL raster and CRS; resampled onto the land cover's grid) for "
-                         "terrain-aware land cover -> RGB models; ignored, with a warning, by map-only models")
-    tr.add_argument("--sun-azimuth", type=float, default=None, metavar="DEG",
-                    help="sun azimuth for the hillshade, degrees clockwise from north (default: the model's)")
-    tr.add_argument("--sun-elevation", type=float, default=None, metavar="DEG",
-                    help="sun elevation above the horizon in degrees (default: the model's)")
-    tr.add_argument("--elevation-unit-m", type=float, default=None, metavar="M",
-                    help="metres per elevation unit, e.g. 0.3048 for feet (default: the unit the DEM states, "
-                         "else the model's)")
+
+    mo = sub.add_parser("translate-mosaic", help="translate a raster of any size on a Dask cluster (local or "
+                        "existing) into Cloud Optimized GeoTIFF tiles and a VRT; resumable (docs/mosaic.md)")
+    mo.add_argument("--model", required=True, help="lcgan .onnx model (a path every worker can read)")
+    mo.add_argument("--input", required=True, nargs="+",
+                    help="raster(s) or folder(s) of rasters: any GDAL path, a VRT, /vsicurl/..., /vsis3/...")
+    mo.add_argument("--output-dir", required=True, help="folder for tiles/, manifest.jsonl and mosaic.vrt")
+    where = mo.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
+    where.add_argument("--local-workers", type=int, default=None,
+                       help="worker processes of a local cluster (default: cores / 4, at least 1)")
+    mo.add_argument("--tile-px", type=int, default=4096, help="super-tile side in px (default 4096)")
+    mo.add_argument("--threads-per-worker", type=int, default=None,
+                    help="onnxruntime threads per worker (default: local cores / workers; remote: the worker's)")
+    _add_run_options(mo, "run even when the pixel size is more than 10 %% off the model's GSD (by default such a "
+                         "raster is refused: warp it to the model's GSD first, every worker reads one grid)")
+    mo.add_argument("--retries", type=int, default=2, help="extra tries of a tile after an error (default 2)")
+    mo.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the scheduler (default 10)")
 
     info = sub.add_parser("info", help="print a model's contract and the execution provider it would use")
     info.add_argument("model")
@@ -134,6 +137,58 @@ def _add_path_options(parser: argparse.ArgumentParser) -> None:
                         help="auto: OpenVINO on the CPU where installed and allowed, else onnxruntime")
 
 
+def _add_run_options(parser: argparse.ArgumentParser, gsd_help: str) -> None:
+    """The options ``translate`` and ``translate-mosaic`` share, named as :func:`_run_fields` reads them."""
+    parser.add_argument("--overlap", type=int, default=None,
+                        help="overlap between windows in px (default: the model's)")
+    parser.add_argument("--window", type=int, default=None, help="inference window in px (default: the engine's)")
+    parser.add_argument("--device", choices=DEVICES, default="auto")
+    _add_path_options(parser)
+    parser.add_argument("--batch", type=int, default=1, help="windows per inference batch")
+    parser.add_argument("--bands", type=_bands, default=None, help="input bands for imagery, e.g. 4,3,2")
+    parser.add_argument("--radiometry", choices=RADIOMETRY_MODES, default=None,
+                        help="how imagery values are scaled (default: the model's)")
+    parser.add_argument("--aoi", default=None, help="area of interest: polygon WKT in the raster's CRS")
+    parser.add_argument("--no-gsd-check", action="store_true", help=gsd_help)
+    parser.add_argument("--elevation", default=None, metavar="DEM",
+                        help="elevation raster (any GDAL raster and CRS; resampled onto the land cover's grid) for "
+                             "terrain-aware land cover -> RGB models; ignored, with a warning, by map-only models")
+    parser.add_argument("--sun-azimuth", type=float, default=None, metavar="DEG",
+                        help="sun azimuth for the hillshade, degrees clockwise from north (default: the model's)")
+    parser.add_argument("--sun-elevation", type=float, default=None, metavar="DEG",
+                        help="sun elevation above the horizon in degrees (default: the model's)")
+    parser.add_argument("--elevation-unit-m", type=float, default=None, metavar="M",
+                        help="metres per elevation unit, e.g. 0.3048 for feet (default: the unit the DEM states, "
+                             "else the model's)")
+
+
+def _run_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The request fields of :func:`_add_run_options` (the same names in ``TranslationRequest`` and
+    ``MosaicRequest``)."""
+    return dict(model_path=args.model, device=args.device, precision=args.precision, backend=args.backend,
+                overlap_px=args.overlap, window_px=args.window, batch_size=args.batch, bands=args.bands,
+                radiometry_mode=args.radiometry, aoi_wkt=args.aoi, check_gsd=not args.no_gsd_check,
+                elevation_path=args.elevation, sun_azimuth_deg=args.sun_azimuth,
+                sun_elevation_deg=args.sun_elevation, elevation_unit_m=args.elevation_unit_m)
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[list[int]]:
+    """While it lasts, :data:`STOP_SIGNALS` are recorded in the yielded list (the run polls it) instead of stopping
+    the process."""
+    stop_signal: list[int] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop_signal.append(signum)
+
+    previous = {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
+    try:
+        yield stop_signal
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def _progress_bar() -> tuple[Callable[[float], None], Callable[[], None]]:
     """A progress callable (fraction 0..1) and a closer: tqdm when installed, else a plain percentage line. The bar
     appears at the first progress report, so the job's messages before it are not torn."""
@@ -160,35 +215,45 @@ def _progress_bar() -> tuple[Callable[[float], None], Callable[[], None]]:
     return update, lambda: bars[0].close() if bars else None
 
 
+def _tile_bar() -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    """A progress callable (tiles done, tiles to run) and a closer; the bar appears with the first finished tile."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        def plain(done: int, total: int) -> None:
+            sys.stderr.write(f"\r{done}/{total} tiles")
+            sys.stderr.flush()
+
+        return plain, lambda: sys.stderr.write("\n")
+    bars: list[tqdm] = []
+
+    def update(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, unit="tile", file=sys.stderr))
+        bars[0].update(done - bars[0].n)
+
+    return update, lambda: bars[0].close() if bars else None
+
+
 def _translate(args: argparse.Namespace) -> int:
     from .core.gdal_io import GdalReader
     from .core.job import TranslationRequest, run_translation
 
     request = TranslationRequest(
-        output_path=args.output, model_path=args.model, device=args.device, threads=args.threads,
-        precision=args.precision, backend=args.backend, overlap_px=args.overlap, window_px=args.window,
-        batch_size=args.batch, bands=args.bands, aoi_wkt=args.aoi, confidence_path=args.confidence,
-        radiometry_mode=args.radiometry, check_gsd=not args.no_gsd_check, input_path=args.input,
-        overwrite=not args.no_overwrite, elevation_path=args.elevation, sun_azimuth_deg=args.sun_azimuth,
-        sun_elevation_deg=args.sun_elevation, elevation_unit_m=args.elevation_unit_m, vector_path=args.vector,
-        min_polygon_px=args.min_polygon_px,
+        output_path=args.output, threads=args.threads, confidence_path=args.confidence, input_path=args.input,
+        overwrite=not args.no_overwrite, vector_path=args.vector, min_polygon_px=args.min_polygon_px,
+        **_run_fields(args),
     )
-    stop_signal: list[int] = []
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        stop_signal.append(signum)
-
-    previous = {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
     update, close = _progress_bar()
-    try:
-        with GdalReader(args.input) as reader:
-            job = run_translation(request, reader, update, lambda: bool(stop_signal),
-                                  lambda line: print(printable(line), flush=True),
-                                  note=lambda line: print(printable(f"note: {line}"), file=sys.stderr, flush=True))
-    finally:
-        close()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    with _stop_signals() as stop_signal:
+        try:
+            with GdalReader(args.input) as reader:
+                job = run_translation(request, reader, update, lambda: bool(stop_signal),
+                                      lambda line: print(printable(line), flush=True),
+                                      note=lambda line: print(printable(f"note: {line}"), file=sys.stderr,
+                                                              flush=True))
+        finally:
+            close()
     result = job.result
     if result.canceled:
         signum = stop_signal[0] if stop_signal else signal.SIGINT
@@ -196,6 +261,41 @@ def _translate(args: argparse.Namespace) -> int:
         return 128 + signum
     print(f"{result.output_path}: {result.provider}, {result.backend} {result.precision}, {result.tiles} tiles, "
           f"{result.seconds:.1f} s, {result.mpx_per_s:.3f} Mpx/s")
+    return 0
+
+
+def _translate_mosaic(args: argparse.Namespace) -> int:
+    from .mosaic.job import MosaicRequest, run_mosaic
+
+    request = MosaicRequest(
+        inputs=tuple(args.input), output_dir=args.output_dir, scheduler=args.scheduler,
+        local_workers=args.local_workers, threads_per_worker=args.threads_per_worker, tile_px=args.tile_px,
+        retries=args.retries, timeout_s=args.timeout, **_run_fields(args),
+    )
+    if not args.verbose:
+        with contextlib.suppress(ImportError):  # (without Dask, run_mosaic says how to install it)
+            import distributed  # noqa: F401 (importing it sets its loggers to INFO: every worker's arrival, departure)
+
+            logging.getLogger("distributed").setLevel(logging.WARNING)
+    update, close = _tile_bar()
+    with _stop_signals() as stop_signal:
+        try:
+            result = run_mosaic(request, update, lambda: bool(stop_signal),
+                                lambda line: print(printable(line), flush=True))
+        finally:
+            close()
+    for message in result.messages:
+        print(printable(f"note: {message}"), file=sys.stderr)
+    retries = "unknown" if result.retries is None else str(result.retries)
+    summary = (f"{result.tiles} tiles ({result.ran} run, {result.skipped} already done), {result.seconds:.1f} s, "
+               f"{result.mpx_per_s:.3f} Mpx/s over the tiles run, {retries} retries, {result.workers} workers, "
+               f"{result.backend} {result.precision}")
+    if result.canceled:
+        signum = stop_signal[0] if stop_signal else signal.SIGINT
+        print(f"cancelled ({signal.Signals(signum).name}): {summary}; run the same command again to resume",
+              file=sys.stderr)
+        return 128 + signum
+    print(f"{result.vrt_path}: {summary}")
     return 0
 
 
@@ -270,7 +370,8 @@ def _gates(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"translate": _translate, "info": _info, "quantize": _quantize, "gates": _gates}
+COMMANDS = {"translate": _translate, "translate-mosaic": _translate_mosaic, "info": _info, "quantize": _quantize,
+            "gates": _gates}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

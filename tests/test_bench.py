@@ -106,3 +106,22 @@ def test_interleaved_check_alternates_baseline_and_engine(small_raster: Path, tm
         assert run["baseline_s"] > 0 and run["ours_s"] > 0 and run["baseline_no_spinning_s"] > 0
     assert result["speedup_vs_baseline"] > 0 and result["speedup_vs_baseline_no_spinning"] > 0
     assert read(tmp_path / "crop_256.tif").shape == (3, 256, 256)
+
+
+def test_scale_out_row_on_a_small_raster(zion_dir: Path, tmp_path: Path) -> None:
+    """The scale-out row end to end (real LocalClusters of 1 and 2 workers) on 600 px with 256 px super-tiles."""
+    from tools.bench.inputs import synthetic_landcover
+    from tools.bench.scale_out import scale_out
+
+    model = write_pointwise(tmp_path / "lc2rgb.onnx", "landcover_to_rgb")
+    row = scale_out(model, synthetic_landcover(tmp_path, 600), tmp_path, tile_px=256,
+                    small_raster=synthetic_landcover(tmp_path, 300), pairs=1)
+    assert row["single_process"]["windows"] == 4 and row["one_worker"]["tiles"] == row["two_workers"]["tiles"] == 4
+    assert row["one_worker"]["max_abs_diff_vs_single"] == row["two_workers"]["max_abs_diff_vs_single"] == 0
+    assert row["windows_ratio"] == 2.25  # 2 windows per axis; the one super-tile edge runs one of them twice
+    assert row["ratio_two_vs_one_worker"] > 0 and row["overhead_one_worker_vs_single"] > 0
+    pair = row["per_tile_overhead"]["pairs"][0]
+    assert pair["windows"][0] == pair["windows"][1] and pair["ratio"] > 0  # one super-tile: the engine's windows
+    conus = row["conus_estimate"]
+    assert conus["windows"] >= conus["windows_single_process"] > 60000 and conus["hours"]["1"] > 0
+    assert not list(tmp_path.glob("scale_*"))  # the runs clean up after themselves

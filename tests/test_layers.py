@@ -18,7 +18,10 @@ PYQT = ("PyQt5", "PyQt6")  # the plugin goes through qgis.PyQt, so Qt6 builds of
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     # QGIS-free runtime: numpy, onnxruntime, osgeo. Nothing above it.
     "lcgan_qgis/core": ("qgis", *PYQT, "torch", "rasterio", "onnx", "training", "lcgan_qgis.plugin",
-                        "lcgan_qgis.tooling", "lcgan_qgis.cli"),
+                        "lcgan_qgis.tooling", "lcgan_qgis.cli", "dask", "distributed", "lcgan_qgis.mosaic"),
+    # Scale-out over Dask (imported lazily inside it): the core plus dask; QGIS-free.
+    "lcgan_qgis/mosaic": ("qgis", *PYQT, "torch", "rasterio", "onnx", "training", "lcgan_qgis.plugin",
+                          "lcgan_qgis.tooling", "lcgan_qgis.cli"),
     # Model tooling: the core plus onnx; QGIS-free.
     "lcgan_qgis/tooling": ("qgis", *PYQT, "torch", "rasterio", "training", "lcgan_qgis.plugin", "lcgan_qgis.cli"),
     # The command line: QGIS-free, over the core (and the tooling for ``quantize``).

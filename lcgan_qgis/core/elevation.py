@@ -11,9 +11,11 @@ comes back with 0.28 m of noise (std; GDAL's warper widens the kernel when it sh
 error. Values come back as float64 in the DEM's units (band scale and offset
 applied), NaN where the DEM is nodata or absent.
 
-:func:`plan_terrain` settles the run's terrain choices (sun, vertical unit, pixel size), counts the pixels without
-elevation (flat terrain there, with a warning) and returns the :class:`~lcgan_qgis.core.terrain.TerrainDeriver` the
-engine calls for every window (with its halo).
+:func:`settle_terrain` settles the run's terrain choices (sun, vertical unit, pixel size) into a :class:`TerrainPlan`
+and counts the pixels without elevation (flat terrain there, with a warning); :meth:`TerrainPlan.deriver` gives the
+:class:`~lcgan_qgis.core.terrain.TerrainDeriver` the engine calls for every window (with its halo), and
+:func:`plan_terrain` does both. The plan is small and picklable: a distributed job settles it once on the client and
+each worker opens the DEM itself (:mod:`lcgan_qgis.mosaic.tile`).
 """
 
 from __future__ import annotations
@@ -208,11 +210,36 @@ def _write_warped_vrt(source: str, band_count: int, band: int, target: RasterInf
     return names
 
 
-def plan_terrain(terrain: TerrainInputs, elevation: ElevationReader, info: RasterInfo, *,
-                 sun_azimuth_deg: float | None = None, sun_elevation_deg: float | None = None,
-                 metres_per_unit: float | None = None, fallback_gsd_m: float = 30.0,
-                 is_canceled: Callable[[], bool] | None = None) -> tuple[TerrainDeriver, list[str]]:
-    """The terrain channels of a run over ``info``'s grid, and the messages for the user.
+@dataclasses.dataclass(frozen=True)
+class TerrainPlan:
+    """A run's settled terrain choices (:func:`settle_terrain`): which DEM, and how its channels are derived.
+
+    Attributes:
+        elevation_path: the DEM (any GDAL raster; :class:`ElevationReader` presents it on the run's grid).
+        metres_per_unit: metres per DEM unit.
+        pixel_size_m: ``(x, y)`` size of the grid's pixels in metres.
+        sun_azimuth_deg, sun_elevation_deg: the sun for the hillshade.
+    """
+
+    elevation_path: str
+    metres_per_unit: float
+    pixel_size_m: tuple[float, float]
+    sun_azimuth_deg: float
+    sun_elevation_deg: float
+
+    def deriver(self, terrain: TerrainInputs, elevation: ElevationReader) -> TerrainDeriver:
+        """The terrain channels of any window of ``elevation``'s grid (the DEM this plan names, opened on it)."""
+        info = elevation.info
+        read = functools.partial(_read_metres, elevation, self.metres_per_unit)
+        return TerrainDeriver(terrain, read, info.width, info.height, self.pixel_size_m, self.sun_azimuth_deg,
+                              self.sun_elevation_deg)
+
+
+def settle_terrain(terrain: TerrainInputs, elevation: ElevationReader, info: RasterInfo, *,
+                   sun_azimuth_deg: float | None = None, sun_elevation_deg: float | None = None,
+                   metres_per_unit: float | None = None, fallback_gsd_m: float = 30.0,
+                   is_canceled: Callable[[], bool] | None = None) -> tuple[TerrainPlan, list[str]]:
+    """The terrain choices of a run over ``info``'s grid, and the messages for the user.
 
     Args:
         terrain: the model's terrain inputs.
@@ -256,9 +283,21 @@ def plan_terrain(terrain: TerrainInputs, elevation: ElevationReader, info: Raste
     if missing:
         messages.append(f"Warning: {missing:,} of {total:,} pixels ({100.0 * missing / total:.2f} %) have no elevation "
                         f"in {Path(elevation.name).name} (nodata or outside it): the terrain is flat there.")
-    read = functools.partial(_read_metres, elevation, unit)
-    deriver = TerrainDeriver(terrain, read, info.width, info.height, pixel, float(azimuth), float(sun_elevation))
-    return deriver, messages
+    plan = TerrainPlan(elevation.name, float(unit), (float(pixel[0]), float(pixel[1])), float(azimuth),
+                       float(sun_elevation))
+    return plan, messages
+
+
+def plan_terrain(terrain: TerrainInputs, elevation: ElevationReader, info: RasterInfo, *,
+                 sun_azimuth_deg: float | None = None, sun_elevation_deg: float | None = None,
+                 metres_per_unit: float | None = None, fallback_gsd_m: float = 30.0,
+                 is_canceled: Callable[[], bool] | None = None) -> tuple[TerrainDeriver, list[str]]:
+    """:func:`settle_terrain`, then the plan's :class:`~lcgan_qgis.core.terrain.TerrainDeriver` over ``elevation``
+    (same arguments and errors)."""
+    plan, messages = settle_terrain(terrain, elevation, info, sun_azimuth_deg=sun_azimuth_deg,
+                                    sun_elevation_deg=sun_elevation_deg, metres_per_unit=metres_per_unit,
+                                    fallback_gsd_m=fallback_gsd_m, is_canceled=is_canceled)
+    return plan.deriver(terrain, elevation), messages
 
 
 def vertical_unit_m(terrain: TerrainInputs, elevation: ElevationReader,

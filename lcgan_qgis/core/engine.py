@@ -8,13 +8,14 @@ Flow of :func:`translate`:
 2. lay a grid of equal windows over the raster (:mod:`tiling`): large windows (``window_px``, shrunk to fit the
    raster evenly) that overlap by at least ``overlap_px``, blended with separable raised-cosine weights that sum
    to 1 at every pixel;
-3. a read-ahead thread reads and converts the next windows while onnxruntime runs the current batch;
-4. windows are accumulated in row-major order; only three float buffers live at a time: the current window, the
-   part of it the next window in the strip overlaps (``carry``) and the rows the next strip overlaps (``band``,
-   full width but only ``overlap`` rows high). Pixels no later window touches are final: they are post-processed
-   and handed to a :class:`~lcgan_qgis.core.output.RowSink` that writes whole block rows. Memory therefore
-   depends on the window size, the overlap and the raster width, never on its height;
-5. the GeoTIFF is written under a temporary name and moved into place on success; cancel or error removes it.
+3. a read-ahead thread reads and converts the next windows while onnxruntime runs the current batch, and the
+   windows are blended and streamed to the writer in whole block rows, with memory bounded by the window size, the
+   overlap and the raster width, never its height (:mod:`.streaming`);
+4. the GeoTIFF is written under a temporary name and moved into place on success; cancel or error removes it.
+
+Steps 1-2 are :func:`plan_run` (a :class:`RunPlan`, decided from the whole raster once); steps 3-4 are
+:func:`translate_region`, over the whole raster or over any part of its one window grid with the whole grid's
+weights (a super-tile of a distributed job, :mod:`lcgan_qgis.mosaic`), so a part's pixels are the whole run's.
 
 The engine translates on the grid its reader presents. Whether a raster must first be brought to the model's ground
 sample distance is the job's decision (:func:`lcgan_qgis.core.job.run_translation`, one policy for every caller).
@@ -23,10 +24,8 @@ sample distance is the job's decision (:func:`lcgan_qgis.core.job.run_translatio
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -34,20 +33,26 @@ import numpy as np
 
 from .aoi import AreaOfInterest
 from .contract import Direction, ModelContract
-from .elevation import ElevationReader, ignored_elevation_message, missing_elevation_message, plan_terrain
+from .elevation import (
+    ElevationReader,
+    TerrainPlan,
+    ignored_elevation_message,
+    missing_elevation_message,
+    settle_terrain,
+)
 from .errors import Canceled, InputRasterError, OptionError
 from .files import check_output_paths, stale_partial_messages
 from .gdal_io import GeoTiffWriter
-from .output import RowSink, open_writer, output_spec, postprocess, style_output
+from .output import open_writer, output_spec, style_output
 from .preprocess import InputPlan, plan_input
-from .raster import RasterReader, Window, read_valid_mask
+from .raster import RasterInfo, RasterReader, Window
 from .runtime import Model
+from .streaming import run_windows
 from .tiling import Tiling, fit_window, make_tiling
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW_PX = 512
-READ_AHEAD_BATCHES = 2
 
 
 @dataclass(frozen=True)
@@ -86,16 +91,6 @@ class TranslateResult:
     precision: str = "fp32"  # and at which precision (``Model.precision``)
 
 
-@dataclass
-class _Item:
-    """One grid cell on its way through the pipeline (``x`` is None for cells outside the area of interest)."""
-
-    row: int
-    col: int
-    x: np.ndarray | None
-    valid: np.ndarray | None
-
-
 def _check_options(options: TranslateOptions, contract: ModelContract) -> tuple[int, int]:
     """Validate options; returns (overlap_px, window_px)."""
     overlap = contract.overlap_px if options.overlap_px is None else options.overlap_px
@@ -117,117 +112,96 @@ def _check_options(options: TranslateOptions, contract: ModelContract) -> tuple[
     return overlap, window
 
 
-class _Blender:
-    """Accumulates weighted window outputs in row-major order and emits final pixels strip by strip."""
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run decides from the whole raster before any inference (:func:`plan_run`).
 
-    def __init__(self, tiling: Tiling, channels: int, width: int) -> None:
-        self.tiling = tiling
-        self.channels = channels
-        self.width = width
-        self.band: np.ndarray | None = None  # rows this strip shares with the previous one (full width)
-        self.next_band: np.ndarray | None = None
-        self.carry: np.ndarray | None = None  # columns this window shares with the previous one
+    The same plan serves a run over the whole raster and a run over any part of it (:func:`translate_region`, one
+    super-tile of a distributed job): the window grid, the radiometry, the nodata rules and the terrain choices are
+    the whole raster's, so every part blends exactly as the whole run does. The grid is rebuilt by :meth:`tiling`;
+    :meth:`portable` drops the open DEM of a terrain-aware plan so the plan can travel to another process, which
+    opens the DEM again with :meth:`with_elevation`.
+    """
 
-    def start_strip(self, r: int) -> None:
-        rows = self.tiling.rows
-        self.band, self.next_band, self.carry = self.next_band, None, None
-        shared = rows.stop(r) - rows.final_stop(r)
-        if shared > 0:
-            self.next_band = np.zeros((self.channels, shared, self.width), dtype=np.float32)
+    info: RasterInfo
+    input: InputPlan
+    window_h: int
+    window_w: int
+    overlap_px: int
+    size_multiple_px: int
+    batch_size: int = 1
+    aoi_wkt: str | None = None
+    messages: tuple[str, ...] = ()
+    terrain: TerrainPlan | None = None  # terrain-aware models: the settled choices (``input.terrain`` reads the DEM)
+    tags: tuple[tuple[str, str], ...] = ()  # dataset metadata of every output (TranslateOptions.tags)
+    overviews: bool = True  # build internal overviews of every output (TranslateOptions.overviews)
 
-    def add(self, r: int, c: int, y: np.ndarray | None) -> np.ndarray:
-        """Blend window ``(r, c)``'s output ``y`` (``(C, extent_h, extent_w)``, None = zeros); returns its final
-        part ``(C, final rows, final cols)``."""
-        tiling = self.tiling
-        rows, cols = tiling.rows, tiling.cols
-        eh, ew = rows.extent, cols.extent
-        acc = np.zeros((self.channels, eh, ew), np.float32) if y is None else y * tiling.weight(r, c)[None]
-        x0 = cols.starts[c]
-        lw = 0
-        if self.carry is not None:
-            lw = self.carry.shape[2]
-            acc[:, :, :lw] += self.carry
-        if self.band is not None:
-            bh = self.band.shape[1]
-            acc[:, :bh, lw:] += self.band[:, :, x0 + lw:x0 + ew]
-        sr, sc = rows.final_stop(r) - rows.starts[r], cols.final_stop(c) - x0
-        self.carry = acc[:, :, sc:].copy() if sc < ew else None
-        if self.next_band is not None:
-            self.next_band[:, :, x0:x0 + sc] = acc[:, sr:, :sc]
-        return acc[:, :sr, :sc]
+    def tiling(self) -> Tiling:
+        """The window grid of the whole raster."""
+        info = self.info
+        return make_tiling(info.height, info.width, self.window_h, self.window_w, self.overlap_px,
+                           self.size_multiple_px)
 
+    @property
+    def whole(self) -> Window:
+        """The whole raster as a window."""
+        return Window(0, 0, self.info.width, self.info.height)
 
-def _produce(cells: list[tuple[int, int, bool]], tiling: Tiling, reader: RasterReader, plan: InputPlan,
-             contract: ModelContract, out: queue.Queue, stop: threading.Event) -> None:
-    """Read-ahead thread: read and convert windows in order; puts _Item, then None; an exception is put as is."""
-    ph, pw = tiling.padded_shape
-    try:
-        for r, c, run in cells:
-            if stop.is_set():
-                return
-            if not run:
-                item = _Item(r, c, None, None)
-            else:
-                window = tiling.window(r, c)
-                x, valid = plan.convert(contract, reader.read(window, plan.bands), reader.info.name, window,
-                                        read_valid_mask(reader, window, plan.bands))
-                if (ph, pw) != x.shape[1:]:
-                    x = np.pad(x, ((0, 0), (0, ph - x.shape[1]), (0, pw - x.shape[2])), mode="reflect")
-                item = _Item(r, c, x, valid)
-            _put(out, item, stop)
-        _put(out, None, stop)
-    except BaseException as exc:  # (handed to the consumer thread, which re-raises it)
-        _put(out, exc, stop)
+    def portable(self) -> RunPlan:
+        """This plan without its open DEM (small and picklable); :meth:`with_elevation` gives it back."""
+        return replace(self, input=replace(self.input, terrain=None)) if self.input.terrain is not None else self
+
+    def with_elevation(self, contract: ModelContract, elevation: ElevationReader) -> RunPlan:
+        """This plan reading its terrain channels from ``elevation`` (the DEM of :attr:`terrain`, opened on the
+        plan's grid by the caller, who closes it after the run)."""
+        if self.terrain is None or contract.terrain is None:
+            return self
+        return replace(self, input=replace(self.input, terrain=self.terrain.deriver(contract.terrain, elevation)))
 
 
-def _put(out: queue.Queue, item: object, stop: threading.Event) -> None:
-    """Queue ``item`` for the consumer; drop it once the consumer has stopped (a full queue must not block the
-    read-ahead thread, or the consumer's ``join`` would wait for its timeout after an error or a cancel)."""
-    while not stop.is_set():
-        try:
-            out.put(item, timeout=0.1)
-            return
-        except queue.Full:
-            continue
+def plan_run(contract: ModelContract, reader: RasterReader,
+             options: TranslateOptions = TranslateOptions(),  # noqa: B008 (frozen, immutable default)
+             is_canceled: Callable[[], bool] | None = None, elevation: ElevationReader | None = None) -> RunPlan:
+    """Check the options and the raster against the model and lay the window grid (no inference, no output).
 
+    Args:
+        contract: the model's contract.
+        reader: the whole raster.
+        options: see :class:`TranslateOptions`.
+        is_canceled: polled during the land-cover pre-scan and the DEM's nodata count.
+        elevation: the DEM on ``reader``'s grid for terrain-aware models; ignored, with a message, by others.
 
-def _items(cells: list[tuple[int, int, bool]], tiling: Tiling, reader: RasterReader, plan: InputPlan,
-           contract: ModelContract, batch_size: int) -> Iterator[_Item]:
-    """The pipeline's items, read ahead by a worker thread (stopped when the iterator is closed)."""
-    q: queue.Queue = queue.Queue(maxsize=READ_AHEAD_BATCHES * batch_size)
-    stop = threading.Event()
-    worker = threading.Thread(target=_produce, args=(cells, tiling, reader, plan, contract, q, stop),
-                              name="lcgan-read-ahead", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = q.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join(timeout=30)
-
-
-def _batches(items: Iterator[_Item], batch_size: int) -> Iterator[list[_Item]]:
-    """Group consecutive runnable items into batches; a skipped item is its own batch."""
-    pending: list[_Item] = []
-    for item in items:
-        if item.x is None:
-            if pending:
-                yield pending
-                pending = []
-            yield [item]
-            continue
-        pending.append(item)
-        if len(pending) == batch_size:
-            yield pending
-            pending = []
-    if pending:
-        yield pending
+    Raises:
+        OptionError, InputRasterError: with a message naming the option or the raster (a terrain-aware model
+            without ``elevation`` included).
+        Canceled: ``is_canceled`` turned true while the raster or the DEM was scanned.
+    """
+    info = reader.info
+    overlap, window_px = _check_options(options, contract)
+    if contract.terrain is not None and elevation is None:
+        raise InputRasterError(missing_elevation_message(contract))
+    plan = plan_input(contract, reader, options.bands, options.radiometry_mode, is_canceled)
+    messages = list(plan.messages)
+    terrain = None
+    if contract.terrain is not None and elevation is not None:
+        terrain, terrain_messages = settle_terrain(
+            contract.terrain, elevation, info, sun_azimuth_deg=options.sun_azimuth_deg,
+            sun_elevation_deg=options.sun_elevation_deg, metres_per_unit=options.elevation_unit_m,
+            fallback_gsd_m=contract.gsd_m, is_canceled=is_canceled)
+        if is_canceled is not None and is_canceled():  # (the nodata count stopped early: its figures are partial)
+            raise Canceled("Cancelled; nothing was written.")
+        plan = replace(plan, terrain=terrain.deriver(contract.terrain, elevation))
+        messages += terrain_messages
+    elif elevation is not None:
+        messages.append(ignored_elevation_message(elevation.name))
+    multiple = contract.size_multiple_px
+    return RunPlan(
+        info=info, input=plan,
+        window_h=fit_window(info.height, window_px, overlap, multiple),
+        window_w=fit_window(info.width, window_px, overlap, multiple),
+        overlap_px=overlap, size_multiple_px=multiple, batch_size=options.batch_size, aoi_wkt=options.aoi_wkt,
+        messages=tuple(messages), terrain=terrain, tags=tuple(options.tags), overviews=options.overviews,
+    )
 
 
 def translate(model: Model, reader: RasterReader, output_path: str | Path,
@@ -255,60 +229,93 @@ def translate(model: Model, reader: RasterReader, output_path: str | Path,
     """
     started = time.perf_counter()
     contract, info = model.contract, reader.info
-    output_path = Path(output_path)
     canceled = is_canceled or (lambda: False)
-    report = progress or (lambda _f: None)
-    overlap, window_px = _check_options(options, contract)
+    _check_options(options, contract)
     check_output_paths(output_path, options.confidence_path, info.name, options.overwrite,
                        elevation.name if elevation is not None else None)
     if contract.terrain is not None and elevation is None:
         raise InputRasterError(missing_elevation_message(contract, getattr(model, "path", None)))
-    cleaned = stale_partial_messages([output_path] + ([options.confidence_path] if options.confidence_path else []))
+    notes = list(model.notes) + stale_partial_messages(
+        [output_path] + ([options.confidence_path] if options.confidence_path else []))
     try:
-        plan = plan_input(contract, reader, options.bands, options.radiometry_mode, canceled)
+        plan = plan_run(contract, reader, options, canceled, elevation)
     except Canceled:  # during the pre-scan
-        return _canceled(model, started, [*model.notes, *cleaned])
-    messages = list(model.notes) + cleaned + list(plan.messages)
-    if contract.terrain is not None and elevation is not None:
-        terrain, terrain_messages = plan_terrain(
-            contract.terrain, elevation, info, sun_azimuth_deg=options.sun_azimuth_deg,
-            sun_elevation_deg=options.sun_elevation_deg, metres_per_unit=options.elevation_unit_m,
-            fallback_gsd_m=contract.gsd_m, is_canceled=canceled)
-        plan = replace(plan, terrain=terrain)
-        messages += terrain_messages
-    elif elevation is not None:
-        messages.append(ignored_elevation_message(elevation.name))
-    multiple = contract.size_multiple_px
-    window_h = fit_window(info.height, window_px, overlap, multiple)
-    window_w = fit_window(info.width, window_px, overlap, multiple)
-    tiling = make_tiling(info.height, info.width, window_h, window_w, overlap, multiple)
-    aoi = AreaOfInterest(options.aoi_wkt, info) if options.aoi_wkt else None
+        return _canceled(model, started, notes)
+    if canceled():
+        return _canceled(model, started, notes + list(plan.messages))
+    result = translate_region(model, reader, plan, plan.whole, output_path, options.confidence_path, progress,
+                              canceled)
+    messages = (*notes, *result.messages)
+    if result.canceled:
+        return replace(result, messages=messages)
+    seconds = time.perf_counter() - started
+    return replace(result, seconds=seconds, mpx_per_s=info.width * info.height / 1e6 / max(seconds, 1e-9),
+                   messages=messages)
+
+
+def translate_region(model: Model, reader: RasterReader, plan: RunPlan, region: Window, output_path: str | Path,
+                     confidence_path: str | None = None, progress: Callable[[float], None] | None = None,
+                     is_canceled: Callable[[], bool] | None = None) -> TranslateResult:
+    """Translate the part ``region`` of the raster ``plan`` was made for into a GeoTIFF of that part.
+
+    Runs the windows of the whole raster's grid that touch ``region`` (:meth:`~lcgan_qgis.core.tiling.Tiling.
+    covering`), blended with the whole grid's weights, so the pixels written equal those of :func:`translate` over
+    the whole raster (which is this function with ``region = plan.whole``). The output is georeferenced to the part
+    and carries the plan's tags and overviews.
+
+    Args:
+        model: a loaded model whose contract ``plan`` was made with.
+        reader: the whole raster (windows are read in its coordinates).
+        plan: from :func:`plan_run` (with its DEM: :meth:`RunPlan.with_elevation`, for terrain-aware models).
+        region: pixels to write, inside the raster.
+        output_path, confidence_path: the GeoTIFF(s) to write (written under a temporary name, then renamed).
+        progress, is_canceled: as for :func:`translate`.
+
+    Raises:
+        OptionError: ``region`` is not inside the raster.
+        InputRasterError, OutputError, DeviceError: as for :func:`translate`.
+    """
+    started = time.perf_counter()
+    contract, info = model.contract, plan.info
+    canceled = is_canceled or (lambda: False)
+    report = progress or (lambda _f: None)
+    messages = list(plan.messages)
+    if plan.whole.intersection(region) != region:
+        raise OptionError(f"The region {region} is not inside the {info.width}x{info.height} raster {info.name}.")
+    if plan.terrain is not None and plan.input.terrain is None:
+        raise InputRasterError(f"The plan of {info.name} reads the elevation {plan.terrain.elevation_path}, which is "
+                               "not open here; give the plan its DEM (RunPlan.with_elevation).")
+    tiling = plan.tiling().covering(region)
+    aoi = AreaOfInterest(plan.aoi_wkt, info) if plan.aoi_wkt else None
     cells = [(r, c, aoi is None or aoi.touches(tiling.window(r, c)))
              for r in range(tiling.rows.count) for c in range(tiling.cols.count)]
     to_run = sum(run for _r, _c, run in cells)
     spec = output_spec(contract)
-    log.info("%s: %dx%d px, %d of %d windows of %dx%d (padded %s), overlap %d px, batch %d, %s", info.name,
-             info.width, info.height, to_run, len(cells), tiling.rows.extent, tiling.cols.extent,
-             tiling.padded_shape, overlap, options.batch_size, model.provider)
+    log.info("%s: %dx%d px at (%d, %d), %d of %d windows of %dx%d (padded %s), overlap %d px, batch %d, %s",
+             info.name, region.width, region.height, region.col_off, region.row_off, to_run, len(cells),
+             tiling.rows.extent, tiling.cols.extent, tiling.padded_shape, plan.overlap_px, plan.batch_size,
+             model.provider)
     if canceled():
         return _canceled(model, started, messages)
     report(0.0)
+    part = _region_info(info, region)
     writers: list[GeoTiffWriter] = []
     try:
-        writers.append(open_writer(str(output_path), info, spec.bands, spec.dtype, spec.nodata))
+        writers.append(open_writer(str(output_path), part, spec.bands, spec.dtype, spec.nodata))
         style_output(writers[0], contract)
-        if options.confidence_path:
-            writers.append(open_writer(options.confidence_path, info, 1, np.dtype(np.float32), 0.0))
+        if confidence_path:
+            writers.append(open_writer(confidence_path, part, 1, np.dtype(np.float32), 0.0))
             writers[1].band(1).SetDescription("confidence (max class probability)")
-        done = _run(model, reader, tiling, plan, cells, writers, aoi, options, report, canceled, to_run)
+        done = run_windows(model, reader, tiling, plan.input, plan.batch_size, region, cells, writers, aoi, report,
+                           canceled, to_run)
         if not done:
             for writer in writers:
                 writer.abort()
             return _canceled(model, started, messages)
         categorical = (contract.direction is Direction.RGB_TO_LANDCOVER, False)  # (codes, confidence)
         for writer, is_codes in zip(writers, categorical, strict=False):
-            writer.set_tags(dict(options.tags))
-            if options.overviews:
+            writer.set_tags(dict(plan.tags))
+            if plan.overviews:
                 writer.build_overviews(is_codes)
         for writer in writers:
             writer.commit()
@@ -319,11 +326,19 @@ def translate(model: Model, reader: RasterReader, output_path: str | Path,
     seconds = time.perf_counter() - started
     report(1.0)
     return TranslateResult(
-        output_path=str(output_path), confidence_path=options.confidence_path, canceled=False,
+        output_path=str(output_path), confidence_path=confidence_path, canceled=False,
         provider=model.provider, tiles=to_run, seconds=seconds,
-        mpx_per_s=info.width * info.height / 1e6 / max(seconds, 1e-9), messages=tuple(messages),
+        mpx_per_s=region.width * region.height / 1e6 / max(seconds, 1e-9), messages=tuple(messages),
         backend=model.backend, precision=model.precision,
     )
+
+
+def _region_info(info: RasterInfo, region: Window) -> RasterInfo:
+    """``info`` cut to ``region``: its size, and a geotransform whose origin is the region's corner."""
+    x0, dx, rx, y0, ry, dy = info.geotransform
+    origin = (x0 + region.col_off * dx + region.row_off * rx, dx, rx,
+              y0 + region.col_off * ry + region.row_off * dy, ry, dy)
+    return replace(info, width=region.width, height=region.height, geotransform=origin)
 
 
 def _canceled(model: Model, started: float, messages: list[str]) -> TranslateResult:
@@ -331,59 +346,3 @@ def _canceled(model: Model, started: float, messages: list[str]) -> TranslateRes
                            (*messages, "Cancelled; nothing was written."), model.backend, model.precision)
 
 
-def _run(model: Model, reader: RasterReader, tiling: Tiling, plan: InputPlan, cells: list[tuple[int, int, bool]],
-         writers: list[GeoTiffWriter], aoi: AreaOfInterest | None, options: TranslateOptions,
-         report: Callable[[float], None], canceled: Callable[[], bool], to_run: int) -> bool:
-    """The streaming loop; returns False when cancelled."""
-    contract, info = model.contract, reader.info
-    rows, cols = tiling.rows, tiling.cols
-    blender = _Blender(tiling, contract.out_channels, info.width)
-    sink = RowSink(writers, info.height)
-    want_confidence = len(writers) > 1
-    spec = output_spec(contract)
-    strip: list[np.ndarray] = []
-    done = 0
-    current_row = -1
-    items = _items(cells, tiling, reader, plan, contract, options.batch_size)
-    try:
-        for batch in _batches(items, options.batch_size):
-            if canceled():
-                return False
-            outputs: list[np.ndarray | None]
-            if batch[0].x is None:
-                outputs = [None]
-            else:
-                y = model.run(np.stack([item.x for item in batch]))
-                outputs = [y[i, :, :rows.extent, :cols.extent] for i in range(len(batch))]
-                done += len(batch)
-            for item, y in zip(batch, outputs, strict=True):
-                if item.row != current_row:
-                    current_row = item.row
-                    blender.start_strip(item.row)
-                    strip = _new_strip(spec.bands, spec.dtype, rows.final_stop(item.row) - rows.starts[item.row],
-                                       info.width, want_confidence)
-                final = blender.add(item.row, item.col, y)
-                x0, y0 = cols.starts[item.col], rows.starts[item.row]
-                region = Window(x0, y0, final.shape[2], final.shape[1])
-                valid = np.zeros(final.shape[1:], bool) if item.valid is None else \
-                    item.valid[:final.shape[1], :final.shape[2]]
-                if aoi is not None and item.valid is not None:
-                    valid = valid & aoi.mask(region)
-                pixels, confidence = postprocess(contract, final, valid, want_confidence)
-                strip[0][:, :, x0:x0 + region.width] = pixels
-                if confidence is not None:
-                    strip[1][:, :, x0:x0 + region.width] = confidence
-                if item.col == cols.count - 1:
-                    sink.add(strip)
-            report(min(done / max(to_run, 1), 0.999))
-    finally:
-        items.close()
-    return True
-
-
-def _new_strip(bands: int, dtype: np.dtype, height: int, width: int, confidence: bool) -> list[np.ndarray]:
-    """Output buffers of one strip (every pixel is set by the strip's windows)."""
-    strip = [np.empty((bands, height, width), dtype=dtype)]
-    if confidence:
-        strip.append(np.empty((1, height, width), dtype=np.float32))
-    return strip

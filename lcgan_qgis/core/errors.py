@@ -40,5 +40,9 @@ class DeviceError(LcganError, RuntimeError):
     """The requested execution device cannot be used."""
 
 
+class ClusterError(LcganError, RuntimeError):
+    """A distributed run cannot start or did not finish (Dask missing, scheduler unreachable, a tile failed)."""
+
+
 class Canceled(LcganError):  # noqa: N818 (a state, not a fault)
     """The user cancelled the run; nothing was written."""

@@ -9,6 +9,10 @@ A reader presents the raster on that grid itself: QGIS's provider reader through
 reader (:class:`~lcgan_qgis.core.gdal_io.GdalReader`) through GDAL's resampling RasterIO, with the same choices and
 the same pixels.
 
+A mosaic job on a Dask cluster (:func:`lcgan_qgis.mosaic.job.run_mosaic`) takes the same decisions through
+:func:`plan_job` (direction, elevation, resolution, provenance, the engine's options) before it cuts the raster into
+super-tiles, so no rule exists twice.
+
 Everything here may run on a worker thread: it touches no QGIS layer or project, only the reader and files. Tiles,
 blending, streaming and the GeoTIFF writer belong to :func:`lcgan_qgis.core.engine.translate`.
 """
@@ -38,7 +42,7 @@ from .files import (
 from .output import class_counts
 from .provenance import provenance_tags
 from .raster import Grid, RasterInfo, RasterReader
-from .resampling import GSD_TOLERANCE, plan_resolution, warp_into
+from .resampling import GSD_TOLERANCE, ResolutionPlan, plan_resolution, warp_into
 from .resources import bundled_model_path
 from .vectorize import check_vector_path, polygonize
 
@@ -277,25 +281,42 @@ def run_translation(request: TranslationRequest, reader: GridReader, progress: P
             loaded.close()
 
 
-def _run_model(request: TranslationRequest, reader: GridReader, model: Model, model_path: Path,
-               progress: Progress | None, is_canceled: IsCanceled | None, log: Log | None,
-               note: Log | None) -> JobResult:
-    """:func:`run_translation` once the outputs are reserved and the model is loaded."""
-    from .elevation import ignored_elevation_message, missing_elevation_message
-    from .engine import TranslateOptions, translate
+@dataclass(frozen=True)
+class JobPlan:
+    """What the job decides from the request, the model's contract and the raster before the engine runs
+    (:func:`plan_job`): the same for a single-process run and a mosaic job (:mod:`lcgan_qgis.mosaic`).
 
-    say = log or LOG.info
-    tell = note or say
-    report = progress or (lambda _f: None)
-    contract = model.contract
+    Attributes:
+        options: the engine's options (the request's, with the provenance tags).
+        tags: the provenance tags of every output.
+        elevation_path: the DEM a terrain-aware model reads (``None`` for map-only models: theirs is ignored).
+        resolution: the resolution policy's decision (``grid`` set: translate at the model's GSD).
+    """
+
+    options: TranslateOptions
+    tags: dict[str, str]
+    elevation_path: str | None
+    resolution: ResolutionPlan
+
+
+def plan_job(request: TranslationRequest, contract: ModelContract, model_path: Path, info: RasterInfo,
+             metres_per_unit: float | None, say: Log, tell: Log) -> JobPlan:
+    """The job's decisions for ``request`` with the model ``contract`` (of ``model_path``) on the raster ``info``.
+
+    Raises:
+        ContractError: the model translates the other direction.
+        InputRasterError: a terrain-aware model without elevation; a raster the resolution policy refuses.
+        OptionError: polygons asked of a model that writes no land cover.
+    """
+    from .elevation import ignored_elevation_message, missing_elevation_message
+    from .engine import TranslateOptions
+
     direction = contract.direction
     if request.direction is not None and direction is not request.direction:
         raise ContractError(
             f"Model {model_path} translates {direction.value}, not {request.direction.value}; "
             f"choose a {request.direction.value} model."
         )
-    say(f"Model {model_path.name} (version {contract.model_version}, {contract.tile_size_px} px tiles, "
-        f"{contract.gsd_m:g} m): {model.summary}.")
     rgb_input = direction is Direction.RGB_TO_LANDCOVER
     if rgb_input:
         say(describe_radiometry(request.radiometry_mode, contract))
@@ -305,12 +326,11 @@ def _run_model(request: TranslationRequest, reader: GridReader, model: Model, mo
         elevation_path = None
     elif contract.terrain is not None and not elevation_path:
         raise InputRasterError(missing_elevation_message(contract, model_path))
-    plan = plan_resolution(reader.info, reader.metres_per_unit, contract.gsd_m, request.gsd_tolerance,
-                           request.check_gsd)
-    say(plan.message)
+    resolution = plan_resolution(info, metres_per_unit, contract.gsd_m, request.gsd_tolerance, request.check_gsd)
+    say(resolution.message)
     if request.vector_path and rgb_input is False:
         raise OptionError("Polygons exist only for land-cover output (RGB imagery -> land cover models).")
-    tags = provenance_tags(contract, model_path, request.input_name or reader.info.name,
+    tags = provenance_tags(contract, model_path, request.input_name or info.name,
                            elevation_name=Path(elevation_path).name if elevation_path else None)
     options = TranslateOptions(
         tags=tuple(tags.items()),
@@ -326,12 +346,30 @@ def _run_model(request: TranslationRequest, reader: GridReader, model: Model, mo
         sun_elevation_deg=request.sun_elevation_deg,
         elevation_unit_m=request.elevation_unit_m,
     )
-    if plan.grid is None:
-        with _elevation_on(elevation_path, reader.info) as elevation:
+    return JobPlan(options, tags, elevation_path, resolution)
+
+
+def _run_model(request: TranslationRequest, reader: GridReader, model: Model, model_path: Path,
+               progress: Progress | None, is_canceled: IsCanceled | None, log: Log | None,
+               note: Log | None) -> JobResult:
+    """:func:`run_translation` once the outputs are reserved and the model is loaded."""
+    from .engine import translate
+
+    say = log or LOG.info
+    tell = note or say
+    report = progress or (lambda _f: None)
+    contract = model.contract
+    say(f"Model {model_path.name} (version {contract.model_version}, {contract.tile_size_px} px tiles, "
+        f"{contract.gsd_m:g} m): {model.summary}.")
+    job = plan_job(request, contract, model_path, reader.info, reader.metres_per_unit, say, tell)
+    options, tags, elevation_path = job.options, job.tags, job.elevation_path
+    rgb_input = contract.direction is Direction.RGB_TO_LANDCOVER
+    if job.resolution.grid is None:
+        with elevation_on(elevation_path, reader.info) as elevation:
             result = translate(model, reader, request.output_path, options, report, is_canceled, elevation)
     else:
-        result = _translate_resampled(model, reader, plan.grid, request, options, report, is_canceled, say, tell,
-                                      elevation_path)
+        result = _translate_resampled(model, reader, job.resolution.grid, request, options, report, is_canceled,
+                                      say, tell, elevation_path)
     if result.canceled:
         return JobResult(result, contract, tags)
     compiled = f"; OpenVINO compiled in {model.compile_seconds:.1f} s" if model.compile_seconds >= 0.05 else ""
@@ -356,7 +394,7 @@ def _run_model(request: TranslationRequest, reader: GridReader, model: Model, mo
 
 
 @contextlib.contextmanager
-def _elevation_on(path: str | None, info: RasterInfo) -> Iterator[ElevationReader | None]:
+def elevation_on(path: str | None, info: RasterInfo) -> Iterator[ElevationReader | None]:
     """The DEM at ``path`` presented on ``info``'s grid (``None`` without a path), closed afterwards."""
     if not path:
         yield None
@@ -389,7 +427,7 @@ def _translate_resampled(model: Model, reader: GridReader, grid: Grid, request: 
         coarse_options = replace(options, confidence_path=str(coarse_conf) if coarse_conf else None, overwrite=True,
                                  overviews=False)  # (the warp builds the final file's)
         with contextlib.closing(reader.on_grid(grid, categorical=categorical_input)) as coarse_reader, \
-                _elevation_on(elevation_path, coarse_reader.info) as elevation:
+                elevation_on(elevation_path, coarse_reader.info) as elevation:
             result = translate(model, coarse_reader, coarse_out, coarse_options,
                                lambda f: report(TRANSLATE_SHARE * f), is_canceled, elevation)
         if result.canceled:

@@ -8,6 +8,10 @@ Blending weights are separable: each window has a 1-D weight per axis, a raised-
 overlap with each neighbour, divided by the sum of all windows' weights along that axis. The 2-D weight of a
 window is the outer product, so the weights of all windows sum to exactly 1 at every pixel (a partition of
 unity), with no weight-sum buffer needed.
+
+A run over part of the raster (one super-tile of a distributed job) takes :meth:`Tiling.covering`: the windows of the
+whole raster's grid that touch the part, with their whole-grid weights, so every pixel of the part gets exactly the
+contributions, weights and summation order it gets in a run over the whole raster.
 """
 
 from __future__ import annotations
@@ -29,13 +33,18 @@ def round_up(value: int, multiple: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class AxisTiling:
-    """Windows along one axis: start offsets, the window's extent inside the raster, and its padded size."""
+    """Windows along one axis: start offsets, the window's extent inside the raster, and its padded size.
+
+    Positions are relative to ``offset`` (0 for the whole raster; the first window's start in the raster for a
+    :meth:`covering` part), and ``length`` is the span whose pixels these windows finish.
+    """
 
     length: int
     starts: tuple[int, ...]
     extent: int  # pixels of each window inside the raster (all windows are the same size)
     padded: int  # size fed to the model (>= extent; > extent only when the axis is shorter than the window)
     weights: tuple[np.ndarray, ...]  # per window, float32 of length ``extent``
+    offset: int = 0  # raster position of position 0
 
     @property
     def count(self) -> int:
@@ -47,6 +56,29 @@ class AxisTiling:
     def final_stop(self, i: int) -> int:
         """End of the span that no later window touches once window ``i`` is done."""
         return self.starts[i + 1] if i + 1 < self.count else self.length
+
+    @property
+    def span(self) -> int:
+        """Pixels from position 0 to the end of the last window (the width of a buffer holding every window)."""
+        return self.stop(self.count - 1)
+
+    def covering(self, start: int, stop: int) -> AxisTiling:
+        """The windows touching raster pixels ``[start, stop)``, with their weights, as an axis of their own.
+
+        Its ``offset`` is the first such window's raster position and its ``length`` ends where the next window of
+        the whole axis starts (or at the raster's end): the pixels it finishes are complete, and they include
+        ``[start, stop)``. Pixels before ``start`` that an omitted window also covers are left incomplete.
+        """
+        lo, hi = start - self.offset, stop - self.offset
+        if not 0 <= lo < hi <= self.length:
+            raise ValueError(f"span [{start}, {stop}) is not inside the axis [{self.offset}, "
+                             f"{self.offset + self.length})")
+        touching = [i for i, s in enumerate(self.starts) if s < hi and s + self.extent > lo]
+        i0, i1 = touching[0], touching[-1] + 1
+        origin = self.starts[i0]
+        end = self.starts[i1] if i1 < self.count else self.length
+        return AxisTiling(end - origin, tuple(s - origin for s in self.starts[i0:i1]), self.extent, self.padded,
+                          self.weights[i0:i1], self.offset + origin)
 
 
 def axis_starts(length: int, window_px: int, overlap_px: int) -> tuple[int, ...]:
@@ -113,8 +145,14 @@ class Tiling:
         return self.rows.padded, self.cols.padded
 
     def window(self, r: int, c: int) -> Window:
-        """The raster window (inside the raster) of grid cell ``(r, c)``."""
-        return Window(self.cols.starts[c], self.rows.starts[r], self.cols.extent, self.rows.extent)
+        """The raster window (inside the raster, in the whole raster's coordinates) of grid cell ``(r, c)``."""
+        return Window(self.cols.offset + self.cols.starts[c], self.rows.offset + self.rows.starts[r],
+                      self.cols.extent, self.rows.extent)
+
+    def covering(self, region: Window) -> Tiling:
+        """The windows touching ``region`` (raster pixels), with their weights: see :meth:`AxisTiling.covering`."""
+        return Tiling(self.rows.covering(region.row_off, region.row_end),
+                      self.cols.covering(region.col_off, region.col_end))
 
     def weight(self, r: int, c: int) -> np.ndarray:
         """``(extent_rows, extent_cols)`` float32 blending weight of grid cell ``(r, c)``."""

@@ -288,11 +288,11 @@ def test_unwritable_output_folder_is_named(lcgan, models, tmp_path: Path, pixel_
 def test_help_texts_come_from_the_help_file_keyed_by_algorithm_id(lcgan) -> None:
     from qgis.core import QgsApplication
 
-    from lcgan_qgis.plugin.processing_provider.algorithms import _help_texts
+    from lcgan_qgis.plugin.processing_provider.base import _help_texts
 
     provider = QgsApplication.processingRegistry().providerById("lcgan")
     ids = sorted(a.name() for a in provider.algorithms())
-    assert sorted(_help_texts()) == ids == ["landcover_to_rgb", "rgb_to_landcover"]
+    assert sorted(_help_texts()) == ids == ["landcover_to_rgb", "rgb_to_landcover", "translate_mosaic"]
     for algorithm in provider.algorithms():
         text = algorithm.shortHelpString()
         assert text.startswith(_help_texts()[algorithm.name()][:40]) and "by more than 10 %," in text

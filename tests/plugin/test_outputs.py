@@ -187,7 +187,7 @@ def test_a_web_tile_layer_is_read_over_the_area_at_the_model_gsd(lcgan, models, 
 def test_parameter_labels_are_short_and_the_help_explains_each(lcgan) -> None:
     from qgis.core import QgsApplication
 
-    for algorithm_id in (LC2RGB, RGB2LC):
+    for algorithm_id in (LC2RGB, RGB2LC, "lcgan:translate_mosaic"):
         algorithm = QgsApplication.processingRegistry().algorithmById(algorithm_id)
         help_text = algorithm.shortHelpString()
         for parameter in algorithm.parameterDefinitions():

@@ -27,10 +27,11 @@ from hypothesis import strategies as st
 from onnx import helper
 
 from lcgan_qgis.core.contract import METADATA_KEY, Direction, ModelContract
-from lcgan_qgis.core.engine import TranslateOptions, _Blender, translate
+from lcgan_qgis.core.engine import TranslateOptions, translate
 from lcgan_qgis.core.errors import ContractError, LcganError
 from lcgan_qgis.core.gdal_io import GdalReader
 from lcgan_qgis.core.runtime import load_model
+from lcgan_qgis.core.streaming import Blender
 from lcgan_qgis.core.tiling import fit_window, make_tiling
 from tests.core.rasters import read_tif, write_tif
 from tests.onnx_factory import default_contract, pointwise_model, save
@@ -51,7 +52,7 @@ def test_streaming_blender_hands_out_each_pixel_once_and_blends_exactly(h: int, 
     rows, cols = tiling.rows, tiling.cols
     ph, pw = tiling.padded_shape
     assert ph % multiple == 0 and pw % multiple == 0 and ph >= rows.extent and pw >= cols.extent
-    blender = _Blender(tiling, 3, w)
+    blender = Blender(tiling, 3, w)
     out = np.zeros((3, h, w), np.float64)
     handed_out = np.zeros((h, w), np.int32)
     for r in range(rows.count):

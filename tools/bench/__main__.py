@@ -13,7 +13,7 @@ from pathlib import Path
 from . import __doc__ as package_doc
 from .measurements import engine_run
 from .measures import REPO, ZION
-from .report import bench, print_table
+from .report import bench, print_table, scale_out_only
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,6 +26,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "and seam measurements (default: resources/models when present)")
     parser.add_argument("--large-factor", type=int, default=2,
                         help="the RSS run's large raster is size x factor per side (2: 4x the pixels)")
+    parser.add_argument("--scale-out-size", type=int, default=8192, help="side of the scale-out row's raster")
+    scale = sub.add_parser("scale-out", help="only the scale-out row (Dask, 1 vs 2 local workers vs the engine); "
+                                             "merged into --out")
+    scale.add_argument("--tile-px", type=int, default=4096)
+    scale.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     one = sub.add_parser("engine-run", help="(internal) one engine run, JSON on stdout")
     one.add_argument("--model", required=True)
     one.add_argument("--raster", required=True)
@@ -44,8 +49,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not ZION.is_dir():
         print(f"error: the Zion sample is missing ({ZION}); the benchmark needs its real rasters", file=sys.stderr)
         return 2
+    if args.command == "scale-out":
+        with tempfile.TemporaryDirectory(prefix="lcgan-bench-") as tmp:
+            row = scale_out_only(args.out, args.scale_out_size, Path(tmp), args.tile_px, args.device)
+        print(json.dumps({k: v for k, v in row.items() if not isinstance(v, dict)}, indent=1))
+        print(f"wrote the scale_out row of {args.out}")
+        return 0
     with tempfile.TemporaryDirectory(prefix="lcgan-bench-") as tmp:
-        report = bench(args.out, args.size, args.large_factor, Path(tmp), args.trained)
+        report = bench(args.out, args.size, args.large_factor, Path(tmp), args.trained, args.scale_out_size)
     print_table(report)
     print(f"wrote {args.out}")
     return 0

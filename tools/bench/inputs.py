@@ -129,8 +129,6 @@ def ensure_record(path: Path, calibration: Path) -> None:
 
 def synthetic_raster(folder: Path, size: int) -> Path:
     """A ``size`` x ``size`` 8-bit RGB GeoTIFF: Zion Landsat stretched to 1..255 and mirrored to size."""
-    from osgeo import gdal, osr
-
     path = folder / f"zion8bit_{size}.tif"
     if path.exists():
         return path
@@ -139,18 +137,46 @@ def synthetic_raster(folder: Path, size: int) -> Path:
     lo, hi = (np.percentile(src[:, valid], q, axis=1)[:, None, None] for q in (2, 98))
     img = np.clip((src - lo) / (hi - lo) * 254 + 1, 1, 255).astype(np.uint8)
     img[:, ~valid] = 128
+    return _write_utm12n(path, _mirrored(img, size))
+
+
+def synthetic_landcover(folder: Path, size: int) -> Path:
+    """A ``size`` x ``size`` land-cover GeoTIFF: the Zion NLCD (on the Landsat grid) mirrored to size, its nodata
+    border kept (a real map's codes, class patches and nodata)."""
+    from osgeo import gdal
+
+    path = folder / f"zion_nlcd_{size}.tif"
+    if path.exists():
+        return path
+    src = gdal.Open(str(ZION / "nlcd2011_on_landsat_grid.tif"))
+    codes, nodata = src.ReadAsArray(), src.GetRasterBand(1).GetNoDataValue()
+    return _write_utm12n(path, _mirrored(codes[None], size), nodata)
+
+
+def _mirrored(img: np.ndarray, size: int) -> np.ndarray:
+    """``(bands, h, w)`` pixels mirrored (flipped copies side by side and below) and cut to ``size`` x ``size``."""
     reps_r, reps_c = size // img.shape[1] + 1, size // img.shape[2] + 1
     row = np.concatenate([img if j % 2 == 0 else img[:, :, ::-1] for j in range(reps_c)], axis=2)
-    big = np.concatenate([row if i % 2 == 0 else row[:, ::-1] for i in range(reps_r)], axis=1)[:, :size, :size]
+    return np.concatenate([row if i % 2 == 0 else row[:, ::-1] for i in range(reps_r)], axis=1)[:, :size, :size]
+
+
+def _write_utm12n(path: Path, pixels: np.ndarray, nodata: float | None = None) -> Path:
+    """``(bands, rows, cols)`` uint8 pixels as a tiled DEFLATE GeoTIFF in UTM 12N at 30 m."""
+    from osgeo import gdal, osr
+
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(32612)
+    bands, rows, cols = pixels.shape
     with AtomicFile(path) as tmp:  # a cache: an interrupted run must not leave a truncated raster under its name
-        ds = gdal.GetDriverByName("GTiff").Create(str(tmp), size, size, 3, gdal.GDT_Byte,
+        ds = gdal.GetDriverByName("GTiff").Create(str(tmp), cols, rows, bands, gdal.GDT_Byte,
                                                   list(GEOTIFF_CREATION_OPTIONS))
         ds.SetGeoTransform(UTM12N_GEOTRANSFORM)
         ds.SetProjection(srs.ExportToWkt())
-        for b in range(3):
-            ds.GetRasterBand(b + 1).WriteArray(big[b])
+        for b in range(bands):
+            band = ds.GetRasterBand(b + 1)
+            if nodata is not None:
+                band.SetNoDataValue(nodata)
+            band.WriteArray(pixels[b])
         ds = None  # closed (flushed) before the move
     return path
 

@@ -19,6 +19,7 @@ from .inputs import (
     full_models,
     generator_flops_per_px,
     mosaic_vrt,
+    synthetic_landcover,
     synthetic_raster,
     trained_models,
 )
@@ -35,6 +36,7 @@ from .measurements import (
     spinning,
 )
 from .measures import CACHE, ZION, load, timed
+from .scale_out import scale_out
 
 log = logging.getLogger("bench")
 CHECK_CROP_PX = 1024  # the interleaved check's crop: 25 baseline tiles, 9 of our windows
@@ -64,7 +66,8 @@ def auto_on(model: Path) -> dict[str, Any]:
                 "gates": record.paths if record else None, "calibration": record.calibration if record else None}
 
 
-def bench(out_path: Path, size: int, large_factor: int, work: Path, trained_dir: Path | None) -> dict[str, Any]:
+def bench(out_path: Path, size: int, large_factor: int, work: Path, trained_dir: Path | None,
+          scale_out_size: int = 8192) -> dict[str, Any]:
     from lcgan_qgis.core.engine import DEFAULT_WINDOW_PX
     from lcgan_qgis.core.tiling import fit_window
 
@@ -110,6 +113,9 @@ def bench(out_path: Path, size: int, large_factor: int, work: Path, trained_dir:
     check = phase("interleaved_check", lambda: interleaved_check(models["rgb_to_landcover"], raster,
                                                                  min(size, CHECK_CROP_PX), work, cache, precision,
                                                                  backend))
+    scaled = phase("scale_out", lambda: scale_out(
+        models["landcover_to_rgb"], synthetic_landcover(CACHE, scale_out_size), work,
+        small_raster=synthetic_landcover(CACHE, 1800)))
 
     batch = ours["batch_shape"]
     engine_flops = flops_px * batch[0] * batch[2] * batch[3] * ours["tiles"]
@@ -134,6 +140,7 @@ def bench(out_path: Path, size: int, large_factor: int, work: Path, trained_dir:
         "compile_s_second_run": compiled.get("second_run"),
         "paths": {name: _path_summary(rows) for name, rows in
                   (("full_size_rgb_to_landcover", rows_full), *((f"bundled_{k}", v) for k, v in trained_rows.items()))},
+        "scale_out": scaled,
     })
     report["detail"] = {
         "raster": f"{size}x{size} 8-bit RGB (Zion Landsat stretched and mirrored), UTM 12N 30 m",
@@ -175,6 +182,31 @@ def _path_summary(result: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def scale_out_only(out_path: Path, size: int, work: Path, tile_px: int, device: str) -> dict[str, Any]:
+    """Measure only the scale-out row and put it into the report at ``out_path`` (kept otherwise as it is)."""
+    models = full_models()
+    row, timing = timed(lambda: scale_out(models["landcover_to_rgb"], synthetic_landcover(CACHE, size), work,
+                                          tile_px, device, small_raster=synthetic_landcover(CACHE, 1800)))
+    row["wall_s"] = timing["wall_s"]
+    report = json.loads(out_path.read_text()) if out_path.exists() else {}
+    report["scale_out"] = row
+    out_path.write_text(json.dumps(report, indent=2) + "\n")
+    return row
+
+
+def _scale_out_rows(row: dict[str, Any]) -> list[tuple[str, str, str]]:
+    one, two = row["one_worker"], row["two_workers"]
+    return [
+        ("scale-out 1 / 2 workers", f"{one['mpx_per_s']:.3f} / {two['mpx_per_s']:.3f} Mpx/s",
+         f"ratio {row['ratio_two_vs_one_worker']:.2f} on {row['cores']} cores; engine "
+         f"{row['single_process']['mpx_per_s']:.3f} Mpx/s"),
+        ("scale-out overhead (1 worker)", f"{row['overhead_one_worker_vs_single']:.3f}",
+         f"windows x{row['windows_ratio']:.3f}, per window x{row['overhead_per_window']:.3f} (runs in sequence)"),
+    ] + ([("scale-out per-tile overhead", f"{row['per_tile_overhead']['median_ratio']:.3f}",
+           f"median of {len(row['per_tile_overhead']['pairs'])} interleaved pairs, one tile (goal 1.15)")]
+         if row.get("per_tile_overhead") else [])
+
+
 def print_table(report: dict[str, Any]) -> None:
     d = report["detail"]
     compiled = (f"compile {report['compile_s_first_run']:.1f} s first run, {report['compile_s_second_run']:.1f} s "
@@ -199,6 +231,8 @@ def print_table(report: dict[str, Any]) -> None:
         ("seam ratio ours / naive", f"{report['seam_ratio']:.3f} / {report['seam_ratio_naive']:.3f}",
          f"{d['seams']['input']}, {d['seams']['backend']} {d['seams']['precision']}"),
     ]
+    if "scale_out" in report:
+        rows += _scale_out_rows(report["scale_out"])
     width = max(len(r[0]) for r in rows)
     for name, value, note in rows:
         print(f"{name:<{width}}  {value:>22}  {note}")

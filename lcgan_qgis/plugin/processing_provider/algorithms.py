@@ -1,5 +1,5 @@
-"""What the two Processing algorithms share (:class:`TranslateAlgorithm`); each direction's own parameters are in
-:mod:`.directions` (land cover -> synthetic RGB, RGB imagery -> land cover).
+"""What the two translation algorithms share (:class:`TranslateAlgorithm`, on :class:`.base.LcganAlgorithm`); each
+direction's own parameters are in :mod:`.directions` (land cover -> synthetic RGB, RGB imagery -> land cover).
 
 Both read the layer through a clone of its data provider (made in ``prepareAlgorithm`` on the main thread), run
 :func:`lcgan_qgis.job.run_translation` in ``processAlgorithm`` (possibly on a worker thread) with the feedback's
@@ -10,13 +10,10 @@ progress and cancel, and style the loaded result in ``postProcessAlgorithm``. Co
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from qgis.core import (
     QgsGeometry,
-    QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
@@ -24,7 +21,6 @@ from qgis.core import (
     QgsProcessingOutputString,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterDefinition,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
@@ -32,90 +28,28 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
     QgsRasterLayer,
 )
-from qgis.PyQt.QtCore import QCoreApplication
-from qgis.PyQt.QtGui import QIcon
 
-from ...core.choices import (
-    BACKEND_LABELS,
-    BACKENDS,
-    DEVICE_LABELS,
-    DEVICES,
-    DIRECTION_LABELS,
-    PRECISION_LABELS,
-    PRECISIONS,
-)
+from ...core.choices import DIRECTION_LABELS
 from ...core.contract import Direction
 from ...core.errors import LcganError
 from ...core.job import JobResult, TranslationRequest, run_translation
-from ...core.precision import MIN_CLASS_AGREEMENT, MIN_PSNR_DB
-from ...core.resampling import GSD_TOLERANCE
-from ...core.resources import bundled_terrain_model_path
-from ..icons import plugin_icon
 from ..layers import layer_file, reader_for
 from ..qgis_reader import ProviderReader
-from ..settings import openvino_cache_dir
 from ..styling import result_layer_name, style_file
+from .base import LcganAlgorithm
 from .result_styler import ResultStyler
 
 LOG = logging.getLogger(__name__)
-HELP_FILE = Path(__file__).with_name("help.yaml")
 RUNTIME_MISSING = ("onnxruntime cannot be imported ({0}). Install it with the Install button in QGIS's message bar "
                    "(shown when QGIS starts) or in the lcgan dock.")
 
 
-@lru_cache(maxsize=1)
-def _help_texts() -> dict[str, str]:
-    import yaml  # QGIS's Processing reads its own help files with it, so every QGIS has it
-
-    return yaml.safe_load(HELP_FILE.read_text(encoding="utf-8"))
-
-
-def help_text(algorithm_id: str) -> str:
-    """The help of ``algorithm_id`` from :data:`HELP_FILE` (untranslated; ``{tolerance}``, ``{agreement}``,
-    ``{psnr}`` and ``{terrain_model}`` not yet filled in)."""
-    return _help_texts()[algorithm_id]
-
-
-class TranslateAlgorithm(QgsProcessingAlgorithm):
+class TranslateAlgorithm(LcganAlgorithm):
     """Shared parameters and run logic; subclasses set the direction and the texts."""
-
-    INPUT = "INPUT"
-    MODEL = "MODEL"
-    BANDS = "BANDS"
-    RADIOMETRY = "RADIOMETRY"
-    OVERLAP = "OVERLAP"
-    DEVICE = "DEVICE"
-    PRECISION = "PRECISION"
-    BACKEND = "BACKEND"
-    BATCH = "BATCH"
-    EXTENT = "EXTENT"
-    CHECK_GSD = "CHECK_GSD"
-    OUTPUT = "OUTPUT"
-    CONFIDENCE = "CONFIDENCE"
-    VECTOR = "VECTOR"
-    MIN_AREA = "MIN_AREA"
-    ALL_CLASSES = "ALL_CLASSES"
-    PROVIDER = "PROVIDER"
-    RAN_WITH = "RAN_WITH"
-    TILES = "TILES"
-    SECONDS = "SECONDS"
-    ELEVATION = "ELEVATION"
-    SUN_AZIMUTH = "SUN_AZIMUTH"
-    SUN_ELEVATION = "SUN_ELEVATION"
-    ELEVATION_UNIT = "ELEVATION_UNIT"
 
     DIRECTION: Direction = Direction.LANDCOVER_TO_RGB
     INPUT_LABEL = "Input layer"
     OUTPUT_LABEL = "Output"
-    #: Parameter labels stay short (the dialog's default width shows about 40 characters); details are in the help.
-    LABELS: ClassVar[dict[str, str]] = {
-        MODEL: "Model (.onnx)", BANDS: "Red, green, blue bands", RADIOMETRY: "Radiometry", OVERLAP: "Tile overlap (px)",
-        DEVICE: "Device", BATCH: "Tiles per batch", EXTENT: "Area to translate",
-        CHECK_GSD: "Resample to the model's resolution", CONFIDENCE: "Confidence", VECTOR: "Land-cover polygons",
-        MIN_AREA: "Smallest polygon (px)", ALL_CLASSES: "Legend lists every class", PRECISION: "Precision",
-        BACKEND: "Inference backend", ELEVATION: "Elevation (DEM)", SUN_AZIMUTH: "Sun azimuth (°)",
-        SUN_ELEVATION: "Sun elevation (°)", ELEVATION_UNIT: "Metres per elevation unit",
-    }
 
     def __init__(self) -> None:
         super().__init__()
@@ -128,32 +62,11 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
         self._all_classes = False
 
     # -- identity ------------------------------------------------------------------------------------------
-    def tr(self, text: str) -> str:
-        return QCoreApplication.translate("lcgan", text)
-
-    def createInstance(self) -> TranslateAlgorithm:
-        return type(self)()
-
     def name(self) -> str:
         return self.DIRECTION.value
 
     def displayName(self) -> str:
         return self.tr(DIRECTION_LABELS[self.DIRECTION])
-
-    def group(self) -> str:
-        return self.tr("Translation")
-
-    def groupId(self) -> str:
-        return "translation"
-
-    def icon(self) -> QIcon:
-        return plugin_icon()
-
-    def shortHelpString(self) -> str:
-        return self.tr(help_text(self.name())).format(tolerance=f"{GSD_TOLERANCE * 100:g} %",
-                                                      agreement=f"{MIN_CLASS_AGREEMENT * 100:g} %",
-                                                      psnr=f"{MIN_PSNR_DB:g} dB",
-                                                      terrain_model=bundled_terrain_model_path())
 
     def tags(self) -> list[str]:
         return self.tr("cyclegan,gan,land cover,landcover,rgb,imagery,onnx,deep learning").split(",")
@@ -176,24 +89,7 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
                 defaultValue=None, optional=True, minValue=0, maxValue=4096,
             )
         )
-        self.addParameter(
-            QgsProcessingParameterEnum(
-                self.DEVICE, self.tr(label[self.DEVICE]), options=[self.tr(DEVICE_LABELS[d]) for d in DEVICES],
-                defaultValue=DEVICES.index("auto"),
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterEnum(
-                self.PRECISION, self.tr(label[self.PRECISION]),
-                options=[self.tr(PRECISION_LABELS[p]) for p in PRECISIONS], defaultValue=0,
-            )
-        )
-        backend = QgsProcessingParameterEnum(
-            self.BACKEND, self.tr(label[self.BACKEND]), options=[self.tr(BACKEND_LABELS[b]) for b in BACKENDS],
-            defaultValue=0,
-        )
-        backend.setFlags(backend.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
-        self.addParameter(backend)
+        self._add_execution_parameters()
         self.addParameter(
             QgsProcessingParameterNumber(
                 self.BATCH, self.tr(label[self.BATCH]), type=QgsProcessingParameterNumber.Type.Integer,
@@ -253,7 +149,6 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
         self._input_name = layer.name()
         self._check_layer(layer)
         model = self.parameterAsFile(parameters, self.MODEL, context) or None
-        device = DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)]
         overlap = None
         if parameters.get(self.OVERLAP) not in (None, ""):
             overlap = self.parameterAsInt(parameters, self.OVERLAP, context)
@@ -263,7 +158,6 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
             direction=self.DIRECTION,
             output_path=self.parameterAsOutputLayer(parameters, self.OUTPUT, context),
             model_path=model,
-            device=device,
             overlap_px=overlap,
             batch_size=self.parameterAsInt(parameters, self.BATCH, context),
             bands=self._bands(parameters, context, layer),
@@ -272,9 +166,7 @@ class TranslateAlgorithm(QgsProcessingAlgorithm):
             radiometry_mode=self._radiometry_mode(parameters, context),
             check_gsd=self.parameterAsBoolean(parameters, self.CHECK_GSD, context),
             input_path=layer_file(layer),
-            precision=PRECISIONS[self.parameterAsEnum(parameters, self.PRECISION, context)],
-            backend=BACKENDS[self.parameterAsEnum(parameters, self.BACKEND, context)],
-            cache_dir=openvino_cache_dir(),
+            **self._execution_options(parameters, context),
             **self._direction_options(parameters, context),
         )
         self._request = request

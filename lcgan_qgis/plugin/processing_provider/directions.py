@@ -18,14 +18,13 @@ from qgis.core import (
     QgsProcessingParameterEnum,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
-    QgsProcessingParameterRasterLayer,
     QgsProcessingParameterVectorDestination,
     QgsRasterLayer,
 )
 
 from ...core.choices import RADIOMETRY_CHOICES, RADIOMETRY_LABELS
 from ...core.contract import Direction
-from ..layers import direction_misfit, elevation_file
+from ..layers import direction_misfit
 from ..qgis_reader import data_band_count
 from .algorithms import TranslateAlgorithm
 
@@ -38,28 +37,10 @@ class LandcoverToRgb(TranslateAlgorithm):
     OUTPUT_LABEL = "Synthetic RGB"
 
     def _add_terrain_parameters(self) -> None:
-        self.addParameter(QgsProcessingParameterRasterLayer(self.ELEVATION, self.tr(self.LABELS[self.ELEVATION]),
-                                                            optional=True))
-        for key, low, high in ((self.SUN_AZIMUTH, 0.0, 359.999), (self.SUN_ELEVATION, 0.0, 90.0),
-                               (self.ELEVATION_UNIT, 0.0, 1e6)):
-            parameter = QgsProcessingParameterNumber(key, self.tr(self.LABELS[key]),
-                                                     type=QgsProcessingParameterNumber.Type.Double,
-                                                     defaultValue=None, optional=True, minValue=low, maxValue=high)
-            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
-            self.addParameter(parameter)
+        self._add_elevation_parameters()
 
     def _direction_options(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
-        numbers = {field: (self.parameterAsDouble(parameters, key, context)
-                           if parameters.get(key) not in (None, "") else None)
-                   for field, key in (("sun_azimuth_deg", self.SUN_AZIMUTH), ("sun_elevation_deg", self.SUN_ELEVATION),
-                                      ("elevation_unit_m", self.ELEVATION_UNIT))}
-        if parameters.get(self.ELEVATION) in (None, ""):
-            return {"elevation_path": None, **numbers}
-        layer = self.parameterAsRasterLayer(parameters, self.ELEVATION, context)
-        if layer is None or not layer.isValid():
-            raise QgsProcessingException(self.tr("The elevation {0!r} is not a raster layer QGIS can open.").format(
-                parameters.get(self.ELEVATION)))
-        return {"elevation_path": elevation_file(layer), **numbers}
+        return self._elevation_options(parameters, context)
 
     def _check_layer(self, layer: QgsRasterLayer) -> None:
         misfit = direction_misfit(layer, self.DIRECTION)

@@ -8,11 +8,13 @@ from qgis.PyQt.QtGui import QIcon
 from ...core.vectorize import VECTOR_DRIVERS
 from ..icons import plugin_icon
 from .directions import LandcoverToRgb, RgbToLandcover
+from .mosaic_algorithm import TranslateMosaic
 
 
 class LcganProvider(QgsProcessingProvider):
-    """Registers the two translation algorithms; rasters are GeoTIFF, polygons single-file vector formats (they are
-    written under a temporary name and moved into place whole)."""
+    """Registers the two translation algorithms and the Dask mosaic one; rasters are GeoTIFF (a mosaic writes a folder
+    of COG tiles and a VRT), polygons single-file vector formats (they are written under a temporary name and moved
+    into place whole)."""
 
     def id(self) -> str:
         return "lcgan"
@@ -27,7 +29,7 @@ class LcganProvider(QgsProcessingProvider):
         return plugin_icon()
 
     def loadAlgorithms(self) -> None:
-        for algorithm in (LandcoverToRgb(), RgbToLandcover()):
+        for algorithm in (LandcoverToRgb(), RgbToLandcover(), TranslateMosaic()):
             self.addAlgorithm(algorithm)
 
     def supportedOutputRasterLayerExtensions(self) -> list[str]:

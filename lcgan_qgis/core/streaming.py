@@ -1,0 +1,235 @@
+"""The engine's streaming loop (:func:`run_windows`): read ahead, run the model, blend, write finished rows.
+
+A read-ahead thread reads and converts the next windows (:func:`_items`) while the model runs the current batch;
+windows are accumulated in row-major order by :class:`Blender`, which keeps only three float buffers: the current
+window, the part of it the next window in the strip overlaps (``carry``) and the rows the next strip overlaps
+(``band``, as wide as the windows' span but only ``overlap`` rows high). Pixels no later window touches are final:
+they are post-processed, cut to the region being written (:class:`Crop`) and handed to a
+:class:`~lcgan_qgis.core.output.RowSink` that writes whole block rows. Memory therefore depends on the window size,
+the overlap and the raster width, never on its height. :func:`lcgan_qgis.core.engine.translate_region` owns the
+plan, the writers and the result.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from .aoi import AreaOfInterest
+from .contract import ModelContract
+from .gdal_io import GeoTiffWriter
+from .output import RowSink, output_spec, postprocess
+from .preprocess import InputPlan
+from .raster import RasterReader, Window, read_valid_mask
+from .runtime import Model
+from .tiling import Tiling
+
+READ_AHEAD_BATCHES = 2
+
+
+@dataclass
+class _Item:
+    """One grid cell on its way through the pipeline (``x`` is None for cells outside the area of interest)."""
+
+    row: int
+    col: int
+    x: np.ndarray | None
+    valid: np.ndarray | None
+
+
+class Blender:
+    """Accumulates weighted window outputs in row-major order and emits final pixels strip by strip."""
+
+    def __init__(self, tiling: Tiling, channels: int, width: int) -> None:
+        self.tiling = tiling
+        self.channels = channels
+        self.width = width
+        self.band: np.ndarray | None = None  # rows this strip shares with the previous one (full width)
+        self.next_band: np.ndarray | None = None
+        self.carry: np.ndarray | None = None  # columns this window shares with the previous one
+
+    def start_strip(self, r: int) -> None:
+        rows = self.tiling.rows
+        self.band, self.next_band, self.carry = self.next_band, None, None
+        shared = rows.stop(r) - rows.final_stop(r)
+        if shared > 0:
+            self.next_band = np.zeros((self.channels, shared, self.width), dtype=np.float32)
+
+    def add(self, r: int, c: int, y: np.ndarray | None) -> np.ndarray:
+        """Blend window ``(r, c)``'s output ``y`` (``(C, extent_h, extent_w)``, None = zeros); returns its final
+        part ``(C, final rows, final cols)``."""
+        tiling = self.tiling
+        rows, cols = tiling.rows, tiling.cols
+        eh, ew = rows.extent, cols.extent
+        acc = np.zeros((self.channels, eh, ew), np.float32) if y is None else y * tiling.weight(r, c)[None]
+        x0 = cols.starts[c]
+        lw = 0
+        if self.carry is not None:
+            lw = self.carry.shape[2]
+            acc[:, :, :lw] += self.carry
+        if self.band is not None:
+            bh = self.band.shape[1]
+            acc[:, :bh, lw:] += self.band[:, :, x0 + lw:x0 + ew]
+        sr, sc = rows.final_stop(r) - rows.starts[r], cols.final_stop(c) - x0
+        self.carry = acc[:, :, sc:].copy() if sc < ew else None
+        if self.next_band is not None:
+            self.next_band[:, :, x0:x0 + sc] = acc[:, sr:, :sc]
+        return acc[:, :sr, :sc]
+
+
+def _produce(cells: list[tuple[int, int, bool]], tiling: Tiling, reader: RasterReader, plan: InputPlan,
+             contract: ModelContract, out: queue.Queue, stop: threading.Event) -> None:
+    """Read-ahead thread: read and convert windows in order; puts _Item, then None; an exception is put as is."""
+    ph, pw = tiling.padded_shape
+    try:
+        for r, c, run in cells:
+            if stop.is_set():
+                return
+            if not run:
+                item = _Item(r, c, None, None)
+            else:
+                window = tiling.window(r, c)
+                x, valid = plan.convert(contract, reader.read(window, plan.bands), reader.info.name, window,
+                                        read_valid_mask(reader, window, plan.bands))
+                if (ph, pw) != x.shape[1:]:
+                    x = np.pad(x, ((0, 0), (0, ph - x.shape[1]), (0, pw - x.shape[2])), mode="reflect")
+                item = _Item(r, c, x, valid)
+            _put(out, item, stop)
+        _put(out, None, stop)
+    except BaseException as exc:  # (handed to the consumer thread, which re-raises it)
+        _put(out, exc, stop)
+
+
+def _put(out: queue.Queue, item: object, stop: threading.Event) -> None:
+    """Queue ``item`` for the consumer; drop it once the consumer has stopped (a full queue must not block the
+    read-ahead thread, or the consumer's ``join`` would wait for its timeout after an error or a cancel)."""
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def _items(cells: list[tuple[int, int, bool]], tiling: Tiling, reader: RasterReader, plan: InputPlan,
+           contract: ModelContract, batch_size: int) -> Iterator[_Item]:
+    """The pipeline's items, read ahead by a worker thread (stopped when the iterator is closed)."""
+    q: queue.Queue = queue.Queue(maxsize=READ_AHEAD_BATCHES * batch_size)
+    stop = threading.Event()
+    worker = threading.Thread(target=_produce, args=(cells, tiling, reader, plan, contract, q, stop),
+                              name="lcgan-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+
+
+def _batches(items: Iterator[_Item], batch_size: int) -> Iterator[list[_Item]]:
+    """Group consecutive runnable items into batches; a skipped item is its own batch."""
+    pending: list[_Item] = []
+    for item in items:
+        if item.x is None:
+            if pending:
+                yield pending
+                pending = []
+            yield [item]
+            continue
+        pending.append(item)
+        if len(pending) == batch_size:
+            yield pending
+            pending = []
+    if pending:
+        yield pending
+
+
+def run_windows(model: Model, reader: RasterReader, tiling: Tiling, plan: InputPlan, batch_size: int, region: Window,
+                cells: list[tuple[int, int, bool]], writers: list[GeoTiffWriter], aoi: AreaOfInterest | None,
+                report: Callable[[float], None], canceled: Callable[[], bool], to_run: int) -> bool:
+    """The streaming loop over ``tiling`` (the windows touching ``region``); writes ``region``'s pixels; returns
+    False when cancelled."""
+    contract = model.contract
+    rows, cols = tiling.rows, tiling.cols
+    blender = Blender(tiling, contract.out_channels, cols.span)
+    sink = RowSink(writers, region.height)
+    crop = Crop(region, rows.offset, cols.offset)
+    want_confidence = len(writers) > 1
+    spec = output_spec(contract)
+    strip: list[np.ndarray] = []
+    done = 0
+    current_row = -1
+    items = _items(cells, tiling, reader, plan, contract, batch_size)
+    try:
+        for batch in _batches(items, batch_size):
+            if canceled():
+                return False
+            outputs: list[np.ndarray | None]
+            if batch[0].x is None:
+                outputs = [None]
+            else:
+                y = model.run(np.stack([item.x for item in batch]))
+                outputs = [y[i, :, :rows.extent, :cols.extent] for i in range(len(batch))]
+                done += len(batch)
+            for item, y in zip(batch, outputs, strict=True):
+                if item.row != current_row:
+                    current_row = item.row
+                    blender.start_strip(item.row)
+                    strip = _new_strip(spec.bands, spec.dtype, rows.final_stop(item.row) - rows.starts[item.row],
+                                       cols.length, want_confidence)
+                final = blender.add(item.row, item.col, y)
+                x0, y0 = cols.starts[item.col], rows.starts[item.row]
+                valid = np.zeros(final.shape[1:], bool) if item.valid is None else \
+                    item.valid[:final.shape[1], :final.shape[2]]
+                if aoi is not None and item.valid is not None:
+                    valid = valid & aoi.mask(Window(cols.offset + x0, rows.offset + y0, final.shape[2],
+                                                    final.shape[1]))
+                pixels, confidence = postprocess(contract, final, valid, want_confidence)
+                strip[0][:, :, x0:x0 + final.shape[2]] = pixels
+                if confidence is not None:
+                    strip[1][:, :, x0:x0 + final.shape[2]] = confidence
+                if item.col == cols.count - 1:
+                    cut = crop(rows.starts[item.row], strip)
+                    if cut:
+                        sink.add(cut)
+            report(min(done / max(to_run, 1), 0.999))
+    finally:
+        items.close()
+    return True
+
+
+@dataclass(frozen=True)
+class Crop:
+    """Cuts finished strips (in the tiling's coordinates) to the region being written."""
+
+    region: Window
+    row_offset: int
+    col_offset: int
+
+    def __call__(self, top: int, strip: list[np.ndarray]) -> list[np.ndarray]:
+        """The part of ``strip`` (rows from ``top``) inside the region; empty when none of it is."""
+        r0 = max(self.region.row_off - self.row_offset, top)
+        r1 = min(self.region.row_end - self.row_offset, top + strip[0].shape[1])
+        if r1 <= r0:
+            return []
+        c0 = self.region.col_off - self.col_offset
+        c1 = c0 + self.region.width
+        return [s[:, r0 - top:r1 - top, c0:c1] for s in strip]
+
+
+def _new_strip(bands: int, dtype: np.dtype, height: int, width: int, confidence: bool) -> list[np.ndarray]:
+    """Output buffers of one strip (every pixel is set by the strip's windows)."""
+    strip = [np.empty((bands, height, width), dtype=dtype)]
+    if confidence:
+        strip.append(np.empty((1, height, width), dtype=np.float32))
+    return strip

@@ -1,0 +1,92 @@
+"""The output folder of a mosaic: ``tiles/`` (one COG per super-tile), ``manifest.jsonl`` (:mod:`.manifest`),
+``input.vrt`` (several inputs, :mod:`.inputs`) and ``mosaic.vrt``, the styled and tagged VRT over the tiles.
+
+Its rules are the core's (:mod:`lcgan_qgis.core.files`): the folder must be writable (``output_folder``), no file the
+mosaic writes may be one the inputs or the DEM read (``input_files``, ``same_file``), and the VRT is written whole or
+not at all (``AtomicFile``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from osgeo import gdal
+
+from ..core.contract import ModelContract
+from ..core.errors import OutputError
+from ..core.files import SIDECAR_SUFFIX, AtomicFile, input_files, output_folder, same_file
+from ..core.gdal_io import gdal_call, gdal_errors
+from ..core.output import style_output
+from .grid import TILES_FOLDER
+from .inputs import INPUT_VRT_NAME
+from .manifest import MANIFEST_NAME, TileRecord
+
+VRT_NAME = "mosaic.vrt"
+
+
+def prepare_folder(path: str | Path) -> Path:
+    """The mosaic's folder with its ``tiles/``, created when missing (:func:`~lcgan_qgis.core.files.output_folder`
+    then checks it is writable)."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"The output folder {folder} is a file; give a folder for the mosaic's tiles.")
+    try:
+        (folder / TILES_FOLDER).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"Cannot create the output folder {folder}: {exc.strerror or exc}") from None
+    output_folder(folder / VRT_NAME)
+    return folder
+
+
+def check_against_inputs(folder: Path, rasters: list[str]) -> None:
+    """No file the mosaic writes (its VRT, the input VRT, the manifest, the tiles) may be one that ``rasters`` (the
+    inputs and the DEM) read: :func:`~lcgan_qgis.core.files.input_files`, :func:`~lcgan_qgis.core.files.same_file`.
+
+    Raises:
+        OutputError: naming the file and the raster that reads it.
+    """
+    written = [folder / VRT_NAME, folder / INPUT_VRT_NAME, folder / MANIFEST_NAME]
+    tiles = (folder / TILES_FOLDER).resolve()
+    for raster in rasters:
+        for source in input_files(raster):
+            if any(same_file(source, target) for target in written) or tiles in source.resolve().parents:
+                raise OutputError(f"The output folder {folder} would overwrite {source}, a file the raster {raster} "
+                                  "reads; choose another output folder.")
+
+
+class _VrtBands:
+    """The VRT dataset seen as :func:`~lcgan_qgis.core.output.style_output` sees a writer (``band(i)``), so the mosaic
+    gets the very colours, class names and colour interpretation a single-process output gets."""
+
+    def __init__(self, dataset: gdal.Dataset) -> None:
+        self.dataset = dataset
+
+    def band(self, index: int) -> gdal.Band:
+        return self.dataset.GetRasterBand(index)
+
+
+def build_vrt(output_dir: Path, records: list[TileRecord], contract: ModelContract,
+              tags: dict[str, str] | None = None) -> Path:
+    """``mosaic.vrt`` over the tiles (paths relative to the folder, so it can be moved), styled like an output and
+    tagged with ``tags`` (the provenance), whole or not at all.
+
+    Raises:
+        OutputError: GDAL cannot write it.
+    """
+    target = output_dir / VRT_NAME
+    try:
+        with AtomicFile(target) as tmp:
+            with gdal_errors() as errors:
+                dataset = gdal_call(errors, gdal.BuildVRT, str(tmp), [str(output_dir / r.path) for r in records])
+                if dataset is not None:
+                    style_output(_VrtBands(dataset), contract)  # type: ignore[arg-type]
+                    if tags:
+                        dataset.SetMetadata(dict(tags))
+                    dataset.FlushCache()
+                dataset = None
+            Path(f"{tmp}{SIDECAR_SUFFIX}").unlink(missing_ok=True)  # (the VRT holds the styling itself)
+            if errors:
+                raise OutputError(f"Cannot write {target}: {errors[-1]}")
+    except OSError as exc:
+        raise OutputError(f"Cannot write {target}: {exc.strerror or exc}") from None
+    return target

@@ -1,0 +1,396 @@
+"""One mosaic job, run from the client: plan on the whole raster, submit one Dask task per super-tile, journal the
+finished tiles, and mosaic them into a VRT.
+
+:func:`run_mosaic` steps:
+
+1. check the request; resolve the model file (a request without one runs the bundled model of its direction, as
+   every lcgan run does) and decide here, once, which backend and precision every worker runs
+   (:func:`resolve_execution`: the core's rule, :func:`~lcgan_qgis.core.precision.plan_paths`), so every tile runs
+   the same file on the same path;
+2. resolve the input (one raster, or a VRT of several) and take the job's decisions exactly as a single-process run
+   does (:func:`~lcgan_qgis.core.job.plan_job`: direction, elevation, resolution policy, provenance tags, the engine's
+   options); a raster the policy would resample is refused (every worker must read one grid: warp it first);
+3. connect to the scheduler (or start a local cluster) and ask every worker whether it can run lcgan;
+4. plan the run on the whole raster as the single-process engine does (:func:`~lcgan_qgis.core.engine.plan_run`:
+   band mapping, nodata, radiometry, land-cover pre-scan, the DEM's terrain choices, the one window grid) and cut it
+   into super-tiles (:mod:`.grid`);
+5. open the manifest (:mod:`.manifest`): tiles whose line and checksum agree are skipped;
+6. submit the other tiles (:func:`~lcgan_qgis.mosaic.tile.run_tile`, Dask ``retries`` for transient errors; a lost
+   worker's task is rescheduled by Dask), journal each finished tile, and stop at the first tile that fails for good,
+   naming it (the finished tiles stay, so a re-run resumes);
+7. write ``mosaic.vrt`` over every tile (``gdal.BuildVRT``) with the scheme's colours and class names and the
+   provenance tags, whole or not at all (:class:`~lcgan_qgis.core.files.AtomicFile`).
+
+:class:`MosaicRequest` carries every field of :class:`~lcgan_qgis.core.job.TranslationRequest` that a mosaic can
+honour, under the same name (:meth:`MosaicRequest.translation` hands them to the job's rules); the others are listed
+in :data:`NOT_IN_MOSAIC` with the reason, and a test keeps the two lists complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ..core.contract import Direction, ModelContract
+from ..core.engine import RunPlan, plan_run
+from ..core.errors import Canceled, ClusterError, DeviceError, InputRasterError, OptionError
+from ..core.files import remove_stale_partials, stale_partial_messages
+from ..core.gdal_io import GdalReader
+from ..core.job import TranslationRequest, claim_outputs, elevation_on, plan_job, resolve_model_path
+from ..core.precision import ONNXRUNTIME, Capabilities, file_digest, int8_sibling, plan_paths
+from ..core.resampling import GSD_TOLERANCE
+from ..core.runtime import load_model
+from .cluster import DEFAULT_TIMEOUT_S, bokeh_available, check_workers, connect, local_layout, task_attempts
+from .folder import VRT_NAME, build_vrt, check_against_inputs, prepare_folder
+from .grid import DEFAULT_TILE_PX, TILES_FOLDER, SuperTile, super_tiles
+from .inputs import expand_inputs, resolve_input
+from .manifest import Manifest, TileRecord
+from .tile import ModelSpec, TileFailed, TileJob, run_tile
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_RETRIES = 2
+POLL_S = 0.2
+
+TileProgress = Callable[[int, int], None]  # (tiles finished by this run, tiles this run has to do)
+
+
+@dataclass(frozen=True)
+class MosaicRequest:
+    """What to translate, where to write it, and on which cluster.
+
+    Attributes:
+        model_path: the ``.onnx`` model (every worker must be able to read this path); ``None`` for the bundled model
+            of ``direction``.
+        inputs: one raster (file, VRT, ``/vsicurl/...``, ``/vsis3/...``), or several, or folders of rasters.
+        output_dir: the mosaic's folder (created when missing): ``tiles/*.tif``, ``manifest.jsonl``, ``mosaic.vrt``.
+        scheduler: a Dask scheduler address; ``None`` starts a local cluster of ``local_workers`` processes.
+        local_workers: worker processes of the local cluster (``None``: cores / 4, at least 1).
+        threads_per_worker: onnxruntime threads per worker (``None``: local, cores / workers; remote, the worker's
+            Dask thread count); a single-process run's ``threads``.
+        tile_px: target super-tile side (edges snap to the window grid, see :mod:`.grid`).
+        retries: extra tries of a tile after an error (a lost worker is handled by Dask on its own).
+        timeout_s: how long to wait for the scheduler and for the first worker.
+
+    Every other field means what it means in :class:`~lcgan_qgis.core.job.TranslationRequest` (device, precision,
+    backend, overlap, window, batch, bands, radiometry, area of interest, resolution check, elevation and sun...).
+    """
+
+    model_path: str | None
+    inputs: tuple[str, ...]
+    output_dir: str
+    scheduler: str | None = None
+    local_workers: int | None = None
+    threads_per_worker: int | None = None
+    tile_px: int = DEFAULT_TILE_PX
+    retries: int = DEFAULT_RETRIES
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    direction: Direction | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    backend: str = "auto"
+    cache_dir: str | None = None
+    overlap_px: int | None = None
+    window_px: int | None = None
+    batch_size: int = 1
+    bands: tuple[int, ...] | None = None
+    radiometry_mode: str | None = None
+    aoi_wkt: str | None = None
+    check_gsd: bool = True
+    gsd_tolerance: float = GSD_TOLERANCE
+    elevation_path: str | None = None
+    sun_azimuth_deg: float | None = None
+    sun_elevation_deg: float | None = None
+    elevation_unit_m: float | None = None
+    input_name: str | None = None
+
+    @property
+    def vrt_path(self) -> Path:
+        """The mosaic's VRT."""
+        return Path(self.output_dir) / VRT_NAME
+
+    def translation(self) -> TranslationRequest:
+        """The single-process request this job's rules are taken from (same-named fields; see :data:`NOT_IN_MOSAIC`
+        for the others)."""
+        shared = {f.name: getattr(self, f.name) for f in fields(TranslationRequest) if hasattr(self, f.name)}
+        return TranslationRequest(output_path=str(self.vrt_path), threads=self.threads_per_worker, **shared)
+
+
+#: The fields of :class:`~lcgan_qgis.core.job.TranslationRequest` a mosaic does not take, and why.
+NOT_IN_MOSAIC: dict[str, str] = {
+    "output_path": "a mosaic writes tiles/, manifest.jsonl and mosaic.vrt in output_dir",
+    "threads": "threads_per_worker",
+    "confidence_path": "a mosaic writes the output raster only; run lcgan:rgb_to_landcover (or translate "
+                       "--confidence) on the area whose confidence is wanted",
+    "vector_path": "polygonize the mosaic's VRT (gdal_polygonize.py), or run translate --vector on a part",
+    "min_polygon_px": "see vector_path",
+    "input_path": "the input is inputs; no file the mosaic writes may be one the inputs or the DEM read (checked)",
+    "overwrite": "a mosaic resumes: tiles whose manifest line and checksum agree are kept, the others rewritten",
+}
+
+
+@dataclass(frozen=True)
+class MosaicResult:
+    """What a mosaic run did. ``vrt_path`` is None when it was cancelled (the finished tiles stay)."""
+
+    vrt_path: str | None
+    output_dir: str
+    tiles: int  # super-tiles of the mosaic
+    ran: int  # run by this call
+    skipped: int  # already done (manifest line and checksum agree)
+    retries: int | None  # extra attempts: errors retried plus tasks rerun after a worker was lost (None: unknown)
+    seconds: float  # the whole call
+    run_seconds: float  # from the first tile submitted to the last one finished
+    mpx_per_s: float  # pixels of the tiles run / run_seconds
+    windows: int  # inference windows run by this call
+    workers: int
+    dashboard: str | None
+    contract: ModelContract  # the model's (styling the VRT as a layer needs its direction and scheme)
+    canceled: bool = False
+    messages: tuple[str, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)  # the provenance tags of the tiles and the VRT
+    backend: str = ONNXRUNTIME  # what every worker ran
+    precision: str = "fp32"
+
+
+@dataclass(frozen=True)
+class Execution:
+    """What every worker runs (:func:`resolve_execution`): the file loaded, its SHA-256, the backend and precision."""
+
+    model_file: Path
+    sha256: str
+    backend: str
+    precision: str
+    contract: ModelContract
+    notes: tuple[str, ...] = ()
+
+
+def resolve_execution(path: Path, device: str, precision: str, backend: str,
+                      cache_dir: str | None = None) -> Execution:
+    """The backend and precision every worker runs, decided once on the client by the core's rule.
+
+    On a CPU (``device`` ``cpu`` or ``auto``) the model is loaded here as a CPU run would load it
+    (:func:`~lcgan_qgis.core.runtime.load_model`: the fidelity record, OpenVINO where installed, the fallbacks); on
+    ``cuda`` the CUDA order of :func:`~lcgan_qgis.core.precision.plan_paths` decides (the client need not have a
+    GPU). The workers then load exactly that path, so a cluster mixing machines still runs one file for every tile.
+
+    Raises:
+        ModelFileError, ContractError, DeviceError: as for :func:`~lcgan_qgis.core.runtime.load_model`.
+    """
+    if device == "cuda":
+        caps = Capabilities(on_cuda=True, openvino_missing="not used for CUDA runs", bf16=False,
+                            has_int8=int8_sibling(path).is_file())
+        paths, _notes = plan_paths(precision, backend, caps, None, str(path))
+        if not paths:
+            raise DeviceError(f"Cannot run {path} with precision {precision!r} and backend {backend!r} on CUDA.")
+        precision, backend = paths[0].precision, paths[0].backend
+    with load_model(path, "cpu", 1, precision, backend, cache_dir) as probe:
+        return Execution(probe.path, file_digest(probe.path), probe.backend, probe.precision, probe.contract,
+                         probe.notes)
+
+
+def job_identity(execution: Execution, plan: RunPlan, tile_px: int) -> dict[str, Any]:
+    """What makes two runs the same job (the manifest's first line): a re-run resumes only when all of it agrees.
+    (The provenance tags are not part of it: their date is the run's.)"""
+    info, source = plan.info, plan.input
+    return {
+        "model": {"file": execution.model_file.name, "sha256": execution.sha256, "backend": execution.backend,
+                  "precision": execution.precision},
+        "input": {"name": info.name, "width": info.width, "height": info.height, "bands": info.band_count,
+                  "dtype": info.dtype, "geotransform": list(info.geotransform),
+                  "crs_sha256": hashlib.sha256(info.crs_wkt.encode()).hexdigest()[:16]},
+        "plan": {"window": [plan.window_h, plan.window_w], "overlap_px": plan.overlap_px, "bands": list(source.bands),
+                 "nodata": [repr(v) for v in source.nodata], "low": list(source.low), "high": list(source.high),
+                 "aoi_wkt": plan.aoi_wkt,
+                 "terrain": None if plan.terrain is None else {k: v if not isinstance(v, tuple) else list(v)
+                                                               for k, v in vars(plan.terrain).items()}},
+        "tile_px": tile_px,
+    }
+
+
+def _check_request(request: MosaicRequest) -> None:
+    if not isinstance(request.tile_px, int) or request.tile_px < 64:
+        raise OptionError(f"The super-tile size must be an integer >= 64 px, got {request.tile_px!r}.")
+    if not isinstance(request.retries, int) or request.retries < 0:
+        raise OptionError(f"retries must be an integer >= 0, got {request.retries!r}.")
+    if request.scheduler and request.local_workers:
+        raise OptionError("Give either a scheduler address or a number of local workers, not both.")
+    if request.timeout_s <= 0:
+        raise OptionError(f"The timeout must be > 0 s, got {request.timeout_s!r}.")
+
+
+def run_mosaic(request: MosaicRequest, tile_progress: TileProgress | None = None,
+               is_canceled: Callable[[], bool] | None = None,
+               log: Callable[[str], None] | None = None) -> MosaicResult:
+    """Translate ``request.inputs`` into a mosaic of Cloud Optimized GeoTIFFs and a VRT, on a Dask cluster.
+
+    Args:
+        request: see :class:`MosaicRequest`.
+        tile_progress: called with (tiles finished, tiles to run) after each tile.
+        is_canceled: polled while tiles run; when it turns true the tasks are cancelled and the finished tiles kept.
+        log: receives one-line messages for the user (model, plan, cluster, dashboard, each tile).
+
+    Raises:
+        ClusterError: Dask missing, no scheduler or workers, a worker without lcgan, or a tile that failed (named).
+        InputRasterError, ModelFileError, ContractError, OptionError, OutputError, DeviceError: as for a
+            single-process run, naming the file, option or tile.
+    """
+    started = time.perf_counter()
+    say = log or LOG.info
+    canceled = is_canceled or (lambda: False)
+    _check_request(request)
+    translation = request.translation()
+    model_path = resolve_model_path(request.model_path, request.direction)
+    execution = resolve_execution(model_path, request.device, request.precision, request.backend, request.cache_dir)
+    contract = execution.contract
+    say(f"Model {execution.model_file.name} (version {contract.model_version}, {contract.gsd_m:g} m): every worker "
+        f"runs {execution.backend} {execution.precision}.")
+    for note in execution.notes:
+        say(note)
+    output_dir = prepare_folder(request.output_dir)
+    check_against_inputs(output_dir, [*expand_inputs(request.inputs), *filter(None, [request.elevation_path])])
+    with claim_outputs([str(request.vrt_path)]):
+        notes = stale_partial_messages([output_dir / VRT_NAME, output_dir / TILES_FOLDER / VRT_NAME])  # (the folders)
+        input_path = resolve_input(request.inputs, output_dir)
+        with GdalReader(input_path) as reader:
+            setup = plan_job(translation, contract, execution.model_file, reader.info, reader.metres_per_unit, say,
+                             say)
+            if setup.resolution.grid is not None:
+                raise InputRasterError(
+                    f"{setup.resolution.message} A mosaic job runs on the input's own grid: warp the input to "
+                    f"{contract.gsd_m:g} m pixels first (gdalwarp -tr {contract.gsd_m:g} {contract.gsd_m:g}), or "
+                    "switch the resolution check off.")
+            say(f"Input {input_path} ({reader.info.width} x {reader.info.height} px).")
+            layout = None if request.scheduler else local_layout(request.local_workers, request.threads_per_worker)
+            with connect(request.scheduler, layout, request.timeout_s) as client:
+                workers = check_workers(client, request.timeout_s)
+                dashboard = _dashboard(client)
+                where = request.scheduler or (f"a local cluster of {layout.workers} x {layout.threads_per_worker} "
+                                              "threads")
+                say(f"Dask: {len(workers)} worker(s) on {where}; dashboard: {dashboard or 'none'}"
+                    + ("" if request.scheduler or bokeh_available() else " (its pages need bokeh: pip install bokeh)"))
+                options = replace(setup.options, overviews=False)  # (each tile's COG builds its own)
+                try:
+                    with elevation_on(setup.elevation_path, reader.info) as elevation:
+                        plan = plan_run(contract, reader, options, canceled, elevation).portable()
+                except Canceled:
+                    plan = None
+                if plan is None or canceled():  # during the pre-scans: their counts are partial, nothing may run
+                    return MosaicResult(
+                        vrt_path=None, output_dir=str(output_dir), tiles=0, ran=0, skipped=0, retries=None,
+                        seconds=time.perf_counter() - started, run_seconds=0.0, mpx_per_s=0.0, windows=0,
+                        workers=len(workers), dashboard=dashboard, contract=contract, canceled=True,
+                        messages=(*notes, "Cancelled while planning."), tags=setup.tags, backend=execution.backend,
+                        precision=execution.precision)
+                tiles = super_tiles(plan.tiling(), request.tile_px)
+                manifest = Manifest(output_dir, job_identity(execution, plan, request.tile_px))
+                done = manifest.verified([t.name for t in tiles])
+                todo = [t for t in tiles if t.name not in done]
+                say(f"{len(tiles)} super-tiles of about {request.tile_px} px: {len(done)} already done, {len(todo)} "
+                    "to run.")
+                threads = request.threads_per_worker or (layout.threads_per_worker if layout else None)
+                spec = ModelSpec(str(model_path), execution.sha256, request.device, threads, execution.precision,
+                                 execution.backend, request.cache_dir)
+                job = TileJob(spec, input_path, plan, str(output_dir))
+                run_started = time.perf_counter()
+                records, retries, was_canceled = _run_tiles(client, job, todo, manifest, request.retries,
+                                                            tile_progress, canceled, say,
+                                                            f"{execution.sha256[:8]}-{uuid.uuid4().hex[:6]}")
+                run_seconds = time.perf_counter() - run_started
+        messages = (*notes, *plan.messages)
+        ran_px = sum(t.window.width * t.window.height for t in todo if t.name in records)
+        common = dict(output_dir=str(output_dir), tiles=len(tiles), ran=len(records), skipped=len(done),
+                      retries=retries, run_seconds=run_seconds, mpx_per_s=ran_px / 1e6 / max(run_seconds, 1e-9),
+                      windows=sum(r.windows for r in records.values()), workers=len(workers), dashboard=dashboard,
+                      contract=contract, messages=messages, tags=setup.tags, backend=execution.backend,
+                      precision=execution.precision)
+        if was_canceled:
+            return MosaicResult(vrt_path=None, seconds=time.perf_counter() - started, canceled=True, **common)
+        remove_stale_partials(output_dir / TILES_FOLDER)
+        vrt = build_vrt(output_dir, [manifest.records[t.name] for t in tiles], contract, setup.tags)
+    return MosaicResult(vrt_path=str(vrt), seconds=time.perf_counter() - started, **common)
+
+
+def _dashboard(client: Any) -> str | None:
+    """The scheduler's dashboard link, when it serves one."""
+    services = client.scheduler_info().get("services", {})
+    return str(client.dashboard_link) if "dashboard" in services else None
+
+
+def _run_tiles(client: Any, job: TileJob, todo: list[SuperTile], manifest: Manifest, retries: int,
+               tile_progress: TileProgress | None, canceled: Callable[[], bool], say: Callable[[str], None],
+               job_key: str) -> tuple[dict[str, TileRecord], int | None, bool]:
+    """Submit ``todo`` and journal each finished tile; returns (records of this run, extra attempts, cancelled).
+
+    Raises:
+        ClusterError: the first tile that failed for good (named; the tiles finished so far stay journalled).
+    """
+    from distributed import as_completed
+
+    records: dict[str, TileRecord] = {}
+    if not todo:
+        return records, 0, False
+    # a key per run, not per job: a re-run right after a cancel must not meet the cancelled run's tasks
+    keys = [f"lcgan-{job_key}-{t.name}" for t in todo]
+    by_key = dict(zip(keys, todo, strict=True))
+    futures = client.map(run_tile, todo, job=job, key=keys, retries=retries, pure=False)
+    pending = as_completed(futures, loop=client.loop)
+    try:
+        while not pending.is_empty():
+            if canceled():
+                client.cancel(futures)
+                say(f"Cancelled: {len(records)} tile(s) finished in this run stay in {manifest.folder}; run the same "
+                    "job again to resume.")
+                return records, None, True
+            if not pending.has_ready():
+                time.sleep(POLL_S)
+                continue
+            for future in pending.next_batch(block=False):
+                tile = by_key[future.key]
+                outcome = _outcome(future, tile)
+                if isinstance(outcome, TileFailed):
+                    client.cancel(futures)
+                    w = tile.window
+                    raise ClusterError(
+                        f"Tile {tile.name} (columns {w.col_off}-{w.col_end}, rows {w.row_off}-{w.row_end}) "
+                        f"failed: {outcome.error}: {outcome.message} The {len(manifest.records)} finished tile(s) stay "
+                        f"in {manifest.folder}; fix the cause and run the same job again to resume."
+                    )
+                manifest.add(outcome)
+                records[tile.name] = outcome
+                LOG.info("tile %s: %.1f s on %s (%d/%d)", tile.name, outcome.seconds, outcome.worker, len(records),
+                         len(todo))
+                if tile_progress is not None:
+                    tile_progress(len(records), len(todo))
+        return records, _count_retries(client, keys, retries), False
+    finally:
+        del pending
+        client.cancel(futures)
+
+
+def _outcome(future: Any, tile: SuperTile) -> TileRecord | TileFailed:
+    """The finished task's record, or why it failed."""
+    if future.status == "finished":
+        return future.result()
+    if future.status == "error":
+        exc = future.exception()
+        return TileFailed(tile.name, type(exc).__name__, str(exc) or repr(exc))
+    return TileFailed(tile.name, "ClusterError", f"its task ended as '{future.status}' (the scheduler lost it)")
+
+
+def _count_retries(client: Any, keys: list[str], retries: int) -> int | None:
+    """Extra attempts the scheduler made (errors retried + workers lost mid-task); None when it cannot tell."""
+    try:
+        attempts = client.run_on_scheduler(task_attempts, keys)
+    except Exception as exc:  # (a scheduler without lcgan importable, or an old one: the count is only reported)
+        LOG.info("cannot count retries on the scheduler: %s", exc)
+        return None
+    return sum(retries - left + lost for left, lost in attempts.values())
+
+

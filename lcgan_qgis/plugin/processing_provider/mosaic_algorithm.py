@@ -1,0 +1,155 @@
+"""``lcgan:translate_mosaic``: submit a translation of a large raster to a Dask cluster; load the mosaic when done.
+
+It runs :func:`lcgan_qgis.mosaic.job.run_mosaic` (what ``python -m lcgan_qgis translate-mosaic`` runs) against a given
+scheduler address. Processing runs it in a background task, so QGIS stays responsive while the cluster works; the
+progress bar counts tiles, Cancel stops the job (the finished tiles stay: running it again resumes), and the VRT is
+added to the project, styled like the other lcgan results. Dask is imported only when it runs: without it, the
+message says how to install it. There is no local-cluster mode here: worker processes started from inside QGIS
+would be QGIS's own executable; start a cluster outside (``dask scheduler`` and ``dask worker``) instead. The help
+text is ``translate_mosaic`` in help.yaml.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from qgis.core import (
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputRasterLayer,
+    QgsProcessingOutputString,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+)
+
+from ...core.errors import LcganError
+from ..layers import layer_file
+from ..styling import style_file
+from .base import LcganAlgorithm
+from .result_styler import ResultStyler
+
+
+class TranslateMosaic(LcganAlgorithm):
+    """``lcgan:translate_mosaic``: the execution, overlap, elevation and resolution parameters are the translation
+    algorithms' own (:class:`.base.LcganAlgorithm`), read into the same request fields."""
+
+    SCHEDULER = "SCHEDULER"
+    OUTPUT_FOLDER = "OUTPUT_FOLDER"
+    TILE_PX = "TILE_PX"
+    THREADS = "THREADS"
+
+    LABELS: ClassVar[dict[str, str]] = {
+        **LcganAlgorithm.LABELS, LcganAlgorithm.INPUT: "Input raster (read by GDAL)",
+        LcganAlgorithm.CHECK_GSD: "Check the model's resolution", SCHEDULER: "Dask scheduler address",
+        TILE_PX: "Super-tile size (px)", THREADS: "Threads per worker", OUTPUT_FOLDER: "Output folder",
+    }
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._styler: tuple[str, str, Any, dict[str, str]] | None = None  # (VRT, layer name, contract, tags)
+
+    def name(self) -> str:
+        return "translate_mosaic"
+
+    def displayName(self) -> str:
+        return self.tr("Translate on a Dask cluster")
+
+    def tags(self) -> list[str]:
+        return self.tr("dask,cluster,distributed,mosaic,cog,vrt,large,country,land cover,rgb").split(",")
+
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+        label = self.LABELS
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr(label[self.INPUT])))
+        self.addParameter(QgsProcessingParameterFile(self.MODEL, self.tr(label[self.MODEL]),
+                                                     behavior=QgsProcessingParameterFile.Behavior.File,
+                                                     extension="onnx"))
+        self.addParameter(QgsProcessingParameterString(self.SCHEDULER, self.tr(label[self.SCHEDULER])))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.TILE_PX, self.tr(label[self.TILE_PX]), type=QgsProcessingParameterNumber.Type.Integer,
+            defaultValue=4096, minValue=64, maxValue=65536))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.THREADS, self.tr(label[self.THREADS]), type=QgsProcessingParameterNumber.Type.Integer,
+            defaultValue=0, minValue=0, maxValue=1024))
+        self._add_execution_parameters()
+        self.addParameter(QgsProcessingParameterNumber(
+            self.OVERLAP, self.tr(label[self.OVERLAP]), type=QgsProcessingParameterNumber.Type.Integer,
+            defaultValue=None, optional=True, minValue=0, maxValue=4096))
+        self._add_elevation_parameters()
+        check_gsd = QgsProcessingParameterBoolean(self.CHECK_GSD, self.tr(label[self.CHECK_GSD]), defaultValue=True)
+        check_gsd.setFlags(check_gsd.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+        self.addParameter(check_gsd)
+        self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER,
+                                                                  self.tr(label[self.OUTPUT_FOLDER])))
+        self.addOutput(QgsProcessingOutputRasterLayer(self.OUTPUT, self.tr("Mosaic (VRT)")))
+        self.addOutput(QgsProcessingOutputString(self.RAN_WITH, self.tr("Backend and precision that ran")))
+        self.addOutput(QgsProcessingOutputNumber(self.TILES, self.tr("Super-tiles run")))
+        self.addOutput(QgsProcessingOutputNumber(self.SECONDS, self.tr("Seconds")))
+
+    def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,
+                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        from ...mosaic.job import MosaicRequest, run_mosaic
+
+        feedback = feedback or QgsProcessingFeedback()
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        source = layer_file(layer) if layer is not None and layer.isValid() else None
+        if not source:
+            raise QgsProcessingException(self.tr("The input {0!r} is not a raster read by GDAL from a path the "
+                                                 "workers can open.").format(parameters.get(self.INPUT)))
+        scheduler = self.parameterAsString(parameters, self.SCHEDULER, context).strip()
+        if not scheduler:
+            raise QgsProcessingException(self.tr("Give the address of a running Dask scheduler (e.g. "
+                                                 "tcp://host:8786)."))
+        overlap = None
+        if parameters.get(self.OVERLAP) not in (None, ""):
+            overlap = self.parameterAsInt(parameters, self.OVERLAP, context)
+        try:
+            request = MosaicRequest(
+                model_path=self.parameterAsFile(parameters, self.MODEL, context), inputs=(source,),
+                output_dir=self.parameterAsString(parameters, self.OUTPUT_FOLDER, context), scheduler=scheduler,
+                threads_per_worker=self.parameterAsInt(parameters, self.THREADS, context) or None,
+                tile_px=self.parameterAsInt(parameters, self.TILE_PX, context), overlap_px=overlap,
+                check_gsd=self.parameterAsBoolean(parameters, self.CHECK_GSD, context), input_name=layer.name(),
+                **self._execution_options(parameters, context), **self._elevation_options(parameters, context),
+            )
+            result = run_mosaic(request, lambda done, total: feedback.setProgress(100.0 * done / total),
+                                feedback.isCanceled, feedback.pushInfo)
+        except LcganError as exc:
+            raise QgsProcessingException(str(exc)) from None
+        for message in result.messages:
+            feedback.pushInfo(message)
+        if result.canceled:
+            raise QgsProcessingException(self.tr("Canceled: the {0} finished tiles stay in {1}; run again to "
+                                                 "resume.").format(result.skipped + result.ran, result.output_dir))
+        feedback.pushInfo(self.tr("{0} super-tiles ({1} run, {2} already done) in {3:.1f} s, {4:.3f} Mpx/s.").format(
+            result.tiles, result.ran, result.skipped, result.seconds, result.mpx_per_s))
+        vrt = str(result.vrt_path)
+        name = f"{layer.name()} -> {Path(result.output_dir).name}"
+        context.addLayerToLoadOnCompletion(vrt, QgsProcessingContext.LayerDetails(name, context.project(),
+                                                                                  self.OUTPUT))
+        self._styler = (vrt, name, result.contract, result.tags)
+        return {self.OUTPUT: vrt, self.OUTPUT_FOLDER: result.output_dir,
+                self.RAN_WITH: f"{result.backend} {result.precision}", self.TILES: result.ran,
+                self.SECONDS: result.seconds}
+
+    def postProcessAlgorithm(self, context: QgsProcessingContext, feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        """Main thread: save a style and the provenance beside the VRT (it opens styled in any project) and style the
+        loaded layer, as the other lcgan results are (the legend lists every class: a mosaic counts none)."""
+        if self._styler is None:
+            return {}
+        vrt, name, contract, tags = self._styler
+        try:
+            style_file(vrt, name, contract.direction, contract.scheme, tags)
+        except LcganError as exc:
+            feedback.reportError(str(exc), fatalError=False)
+        if context.willLoadLayerOnCompletion(vrt):
+            details = context.layerToLoadOnCompletionDetails(vrt)
+            details.setPostProcessor(ResultStyler.create(contract.direction, contract.scheme, tags))
+        return {}

@@ -1,0 +1,44 @@
+"""A worker process killed in the middle of a tile: the job still completes with every tile, pixel for pixel, and
+no half-written tile is left (on its own cluster: the kill must not disturb the other tests' workers)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from distributed import Client, LocalCluster
+
+from lcgan_qgis.core.precision import file_digest
+from lcgan_qgis.mosaic.job import MosaicRequest, run_mosaic
+from lcgan_qgis.mosaic.manifest import MANIFEST_NAME
+from tests.core.rasters import read_tif, write_tif
+from tests.core.test_blending import smooth_landcover
+
+from .killer import KillMidTile
+from .test_mosaic import OVERLAP, WINDOW, single_process
+
+
+def test_a_worker_killed_mid_tile_and_the_job_still_completes(models: dict[str, Path], tmp_path: Path) -> None:
+    raster = write_tif(tmp_path / "lc.tif", smooth_landcover(512, 512, seed=6), nodata=0)
+    expected = single_process(models["landcover_to_rgb"], raster, tmp_path / "single.tif")
+    marker = tmp_path / "killed.pid"
+    out = tmp_path / "out"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster, set_as_default=False) as client:
+        pids_before = set(client.run(lambda: __import__("os").getpid()).values())
+        client.register_plugin(KillMidTile(str(marker)))
+        result = run_mosaic(MosaicRequest(str(models["landcover_to_rgb"]), (str(raster),), str(out),
+                                          scheduler=cluster.scheduler_address, tile_px=256, window_px=WINDOW,
+                                          overlap_px=OVERLAP, timeout_s=30))
+        client.wait_for_workers(2, timeout=30)
+        pids_after = set(client.run(lambda: __import__("os").getpid()).values())
+    killed = int(marker.read_text())
+    assert killed in pids_before and killed not in pids_after  # a real worker process died, a new one replaced it
+    assert result.ran == result.tiles == 4 and result.retries is not None and result.retries >= 1
+    np.testing.assert_array_equal(read_tif(result.vrt_path), expected)
+    records = [json.loads(line)["tile"] for line in (out / MANIFEST_NAME).read_text().splitlines()[1:]]
+    assert sorted(r["name"] for r in records) == [f"r000{r}_c000{c}" for r in (0, 1) for c in (0, 1)]
+    for record in records:
+        assert file_digest(out / record["path"]) == record["sha256"]
+    assert sorted(p.name for p in (out / "tiles").iterdir()) == sorted(f"{r['name']}.tif" for r in records)
