@@ -38,8 +38,9 @@ PARITY_TOLERANCE = 1e-3
 #: Largest difference to torch allowed for a float16-stored file (checked after the float32 export has passed
 #: :data:`PARITY_TOLERANCE`, so it bounds the rounding of the weights alone). Measured on the export's random
 #: input (docs/training.md, "Export"): 3.8e-4 / 2.1e-4 (land cover -> RGB / RGB -> land cover) on the last
-#: checkpoint of the zion_bundled run, 1.8e-3 / 3.7e-4 on the terrain-aware zion_terrain run's, at most
-#: 2.9e-3 / 5.3e-4 on random ngf-32 generators and 4.3e-3 / 8.8e-4 on random full-size (ngf 64) ones: 2.3x room.
+#: checkpoint of the zion_bundled run (step 843), 1.8e-3 / 3.7e-4 on the terrain-aware zion_terrain run's (step
+#: 93), at most 2.9e-3 / 5.3e-4 on random ngf-32 generators and 4.3e-3 / 8.8e-4 on random full-size (ngf 64) ones:
+#: 2.3x room.
 FP16_PARITY_TOLERANCE = 1e-2
 FILE_NAMES = {Direction.LANDCOVER_TO_RGB: "landcover_to_rgb.onnx", Direction.RGB_TO_LANDCOVER: "rgb_to_landcover.onnx"}
 
