@@ -1,4 +1,4 @@
-"""Command line: ``python -m lcgan_qgis translate|translate-mosaic|info|quantize|gates ...`` (no QGIS needed).
+"""Command line: ``python -m lcgan_qgis translate|translate-mosaic|info|quantize|gates|weights ...`` (no QGIS needed).
 
 Examples::
 
@@ -9,6 +9,7 @@ Examples::
     python -m lcgan_qgis quantize --model M.onnx --calibration scene.tif --output M.int8.onnx
     python -m lcgan_qgis gates --model M.onnx --calibration scene.tif
     python -m lcgan_qgis translate-mosaic --model M.onnx --input conus.tif --output-dir out/ --local-workers 4
+    python -m lcgan_qgis weights --model M.onnx --storage fp16 --calibration scene.tif
 
 ``translate`` runs the job QGIS runs (:func:`lcgan_qgis.core.job.run_translation`): the same output checks, and the
 same resolution policy (a raster more than 10 % off the model's ground sample distance is translated at the model's
@@ -35,7 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import Any
 
-from .core.choices import BACKENDS, DEVICES, PRECISIONS
+from .core.choices import BACKENDS, DEVICES, PRECISIONS, WEIGHT_STORAGES
 from .core.contract import RADIOMETRY_MODES
 from .core.errors import LcganError, OptionError
 
@@ -118,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     qu.add_argument("--no-gates", action="store_true", help="do not measure the fidelity record afterwards")
     qu.add_argument("--elevation", default=None, metavar="DEM",
                     help="terrain-aware land cover -> RGB models: the DEM for the calibration raster")
+    qu.add_argument("--weight-storage", choices=WEIGHT_STORAGES, default=None,
+                    help="how the int8 copy stores its float layers' weights (default: as the model stores its own)")
 
     ga = sub.add_parser("gates", help="measure every backend x precision against fp32 on calibration windows and "
                                       "write the fidelity record M.fidelity.json that precision 'auto' reads")
@@ -125,6 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
     ga.add_argument("--calibration", required=True, help="a real raster of the model's input kind")
     ga.add_argument("--windows", type=int, default=8, help="calibration windows (256 px)")
     ga.add_argument("--elevation", default=None, metavar="DEM",
+                    help="terrain-aware land cover -> RGB models: the DEM for the calibration raster")
+
+    we = sub.add_parser("weights", help="store a model's weights as float16 (half the file; compute stays float32) "
+                                        "or float32, in place; checked against the file as it was first")
+    we.add_argument("--model", required=True, help="an lcgan .onnx model (float or int8)")
+    we.add_argument("--storage", choices=WEIGHT_STORAGES, default="fp16",
+                    help="fp16 (default): large weight tensors as float16 behind Casts to float32; fp32: back to "
+                         "float32 initializers (with the float16 values)")
+    we.add_argument("--calibration", default=None,
+                    help="a real raster of the model's input kind: the conversion is measured on its calibration "
+                         "windows and refused below the fidelity gate (without it: a random input, max |diff| only)")
+    we.add_argument("--windows", type=int, default=8, help="calibration windows (256 px)")
+    we.add_argument("--elevation", default=None, metavar="DEM",
                     help="terrain-aware land cover -> RGB models: the DEM for the calibration raster")
     return parser
 
@@ -339,14 +355,11 @@ def _info(args: argparse.Namespace) -> int:
 def _quantize(args: argparse.Namespace) -> int:
     if args.windows < 1:
         raise OptionError(f"--windows must be >= 1, got {args.windows}.")
-    if importlib.util.find_spec("onnx") is None:  # tooling, not the plugin's runtime: QGIS installs lack it
-        raise OptionError("quantize needs the onnx package, which the plugin's runtime does not ship; run it from "
-                          "the lcgan repository's .venv (make setup), or pip install the onnx pinned in "
-                          "requirements/dev.txt.")
+    _need_onnx("quantize")
     from .tooling.quantize import quantize_model
 
     report = quantize_model(args.model, args.calibration, args.output, windows=args.windows,
-                            elevation=args.elevation)
+                            elevation=args.elevation, storage=args.weight_storage)
     print(f"{report.path}: int8 model written ({report.path.stat().st_size / 1e6:.1f} MB); {report.summary}")
     if args.no_gates:
         return 0
@@ -370,8 +383,31 @@ def _gates(args: argparse.Namespace) -> int:
     return 0
 
 
+def _weights(args: argparse.Namespace) -> int:
+    if args.windows < 1:
+        raise OptionError(f"--windows must be >= 1, got {args.windows}.")
+    _need_onnx("weights")
+    from .tooling.weight_storage import convert_file
+
+    report = convert_file(args.model, args.storage, calibration=args.calibration, elevation=args.elevation,
+                          windows=args.windows)
+    print(printable(report.summary))
+    for record in report.stale_records:
+        print(printable(f"note: {record} measured the previous file and no longer applies to it; re-measure it "
+                        "with `python -m lcgan_qgis gates`"), file=sys.stderr)
+    return 0
+
+
+def _need_onnx(command: str) -> None:
+    """Tooling, not the plugin's runtime: QGIS installs lack the onnx package."""
+    if importlib.util.find_spec("onnx") is None:
+        raise OptionError(f"{command} needs the onnx package, which the plugin's runtime does not ship; run it from "
+                          "the lcgan repository's .venv (make setup), or pip install the onnx pinned in "
+                          "requirements/dev.txt.")
+
+
 COMMANDS = {"translate": _translate, "translate-mosaic": _translate_mosaic, "info": _info, "quantize": _quantize,
-            "gates": _gates}
+            "gates": _gates, "weights": _weights}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

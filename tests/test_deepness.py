@@ -120,3 +120,23 @@ def test_the_bundled_model_exports_for_deepness(tmp_path: Path) -> None:
         pytest.skip(f"no bundled model at {bundled}")
     fixed = export(bundled, tmp_path)
     assert deepness_problems(fixed) == []
+
+
+def test_a_float16_stored_model_exports_for_deepness_and_keeps_its_storage(tmp_path: Path) -> None:
+    from lcgan_qgis.tooling.weight_storage import convert_file, weight_storage
+
+    bundled = bundled_model_path(Direction.RGB_TO_LANDCOVER)
+    if not bundled.is_file():
+        pytest.skip(f"no bundled model at {bundled}")
+    model = tmp_path / "rgb_to_landcover.onnx"
+    model.write_bytes(bundled.read_bytes())
+    convert_file(model, "fp16")  # (no change where the bundled file stores float16 already)
+    out = tmp_path / "out"
+    out.mkdir()
+    fixed = export(model, out)
+    assert deepness_problems(fixed) == []
+    assert weight_storage(onnx.load(str(fixed))) == "fp16" and fixed.stat().st_size < 0.6 * 11_000_000
+    tile = np.random.default_rng(0).integers(0, 256, (128, 128, 3)).astype(np.uint8)
+    probabilities = run_like_deepness(fixed, tile)
+    assert probabilities.shape == (14, 128, 128)
+    np.testing.assert_allclose(probabilities.sum(0), 1.0, atol=1e-5)

@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from lcgan_qgis.core.choices import WEIGHT_STORAGES
 from lcgan_qgis.core.errors import LcganError
 
 from .config import ConfigError, TrainConfig
@@ -29,7 +30,8 @@ def _export(args: argparse.Namespace) -> int:
     from .export import export_checkpoint
 
     checkpoint = args.checkpoint or Path(args.run_dir) / "checkpoints" / "last.pt"
-    results = export_checkpoint(checkpoint, args.out, args.model_version, args.tile_size_px, args.overlap_px)
+    results = export_checkpoint(checkpoint, args.out, args.model_version, args.tile_size_px, args.overlap_px,
+                                args.weight_storage)
     print(json.dumps({"out": str(args.out), "max_abs_diff": results}, indent=2))
     return 0
 
@@ -64,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--model-version", default="", help="model_version in the contract")
     export.add_argument("--tile-size-px", type=int, default=None, help="recommended tile (default: training crop)")
     export.add_argument("--overlap-px", type=int, default=None, help="recommended overlap (default: tile / 8)")
+    export.add_argument("--weight-storage", choices=WEIGHT_STORAGES, default="fp32",
+                        help="fp32 (default: the exact weights) or fp16: weights stored as float16 behind Casts to "
+                             "float32, half the file, compute still float32 (the bundled models)")
     export.set_defaults(func=_export)
 
     ablation = sub.add_parser("ablation", help="ablation studies: short runs per variant, RGB->LC accuracy table")

@@ -3,7 +3,9 @@
 Graph: input ``input`` and output ``output``, float32 NCHW with dynamic N, H, W (H, W multiples of 4), opset 17,
 TorchScript-based exporter (``dynamo=False``). The land-cover model's graph ends in softmax (probabilities); the
 image model's in Tanh (its input: one-hot classes, then the terrain channels of a terrain-aware run, then noise).
-Metadata: ``ModelContract.to_metadata()`` (our key plus the Deepness keys).
+Metadata: ``ModelContract.to_metadata()`` (our key plus the Deepness keys). Weights: float32, or with
+``weight_storage="fp16"`` stored as float16 and read through Casts to float32 (half the file; the graph's input,
+output and compute stay float32: :mod:`lcgan_qgis.tooling.weight_storage`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from torch import nn
 from lcgan_qgis.core.contract import INPUT_NAME, OUTPUT_NAME, Direction, ModelContract, Radiometry
 from lcgan_qgis.core.files import AtomicFile
 from lcgan_qgis.core.scheme import ClassScheme
+from lcgan_qgis.tooling.weight_storage import check_storage, store_fp16
 
 from .checkpoints import load_checkpoint
 from .config import TrainConfig
@@ -32,6 +35,13 @@ from .models import build_networks, for_inference
 log = logging.getLogger(__name__)
 
 PARITY_TOLERANCE = 1e-3
+#: Largest difference to torch allowed for a float16-stored file (checked after the float32 export has passed
+#: :data:`PARITY_TOLERANCE`, so it bounds the rounding of the weights alone). Measured on the export's random
+#: input (docs/training.md, "Export"): 3.8e-4 / 2.1e-4 (land cover -> RGB / RGB -> land cover) on the last
+#: checkpoint of the zion_bundled run (step 843), 1.8e-3 / 3.7e-4 on the terrain-aware zion_terrain run's (step
+#: 93), at most 2.9e-3 / 5.3e-4 on random ngf-32 generators and 4.3e-3 / 8.8e-4 on random full-size (ngf 64) ones:
+#: 2.3x room.
+FP16_PARITY_TOLERANCE = 1e-2
 FILE_NAMES = {Direction.LANDCOVER_TO_RGB: "landcover_to_rgb.onnx", Direction.RGB_TO_LANDCOVER: "rgb_to_landcover.onnx"}
 
 
@@ -47,8 +57,9 @@ class _WithSoftmax(nn.Module):
 
 
 def export_generator(generator: nn.Module, contract: ModelContract, path: str | Path, opset: int = 17,
-                     check_size_px: int | None = None) -> float:
-    """Write ``generator`` as ONNX with ``contract`` metadata; returns the max abs difference onnxruntime vs torch.
+                     check_size_px: int | None = None, weight_storage: str = "fp32") -> float:
+    """Write ``generator`` as ONNX with ``contract`` metadata; returns the max abs difference onnxruntime vs torch
+    of the file written.
 
     Args:
         generator: a generator (land-cover models return logits; softmax is added to the graph here).
@@ -56,10 +67,15 @@ def export_generator(generator: nn.Module, contract: ModelContract, path: str | 
         path: output ``.onnx`` file (written to a temporary file, then moved into place).
         opset: ONNX opset.
         check_size_px: side of the random parity-check input (default: ``min(tile_size_px, 128)``).
+        weight_storage: ``"fp32"``, or ``"fp16"``: the weights stored as float16 (half the file), once the float32
+            graph has passed the parity check.
 
     Raises:
-        ExportError: wrong channel counts, or parity worse than 1e-3.
+        ExportError: wrong channel counts, parity worse than 1e-3 (float32 graph), or than
+            :data:`FP16_PARITY_TOLERANCE` once the weights are stored as float16.
+        OptionError: an unknown ``weight_storage`` (the message lists the choices).
     """
+    check_storage(weight_storage)
     path = Path(path)
     generator = for_inference(generator.float().cpu())
     module = _WithSoftmax(generator) if contract.direction is Direction.RGB_TO_LANDCOVER else generator
@@ -105,8 +121,16 @@ def export_generator(generator: nn.Module, contract: ModelContract, path: str | 
         if not diff <= PARITY_TOLERANCE:  # (NaN compares false: a NaN difference is a failure too)
             raise ExportError(f"{path}: onnxruntime differs from torch by {diff:.3g} (> {PARITY_TOLERANCE}); not "
                               "written.")
-    log.info("exported %s (%s, %.1f MB), max |onnxruntime - torch| = %.2e", path, contract.direction.value,
-             path.stat().st_size / 1e6, diff)
+        if weight_storage == "fp16":
+            exact = diff
+            onnx.save(store_fp16(model)[0], str(tmp))
+            diff = parity(tmp, sample.numpy(), expected)
+            if not diff <= FP16_PARITY_TOLERANCE:
+                raise ExportError(f"{path}: with its weights stored as float16, onnxruntime differs from torch by "
+                                  f"{diff:.3g} (> {FP16_PARITY_TOLERANCE}; {exact:.2g} in float32); not written. "
+                                  "Export it with weight storage fp32.")
+    log.info("exported %s (%s, %s weights, %.1f MB), max |onnxruntime - torch| = %.2e", path, contract.direction.value,
+             weight_storage, path.stat().st_size / 1e6, diff)
     return diff
 
 
@@ -162,8 +186,10 @@ def contracts_from_checkpoint(state: dict[str, Any], model_version: str, tile_si
 
 
 def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, model_version: str = "",
-                      tile_size_px: int | None = None, overlap_px: int | None = None) -> dict[str, float]:
-    """Export both generators of a training checkpoint into ``out_dir``; returns {file name: max abs diff}."""
+                      tile_size_px: int | None = None, overlap_px: int | None = None,
+                      weight_storage: str = "fp32") -> dict[str, float]:
+    """Export both generators of a training checkpoint into ``out_dir`` (``weight_storage``: see
+    :func:`export_generator`); returns {file name: max abs diff}."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ExportError(f"--out {out} is a file; give a folder for the two .onnx files (it is created if needed).")
@@ -195,5 +221,5 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, model_version
     for direction, net in ((Direction.LANDCOVER_TO_RGB, nets["g_lc2rgb"]), (Direction.RGB_TO_LANDCOVER,
                                                                              nets["g_rgb2lc"])):
         target = Path(out_dir) / FILE_NAMES[direction]
-        results[target.name] = export_generator(net, contracts[direction], target)
+        results[target.name] = export_generator(net, contracts[direction], target, weight_storage=weight_storage)
     return results

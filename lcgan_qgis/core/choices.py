@@ -46,6 +46,11 @@ PRECISION_HELP = {
     "int8": "the model's 8-bit copy (M.int8.onnx, written by `python -m lcgan_qgis quantize`)",
 }
 
+#: How a model file stores its weights (``python -m lcgan_qgis weights``, ``python -m training export
+#: --weight-storage``): ``fp16`` keeps each large weight tensor as float16, read through a Cast to float32, so the
+#: file is half the size while inputs, outputs and compute stay float32 (:mod:`lcgan_qgis.tooling.weight_storage`).
+WEIGHT_STORAGES = ("fp32", "fp16")
+
 #: Radiometry choices of a run: ``None`` keeps the model's own mode; the modes are the contract's.
 RADIOMETRY_CHOICES: tuple[str | None, ...] = (None, *RADIOMETRY_MODES)
 RADIOMETRY_LABELS: dict[str | None, str] = {

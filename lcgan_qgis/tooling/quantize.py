@@ -4,7 +4,9 @@ Tooling, not runtime: it needs the ``onnx`` package (through ``onnxruntime.quant
 not ship, so nothing in the engine imports this module. Use ``python -m lcgan_qgis quantize``.
 
 The int8 model keeps the contract metadata, with ``extra.precision = "int8"`` and the source file's name, so the
-engine loads it like any lcgan model.
+engine loads it like any lcgan model. A source whose weights are stored as float16 (:mod:`.weight_storage`) is
+quantised from its float16 values (restored to float32 initializers in memory: the quantiser finds weights only as
+initializers), and by default the int8 copy stores its float layers the same way.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ import numpy as np
 
 from ..core.contract import ModelContract
 from ..core.elevation import ElevationReader, missing_elevation_message, plan_terrain
-from ..core.errors import InputRasterError, OutputError
+from ..core.errors import InputRasterError, ModelFileError, OutputError
 from ..core.files import AtomicFile, same_file
 from ..core.gdal_io import GdalReader
 from ..core.precision import fidelity, int8_sibling
 from ..core.preprocess import plan_input
 from ..core.raster import Window, read_valid_mask
 from ..core.runtime import load_model
+from .weight_storage import check_storage, restore_fp32, store_fp16, weight_storage
 
 if TYPE_CHECKING:
     import onnx
@@ -150,9 +153,11 @@ def equalize_instance_norm_inputs(model: onnx.ModelProto, batches: list[np.ndarr
 def quantize_model(model_path: str | Path, calibration_raster: str | Path, output_path: str | Path,
                    windows: int = CALIBRATION_WINDOWS, window_px: int = CALIBRATION_PX,
                    percentile: float = CALIBRATION_PERCENTILE, float_first: bool = True,
-                   float_upsampling: bool = True, elevation: str | Path | None = None) -> QuantizeReport:
+                   float_upsampling: bool = True, elevation: str | Path | None = None,
+                   storage: str | None = None) -> QuantizeReport:
     """Write an int8 copy of ``model_path`` calibrated on windows of ``calibration_raster`` (and, for a
-    terrain-aware model, of the DEM ``elevation``).
+    terrain-aware model, of the DEM ``elevation``); its float layers' weights are stored as ``storage``
+    (``"fp32"`` or ``"fp16"``; default: as the source model stores its weights).
 
     Recipe (chosen by measurement, docs/engine.md): InstanceNorm input equalisation, then onnxruntime static QDQ
     quantisation of the convolutions (per-channel int8 weights, uint8 activations, ``percentile`` calibration).
@@ -162,6 +167,7 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
 
     Raises:
         ModelFileError / ContractError: the source model is unusable.
+        OptionError: an unknown ``storage``.
         OutputError: the output is the model or the calibration raster, or cannot be written (nothing partial is
             left under its name).
         InputRasterError: the calibration raster does not fit the model.
@@ -177,6 +183,8 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    if storage is not None:
+        check_storage(storage)
     for other, what in ((model_path, "the model it quantises"), (calibration_raster, "the calibration raster")):
         if same_file(output_path, other):
             raise OutputError(f"The output {output_path} is {what}; choose another file name (e.g. "
@@ -202,8 +210,17 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
 
     output_path = Path(output_path)
     with tempfile.TemporaryDirectory(prefix="lcgan-quant-") as tmp:
+        try:
+            float_model = onnx.load(str(model_path))
+        except Exception as exc:  # (onnxruntime read it already; onnx raises DecodeError, ValueError...)
+            raise ModelFileError(f"Cannot read {model_path} with onnx: {exc}") from None
+        storage = storage or weight_storage(float_model)
+        restored, n_restored = restore_fp32(float_model)
+        source_float = Path(tmp) / "float.onnx" if n_restored else Path(model_path)
+        if n_restored:
+            onnx.save(restored, str(source_float))
         prepared = Path(tmp) / "prepared.onnx"
-        quant_pre_process(str(model_path), str(prepared), skip_symbolic_shape=True)
+        quant_pre_process(str(source_float), str(prepared), skip_symbolic_shape=True)
         equalized, n_equalized = equalize_instance_norm_inputs(onnx.load(str(prepared)), batches)
         for i, node in enumerate(equalized.graph.node):  # exclusion works by node name
             node.name = node.name or f"{node.op_type}_{i}"
@@ -216,6 +233,8 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
                         nodes_to_exclude=(convs[:1] if float_first else []) + convs[-1:],
                         calibrate_method=CalibrationMethod.Percentile, extra_options={"CalibPercentile": percentile})
         model = onnx.load(str(quantized))
+        if storage == "fp16":
+            model = store_fp16(model)[0]
         extra = dict(contract.extra, precision="int8", quantized_from=Path(model_path).name,
                      calibration=f"{len(batches)} windows of {window_px} px from {Path(calibration_raster).name}")
         metadata = dataclasses.replace(contract, extra=extra).to_metadata()

@@ -5,14 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
 
 from lcgan_qgis.core.contract import Direction, ModelContract, Radiometry
+from lcgan_qgis.core.errors import OptionError
 from lcgan_qgis.core.resources import default_scheme_path
 from lcgan_qgis.core.scheme import ClassScheme
-from training.export import ExportError, export_checkpoint, export_generator
+from lcgan_qgis.tooling.weight_storage import weight_storage
+from training.export import FP16_PARITY_TOLERANCE, ExportError, export_checkpoint, export_generator
 from training.models import ResnetGenerator
 from training.trainer import Trainer
 
@@ -55,6 +58,46 @@ def test_export_parity_metadata_and_dynamic_shapes(direction: Direction, tmp_pat
         np.testing.assert_allclose(out, ref.numpy(), atol=1e-3)
 
 
+@pytest.mark.parametrize("direction", list(Direction))
+def test_fp16_weight_storage_halves_the_file_within_its_parity_tolerance(direction: Direction,
+                                                                         tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    contract = ModelContract(direction, SCHEME, RADIOMETRY, tile_size_px=64, overlap_px=8, config_digest="abc")
+    final = "tanh" if direction is Direction.LANDCOVER_TO_RGB else "logits"
+    generator = ResnetGenerator(contract.in_channels, contract.out_channels, ngf=8, n_blocks=2, final=final)
+    fp32, fp16 = tmp_path / "fp32.onnx", tmp_path / "fp16.onnx"
+    exact = export_generator(generator, contract, fp32)
+    half = export_generator(generator, contract, fp16, weight_storage="fp16")
+    assert exact < 1e-5 and exact < half <= FP16_PARITY_TOLERANCE
+    assert fp16.stat().st_size < 0.6 * fp32.stat().st_size
+    assert weight_storage(onnx.load(str(fp16))) == "fp16" and weight_storage(onnx.load(str(fp32))) == "fp32"
+    session = _session(fp16)
+    assert ModelContract.from_metadata(session.get_modelmeta().custom_metadata_map, str(fp16)) == contract
+    assert session.get_inputs()[0].type == session.get_outputs()[0].type == "tensor(float)"
+    x = np.random.default_rng(2).uniform(-1, 1, (1, contract.in_channels, 48, 40)).astype(np.float32)
+    with torch.no_grad():
+        ref = generator.eval()(torch.from_numpy(x))
+    ref = ref.softmax(1) if direction is Direction.RGB_TO_LANDCOVER else ref
+    np.testing.assert_allclose(session.run(["output"], {"input": x})[0], ref.numpy(), atol=FP16_PARITY_TOLERANCE)
+    with pytest.raises(OptionError, match="Unknown weight storage 'bf16'; choose one of: fp32, fp16"):
+        export_generator(generator, contract, tmp_path / "bf16.onnx", weight_storage="bf16")
+    assert not (tmp_path / "bf16.onnx").exists()
+
+
+def test_an_fp16_export_beyond_its_tolerance_is_not_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The limit set below this generator's real float16 drift: the file is refused, and nothing is left."""
+    import training.export
+
+    torch.manual_seed(0)
+    contract = ModelContract(Direction.LANDCOVER_TO_RGB, SCHEME, RADIOMETRY, tile_size_px=64, overlap_px=8)
+    generator = ResnetGenerator(contract.in_channels, 3, ngf=8, n_blocks=2, final="tanh")
+    monkeypatch.setattr(training.export, "FP16_PARITY_TOLERANCE", 1e-6)
+    with pytest.raises(ExportError, match=r"with its weights stored as float16, onnxruntime differs from torch by "
+                                          r".* \(> 1e-06; .* in float32\); not written"):
+        export_generator(generator, contract, tmp_path / "m.onnx", weight_storage="fp16")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_export_rejects_a_generator_that_breaks_the_contract(tmp_path: Path) -> None:
     contract = ModelContract(Direction.LANDCOVER_TO_RGB, SCHEME, RADIOMETRY)
     with pytest.raises(ExportError, match="14->3"):
@@ -76,3 +119,25 @@ def test_export_checkpoint_carries_training_facts(data_dir: Path, tmp_path: Path
     assert contract.radiometry.low == trainer.radiometry.low
     assert contract.extra["training_step"] == 1
     assert meta["model_type"] == '"Segmentor"'  # the Deepness keys
+    from training.__main__ import main
+
+    assert main(["export", "--checkpoint", str(tmp_path / "run" / "checkpoints" / "last.pt"), "--out",
+                 str(tmp_path / "fp16"), "--weight-storage", "fp16"]) == 0
+    for name in results:
+        half = tmp_path / "fp16" / name
+        assert weight_storage(onnx.load(str(half))) == "fp16"
+        assert half.stat().st_size < (tmp_path / "onnx" / name).stat().st_size  # (a tiny net: small tensors stay)
+
+
+def test_docs_training_md_documents_every_export_option() -> None:
+    import argparse
+
+    from training.__main__ import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    options = [o for action in sub.choices["export"]._actions for o in action.option_strings if o.startswith("--")
+               and o != "--help"]
+    text = (Path(__file__).resolve().parents[2] / "docs" / "training.md").read_text(encoding="utf-8")
+    assert "--weight-storage" in options
+    missing = [o for o in options if f"| `{o}` |" not in text]
+    assert not missing, f"docs/training.md's export table lacks {missing}"
