@@ -11,7 +11,7 @@ from pathlib import Path
 from lcgan_qgis.core.choices import WEIGHT_STORAGES
 from lcgan_qgis.core.errors import LcganError
 
-from .config import ConfigError, TrainConfig
+from .config import OUTPUT_FILTERS, ConfigError, TrainConfig
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -31,7 +31,7 @@ def _export(args: argparse.Namespace) -> int:
 
     checkpoint = args.checkpoint or Path(args.run_dir) / "checkpoints" / "last.pt"
     results = export_checkpoint(checkpoint, args.out, args.model_version, args.tile_size_px, args.overlap_px,
-                                args.weight_storage)
+                                args.weight_storage, args.output_filter)
     print(json.dumps({"out": str(args.out), "max_abs_diff": results}, indent=2))
     return 0
 
@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--weight-storage", choices=WEIGHT_STORAGES, default="fp32",
                         help="fp32 (default: the exact weights) or fp16: weights stored as float16 behind Casts to "
                              "float32, half the file, compute still float32 (the bundled models)")
+    export.add_argument("--output-filter", choices=OUTPUT_FILTERS, default=None,
+                        help="override model.output_filter of the checkpoint's config for the exported image "
+                             "generator (checkerboard_null: docs/training.md); default: the config's")
     export.set_defaults(func=_export)
 
     ablation = sub.add_parser("ablation", help="ablation studies: short runs per variant, RGB->LC accuracy table")

@@ -33,6 +33,7 @@ __all__ = ["ConfigError", "TrainConfig", "parse_override"]
 FAKE_LC_MODES = ("softmax", "gumbel_st", "softmax_temp")
 UPSAMPLES = ("transpose", "nearest", "bilinear")
 NORMS = ("instance", "instance_running", "batch")
+OUTPUT_FILTERS = ("none", "checkerboard_null")
 GENERATORS = ("resnet",)  # keys of models.build_generator
 DISCRIMINATORS = ("patchgan",)  # keys of models.build_discriminator
 
@@ -53,6 +54,7 @@ class ModelConfig:
     upsample: str = "transpose"  # generator upsampling: transpose (reference) | nearest | bilinear (resize-conv)
     norm: str = "instance"  # generator norm: instance (reference) | instance_running | batch (see models.py)
     noise_channels: int = 0  # extra N(0, 1) input channels of G_lc2rgb (texture source; the engine feeds them)
+    output_filter: str = "none"  # fixed filter on G_lc2rgb's image: none | checkerboard_null (models.py)
     # Terrain-aware G_lc2rgb: channels derived from data.dem_raster (lcgan_qgis.core.terrain), stacked after the
     # one-hot map and before the noise; [] = a map-only model. Choices: hillshade, slope, relative_elevation.
     terrain_channels: list[str] = field(default_factory=list)
@@ -247,6 +249,7 @@ class TrainConfig:
             (m.real_lc_noise >= 0, "model.real_lc_noise", ">= 0"),
             (m.upsample in UPSAMPLES, "model.upsample", f"one of {UPSAMPLES}"),
             (m.norm in NORMS, "model.norm", f"one of {NORMS}"),
+            (m.output_filter in OUTPUT_FILTERS, "model.output_filter", f"one of {OUTPUT_FILTERS}"),
             (m.noise_channels >= 0, "model.noise_channels", ">= 0"),
             (self.loss.pixel_lowpass_px >= 1, "loss.pixel_lowpass_px", ">= 1"),
             (self.loss.cycle_image_noise >= 0, "loss.cycle_image_noise", ">= 0"),

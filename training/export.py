@@ -187,15 +187,22 @@ def contracts_from_checkpoint(state: dict[str, Any], model_version: str, tile_si
 
 def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, model_version: str = "",
                       tile_size_px: int | None = None, overlap_px: int | None = None,
-                      weight_storage: str = "fp32") -> dict[str, float]:
+                      weight_storage: str = "fp32", output_filter: str | None = None) -> dict[str, float]:
     """Export both generators of a training checkpoint into ``out_dir`` (``weight_storage``: see
-    :func:`export_generator`); returns {file name: max abs diff}."""
+    :func:`export_generator`); returns {file name: max abs diff}.
+
+    ``output_filter`` overrides the config's ``model.output_filter`` (a fixed filter without weights, so any
+    checkpoint loads into it); None keeps the config's.
+    """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ExportError(f"--out {out} is a file; give a folder for the two .onnx files (it is created if needed).")
     state = load_checkpoint(checkpoint)
     config = TrainConfig.from_dict(state["config"], source=str(checkpoint))
     scheme = ClassScheme.from_dict(state["scheme"], source="checkpoint scheme")
+    if output_filter is not None:
+        config.model.output_filter = output_filter
+        config.validate()
     nets = build_networks(config, len(scheme), len(config.data.image_bands))
     for name in ("g_lc2rgb", "g_rgb2lc"):
         weights = state["nets"].get(name) if isinstance(state["nets"], dict) else None

@@ -16,6 +16,12 @@ Two choices beyond the reference, each kept selectable (``docs/training.md`` has
   ``"batch"`` is BatchNorm (batch statistics in training, running ones at inference). With running statistics the
   exported generator is a pure convolutional function of its input: any tiling gives the same pixels away from
   the window borders.
+* ``output_filter``: ``"checkerboard_null"`` ends the image generator with a fixed 3x3 filter
+  ``[[0, 1, 0], [1, 4, 1], [0, 1, 0]] / 8`` per band (:class:`CheckerboardNull`): its response is 0 at the diagonal
+  period-2 frequency (the checkerboard (-1)^(row + col)), 1/2 at the period-2 rows or columns and 1 at the mean, so
+  it removes a checkerboard whatever layer paints it while keeping texture at every longer period. Resize-convolution
+  only stops the upsampling from favouring the pattern; learned weights can still paint it (the bundled run did:
+  ``docs/recipe.md``).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import UPSAMPLES
+from .config import OUTPUT_FILTERS, UPSAMPLES
 
 FINALS = ("tanh", "logits")
 PATCHES = ("16", "30")
@@ -61,6 +67,23 @@ def upsample_block(in_channels: int, out_channels: int, mode: str, norm: NormFac
     return [*conv, norm(out_channels), nn.ReLU(True)]
 
 
+class CheckerboardNull(nn.Module):
+    """Fixed per-band 3x3 filter with zero response at the (-1)^(row + col) pattern (reflection padded, no weights).
+
+    The kernel is a non-persistent buffer: checkpoints of generators without the filter load into ones with it.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, 4.0, 1.0], [0.0, 1.0, 0.0]]) / 8.0
+        self.register_buffer("kernel", kernel.expand(channels, 1, 3, 3).clone(), persistent=False)
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        padded = nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
+        return nn.functional.conv2d(padded, self.kernel.to(x.dtype), groups=self.channels)
+
+
 class ResnetBlock(nn.Module):
     """Two reflection-padded 3x3 convolutions with InstanceNorm, added to the input."""
 
@@ -86,18 +109,23 @@ class ResnetGenerator(nn.Module):
         final: ``"tanh"`` (image output in [-1, 1]) or ``"logits"`` (raw class scores).
         upsample: ``"transpose"`` (reference), ``"nearest"`` or ``"bilinear"`` resize-convolution.
         norm: ``"instance"`` (reference), ``"instance_running"`` or ``"batch"`` (see the module docstring).
+        output_filter: ``"none"`` or ``"checkerboard_null"`` after the tanh (image generators only).
 
     Raises:
         ValueError: on an unknown ``final``, ``upsample`` or ``norm``, or non-positive sizes.
     """
 
     def __init__(self, in_channels: int, out_channels: int, ngf: int = 64, n_blocks: int = 9,
-                 final: str = "tanh", upsample: str = "transpose", norm: str = "instance") -> None:
+                 final: str = "tanh", upsample: str = "transpose", norm: str = "instance",
+                 output_filter: str = "none") -> None:
         super().__init__()
         if final not in FINALS:
             raise ValueError(f"Unknown generator final {final!r}; choose one of {FINALS}.")
         if upsample not in UPSAMPLES:
             raise ValueError(f"Unknown upsample {upsample!r}; choose one of {UPSAMPLES}.")
+        if output_filter not in OUTPUT_FILTERS or (output_filter != "none" and final != "tanh"):
+            raise ValueError(f"Unknown output_filter {output_filter!r} for a {final} generator; choose one of "
+                             f"{OUTPUT_FILTERS} (filters apply to image generators only).")
         if min(in_channels, out_channels, ngf) < 1 or n_blocks < 0:
             raise ValueError(f"Bad generator sizes: in={in_channels} out={out_channels} ngf={ngf} blocks={n_blocks}.")
         self.in_channels, self.out_channels, self.final = in_channels, out_channels, final
@@ -114,6 +142,8 @@ class ResnetGenerator(nn.Module):
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7)]
         if final == "tanh":
             layers.append(nn.Tanh())
+        if output_filter == "checkerboard_null":
+            layers.append(CheckerboardNull(out_channels))
         self.model = nn.Sequential(*layers)
         init_weights(self)
 
@@ -193,7 +223,8 @@ def build_networks(config: Any, num_classes: int, image_bands: int) -> dict[str,
     common = {"ngf": m.ngf, "n_blocks": m.n_blocks, "upsample": m.upsample, "norm": m.norm}
     lc2rgb_in = num_classes + len(m.terrain_channels) + m.noise_channels
     return {
-        "g_lc2rgb": build_generator(m.generator, lc2rgb_in, image_bands, final="tanh", **common),
+        "g_lc2rgb": build_generator(m.generator, lc2rgb_in, image_bands, final="tanh", output_filter=m.output_filter,
+                                    **common),
         "g_rgb2lc": build_generator(m.generator, image_bands, num_classes, final="logits", **common),
         "d_rgb": build_discriminator(m.discriminator, image_bands, ndf=m.ndf, patch=m.patch),
         "d_lc": build_discriminator(m.discriminator, num_classes, ndf=m.ndf, patch=m.patch),

@@ -13,7 +13,7 @@ import torch
 from training.augment import radiometric_jitter, resize_image, resize_labels, scaled_size, with_noise
 from training.export import export_checkpoint
 from training.losses import masked_l1
-from training.models import ResnetGenerator, for_inference, norm_factory
+from training.models import CheckerboardNull, ResnetGenerator, for_inference, norm_factory
 from training.trainer import Trainer
 
 from .conftest import tiny_config
@@ -133,3 +133,38 @@ def test_the_full_recipe_trains_exports_and_runs_in_onnxruntime(data_dir: Path, 
     x[:, 14:] = np.random.default_rng(0).normal(size=(1, 3, 32, 32))
     y = session.run(None, {"input": x})[0]
     assert y.shape == (1, 3, 32, 32) and np.isfinite(y).all()
+
+
+def test_checkerboard_null_removes_the_checkerboard_and_keeps_longer_periods() -> None:
+    """The fixed filter's response: 0 at (-1)^(row+col), 1/2 at period-2 rows, 1 at the mean, values kept in range."""
+    rows, cols = torch.meshgrid(torch.arange(32), torch.arange(32), indexing="ij")
+    checker = ((-1.0) ** (rows + cols)).expand(1, 3, 32, 32)
+    stripes = ((-1.0) ** rows).float().expand(1, 3, 32, 32)
+    constant = torch.full((1, 3, 32, 32), 0.7)
+    f = CheckerboardNull(3)
+    assert f(checker)[..., 1:-1, 1:-1].abs().max() < 1e-6
+    assert torch.allclose(f(stripes)[..., 1:-1, 1:-1], 0.5 * stripes[..., 1:-1, 1:-1])
+    assert torch.allclose(f(constant), constant)
+    noisy = torch.rand(1, 3, 40, 36) * 2 - 1
+    assert f(noisy).abs().max() <= 1.0 and period2_share(f(noisy)) < period2_share(noisy)
+
+
+def test_export_adds_the_output_filter_to_a_checkpoint_trained_without(data_dir: Path, tmp_path: Path) -> None:
+    """A real checkpoint without the filter exports with it (no weights to load) and the graph applies it."""
+    config = tiny_config("model.upsample=nearest", "runtime.max_steps=2")
+    Trainer(config, data_dir, tmp_path / "run").fit()
+    ckpt = tmp_path / "run" / "checkpoints" / "last.pt"
+    plain = export_checkpoint(ckpt, tmp_path / "plain")
+    filtered = export_checkpoint(ckpt, tmp_path / "filtered", output_filter="checkerboard_null")
+    assert max(plain.values()) < 1e-4 and max(filtered.values()) < 1e-4
+    x = np.zeros((1, 14, 32, 32), np.float32)
+    x[:, 2, :, :16] = 1
+    x[:, 7, :, 16:] = 1
+    outs = {name: ort.InferenceSession(str(tmp_path / name / "landcover_to_rgb.onnx"),
+                                       providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+            for name in ("plain", "filtered")}
+    expected = CheckerboardNull(3)(torch.from_numpy(outs["plain"])).numpy()
+    assert np.abs(outs["filtered"] - expected).max() < 1e-5
+    assert np.abs(outs["filtered"] - outs["plain"]).max() > 1e-4  # the filter is in the graph
+    with pytest.raises(ValueError, match="output_filter"):
+        ResnetGenerator(3, 14, ngf=8, n_blocks=1, final="logits", output_filter="checkerboard_null")
