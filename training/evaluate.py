@@ -235,7 +235,12 @@ def evaluate(models_dir: str | Path | None, data_dir: str | Path, out_dir: str |
             areas, judge_info, judge = area_sections(image_path, landcover_path, options, scheme, masks, real_img,
                                               real_clipped, gen_units, gen_valid, true_idx, valid, split,
                                               list(rgb_contract.band_names))
-            window = {"sizes_px": list(options.window_sizes_px), "windows_px": {}, "runs": []}
+            # The engine needs a window wider than twice the overlap: smaller sizes are skipped, and named.
+            least = max(c.overlap_px if overlap_px is None else overlap_px for c in (lc_contract, rgb_contract))
+            sizes = [s for s in options.window_sizes_px if s > 2 * least]
+            window = {"sizes_px": sizes, "windows_px": {}, "runs": [],
+                      "skipped_px": {str(s): f"not above twice the {least} px overlap"
+                                     for s in options.window_sizes_px if s not in sizes}}
             outputs: dict[Direction, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
             for direction, source, default_path, contract in (
                 (Direction.RGB_TO_LANDCOVER, image_path, pred_path, lc_contract),
@@ -243,7 +248,7 @@ def evaluate(models_dir: str | Path | None, data_dir: str | Path, out_dir: str |
             ):
                 outputs[direction] = {}
                 window["windows_px"][direction.value] = {}
-                for size in options.window_sizes_px:
+                for size in sizes:
                     target = default_path  # the runs above used the engine's default window
                     if size != DEFAULT_WINDOW_PX:
                         target = work / f"window_{size}_{direction.value}.tif"

@@ -79,6 +79,8 @@ def window_summary_lines(window: dict) -> list[str]:
                      + "; RGB PSNR " + ", ".join(f"{k.replace('_', ' ')} "
                                                  f"{'identical' if v is None else f'{v:.1f} dB'}"
                                                  for k, v in psnr.items()))
+    for size, why in window.get("skipped_px", {}).items():
+        lines.append(f"window dependence: {size} px windows not run ({why})")
     return lines
 
 

@@ -16,12 +16,12 @@ Two choices beyond the reference, each kept selectable (``docs/training.md`` has
   ``"batch"`` is BatchNorm (batch statistics in training, running ones at inference). With running statistics the
   exported generator is a pure convolutional function of its input: any tiling gives the same pixels away from
   the window borders.
-* ``output_filter``: ``"checkerboard_null"`` ends the image generator with a fixed 3x3 filter
-  ``[[0, 1, 0], [1, 4, 1], [0, 1, 0]] / 8`` per band (:class:`CheckerboardNull`): its response is 0 at the diagonal
-  period-2 frequency (the checkerboard (-1)^(row + col)), 1/2 at the period-2 rows or columns and 1 at the mean, so
-  it removes a checkerboard whatever layer paints it while keeping texture at every longer period. Resize-convolution
-  only stops the upsampling from favouring the pattern; learned weights can still paint it (the bundled run did:
-  ``docs/recipe.md``).
+* ``output_filter``: ``"checkerboard_null"`` ends the image generator with a fixed 3x3 notch filter per band,
+  ``[[-1, 2, -1], [2, 12, 2], [-1, 2, -1]] / 16`` (:class:`CheckerboardNull`), then a clamp to [-1, 1]. Its response
+  is ``(3 + cos u + cos v - cos u cos v) / 4``: 0 at the diagonal period-2 frequency (the checkerboard
+  (-1)^(row + col)), 1 at the mean and at period-2 rows or columns, at least 3/4 elsewhere, so it removes a
+  checkerboard whatever layer paints it and keeps the texture. Resize-convolution only stops the upsampling from
+  favouring the pattern; learned weights can still paint it (the bundled run did: ``docs/recipe.md``).
 """
 
 from __future__ import annotations
@@ -68,20 +68,20 @@ def upsample_block(in_channels: int, out_channels: int, mode: str, norm: NormFac
 
 
 class CheckerboardNull(nn.Module):
-    """Fixed per-band 3x3 filter with zero response at the (-1)^(row + col) pattern (reflection padded, no weights).
+    """Fixed per-band 3x3 notch at the (-1)^(row + col) pattern (reflection padded, no weights), clamped to [-1, 1].
 
     The kernel is a non-persistent buffer: checkpoints of generators without the filter load into ones with it.
     """
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, 4.0, 1.0], [0.0, 1.0, 0.0]]) / 8.0
+        kernel = torch.tensor([[-1.0, 2.0, -1.0], [2.0, 12.0, 2.0], [-1.0, 2.0, -1.0]]) / 16.0
         self.register_buffer("kernel", kernel.expand(channels, 1, 3, 3).clone(), persistent=False)
         self.channels = channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         padded = nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
-        return nn.functional.conv2d(padded, self.kernel.to(x.dtype), groups=self.channels)
+        return nn.functional.conv2d(padded, self.kernel.to(x.dtype), groups=self.channels).clamp(-1.0, 1.0)
 
 
 class ResnetBlock(nn.Module):
