@@ -136,7 +136,8 @@ def test_a_float16_stored_model_exports_for_deepness_and_keeps_its_storage(tmp_p
     fixed = export(model, out)
     assert deepness_problems(fixed) == []
     assert weight_storage(onnx.load(str(fixed))) == "fp16" and fixed.stat().st_size < 0.6 * 11_000_000
-    tile = np.random.default_rng(0).integers(0, 256, (128, 128, 3)).astype(np.uint8)
+    size = json.loads({p.key: p.value for p in onnx.load(str(fixed)).metadata_props}["tile_size"])  # Deepness's
+    tile = np.random.default_rng(0).integers(0, 256, (size, size, 3)).astype(np.uint8)
     probabilities = run_like_deepness(fixed, tile)
-    assert probabilities.shape == (14, 128, 128)
+    assert probabilities.shape == (14, size, size)
     np.testing.assert_allclose(probabilities.sum(0), 1.0, atol=1e-5)
