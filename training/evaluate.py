@@ -54,7 +54,7 @@ from .evaluate_realism import (
 from .evaluate_terrain import find_terrain_model, terrain_comparison
 from .evaluation_summary import summary_lines
 from .judge import Judge
-from .window_dependence import compare_windows, fitted_windows
+from .window_dependence import compare_windows, fitted_windows, runnable_sizes
 
 log = logging.getLogger(__name__)
 
@@ -237,10 +237,8 @@ def evaluate(models_dir: str | Path | None, data_dir: str | Path, out_dir: str |
                                               list(rgb_contract.band_names))
             # The engine needs a window wider than twice the overlap: smaller sizes are skipped, and named.
             least = max(c.overlap_px if overlap_px is None else overlap_px for c in (lc_contract, rgb_contract))
-            sizes = [s for s in options.window_sizes_px if s > 2 * least]
-            window = {"sizes_px": sizes, "windows_px": {}, "runs": [],
-                      "skipped_px": {str(s): f"not above twice the {least} px overlap"
-                                     for s in options.window_sizes_px if s not in sizes}}
+            sizes, skipped = runnable_sizes(options.window_sizes_px, least)
+            window = {"sizes_px": sizes, "windows_px": {}, "runs": [], "skipped_px": skipped}
             outputs: dict[Direction, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
             for direction, source, default_path, contract in (
                 (Direction.RGB_TO_LANDCOVER, image_path, pred_path, lc_contract),

@@ -25,6 +25,13 @@ from .metrics import accuracy, confusion_matrix, psnr_db
 Output = tuple[np.ndarray, np.ndarray]  # a translated raster: (bands, rows, cols) pixels and (rows, cols) validity
 
 
+def runnable_sizes(sizes_px: tuple[int, ...] | list[int], overlap_px: int) -> tuple[list[int], dict[str, str]]:
+    """The requested window sizes the engine can run at ``overlap_px`` (wider than twice it), and why the others
+    are skipped (``{size: reason}``)."""
+    runnable = [s for s in sizes_px if s > 2 * overlap_px]
+    return runnable, {str(s): f"not above twice the {overlap_px} px overlap" for s in sizes_px if s not in runnable}
+
+
 def fitted_windows(contract: ModelContract, rows: int, cols: int, window_px: int, overlap_px: int | None) -> list[int]:
     """``[window_rows_px, window_cols_px]`` the engine really uses for a requested ``window_px``."""
     overlap = contract.overlap_px if overlap_px is None else overlap_px

@@ -28,7 +28,7 @@ from training.evaluate import (
 from training.evaluation_plots import codes_to_rgb, crop_corners, crop_layout
 from training.judge import JudgeConfig
 from training.two_sample import TwoSampleConfig
-from training.window_dependence import compare_windows
+from training.window_dependence import compare_windows, runnable_sizes
 
 CONTRACT = default_contract(Direction.RGB_TO_LANDCOVER)
 SCHEME = CONTRACT.scheme
@@ -375,3 +375,13 @@ def test_terrain_aware_generator_is_compared_beside_the_map_only_one(tmp_path: P
     picture = matplotlib.image.imread(out / "crops_heldout.png")
     side = crop_corners(np.ones((rows // 2, cols), bool), 256, 3)[0]
     assert picture.shape[1] == crop_layout(side, 3, columns=4)[0]  # map | map only | terrain-aware | real
+
+
+def test_window_sizes_the_engine_cannot_run_at_the_overlap_are_skipped_and_named() -> None:
+    from training.evaluation_summary import window_summary_lines
+
+    sizes, skipped = runnable_sizes((128, 256, 512), 64)
+    assert sizes == [256, 512] and skipped == {"128": "not above twice the 64 px overlap"}
+    assert runnable_sizes((128, 256, 512), 16) == ([128, 256, 512], {})
+    lines = window_summary_lines({"rgb_to_landcover": {}, "landcover_to_rgb": {}, "skipped_px": skipped})
+    assert lines == ["window dependence: 128 px windows not run (not above twice the 64 px overlap)"]
