@@ -278,6 +278,7 @@ def seams(models: dict[str, Path], folder: Path, cache: Path | None = None) -> d
     from lcgan_qgis.core.contract import to_uint8
     from lcgan_qgis.core.engine import DEFAULT_WINDOW_PX
     from lcgan_qgis.core.gdal_io import GdalReader
+    from lcgan_qgis.core.noise import position_noise
     from lcgan_qgis.core.preprocess import landcover_to_onehot
     from lcgan_qgis.core.raster import Window
     from lcgan_qgis.core.runtime import load_model
@@ -299,6 +300,9 @@ def seams(models: dict[str, Path], folder: Path, cache: Path | None = None) -> d
         codes = reader.read(Window(0, 0, width, height), (1,))[0]
         nodata = reader.info.nodata[0]
     onehot, valid = landcover_to_onehot(model.contract, codes, nodata, str(source))
+    if model.contract.noise_channels:  # the same position-keyed noise the engine feeds (whole-raster positions)
+        noise = position_noise(Window(0, 0, width, height), model.contract.noise_channels, model.contract.noise_seed)
+        onehot = np.concatenate([onehot, noise])
     naive = np.zeros((3, height, width), np.uint8)
     tile = model.contract.tile_size_px
     for y in range(0, height, tile):
