@@ -342,12 +342,15 @@ def _run_tiles(client: Any, job: TileJob, todo: list[SuperTile], manifest: Manif
     futures = client.map(run_tile, todo, job=job, key=keys, retries=retries, pure=False)
     pending = as_completed(futures, loop=client.loop)
     try:
+        def cancel() -> tuple[dict[str, TileRecord], None, bool]:
+            client.cancel(futures)
+            say(f"Cancelled: {len(records)} tile(s) finished in this run stay in {manifest.folder}; run the same "
+                "job again to resume.")
+            return records, None, True
+
         while not pending.is_empty():
             if canceled():
-                client.cancel(futures)
-                say(f"Cancelled: {len(records)} tile(s) finished in this run stay in {manifest.folder}; run the same "
-                    "job again to resume.")
-                return records, None, True
+                return cancel()
             if not pending.has_ready():
                 time.sleep(POLL_S)
                 continue
@@ -359,7 +362,7 @@ def _run_tiles(client: Any, job: TileJob, todo: list[SuperTile], manifest: Manif
                     w = tile.window
                     raise ClusterError(
                         f"Tile {tile.name} (columns {w.col_off}-{w.col_end}, rows {w.row_off}-{w.row_end}) "
-                        f"failed: {outcome.error}: {outcome.message} The {len(manifest.records)} finished tile(s) stay "
+                        f"failed: {outcome.error}: {outcome.message.rstrip('.')}. The {len(manifest.records)} finished tile(s) stay "
                         f"in {manifest.folder}; fix the cause and run the same job again to resume."
                     )
                 manifest.add(outcome)
@@ -368,6 +371,8 @@ def _run_tiles(client: Any, job: TileJob, todo: list[SuperTile], manifest: Manif
                          len(todo))
                 if tile_progress is not None:
                     tile_progress(len(records), len(todo))
+                if canceled():  # at once, not at the end of the batch (its other tiles are not journalled)
+                    return cancel()
         return records, _count_retries(client, keys, retries), False
     finally:
         del pending
