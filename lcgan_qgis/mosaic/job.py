@@ -362,8 +362,9 @@ def _run_tiles(client: Any, job: TileJob, todo: list[SuperTile], manifest: Manif
                     w = tile.window
                     raise ClusterError(
                         f"Tile {tile.name} (columns {w.col_off}-{w.col_end}, rows {w.row_off}-{w.row_end}) "
-                        f"failed: {outcome.error}: {outcome.message.rstrip('.')}. The {len(manifest.records)} finished tile(s) stay "
-                        f"in {manifest.folder}; fix the cause and run the same job again to resume."
+                        f"failed: {outcome.error}: {outcome.message.rstrip('.')}. The {len(manifest.records)} "
+                        f"finished tile(s) stay in {manifest.folder}; fix the cause and run the same job again to "
+                        "resume."
                     )
                 manifest.add(outcome)
                 records[tile.name] = outcome

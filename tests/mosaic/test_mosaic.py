@@ -196,8 +196,9 @@ def test_a_failed_tile_fails_the_job_by_name_and_the_finished_tiles_stay(models:
     request = MosaicRequest(str(models["landcover_to_rgb"]), (str(raster),), str(out),
                             scheduler=cluster.scheduler_address, tile_px=TILE, window_px=WINDOW, overlap_px=OVERLAP,
                             retries=0)
-    with pytest.raises(ClusterError, match=r"Tile r0003_c0001 \(columns \d+-256, rows \d+-512\) failed: OutputError: "
-                                           r"Cannot write the tile .*r0003_c0001\.tif: .*Is a directory\. The \d finished"):
+    with pytest.raises(ClusterError, match=r"Tile r0003_c0001 \(columns \d+-256, rows \d+-512\) failed: "
+                                           r"OutputError: Cannot write the tile .*r0003_c0001\.tif: .*Is a directory\. "
+                                           r"The \d finished"):
         run_mosaic(request)
     lines = (out / MANIFEST_NAME).read_text().splitlines()
     assert not (out / "mosaic.vrt").exists()
