@@ -86,8 +86,7 @@ class Manifest:
                                   ) from None
         if not entries or entries[0].get("format") != FORMAT:
             raise OutputError(f"{self.path} is not an lcgan mosaic manifest ({FORMAT}); choose another output folder.")
-        differs = sorted(k for k in set(entries[0]["job"]) | set(self.job)
-                         if entries[0]["job"].get(k) != self.job.get(k))
+        differs = _differences(entries[0]["job"], self.job)
         if differs:
             raise OptionError(
                 f"The output folder {self.folder} holds a mosaic of another job (it differs in: {', '.join(differs)}). "
@@ -130,3 +129,17 @@ class Manifest:
         wanted = [n for n in names if n in self.records]
         with ThreadPoolExecutor(max_workers=threads) as pool:  # hashing releases the GIL
             return {name for name, good in zip(wanted, pool.map(ok, wanted), strict=True) if good}
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """The keys in which two job identities differ, one level into sections (``model.threads``, ``tile_px``)."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict) and not prefix:
+            out.extend(_differences(a, b, f"{key}."))
+        else:
+            out.append(prefix + key)
+    return out

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from lcgan_qgis.mosaic.manifest import MANIFEST_NAME
 from lcgan_qgis.mosaic.tile import model_loads
 from tests.core.rasters import GEOTRANSFORM, read_tif, write_tif
 from tests.core.test_blending import smooth_landcover
+from tests.optional import needs_openvino
 
 REPO = Path(__file__).resolve().parents[2]
 WINDOW, OVERLAP, TILE = 64, 8, 128  # small windows and super-tiles: many tiles on small rasters
@@ -168,6 +170,30 @@ def test_the_int8_sibling_is_chosen_once_for_every_worker(cluster: LocalCluster,
     header = json.loads((tmp_path / "out" / MANIFEST_NAME).read_text().splitlines()[0])
     assert header["job"]["model"]["file"] == "m.int8.onnx"
     assert (result.backend, result.precision) == ("onnxruntime", "int8")
+
+
+@needs_openvino
+def test_openvino_tiles_run_one_thread_count_the_engine_can_repeat(models: dict[str, Path], cluster: LocalCluster,
+                                                                   tmp_path: Path) -> None:
+    """OpenVINO's pixels depend on its thread count (bf16 up to 10 DN between 1 and 2 threads on the full-size
+    generator): with no count asked, every tile runs the fewest threads any worker has (1 here), the mosaic equals the
+    engine at that count, and the count is part of the job, so a re-run with another count is refused by name."""
+    raster = write_tif(tmp_path / "lc.tif", smooth_landcover(200, 260), nodata=0)
+    with GdalReader(raster) as reader:
+        translate(load_model(models["landcover_to_rgb"], "cpu", threads=1, backend="openvino"), reader,
+                  tmp_path / "single.tif", TranslateOptions(window_px=WINDOW, overlap_px=OVERLAP))
+    said: list[str] = []
+    request = MosaicRequest(str(models["landcover_to_rgb"]), (str(raster),), str(tmp_path / "out"),
+                            scheduler=cluster.scheduler_address, tile_px=TILE, window_px=WINDOW, overlap_px=OVERLAP,
+                            backend="openvino")
+    result = run_mosaic(request, log=said.append)
+    assert result.backend == "openvino"
+    assert any("every tile runs 1 thread(s), as `translate --threads 1` would" in line for line in said), said
+    np.testing.assert_array_equal(read_tif(result.vrt_path), read_tif(tmp_path / "single.tif"))
+    header = json.loads((tmp_path / "out" / MANIFEST_NAME).read_text().splitlines()[0])
+    assert header["job"]["model"]["threads"] == 1
+    with pytest.raises(OptionError, match=r"another job \(it differs in: model\.threads\)"):
+        run_mosaic(replace(request, threads_per_worker=2))
 
 
 def test_another_job_in_the_same_folder_is_refused(models: dict[str, Path], cluster: LocalCluster,

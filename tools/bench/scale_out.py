@@ -84,6 +84,27 @@ def tile_overhead(model: Path, raster: Path, work: Path, cores: int, pairs: int,
             "median_ratio_whole_call": float(np.median([r["mosaic_wall_s"] / r["engine_s"] for r in runs]))}
 
 
+def thread_dependence(model: Path, raster: Path, work: Path, cores: int) -> dict[str, Any]:
+    """The engine's default path on ``raster`` at 1 thread and at ``cores``: the largest pixel difference.
+
+    OpenVINO splits its sums by thread, so its pixels depend on the count; a mosaic runs one count on every tile
+    (:func:`lcgan_qgis.mosaic.job.worker_threads`), and equals the engine run at that count."""
+    from lcgan_qgis.core.engine import TranslateOptions, translate
+    from lcgan_qgis.core.gdal_io import GdalReader
+    from lcgan_qgis.core.runtime import load_model
+
+    outputs, path = [], ""
+    for threads in sorted({1, cores}):
+        out = work / f"threads_{threads}.tif"
+        with load_model(model, "cpu", threads=threads) as loaded, GdalReader(raster) as reader:
+            translate(loaded, reader, out, TranslateOptions())
+            path = f"{loaded.backend} {loaded.precision}"
+        outputs.append(read(out).astype(np.int16))
+        out.unlink(missing_ok=True)
+    return {"raster": raster.name, "path": path, "threads": sorted({1, cores}),
+            "max_abs_diff": int(np.abs(outputs[0] - outputs[-1]).max())}
+
+
 def scale_out(model: Path, raster: Path, work: Path, tile_px: int = 4096, device: str = "cpu",
               small_raster: Path | None = None, pairs: int = 3) -> dict[str, Any]:
     """The single-process engine, then the mosaic path on 1 worker (all cores) and 2 workers (half each); then the
@@ -116,9 +137,12 @@ def scale_out(model: Path, raster: Path, work: Path, tile_px: int = 4096, device
         "windows_ratio": round(one["windows"] / single["tiles"], 3),
         "overhead_per_window": round(per_window_one / per_window_single, 3),
         "per_tile_overhead": tile_overhead(model, small_raster, work, cores, pairs, device) if small_raster else None,
+        "thread_dependence": thread_dependence(model, small_raster, work, cores) if small_raster else None,
         "conus_estimate": conus_estimate(model, tile_px, per_window_one),
         "load_at_end": load(),
         "note": (f"{cores} cores shared with other jobs: 2 workers cannot be faster than 1 here (same cores); the "
                  "ratio shows the cost of splitting. Hours assume linear scaling over independent tiles and workers "
-                 "like one_worker (all the cores of this machine)."),
+                 "like one_worker (all the cores of this machine). A mosaic's pixels equal the engine's run with "
+                 "its workers' thread count; two_workers (1 thread each) against the engine on every core differs "
+                 "by what thread_dependence measures (OpenVINO splits its sums by thread)."),
     }
