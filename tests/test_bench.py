@@ -126,4 +126,4 @@ def test_scale_out_row_on_a_small_raster(zion_dir: Path, tmp_path: Path) -> None
     assert conus["windows"] >= conus["windows_single_process"] > 60000 and conus["hours"]["1"] > 0
     threads = row["thread_dependence"]
     assert threads["threads"][0] == 1 and threads["max_abs_diff"] == 0  # a per-pixel fp32 model: no sum to split
-    assert not list(tmp_path.glob("scale_*")) and not list(tmp_path.glob("threads_*"))  # the runs clean up after themselves
+    assert not list(tmp_path.glob("scale_*")) and not list(tmp_path.glob("threads_*"))  # the runs clean up
