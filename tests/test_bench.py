@@ -122,6 +122,7 @@ def test_scale_out_row_on_a_small_raster(zion_dir: Path, tmp_path: Path) -> None
     assert row["ratio_two_vs_one_worker"] > 0 and row["overhead_one_worker_vs_single"] > 0
     pair = row["per_tile_overhead"]["pairs"][0]
     assert pair["windows"][0] == pair["windows"][1] and pair["ratio"] > 0  # one super-tile: the engine's windows
+    assert row["per_tile_overhead"]["cold_worker_ratio"] > 0
     conus = row["conus_estimate"]
     assert conus["windows"] >= conus["windows_single_process"] > 60000 and conus["hours"]["1"] > 0
     threads = row["thread_dependence"]
