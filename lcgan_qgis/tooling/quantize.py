@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 CALIBRATION_WINDOWS = 8
 CALIBRATION_PX = 256
-CALIBRATION_PERCENTILE = 99.999
+CALIBRATION_PERCENTILE = 99.99
 
 
 def calibration_windows(width: int, height: int, count: int, size: int, seed: int = 0) -> list[Window]:
@@ -150,6 +150,16 @@ def equalize_instance_norm_inputs(model: onnx.ModelProto, batches: list[np.ndarr
     return model, len(targets)
 
 
+def upsampling_convs(model: onnx.ModelProto) -> list[str]:
+    """The names of the convolutions of the upsampling path: every transposed convolution, and every convolution
+    after the graph's first upsampling node (``ConvTranspose``, ``Resize`` or ``Upsample``) in its node order
+    (ONNX lists nodes in a topological order; a generator's decoder is the graph's tail)."""
+    nodes = list(model.graph.node)
+    first = next((i for i, n in enumerate(nodes) if n.op_type in ("ConvTranspose", "Resize", "Upsample")), len(nodes))
+    return [n.name for i, n in enumerate(nodes)
+            if n.op_type == "ConvTranspose" or (n.op_type == "Conv" and i > first)]
+
+
 def quantize_model(model_path: str | Path, calibration_raster: str | Path, output_path: str | Path,
                    windows: int = CALIBRATION_WINDOWS, window_px: int = CALIBRATION_PX,
                    percentile: float = CALIBRATION_PERCENTILE, float_first: bool = True,
@@ -162,8 +172,9 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
     Recipe (chosen by measurement, docs/engine.md): InstanceNorm input equalisation, then onnxruntime static QDQ
     quantisation of the convolutions (per-channel int8 weights, uint8 activations, ``percentile`` calibration).
     Kept in float: the first convolution (``float_first``: it sees the raw input), the last one (class scores or
-    image values), the transposed convolutions (``float_upsampling``: onnxruntime's CPU EP has no fused int8 kernel
-    for them, so quantising them only adds error) and the final Softmax/Tanh.
+    image values), the upsampling path (``float_upsampling``, :func:`upsampling_convs`: its full-resolution
+    activations are where int8 loses most, and onnxruntime's CPU EP has no fused int8 kernel for transposed
+    convolutions) and the final Softmax/Tanh.
 
     Raises:
         ModelFileError / ContractError: the source model is unusable.
@@ -226,11 +237,13 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
             node.name = node.name or f"{node.op_type}_{i}"
         onnx.save(equalized, str(prepared))
         convs = [n.name for n in equalized.graph.node if n.op_type in ("Conv", "ConvTranspose")]
+        kept = (convs[:1] if float_first else []) + convs[-1:]
+        if float_upsampling:
+            kept += upsampling_convs(equalized)
         quantized = Path(tmp) / "int8.onnx"
         quantize_static(str(prepared), str(quantized), _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        op_types_to_quantize=["Conv"] if float_upsampling else ["Conv", "ConvTranspose"],
-                        nodes_to_exclude=(convs[:1] if float_first else []) + convs[-1:],
+                        op_types_to_quantize=["Conv", "ConvTranspose"], nodes_to_exclude=list(dict.fromkeys(kept)),
                         calibrate_method=CalibrationMethod.Percentile, extra_options={"CalibPercentile": percentile})
         model = onnx.load(str(quantized))
         if storage == "fp16":

@@ -141,3 +141,28 @@ def test_docs_training_md_documents_every_export_option() -> None:
     assert "--weight-storage" in options
     missing = [o for o in options if f"| `{o}` |" not in text]
     assert not missing, f"docs/training.md's export table lacks {missing}"
+
+
+@pytest.mark.parametrize("upsample", ["transpose", "nearest"])
+def test_int8_copy_keeps_the_first_last_and_upsampling_convolutions_in_float(upsample: str, tmp_path: Path) -> None:
+    from lcgan_qgis.core.precision import int8_sibling
+    from lcgan_qgis.tooling.quantize import quantize_model, upsampling_convs
+    from tests.core.rasters import write_tif
+
+    torch.manual_seed(0)
+    contract = ModelContract(Direction.RGB_TO_LANDCOVER, SCHEME, RADIOMETRY, tile_size_px=64, overlap_px=8)
+    generator = ResnetGenerator(3, contract.out_channels, ngf=8, n_blocks=1, final="logits", upsample=upsample,
+                                norm="batch")
+    path = tmp_path / "rgb2lc.onnx"
+    export_generator(generator, contract, path)
+    raster = write_tif(tmp_path / "rgb.tif", np.random.default_rng(2).integers(7000, 16000, (3, 160, 160))
+                       .astype(np.uint16))
+    quantize_model(path, raster, int8_sibling(path), windows=3, window_px=64)
+    float_graph, int8_graph = onnx.load(str(path)).graph, onnx.load(str(int8_sibling(path))).graph
+    convs = [n for n in float_graph.node if n.op_type in ("Conv", "ConvTranspose")]
+    decoder = upsampling_convs(onnx.load(str(path)))
+    assert decoder == [n.name for n in convs[-3:]]  # two upsampling convolutions, then the last one
+    dequantized = {n.output[0] for n in int8_graph.node if n.op_type == "DequantizeLinear"}
+    quantized = {n.name for n in int8_graph.node
+                 if n.op_type in ("Conv", "ConvTranspose") and n.input[1] in dequantized}
+    assert quantized == {n.name for n in convs[1:-3]}  # encoder and residual blocks only

@@ -13,7 +13,7 @@ from lcgan_qgis.core.files import GEOTIFF_CREATION_OPTIONS, AtomicFile
 
 from .measures import CACHE, ZION, read
 
-MODEL_TAG = "v1-seed0"  # bump when the benchmark generator or its export changes
+MODEL_TAG = "v2-seed0"  # bump when the benchmark generator or its export changes
 TILE_PX, OVERLAP_PX = 256, 32  # the full-size model's contract (overlap = tile // 8, as training exports it)
 UTM12N_GEOTRANSFORM = (300000.0, 30.0, 0.0, 4150000.0, 0.0, -30.0)
 
@@ -86,9 +86,10 @@ def full_models() -> dict[str, Path]:
 
 
 def trained_models(folder: Path | None) -> dict[str, Path] | None:
-    """Trained models (``folder`` or the bundled resources/models) copied to the cache with int8 siblings made
-    there; None when there are none. Random weights exaggerate int8 error (near-tie logits) and hide seams
-    (noise-like output), so fidelity and seams are also measured on a trained model."""
+    """Trained models (``folder`` or the bundled resources/models) copied to the cache with their int8 siblings
+    (the ones that ship; made there where the folder has none); None when there are none. Random weights
+    exaggerate int8 error (near-tie logits) and hide seams (noise-like output), so fidelity and seams are also
+    measured on a trained model."""
     import hashlib
     import shutil
 
@@ -100,16 +101,19 @@ def trained_models(folder: Path | None) -> dict[str, Path] | None:
     names = ("rgb_to_landcover", "landcover_to_rgb")
     if not all((folder / f"{n}.onnx").is_file() for n in names):
         return None
-    digest = hashlib.sha256(b"".join((folder / f"{n}.onnx").read_bytes() for n in names)).hexdigest()[:10]
-    target = CACHE / f"trained-{digest}"
+    given = [folder / f"{n}{suffix}" for n in names for suffix in (".onnx", ".int8.onnx")]
+    digest = hashlib.sha256(MODEL_TAG.encode() + b"".join(p.read_bytes() for p in given if p.is_file())).hexdigest()
+    target = CACHE / f"trained-{digest[:10]}"
     target.mkdir(parents=True, exist_ok=True)
     calibration = {"rgb_to_landcover": "landsat8_rgb.tif", "landcover_to_rgb": "nlcd2011_on_landsat_grid.tif"}
     paths = {}
     for name in names:
         path = target / f"{name}.onnx"
-        if not path.exists():
-            with AtomicFile(path) as tmp:  # a cache: never a half-copied model under its name
-                shutil.copyfile(folder / f"{name}.onnx", tmp)
+        for source, copy in ((folder / f"{name}.onnx", path), (int8_sibling(folder / f"{name}.onnx"),
+                                                               int8_sibling(path))):
+            if source.is_file() and not copy.exists():  # the int8 copy that ships, where there is one
+                with AtomicFile(copy) as tmp:  # a cache: never a half-copied model under its name
+                    shutil.copyfile(source, tmp)
         if not int8_sibling(path).exists():
             quantize_model(path, ZION / calibration[name], int8_sibling(path))
         ensure_record(path, ZION / calibration[name])
