@@ -13,7 +13,7 @@ is asked for.
 
 Converted: float32 initializers of at least :data:`MIN_ELEMENTS` values (the convolution weights, 99.9 % of the
 bytes) whose values float16 can hold; biases, norm parameters and quantisation scales stay float32. An int8 (QDQ)
-model's float layers (first and last convolution, the transposed convolutions) are converted the same way; its int8
+model's float layers (first and last convolution, the upsampling path) are converted the same way; its int8
 weights are already small.
 
 Tooling, not runtime: it needs ``onnx``. Use ``python -m lcgan_qgis weights`` or ``python -m training export
