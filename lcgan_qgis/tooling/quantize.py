@@ -258,7 +258,8 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
         data = model.SerializeToString()
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     got = [session.run(["output"], {"input": b})[0] for b in check]
-    report = QuantizeReport(output_path, n_equalized, len(batches), *fidelity(contract, reference, got))
+    report = QuantizeReport(output_path, n_equalized, len(batches), *fidelity(contract, reference, got),
+                            float_convs=len(set(kept)), convs=len(convs))
     try:
         with AtomicFile(output_path) as tmp:
             tmp.write_bytes(data)
@@ -279,9 +280,12 @@ class QuantizeReport:
     calibration_windows: int
     metric: str
     value: float
+    float_convs: int = 0
+    convs: int = 0
 
     @property
     def summary(self) -> str:
         shown = f"{self.value:.2%}" if self.metric == "class_agreement" else f"{self.value:.1f} dB"
         return (f"{self.metric} vs float {shown} on calibration windows, {self.equalized_convs} convolutions "
-                f"equalised, {self.calibration_windows} calibration windows")
+                f"equalised, {self.float_convs} of {self.convs} kept in float (first, last, upsampling path), "
+                f"{self.calibration_windows} calibration windows")

@@ -157,7 +157,7 @@ def test_int8_copy_keeps_the_first_last_and_upsampling_convolutions_in_float(ups
     export_generator(generator, contract, path)
     raster = write_tif(tmp_path / "rgb.tif", np.random.default_rng(2).integers(7000, 16000, (3, 160, 160))
                        .astype(np.uint16))
-    quantize_model(path, raster, int8_sibling(path), windows=3, window_px=64)
+    report = quantize_model(path, raster, int8_sibling(path), windows=3, window_px=64)
     float_graph, int8_graph = onnx.load(str(path)).graph, onnx.load(str(int8_sibling(path))).graph
     convs = [n for n in float_graph.node if n.op_type in ("Conv", "ConvTranspose")]
     decoder = upsampling_convs(onnx.load(str(path)))
@@ -166,3 +166,4 @@ def test_int8_copy_keeps_the_first_last_and_upsampling_convolutions_in_float(ups
     quantized = {n.name for n in int8_graph.node
                  if n.op_type in ("Conv", "ConvTranspose") and n.input[1] in dequantized}
     assert quantized == {n.name for n in convs[1:-3]}  # encoder and residual blocks only
+    assert (report.float_convs, report.convs) == (4, len(convs)) and "4 of" in report.summary
