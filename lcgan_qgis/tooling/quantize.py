@@ -240,10 +240,11 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
         kept = (convs[:1] if float_first else []) + convs[-1:]
         if float_upsampling:
             kept += upsampling_convs(equalized)
+        kept = list(dict.fromkeys(kept))  # (first and last are one node in a one-convolution model)
         quantized = Path(tmp) / "int8.onnx"
         quantize_static(str(prepared), str(quantized), _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        op_types_to_quantize=["Conv", "ConvTranspose"], nodes_to_exclude=list(dict.fromkeys(kept)),
+                        op_types_to_quantize=["Conv", "ConvTranspose"], nodes_to_exclude=kept,
                         calibrate_method=CalibrationMethod.Percentile, extra_options={"CalibPercentile": percentile})
         model = onnx.load(str(quantized))
         if storage == "fp16":
@@ -259,7 +260,7 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     got = [session.run(["output"], {"input": b})[0] for b in check]
     report = QuantizeReport(output_path, n_equalized, len(batches), *fidelity(contract, reference, got),
-                            float_convs=len(set(kept)), convs=len(convs))
+                            float_convs=len(kept), convs=len(convs))
     try:
         with AtomicFile(output_path) as tmp:
             tmp.write_bytes(data)

@@ -79,21 +79,18 @@ def tile_overhead(model: Path, raster: Path, work: Path, cores: int, pairs: int,
     excludes its model load too (``load_s``). The first run's ratio is the cold worker's."""
     from distributed import LocalCluster
 
-    runs = []
     with LocalCluster(n_workers=1, threads_per_worker=cores, processes=True, dashboard_address=None) as cluster:
-        engine = engine_subprocess(model, raster, work / "pair_engine.tif")
-        cold = _mosaic_run(model, raster, work / "pair_mosaic", 1, cores, 1 << 20, device, cluster.scheduler_address)
-        shutil.rmtree(work / "pair_mosaic", ignore_errors=True)
-        cold_ratio = round(cold["tile_phase_s"] / engine["seconds"], 3)
-        for _ in range(pairs):
+        def pair() -> dict[str, Any]:
             engine = engine_subprocess(model, raster, work / "pair_engine.tif")
             mosaic = _mosaic_run(model, raster, work / "pair_mosaic", 1, cores, 1 << 20, device,
                                  cluster.scheduler_address)
             shutil.rmtree(work / "pair_mosaic", ignore_errors=True)
-            runs.append({"engine_s": engine["seconds"], "mosaic_tile_phase_s": mosaic["tile_phase_s"],
-                         "mosaic_wall_s": mosaic["wall_s"], "windows": [engine["tiles"], mosaic["windows"]],
-                         "ratio": round(mosaic["tile_phase_s"] / engine["seconds"], 3),
-                         "load": mosaic["load_before"]})
+            return {"engine_s": engine["seconds"], "mosaic_tile_phase_s": mosaic["tile_phase_s"],
+                    "mosaic_wall_s": mosaic["wall_s"], "windows": [engine["tiles"], mosaic["windows"]],
+                    "ratio": round(mosaic["tile_phase_s"] / engine["seconds"], 3), "load": mosaic["load_before"]}
+
+        cold_ratio = pair()["ratio"]  # the worker's first tile loads and compiles the model
+        runs = [pair() for _ in range(pairs)]
     (work / "pair_engine.tif").unlink(missing_ok=True)
     return {"raster": raster.name, "pairs": runs, "median_ratio": float(np.median([r["ratio"] for r in runs])),
             "median_ratio_whole_call": float(np.median([r["mosaic_wall_s"] / r["engine_s"] for r in runs])),
@@ -109,15 +106,15 @@ def thread_dependence(model: Path, raster: Path, work: Path, cores: int) -> dict
     from lcgan_qgis.core.gdal_io import GdalReader
     from lcgan_qgis.core.runtime import load_model
 
-    outputs, path = [], ""
-    for threads in sorted({1, cores}):
+    outputs, path, counts = [], "", sorted({1, cores})
+    for threads in counts:
         out = work / f"threads_{threads}.tif"
         with load_model(model, "cpu", threads=threads) as loaded, GdalReader(raster) as reader:
             translate(loaded, reader, out, TranslateOptions())
             path = f"{loaded.backend} {loaded.precision}"
         outputs.append(read(out).astype(np.int16))
         out.unlink(missing_ok=True)
-    return {"raster": raster.name, "path": path, "threads": sorted({1, cores}),
+    return {"raster": raster.name, "path": path, "threads": counts,
             "max_abs_diff": int(np.abs(outputs[0] - outputs[-1]).max())}
 
 
