@@ -1,7 +1,7 @@
 """The demo quicklook: input land cover (with legend) | synthetic RGB | land cover predicted back (with legend).
 
 Also measures how well the land cover predicted back from the synthetic imagery agrees with the input map (pixel
-accuracy, mIoU, per-class IoU; ``training.metrics``), the figure's headline.
+accuracy, mIoU, per-class IoU; ``training.evaluation.metrics``), the figure's headline.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from lcgan_qgis.core.errors import InputRasterError
 from lcgan_qgis.core.files import AtomicFile
 from lcgan_qgis.core.scheme import ClassScheme
 from lcgan_qgis.core.validity import image_valid
-from training.evaluation_plots import Figure, codes_to_rgb, legend_handles
-from training.metrics import accuracy, confusion_matrix, iou_per_class, mean_iou
+from training.evaluation.metrics import accuracy, confusion_matrix, iou_per_class, mean_iou
+from training.evaluation.plots import Figure, codes_to_rgb, legend_handles
 
 gdal.UseExceptions()
 

@@ -84,14 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     ablation.add_argument("--summarize-only", action="store_true", help="only read finished runs")
     ablation.add_argument("--max-step", type=int, default=0, help="compare the runs up to this step (0: all)")
     ablation.add_argument("--measure", action="store_true",
-                          help="also export and measure each run on the held-out area (training/run_measures.py)")
+                          help="also export and measure each run on the held-out area (training/evaluation/quick.py)")
     ablation.add_argument("overrides", nargs="*", metavar="key=value", help="extra overrides for every run")
     ablation.set_defaults(func=_ablation)
 
-    from .evaluate import add_arguments as add_evaluate_arguments
-    from .evaluate import run as run_evaluate
+    from .evaluation.report import add_arguments as add_evaluate_arguments
+    from .evaluation.report import run as run_evaluate
 
-    evaluate = sub.add_parser("evaluate", help="evaluate exported models on a paired area (training/evaluate.py)")
+    evaluate = sub.add_parser("evaluate", help="evaluate exported models on a paired area (training/evaluation/)")
     add_evaluate_arguments(evaluate)
     evaluate.set_defaults(func=run_evaluate)
     return parser

@@ -127,7 +127,7 @@ def summarize(out_dir: str | Path, max_step: int = 0, measure_data: str | Path |
 
     ``max_step`` > 0 compares the runs at equal length (validations and losses after it are ignored). With
     ``measure_data`` (the Zion folder), each run's last checkpoint is also exported and measured on the held-out
-    area (:func:`training.run_measures.measure_run`: accuracy through the engine, window dependence, checkerboard
+    area (:func:`training.evaluation.quick.measure_run`: accuracy through the engine, window dependence, checkerboard
     index, texture); runs that already have ``measures.json`` are not measured again.
     """
     out_dir = Path(out_dir)
@@ -139,7 +139,7 @@ def summarize(out_dir: str | Path, max_step: int = 0, measure_data: str | Path |
             if path.is_file():
                 measures = json.loads(path.read_text(encoding="utf-8"))
             else:
-                from .run_measures import measure_run
+                from .evaluation.quick import measure_run
 
                 measures = measure_run(run_dir, measure_data, REPO / HELDOUT)
         with open(run_dir / "val.csv", newline="", encoding="utf-8") as f:

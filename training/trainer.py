@@ -241,7 +241,7 @@ class Trainer:
     def validate(self) -> None:
         """RGB->LC accuracy on the paired validation rasters (if configured) -> ``val.csv``; best -> ``best.pt``."""
         from .areas import load_areas
-        from .validate import evaluate_rgb2lc
+        from .evaluation.validation import evaluate_rgb2lc
 
         d = self.config.data
         if not (d.val_image and d.val_landcover):

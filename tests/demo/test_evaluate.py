@@ -1,4 +1,4 @@
-"""``training.evaluate``: the numbers it reports, checked on small rasters with tiny per-pixel contract models."""
+"""``training.evaluation.report``: the numbers it reports, checked on small rasters with tiny per-pixel models."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from osgeo import gdal, osr
 from lcgan_qgis.core.contract import Direction
 from lcgan_qgis.core.errors import ModelFileError
 from tests.onnx_factory import default_contract, pointwise_model, save
-from training.evaluate import (
+from training.evaluation.judge import JudgeConfig
+from training.evaluation.plots import codes_to_rgb, crop_corners, crop_layout
+from training.evaluation.report import (
     IMAGE_FILE,
     LANDCOVER_FILE,
     RealismOptions,
@@ -25,10 +27,8 @@ from training.evaluate import (
     score_landcover,
     summary_lines,
 )
-from training.evaluation_plots import codes_to_rgb, crop_corners, crop_layout
-from training.judge import JudgeConfig
-from training.two_sample import TwoSampleConfig
-from training.window_dependence import compare_windows, runnable_sizes
+from training.evaluation.two_sample import TwoSampleConfig
+from training.evaluation.windows import compare_windows, runnable_sizes
 
 CONTRACT = default_contract(Direction.RGB_TO_LANDCOVER)
 SCHEME = CONTRACT.scheme
@@ -342,7 +342,7 @@ def test_terrain_aware_generator_is_compared_beside_the_map_only_one(tmp_path: P
     job with the DEM and reports the same realism measures for both generators, area by area, and the crops picture
     gains its column."""
     from tests.onnx_factory import write_terrain_pointwise
-    from training.evaluate_terrain import DEM_FILE, TERRAIN_MODEL_FILE
+    from training.evaluation.terrain import DEM_FILE, TERRAIN_MODEL_FILE
 
     rows, cols = 128, 160
     codes, image = synthetic_pair(rows, cols, seed=1, nodata_share=0.0)
@@ -378,7 +378,7 @@ def test_terrain_aware_generator_is_compared_beside_the_map_only_one(tmp_path: P
 
 
 def test_window_sizes_the_engine_cannot_run_at_the_overlap_are_skipped_and_named() -> None:
-    from training.evaluation_summary import window_summary_lines
+    from training.evaluation.summary import window_summary_lines
 
     sizes, skipped = runnable_sizes((128, 256, 512), 64)
     assert sizes == [256, 512] and skipped == {"128": "not above twice the 64 px overlap"}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from training.config import ConfigError, TrainConfig
-from training.metrics import accuracy, confusion_matrix, iou_per_class, majority_baseline, mean_iou
+from training.evaluation.metrics import accuracy, confusion_matrix, iou_per_class, majority_baseline, mean_iou
 from training.schedule import lr_factor
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""The judge / supervised reference (``training.judge``): real training steps on a small paired raster, the cache."""
+"""The judge, the supervised reference (``training.evaluation.judge``): real training steps, the cache."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from rasterio.transform import from_origin
 from lcgan_qgis.core.errors import InputRasterError
 from lcgan_qgis.core.resources import default_scheme_path
 from lcgan_qgis.core.scheme import ClassScheme
-from training.judge import JudgeConfig, UNet, cached_judge, pooled_features, train_judge
+from training.evaluation.judge import JudgeConfig, UNet, cached_judge, pooled_features, train_judge
 
 SCHEME = ClassScheme.load(default_scheme_path())
 CRS = "EPSG:32612"

@@ -1,4 +1,4 @@
-"""Realism metrics (``training.realism``, ``training.two_sample``) on controlled inputs whose answer is known."""
+"""Realism metrics (``training.evaluation.realism``, ``.two_sample``) on controlled inputs whose answer is known."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lcgan_qgis.core.scheme import ClassScheme, LandCoverClass
-from training.realism import (
+from training.evaluation.realism import (
     checkerboard_index,
     compare_textures,
     cut_patches,
@@ -16,7 +16,7 @@ from training.realism import (
     local_std,
     percentile_stretch,
 )
-from training.two_sample import TwoSampleConfig, two_sample_test
+from training.evaluation.two_sample import TwoSampleConfig, two_sample_test
 
 SCHEME = ClassScheme("two", (LandCoverClass(1, "left", (255, 0, 0, 255)), LandCoverClass(2, "right", (0, 0, 255, 255))))
 

@@ -36,7 +36,7 @@ def score_landcover(true_idx: np.ndarray, pred_idx: np.ndarray, valid: np.ndarra
 
 
 def baseline_scores(scores: dict, scheme: ClassScheme) -> dict:
-    """The majority-class baseline (``training.metrics.majority_baseline``) for the pixels ``scores`` counted."""
+    """The majority-class baseline (``metrics.majority_baseline``) for the pixels ``scores`` counted."""
     base = majority_baseline(np.array(scores["confusion_matrix"]))
     cls = scheme.classes[base["class_index"]]
     return {"class": cls.code, "name": cls.name, "accuracy": float(base["accuracy"]), "miou": float(base["mean_iou"])}

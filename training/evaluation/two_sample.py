@@ -7,7 +7,7 @@ non-overlapping patch of another (the held-out area), each class balanced. It is
 CNN also tells real imagery from the same imagery blurred by 1 px, which is why every report carries that control.
 
 Inputs are ``(bands, rows, cols)`` float32 rasters already stretched to [-1, 1], each by its own percentiles
-(:func:`training.realism.percentile_stretch`), so a difference of units or of overall contrast does not count.
+(:func:`.realism.percentile_stretch`), so a difference of units or of overall contrast does not count.
 Everything is seeded: the same inputs and seed give the same numbers on the same machine.
 """
 

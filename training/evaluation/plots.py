@@ -1,4 +1,4 @@
-"""Pictures of an evaluation (``training.evaluate``): confusion matrix, class colour swatches, overview panels.
+"""Pictures of an evaluation (``training.evaluation.report``): confusion matrix, class colour swatches, overview panels.
 
 Matplotlib's object API (``Figure``) needs no GUI backend and leaves pyplot's global state alone.
 """

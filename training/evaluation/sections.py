@@ -1,22 +1,22 @@
-"""The realism and supervised-reference sections of ``make evaluate`` (``training.evaluate``), per area.
+"""The realism and supervised-reference sections of ``make evaluate`` (``training.evaluation.report``), per area.
 
 For each area (held-out and training area), given the real map, the real imagery and the imagery a LC -> RGB model
 generated from the map:
 
-* ``supervised_reference``: the judge (:mod:`training.judge`, a U-Net trained with cross-entropy on REAL imagery of
+* ``supervised_reference``: the judge (:mod:`.judge`, a U-Net trained with cross-entropy on REAL imagery of
   the training area) scored on the real imagery, next to the CycleGAN's RGB -> land cover;
-* ``judge_frechet``: the Frechet distance of the judge's pooled features (:func:`training.judge.pooled_features`)
+* ``judge_frechet``: the Frechet distance of the judge's pooled features (:func:`.judge.pooled_features`)
   between generated and real imagery of the same cells, beside the references: real imagery of the training area
   vs the held-out area, two disjoint real samples of the training area (the floor) and a Gaussian blur (sigma 1 px)
   of the real imagery vs the real imagery. Every distance uses the same number of cells per set (FID-like
   estimates are biased by the sample size), so the numbers compare;
 * ``judge_scores``: the judge reading the generated imagery against the map it was generated from, and reading
   the real imagery (how far the generated imagery is from "segmentable like real imagery");
-* ``two_sample``: the classifier two-sample test (:mod:`training.two_sample`) of generated vs real, with the
+* ``two_sample``: the classifier two-sample test (:mod:`.two_sample`) of generated vs real, with the
   blurred real imagery as its control (trained in the training area, scored in the held-out area; the training
   area's number is the fit on its validation patches). The control depends on the data only and is cached;
-* ``checkerboard``: :func:`training.realism.checkerboard_index`;
-* ``texture``: :func:`training.realism.compare_textures` (local standard deviation, gradient magnitude per class).
+* ``checkerboard``: :func:`.realism.checkerboard_index`;
+* ``texture``: :func:`.realism.compare_textures` (local standard deviation, gradient magnitude per class).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from .two_sample import TwoSampleConfig, two_sample_test
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TRAIN_AREAS = Path(__file__).resolve().parent / "configs" / "zion_areas" / "train_north.geojson"
+DEFAULT_TRAIN_AREAS = Path(__file__).resolve().parents[1] / "configs" / "zion_areas" / "train_north.geojson"
 HELDOUT, TRAINING = "heldout", "training_area"
 MIN_CELLS = 8  # cells per sample below which a Frechet distance means little
 CONTROL_CODE_VERSION = 1  # bump when the blurred control's computation changes: cached controls then rerun
@@ -163,7 +163,7 @@ def realism_sections(maps: Mapping[str, JudgeMaps], bottleneck_scale: int, image
         images: real, generated and blurred imagery and their common validity.
         true_idx: the real map as class indices; ``masks``: ``{"heldout": ..., "training_area": ...}``.
         real_for_texture: the real imagery as the texture statistics see it (clipped to the generator's range).
-        score: ``(true_idx, pred_idx, valid) -> scores`` (``training.evaluate.score_landcover``).
+        score: ``(true_idx, pred_idx, valid) -> scores`` (``training.evaluation.report.score_landcover``).
 
     Returns:
         ``{"heldout": {...}, "training_area": {...}}`` with the keys ``judge_frechet``, ``judge_scores``,

@@ -22,7 +22,7 @@ from lcgan_qgis.core.contract import Direction, ModelContract
 from lcgan_qgis.core.errors import InputRasterError
 from lcgan_qgis.core.scheme import ClassScheme
 
-from .areas import Areas
+from ..areas import Areas
 from .metrics import accuracy, confusion_matrix, iou_per_class, majority_baseline, mean_iou
 
 

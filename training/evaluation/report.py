@@ -1,7 +1,7 @@
 """Evaluate exported models on a paired land-cover / imagery area (default: the Zion sample).
 
 ``python -m training evaluate --models DIR --data DIR --out docs/evaluation`` (``make evaluate``). Both ONNX models
-run through the plugin's own job (``lcgan_qgis.core.job.run_translation``, :mod:`training.eval_io`), exactly as in
+run through the plugin's own job (``lcgan_qgis.core.job.run_translation``, :mod:`.rasters`), exactly as in
 QGIS.
 
 * RGB -> land cover: pixel accuracy, per-class IoU, mIoU and a confusion matrix (PNG) against the real map, next to
@@ -32,8 +32,9 @@ from lcgan_qgis.core.errors import InputRasterError, ModelFileError
 from lcgan_qgis.core.resources import bundled_model_path
 from lcgan_qgis.core.scheme import ClassScheme
 
-from .eval_io import Raster, read_raster, translate_file, write_image
-from .eval_scores import (
+from .judge import Judge
+from .rasters import Raster, read_raster, translate_file, write_image
+from .scores import (
     baseline_scores,
     clip_to_radiometry,
     compare_colours,
@@ -42,7 +43,7 @@ from .eval_scores import (
     scorer,
     split_scores,
 )
-from .evaluate_realism import (
+from .sections import (
     DEFAULT_TRAIN_AREAS,
     HELDOUT,
     TRAINING,
@@ -51,10 +52,9 @@ from .evaluate_realism import (
     judge_maps,
     realism_sections,
 )
-from .evaluate_terrain import find_terrain_model, terrain_comparison
-from .evaluation_summary import summary_lines
-from .judge import Judge
-from .window_dependence import compare_windows, fitted_windows, runnable_sizes
+from .summary import summary_lines
+from .terrain import find_terrain_model, terrain_comparison
+from .windows import compare_windows, fitted_windows, runnable_sizes
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def area_mask(areas_path: str | Path, like: Raster) -> np.ndarray:
     from rasterio.features import geometry_mask
     from rasterio.transform import Affine
 
-    from .areas import load_areas
+    from ..areas import load_areas
 
     geometry = load_areas(areas_path).in_crs(CRS.from_wkt(like.projection)).context
     transform = Affine.from_gdal(*like.geotransform)
@@ -130,7 +130,7 @@ def area_sections(image_path: Path, landcover_path: Path, options: RealismOption
                        "landcover_to_rgb": {**realism[area], "colour_statistics": colours,
                                             "landcover_agreement": split["landcover_agreement"][area]}}
     info = {"what": "U-Net (cross-entropy) trained on real imagery of the training area: the supervised reference "
-                    "of RGB -> land cover and the judge of land cover -> RGB (training/judge.py)",
+                    "of RGB -> land cover and the judge of land cover -> RGB (training/evaluation/judge.py)",
             "train_areas": _shown(options.train_areas), "config": asdict(judge.config),
             "radiometry": judge.radiometry.to_dict(), **judge.info}
     return areas, info, judge
@@ -163,7 +163,7 @@ def evaluate(models_dir: str | Path | None, data_dir: str | Path, out_dir: str |
     """
     from lcgan_qgis.core.runtime import load_model
 
-    from .evaluation_plots import plot_colour_swatches, plot_confusion, plot_crops, plot_overview
+    from .plots import plot_colour_swatches, plot_confusion, plot_crops, plot_overview
 
     paths = find_models(models_dir)
     data_dir, out_dir = Path(data_dir), Path(out_dir)

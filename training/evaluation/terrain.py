@@ -3,7 +3,7 @@
 When the models folder (or the bundled resources) holds a terrain-aware generator (``landcover_to_rgb_terrain.onnx``,
 ``contract.terrain`` set) and the data folder holds the DEM on the evaluation grid (``srtm_on_landsat_grid.tif``),
 the terrain-aware generator paints the same map through the plugin's job with the DEM, and the same realism measures
-as the map-only generator's (:func:`training.evaluate_realism.realism_sections`: judge Frechet distance with its
+as the map-only generator's (:func:`.sections.realism_sections`: judge Frechet distance with its
 references, judge scores, two-sample test with its blurred control, checkerboard index, texture, colour) are
 computed for it; ``terrain_comparison`` in ``evaluation.json`` puts both side by side, area by area.
 """
@@ -21,9 +21,9 @@ from lcgan_qgis.core.resources import bundled_terrain_model_path
 from lcgan_qgis.core.runtime import load_model
 from lcgan_qgis.core.scheme import ClassScheme
 
-from .eval_io import Raster, read_raster, translate_file
-from .evaluate_realism import Imagery, RealismOptions, judge_maps, realism_sections
 from .judge import Judge
+from .rasters import Raster, read_raster, translate_file
+from .sections import Imagery, RealismOptions, judge_maps, realism_sections
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ import numpy as np
 import rasterio
 from rasterio.features import geometry_mask
 
-from .areas import load_areas
-from .eval_io import translate_file
+from ..areas import load_areas
+from .rasters import translate_file
 from .realism import checkerboard_index, local_std, percentile_stretch
 
 IMAGE_FILE = "landsat8_rgb.tif"
@@ -29,7 +29,7 @@ WINDOWS_PX = (128, 256, 512)
 
 def measure_run(run_dir: str | Path, data_dir: str | Path, heldout: str | Path, overlap_px: int = 16) -> dict:
     """Export ``run_dir``'s last checkpoint to ``run_dir/models`` and measure it; writes ``measures.json``."""
-    from .export import export_checkpoint
+    from ..export import export_checkpoint
 
     run_dir, data_dir = Path(run_dir), Path(data_dir)
     models = run_dir / "models"

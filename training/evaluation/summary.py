@@ -1,4 +1,4 @@
-"""The printed summary of an evaluation report (``training.evaluate``): one line per headline number."""
+"""The printed summary of an evaluation report (``training.evaluation.report``): one line per headline number."""
 
 from __future__ import annotations
 

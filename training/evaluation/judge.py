@@ -143,7 +143,7 @@ def pooled_features(bottleneck: np.ndarray, top: np.ndarray, corners: Sequence[t
 
     The judge's feature of a patch of ground: what it saw at its coarsest scale (context, 192 channels) and at its
     finest (24 channels), both global-average-pooled over the cell. ``bottleneck_scale``: pixels per bottleneck
-    cell (:attr:`UNet.size_multiple_px`); ``corners`` from :func:`training.realism.grid_patches`.
+    cell (:attr:`UNet.size_multiple_px`); ``corners`` from :func:`.realism.grid_patches`.
     """
     s = bottleneck_scale
     out = np.empty((len(corners), bottleneck.shape[0] + top.shape[0]), np.float64)
@@ -175,8 +175,8 @@ def judge_digest(config: JudgeConfig, image_path: Path, landcover_path: Path, ar
 
 def _readers(config: JudgeConfig, image_path: Path, landcover_path: Path, areas_path: Path,
              scheme: ClassScheme) -> Any:
-    from .areas import load_areas
-    from .data import ImageRasters, LandCoverRasters, RasterSource
+    from ..areas import load_areas
+    from ..data import ImageRasters, LandCoverRasters, RasterSource
 
     labels = LandCoverRasters([RasterSource.open(landcover_path)], scheme, config.crop_px, 1.0)
     return ImageRasters([RasterSource.open(image_path)], config.bands, config.crop_px, config.max_nodata_fraction,
@@ -193,7 +193,7 @@ def _lr(step: int, config: JudgeConfig) -> float:
 
 def _batch(images: Any, config: JudgeConfig, step: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Batch ``step``: windows drawn from ``(seed, step, k)``, flipped like the CycleGAN's; invalid labels -100."""
-    from .data import augment
+    from ..data import augment
 
     xs, ys = [], []
     for k in range(config.batch_size):

@@ -2,7 +2,7 @@
 
 Arrays follow the project's axis order: images ``(bands, rows, cols)``, masks and class indices ``(rows, cols)``,
 feature sets ``(samples, features)``. Each function says what it measures and in which units. The classifier
-two-sample test (it needs a network) is in :mod:`training.two_sample`, the judge's features in :mod:`training.judge`.
+two-sample test (it needs a network) is in :mod:`.two_sample`, the judge's features in :mod:`.judge`.
 """
 
 from __future__ import annotations
