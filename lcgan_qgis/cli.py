@@ -11,7 +11,7 @@ Examples::
     python -m lcgan_qgis translate-mosaic --model M.onnx --input conus.tif --output-dir out/ --local-workers 4
     python -m lcgan_qgis weights --model M.onnx --storage fp16 --calibration scene.tif
 
-``translate`` runs the job QGIS runs (:func:`lcgan_qgis.core.job.run_translation`): the same output checks, and the
+``translate`` runs the job QGIS runs (:func:`lcgan_qgis.core.run.job.run_translation`): the same output checks, and the
 same resolution policy (a raster more than 10 % off the model's ground sample distance is translated at the model's
 GSD, read through GDAL's resampling as QGIS reads it, and the result resampled back onto its own grid;
 ``--no-gsd-check`` switches it off). ``translate-mosaic`` runs the same job's rules on a Dask cluster
@@ -37,8 +37,8 @@ from types import FrameType
 from typing import Any
 
 from .core.choices import BACKENDS, DEVICES, PRECISIONS, WEIGHT_STORAGES
-from .core.contract import RADIOMETRY_MODES
 from .core.errors import LcganError, OptionError
+from .core.model.contract import RADIOMETRY_MODES
 
 EXIT_ERROR = 2
 EXIT_CANCELED = 130  # 128 + SIGINT; a run stopped by SIGTERM or SIGHUP exits with 128 + that signal
@@ -252,8 +252,8 @@ def _tile_bar() -> tuple[Callable[[int, int], None], Callable[[], None]]:
 
 
 def _translate(args: argparse.Namespace) -> int:
-    from .core.gdal_io import GdalReader
-    from .core.job import TranslationRequest, run_translation
+    from .core.rasters.gdal_io import GdalReader
+    from .core.run.job import TranslationRequest, run_translation
 
     request = TranslationRequest(
         output_path=args.output, threads=args.threads, confidence_path=args.confidence, input_path=args.input,
@@ -316,8 +316,8 @@ def _translate_mosaic(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .core.contract import Direction
-    from .core.runtime import load_model
+    from .core.model.contract import Direction
+    from .core.model.runtime import load_model
 
     model = load_model(args.model, args.device, precision=args.precision, backend=args.backend)
     c = model.contract
@@ -363,7 +363,7 @@ def _quantize(args: argparse.Namespace) -> int:
     print(f"{report.path}: int8 model written ({report.path.stat().st_size / 1e6:.1f} MB); {report.summary}")
     if args.no_gates:
         return 0
-    from .core.precision import int8_sibling
+    from .core.model.precision import int8_sibling
 
     if int8_sibling(args.model).resolve() != report.path.resolve():
         print(f"note: {report.path.name} is not named {int8_sibling(args.model).name}, so auto will not use it and "
@@ -375,7 +375,7 @@ def _quantize(args: argparse.Namespace) -> int:
 def _gates(args: argparse.Namespace) -> int:
     if args.windows < 1:
         raise OptionError(f"--windows must be >= 1, got {args.windows}.")
-    from .core.precision import record_path
+    from .core.model.precision import record_path
     from .tooling.gates import measure_gates, summary
 
     record = measure_gates(args.model, args.calibration, windows=args.windows, elevation=args.elevation)

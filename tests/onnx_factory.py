@@ -14,9 +14,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from lcgan_qgis.core.contract import Direction, ModelContract, Radiometry
+from lcgan_qgis.core.model.contract import Direction, ModelContract, Radiometry
+from lcgan_qgis.core.model.scheme import ClassScheme
 from lcgan_qgis.core.resources import default_scheme_path
-from lcgan_qgis.core.scheme import ClassScheme
 
 
 def default_contract(direction: Direction | str, **overrides: object) -> ModelContract:
@@ -74,7 +74,7 @@ def write_pointwise(path: Path | str, direction: Direction | str, **contract_ove
 def write_terrain_pointwise(path: Path | str, **contract_overrides: object) -> Path:
     """A terrain-aware land cover -> RGB model (all three terrain channels) whose bands are tanh(hillshade),
     tanh(slope), tanh(relative elevation): each output pixel shows the terrain channels the engine fed it."""
-    from lcgan_qgis.core.terrain import TERRAIN_CHANNELS, TerrainInputs
+    from lcgan_qgis.core.terrain.channels import TERRAIN_CHANNELS, TerrainInputs
 
     contract = default_contract("landcover_to_rgb", terrain=TerrainInputs(TERRAIN_CHANNELS), **contract_overrides)
     weight = np.zeros((3, contract.in_channels), np.float32)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from lcgan_qgis.core.contract import Radiometry
+from lcgan_qgis.core.model.contract import Radiometry
 from tests.onnx_factory import write_pointwise
 from tests.optional import OPENVINO_MISSING, needs_openvino
 from tools.bench.inputs import mosaic_vrt, synthetic_raster
@@ -58,7 +58,7 @@ def test_measures() -> None:
 
 def test_path_rows_measure_every_path_against_the_reference(small_raster: Path, tmp_path: Path) -> None:
     """One row per backend x precision this machine offers: speed, pure inference, overhead and fidelity."""
-    from lcgan_qgis.core.precision import CPU_ORDER, REFERENCE, int8_sibling
+    from lcgan_qgis.core.model.precision import CPU_ORDER, REFERENCE, int8_sibling
     from lcgan_qgis.tooling.quantize import quantize_model
     from tests.core.conv_factory import write_conv
     from tools.bench.measurements import path_rows

@@ -22,8 +22,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from lcgan_qgis.core.contract import Direction
 from lcgan_qgis.core.errors import ContractError
+from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.core.resources import bundled_model_path
 from tests.onnx_factory import write_pointwise
 from tools.deepness_export import export, main

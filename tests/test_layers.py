@@ -37,7 +37,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 
 
 def module_name(path: Path) -> str:
-    """Dotted module name of a source file of the repository (``lcgan_qgis/core/job.py`` -> ``lcgan_qgis.core.job``)."""
+    """Dotted module name of a source file of the repository (``lcgan_qgis/core/run/job.py`` ->
+    ``lcgan_qgis.core.run.job``)."""
     parts = list(path.relative_to(REPO).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
@@ -97,8 +98,10 @@ def test_only_the_plugin_folder_imports_qgis() -> None:
 def test_the_rule_reader_resolves_relative_and_lazy_imports() -> None:
     """The checker itself: a relative import three levels up, and one inside a function, are both seen."""
     path = REPO / "lcgan_qgis" / "plugin" / "gui" / "example.py"
-    source = "from ...core.job import run_translation\n\ndef f():\n    from ... import tooling\n    import torch.nn\n"
-    assert {"lcgan_qgis.core.job", "lcgan_qgis.tooling", "torch.nn"} <= imported_modules(path, source)
+    source = (
+        "from ...core.run.job import run_translation\n\ndef f():\n    from ... import tooling\n    import torch.nn\n"
+    )
+    assert {"lcgan_qgis.core.run.job", "lcgan_qgis.tooling", "torch.nn"} <= imported_modules(path, source)
     assert violations(path, FORBIDDEN["lcgan_qgis/plugin"], source) == ["lcgan_qgis.tooling", "torch.nn"]
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from lcgan_qgis.core.files import AtomicFile
+from lcgan_qgis.core.storage.files import AtomicFile
 from training.config import TrainConfig
 from training.trainer import Trainer
 

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from lcgan_qgis.core.contract import INPUT_NAME, OUTPUT_NAME, Direction, ModelContract
 from lcgan_qgis.core.errors import ContractError
-from lcgan_qgis.core.files import AtomicFile
+from lcgan_qgis.core.model.contract import INPUT_NAME, OUTPUT_NAME, Direction, ModelContract
+from lcgan_qgis.core.storage.files import AtomicFile
 
 LOG = logging.getLogger("deepness_export")
 SUFFIX = ".deepness.onnx"

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from lcgan_qgis.core.choices import DEVICES  # in the order of the algorithms' DEVICE enum
-from lcgan_qgis.core.contract import Direction
 from lcgan_qgis.core.errors import LcganError
-from lcgan_qgis.core.files import AtomicFile
+from lcgan_qgis.core.model.contract import Direction
+from lcgan_qgis.core.model.scheme import ClassScheme
 from lcgan_qgis.core.resources import bundled_model_path, default_scheme_path
-from lcgan_qgis.core.scheme import ClassScheme
+from lcgan_qgis.core.storage.files import AtomicFile
 from tools.demo_input import DEFAULT_SEED, DEFAULT_SIZE_PX, make_demo_input
 
 log = logging.getLogger("lcgan.demo")

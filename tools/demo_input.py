@@ -26,9 +26,9 @@ import numpy as np
 from osgeo import gdal, osr
 
 from lcgan_qgis.core.errors import OutputError
-from lcgan_qgis.core.files import GEOTIFF_CREATION_OPTIONS, AtomicFile
+from lcgan_qgis.core.model.scheme import ClassScheme
 from lcgan_qgis.core.resources import default_scheme_path
-from lcgan_qgis.core.scheme import ClassScheme
+from lcgan_qgis.core.storage.files import GEOTIFF_CREATION_OPTIONS, AtomicFile
 
 log = logging.getLogger(__name__)
 gdal.UseExceptions()

@@ -36,9 +36,9 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from lcgan_qgis.core.contract import Direction, ModelContract, Radiometry
+from lcgan_qgis.core.model.contract import Direction, ModelContract, Radiometry
 from lcgan_qgis.core.resources import default_scheme_path
-from lcgan_qgis.core.scheme import ClassScheme
+from lcgan_qgis.core.model.scheme import ClassScheme
 from training.export import export_generator, parity
 from training.models import ResnetGenerator
 

@@ -23,7 +23,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from lcgan_qgis.core.files import AtomicFile
+from lcgan_qgis.core.storage.files import AtomicFile
 
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN = "lcgan_qgis"

@@ -13,9 +13,9 @@ import numpy as np
 from osgeo import gdal
 
 from lcgan_qgis.core.errors import InputRasterError
-from lcgan_qgis.core.files import AtomicFile
-from lcgan_qgis.core.scheme import ClassScheme
-from lcgan_qgis.core.validity import image_valid
+from lcgan_qgis.core.model.scheme import ClassScheme
+from lcgan_qgis.core.rasters.validity import image_valid
+from lcgan_qgis.core.storage.files import AtomicFile
 from training.evaluation.metrics import accuracy, confusion_matrix, iou_per_class, mean_iou
 from training.evaluation.plots import Figure, codes_to_rgb, legend_handles
 
@@ -37,7 +37,8 @@ class Agreement:
 
 
 def read_bands(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """``(bands, rows, cols)`` pixels and the mask of valid pixels (:func:`lcgan_qgis.core.validity.image_valid`)."""
+    """``(bands, rows, cols)`` pixels and the mask of valid pixels
+    (:func:`lcgan_qgis.core.rasters.validity.image_valid`)."""
     try:
         ds = gdal.Open(str(path))
         pixels = ds.ReadAsArray()

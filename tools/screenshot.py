@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lcgan_qgis.core.contract import Direction
+from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.core.resources import bundled_model_path
 from tools.plugin_profile import RUNTIME_MODULES, _site_folder, install_plugin, qgis_env
 

@@ -23,8 +23,8 @@ from qgis.PyQt.QtWidgets import QApplication, QDockWidget, QPushButton, QWidget
 from qgis.utils import iface, plugins
 
 from lcgan_qgis.core import deps
-from lcgan_qgis.core.contract import Direction
-from lcgan_qgis.core.files import AtomicFile
+from lcgan_qgis.core.model.contract import Direction
+from lcgan_qgis.core.storage.files import AtomicFile
 
 PLUGIN = "lcgan_qgis"
 POLL_MS = 250

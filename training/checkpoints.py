@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from lcgan_qgis.core.errors import OutputError
-from lcgan_qgis.core.files import AtomicFile
+from lcgan_qgis.core.storage.files import AtomicFile
 
 from .config import TrainConfig
 from .errors import TrainingError
@@ -43,7 +43,7 @@ def git_commit() -> str:
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    """``torch.save`` through the core's :class:`~lcgan_qgis.core.files.AtomicFile` (never a half-written file).
+    """``torch.save`` through the core's :class:`~lcgan_qgis.core.storage.files.AtomicFile` (never a half-written file).
 
     Raises:
         TrainingError: the checkpoint folder cannot be written (disk full, permissions); the previous checkpoint

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from lcgan_qgis.core.errors import ContractError
-from lcgan_qgis.core.terrain import (
+from lcgan_qgis.core.terrain.channels import (
     DEFAULT_RELIEF_RADIUS_M,
     DEFAULT_RELIEF_SCALE_M,
     ZION_SUN_AZIMUTH_DEG,
@@ -31,7 +31,7 @@ from .errors import ConfigError
 __all__ = ["ConfigError", "TrainConfig", "parse_override"]
 
 FAKE_LC_MODES = ("softmax", "gumbel_st", "softmax_temp")
-UPSAMPLES = ("transpose", "nearest", "bilinear")
+UPSAMPLES = ("transpose", "nearest", "bilinear", "blur")
 NORMS = ("instance", "instance_running", "batch")
 OUTPUT_FILTERS = ("none", "checkerboard_null")
 GENERATORS = ("resnet",)  # keys of models.build_generator
@@ -55,7 +55,8 @@ class ModelConfig:
     norm: str = "instance"  # generator norm: instance (reference) | instance_running | batch (see models.py)
     noise_channels: int = 0  # extra N(0, 1) input channels of G_lc2rgb (texture source; the engine feeds them)
     output_filter: str = "none"  # fixed filter on G_lc2rgb's image: none | checkerboard_null (models.py)
-    # Terrain-aware G_lc2rgb: channels derived from data.dem_raster (lcgan_qgis.core.terrain), stacked after the
+    # Terrain-aware G_lc2rgb: channels derived from data.dem_raster (lcgan_qgis.core.terrain.channels), stacked after
+    # the
     # one-hot map and before the noise; [] = a map-only model. Choices: hillshade, slope, relative_elevation.
     terrain_channels: list[str] = field(default_factory=list)
     sun_azimuth_deg: float = ZION_SUN_AZIMUTH_DEG  # the training imagery's sun (hillshade), clockwise from north
@@ -105,7 +106,7 @@ class DataConfig:
     jitter_gamma: float = 0.0  # gamma drawn log-uniformly in [exp(-v), exp(v)] per band
     scale_jitter: float = 0.0  # resize factor drawn log-uniformly in [1 / (1 + s), 1 + s] per step (0 = off)
     # Elevation for model.terrain_channels: one DEM (any CRS and grid), resampled once onto the grid of every
-    # land-cover and image raster with the engine's own reader (lcgan_qgis.core.elevation).
+    # land-cover and image raster with the engine's own reader (lcgan_qgis.core.terrain.elevation).
     dem_raster: str = ""
     dem_metres_per_unit: float = 1.0  # metres per DEM unit when the raster states no unit (0.3048 = feet)
 

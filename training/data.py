@@ -3,14 +3,15 @@
 Each raster keeps its own grid; nothing is reprojected. A sample ``i`` is fully determined by ``(seed, i)``, so
 training is repeatable, workers need no coordination and resuming at step ``s`` just starts at sample ``s * batch``.
 Land-cover codes become class indices through the scheme (unknown codes raise, naming code and file); image bands are
-normalised to [-1, 1] by :class:`~lcgan_qgis.core.contract.Radiometry` with percentiles computed once per dataset.
-Which image pixels are valid is decided by the engine's own rule (``lcgan_qgis.core.validity.image_valid``),
+normalised to [-1, 1] by :class:`~lcgan_qgis.core.model.contract.Radiometry` with percentiles computed once per dataset.
+Which image pixels are valid is decided by the engine's own rule (``lcgan_qgis.core.rasters.validity.image_valid``),
 so training and inference never disagree about nodata.
 
 Terrain-aware runs (``model.terrain_channels``) also read a DEM: :class:`TerrainRasters` resamples it ONCE onto the
-grid of every land-cover and image raster, with the engine's own reader (:class:`~lcgan_qgis.core.elevation.
+grid of every land-cover and image raster, with the engine's own reader (:class:`~lcgan_qgis.core.terrain.elevation.
 ElevationReader`: the same resampling as at inference), keeps it in memory (4 bytes per pixel), and derives the
-terrain channels of each window with :class:`~lcgan_qgis.core.terrain.TerrainDeriver`, halo included, exactly as
+terrain channels of each window with :class:`~lcgan_qgis.core.terrain.channels.TerrainDeriver`, halo included, exactly
+as
 the engine does. Windows are flipped and rotated after the derivation, together with the pixels they describe.
 """
 
@@ -31,15 +32,15 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 from torch.utils.data import Dataset, Sampler
 
-from lcgan_qgis.core.contract import Radiometry
-from lcgan_qgis.core.elevation import ElevationReader, vertical_unit_m
 from lcgan_qgis.core.errors import InputRasterError, SchemeError
-from lcgan_qgis.core.raster import RasterInfo
-from lcgan_qgis.core.raster import Window as CoreWindow
-from lcgan_qgis.core.resampling import ground_pixel_size_m
-from lcgan_qgis.core.scheme import ClassScheme
-from lcgan_qgis.core.terrain import TerrainDeriver, TerrainInputs
-from lcgan_qgis.core.validity import image_valid
+from lcgan_qgis.core.model.contract import Radiometry
+from lcgan_qgis.core.model.scheme import ClassScheme
+from lcgan_qgis.core.rasters.raster import RasterInfo
+from lcgan_qgis.core.rasters.raster import Window as CoreWindow
+from lcgan_qgis.core.rasters.resampling import ground_pixel_size_m
+from lcgan_qgis.core.rasters.validity import image_valid
+from lcgan_qgis.core.terrain.channels import TerrainDeriver, TerrainInputs
+from lcgan_qgis.core.terrain.elevation import ElevationReader, vertical_unit_m
 
 from .areas import Areas, window_geometry
 

@@ -22,9 +22,9 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from lcgan_qgis.core.contract import INPUT_NAME, OUTPUT_NAME, Direction, ModelContract, Radiometry
-from lcgan_qgis.core.files import AtomicFile
-from lcgan_qgis.core.scheme import ClassScheme
+from lcgan_qgis.core.model.contract import INPUT_NAME, OUTPUT_NAME, Direction, ModelContract, Radiometry
+from lcgan_qgis.core.model.scheme import ClassScheme
+from lcgan_qgis.core.storage.files import AtomicFile
 from lcgan_qgis.tooling.weight_storage import check_storage, store_fp16
 
 from .checkpoints import load_checkpoint

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lcgan_qgis.core.scheme import ClassScheme
+from lcgan_qgis.core.model.scheme import ClassScheme
 
 with warnings.catch_warnings():  # Debian's matplotlib beside the pip one cannot offer 3-D axes; we draw none
     warnings.filterwarnings("ignore", message="Unable to import Axes3D")

@@ -11,7 +11,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from lcgan_qgis.core.files import AtomicFile
+from lcgan_qgis.core.storage.files import AtomicFile
 
 from .checkpoints import git_commit
 from .config import TrainConfig
@@ -92,7 +92,8 @@ def _read_rows(path: Path) -> list[dict[str, str]]:
 
 
 def _write_rows(path: Path, keys: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
-    """Rewrite a CSV through the core's :class:`~lcgan_qgis.core.files.AtomicFile` (a crash keeps the old file)."""
+    """Rewrite a CSV through the core's :class:`~lcgan_qgis.core.storage.files.AtomicFile` (a crash keeps the old
+    file)."""
     with AtomicFile(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, keys, extrasaction="ignore")
         writer.writeheader()

@@ -1,6 +1,7 @@
 """The torch device of a training run: device, autocast dtype, memory format and DDP rank, chosen once.
 
-Named ``torch_device`` so it is not confused with the plugin's ``lcgan_qgis.core.runtime`` (onnxruntime providers).
+Named ``torch_device`` so it is not confused with the plugin's ``lcgan_qgis.core.model.runtime`` (onnxruntime
+providers).
 ``auto`` picks what measured fastest per device (``docs/bench_train.json``): bf16 autocast on CPU (1.82x less CPU
 time per full-size step here) and on CUDA where supported; channels_last only on CUDA (6-8x SLOWER on our CPU).
 """

@@ -23,9 +23,9 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
-from lcgan_qgis.core.contract import Direction, ModelContract, Radiometry
+from lcgan_qgis.core.model.contract import Direction, ModelContract, Radiometry
+from lcgan_qgis.core.model.scheme import ClassScheme
 from lcgan_qgis.core.resources import default_scheme_path
-from lcgan_qgis.core.scheme import ClassScheme
 
 from . import data as data_mod
 from .checkpoints import CHECKPOINT_FORMAT, check_resume_config, git_commit, load_checkpoint, save_atomic

@@ -3,7 +3,6 @@
 Imported by the QGIS plugin, the command line and the benchmarks. Must never import qgis, torch or rasterio.
 """
 
-from .contract import Direction, ModelContract, Radiometry
 from .errors import (
     Canceled,
     ContractError,
@@ -14,7 +13,8 @@ from .errors import (
     OutputError,
     SchemeError,
 )
-from .scheme import ClassScheme, LandCoverClass
+from .model.contract import Direction, ModelContract, Radiometry
+from .model.scheme import ClassScheme, LandCoverClass
 
 __all__ = [
     "Canceled",

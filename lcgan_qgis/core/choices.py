@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .contract import RADIOMETRY_MODES, Direction
 from .errors import DeviceError
+from .model.contract import RADIOMETRY_MODES, Direction
 
 #: What every interface calls each direction (dock, Processing display names, messages that point to the other one).
 DIRECTION_LABELS = {
@@ -18,12 +18,12 @@ DIRECTION_LABELS = {
     Direction.RGB_TO_LANDCOVER: "RGB imagery → land cover",
 }
 
-#: Execution devices of :func:`lcgan_qgis.core.runtime.load_model` (``auto``: CUDA when usable, else the CPU).
+#: Execution devices of :func:`lcgan_qgis.core.model.runtime.load_model` (``auto``: CUDA when usable, else the CPU).
 DEVICES = ("auto", "cpu", "cuda")
 DEVICE_LABELS = {"auto": "auto (GPU when usable)", "cpu": "CPU", "cuda": "CUDA GPU"}
 
 #: Inference backends (``auto``: OpenVINO on the CPU where installed and the model's fidelity record allows it,
-#: else onnxruntime; the choice itself is :func:`lcgan_qgis.core.precision.plan_paths`).
+#: else onnxruntime; the choice itself is :func:`lcgan_qgis.core.model.precision.plan_paths`).
 BACKENDS = ("auto", "onnxruntime", "openvino")
 BACKEND_LABELS = {"auto": "auto (OpenVINO if installed)", "onnxruntime": "onnxruntime", "openvino": "OpenVINO"}
 #: What each backend means (tooltips; the labels stay short enough for a narrow dock).
@@ -34,7 +34,7 @@ BACKEND_HELP = {
 }
 
 #: Model precisions (``auto``: the fastest path that passes the model's fidelity gates, see
-#: :mod:`lcgan_qgis.core.precision`; ``int8`` runs the model's QDQ copy ``M.int8.onnx``).
+#: :mod:`lcgan_qgis.core.model.precision`; ``int8`` runs the model's QDQ copy ``M.int8.onnx``).
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 PRECISION_LABELS = {"auto": "auto (fastest that passes)", "fp32": "fp32", "bf16": "bf16 (OpenVINO)",
                     "int8": "int8"}

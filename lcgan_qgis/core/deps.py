@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .files import AtomicFile
+from .storage.files import AtomicFile
 
 LOG = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ CPU_WHEEL, GPU_WHEEL = "onnxruntime", "onnxruntime-gpu"
 VARIANTS = (CPU_WHEEL, GPU_WHEEL)
 #: The packages onnxruntime imports, beyond numpy (QGIS's, never installed by us).
 HELPERS = ("protobuf", "flatbuffers", "packaging")
-#: The optional OpenVINO backend (:mod:`~lcgan_qgis.core.openvino_backend`): openvino and its one dependency.
+#: The optional OpenVINO backend (:mod:`~lcgan_qgis.core.model.openvino_backend`): openvino and its one dependency.
 OPENVINO = ("openvino", "openvino-telemetry")
 #: pip distribution -> the module that proves it importable.
 MODULES = {CPU_WHEEL: "onnxruntime", GPU_WHEEL: "onnxruntime", "protobuf": "google.protobuf",
@@ -233,7 +233,7 @@ def check_openvino() -> DependencyStatus:
     add_deps_to_path()
     import numpy
 
-    from .openvino_backend import openvino_status
+    from .model.openvino_backend import openvino_status
 
     openvino_status.cache_clear()  # (it may have been installed since the last look)
     status = openvino_status()
@@ -411,7 +411,7 @@ def activate(requirements: Iterable[str], loaded_before: dict[str, str], target:
 def provider_summary(device: str = "auto") -> str:
     """One line: which onnxruntime execution provider a run with ``device`` would use, and why."""
     try:
-        from .runtime import describe_providers
+        from .model.runtime import describe_providers
 
         provider, reason = describe_providers(device)
     except ImportError as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .contract import Direction
+from .model.contract import Direction
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ single-process engine would, into a folder of Cloud Optimized GeoTIFFs and a VRT
 * :mod:`.cluster`: Dask, imported lazily (the plugin does not need it), a local or existing cluster;
 * :mod:`.job`: :func:`run_mosaic`, the client side (``python -m lcgan_qgis translate-mosaic`` and the
   ``lcgan:translate_mosaic`` Processing algorithm): the single-process job's rules
-  (:func:`lcgan_qgis.core.job.plan_job`), then one engine run per super-tile.
+  (:func:`lcgan_qgis.core.run.job.plan_job`), then one engine run per super-tile.
 
 Nothing here imports Dask at import time; :func:`~lcgan_qgis.mosaic.cluster.import_distributed` says how to install
 it. See docs/mosaic.md.

@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from ..core.errors import ClusterError, OptionError
-from ..core.runtime import default_threads
+from ..core.model.runtime import default_threads
 
 LOG = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
 """The output folder of a mosaic: ``tiles/`` (one COG per super-tile), ``manifest.jsonl`` (:mod:`.manifest`),
 ``input.vrt`` (several inputs, :mod:`.inputs`) and ``mosaic.vrt``, the styled and tagged VRT over the tiles.
 
-Its rules are the core's (:mod:`lcgan_qgis.core.files`): the folder must be writable (``output_folder``), no file the
+Its rules are the core's (:mod:`lcgan_qgis.core.storage.files`): the folder must be writable (``output_folder``), no
+file the
 mosaic writes may be one the inputs or the DEM read (``input_files``, ``same_file``), and the VRT is written whole or
 not at all (``AtomicFile``).
 """
@@ -12,11 +13,11 @@ from pathlib import Path
 
 from osgeo import gdal
 
-from ..core.contract import ModelContract
 from ..core.errors import OutputError
-from ..core.files import SIDECAR_SUFFIX, AtomicFile, input_files, output_folder, same_file
-from ..core.gdal_io import gdal_call, gdal_errors
-from ..core.output import style_output
+from ..core.model.contract import ModelContract
+from ..core.rasters.gdal_io import gdal_call, gdal_errors
+from ..core.rasters.output import style_output
+from ..core.storage.files import SIDECAR_SUFFIX, AtomicFile, input_files, output_folder, same_file
 from .grid import TILES_FOLDER
 from .inputs import INPUT_VRT_NAME
 from .manifest import MANIFEST_NAME, TileRecord
@@ -25,7 +26,8 @@ VRT_NAME = "mosaic.vrt"
 
 
 def prepare_folder(path: str | Path) -> Path:
-    """The mosaic's folder with its ``tiles/``, created when missing (:func:`~lcgan_qgis.core.files.output_folder`
+    """The mosaic's folder with its ``tiles/``, created when missing
+    (:func:`~lcgan_qgis.core.storage.files.output_folder`
     then checks it is writable)."""
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
@@ -40,7 +42,8 @@ def prepare_folder(path: str | Path) -> Path:
 
 def check_against_inputs(folder: Path, rasters: list[str]) -> None:
     """No file the mosaic writes (its VRT, the input VRT, the manifest, the tiles) may be one that ``rasters`` (the
-    inputs and the DEM) read: :func:`~lcgan_qgis.core.files.input_files`, :func:`~lcgan_qgis.core.files.same_file`.
+    inputs and the DEM) read: :func:`~lcgan_qgis.core.storage.files.input_files`,
+    :func:`~lcgan_qgis.core.storage.files.same_file`.
 
     Raises:
         OutputError: naming the file and the raster that reads it.
@@ -55,7 +58,8 @@ def check_against_inputs(folder: Path, rasters: list[str]) -> None:
 
 
 class _VrtBands:
-    """The VRT dataset seen as :func:`~lcgan_qgis.core.output.style_output` sees a writer (``band(i)``), so the mosaic
+    """The VRT dataset seen as :func:`~lcgan_qgis.core.rasters.output.style_output` sees a writer (``band(i)``), so the
+    mosaic
     gets the very colours, class names and colour interpretation a single-process output gets."""
 
     def __init__(self, dataset: gdal.Dataset) -> None:

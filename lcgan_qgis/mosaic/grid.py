@@ -1,8 +1,9 @@
 """Super-tiles: how a mosaic job cuts the raster into parts, on the one window grid of the whole raster.
 
-The engine lays ONE grid of inference windows over the whole raster (:meth:`~lcgan_qgis.core.engine.RunPlan.tiling`).
+The engine lays ONE grid of inference windows over the whole raster
+(:meth:`~lcgan_qgis.core.run.engine.RunPlan.tiling`).
 A super-tile is a rectangle of output pixels; its task runs exactly the windows of that grid touching the rectangle,
-with their whole-grid blending weights (:func:`~lcgan_qgis.core.engine.translate_region`), so its pixels equal the
+with their whole-grid blending weights (:func:`~lcgan_qgis.core.run.engine.translate_region`), so its pixels equal the
 single-process run's. Its halo (the input read beyond the rectangle) is therefore the rest of those windows: at
 least the blend overlap, at most one window.
 
@@ -19,8 +20,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..core.raster import Window
-from ..core.tiling import AxisTiling, Tiling
+from ..core.rasters.raster import Window
+from ..core.run.tiling import AxisTiling, Tiling
 
 DEFAULT_TILE_PX = 4096
 TILES_FOLDER = "tiles"

@@ -11,8 +11,8 @@ from pathlib import Path
 from osgeo import gdal, osr
 
 from ..core.errors import InputRasterError, OutputError
-from ..core.files import AtomicFile
-from ..core.gdal_io import GdalReader, gdal_call, gdal_errors
+from ..core.rasters.gdal_io import GdalReader, gdal_call, gdal_errors
+from ..core.storage.files import AtomicFile
 
 INPUT_VRT_NAME = "input.vrt"
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")

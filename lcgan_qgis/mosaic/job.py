@@ -5,13 +5,14 @@ finished tiles, and mosaic them into a VRT.
 
 1. check the request; resolve the model file (a request without one runs the bundled model of its direction, as
    every lcgan run does) and decide here, once, which backend and precision every worker runs
-   (:func:`resolve_execution`: the core's rule, :func:`~lcgan_qgis.core.precision.plan_paths`), so every tile runs
+   (:func:`resolve_execution`: the core's rule, :func:`~lcgan_qgis.core.model.precision.plan_paths`), so every tile runs
    the same file on the same path;
 2. resolve the input (one raster, or a VRT of several) and take the job's decisions exactly as a single-process run
-   does (:func:`~lcgan_qgis.core.job.plan_job`: direction, elevation, resolution policy, provenance tags, the engine's
+   does (:func:`~lcgan_qgis.core.run.job.plan_job`: direction, elevation, resolution policy, provenance tags, the
+   engine's
    options); a raster the policy would resample is refused (every worker must read one grid: warp it first);
 3. connect to the scheduler (or start a local cluster) and ask every worker whether it can run lcgan;
-4. plan the run on the whole raster as the single-process engine does (:func:`~lcgan_qgis.core.engine.plan_run`:
+4. plan the run on the whole raster as the single-process engine does (:func:`~lcgan_qgis.core.run.engine.plan_run`:
    band mapping, nodata, radiometry, land-cover pre-scan, the DEM's terrain choices, the one window grid) and cut it
    into super-tiles (:mod:`.grid`);
 5. open the manifest (:mod:`.manifest`): tiles whose line and checksum agree are skipped;
@@ -19,9 +20,9 @@ finished tiles, and mosaic them into a VRT.
    worker's task is rescheduled by Dask), journal each finished tile, and stop at the first tile that fails for good,
    naming it (the finished tiles stay, so a re-run resumes);
 7. write ``mosaic.vrt`` over every tile (``gdal.BuildVRT``) with the scheme's colours and class names and the
-   provenance tags, whole or not at all (:class:`~lcgan_qgis.core.files.AtomicFile`).
+   provenance tags, whole or not at all (:class:`~lcgan_qgis.core.storage.files.AtomicFile`).
 
-:class:`MosaicRequest` carries every field of :class:`~lcgan_qgis.core.job.TranslationRequest` that a mosaic can
+:class:`MosaicRequest` carries every field of :class:`~lcgan_qgis.core.run.job.TranslationRequest` that a mosaic can
 honour, under the same name (:meth:`MosaicRequest.translation` hands them to the job's rules); the others are listed
 in :data:`NOT_IN_MOSAIC` with the reason, and a test keeps the two lists complete.
 """
@@ -37,15 +38,15 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..core.contract import Direction, ModelContract
-from ..core.engine import RunPlan, plan_run
 from ..core.errors import Canceled, ClusterError, DeviceError, InputRasterError, OptionError
-from ..core.files import remove_stale_partials, stale_partial_messages
-from ..core.gdal_io import GdalReader
-from ..core.job import TranslationRequest, claim_outputs, elevation_on, plan_job, resolve_model_path
-from ..core.precision import ONNXRUNTIME, OPENVINO, Capabilities, file_digest, int8_sibling, plan_paths
-from ..core.resampling import GSD_TOLERANCE
-from ..core.runtime import load_model
+from ..core.model.contract import Direction, ModelContract
+from ..core.model.precision import ONNXRUNTIME, OPENVINO, Capabilities, file_digest, int8_sibling, plan_paths
+from ..core.model.runtime import load_model
+from ..core.rasters.gdal_io import GdalReader
+from ..core.rasters.resampling import GSD_TOLERANCE
+from ..core.run.engine import RunPlan, plan_run
+from ..core.run.job import TranslationRequest, claim_outputs, elevation_on, plan_job, resolve_model_path
+from ..core.storage.files import remove_stale_partials, stale_partial_messages
 from .cluster import DEFAULT_TIMEOUT_S, bokeh_available, check_workers, connect, local_layout, task_attempts
 from .folder import VRT_NAME, build_vrt, check_against_inputs, prepare_folder
 from .grid import DEFAULT_TILE_PX, TILES_FOLDER, SuperTile, super_tiles
@@ -78,7 +79,7 @@ class MosaicRequest:
         retries: extra tries of a tile after an error (a lost worker is handled by Dask on its own).
         timeout_s: how long to wait for the scheduler and for the first worker.
 
-    Every other field means what it means in :class:`~lcgan_qgis.core.job.TranslationRequest` (device, precision,
+    Every other field means what it means in :class:`~lcgan_qgis.core.run.job.TranslationRequest` (device, precision,
     backend, overlap, window, batch, bands, radiometry, area of interest, resolution check, elevation and sun...).
     """
 
@@ -122,7 +123,7 @@ class MosaicRequest:
         return TranslationRequest(output_path=str(self.vrt_path), threads=self.threads_per_worker, **shared)
 
 
-#: The fields of :class:`~lcgan_qgis.core.job.TranslationRequest` a mosaic does not take, and why.
+#: The fields of :class:`~lcgan_qgis.core.run.job.TranslationRequest` a mosaic does not take, and why.
 NOT_IN_MOSAIC: dict[str, str] = {
     "output_path": "a mosaic writes tiles/, manifest.jsonl and mosaic.vrt in output_dir",
     "threads": "threads_per_worker",
@@ -176,12 +177,13 @@ def resolve_execution(path: Path, device: str, precision: str, backend: str,
     """The backend and precision every worker runs, decided once on the client by the core's rule.
 
     On a CPU (``device`` ``cpu`` or ``auto``) the model is loaded here as a CPU run would load it
-    (:func:`~lcgan_qgis.core.runtime.load_model`: the fidelity record, OpenVINO where installed, the fallbacks); on
-    ``cuda`` the CUDA order of :func:`~lcgan_qgis.core.precision.plan_paths` decides (the client need not have a
+    (:func:`~lcgan_qgis.core.model.runtime.load_model`: the fidelity record, OpenVINO where installed, the fallbacks);
+    on
+    ``cuda`` the CUDA order of :func:`~lcgan_qgis.core.model.precision.plan_paths` decides (the client need not have a
     GPU). The workers then load exactly that path, so a cluster mixing machines still runs one file for every tile.
 
     Raises:
-        ModelFileError, ContractError, DeviceError: as for :func:`~lcgan_qgis.core.runtime.load_model`.
+        ModelFileError, ContractError, DeviceError: as for :func:`~lcgan_qgis.core.model.runtime.load_model`.
     """
     if device == "cuda":
         caps = Capabilities(on_cuda=True, openvino_missing="not used for CUDA runs", bf16=False,

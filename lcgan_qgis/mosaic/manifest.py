@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import OptionError, OutputError
-from ..core.precision import file_digest
+from ..core.model.precision import file_digest
 
 LOG = logging.getLogger(__name__)
 

@@ -6,12 +6,15 @@ at once would only compete for the same cores).
 
 A tile is written atomically: the engine writes a GeoTIFF in the worker's scratch folder, that is copied to a Cloud
 Optimized GeoTIFF (tiled, compressed, internal overviews, the provenance tags) under a locked temporary name in the
-output folder (:class:`~lcgan_qgis.core.files.AtomicFile`), hashed, and renamed into place. A worker killed at any
+output folder (:class:`~lcgan_qgis.core.storage.files.AtomicFile`), hashed, and renamed into place. A worker killed at
+any
 point leaves a temporary file at most, never a file under a tile's name; the client removes the temporary files of
-dead workers (:func:`~lcgan_qgis.core.files.remove_stale_partials`).
+dead workers (:func:`~lcgan_qgis.core.storage.files.remove_stale_partials`).
 
-A terrain-aware job's plan travels without its DEM (:meth:`~lcgan_qgis.core.engine.RunPlan.portable`): each task opens
-the DEM on the whole raster's grid itself (:class:`~lcgan_qgis.core.elevation.ElevationReader`) and derives the same
+A terrain-aware job's plan travels without its DEM (:meth:`~lcgan_qgis.core.run.engine.RunPlan.portable`): each task
+opens
+the DEM on the whole raster's grid itself (:class:`~lcgan_qgis.core.terrain.elevation.ElevationReader`) and derives the
+same
 terrain channels the client planned.
 """
 
@@ -29,14 +32,14 @@ from pathlib import Path
 
 from osgeo import gdal
 
-from ..core.contract import Direction
-from ..core.elevation import ElevationReader
-from ..core.engine import RunPlan, translate_region
 from ..core.errors import ContractError, InputRasterError, ModelFileError, OptionError, OutputError
-from ..core.files import SIDECAR_SUFFIX, AtomicFile, scratch_folder
-from ..core.gdal_io import GdalReader, gdal_call, gdal_errors
-from ..core.precision import ONNXRUNTIME, file_digest
-from ..core.runtime import Model, load_model
+from ..core.model.contract import Direction
+from ..core.model.precision import ONNXRUNTIME, file_digest
+from ..core.model.runtime import Model, load_model
+from ..core.rasters.gdal_io import GdalReader, gdal_call, gdal_errors
+from ..core.run.engine import RunPlan, translate_region
+from ..core.storage.files import SIDECAR_SUFFIX, AtomicFile, scratch_folder
+from ..core.terrain.elevation import ElevationReader
 from .grid import SuperTile
 from .manifest import TileRecord
 

@@ -19,10 +19,10 @@ from qgis.core import QgsGeometry, QgsRasterLayer
 from qgis.PyQt.QtCore import QCoreApplication
 
 from ..core.choices import direction_pointer
-from ..core.contract import Direction
 from ..core.errors import InputRasterError
-from ..core.job import read_contract, resolve_model_path
-from ..core.resampling import area_grid
+from ..core.model.contract import Direction
+from ..core.rasters.resampling import area_grid
+from ..core.run.job import read_contract, resolve_model_path
 from .qgis_reader import ProviderReader, data_band_count, has_native_grid, metres_per_unit
 
 

@@ -1,4 +1,4 @@
-"""A :class:`~lcgan_qgis.core.raster.RasterReader` over any QGIS raster data provider.
+"""A :class:`~lcgan_qgis.core.rasters.raster.RasterReader` over any QGIS raster data provider.
 
 The engine reads pixels through this adapter, so every raster source QGIS opens (GeoTIFF, VRT, in-memory, WMS/XYZ
 where the provider hands out blocks) works, not only files. The reader owns a *clone* of the layer's provider, made on
@@ -27,7 +27,7 @@ from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QThread
 
 from ..core.errors import InputRasterError
-from ..core.raster import Grid, RasterInfo, Window
+from ..core.rasters.raster import Grid, RasterInfo, Window
 
 #: QGIS data types the engine can read, and their numpy equivalents.
 QGIS_TO_NUMPY: dict[int, np.dtype] = {

@@ -29,11 +29,11 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QColor
 
-from ..core.contract import Direction
 from ..core.errors import OutputError
-from ..core.files import AtomicFile
-from ..core.provenance import CREATED, KIND, MODEL, summary
-from ..core.scheme import ClassScheme, LandCoverClass
+from ..core.model.contract import Direction
+from ..core.model.scheme import ClassScheme, LandCoverClass
+from ..core.rasters.provenance import CREATED, KIND, MODEL, summary
+from ..core.storage.files import AtomicFile
 
 GROUP_NAME = "lcgan"
 RESULT_SUFFIX = {

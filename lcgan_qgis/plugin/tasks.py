@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from qgis.core import Qgis, QgsMessageLog, QgsTask
 
 from ..core.errors import LcganError
-from ..core.job import JobResult, TranslationRequest, run_translation
+from ..core.run.job import JobResult, TranslationRequest, run_translation
 from .qgis_reader import ProviderReader
 
 LOG = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 with the reference (onnxruntime fp32) and write the model's fidelity record ``M.fidelity.json``.
 
 ``load_model(precision="auto")`` then runs the fastest path whose record clears the gate
-(:mod:`lcgan_qgis.core.precision`). The windows are the ones ``quantize`` calibrates on (same raster, count, size
+(:mod:`lcgan_qgis.core.model.precision`). The windows are the ones ``quantize`` calibrates on (same raster, count, size
 and seed), converted exactly as the engine converts them. Tooling, not runtime: ``python -m lcgan_qgis gates`` (and
 ``quantize``, which measures them after writing the int8 copy).
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import DeviceError, ModelFileError
-from ..core.precision import (
+from ..core.model.precision import (
     CPU_ORDER,
     REFERENCE,
     ExecutionPath,
@@ -27,7 +27,7 @@ from ..core.precision import (
     shown,
     write_record,
 )
-from ..core.runtime import Model, load_model
+from ..core.model.runtime import Model, load_model
 from .quantize import CALIBRATION_PX, CALIBRATION_WINDOWS, calibration_batches
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def measure_gates(model_path: str | Path, calibration_raster: str | Path, window
 
     versions = {"onnxruntime": onnxruntime.__version__}
     if any(c.backend == "openvino" for c in models):
-        from ..core.openvino_backend import openvino_status
+        from ..core.model.openvino_backend import openvino_status
 
         status = openvino_status()
         versions.update(openvino=status.version, openvino_cpu=status.device_name,
@@ -103,7 +103,7 @@ def measure_gates(model_path: str | Path, calibration_raster: str | Path, window
 
 def summary(record: FidelityRecord) -> str:
     """One line per path: fidelity, pass/fail, speed relative to the reference."""
-    from ..core.precision import passes
+    from ..core.model.precision import passes
 
     base = record.paths[REFERENCE.key]["seconds_per_window"]
     lines = []

@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core.contract import ModelContract
-from ..core.elevation import ElevationReader, missing_elevation_message, plan_terrain
 from ..core.errors import InputRasterError, ModelFileError, OutputError
-from ..core.files import AtomicFile, same_file
-from ..core.gdal_io import GdalReader
-from ..core.precision import fidelity, int8_sibling
-from ..core.preprocess import plan_input
-from ..core.raster import Window, read_valid_mask
-from ..core.runtime import load_model
+from ..core.model.contract import ModelContract
+from ..core.model.precision import fidelity, int8_sibling
+from ..core.model.runtime import load_model
+from ..core.rasters.gdal_io import GdalReader
+from ..core.rasters.raster import Window, read_valid_mask
+from ..core.run.preprocess import plan_input
+from ..core.storage.files import AtomicFile, same_file
+from ..core.terrain.elevation import ElevationReader, missing_elevation_message, plan_terrain
 from .weight_storage import check_storage, restore_fp32, store_fp16, weight_storage
 
 if TYPE_CHECKING:

@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..core.choices import WEIGHT_STORAGES
-from ..core.contract import Direction, ModelContract
 from ..core.errors import LcganError, ModelFileError, OptionError, OutputError
-from ..core.files import AtomicFile
-from ..core.precision import FidelityRecord, fidelity, file_digest, passes, record_path, shown
-from ..core.runtime import load_model
+from ..core.model.contract import Direction, ModelContract
+from ..core.model.precision import FidelityRecord, fidelity, file_digest, passes, record_path, shown
+from ..core.model.runtime import load_model
+from ..core.storage.files import AtomicFile
 
 if TYPE_CHECKING:
     import onnx

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lcgan_qgis.core.runtime import Model, load_model
+from lcgan_qgis.core.model.runtime import Model, load_model
 from tests.onnx_factory import write_pointwise
 
 

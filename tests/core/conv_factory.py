@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from lcgan_qgis.core.contract import Direction, ModelContract
+from lcgan_qgis.core.model.contract import Direction, ModelContract
 from tests.onnx_factory import default_contract
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal, gdal_array, osr
 
-from lcgan_qgis.core.raster import RasterInfo, Window
+from lcgan_qgis.core.rasters.raster import RasterInfo, Window
 
 UTM12N = 32612
 GEOTRANSFORM = (300000.0, 30.0, 0.0, 4150000.0, 0.0, -30.0)

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lcgan_qgis.core.contract import to_uint8
-from lcgan_qgis.core.engine import TranslateOptions, translate
-from lcgan_qgis.core.runtime import Model, load_model
-from lcgan_qgis.core.tiling import make_tiling
+from lcgan_qgis.core.model.contract import to_uint8
+from lcgan_qgis.core.model.runtime import Model, load_model
+from lcgan_qgis.core.run.engine import TranslateOptions, translate
+from lcgan_qgis.core.run.tiling import make_tiling
 
 from .conv_factory import write_conv
 from .rasters import ArrayReader, read_tif

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from lcgan_qgis.core.contract import Direction
-from lcgan_qgis.core.gdal_io import GdalReader
-from lcgan_qgis.core.job import TranslationRequest, run_translation
-from lcgan_qgis.core.precision import int8_sibling, read_record
+from lcgan_qgis.core.model.contract import Direction
+from lcgan_qgis.core.model.precision import int8_sibling, read_record
+from lcgan_qgis.core.model.runtime import load_model
+from lcgan_qgis.core.rasters.gdal_io import GdalReader
 from lcgan_qgis.core.resources import bundled_model_path, bundled_terrain_model_path
-from lcgan_qgis.core.runtime import load_model
+from lcgan_qgis.core.run.job import TranslationRequest, run_translation
 from tests.core.rasters import read_tif
 
 BUNDLED = {

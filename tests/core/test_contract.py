@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import helper
 
-from lcgan_qgis.core.contract import METADATA_KEY, Direction, ModelContract, Radiometry, to_uint8
 from lcgan_qgis.core.errors import ContractError
+from lcgan_qgis.core.model.contract import METADATA_KEY, Direction, ModelContract, Radiometry, to_uint8
 from tests.onnx_factory import default_contract, pointwise_model, save
 
 
@@ -164,7 +164,7 @@ def test_fuzzed_metadata_raises_only_contract_errors(changes: dict) -> None:
 
 
 def test_radiometry_round_trips_through_its_dict_form() -> None:
-    from lcgan_qgis.core.contract import Radiometry
+    from lcgan_qgis.core.model.contract import Radiometry
 
     radio = Radiometry("fixed", (6000.0, 6500.0, 7000.0), (16000.0, 15000.0, 14000.0), (1.0, 99.0))
     assert Radiometry.from_dict(radio.to_dict()) == radio

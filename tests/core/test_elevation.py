@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
-from lcgan_qgis.core.contract import to_uint8
-from lcgan_qgis.core.elevation import ElevationReader
-from lcgan_qgis.core.engine import TranslateOptions, translate
 from lcgan_qgis.core.errors import InputRasterError, OptionError, OutputError
-from lcgan_qgis.core.gdal_io import GdalReader
-from lcgan_qgis.core.job import TranslationRequest, run_translation
-from lcgan_qgis.core.runtime import load_model
+from lcgan_qgis.core.model.contract import to_uint8
+from lcgan_qgis.core.model.runtime import load_model
+from lcgan_qgis.core.rasters.gdal_io import GdalReader
+from lcgan_qgis.core.run.engine import TranslateOptions, translate
+from lcgan_qgis.core.run.job import TranslationRequest, run_translation
+from lcgan_qgis.core.terrain.elevation import ElevationReader
 from tests.onnx_factory import write_pointwise, write_terrain_pointwise
 
 from .rasters import GEOTRANSFORM, read_tif, write_tif
@@ -252,8 +252,8 @@ def test_quantising_a_terrain_model_calibrates_with_the_dem(folder: Path, landco
     """int8 tooling feeds the calibration windows the terrain channels too; without a DEM it says what is missing."""
     import onnx
 
-    from lcgan_qgis.core.precision import int8_sibling
-    from lcgan_qgis.core.terrain import TERRAIN_CHANNELS, TerrainInputs
+    from lcgan_qgis.core.model.precision import int8_sibling
+    from lcgan_qgis.core.terrain.channels import TERRAIN_CHANNELS, TerrainInputs
     from lcgan_qgis.tooling.quantize import quantize_model
     from tests.core.conv_factory import conv_model
     from tests.onnx_factory import default_contract
@@ -273,8 +273,8 @@ def test_quantising_a_terrain_model_calibrates_with_the_dem(folder: Path, landco
 def test_the_terrain_measures_pixels_as_the_resolution_policy_does() -> None:
     """One metres-per-pixel rule: a Web Mercator pixel of 30 CRS units at 37.5 N is 30 cos(37.5 deg) m on the
     ground for the slope as for the resampling decision, and a degree on the WGS 84 ellipsoid (not a sphere)."""
-    from lcgan_qgis.core.raster import RasterInfo
-    from lcgan_qgis.core.resampling import ground_pixel_size_m, plan_resolution
+    from lcgan_qgis.core.rasters.raster import RasterInfo
+    from lcgan_qgis.core.rasters.resampling import ground_pixel_size_m, plan_resolution
 
     def wkt(epsg: int) -> str:
         srs = osr.SpatialReference()

@@ -14,13 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from osgeo import gdal
 
-from lcgan_qgis.core.contract import Direction, to_uint8
-from lcgan_qgis.core.engine import TranslateOptions, translate
 from lcgan_qgis.core.errors import InputRasterError, OptionError, OutputError
-from lcgan_qgis.core.files import PARTIAL_MARK
-from lcgan_qgis.core.gdal_io import GdalReader
-from lcgan_qgis.core.raster import Window
-from lcgan_qgis.core.runtime import Model
+from lcgan_qgis.core.model.contract import Direction, to_uint8
+from lcgan_qgis.core.model.runtime import Model
+from lcgan_qgis.core.rasters.gdal_io import GdalReader
+from lcgan_qgis.core.rasters.raster import Window
+from lcgan_qgis.core.run.engine import TranslateOptions, translate
+from lcgan_qgis.core.storage.files import PARTIAL_MARK
 
 from .rasters import GEOTRANSFORM, ArrayReader, read_tif, write_tif
 
@@ -92,7 +92,7 @@ def test_tall_wide_and_tiny_rasters_through_gdal(lc_model: Model, tmp_path: Path
 def test_georeference_colours_and_nodata_are_kept(lc_model: Model, tmp_path: Path) -> None:
     pixels = image(np.random.default_rng(2), 90, 120)
     pixels[:, 10:20, 30:70] = 0  # nodata on every band
-    pixels[0, 50, 50] = 0  # one band at nodata: the pixel has no data (core/validity.py says why)
+    pixels[0, 50, 50] = 0  # one band at nodata: the pixel has no data (core/rasters/validity.py says why)
     src = write_tif(tmp_path / "in.tif", pixels, nodata=0)
     with GdalReader(src) as reader:
         translate(lc_model, reader, tmp_path / "out.tif", TranslateOptions(window_px=32, overlap_px=6))

@@ -1,4 +1,5 @@
-"""The one atomic-write helper (``core/files.py::AtomicFile``): all or nothing, sidecars along, usual mode, locked
+"""The one atomic-write helper (``core/storage/files.py::AtomicFile``): all or nothing, sidecars along, usual mode,
+locked
 while written so the next run removes only what killed runs left."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lcgan_qgis.core.errors import OutputError
-from lcgan_qgis.core.files import FILE_MODE, PARTIAL_MARK, AtomicFile, commit_all, remove_stale_partials
+from lcgan_qgis.core.storage.files import FILE_MODE, PARTIAL_MARK, AtomicFile, commit_all, remove_stale_partials
 
 
 def test_a_clean_exit_moves_the_file_into_place(tmp_path: Path) -> None:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from lcgan_qgis.core.aoi import AreaOfInterest
 from lcgan_qgis.core.errors import InputRasterError, OptionError, OutputError
-from lcgan_qgis.core.gdal_io import GdalReader, GeoTiffWriter
-from lcgan_qgis.core.raster import RasterInfo, Window
+from lcgan_qgis.core.rasters.aoi import AreaOfInterest
+from lcgan_qgis.core.rasters.gdal_io import GdalReader, GeoTiffWriter
+from lcgan_qgis.core.rasters.raster import RasterInfo, Window
 
 
 @pytest.fixture(params=[True, False], ids=["exceptions-on", "exceptions-off"])

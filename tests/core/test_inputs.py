@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lcgan_qgis.core.engine import TranslateOptions, translate
 from lcgan_qgis.core.errors import InputRasterError
-from lcgan_qgis.core.gdal_io import GdalReader
-from lcgan_qgis.core.runtime import Model
+from lcgan_qgis.core.model.runtime import Model
+from lcgan_qgis.core.rasters.gdal_io import GdalReader
+from lcgan_qgis.core.run.engine import TranslateOptions, translate
 
 from .rasters import ArrayReader, read_tif, write_tif
 

@@ -11,8 +11,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_importing_core_loads_neither_qgis_nor_torch() -> None:
     code = (
-        "import sys, lcgan_qgis.core, lcgan_qgis.core.contract, lcgan_qgis.core.scheme, lcgan_qgis.core.job, "
-        "lcgan_qgis.core.engine, lcgan_qgis.cli;"
+        "import sys, lcgan_qgis.core, lcgan_qgis.core.model.contract, lcgan_qgis.core.model.scheme, "
+        "lcgan_qgis.core.run.job, lcgan_qgis.core.run.engine, lcgan_qgis.cli;"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'qgis', 'torch', 'rasterio', 'PyQt5', 'onnx'});"
         "print(','.join(bad))"
     )

@@ -1,4 +1,4 @@
-"""The one job every caller runs (``core.job.run_translation``) over a file: the resolution policy through the GDAL
+"""The one job every caller runs (``core.run.job.run_translation``) over a file: the resolution policy through the GDAL
 reader's warped VRT, the output-path rules, and a model the caller keeps."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from lcgan_qgis.core.contract import Direction
 from lcgan_qgis.core.errors import ContractError, InputRasterError, OutputError
-from lcgan_qgis.core.files import check_output_paths
-from lcgan_qgis.core.gdal_io import GdalReader, metres_per_unit
-from lcgan_qgis.core.job import TranslationRequest, run_translation
-from lcgan_qgis.core.raster import Grid
-from lcgan_qgis.core.runtime import Model
+from lcgan_qgis.core.model.contract import Direction
+from lcgan_qgis.core.model.runtime import Model
+from lcgan_qgis.core.rasters.gdal_io import GdalReader, metres_per_unit
+from lcgan_qgis.core.rasters.raster import Grid
+from lcgan_qgis.core.run.job import TranslationRequest, run_translation
+from lcgan_qgis.core.storage.files import check_output_paths
 
 from .rasters import crs_wkt, read_tif, write_tif
 from .test_inputs import imagery, landcover
@@ -37,7 +37,7 @@ def test_the_file_reader_presents_another_grid(tmp_path: Path) -> None:
     with GdalReader(src) as reader, reader.on_grid(Grid(60, 40, _grid(30.0)), categorical=True) as fine:
         assert (fine.info.width, fine.info.height, fine.info.geotransform) == (60, 40, _grid(30.0))
         assert fine.info.nodata == (255.0,) and fine.info.name == reader.info.name
-        from lcgan_qgis.core.raster import Window
+        from lcgan_qgis.core.rasters.raster import Window
 
         pixels = fine.read(Window(0, 0, 60, 40), (1,))[0]
     np.testing.assert_array_equal(pixels, np.repeat(np.repeat(codes, 2, axis=0), 2, axis=1))  # nearest: 2x2 copies

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lcgan_qgis.core.contract import ModelContract
-from lcgan_qgis.core.engine import TranslateOptions, translate
 from lcgan_qgis.core.errors import ContractError
-from lcgan_qgis.core.gdal_io import GdalReader
-from lcgan_qgis.core.noise import position_noise
-from lcgan_qgis.core.raster import Window
-from lcgan_qgis.core.runtime import load_model
+from lcgan_qgis.core.model.contract import ModelContract
+from lcgan_qgis.core.model.runtime import load_model
+from lcgan_qgis.core.rasters.gdal_io import GdalReader
+from lcgan_qgis.core.rasters.raster import Window
+from lcgan_qgis.core.run.engine import TranslateOptions, translate
+from lcgan_qgis.core.run.noise import position_noise
 from tests.core.rasters import read_tif, write_tif
 from tests.onnx_factory import default_contract, write_pointwise
 

@@ -17,13 +17,11 @@ import onnx
 import pytest
 from onnx import helper, numpy_helper
 
-from lcgan_qgis.core import openvino_backend
-from lcgan_qgis.core.contract import Direction
-from lcgan_qgis.core.engine import TranslateOptions, translate
 from lcgan_qgis.core.errors import DeviceError
-from lcgan_qgis.core.gdal_io import GdalReader
-from lcgan_qgis.core.openvino_backend import openvino_status, prune_cache
-from lcgan_qgis.core.precision import (
+from lcgan_qgis.core.model import openvino_backend
+from lcgan_qgis.core.model.contract import Direction
+from lcgan_qgis.core.model.openvino_backend import openvino_status, prune_cache
+from lcgan_qgis.core.model.precision import (
     CPU_ORDER,
     MIN_CLASS_AGREEMENT,
     MIN_PSNR_DB,
@@ -33,7 +31,9 @@ from lcgan_qgis.core.precision import (
     int8_sibling,
     write_record,
 )
-from lcgan_qgis.core.runtime import load_model
+from lcgan_qgis.core.model.runtime import load_model
+from lcgan_qgis.core.rasters.gdal_io import GdalReader
+from lcgan_qgis.core.run.engine import TranslateOptions, translate
 from lcgan_qgis.tooling.quantize import quantize_model
 from tests.onnx_factory import default_contract, pointwise_model
 from tests.optional import needs_openvino

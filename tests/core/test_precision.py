@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lcgan_qgis.core.contract import Direction
 from lcgan_qgis.core.errors import DeviceError, ModelFileError
-from lcgan_qgis.core.precision import (
+from lcgan_qgis.core.model.contract import Direction
+from lcgan_qgis.core.model.precision import (
     CPU_ORDER,
     MIN_CLASS_AGREEMENT,
     MIN_PSNR_DB,
@@ -32,7 +32,7 @@ from lcgan_qgis.core.precision import (
     record_path,
     write_record,
 )
-from lcgan_qgis.core.runtime import load_model
+from lcgan_qgis.core.model.runtime import load_model
 from tests.onnx_factory import default_contract, write_pointwise
 
 FULL = Capabilities(on_cuda=False, openvino_missing=None, bf16=True, has_int8=True)
@@ -183,7 +183,7 @@ def test_the_gates_command_writes_the_record_that_auto_then_follows(tmp_path: Pa
     assert set(record.paths) >= {"onnxruntime/fp32", "onnxruntime/int8"}
     info = subprocess.run([sys.executable, "-m", "lcgan_qgis", "info", str(model), "--device", "cpu"], cwd=REPO,
                           capture_output=True, text=True, env=ENV, timeout=300)
-    chosen = subprocess.run([sys.executable, "-c", "import sys; from lcgan_qgis.core.runtime import load_model; "
+    chosen = subprocess.run([sys.executable, "-c", "import sys; from lcgan_qgis.core.model.runtime import load_model; "
                              "print(load_model(sys.argv[1], 'cpu').summary)", str(model)], cwd=REPO,
                             capture_output=True, text=True, env=ENV, timeout=300)  # (the same interpreter setup)
     assert info.returncode == 0 and f"runs with:    {chosen.stdout.strip()}" in info.stdout

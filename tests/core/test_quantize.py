@@ -10,8 +10,8 @@ import onnx
 import pytest
 
 from lcgan_qgis.core.errors import ContractError, DeviceError, ModelFileError
-from lcgan_qgis.core.precision import CPU_ORDER, int8_sibling, passes, record_path
-from lcgan_qgis.core.runtime import load_model
+from lcgan_qgis.core.model.precision import CPU_ORDER, int8_sibling, passes, record_path
+from lcgan_qgis.core.model.runtime import load_model
 from lcgan_qgis.tooling.gates import measure_gates
 from lcgan_qgis.tooling.quantize import equalize_instance_norm_inputs, quantize_model
 from tests.onnx_factory import write_pointwise

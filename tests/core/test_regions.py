@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from lcgan_qgis.core.engine import TranslateOptions, plan_run, translate, translate_region
 from lcgan_qgis.core.errors import OptionError
-from lcgan_qgis.core.raster import Window
-from lcgan_qgis.core.runtime import load_model
-from lcgan_qgis.core.tiling import axis_tiling
+from lcgan_qgis.core.model.runtime import load_model
+from lcgan_qgis.core.rasters.raster import Window
+from lcgan_qgis.core.run.engine import TranslateOptions, plan_run, translate, translate_region
+from lcgan_qgis.core.run.tiling import axis_tiling
 
 from .conv_factory import write_conv
 from .rasters import GEOTRANSFORM, ArrayReader, read_tif

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper
 
-from lcgan_qgis.core import runtime
-from lcgan_qgis.core.contract import Direction
 from lcgan_qgis.core.errors import ContractError, DeviceError, ModelFileError
-from lcgan_qgis.core.runtime import CPU, describe_providers, load_model
+from lcgan_qgis.core.model import runtime
+from lcgan_qgis.core.model.contract import Direction
+from lcgan_qgis.core.model.runtime import CPU, describe_providers, load_model
 from tests.onnx_factory import default_contract, pointwise_model, save, write_pointwise
 
 REPO = Path(__file__).resolve().parents[2]
@@ -110,7 +110,7 @@ def test_cuda_requested_without_a_usable_gpu(model_path: Path) -> None:
 
 def test_cuda_probe_session_is_quiet() -> None:
     """Asking onnxruntime for CUDA without CUDA libraries logs an error; our probe keeps stderr clean."""
-    code = ("from lcgan_qgis.core.runtime import probe_cuda_session; r = probe_cuda_session(); "
+    code = ("from lcgan_qgis.core.model.runtime import probe_cuda_session; r = probe_cuda_session(); "
             "print('REASON', r)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -118,7 +118,7 @@ def test_cuda_probe_session_is_quiet() -> None:
         pytest.skip("CUDA works here")
     assert "REASON" in out.stdout and "CUDA" in out.stdout
     assert "error" not in out.stderr.lower(), out.stderr
-    raw = ("import onnxruntime as ort, base64; from lcgan_qgis.core.runtime import _PROBE_MODEL; "
+    raw = ("import onnxruntime as ort, base64; from lcgan_qgis.core.model.runtime import _PROBE_MODEL; "
            "ort.InferenceSession(_PROBE_MODEL, providers=['CUDAExecutionProvider', 'CPUExecutionProvider'])")
     loud = subprocess.run([sys.executable, "-c", raw], cwd=REPO, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -126,7 +126,7 @@ def test_cuda_probe_session_is_quiet() -> None:
 
 
 def test_quantize_module_is_not_imported_by_the_engine() -> None:
-    code = ("import sys, lcgan_qgis.core.engine, lcgan_qgis.core.runtime, lcgan_qgis.core.gdal_io; "
+    code = ("import sys, lcgan_qgis.core.run.engine, lcgan_qgis.core.model.runtime, lcgan_qgis.core.rasters.gdal_io; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in {'onnx', 'shapely', 'ml_dtypes'} "
             "or m.endswith('quantize')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,

@@ -1,4 +1,5 @@
-"""Terrain channels (lcgan_qgis.core.terrain) against values computed by hand, and the contract's terrain part."""
+"""Terrain channels (lcgan_qgis.core.terrain.channels) against values computed by hand, and the contract's terrain
+part."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from lcgan_qgis.core.contract import ModelContract
 from lcgan_qgis.core.errors import ContractError
-from lcgan_qgis.core.raster import Window
-from lcgan_qgis.core.terrain import (
+from lcgan_qgis.core.model.contract import ModelContract
+from lcgan_qgis.core.rasters.raster import Window
+from lcgan_qgis.core.terrain.channels import (
     TERRAIN_CHANNELS,
     ZION_CENTRE_LAT_LON,
     ZION_SCENE_TIME_UTC,

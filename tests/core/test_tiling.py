@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lcgan_qgis.core.tiling import MIN_WINDOW_PX, axis_starts, axis_tiling, fit_window, make_tiling, ramp
+from lcgan_qgis.core.run.tiling import MIN_WINDOW_PX, axis_starts, axis_tiling, fit_window, make_tiling, ramp
 
 
 @settings(max_examples=300, deadline=None)

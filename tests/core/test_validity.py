@@ -1,11 +1,12 @@
-"""The one image-validity rule (``core/validity.py``): a pixel with any band at nodata, or not finite, has no data."""
+"""The one image-validity rule (``core/rasters/validity.py``): a pixel with any band at nodata, or not finite, has no
+data."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from lcgan_qgis.core.validity import image_valid
+from lcgan_qgis.core.rasters.validity import image_valid
 
 
 def test_any_band_at_its_nodata_value_makes_the_pixel_nodata() -> None:

@@ -10,9 +10,9 @@ import pytest
 from osgeo import ogr
 
 from lcgan_qgis.core.errors import Canceled, OutputError
+from lcgan_qgis.core.model.scheme import ClassScheme
+from lcgan_qgis.core.rasters.vectorize import polygonize
 from lcgan_qgis.core.resources import default_scheme_path
-from lcgan_qgis.core.scheme import ClassScheme
-from lcgan_qgis.core.vectorize import polygonize
 
 from .rasters import write_tif
 

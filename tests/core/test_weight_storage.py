@@ -15,11 +15,11 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from lcgan_qgis.core.contract import Direction, ModelContract
 from lcgan_qgis.core.errors import ModelFileError, OptionError
-from lcgan_qgis.core.precision import int8_sibling, record_path
+from lcgan_qgis.core.model.contract import Direction, ModelContract
+from lcgan_qgis.core.model.precision import int8_sibling, record_path
+from lcgan_qgis.core.model.runtime import load_model
 from lcgan_qgis.core.resources import bundled_model_path
-from lcgan_qgis.core.runtime import load_model
 from lcgan_qgis.tooling.gates import measure_gates
 from lcgan_qgis.tooling.quantize import quantize_model
 from lcgan_qgis.tooling.weight_storage import (

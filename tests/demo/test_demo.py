@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from lcgan_qgis.core.contract import Direction, Radiometry
+from lcgan_qgis.core.model.contract import Direction, Radiometry
 from tests.onnx_factory import default_contract, pointwise_model, save
 from tools.demo import main, run_demo
 

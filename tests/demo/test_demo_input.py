@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
+from lcgan_qgis.core.model.scheme import ClassScheme
 from lcgan_qgis.core.resources import default_scheme_path
-from lcgan_qgis.core.scheme import ClassScheme
 from tools.demo_input import class_shares, generate_landcover, main, make_demo_input
 
 SCHEME = ClassScheme.load(default_scheme_path())

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
-from lcgan_qgis.core.contract import Direction
 from lcgan_qgis.core.errors import ModelFileError
+from lcgan_qgis.core.model.contract import Direction
 from tests.onnx_factory import default_contract, pointwise_model, save
 from training.evaluation.judge import JudgeConfig
 from training.evaluation.plots import codes_to_rgb, crop_corners, crop_layout

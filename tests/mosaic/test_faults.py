@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from distributed import Client, LocalCluster
 
-from lcgan_qgis.core.precision import file_digest
+from lcgan_qgis.core.model.precision import file_digest
 from lcgan_qgis.mosaic.job import MosaicRequest, run_mosaic
 from lcgan_qgis.mosaic.manifest import MANIFEST_NAME
 from tests.core.rasters import read_tif, write_tif

@@ -14,10 +14,10 @@ import pytest
 from distributed import LocalCluster
 from osgeo import gdal
 
-from lcgan_qgis.core.contract import Direction
 from lcgan_qgis.core.errors import ContractError, InputRasterError, OutputError
-from lcgan_qgis.core.gdal_io import GdalReader
-from lcgan_qgis.core.job import TranslationRequest, run_translation
+from lcgan_qgis.core.model.contract import Direction
+from lcgan_qgis.core.rasters.gdal_io import GdalReader
+from lcgan_qgis.core.run.job import TranslationRequest, run_translation
 from lcgan_qgis.mosaic.job import NOT_IN_MOSAIC, MosaicRequest, run_mosaic
 from tests.core.rasters import read_tif, write_tif
 from tests.core.test_blending import smooth_landcover

@@ -16,10 +16,10 @@ import pytest
 from distributed import Client, LocalCluster
 from osgeo import gdal
 
-from lcgan_qgis.core.engine import TranslateOptions, translate
 from lcgan_qgis.core.errors import ClusterError, OptionError
-from lcgan_qgis.core.gdal_io import GdalReader
-from lcgan_qgis.core.runtime import load_model
+from lcgan_qgis.core.model.runtime import load_model
+from lcgan_qgis.core.rasters.gdal_io import GdalReader
+from lcgan_qgis.core.run.engine import TranslateOptions, translate
 from lcgan_qgis.mosaic.job import MosaicRequest, MosaicResult, run_mosaic
 from lcgan_qgis.mosaic.manifest import MANIFEST_NAME
 from lcgan_qgis.mosaic.tile import model_loads
@@ -154,8 +154,8 @@ def test_the_int8_sibling_is_chosen_once_for_every_worker(cluster: LocalCluster,
     core's rule, and the workers load exactly that file on that path, as the engine does."""
     import shutil
 
-    from lcgan_qgis.core.precision import ONNXRUNTIME, ExecutionPath, FidelityRecord, file_digest, write_record
-    from lcgan_qgis.core.runtime import int8_sibling
+    from lcgan_qgis.core.model.precision import ONNXRUNTIME, ExecutionPath, FidelityRecord, file_digest, write_record
+    from lcgan_qgis.core.model.runtime import int8_sibling
     from tests.core.conv_factory import write_conv
 
     model = write_conv(tmp_path / "m.onnx", "landcover_to_rgb")
@@ -323,7 +323,7 @@ def test_device_cuda_goes_to_the_workers(models: dict[str, Path], cluster: Local
     """``device="cuda"`` reaches each worker's model loading. On a GPU machine the mosaic runs there (within 1 DN of
     the CPU engine); without one, the worker's own reason comes back, naming the tile."""
     from lcgan_qgis.core.errors import DeviceError
-    from lcgan_qgis.core.runtime import describe_providers
+    from lcgan_qgis.core.model.runtime import describe_providers
 
     raster = write_tif(tmp_path / "lc.tif", smooth_landcover(150, 140))
     try:

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
-from lcgan_qgis.core.contract import Direction
+from lcgan_qgis.core.model.contract import Direction
+from lcgan_qgis.core.model.scheme import ClassScheme
 from lcgan_qgis.core.resources import default_scheme_path
-from lcgan_qgis.core.scheme import ClassScheme
 from tests.onnx_factory import write_pointwise
 
 from .stand_in import StandInIface

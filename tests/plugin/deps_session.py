@@ -95,7 +95,7 @@ seen["ready"] = activation.ready if activation else None
 seen["restart_needed"] = activation.restart_needed if activation else None
 seen["bar_after"] = [item.text() for item in iface.messageBar().items()]
 if settings["mode"] == "install":
-    plugin.dock.set_direction(lcgan_qgis.core.contract.Direction.RGB_TO_LANDCOVER)
+    plugin.dock.set_direction(lcgan_qgis.core.model.contract.Direction.RGB_TO_LANDCOVER)
     plugin.dock.model_widget.setFilePath(settings["model"])
     seen["dock_info"] = plugin.dock.info_box.toPlainText()
     import onnxruntime

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
-from lcgan_qgis.core.contract import Direction
+from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.core.resources import bundled_model_path
 
 from .conftest import NLCD, image_array, landcover_array, read, write_raster
@@ -19,9 +19,9 @@ LC2RGB, RGB2LC = "lcgan:landcover_to_rgb", "lcgan:rgb_to_landcover"
 
 def _core_translate(model: Path, source: Path, out: Path) -> np.ndarray:
     """The same translation through the core alone (GdalReader), for comparison."""
-    from lcgan_qgis.core.engine import translate
-    from lcgan_qgis.core.gdal_io import GdalReader
-    from lcgan_qgis.core.runtime import load_model
+    from lcgan_qgis.core.model.runtime import load_model
+    from lcgan_qgis.core.rasters.gdal_io import GdalReader
+    from lcgan_qgis.core.run.engine import translate
 
     with load_model(model, device="cpu") as m, GdalReader(source) as reader:
         translate(m, reader, out)
@@ -221,7 +221,7 @@ def _bad_cases(tmp: Path, models: dict[Direction, Path]) -> list[tuple[str, str,
         ("output not GeoTIFF", LC2RGB, {"INPUT": str(lc), "MODEL": lc_model, "OUTPUT": str(tmp / "out.png")},
          r"must be a GeoTIFF"),
     ]
-    from lcgan_qgis.core.runtime import describe_providers
+    from lcgan_qgis.core.model.runtime import describe_providers
 
     if describe_providers("auto")[0] == "CPUExecutionProvider":  # no usable GPU here
         cases.append(("CUDA without a GPU", LC2RGB, {"INPUT": str(lc), "MODEL": lc_model, "DEVICE": 2, "OUTPUT": out},

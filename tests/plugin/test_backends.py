@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lcgan_qgis.core.contract import Direction
-from lcgan_qgis.core.precision import BACKENDS, PRECISIONS
+from lcgan_qgis.core.model.contract import Direction
+from lcgan_qgis.core.model.precision import BACKENDS, PRECISIONS
 from tests.optional import needs_openvino
 
 from .conftest import image_array, make_dock, recording_feedback, write_raster
@@ -88,7 +88,7 @@ def test_the_dock_passes_precision_backend_and_cache(iface, qtbot, models, image
 
 @pytest.fixture()
 def without_openvino(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    from lcgan_qgis.core import openvino_backend
+    from lcgan_qgis.core.model import openvino_backend
 
     openvino_backend.openvino_status.cache_clear()
     openvino_backend._core.cache_clear()

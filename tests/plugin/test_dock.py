@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lcgan_qgis.core.contract import Direction
+from lcgan_qgis.core.model.contract import Direction
 
 from .conftest import NLCD, add_layer, image_array, landcover_array, make_dock, write_raster
 

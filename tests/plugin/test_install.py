@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lcgan_qgis.core.contract import Direction
 from lcgan_qgis.core.deps import GPU_WHEEL, runtime_pins
+from lcgan_qgis.core.model.contract import Direction
 from tests.onnx_factory import write_pointwise
 from tools.plugin_profile import install_plugin, qgis_env
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from distributed import LocalCluster
 
-from lcgan_qgis.core.contract import Direction
+from lcgan_qgis.core.model.contract import Direction
 
 from .conftest import NLCD, image_array, read, write_raster
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from osgeo import gdal, ogr, osr
 
-from lcgan_qgis.core.contract import Direction
-from lcgan_qgis.core.provenance import TRAINED_ALGORITHMIC_MEDIA
+from lcgan_qgis.core.model.contract import Direction
+from lcgan_qgis.core.rasters.provenance import TRAINED_ALGORITHMIC_MEDIA
 
 from .conftest import NLCD, image_array, landcover_array, read, write_raster
 

@@ -10,7 +10,7 @@ import pytest
 from osgeo import gdal
 
 from lcgan_qgis.core.errors import InputRasterError
-from lcgan_qgis.core.raster import Grid, RasterReader, Window
+from lcgan_qgis.core.rasters.raster import Grid, RasterReader, Window
 from lcgan_qgis.plugin.qgis_reader import ProviderReader, metres_per_unit
 
 from .conftest import image_array, write_raster

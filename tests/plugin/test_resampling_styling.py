@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lcgan_qgis.core.contract import Direction
 from lcgan_qgis.core.errors import Canceled, InputRasterError
-from lcgan_qgis.core.raster import Grid, RasterInfo
-from lcgan_qgis.core.resampling import plan_resolution, warp_to_grid
+from lcgan_qgis.core.model.contract import Direction
+from lcgan_qgis.core.rasters.raster import Grid, RasterInfo
+from lcgan_qgis.core.rasters.resampling import plan_resolution, warp_to_grid
 
 from .conftest import NLCD, landcover_array, read, write_raster
 

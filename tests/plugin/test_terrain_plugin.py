@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from lcgan_qgis.core.contract import Direction
+from lcgan_qgis.core.model.contract import Direction
 from tests.onnx_factory import write_terrain_pointwise
 
 from .conftest import add_layer, landcover_array, make_dock, read, recording_feedback, write_raster
@@ -33,10 +33,10 @@ def srtm(zion_dir: Path) -> Path:
 
 def _core(model: Path, landcover: Path, dem: Path, out: Path, **options: object) -> np.ndarray:
     """The same translation through the core alone (GdalReader + ElevationReader)."""
-    from lcgan_qgis.core.elevation import ElevationReader
-    from lcgan_qgis.core.engine import TranslateOptions, translate
-    from lcgan_qgis.core.gdal_io import GdalReader
-    from lcgan_qgis.core.runtime import load_model
+    from lcgan_qgis.core.model.runtime import load_model
+    from lcgan_qgis.core.rasters.gdal_io import GdalReader
+    from lcgan_qgis.core.run.engine import TranslateOptions, translate
+    from lcgan_qgis.core.terrain.elevation import ElevationReader
 
     with load_model(model, "cpu") as m, GdalReader(landcover) as reader, ElevationReader(dem, reader.info) as e:
         translate(m, reader, out, TranslateOptions(**options), elevation=e)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lcgan_qgis.core.contract import Direction
+from lcgan_qgis.core.model.contract import Direction
 from tools.make_zip import build
 from tools.plugin_profile import install_plugin, qgis_env
 
@@ -26,7 +26,7 @@ def test_zip_layout(tmp_path: Path) -> None:
     names = zipfile.ZipFile(archive).namelist()
     assert all(n.startswith("lcgan_qgis/") for n in names)
     for required in ("lcgan_qgis/__init__.py", "lcgan_qgis/metadata.txt", "lcgan_qgis/LICENSE",
-                     "lcgan_qgis/plugin/lcgan_plugin.py", "lcgan_qgis/core/engine.py", "lcgan_qgis/core/job.py",
+                     "lcgan_qgis/plugin/lcgan_plugin.py", "lcgan_qgis/core/run/engine.py", "lcgan_qgis/core/run/job.py",
                      "lcgan_qgis/cli.py", "lcgan_qgis/requirements-runtime.txt",
                      "lcgan_qgis/resources/icons/lcgan.svg", "lcgan_qgis/resources/schemes/nlcd2011.json"):
         assert required in names, required

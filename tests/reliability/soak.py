@@ -31,7 +31,7 @@ import numpy as np
 import psutil
 from osgeo import gdal
 
-from lcgan_qgis.core.contract import Direction
+from lcgan_qgis.core.model.contract import Direction
 from tests.onnx_factory import write_pointwise
 from tests.plugin.conftest import image_array, landcover_array, write_raster
 
@@ -128,7 +128,7 @@ def run_task(layer: object, model: Path, output: Path) -> None:
     from qgis.core import QgsApplication
     from qgis.PyQt.QtCore import QCoreApplication
 
-    from lcgan_qgis.core.job import TranslationRequest
+    from lcgan_qgis.core.run.job import TranslationRequest
     from lcgan_qgis.plugin.qgis_reader import ProviderReader
     from lcgan_qgis.plugin.tasks import TranslateTask
 

@@ -26,12 +26,12 @@ import pytest
 from onnx import helper
 from osgeo import gdal
 
-from lcgan_qgis.core.contract import METADATA_KEY, Direction
-from lcgan_qgis.core.engine import TranslateOptions, translate
 from lcgan_qgis.core.errors import ContractError, InputRasterError, LcganError, ModelFileError, OptionError, OutputError
-from lcgan_qgis.core.files import AtomicFile, commit_all
-from lcgan_qgis.core.gdal_io import GdalReader, GeoTiffWriter
-from lcgan_qgis.core.runtime import load_model
+from lcgan_qgis.core.model.contract import METADATA_KEY, Direction
+from lcgan_qgis.core.model.runtime import load_model
+from lcgan_qgis.core.rasters.gdal_io import GdalReader, GeoTiffWriter
+from lcgan_qgis.core.run.engine import TranslateOptions, translate
+from lcgan_qgis.core.storage.files import AtomicFile, commit_all
 from lcgan_qgis.tooling.quantize import quantize_model
 from tests.core.conv_factory import conv_model, write_conv
 from tests.core.rasters import crs_wkt, read_tif, write_tif
@@ -326,10 +326,10 @@ def test_engine_case(case: Case, model_files: dict[str, Path], tmp_path: Path) -
 
 DISK_FULL_SCRIPT = """
 import resource, signal, sys
-from lcgan_qgis.core.engine import translate
+from lcgan_qgis.core.run.engine import translate
 from lcgan_qgis.core.errors import OutputError
-from lcgan_qgis.core.gdal_io import GdalReader
-from lcgan_qgis.core.runtime import load_model
+from lcgan_qgis.core.rasters.gdal_io import GdalReader
+from lcgan_qgis.core.model.runtime import load_model
 
 model_path, source, output, limit = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 model = load_model(model_path, "cpu", threads=1)

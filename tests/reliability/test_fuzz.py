@@ -26,13 +26,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import helper
 
-from lcgan_qgis.core.contract import METADATA_KEY, Direction, ModelContract
-from lcgan_qgis.core.engine import TranslateOptions, translate
 from lcgan_qgis.core.errors import ContractError, LcganError
-from lcgan_qgis.core.gdal_io import GdalReader
-from lcgan_qgis.core.runtime import load_model
-from lcgan_qgis.core.streaming import Blender
-from lcgan_qgis.core.tiling import fit_window, make_tiling
+from lcgan_qgis.core.model.contract import METADATA_KEY, Direction, ModelContract
+from lcgan_qgis.core.model.runtime import load_model
+from lcgan_qgis.core.rasters.gdal_io import GdalReader
+from lcgan_qgis.core.run.engine import TranslateOptions, translate
+from lcgan_qgis.core.run.streaming import Blender
+from lcgan_qgis.core.run.tiling import fit_window, make_tiling
 from tests.core.rasters import read_tif, write_tif
 from tests.onnx_factory import default_contract, pointwise_model, save
 

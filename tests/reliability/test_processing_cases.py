@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
-from lcgan_qgis.core.contract import Direction, Radiometry
+from lcgan_qgis.core.model.contract import Direction, Radiometry
 from tests.onnx_factory import default_contract, pointwise_model, save
 from tests.plugin.conftest import NLCD, image_array, landcover_array, write_raster
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lcgan_qgis.core.contract import Direction
+from lcgan_qgis.core.model.contract import Direction
 from tests.onnx_factory import default_contract, pointwise_model
 from tests.plugin.conftest import image_array, landcover_array, make_dock, write_raster
 

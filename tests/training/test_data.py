@@ -10,8 +10,8 @@ import pytest
 import rasterio
 
 from lcgan_qgis.core.errors import InputRasterError, SchemeError
+from lcgan_qgis.core.model.scheme import ClassScheme
 from lcgan_qgis.core.resources import default_scheme_path
-from lcgan_qgis.core.scheme import ClassScheme
 from training.data import (
     ImageRasters,
     LandCoverRasters,
@@ -133,9 +133,9 @@ def test_training_and_inference_agree_on_which_image_pixels_are_nodata(tmp_path:
     NaN. The training reader's mask equals the mask the engine writes (output nodata) pixel for pixel."""
     from rasterio.windows import Window
 
-    from lcgan_qgis.core.engine import translate
-    from lcgan_qgis.core.gdal_io import GdalReader
-    from lcgan_qgis.core.runtime import load_model
+    from lcgan_qgis.core.model.runtime import load_model
+    from lcgan_qgis.core.rasters.gdal_io import GdalReader
+    from lcgan_qgis.core.run.engine import translate
     from tests.onnx_factory import write_pointwise
 
     rng = np.random.default_rng(0)

@@ -10,10 +10,10 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from lcgan_qgis.core.contract import Direction, ModelContract, Radiometry
 from lcgan_qgis.core.errors import OptionError
+from lcgan_qgis.core.model.contract import Direction, ModelContract, Radiometry
+from lcgan_qgis.core.model.scheme import ClassScheme
 from lcgan_qgis.core.resources import default_scheme_path
-from lcgan_qgis.core.scheme import ClassScheme
 from lcgan_qgis.tooling.weight_storage import weight_storage
 from training.export import FP16_PARITY_TOLERANCE, ExportError, export_checkpoint, export_generator
 from training.models import ResnetGenerator
@@ -145,7 +145,7 @@ def test_docs_training_md_documents_every_export_option() -> None:
 
 @pytest.mark.parametrize("upsample", ["transpose", "nearest"])
 def test_int8_copy_keeps_the_first_last_and_upsampling_convolutions_in_float(upsample: str, tmp_path: Path) -> None:
-    from lcgan_qgis.core.precision import int8_sibling
+    from lcgan_qgis.core.model.precision import int8_sibling
     from lcgan_qgis.tooling.quantize import quantize_model, upsampling_convs
     from tests.core.rasters import write_tif
 

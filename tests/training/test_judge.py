@@ -12,8 +12,8 @@ import torch
 from rasterio.transform import from_origin
 
 from lcgan_qgis.core.errors import InputRasterError
+from lcgan_qgis.core.model.scheme import ClassScheme
 from lcgan_qgis.core.resources import default_scheme_path
-from lcgan_qgis.core.scheme import ClassScheme
 from training.evaluation.judge import JudgeConfig, UNet, cached_judge, pooled_features, train_judge
 
 SCHEME = ClassScheme.load(default_scheme_path())

@@ -10,8 +10,8 @@ import rasterio
 import torch
 
 from lcgan_qgis.core.errors import InputRasterError
+from lcgan_qgis.core.model.scheme import ClassScheme
 from lcgan_qgis.core.resources import default_scheme_path
-from lcgan_qgis.core.scheme import ClassScheme
 from training.data import UnpairedWindows, build_datasets
 from training.trainer import Trainer
 

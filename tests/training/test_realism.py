@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lcgan_qgis.core.scheme import ClassScheme, LandCoverClass
+from lcgan_qgis.core.model.scheme import ClassScheme, LandCoverClass
 from training.evaluation.realism import (
     checkerboard_index,
     compare_textures,

@@ -12,14 +12,14 @@ import rasterio
 import torch
 from rasterio.transform import from_origin
 
-from lcgan_qgis.core.contract import Direction, ModelContract
-from lcgan_qgis.core.elevation import ElevationReader, plan_terrain
-from lcgan_qgis.core.engine import TranslateOptions, translate
-from lcgan_qgis.core.gdal_io import GdalReader
-from lcgan_qgis.core.raster import Window
+from lcgan_qgis.core.model.contract import Direction, ModelContract
+from lcgan_qgis.core.model.runtime import load_model
+from lcgan_qgis.core.model.scheme import ClassScheme
+from lcgan_qgis.core.rasters.gdal_io import GdalReader
+from lcgan_qgis.core.rasters.raster import Window
 from lcgan_qgis.core.resources import default_scheme_path
-from lcgan_qgis.core.runtime import load_model
-from lcgan_qgis.core.scheme import ClassScheme
+from lcgan_qgis.core.run.engine import TranslateOptions, translate
+from lcgan_qgis.core.terrain.elevation import ElevationReader, plan_terrain
 from training import data as data_mod
 from training.config import ConfigError, TrainConfig
 from training.export import export_checkpoint

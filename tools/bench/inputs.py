@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from lcgan_qgis.core.files import GEOTIFF_CREATION_OPTIONS, AtomicFile
+from lcgan_qgis.core.storage.files import GEOTIFF_CREATION_OPTIONS, AtomicFile
 
 from .measures import CACHE, ZION, read
 
@@ -43,9 +43,9 @@ def generator_flops_per_px() -> float:
 
 
 def zion_radiometry() -> Any:
-    from lcgan_qgis.core.contract import Radiometry
-    from lcgan_qgis.core.gdal_io import GdalReader
-    from lcgan_qgis.core.preprocess import image_percentiles
+    from lcgan_qgis.core.model.contract import Radiometry
+    from lcgan_qgis.core.rasters.gdal_io import GdalReader
+    from lcgan_qgis.core.run.preprocess import image_percentiles
 
     with GdalReader(ZION / "landsat8_rgb.tif") as reader:
         low, high, _n = image_percentiles(reader, (1, 2, 3), reader.info.nodata, (2.0, 98.0))
@@ -57,10 +57,10 @@ def full_models() -> dict[str, Path]:
     ``auto`` reads), built once and cached."""
     import torch
 
-    from lcgan_qgis.core.contract import Direction, ModelContract
-    from lcgan_qgis.core.precision import int8_sibling
+    from lcgan_qgis.core.model.contract import Direction, ModelContract
+    from lcgan_qgis.core.model.precision import int8_sibling
+    from lcgan_qgis.core.model.scheme import ClassScheme
     from lcgan_qgis.core.resources import default_scheme_path
-    from lcgan_qgis.core.scheme import ClassScheme
     from lcgan_qgis.tooling.quantize import quantize_model
     from training.export import export_generator
     from training.models import ResnetGenerator
@@ -93,7 +93,7 @@ def trained_models(folder: Path | None) -> dict[str, Path] | None:
     import hashlib
     import shutil
 
-    from lcgan_qgis.core.precision import int8_sibling
+    from lcgan_qgis.core.model.precision import int8_sibling
     from lcgan_qgis.core.resources import resources_dir
     from lcgan_qgis.tooling.quantize import quantize_model
 
@@ -123,7 +123,7 @@ def trained_models(folder: Path | None) -> dict[str, Path] | None:
 
 def ensure_record(path: Path, calibration: Path) -> None:
     """Measure the model's fidelity gates (``M.fidelity.json``) unless a record of exactly these files exists."""
-    from lcgan_qgis.core.precision import read_record
+    from lcgan_qgis.core.model.precision import read_record
     from lcgan_qgis.tooling.gates import measure_gates
 
     record, _note = read_record(path)
@@ -216,7 +216,7 @@ def pointwise_model(folder: Path) -> Path:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from lcgan_qgis.core.runtime import load_model
+    from lcgan_qgis.core.model.runtime import load_model
 
     path = folder / "pointwise_rgb_to_landcover.onnx"
     contract = load_model(full_models()["rgb_to_landcover"], "cpu", precision="fp32").contract

@@ -26,7 +26,7 @@ def gemm_probe(n: int = 2048, repeats: int = 3) -> dict[str, float]:
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    from lcgan_qgis.core.runtime import default_threads, session_options
+    from lcgan_qgis.core.model.runtime import default_threads, session_options
 
     graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "gemm",
                               [helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n]),
@@ -83,12 +83,12 @@ def baseline(model_path: Path, raster: Path, spinning: bool = True) -> dict[str,
 
 def engine_run(model: str, raster: str, output: str, precision: str, window_px: int | None, backend: str = "auto",
                cache_dir: str | None = None, pure: bool = False) -> dict[str, Any]:
-    """One translation through the job every caller runs (``core.job.run_translation``), with the inference time
+    """One translation through the job every caller runs (``core.run.job.run_translation``), with the inference time
     summed per call (runs in a subprocess: see ``main``); ``pure`` then also times the model alone over as many
     windows of the same shape (same process, warm)."""
-    from lcgan_qgis.core.gdal_io import GdalReader
-    from lcgan_qgis.core.job import TranslationRequest, run_translation
-    from lcgan_qgis.core.runtime import Model, load_model
+    from lcgan_qgis.core.model.runtime import Model, load_model
+    from lcgan_qgis.core.rasters.gdal_io import GdalReader
+    from lcgan_qgis.core.run.job import TranslationRequest, run_translation
 
     started = time.perf_counter()
     loaded = load_model(model, "cpu", precision=precision, backend=backend, cache_dir=cache_dir)
@@ -143,7 +143,7 @@ def engine_subprocess(model: Path, raster: Path, output: Path, precision: str = 
 def pure_inference(model: Path, precision: str, backend: str, batch_shape: Sequence[int], count: int,
                    cache_dir: Path | None = None) -> dict[str, Any]:
     """The model alone over ``count`` batches of ``batch_shape`` (what the engine ran), no I/O."""
-    from lcgan_qgis.core.runtime import load_model
+    from lcgan_qgis.core.model.runtime import load_model
 
     loaded = load_model(model, "cpu", precision=precision, backend=backend, cache_dir=cache_dir)
     x = np.random.default_rng(0).uniform(-1, 1, batch_shape).astype(np.float32)
@@ -161,7 +161,7 @@ def compile_times(model: Path, precision: str, backend: str, batch_shape: Sequen
     import shutil
 
     shutil.rmtree(cache, ignore_errors=True)
-    code = ("import json, sys, numpy as np; from lcgan_qgis.core.runtime import load_model; "
+    code = ("import json, sys, numpy as np; from lcgan_qgis.core.model.runtime import load_model; "
             "m = load_model(sys.argv[1], 'cpu', precision=sys.argv[2], backend=sys.argv[3], cache_dir=sys.argv[4]); "
             "m.run(np.zeros(json.loads(sys.argv[5]), np.float32)); "
             "print(json.dumps({'compile_s': round(m.compile_seconds, 3), 'backend': m.backend}))")
@@ -209,8 +209,8 @@ def spinning(model: Path, window_px: int, repeats: int = 3) -> dict[str, Any]:
     """Per-window seconds with onnxruntime's intra-op spinning on and off, interleaved (a shared CPU punishes it)."""
     import onnxruntime as ort
 
-    from lcgan_qgis.core.precision import int8_sibling
-    from lcgan_qgis.core.runtime import default_threads
+    from lcgan_qgis.core.model.precision import int8_sibling
+    from lcgan_qgis.core.model.runtime import default_threads
 
     sessions = {}
     for spin in ("1", "0"):
@@ -236,8 +236,8 @@ def path_rows(model: Path, raster: Path, folder: Path, cache: Path, tile_effect:
     pure inference, overhead ratio, and fidelity against the reference (onnxruntime fp32) at the same windows.
     ``tile_effect`` adds the reference at the model's own tile size (InstanceNorm's window effect, docs/engine.md).
     """
-    from lcgan_qgis.core.precision import CPU_ORDER, REFERENCE
-    from lcgan_qgis.core.runtime import load_model
+    from lcgan_qgis.core.model.precision import CPU_ORDER, REFERENCE
+    from lcgan_qgis.core.model.runtime import load_model
 
     with load_model(model, "cpu", precision="fp32", backend="onnxruntime") as reference:
         contract = reference.contract
@@ -275,14 +275,14 @@ def path_rows(model: Path, raster: Path, folder: Path, cache: Path, tile_effect:
 
 def seams(models: dict[str, Path], folder: Path, cache: Path | None = None) -> dict[str, Any]:
     """Seam ratio of the engine's output (Zion NLCD -> imagery, default path) vs naive independent 256 px tiles."""
-    from lcgan_qgis.core.contract import to_uint8
-    from lcgan_qgis.core.engine import DEFAULT_WINDOW_PX
-    from lcgan_qgis.core.gdal_io import GdalReader
-    from lcgan_qgis.core.noise import position_noise
-    from lcgan_qgis.core.preprocess import landcover_to_onehot
-    from lcgan_qgis.core.raster import Window
-    from lcgan_qgis.core.runtime import load_model
-    from lcgan_qgis.core.tiling import fit_window, make_tiling
+    from lcgan_qgis.core.model.contract import to_uint8
+    from lcgan_qgis.core.model.runtime import load_model
+    from lcgan_qgis.core.rasters.gdal_io import GdalReader
+    from lcgan_qgis.core.rasters.raster import Window
+    from lcgan_qgis.core.run.engine import DEFAULT_WINDOW_PX
+    from lcgan_qgis.core.run.noise import position_noise
+    from lcgan_qgis.core.run.preprocess import landcover_to_onehot
+    from lcgan_qgis.core.run.tiling import fit_window, make_tiling
 
     model_path = models["landcover_to_rgb"]
     source = ZION / "nlcd2011_on_landsat_grid.tif"

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lcgan_qgis.core.files import AtomicFile
+from lcgan_qgis.core.storage.files import AtomicFile
 
 from .inputs import (
     OVERLAP_PX,
@@ -47,7 +47,7 @@ def default_path(trained: dict[str, Path] | None, models: dict[str, Path]) -> di
     use it on the full-size generator, whose random weights fail every reduced-precision gate (near-tie logits)
     and so say nothing about what a trained full-size model would run. Without trained models: auto on the
     full-size generator itself."""
-    from lcgan_qgis.core.runtime import load_model
+    from lcgan_qgis.core.model.runtime import load_model
 
     source = (trained or models)["rgb_to_landcover"]
     with load_model(source, "cpu") as model:
@@ -57,8 +57,8 @@ def default_path(trained: dict[str, Path] | None, models: dict[str, Path]) -> di
 
 def auto_on(model: Path) -> dict[str, Any]:
     """What ``auto`` runs for ``model`` and why (its own fidelity record)."""
-    from lcgan_qgis.core.precision import read_record
-    from lcgan_qgis.core.runtime import load_model
+    from lcgan_qgis.core.model.precision import read_record
+    from lcgan_qgis.core.model.runtime import load_model
 
     with load_model(model, "cpu") as loaded:
         record, _note = read_record(model)
@@ -68,8 +68,8 @@ def auto_on(model: Path) -> dict[str, Any]:
 
 def bench(out_path: Path, size: int, large_factor: int, work: Path, trained_dir: Path | None,
           scale_out_size: int = 8192) -> dict[str, Any]:
-    from lcgan_qgis.core.engine import DEFAULT_WINDOW_PX
-    from lcgan_qgis.core.tiling import fit_window
+    from lcgan_qgis.core.run.engine import DEFAULT_WINDOW_PX
+    from lcgan_qgis.core.run.tiling import fit_window
 
     started = time.time()
     report: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),

@@ -53,9 +53,9 @@ def _mosaic_run(model: Path, raster: Path, out: Path, workers: int, threads: int
 def conus_estimate(model: Path, tile_px: int, seconds_per_window: float) -> dict[str, Any]:
     """Windows and super-tiles of the contiguous-US NLCD raster with this model's grid, and the hours they take at
     ``seconds_per_window`` per worker, for 1, 8 and 64 workers (tiles are independent: linear scaling assumed)."""
-    from lcgan_qgis.core.engine import DEFAULT_WINDOW_PX
-    from lcgan_qgis.core.runtime import load_model
-    from lcgan_qgis.core.tiling import fit_window, make_tiling
+    from lcgan_qgis.core.model.runtime import load_model
+    from lcgan_qgis.core.run.engine import DEFAULT_WINDOW_PX
+    from lcgan_qgis.core.run.tiling import fit_window, make_tiling
     from lcgan_qgis.mosaic.grid import super_tiles, windows_per_tile
 
     contract = load_model(model, "cpu", 1, "fp32").contract
@@ -102,9 +102,9 @@ def thread_dependence(model: Path, raster: Path, work: Path, cores: int) -> dict
 
     OpenVINO splits its sums by thread, so its pixels depend on the count; a mosaic runs one count on every tile
     (:func:`lcgan_qgis.mosaic.job.worker_threads`), and equals the engine run at that count."""
-    from lcgan_qgis.core.engine import TranslateOptions, translate
-    from lcgan_qgis.core.gdal_io import GdalReader
-    from lcgan_qgis.core.runtime import load_model
+    from lcgan_qgis.core.model.runtime import load_model
+    from lcgan_qgis.core.rasters.gdal_io import GdalReader
+    from lcgan_qgis.core.run.engine import TranslateOptions, translate
 
     outputs, path, counts = [], "", sorted({1, cores})
     for threads in counts:
@@ -122,7 +122,7 @@ def scale_out(model: Path, raster: Path, work: Path, tile_px: int = 4096, device
               small_raster: Path | None = None, pairs: int = 3) -> dict[str, Any]:
     """The single-process engine, then the mosaic path on 1 worker (all cores) and 2 workers (half each); then the
     per-tile overhead on ``small_raster`` (one super-tile) in interleaved pairs."""
-    from lcgan_qgis.core.runtime import default_threads
+    from lcgan_qgis.core.model.runtime import default_threads
 
     cores = default_threads()
     single = engine_subprocess(model, raster, work / "scale_single.tif")

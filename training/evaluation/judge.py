@@ -33,10 +33,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from lcgan_qgis.core.contract import Radiometry
 from lcgan_qgis.core.errors import InputRasterError
-from lcgan_qgis.core.files import AtomicFile
-from lcgan_qgis.core.scheme import ClassScheme
+from lcgan_qgis.core.model.contract import Radiometry
+from lcgan_qgis.core.model.scheme import ClassScheme
+from lcgan_qgis.core.storage.files import AtomicFile
 
 from .two_sample import one_torch_thread
 
@@ -245,7 +245,7 @@ def train_judge(image_path: str | Path, landcover_path: str | Path, areas_path: 
 
 
 def save_judge(judge: Judge, path: Path) -> Path:
-    """Write ``judge`` to ``path`` atomically (:class:`~lcgan_qgis.core.files.AtomicFile`)."""
+    """Write ``judge`` to ``path`` atomically (:class:`~lcgan_qgis.core.storage.files.AtomicFile`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with AtomicFile(path) as tmp:
         torch.save({"state_dict": judge.model.state_dict(), "config": asdict(judge.config),

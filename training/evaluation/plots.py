@@ -16,8 +16,8 @@ with warnings.catch_warnings():  # Debian's and pip's matplotlib side by side: m
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch, Rectangle
 
-from lcgan_qgis.core.contract import Radiometry, to_uint8
-from lcgan_qgis.core.scheme import ClassScheme
+from lcgan_qgis.core.model.contract import Radiometry, to_uint8
+from lcgan_qgis.core.model.scheme import ClassScheme
 
 
 def codes_to_rgb(codes: np.ndarray, scheme: ClassScheme, background: int = 255) -> np.ndarray:

@@ -39,7 +39,7 @@ def measure_run(run_dir: str | Path, data_dir: str | Path, heldout: str | Path, 
         codes, lc_nodata, transform, crs = ds.read(1), ds.nodata, ds.transform, ds.crs
     inside = geometry_mask([load_areas(heldout).in_crs(crs).context], out_shape=codes.shape, transform=transform,
                            invert=True)
-    from lcgan_qgis.core.runtime import load_model
+    from lcgan_qgis.core.model.runtime import load_model
 
     with load_model(models / "rgb_to_landcover.onnx", "cpu") as m:
         scheme = m.contract.scheme

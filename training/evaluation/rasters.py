@@ -1,6 +1,6 @@
 """Rasters and translations for the evaluations: whole rasters via rasterio, models run through the plugin's job.
 
-Every model an evaluation scores runs through :func:`lcgan_qgis.core.job.run_translation`, the one job the QGIS
+Every model an evaluation scores runs through :func:`lcgan_qgis.core.run.job.run_translation`, the one job the QGIS
 algorithms, the dock, the command line and the benchmark use: the same resolution policy, output checks, window
 grid, blending and outputs as a user gets.
 """
@@ -73,8 +73,8 @@ def translate_file(model_path: Path, input_path: Path, output_path: Path, device
     Raises:
         LcganError: the core's specific error (model, input, output).
     """
-    from lcgan_qgis.core.gdal_io import GdalReader
-    from lcgan_qgis.core.job import TranslationRequest, run_translation
+    from lcgan_qgis.core.rasters.gdal_io import GdalReader
+    from lcgan_qgis.core.run.job import TranslationRequest, run_translation
 
     started = time.perf_counter()
     request = TranslationRequest(str(output_path), model_path=str(model_path), device=device, precision=precision,

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lcgan_qgis.core.contract import Radiometry
-from lcgan_qgis.core.scheme import ClassScheme
+from lcgan_qgis.core.model.contract import Radiometry
+from lcgan_qgis.core.model.scheme import ClassScheme
 
 CHECKERBOARD_NEIGHBOUR_BINS = (1, 2)  # bins around a period-2 frequency that form its reference
 TEXTURE_WINDOW_PX = 5  # local standard deviation over 5x5 pixels (150 m at 30 m GSD)

@@ -1,7 +1,7 @@
 """Evaluate exported models on a paired land-cover / imagery area (default: the Zion sample).
 
 ``python -m training evaluate --models DIR --data DIR --out docs/evaluation`` (``make evaluate``). Both ONNX models
-run through the plugin's own job (``lcgan_qgis.core.job.run_translation``, :mod:`.rasters`), exactly as in
+run through the plugin's own job (``lcgan_qgis.core.run.job.run_translation``, :mod:`.rasters`), exactly as in
 QGIS.
 
 * RGB -> land cover: pixel accuracy, per-class IoU, mIoU and a confusion matrix (PNG) against the real map, next to
@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from lcgan_qgis.core.contract import Direction
-from lcgan_qgis.core.engine import DEFAULT_WINDOW_PX
 from lcgan_qgis.core.errors import InputRasterError, ModelFileError
+from lcgan_qgis.core.model.contract import Direction
+from lcgan_qgis.core.model.scheme import ClassScheme
 from lcgan_qgis.core.resources import bundled_model_path
-from lcgan_qgis.core.scheme import ClassScheme
+from lcgan_qgis.core.run.engine import DEFAULT_WINDOW_PX
 
 from .judge import Judge
 from .rasters import Raster, read_raster, translate_file, write_image
@@ -161,7 +161,7 @@ def evaluate(models_dir: str | Path | None, data_dir: str | Path, out_dir: str |
     Raises:
         ModelFileError, InputRasterError, OutputError: with the file at fault named.
     """
-    from lcgan_qgis.core.runtime import load_model
+    from lcgan_qgis.core.model.runtime import load_model
 
     from .plots import plot_colour_swatches, plot_confusion, plot_crops, plot_overview
 

@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from lcgan_qgis.core.contract import Radiometry
-from lcgan_qgis.core.scheme import ClassScheme
+from lcgan_qgis.core.model.contract import Radiometry
+from lcgan_qgis.core.model.scheme import ClassScheme
 
 from .metrics import accuracy, confusion_matrix, iou_per_class, majority_baseline, mean_iou
 from .realism import class_means

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from lcgan_qgis.core.errors import InputRasterError
-from lcgan_qgis.core.scheme import ClassScheme
+from lcgan_qgis.core.model.scheme import ClassScheme
 
 from .judge import DEFAULT_CACHE_DIR, FEATURE_CELL_PX, Judge, JudgeConfig, pooled_features
 from .realism import (

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lcgan_qgis.core.contract import Direction
+from lcgan_qgis.core.model.contract import Direction
+from lcgan_qgis.core.model.runtime import load_model
+from lcgan_qgis.core.model.scheme import ClassScheme
 from lcgan_qgis.core.resources import bundled_terrain_model_path
-from lcgan_qgis.core.runtime import load_model
-from lcgan_qgis.core.scheme import ClassScheme
 
 from .judge import Judge
 from .rasters import Raster, read_raster, translate_file
@@ -84,5 +84,5 @@ def terrain_comparison(model_path: Path, data_dir: Path, landcover_path: Path, w
     report = {"model": model_path.name, "elevation": dem.name, "terrain": contract.to_dict().get("terrain"),
               "run": run, "areas": per_area,
               "note": "same map, same judge, same cells; the terrain-aware generator also reads hillshade, slope and "
-                      "relative elevation derived from the DEM (lcgan_qgis/core/terrain.py)"}
+                      "relative elevation derived from the DEM (lcgan_qgis/core/terrain/channels.py)"}
     return report, generated.pixels[:3]

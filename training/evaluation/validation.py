@@ -1,7 +1,7 @@
 """RGB -> land-cover validation during training, through the plugin's own job (the windows and blending users get).
 
 The torch generator is put behind the core's model interface (:class:`TorchModel`: ``contract``, ``provider``,
-``run``) and :func:`lcgan_qgis.core.job.run_translation` runs it over the paired validation image exactly as it runs
+``run``) and :func:`lcgan_qgis.core.run.job.run_translation` runs it over the paired validation image exactly as it runs
 an exported model: same resolution policy, window grid, overlap, blending, nodata rule and output codes. The result
 is scored against the paired land cover (same grid), inside the validation areas when given.
 """
@@ -18,9 +18,9 @@ import torch
 from rasterio.features import geometry_mask
 from torch import nn
 
-from lcgan_qgis.core.contract import Direction, ModelContract
 from lcgan_qgis.core.errors import InputRasterError
-from lcgan_qgis.core.scheme import ClassScheme
+from lcgan_qgis.core.model.contract import Direction, ModelContract
+from lcgan_qgis.core.model.scheme import ClassScheme
 
 from ..areas import Areas
 from .metrics import accuracy, confusion_matrix, iou_per_class, majority_baseline, mean_iou
@@ -78,8 +78,8 @@ def evaluate_rgb2lc(generator: nn.Module, image_path: str | Path, landcover_path
     Raises:
         InputRasterError: the rasters are not on one grid.
     """
-    from lcgan_qgis.core.gdal_io import GdalReader
-    from lcgan_qgis.core.job import TranslationRequest, run_translation
+    from lcgan_qgis.core.rasters.gdal_io import GdalReader
+    from lcgan_qgis.core.run.job import TranslationRequest, run_translation
 
     scheme: ClassScheme = contract.scheme
     with rasterio.open(image_path) as img, rasterio.open(landcover_path) as lcd:

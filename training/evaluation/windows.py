@@ -5,7 +5,7 @@ it do so. Both models run through the core engine over the same raster with seve
 area: the share of land-cover pixels that change between two sizes (RGB -> land cover), the PSNR between the
 imagery of two sizes (land cover -> RGB, dB on the engine's 0-255 display scale; higher = more alike, inf =
 identical), and the RGB -> land cover accuracy at each size (if it moves with the window, the window is a tuning
-knob). The engine fits each requested size to the raster (:func:`lcgan_qgis.core.tiling.fit_window`), so the
+knob). The engine fits each requested size to the raster (:func:`lcgan_qgis.core.run.tiling.fit_window`), so the
 windows actually used are reported too.
 """
 
@@ -16,9 +16,9 @@ from itertools import combinations
 
 import numpy as np
 
-from lcgan_qgis.core.contract import ModelContract
-from lcgan_qgis.core.scheme import ClassScheme
-from lcgan_qgis.core.tiling import fit_window
+from lcgan_qgis.core.model.contract import ModelContract
+from lcgan_qgis.core.model.scheme import ClassScheme
+from lcgan_qgis.core.run.tiling import fit_window
 
 from .metrics import accuracy, confusion_matrix, psnr_db
 

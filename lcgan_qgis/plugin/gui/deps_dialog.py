@@ -50,7 +50,7 @@ from ...core.deps import (
     recommended_variant,
     runtime_pins,
 )
-from ...core.diagnostics import report
+from ...core.model.diagnostics import report
 
 VARIANT_TEXT = {
     CPU_WHEEL: "CPU only: {name} {version}, about {mb:.0f} MB",
@@ -59,7 +59,7 @@ VARIANT_TEXT = {
 
 
 def diagnostics_text() -> str:
-    """The diagnostics report with the QGIS version (:mod:`lcgan_qgis.core.diagnostics`)."""
+    """The diagnostics report with the QGIS version (:mod:`lcgan_qgis.core.model.diagnostics`)."""
     return report({"QGIS": f"{Qgis.version()}, Qt {QT_VERSION_STR}"})
 
 

@@ -9,10 +9,10 @@ from qgis.core import QgsMapLayerProxyModel, QgsRasterLayer
 from qgis.gui import QgsMapLayerComboBox
 from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QLabel, QWidget
 
-from ...core.contract import Direction, ModelContract
-from ...core.elevation import missing_elevation_message
 from ...core.errors import InputRasterError
+from ...core.model.contract import Direction, ModelContract
 from ...core.resources import bundled_terrain_model_path
+from ...core.terrain.elevation import missing_elevation_message
 from ..layers import elevation_file
 
 #: Bundled land cover -> RGB models the user picks from when no model file is chosen.

@@ -30,9 +30,9 @@ from qgis.core import (
 )
 
 from ...core.choices import DIRECTION_LABELS
-from ...core.contract import Direction
 from ...core.errors import LcganError
-from ...core.job import JobResult, TranslationRequest, run_translation
+from ...core.model.contract import Direction
+from ...core.run.job import JobResult, TranslationRequest, run_translation
 from ..layers import layer_file, reader_for
 from ..qgis_reader import ProviderReader
 from ..styling import result_layer_name, style_file

@@ -23,8 +23,8 @@ from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ...core.choices import BACKEND_LABELS, BACKENDS, DEVICE_LABELS, DEVICES, PRECISION_LABELS, PRECISIONS
-from ...core.precision import MIN_CLASS_AGREEMENT, MIN_PSNR_DB
-from ...core.resampling import GSD_TOLERANCE
+from ...core.model.precision import MIN_CLASS_AGREEMENT, MIN_PSNR_DB
+from ...core.rasters.resampling import GSD_TOLERANCE
 from ...core.resources import bundled_terrain_model_path
 from ..icons import plugin_icon
 from ..layers import elevation_file

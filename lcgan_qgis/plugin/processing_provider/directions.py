@@ -23,7 +23,7 @@ from qgis.core import (
 )
 
 from ...core.choices import RADIOMETRY_CHOICES, RADIOMETRY_LABELS
-from ...core.contract import Direction
+from ...core.model.contract import Direction
 from ..layers import direction_misfit
 from ..qgis_reader import data_band_count
 from .algorithms import TranslateAlgorithm

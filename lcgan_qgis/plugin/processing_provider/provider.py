@@ -5,7 +5,7 @@ from __future__ import annotations
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
-from ...core.vectorize import VECTOR_DRIVERS
+from ...core.rasters.vectorize import VECTOR_DRIVERS
 from ..icons import plugin_icon
 from .directions import LandcoverToRgb, RgbToLandcover
 from .mosaic_algorithm import TranslateMosaic

@@ -13,8 +13,8 @@ from qgis.core import (
     QgsProcessingLayerPostProcessorInterface,
 )
 
-from ...core.contract import Direction
-from ...core.scheme import ClassScheme
+from ...core.model.contract import Direction
+from ...core.model.scheme import ClassScheme
 from ..styling import place_in_group, set_provenance, style_confidence, style_result
 
 

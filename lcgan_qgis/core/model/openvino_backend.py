@@ -1,7 +1,7 @@
 """The OpenVINO backend: our ONNX files read and compiled by OpenVINO's CPU plugin, behind onnxruntime's ``run``.
 
 OpenVINO is optional (the plugin works without it) and imported lazily, only here. :class:`OpenVinoSession` has
-the one method of ``onnxruntime.InferenceSession`` that :class:`~lcgan_qgis.core.runtime.Model` uses
+the one method of ``onnxruntime.InferenceSession`` that :class:`~lcgan_qgis.core.model.runtime.Model` uses
 (``run(output_names, feeds)``), so the model, the engine and the outputs do not change.
 
 Choices, each measured on the 2-core AVX-512 CPU (docs/engine.md, "Backends"):

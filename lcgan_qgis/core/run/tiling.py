@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .raster import Window
+from ..rasters.raster import Window
 
 MIN_WINDOW_PX = 16  # two stride-2 stages plus reflection padding need at least 4x4 features at the bottleneck
 

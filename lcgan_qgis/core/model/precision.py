@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from .choices import BACKEND_LABELS, BACKENDS, PRECISIONS, check_choice
+from ..choices import BACKEND_LABELS, BACKENDS, PRECISIONS, check_choice
+from ..errors import DeviceError, ModelFileError, OutputError
+from ..storage.files import AtomicFile
 from .contract import Direction, ModelContract
-from .errors import DeviceError, ModelFileError, OutputError
-from .files import AtomicFile
 
 ONNXRUNTIME, OPENVINO = BACKENDS[1:]  # (the choices, their order and labels: core/choices.py)
 #: Fidelity gates of ``auto`` against the reference on the calibration windows (issue 12).
@@ -168,7 +168,8 @@ class FidelityRecord:
 
 
 def write_record(model_path: str | Path, record: FidelityRecord) -> Path:
-    """Write ``M.fidelity.json`` next to the model (all or nothing: :class:`~lcgan_qgis.core.files.AtomicFile`)."""
+    """Write ``M.fidelity.json`` next to the model (all or nothing:
+    :class:`~lcgan_qgis.core.storage.files.AtomicFile`)."""
     target = record_path(model_path)
     try:
         with AtomicFile(target) as tmp:

@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .choices import direction_pointer
-from .contract import RADIOMETRY_MODES, Direction, ModelContract
-from .errors import Canceled, InputRasterError, SchemeError
+from ..choices import direction_pointer
+from ..errors import Canceled, InputRasterError, SchemeError
+from ..model.contract import RADIOMETRY_MODES, Direction, ModelContract
+from ..rasters.raster import RasterInfo, RasterReader, Window, read_valid_mask
+from ..rasters.validity import image_valid
 from .noise import position_noise
-from .raster import RasterInfo, RasterReader, Window, read_valid_mask
-from .validity import image_valid
 
 if TYPE_CHECKING:
-    from .terrain import TerrainDeriver
+    from ..terrain.channels import TerrainDeriver
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,11 @@ class InputPlan:
                 mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Raw ``(bands, h, w)`` pixels of ``window`` -> ``(model input (C, h, w) float32, valid mask (h, w) bool)``.
 
-        ``mask`` (the raster's alpha or mask band, :func:`~lcgan_qgis.core.raster.read_valid_mask`) marks further
+        ``mask`` (the raster's alpha or mask band, :func:`~lcgan_qgis.core.rasters.raster.read_valid_mask`) marks
+        further
         pixels as nodata. Land cover: the one-hot map, then the terrain channels of ``window`` (with their halo) for
         terrain-aware models, then the model's ``noise_channels`` drawn from the pixels' positions in the whole
-        raster (:func:`~lcgan_qgis.core.noise.position_noise`).
+        raster (:func:`~lcgan_qgis.core.run.noise.position_noise`).
         """
         if self.direction is Direction.LANDCOVER_TO_RGB:
             codes = pixels[0] if mask is None else np.where(mask, pixels[0], contract.scheme.nodata_code)

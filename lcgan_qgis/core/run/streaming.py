@@ -5,8 +5,9 @@ windows are accumulated in row-major order by :class:`Blender`, which keeps only
 window, the part of it the next window in the strip overlaps (``carry``) and the rows the next strip overlaps
 (``band``, as wide as the windows' span but only ``overlap`` rows high). Pixels no later window touches are final:
 they are post-processed, cut to the region being written (:class:`Crop`) and handed to a
-:class:`~lcgan_qgis.core.output.RowSink` that writes whole block rows. Memory therefore depends on the window size,
-the overlap and the raster width, never on its height. :func:`lcgan_qgis.core.engine.translate_region` owns the
+:class:`~lcgan_qgis.core.rasters.output.RowSink` that writes whole block rows. Memory therefore depends on the window
+size,
+the overlap and the raster width, never on its height. :func:`lcgan_qgis.core.run.engine.translate_region` owns the
 plan, the writers and the result.
 """
 
@@ -19,13 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .aoi import AreaOfInterest
-from .contract import ModelContract
-from .gdal_io import GeoTiffWriter
-from .output import RowSink, output_spec, postprocess
+from ..model.contract import ModelContract
+from ..model.runtime import Model
+from ..rasters.aoi import AreaOfInterest
+from ..rasters.gdal_io import GeoTiffWriter
+from ..rasters.output import RowSink, output_spec, postprocess
+from ..rasters.raster import RasterReader, Window, read_valid_mask
 from .preprocess import InputPlan
-from .raster import RasterReader, Window, read_valid_mask
-from .runtime import Model
 from .tiling import Tiling
 
 READ_AHEAD_BATCHES = 2

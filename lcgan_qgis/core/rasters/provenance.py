@@ -13,8 +13,8 @@ import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 
-from .contract import Direction, ModelContract
-from .resources import plugin_version
+from ..model.contract import Direction, ModelContract
+from ..resources import plugin_version
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 #: The tag keys (GeoTIFF dataset metadata, default domain).

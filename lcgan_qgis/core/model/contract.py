@@ -9,8 +9,9 @@ Graph promises (checked by ``check_graph``):
   H and W must be multiples of ``size_multiple_px``;
 * ``landcover_to_rgb``: input C = number of classes (one-hot, channel i = ``scheme.classes[i]``), then the
   ``terrain`` channels when the model reads elevation (``terrain.channels`` in that order, derived from a DEM by
-  :mod:`lcgan_qgis.core.terrain`), then ``noise_channels`` channels of standard normal noise (the texture source;
-  the engine draws it from the global pixel position, :mod:`lcgan_qgis.core.noise`, so every tiling feeds the same
+  :mod:`lcgan_qgis.core.terrain.channels`), then ``noise_channels`` channels of standard normal noise (the texture
+  source;
+  the engine draws it from the global pixel position, :mod:`lcgan_qgis.core.run.noise`, so every tiling feeds the same
   noise), output C = ``image_bands`` with values in [-1, 1] (Tanh);
 * ``rgb_to_landcover``: input C = ``image_bands`` normalised to [-1, 1] by ``radiometry``, output C = number of
   classes holding **probabilities** (softmax is part of the exported graph; training works on logits).
@@ -32,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ContractError, ModelFileError, SchemeError
+from ..errors import ContractError, ModelFileError, SchemeError
+from ..terrain.channels import TerrainInputs
 from .scheme import ClassScheme
-from .terrain import TerrainInputs
 
 CONTRACT_VERSION = 1
 METADATA_KEY = "lcgan"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .raster import Window
+from ..rasters.raster import Window
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

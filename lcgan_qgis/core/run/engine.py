@@ -18,7 +18,7 @@ Steps 1-2 are :func:`plan_run` (a :class:`RunPlan`, decided from the whole raste
 weights (a super-tile of a distributed job, :mod:`lcgan_qgis.mosaic`), so a part's pixels are the whole run's.
 
 The engine translates on the grid its reader presents. Whether a raster must first be brought to the model's ground
-sample distance is the job's decision (:func:`lcgan_qgis.core.job.run_translation`, one policy for every caller).
+sample distance is the job's decision (:func:`lcgan_qgis.core.run.job.run_translation`, one policy for every caller).
 """
 
 from __future__ import annotations
@@ -31,22 +31,22 @@ from pathlib import Path
 
 import numpy as np
 
-from .aoi import AreaOfInterest
-from .contract import Direction, ModelContract
-from .elevation import (
+from ..errors import Canceled, InputRasterError, OptionError
+from ..model.contract import Direction, ModelContract
+from ..model.runtime import Model
+from ..rasters.aoi import AreaOfInterest
+from ..rasters.gdal_io import GeoTiffWriter
+from ..rasters.output import open_writer, output_spec, style_output
+from ..rasters.raster import RasterInfo, RasterReader, Window
+from ..storage.files import check_output_paths, stale_partial_messages
+from ..terrain.elevation import (
     ElevationReader,
     TerrainPlan,
     ignored_elevation_message,
     missing_elevation_message,
     settle_terrain,
 )
-from .errors import Canceled, InputRasterError, OptionError
-from .files import check_output_paths, stale_partial_messages
-from .gdal_io import GeoTiffWriter
-from .output import open_writer, output_spec, style_output
 from .preprocess import InputPlan, plan_input
-from .raster import RasterInfo, RasterReader, Window
-from .runtime import Model
 from .streaming import run_windows
 from .tiling import Tiling, fit_window, make_tiling
 
@@ -212,13 +212,13 @@ def translate(model: Model, reader: RasterReader, output_path: str | Path,
     """Translate ``reader``'s raster with ``model`` into a GeoTIFF at ``output_path``.
 
     Args:
-        model: a loaded model (:func:`~lcgan_qgis.core.runtime.load_model`).
+        model: a loaded model (:func:`~lcgan_qgis.core.model.runtime.load_model`).
         reader: the input raster.
         output_path: the GeoTIFF to write (same CRS, geotransform and size as the input).
         options: see :class:`TranslateOptions`.
         progress: called with the fraction done (0..1).
         is_canceled: polled between windows; when it returns True the run stops and leaves no file.
-        elevation: the DEM on ``reader``'s grid, for terrain-aware models (:class:`~lcgan_qgis.core.elevation.
+        elevation: the DEM on ``reader``'s grid, for terrain-aware models (:class:`~lcgan_qgis.core.terrain.elevation.
             ElevationReader`); ignored, with a message, by a model without terrain inputs.
 
     Returns:
@@ -258,7 +258,7 @@ def translate_region(model: Model, reader: RasterReader, plan: RunPlan, region: 
                      is_canceled: Callable[[], bool] | None = None) -> TranslateResult:
     """Translate the part ``region`` of the raster ``plan`` was made for into a GeoTIFF of that part.
 
-    Runs the windows of the whole raster's grid that touch ``region`` (:meth:`~lcgan_qgis.core.tiling.Tiling.
+    Runs the windows of the whole raster's grid that touch ``region`` (:meth:`~lcgan_qgis.core.run.tiling.Tiling.
     covering`), blended with the whole grid's weights, so the pixels written equal those of :func:`translate` over
     the whole raster (which is this function with ``region = plan.whole``). The output is georeferenced to the part
     and carries the plan's tags and overviews.

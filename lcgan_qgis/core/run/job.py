@@ -6,7 +6,8 @@ The Processing algorithms, the dock's background task, the command line and the 
 and one resolution policy (:func:`resampling.plan_resolution`: a raster whose pixel size differs from the model's
 GSD by more than 10 % is translated on a grid at the model's GSD and the result warped back onto its own grid).
 A reader presents the raster on that grid itself: QGIS's provider reader through provider resampling, the file
-reader (:class:`~lcgan_qgis.core.gdal_io.GdalReader`) through GDAL's resampling RasterIO, with the same choices and
+reader (:class:`~lcgan_qgis.core.rasters.gdal_io.GdalReader`) through GDAL's resampling RasterIO, with the same choices
+and
 the same pixels.
 
 A mosaic job on a Dask cluster (:func:`lcgan_qgis.mosaic.job.run_mosaic`) takes the same decisions through
@@ -14,7 +15,7 @@ A mosaic job on a Dask cluster (:func:`lcgan_qgis.mosaic.job.run_mosaic`) takes 
 super-tiles, so no rule exists twice.
 
 Everything here may run on a worker thread: it touches no QGIS layer or project, only the reader and files. Tiles,
-blending, streaming and the GeoTIFF writer belong to :func:`lcgan_qgis.core.engine.translate`.
+blending, streaming and the GeoTIFF writer belong to :func:`lcgan_qgis.core.run.engine.translate`.
 """
 
 from __future__ import annotations
@@ -28,9 +29,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from .contract import Direction
-from .errors import Canceled, ContractError, InputRasterError, ModelFileError, OptionError, OutputError
-from .files import (
+from ..errors import Canceled, ContractError, InputRasterError, ModelFileError, OptionError, OutputError
+from ..model.contract import Direction
+from ..rasters.output import class_counts
+from ..rasters.provenance import provenance_tags
+from ..rasters.raster import Grid, RasterInfo, RasterReader
+from ..rasters.resampling import GSD_TOLERANCE, ResolutionPlan, plan_resolution, warp_into
+from ..rasters.vectorize import check_vector_path, polygonize
+from ..resources import bundled_model_path
+from ..storage.files import (
     SIDECAR_SUFFIX,
     AtomicFile,
     check_output_paths,
@@ -39,18 +46,12 @@ from .files import (
     scratch_folder,
     stale_partial_messages,
 )
-from .output import class_counts
-from .provenance import provenance_tags
-from .raster import Grid, RasterInfo, RasterReader
-from .resampling import GSD_TOLERANCE, ResolutionPlan, plan_resolution, warp_into
-from .resources import bundled_model_path
-from .vectorize import check_vector_path, polygonize
 
 if TYPE_CHECKING:
-    from .contract import ModelContract
-    from .elevation import ElevationReader
+    from ..model.contract import ModelContract
+    from ..model.runtime import Model
+    from ..terrain.elevation import ElevationReader
     from .engine import TranslateOptions, TranslateResult
-    from .runtime import Model
 
 LOG = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ Log = Callable[[str], None]
 
 
 class GridReader(RasterReader, Protocol):
-    """A reader that can also present its raster on another grid: :class:`~lcgan_qgis.core.gdal_io.GdalReader`
+    """A reader that can also present its raster on another grid: :class:`~lcgan_qgis.core.rasters.gdal_io.GdalReader`
     (a file) and :class:`lcgan_qgis.plugin.qgis_reader.ProviderReader` (any QGIS layer)."""
 
     info: RasterInfo
@@ -88,7 +89,7 @@ class TranslationRequest:
         device: one of :data:`~lcgan_qgis.core.choices.DEVICES`.
         threads: CPU intra-op threads (``None``: every core this process may use).
         precision: one of :data:`~lcgan_qgis.core.choices.PRECISIONS` (``auto``: the fastest path that passes the
-            model's fidelity gates, :mod:`lcgan_qgis.core.precision`).
+            model's fidelity gates, :mod:`lcgan_qgis.core.model.precision`).
         overlap_px: tile overlap in pixels; ``None`` for the model's recommendation.
         window_px: inference window in pixels; ``None`` for the engine's default.
         batch_size: tiles per inference batch.
@@ -96,12 +97,13 @@ class TranslationRequest:
         aoi_wkt: polygon in the layer's CRS; only tiles touching it run.
         confidence_path: land-cover output only: also write the max-probability GeoTIFF here.
         radiometry_mode: RGB input only: ``None`` for the model's own mode, else one of
-            :data:`~lcgan_qgis.core.contract.RADIOMETRY_MODES` (see :func:`describe_radiometry`).
+            :data:`~lcgan_qgis.core.model.contract.RADIOMETRY_MODES` (see :func:`describe_radiometry`).
         check_gsd: compare the layer's pixel size with the model's and resample when they differ.
         gsd_tolerance: relative pixel-size difference accepted without resampling.
         input_path: the layer's file, when it has one (an output may not overwrite it).
         overwrite: ``False`` refuses an existing output.
-        backend: one of :data:`~lcgan_qgis.core.choices.BACKENDS` (``auto``: see :mod:`lcgan_qgis.core.precision`).
+        backend: one of :data:`~lcgan_qgis.core.choices.BACKENDS` (``auto``: see
+        :mod:`lcgan_qgis.core.model.precision`).
         cache_dir: OpenVINO's compiled-model cache (the plugin's settings folder; None: the user cache folder).
         elevation_path: a DEM (any GDAL raster, any CRS) for terrain-aware land cover -> RGB models; resampled
             onto the grid being translated on the fly. Ignored, with a warning, by map-only models.
@@ -109,7 +111,7 @@ class TranslationRequest:
             model's, i.e. its training imagery's).
         elevation_unit_m: metres per elevation unit (``None``: the unit the DEM states, else the model's).
         vector_path: land-cover output only: also write the classes as polygons here (GeoPackage, GeoJSON,
-            FlatGeobuf; :mod:`~lcgan_qgis.core.vectorize`).
+            FlatGeobuf; :mod:`~lcgan_qgis.core.rasters.vectorize`).
         min_polygon_px: patches smaller than this many pixels are merged into their neighbour before polygonizing.
         input_name: how the provenance tags name the input (``None``: the reader's name).
     """
@@ -182,7 +184,7 @@ def resolve_model_path(model_path: str | None, direction: Direction | None) -> P
 
 @lru_cache(maxsize=16)
 def _contract_of(path: str, mtime_ns: int, size: int) -> ModelContract:
-    from .runtime import load_model  # onnxruntime only when a model is looked at
+    from ..model.runtime import load_model  # onnxruntime only when a model is looked at
 
     with load_model(path, device="cpu", threads=1, precision="fp32", backend="onnxruntime") as model:
         return model.contract
@@ -249,7 +251,7 @@ def run_translation(request: TranslationRequest, reader: GridReader, progress: P
 
     Args:
         request: the parameters.
-        reader: the input raster (:class:`~lcgan_qgis.core.gdal_io.GdalReader` or
+        reader: the input raster (:class:`~lcgan_qgis.core.rasters.gdal_io.GdalReader` or
             :class:`~lcgan_qgis.plugin.qgis_reader.ProviderReader`).
         progress: called with the fraction done (0..1).
         is_canceled: polled between tile batches; when it turns true the run stops and writes nothing.
@@ -270,7 +272,7 @@ def run_translation(request: TranslationRequest, reader: GridReader, progress: P
     with claim_outputs([request.output_path, request.confidence_path, request.vector_path]):
         if model is not None:
             return _run_model(request, reader, model, model.path, progress, is_canceled, log, note)
-        from .runtime import load_model  # onnxruntime is imported only when a job runs
+        from ..model.runtime import load_model  # onnxruntime is imported only when a job runs
 
         model_path = resolve_model_path(request.model_path, request.direction)
         loaded = load_model(model_path, request.device, request.threads, request.precision, request.backend,
@@ -308,7 +310,7 @@ def plan_job(request: TranslationRequest, contract: ModelContract, model_path: P
         InputRasterError: a terrain-aware model without elevation; a raster the resolution policy refuses.
         OptionError: polygons asked of a model that writes no land cover.
     """
-    from .elevation import ignored_elevation_message, missing_elevation_message
+    from ..terrain.elevation import ignored_elevation_message, missing_elevation_message
     from .engine import TranslateOptions
 
     direction = contract.direction
@@ -399,7 +401,7 @@ def elevation_on(path: str | None, info: RasterInfo) -> Iterator[ElevationReader
     if not path:
         yield None
         return
-    from .elevation import ElevationReader
+    from ..terrain.elevation import ElevationReader
 
     with ElevationReader(path, info) as elevation:
         yield elevation
@@ -410,8 +412,10 @@ def _translate_resampled(model: Model, reader: GridReader, grid: Grid, request: 
                          say: Log, tell: Log, elevation_path: str | None = None) -> TranslateResult:
     """Translate on ``grid`` into a scratch folder beside the output, then warp the results onto the layer's grid.
 
-    All or nothing: the outputs are warped into :class:`~lcgan_qgis.core.files.AtomicFile` temporaries and moved into
-    place together (:func:`~lcgan_qgis.core.files.commit_all`), so a failure or a cancel keeps every earlier result.
+    All or nothing: the outputs are warped into :class:`~lcgan_qgis.core.storage.files.AtomicFile` temporaries and
+    moved into
+    place together (:func:`~lcgan_qgis.core.storage.files.commit_all`), so a failure or a cancel keeps every earlier
+    result.
     """
     from .engine import translate
 

@@ -1,8 +1,9 @@
 """GeoTIFF input and output through GDAL's Python bindings (``osgeo``), which QGIS ships.
 
-:class:`GdalReader` is the engine's :class:`~lcgan_qgis.core.raster.RasterReader` over a file. :class:`GeoTiffWriter`
+:class:`GdalReader` is the engine's :class:`~lcgan_qgis.core.rasters.raster.RasterReader` over a file.
+:class:`GeoTiffWriter`
 writes a tiled, compressed GeoTIFF to a temporary name in the output folder (an
-:class:`~lcgan_qgis.core.files.AtomicFile`) and moves it into place only on :meth:`GeoTiffWriter.commit`;
+:class:`~lcgan_qgis.core.storage.files.AtomicFile`) and moves it into place only on :meth:`GeoTiffWriter.commit`;
 :meth:`GeoTiffWriter.abort` (or leaving the ``with`` block on an exception) removes it, so a failed or cancelled run
 leaves nothing behind.
 
@@ -25,8 +26,8 @@ from typing import Any
 import numpy as np
 from osgeo import gdal, gdal_array, osr
 
-from .errors import InputRasterError, OutputError
-from .files import GEOTIFF_CREATION_OPTIONS, SIDECAR_SUFFIX, AtomicFile
+from ..errors import InputRasterError, OutputError
+from ..storage.files import GEOTIFF_CREATION_OPTIONS, SIDECAR_SUFFIX, AtomicFile
 from .raster import Grid, RasterInfo, Window
 
 log = logging.getLogger(__name__)

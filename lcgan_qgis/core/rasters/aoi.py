@@ -11,7 +11,7 @@ import math
 import numpy as np
 from osgeo import gdal, ogr
 
-from .errors import OptionError
+from ..errors import OptionError
 from .gdal_io import gdal_call, gdal_errors
 from .raster import RasterInfo, Window
 

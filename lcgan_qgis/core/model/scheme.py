@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SchemeError
+from ..errors import SchemeError
 
 RGBA = tuple[int, int, int, int]
 

@@ -13,7 +13,7 @@ applied), NaN where the DEM is nodata or absent.
 
 :func:`settle_terrain` settles the run's terrain choices (sun, vertical unit, pixel size) into a :class:`TerrainPlan`
 and counts the pixels without elevation (flat terrain there, with a warning); :meth:`TerrainPlan.deriver` gives the
-:class:`~lcgan_qgis.core.terrain.TerrainDeriver` the engine calls for every window (with its halo), and
+:class:`~lcgan_qgis.core.terrain.channels.TerrainDeriver` the engine calls for every window (with its halo), and
 :func:`plan_terrain` does both. The plan is small and picklable: a distributed job settles it once on the client and
 each worker opens the DEM itself (:mod:`lcgan_qgis.mosaic.tile`).
 """
@@ -32,14 +32,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 from osgeo import gdal, osr
 
-from .errors import ContractError, InputRasterError, OptionError
-from .gdal_io import GdalReader, gdal_call, gdal_errors
-from .raster import Grid, RasterInfo, Window
-from .resampling import ground_pixel_size_m
-from .terrain import TerrainDeriver, TerrainInputs, check_sun
+from ..errors import ContractError, InputRasterError, OptionError
+from ..rasters.gdal_io import GdalReader, gdal_call, gdal_errors
+from ..rasters.raster import Grid, RasterInfo, Window
+from ..rasters.resampling import ground_pixel_size_m
+from .channels import TerrainDeriver, TerrainInputs, check_sun
 
 if TYPE_CHECKING:
-    from .contract import ModelContract
+    from ..model.contract import ModelContract
 
 log = logging.getLogger(__name__)
 
@@ -292,7 +292,8 @@ def plan_terrain(terrain: TerrainInputs, elevation: ElevationReader, info: Raste
                  sun_azimuth_deg: float | None = None, sun_elevation_deg: float | None = None,
                  metres_per_unit: float | None = None, fallback_gsd_m: float = 30.0,
                  is_canceled: Callable[[], bool] | None = None) -> tuple[TerrainDeriver, list[str]]:
-    """:func:`settle_terrain`, then the plan's :class:`~lcgan_qgis.core.terrain.TerrainDeriver` over ``elevation``
+    """:func:`settle_terrain`, then the plan's :class:`~lcgan_qgis.core.terrain.channels.TerrainDeriver` over
+    ``elevation``
     (same arguments and errors)."""
     plan, messages = settle_terrain(terrain, elevation, info, sun_azimuth_deg=sun_azimuth_deg,
                                     sun_elevation_deg=sun_elevation_deg, metres_per_unit=metres_per_unit,

@@ -13,7 +13,7 @@ Why "any band at nodata makes the pixel nodata" rather than "all bands":
 
 A raster's alpha band or GDAL mask band (an RGBA's 4th band, a ``.msk`` file, an internal mask) also marks pixels
 without data: where it is 0 the pixel is invalid, whatever the bands hold (the readers hand it over as ``mask``,
-:func:`~lcgan_qgis.core.raster.read_valid_mask`). Infinite values count like NaN (a float raster's ``-inf``
+:func:`~lcgan_qgis.core.rasters.raster.read_valid_mask`). Infinite values count like NaN (a float raster's ``-inf``
 nodata marker, or an overflow in a processing chain).
 
 The cost: imagery that declares a nodata value which is also a real value of a band (8-bit imagery with nodata 0

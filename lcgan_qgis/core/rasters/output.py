@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal
 
-from .contract import Direction, ModelContract, to_uint8
-from .errors import OutputError
+from ..errors import OutputError
+from ..model.contract import Direction, ModelContract, to_uint8
 from .gdal_io import GeoTiffWriter, gdal_call, gdal_errors
 from .raster import RasterInfo
 

@@ -1,8 +1,8 @@
 """Model runtime: load an lcgan ONNX model, validate its contract, choose the execution provider, run batches.
 
 One :class:`Model` owns one session: an ``onnxruntime.InferenceSession``, or an
-:class:`~lcgan_qgis.core.openvino_backend.OpenVinoSession` on the CPU when OpenVINO is installed and the model's
-fidelity record lets ``auto`` use it (backend and precision choice: :mod:`lcgan_qgis.core.precision`). Provider
+:class:`~lcgan_qgis.core.model.openvino_backend.OpenVinoSession` on the CPU when OpenVINO is installed and the model's
+fidelity record lets ``auto`` use it (backend and precision choice: :mod:`lcgan_qgis.core.model.precision`). Provider
 choice (``device``):
 
 * ``"cpu"``: the CPU execution provider;
@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from .choices import BACKEND_LABELS, DEVICES, PRECISIONS, check_choice
+from ..choices import BACKEND_LABELS, DEVICES, PRECISIONS, check_choice
+from ..deps import cuda_driver_problem
+from ..errors import ContractError, DeviceError, ModelFileError
 from .contract import INPUT_NAME, OUTPUT_NAME, ModelContract
-from .deps import cuda_driver_problem
-from .errors import ContractError, DeviceError, ModelFileError
 from .precision import (
     ONNXRUNTIME,
     OPENVINO,
@@ -217,7 +217,7 @@ def load_model(path: str | Path, device: str = "auto", threads: int | None = Non
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         threads: intra-op threads (None: every core this process may use).
         precision: ``"auto"`` (the fastest path that passes the model's fidelity gates, see
-            :mod:`~lcgan_qgis.core.precision`; the fp32 reference without a fidelity record), ``"fp32"``,
+            :mod:`~lcgan_qgis.core.model.precision`; the fp32 reference without a fidelity record), ``"fp32"``,
             ``"bf16"`` (OpenVINO on a CPU with BF16) or ``"int8"`` (the sibling ``M.int8.onnx``, which must exist).
         backend: ``"auto"`` (OpenVINO on the CPU where installed and allowed, else onnxruntime), ``"onnxruntime"``
             or ``"openvino"``.

@@ -2,7 +2,8 @@
 
 Real imagery of mountains is dominated by relief (lit and shaded slopes, bright ridges, dark canyons), which a
 land-cover map does not carry. A terrain-aware land cover -> RGB model reads, after its one-hot classes, channels
-derived here from a DEM; training (:mod:`training.data`) and inference (:mod:`lcgan_qgis.core.elevation`) both call
+derived here from a DEM; training (:mod:`training.data`) and inference (:mod:`lcgan_qgis.core.terrain.elevation`) both
+call
 :meth:`TerrainDeriver.channels`, so the model sees the same numbers in both.
 
 Every channel lies in [-1, 1] and depends neither on absolute height nor on the DEM's units (elevations are
@@ -41,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ContractError
-from .raster import Window
+from ..errors import ContractError
+from ..rasters.raster import Window
 
 #: Channel names a model can read, in the order they are stacked after the one-hot classes.
 TERRAIN_CHANNELS = ("hillshade", "slope", "relative_elevation")

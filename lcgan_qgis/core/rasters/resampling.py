@@ -20,8 +20,8 @@ from pathlib import Path
 
 from osgeo import gdal, osr
 
-from .errors import Canceled, InputRasterError, OutputError
-from .files import GEOTIFF_CREATION_OPTIONS, SIDECAR_SUFFIX, AtomicFile
+from ..errors import Canceled, InputRasterError, OutputError
+from ..storage.files import GEOTIFF_CREATION_OPTIONS, SIDECAR_SUFFIX, AtomicFile
 from .gdal_io import build_overviews, gdal_call, gdal_errors
 from .gdal_io import metres_per_unit as crs_metres_per_unit
 from .raster import Grid, RasterInfo
@@ -235,7 +235,7 @@ def warp_into(src: str | Path, tmp: Path, dst: Path, grid: Grid, categorical: bo
               progress: Callable[[float], None] | None = None,
               is_canceled: Callable[[], bool] | None = None) -> None:
     """Warp raster ``src`` onto ``grid`` (same CRS) into ``tmp``, the temporary file of an :class:`AtomicFile` of
-    ``dst`` that the caller commits (:func:`warp_to_grid`, or :func:`~lcgan_qgis.core.files.commit_all` for
+    ``dst`` that the caller commits (:func:`warp_to_grid`, or :func:`~lcgan_qgis.core.storage.files.commit_all` for
     several outputs at once).
 
     Class codes use nearest neighbour, imagery and confidences bilinear interpolation. Nodata, colour table, band

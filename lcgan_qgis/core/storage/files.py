@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from .errors import OutputError
+from ..errors import OutputError
 
 try:
     import fcntl
@@ -103,7 +103,7 @@ def input_files(source: str | Path | None) -> list[Path]:
         return []
     from osgeo import gdal
 
-    from .gdal_io import gdal_call, gdal_errors  # (gdal_io writes through this module)
+    from ..rasters.gdal_io import gdal_call, gdal_errors  # (gdal_io writes through this module)
 
     found: list[Path] = []
     seen: set[str] = set()

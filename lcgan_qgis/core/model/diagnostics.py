@@ -12,7 +12,7 @@ import platform
 import sys
 from collections.abc import Mapping
 
-from .deps import (
+from ..deps import (
     PLUGIN_DIR,
     check_openvino,
     check_runtime,
@@ -21,7 +21,7 @@ from .deps import (
     provider_summary,
     recommended_variant,
 )
-from .resources import plugin_version
+from ..resources import plugin_version
 
 
 def _module_line(name: str) -> str:

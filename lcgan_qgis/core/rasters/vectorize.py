@@ -6,7 +6,7 @@ QGIS's *Sieve* algorithm), so the vector layer is not littered with single pixel
 merge into (surrounded by nodata) and stays below the limit is dropped. Nodata makes no polygon. Patches are
 4-connected, as in QGIS's *Polygonize*.
 
-The file is written whole or not at all (:class:`~lcgan_qgis.core.files.AtomicFile`); GeoPackage, GeoJSON and
+The file is written whole or not at all (:class:`~lcgan_qgis.core.storage.files.AtomicFile`); GeoPackage, GeoJSON and
 FlatGeobuf outputs are single files, so that is possible. QGIS-free (``osgeo`` only).
 """
 
@@ -19,10 +19,10 @@ from pathlib import Path
 
 from osgeo import gdal, ogr, osr
 
-from .errors import Canceled, OutputError
-from .files import AtomicFile, output_folder, scratch_folder
+from ..errors import Canceled, OutputError
+from ..model.scheme import ClassScheme
+from ..storage.files import AtomicFile, output_folder, scratch_folder
 from .gdal_io import gdal_call, gdal_errors
-from .scheme import ClassScheme
 
 LOG = logging.getLogger(__name__)
 

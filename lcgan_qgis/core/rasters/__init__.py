@@ -1,0 +1,1 @@
+"""Raster reading and writing: GDAL I/O, validity, resampling, AOI, outputs, polygons, provenance."""

@@ -1,0 +1,1 @@
+"""One translation run: windows, streaming, the engine, the job, preprocessing and noise."""

@@ -1,0 +1,1 @@
+"""Files on disk: path rules, atomic writes with locks, scratch folders."""

@@ -1,0 +1,1 @@
+"""Terrain channels from an elevation raster (hillshade, slope, relative elevation)."""
