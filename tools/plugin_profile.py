@@ -1,14 +1,16 @@
 """A fresh QGIS profile folder with the lcgan plugin installed from its Plugin Manager zip (tests, screenshots).
 
 QGIS's own Python (Debian's) has no onnxruntime. A user gets it with the plugin's one-click installer; here the
-packages of the running interpreter (the project's .venv) are linked into the same plugin-local folder the installer
-fills (``lcgan_qgis/python_deps/py3XX``), which the plugin adds to ``sys.path`` when it loads.
+packages of the running interpreter (the project's .venv) are linked into the same per-profile folder the installer
+fills (``<profile>/lcgan/python_deps/py3XX``, outside the plugin folder), which the plugin adds to ``sys.path`` when
+it loads. Installing again replaces the plugin folder whole, as QGIS's Plugin Manager does on an upgrade.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import sys
 import zipfile
 from pathlib import Path
@@ -35,7 +37,7 @@ def install_plugin(config_dir: Path, enable: bool = False, link_runtime: bool = 
     Args:
         config_dir: the folder QGIS is pointed at; the default profile lives below it.
         enable: also mark the plugin enabled in the profile's settings (the desktop reads them at start).
-        link_runtime: link this interpreter's onnxruntime into the plugin-local folder (``False``: leave the
+        link_runtime: link this interpreter's onnxruntime into the profile's lcgan folder (``False``: leave the
             plugin without its runtime, as a user who has not yet installed it has it).
 
     Returns:
@@ -45,9 +47,10 @@ def install_plugin(config_dir: Path, enable: bool = False, link_runtime: bool = 
     plugins = profile / "python" / "plugins"
     plugins.mkdir(parents=True, exist_ok=True)
     archive = build(config_dir / f"{PLUGIN}.zip")
+    shutil.rmtree(plugins / PLUGIN, ignore_errors=True)  # (the Plugin Manager removes the old folder first)
     with zipfile.ZipFile(archive) as zipped:
         zipped.extractall(plugins)
-    deps = plugins / PLUGIN / "python_deps" / f"py{sys.version_info.major}{sys.version_info.minor}"
+    deps = profile / "lcgan" / "python_deps" / f"py{sys.version_info.major}{sys.version_info.minor}"
     for module in RUNTIME_MODULES if link_runtime else ():
         deps.mkdir(parents=True, exist_ok=True)
         link = deps / module
