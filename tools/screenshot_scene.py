@@ -22,9 +22,9 @@ from qgis.PyQt.QtCore import QPoint, Qt, QTimer
 from qgis.PyQt.QtWidgets import QApplication, QDockWidget, QPushButton, QWidget
 from qgis.utils import iface, plugins
 
-from lcgan_qgis.core import deps
 from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.core.storage.files import AtomicFile
+from lcgan_qgis.installer import folders, plan, status
 
 PLUGIN = "lcgan_qgis"
 POLL_MS = 250
@@ -99,13 +99,13 @@ class Scene:
     def installed(self) -> None:
         """What a real install ends with: the packages in the plugin's folder, activated in this session."""
         self.dialog.close()
-        target = deps.prepare_target()
+        target = folders.prepare_target()
         for entry in os.environ["LCGAN_SHOT_RUNTIME"].split(os.pathsep):
             module, _, folder = entry.partition("=")
             link = target / module
             if not link.exists():
                 link.symlink_to(folder, target_is_directory=True)
-        activation = deps.activate([f"{d}=={v}" for d, v in deps.runtime_pins().items() if d != deps.CPU_WHEEL],
+        activation = status.activate([f"{d}=={v}" for d, v in plan.runtime_pins().items() if d != plan.CPU_WHEEL],
                                    {}, target)
         if not activation.ready:
             _fail(activation.message)

@@ -17,7 +17,8 @@ try:  # Qt6 moved QAction to QtGui
 except ImportError:
     from qgis.PyQt.QtWidgets import QAction
 
-from ..core.deps import Activation, add_deps_to_path, check_runtime, provider_summary
+from ..installer.folders import add_deps_to_path
+from ..installer.status import Activation, check_runtime, provider_summary
 from .icons import plugin_icon
 from .processing_provider import LcganProvider
 

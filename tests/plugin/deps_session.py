@@ -33,7 +33,8 @@ from qgis.PyQt.QtCore import QCoreApplication  # noqa: E402
 Processing.initialize()
 
 import lcgan_qgis  # noqa: E402
-from lcgan_qgis.core import deps  # noqa: E402
+from lcgan_qgis.installer import folders  # noqa: E402
+from lcgan_qgis.installer.status import DependencyStatus  # noqa: E402
 from tests.plugin.stand_in import StandInIface  # noqa: E402
 
 seen: dict[str, object] = {"plugin_dir": str(Path(lcgan_qgis.__file__).parent)}
@@ -50,10 +51,10 @@ def wait_until(predicate, timeout_s: float) -> bool:
 
 
 if settings["mode"] == "restart":  # an older copy, loaded before the install
-    old = deps.prepare_target() / "flatbuffers"
+    old = folders.prepare_target() / "flatbuffers"
     old.mkdir()
     (old / "__init__.py").write_text("__version__ = '1.0'\n", encoding="utf-8")
-    deps.add_deps_to_path()
+    folders.add_deps_to_path()
     import flatbuffers
 
     seen["preloaded"] = flatbuffers.__version__
@@ -72,7 +73,7 @@ seen["buttons"] = [b.text() for b in buttons]
 if settings["mode"] == "restart":
     from lcgan_qgis.plugin.gui.deps_dialog import InstallDialog
 
-    status = deps.DependencyStatus(False, ("flatbuffers",), "flatbuffers is old.", "")
+    status = DependencyStatus(False, ("flatbuffers",), "flatbuffers is old.", "")
     dialog = InstallDialog(status, iface.mainWindow())
 else:
     buttons[0].click()

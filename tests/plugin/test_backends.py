@@ -99,14 +99,9 @@ def without_openvino(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_a_missing_openvino_is_offered_with_its_size_and_pins(iface, qtbot, without_openvino: None) -> None:
-    from lcgan_qgis.core.deps import (
-        DOWNLOAD_MB,
-        OPENVINO,
-        check_openvino,
-        install_plan,
-        optional_requirements_path,
-        runtime_pins,
-    )
+    from lcgan_qgis.installer.folders import optional_requirements_path
+    from lcgan_qgis.installer.plan import DOWNLOAD_MB, OPENVINO, install_plan, runtime_pins
+    from lcgan_qgis.installer.status import check_openvino
     from lcgan_qgis.plugin.gui.deps_dialog import InstallDialog
     from lcgan_qgis.plugin.gui.dock import LcganDock
 
@@ -133,7 +128,7 @@ def test_a_missing_openvino_is_offered_with_its_size_and_pins(iface, qtbot, with
 
 @needs_openvino
 def test_an_installed_openvino_is_described(iface, qtbot) -> None:
-    from lcgan_qgis.core.deps import check_openvino
+    from lcgan_qgis.installer.status import check_openvino
     from lcgan_qgis.plugin.gui.dock import LcganDock
 
     status = check_openvino()

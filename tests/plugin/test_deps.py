@@ -11,19 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from lcgan_qgis.core.deps import (
+from lcgan_qgis.installer.folders import deps_dir, prepare_target
+from lcgan_qgis.installer.plan import (
     CPU_WHEEL,
     GPU_WHEEL,
-    check_runtime,
     cuda_driver_problem,
-    deps_dir,
     install_command,
     install_plan,
-    prepare_target,
-    provider_summary,
     recommended_variant,
     runtime_pins,
 )
+from lcgan_qgis.installer.status import check_runtime, provider_summary
 
 REPO = Path(__file__).resolve().parents[2]
 SYSTEM_PYTHON = Path("/usr/bin/python3")
@@ -52,14 +50,14 @@ def test_install_command_is_pinned_no_deps_and_local() -> None:
     assert command[command.index("--target") + 1] == str(deps_dir())
     assert command[-2:] == ["onnxruntime-gpu==1.31.1", "protobuf==7.36.2"]
     assert not any("numpy" in part for part in command)
-    assert deps_dir().parent.parent == REPO / "lcgan_qgis"  # inside the plugin folder
+    assert REPO / "lcgan_qgis" not in deps_dir().parents  # outside the plugin folder (kept on reinstall)
 
 
 @pytest.mark.skipif(not SYSTEM_PYTHON.is_file(), reason="no system Python without onnxruntime to compare with")
 def test_a_python_without_onnxruntime_is_told_exactly_what_to_install() -> None:
     """Debian's own Python (what QGIS embeds) lacks onnxruntime: the check says so in plain words, and keeps the
     import errors for the log."""
-    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); from lcgan_qgis.core.deps import check_runtime; "
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); from lcgan_qgis.installer.status import check_runtime; "
             "s = check_runtime(); print(json.dumps([s.ok, list(s.missing), s.problem, s.numpy_version, s.details]))")
     out = subprocess.run([str(SYSTEM_PYTHON), "-c", code, str(REPO)], capture_output=True, text=True, timeout=60,
                          cwd="/", env={"PATH": "/usr/bin:/bin"})
@@ -137,7 +135,7 @@ def test_copy_diagnostics_reports_versions_providers_driver_and_folder(qgis_app)
     from qgis.core import Qgis
     from qgis.PyQt.QtWidgets import QApplication
 
-    from lcgan_qgis.core.deps import DependencyStatus
+    from lcgan_qgis.installer.status import DependencyStatus
     from lcgan_qgis.plugin.gui.deps_dialog import InstallDialog
 
     dialog = InstallDialog(DependencyStatus(True, (), "", numpy.__version__, onnxruntime.__version__))
@@ -161,7 +159,7 @@ def test_the_message_bar_button_opens_the_installer_after_the_offer_is_dropped(i
 
     from qgis.PyQt.QtWidgets import QPushButton
 
-    from lcgan_qgis.core.deps import DependencyStatus
+    from lcgan_qgis.installer.status import DependencyStatus
     from lcgan_qgis.plugin.gui.deps_dialog import InstallOffer, offer_install
 
     status = DependencyStatus(False, ("onnxruntime",), "lcgan needs onnxruntime to run its models.", "1.24.2")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lcgan_qgis.core.deps import GPU_WHEEL, runtime_pins
 from lcgan_qgis.core.model.contract import Direction
+from lcgan_qgis.installer.plan import GPU_WHEEL, runtime_pins
 from tests.onnx_factory import write_pointwise
 from tools.plugin_profile import install_plugin, qgis_env
 
@@ -40,7 +40,7 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _session(tmp_path: Path, wheelhouse: Path, mode: str, **extra: object) -> dict:
     plugin = install_plugin(tmp_path / "config", link_runtime=False)
-    assert not (plugin / "python_deps").exists()
+    assert not (plugin.parents[2] / "lcgan" / "python_deps").exists()
     settings = {"plugins": str(plugin.parent), "repo": str(REPO), "mode": mode, "timeout_s": TIMEOUT_S - 120,
                 "variant": GPU_WHEEL, **extra}
     settings_file = tmp_path / "settings.json"
@@ -79,7 +79,8 @@ def test_install_from_the_message_bar_then_translate_in_the_same_session(tmp_pat
     assert seen["ready"] is True and seen["restart_needed"] is False
     assert "no restart is needed" in seen["result"]
     assert not any("needs onnxruntime" in text for text in seen["bar_after"])
-    assert seen["onnxruntime_file"].startswith(seen["plugin_dir"] + "/python_deps/")
+    profile = Path(seen["plugin_dir"]).parents[2]  # <profile>/python/plugins/lcgan_qgis
+    assert seen["onnxruntime_file"].startswith(f"{profile}/lcgan/python_deps/")  # kept when the plugin is upgraded
     assert "CPU" in seen["dock_info"] and "14 classes" in seen["dock_info"]
     assert Path(seen["output"]).is_file() and seen["provider"] == "CPUExecutionProvider"
 

@@ -1,10 +1,10 @@
 """Installing missing runtime packages from QGIS: a short message-bar entry, then a dialog that says what will be
 downloaded (sizes, CPU or GPU wheel), runs pip with its log under "Details", and makes the packages usable in the
 running QGIS (or says plainly that a restart is needed). The dock's "Install OpenVINO" opens the same dialog for the
-optional backend (:func:`lcgan_qgis.core.deps.check_openvino`).
+optional backend (:func:`lcgan_qgis.installer.status.check_openvino`).
 
 pip runs in a ``QProcess`` (QGIS stays responsive) with the pinned, ``--no-deps`` command of
-:func:`lcgan_qgis.core.deps.install_command`, into the plugin-local folder; numpy is never touched.
+:func:`lcgan_qgis.installer.plan.install_command`, into the profile's lcgan folder; numpy is never touched.
 """
 
 from __future__ import annotations
@@ -32,25 +32,20 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ...core.deps import (
+from ...installer.diagnostics import report
+from ...installer.folders import deps_dir, prepare_target
+from ...installer.plan import (
     CPU_WHEEL,
     DOWNLOAD_MB,
     GPU_WHEEL,
-    Activation,
-    DependencyStatus,
-    activate,
-    deps_dir,
     gpu_wheel_available,
     install_command,
     install_plan,
     is_openvino,
-    loaded_modules,
-    prepare_target,
-    provider_summary,
     recommended_variant,
     runtime_pins,
 )
-from ...core.model.diagnostics import report
+from ...installer.status import Activation, DependencyStatus, activate, loaded_modules, provider_summary
 
 VARIANT_TEXT = {
     CPU_WHEEL: "CPU only: {name} {version}, about {mb:.0f} MB",
@@ -59,7 +54,7 @@ VARIANT_TEXT = {
 
 
 def diagnostics_text() -> str:
-    """The diagnostics report with the QGIS version (:mod:`lcgan_qgis.core.model.diagnostics`)."""
+    """The diagnostics report with the QGIS version (:mod:`lcgan_qgis.installer.diagnostics`)."""
     return report({"QGIS": f"{Qgis.version()}, Qt {QT_VERSION_STR}"})
 
 
@@ -73,7 +68,7 @@ def copy_diagnostics() -> str:
 class InstallDialog(QDialog):
     """Says what is missing and what will be downloaded, installs it on request, and reports the outcome.
 
-    ``installed`` is emitted with the :class:`~lcgan_qgis.core.deps.Activation` when pip succeeded.
+    ``installed`` is emitted with the :class:`~lcgan_qgis.installer.status.Activation` when pip succeeded.
     """
 
     installed = pyqtSignal(object)

@@ -44,10 +44,11 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ...core.choices import DIRECTION_LABELS
-from ...core.deps import DependencyStatus, check_openvino, check_runtime, is_openvino
 from ...core.errors import InputRasterError, LcganError
 from ...core.model.contract import Direction
 from ...core.run.job import TranslationRequest
+from ...installer.plan import is_openvino
+from ...installer.status import DependencyStatus, check_openvino, check_runtime
 from ..layers import direction_misfit, fits_direction, layer_file, reader_for
 from ..qgis_reader import ProviderReader, has_native_grid
 from ..settings import openvino_cache_dir

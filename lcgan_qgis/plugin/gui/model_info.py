@@ -13,10 +13,10 @@ from qgis.PyQt.QtGui import QTextDocument
 from qgis.PyQt.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from ...core.choices import DIRECTION_LABELS
-from ...core.deps import provider_summary
 from ...core.errors import LcganError
 from ...core.model.contract import Direction, ModelContract
 from ...core.run.job import read_contract, resolve_model_path
+from ...installer.status import provider_summary
 
 ERROR_STYLE = "color:#b00020"
 

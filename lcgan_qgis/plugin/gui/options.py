@@ -23,9 +23,9 @@ from ...core.choices import (
     RADIOMETRY_HELP,
     RADIOMETRY_LABELS,
 )
-from ...core.deps import check_openvino
 from ...core.model.precision import MIN_CLASS_AGREEMENT, MIN_PSNR_DB
 from ...core.rasters.resampling import GSD_TOLERANCE
+from ...installer.status import check_openvino
 
 #: The sun spin boxes of terrain-aware models: label, highest value, what the angle is measured from.
 SUN_FIELDS = (("Sun azimuth", 359.9, "clockwise from north"), ("Sun elevation", 90.0, "above the horizon"))

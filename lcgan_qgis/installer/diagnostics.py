@@ -2,7 +2,7 @@
 
 Python, numpy, GDAL and onnxruntime versions and where they were imported from, the execution providers onnxruntime
 offers and the one a run would use, whether the optional OpenVINO backend runs, the NVIDIA driver, and the
-plugin's own package folder. The plugin adds the QGIS version. QGIS-free; onnxruntime is imported only to report
+plugin's own package folders. The plugin adds the QGIS version. QGIS-free; onnxruntime is imported only to report
 on it (its absence is reported, not raised).
 """
 
@@ -12,16 +12,11 @@ import platform
 import sys
 from collections.abc import Mapping
 
-from ..deps import (
-    PLUGIN_DIR,
-    check_openvino,
-    check_runtime,
-    deps_dir,
-    nvidia_driver_version,
-    provider_summary,
-    recommended_variant,
-)
-from ..resources import plugin_version
+from ..core.resources import plugin_version
+from .folders import PLUGIN_DIR, deps_dir, torch_dir
+from .interpreter import InterpreterNotFoundError, python_executable
+from .plan import nvidia_driver_version, recommended_variant
+from .status import check_openvino, check_runtime, provider_summary
 
 
 def _module_line(name: str) -> str:
@@ -36,6 +31,10 @@ def collect(extra: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
     rows = list((extra or {}).items())
     rows.append(("lcgan plugin", f"{plugin_version()} ({PLUGIN_DIR})"))
     rows.append(("Python", f"{platform.python_version()} ({sys.executable})"))
+    try:
+        rows.append(("pip runs with", python_executable()))
+    except InterpreterNotFoundError as exc:
+        rows.append(("pip runs with", str(exc)))
     rows.append(("Platform", f"{platform.system()} {platform.release()} {platform.machine()}"))
     status = check_runtime()
     rows.append(("numpy", _module_line("numpy")))
@@ -65,6 +64,7 @@ def collect(extra: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
     rows.append(("Plugin package folder", f"{folder} ({'exists' if folder.is_dir() else 'absent'}, "
                  f"{'on' if on_path else 'not on'} sys.path)"))
     rows.append(("Folder contents", ", ".join(content) if content else "-"))
+    rows.append(("PyTorch folder (fine-tuning)", f"{torch_dir()} ({'exists' if torch_dir().is_dir() else 'absent'})"))
     return rows
 
 
