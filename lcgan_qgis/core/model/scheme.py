@@ -7,7 +7,7 @@ Schemes are stored as JSON (``resources/schemes/*.json``) and inside each model'
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,28 @@ import numpy as np
 from ..errors import SchemeError
 
 RGBA = tuple[int, int, int, int]
+
+#: Every code of the NLCD legend (CONUS and Alaska), grouped by the tens digit: 1x water, 2x developed, 3x barren,
+#: 4x forest, 5x shrubland, 7x herbaceous, 8x planted/cultivated, 9x wetlands.
+NLCD_LEGEND = (11, 12, 21, 22, 23, 24, 31, 41, 42, 43, 51, 52, 71, 72, 73, 74, 81, 82, 90, 95)
+
+
+def unseen_code_substitutes(scheme: ClassScheme, codes: Iterable[int]) -> dict[int, int]:
+    """The rule for an NLCD code a model never saw: read it as the nearest code (lower on a tie) of the same NLCD
+    group that the scheme has (24 -> 23, 12 -> 11, 51 -> 52). Applies only to NLCD schemes (every code an NLCD
+    legend code) and NLCD codes; returns ``{unseen code: substitute}`` for those of ``codes`` it covers."""
+    known = set(scheme.codes)
+    if not known <= set(NLCD_LEGEND):
+        return {}
+    out = {}
+    for code in codes:
+        code = int(code)
+        if code in known or code not in NLCD_LEGEND:
+            continue
+        group = sorted((abs(k - code), k) for k in known if k // 10 == code // 10)
+        if group:
+            out[code] = group[0][1]
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +133,13 @@ class ClassScheme:
         known = table[pos] == flat
         bad = ~known & ~nodata_mask
         if bad.any():
-            raise SchemeError(self.describe_unknown(flat[bad]))
+            unseen = unseen_code_substitutes(self, np.unique(flat[bad]).tolist())
+            if not unseen:
+                raise SchemeError(self.describe_unknown(flat[bad]))
+            flat = flat.copy()
+            for code, target in unseen.items():
+                flat[flat == code] = target
+            return self.codes_to_indices(flat, nodata)
         indices = np.where(known, order[pos], 0)
         return indices, known & ~nodata_mask
 

@@ -25,6 +25,7 @@ import numpy as np
 from ..choices import direction_pointer
 from ..errors import Canceled, InputRasterError, SchemeError
 from ..model.contract import RADIOMETRY_MODES, Direction, ModelContract
+from ..model.scheme import NLCD_LEGEND, unseen_code_substitutes
 from ..rasters.raster import RasterInfo, RasterReader, Window, read_valid_mask
 from ..rasters.validity import image_valid
 from .noise import position_noise
@@ -169,7 +170,7 @@ def scan_landcover(contract: ModelContract, reader: RasterReader,
     nodata_codes = {scheme.nodata_code}
     if info.nodata[0] is not None and float(info.nodata[0]).is_integer():
         nodata_codes.add(int(info.nodata[0]))
-    allowed = set(scheme.codes) | nodata_codes
+    allowed = set(scheme.codes) | nodata_codes | set(unseen_code_substitutes(scheme, NLCD_LEGEND))
     counts: dict[int, int] = {}
     first_bad_row, last_row, scanned_px = None, 0, 0
     for window, strip in scan_rows(reader, (1,), is_canceled):
@@ -272,8 +273,13 @@ def plan_input(contract: ModelContract, reader: RasterReader, bands: Sequence[in
                 f"{info.name}: is {dtype.name}, but land cover must be integer class codes (Byte/UInt16) of the "
                 f"scheme '{contract.scheme.name}'. Convert it (e.g. gdal_translate -ot Byte) if the values are codes."
             )
-        scan_landcover(contract, reader, is_canceled)
-        return InputPlan(contract.direction, (1,), (info.nodata[0],))
+        unseen = unseen_code_substitutes(contract.scheme, scan_landcover(contract, reader, is_canceled))
+        notes = tuple(f"{info.name}: NLCD code {code} is not a class of the model (scheme '{contract.scheme.name}'); "
+                      f"it is read as {target}, the nearest class of the same NLCD group." for code, target in
+                      unseen.items())
+        for note in notes:
+            log.warning("%s", note)
+        return InputPlan(contract.direction, (1,), (info.nodata[0],), messages=notes)
 
     n = contract.image_bands
     messages: list[str] = []
