@@ -49,25 +49,27 @@ def test_a_missing_folder_is_named(tmp_path: Path) -> None:
         AtomicFile(tmp_path / "nowhere" / "x.tif")
 
 
-def test_partials_of_killed_runs_go_and_those_of_live_runs_stay(tmp_path: Path) -> None:
-    """Any AtomicFile (a report, a model, a GeoTIFF) is locked while written; an unlocked one older than a few
-    seconds is a killed run's and is removed, with its sidecar and a killed run's scratch folder."""
+def test_only_what_a_killed_run_claimed_goes(tmp_path: Path) -> None:
+    """Cleanup deletes only what a run's ledger claims (``core/storage/ownership.py``): files named like lcgan's
+    temporaries but claimed by no ledger stay, whatever their age; a live run's temporary stays
+    (``tests/reliability/test_ownership.py`` has the killed runs)."""
     live = AtomicFile(tmp_path / "report.json")
-    dead = [tmp_path / f".model.dead0001{PARTIAL_MARK}.onnx", tmp_path / f".lc.dead0002{PARTIAL_MARK}.tif",
-            tmp_path / f".lc.dead0002{PARTIAL_MARK}.tif.aux.xml"]
-    for path in dead:
-        path.write_bytes(b"half")
-    (tmp_path / ".lcgan-killed").mkdir()
+    lookalikes = [tmp_path / f".model.dead0001{PARTIAL_MARK}.onnx", tmp_path / f".lc.dead0002{PARTIAL_MARK}.tif",
+                  tmp_path / f".lc.dead0002{PARTIAL_MARK}.tif.aux.xml"]
+    for path in lookalikes:
+        path.write_bytes(b"the user's")
+    (tmp_path / ".lcgan-notes").mkdir()
     (tmp_path / "keep.tif").write_bytes(b"a result")
     minute_ago = time.time() - 60
-    for path in [*dead, tmp_path / ".lcgan-killed", live.temp_path]:
+    for path in [*lookalikes, tmp_path / ".lcgan-notes", live.temp_path]:
         os.utime(path, (minute_ago, minute_ago))
     try:
-        assert sorted(remove_stale_partials(tmp_path)) == sorted([*dead, tmp_path / ".lcgan-killed"])
-        assert live.temp_path.exists() and (tmp_path / "keep.tif").exists()
+        assert remove_stale_partials(tmp_path) == []
+        assert live.temp_path.exists() and all(p.exists() for p in lookalikes)
     finally:
         live.abort()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.tif"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["keep.tif", ".lcgan-notes", *(p.name for p in
+                                                                                              lookalikes)])
 
 
 def test_commit_all_moves_every_file_or_none(tmp_path: Path) -> None:

@@ -459,24 +459,26 @@ def _same_grid_as(source: Path) -> Any:
 
 
 def _stale_partials(tmp: Path) -> dict[str, Any]:
-    """What a killed run left (a partial GeoTIFF and its side-car, a scratch folder of a resampled run), dated a
-    minute back; and the partial of a run still writing (locked), which must be kept."""
-    stale = [tmp / ".out.dead0001.lcgan-partial.tif", tmp / ".out.dead0001.lcgan-partial.tif.aux.xml"]
-    for path in stale:
-        path.write_bytes(b"half a GeoTIFF")
-    (tmp / ".lcgan-killed").mkdir()
-    (tmp / ".lcgan-killed" / "output.tif").write_bytes(b"half")
+    """What a killed run left (a partial GeoTIFF and its side-car, a scratch folder, all claimed in its ledger); the
+    user's look-alikes (a ``.lcgan-*`` folder, a hidden ``*.lcgan-partial*`` file), which must stay; and the partial
+    of a run still writing, which must be kept."""
+    from .test_ownership import _start_run, _user_files
+
+    user = _user_files(tmp)
+    child = _start_run(tmp)
+    child.kill()
+    child.wait()
+    stale = [p for p in tmp.iterdir() if p not in user and not p.name.startswith(".lcgan-run-")]
     live = GeoTiffWriter(tmp / "other.tif", 8, 8, 1, np.uint8, (0.0, 1.0, 0.0, 0.0, 0.0, -1.0), "")
-    for path in [*stale, tmp / ".lcgan-killed", live.temp_path]:
-        os.utime(path, (time.time() - 60, time.time() - 60))
     return {"input": write_tif(tmp / "lc.tif", landcover()), "model": "landcover_to_rgb", "live": live,
-            "stale": [*stale, tmp / ".lcgan-killed"]}
+            "stale": stale, "user": user}
 
 
 def _stale_removed_live_kept(out: Path, result: Any, spec: dict[str, Any]) -> None:
     live = spec["live"]
     try:
-        assert not any(p.exists() for p in spec["stale"])
+        assert len(spec["stale"]) == 3 and not any(p.exists() for p in spec["stale"])
+        assert all(p.exists() for p in spec["user"])  # never the user's, whatever their names
         assert live.temp_path.exists()  # a run still writing keeps its file
         assert any(m.startswith("Removed 3 partial file(s) left by interrupted lcgan runs in ") for m in
                    result.messages), result.messages
@@ -649,8 +651,8 @@ def test_a_stop_signal_cancels_the_command_line_and_leaves_no_partial_file(signu
 
 def test_a_run_killed_mid_write_leaves_a_partial_file_that_the_next_run_removes(model_files: dict[str, Path],
                                                                                 tmp_path: Path) -> None:
-    """``kill -9`` cannot be handled: its temporary file stays. The next run writing into that folder finds it
-    (no live run holds its lock), removes it and says so."""
+    """``kill -9`` cannot be handled: its temporary file stays. The next run writing into that folder finds it in
+    the killed run's ledger (no live run holds its lock), removes it and says so."""
     process = _start_long_translation(model_files["landcover_to_rgb"], tmp_path)
     try:
         _wait_for_partial(tmp_path / "out", process)
@@ -661,7 +663,6 @@ def test_a_run_killed_mid_write_leaves_a_partial_file_that_the_next_run_removes(
             process.kill()
     left = list((tmp_path / "out").glob(".*lcgan-partial.tif"))
     assert len(left) == 1
-    os.utime(left[0], (time.time() - 60, time.time() - 60))  # the next run, a minute later
     run = _cli("translate", "--model", str(model_files["landcover_to_rgb"]), "--input",
                str(write_tif(tmp_path / "small.tif", landcover())), "--output", str(tmp_path / "out" / "small.tif"))
     assert run.returncode == 0, run.stderr[-3000:]

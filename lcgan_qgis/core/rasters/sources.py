@@ -1,0 +1,131 @@
+"""Which local files a raster really reads: one answer for every output check (:func:`input_files`).
+
+A raster is named by a path or by a GDAL connection string, and a VRT names its sources the same ways. Each name is
+followed down to the files on disk:
+
+- a plain path, and GDAL's file list of the dataset (side-cars: ``.aux.xml``, ``.msk``, ``.ovr``, world files);
+- subdataset strings ``DRIVER:...`` (``GTIFF_DIR:1:/abs/lc.tif``, ``NETCDF:"/abs/f.nc":var``, ``HDF5:"f.h5"://x``,
+  ``GPKG:/abs/f.gpkg:table``): the file named inside them, quoted or between colons;
+- virtual file systems over a local file: ``/vsisubfile/OFFSET_SIZE,/abs/lc.tif``, ``/vsigzip/``, ``/vsizip/``,
+  ``/vsitar/``, ``/vsi7z/``, ``/vsirar/`` (the archive itself); network and memory ones (``/vsicurl/``,
+  ``/vsimem/``...) read no local file;
+- VRT sources, recursively (a VRT of VRTs, a VRT of a subdataset as ``gdal_translate -of VRT`` writes it), with
+  relative source names resolved against the VRT's folder, up to :data:`MAX_SOURCE_FILES` files.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+MAX_SOURCE_FILES = 10_000  # VRTs of VRTs: stop listing (and stop recursing) beyond this many files
+MAX_VRT_BYTES = 50_000_000  # a VRT larger than this is not parsed for its sources (GDAL's file list still is)
+#: Virtual file systems whose path continues with a local file (an archive, or a file read in part).
+_LOCAL_VSI = ("/vsisubfile/", "/vsigzip/", "/vsizip/", "/vsitar/", "/vsi7z/", "/vsirar/")
+_DRIVER = re.compile(r"^([A-Za-z][A-Za-z0-9_]+):(.+)$", re.S)
+
+
+def _existing_prefix(text: str) -> Path | None:
+    """The longest prefix of ``text`` (cut at a ``/``, ``,`` or ``:``) that is an existing file or folder."""
+    cuts = [i for i, ch in enumerate(text) if ch in "/:,\\"] + [len(text)]
+    for end in reversed(cuts):
+        candidate = text[:end]
+        if candidate and Path(candidate).exists():
+            return Path(candidate)
+    return None
+
+
+def local_paths(name: str, base: Path | None = None) -> list[Path]:
+    """The local files a GDAL dataset name points at (without side-cars or VRT sources): see the module."""
+    name = name.strip()
+    if not name:
+        return []
+    for prefix in _LOCAL_VSI:
+        if name.startswith(prefix):
+            rest = name[len(prefix):]
+            if prefix == "/vsisubfile/":
+                rest = rest.split(",", 1)[1] if "," in rest else rest
+            found = _existing_prefix(rest)
+            return [found] if found is not None and found.is_file() else local_paths(rest, base)
+    if name.startswith("/vsi"):
+        return []  # network or memory: no local file
+    path = Path(name) if base is None or Path(name).is_absolute() else base / name
+    if path.exists():
+        return [path]
+    match = _DRIVER.match(name)
+    if match is None or len(match.group(1)) == 1:  # (a Windows drive letter is not a driver)
+        return []
+    found = []
+    body = match.group(2)
+    for quoted in re.findall(r'"([^"]+)"', body):  # NETCDF:"/abs/f.nc":var
+        found += local_paths(quoted, base)
+    if not found:
+        parts = body.split(":")
+        for i in range(len(parts)):  # GTIFF_DIR:1:/abs/lc.tif, GPKG:/abs/f.gpkg:table, C:\\x on Windows
+            for j in range(len(parts), i, -1):
+                candidate = ":".join(parts[i:j])
+                target = Path(candidate) if base is None or Path(candidate).is_absolute() else base / candidate
+                if candidate and target.is_file():
+                    found.append(target)
+                    break
+            if found:
+                break
+    return found
+
+
+def _vrt_sources(path: Path) -> list[tuple[str, Path | None]]:
+    """Source names of a VRT file and the folder relative ones are read from."""
+    try:
+        if path.stat().st_size > MAX_VRT_BYTES:
+            return []
+        root = ET.parse(path).getroot()  # (ElementTree expands no external entities)
+    except (OSError, ET.ParseError):
+        return []
+    out = []
+    for element in root.iter():
+        if element.tag in ("SourceFilename", "SourceDataset") and element.text:
+            relative = element.get("relativeToVRT", "0") == "1" or element.tag == "SourceDataset"
+            out.append((element.text.strip(), path.parent if relative else None))
+    return out
+
+
+def input_files(source: str | Path | None) -> list[Path]:
+    """Every local file a raster reads: the file(s) its name points at, their side-cars and, for a VRT, its sources
+    (recursively, whatever way they are named). ``source`` may be anything GDAL opens; a name that is not a raster
+    GDAL can open gives the files it points at, else nothing."""
+    if not source:
+        return []
+    from osgeo import gdal
+
+    from .gdal_io import gdal_call, gdal_errors
+
+    found: list[Path] = []
+    seen: set[str] = set()
+    pending: list[tuple[str, Path | None]] = [(str(source), None)]
+    while pending and len(found) < MAX_SOURCE_FILES:
+        name, base = pending.pop()
+        key = f"{base}|{name}"
+        if key in seen:
+            continue
+        seen.add(key)
+        for path in local_paths(name, base):
+            if str(path) not in seen:
+                seen.add(str(path))
+                found.append(path)
+                if path.suffix.lower() == ".vrt":
+                    pending += _vrt_sources(path)
+        opened = name if base is None or Path(name).is_absolute() or name.startswith("/vsi") or \
+            _DRIVER.match(name) else str(base / name)
+        with gdal_errors() as errors:
+            dataset = gdal_call(errors, gdal.OpenEx, opened, gdal.OF_RASTER | gdal.OF_READONLY)
+            files = (dataset.GetFileList() or []) if dataset is not None else []
+            dataset = None
+        for item in files:
+            for path in local_paths(item):
+                if str(path) not in seen:
+                    seen.add(str(path))
+                    found.append(path)
+                    if path.suffix.lower() == ".vrt":
+                        pending += _vrt_sources(path)
+    return found
