@@ -115,6 +115,8 @@ def input_files(source: str | Path | None) -> list[Path]:
                 found.append(path)
                 if path.suffix.lower() == ".vrt":
                     pending += _vrt_sources(path)
+                elif str(path) != name:  # reached through a connection string: its own side-cars too
+                    pending.append((str(path), None))
         opened = name if base is None or Path(name).is_absolute() or name.startswith("/vsi") or \
             _DRIVER.match(name) else str(base / name)
         with gdal_errors() as errors:

@@ -22,6 +22,7 @@ from osgeo import gdal, ogr, osr
 from ..errors import Canceled, OutputError
 from ..model.scheme import ClassScheme
 from ..storage.files import AtomicFile, output_folder, scratch_folder
+from ..storage.paths import check_vector_target
 from .gdal_io import gdal_call, gdal_errors
 
 LOG = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ def check_vector_path(path: str | Path) -> str:
         raise OutputError(f"Vector output {path} must be a GeoPackage, GeoJSON or FlatGeobuf file "
                           f"({', '.join(sorted(VECTOR_DRIVERS))}).")
     output_folder(path)
+    check_vector_target(path)  # (an existing file's other layers are never replaced)
     return driver
 
 

@@ -156,3 +156,40 @@ def _check_name_length(label: str, path: Path) -> None:
         raise OutputError(f"The {label} file name is {length} bytes long; the file system of {folder} allows at most "
                           f"{limit}, and GDAL's {SIDECAR_SUFFIX} side-car of the file needs {len(SIDECAR_SUFFIX)} "
                           f"more ({limit - len(SIDECAR_SUFFIX)} at most). Choose a shorter name.")
+
+
+#: The one layer lcgan writes into a vector output (:mod:`lcgan_qgis.core.rasters.vectorize`).
+VECTOR_LAYER = "land_cover"
+
+
+def check_vector_target(path: str | Path) -> None:
+    """An existing vector output may be replaced only when it holds nothing but lcgan's own layer: lcgan writes a
+    whole new file (under a temporary name, then renamed), which would delete a GeoPackage's other layers.
+
+    Raises:
+        OutputError: ``path`` is a folder, or a vector file with other layers (named), or not a vector file GDAL
+            can read (it would be replaced without knowing what it holds).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"The vector output {path} is a folder; give a file name (e.g. classes.gpkg).")
+    if not path.exists():
+        return
+    from osgeo import gdal
+
+    from ..rasters.gdal_io import gdal_call, gdal_errors
+
+    with gdal_errors() as errors:
+        dataset = gdal_call(errors, gdal.OpenEx, str(path), gdal.OF_VECTOR | gdal.OF_READONLY)
+        layers = [dataset.GetLayer(i).GetName() for i in range(dataset.GetLayerCount())] if dataset else None
+        rasters = dataset.RasterCount if dataset else 0
+        dataset = None
+    if layers is None:
+        raise OutputError(f"The vector output {path} exists and is not a vector file GDAL can read; lcgan would "
+                          "replace it whole. Remove it or choose another name.")
+    others = [name for name in layers if name != VECTOR_LAYER]
+    if others or rasters:
+        held = ", ".join(repr(n) for n in others[:10]) + (f" and {len(others) - 10} more" if len(others) > 10 else "")
+        raise OutputError(f"The vector output {path} already holds other data (layer(s) {held or 'raster tables'}); "
+                          f"lcgan writes a whole new file with one layer '{VECTOR_LAYER}' and would delete them. "
+                          "Choose a new file name.")
