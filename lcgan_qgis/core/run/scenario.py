@@ -1,0 +1,338 @@
+"""Land-cover scenarios as imagery: re-render only what a change can reach, copy the rest from the base render.
+
+A planner's scenario is the base land cover plus a change (a changed raster, or polygons turning to a class). Its
+imagery (:func:`run_scenario`):
+
+1. the change mask: pixels whose class differs (:func:`~.change.change_mask`), and its area in hectares;
+2. the margin: the model's receptive field, measured on the loaded model (:func:`~.receptive_field.
+   receptive_field_px`, at most :data:`~.receptive_field.MAX_MARGIN_PX`); every pixel within it of a change is
+   re-rendered, every pixel farther away is copied from the base render, bit for bit;
+3. the re-rendering: the engine's :func:`~.engine.translate_region` over the changed map, on the SAME window grid,
+   weights, noise and seed as a full render, running only the windows that touch the margin (the margin is the
+   engine's area of interest). A pixel farther than the receptive field from every change sees the same inputs in
+   every window as in the base render, so the re-rendered ring meets the copied pixels without a seam: the result
+   equals a full render of the changed map (tests/core/test_scenario.py checks it bit for bit);
+4. the base render: the user's (``base_render_path``: rendered from the same map with the same model, settings and
+   seed, e.g. ``python -m lcgan_qgis translate --seed N``; checked to be on the base's grid with 3 bands), or
+   rendered here once, whole, and written as an output too;
+5. outputs: the scenario imagery, the change mask (1 changed, 2 re-rendered margin, 0 copied) and, when rendered
+   here, the base render, moved into place together (:func:`~lcgan_qgis.core.storage.files.commit_all`), with
+   provenance tags naming the base, the change, the base render and the model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ..errors import ContractError, InputRasterError, OptionError, OutputError
+from ..model.contract import Direction, ModelContract
+from ..model.runtime import Model
+from ..rasters.gdal_io import GdalReader
+from ..rasters.provenance import ELEVATION, provenance_tags
+from ..rasters.resampling import plan_resolution
+from ..storage.files import (
+    SIDECAR_SUFFIX,
+    AtomicFile,
+    check_output_paths,
+    commit_all,
+    output_folder,
+    same_file,
+    scratch_folder,
+    stale_partial_messages,
+)
+from .change import (
+    PolygonChange,
+    area_hectares,
+    bounding_window,
+    change_mask,
+    check_same_grid,
+    dilate,
+    grow_note,
+    margin_note,
+    mask_wkt,
+)
+from .claims import claim_outputs
+from .engine import TranslateOptions, plan_run, translate, translate_region
+from .models import resolve_model_path
+from .plan import elevation_on
+from .receptive_field import receptive_field_px
+from .scenario_output import (
+    SEED,
+    base_render_notes,
+    check_base_render,
+    composite,
+    scenario_tags,
+    write_change_mask,
+)
+from .settings import RunSettings
+
+LOG = logging.getLogger(__name__)
+BASE_SHARE = 0.6  # of the progress bar, when the base is rendered here
+
+
+@dataclass(frozen=True)
+class ScenarioRequest:
+    """One scenario: the base land cover, the change, the model and where the results go.
+
+    Attributes:
+        output_path: the scenario imagery (GeoTIFF).
+        base_path: the base land cover (a GDAL raster file).
+        changed_path: the changed land cover, on the base's grid; or else
+        polygons_path: polygons (any OGR vector file) burnt into the base with ``to_class`` (one code) or
+            ``class_field`` (each polygon's code), changing only ``from_classes`` (empty: every class).
+        base_render_path: imagery already rendered from the base (same model, settings and seed); ``None``: render
+            it here (the whole raster once) into ``base_render_output``.
+        base_render_output: where a base rendered here goes (``None``: ``<output stem>_base.tif``).
+        change_mask_path: the change mask (``None``: ``<output stem>_change.tif``).
+        model_path: a land cover -> RGB model (``None``: the bundled one).
+        settings: execution, windows, terrain (the DEM of a terrain-aware model), resolution and the seed, as for a
+            translation (:class:`~lcgan_qgis.core.run.settings.RunSettings`; its ``aoi_wkt`` is not used).
+        name: the scenario's name (tags, the layer group in QGIS; ``None``: the output's stem).
+        overwrite: ``False`` refuses existing outputs.
+    """
+
+    output_path: str
+    base_path: str
+    changed_path: str | None = None
+    polygons_path: str | None = None
+    to_class: int | None = None
+    class_field: str | None = None
+    from_classes: tuple[int, ...] = ()
+    base_render_path: str | None = None
+    base_render_output: str | None = None
+    change_mask_path: str | None = None
+    model_path: str | None = None
+    settings: RunSettings = field(default_factory=RunSettings)
+    name: str | None = None
+    overwrite: bool = True
+
+    @property
+    def scenario_name(self) -> str:
+        return self.name or Path(self.output_path).stem
+
+    @property
+    def mask_path(self) -> str:
+        return self.change_mask_path or str(_beside(self.output_path, "_change"))
+
+    @property
+    def base_output(self) -> str | None:
+        """The base render written by this run (``None`` when one is given)."""
+        if self.base_render_path:
+            return None
+        return self.base_render_output or str(_beside(self.output_path, "_base"))
+
+    def change_label(self) -> str:
+        """How the provenance names the change."""
+        if self.changed_path:
+            return Path(self.changed_path).name
+        target = f"class {self.to_class}" if self.class_field is None else f"the classes in '{self.class_field}'"
+        only = f" (only {', '.join(map(str, self.from_classes))})" if self.from_classes else ""
+        return f"{Path(str(self.polygons_path)).name} -> {target}{only}"
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """What a scenario run did (``canceled``: nothing was written)."""
+
+    output_path: str | None
+    change_mask_path: str | None
+    base_render_path: str | None
+    base_rendered: bool
+    changed_px: int
+    changed_ha: float | None
+    margin_px: int
+    margin_capped: bool
+    rerendered_px: int
+    windows_run: int
+    windows_total: int
+    seconds: float
+    contract: ModelContract | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    messages: tuple[str, ...] = ()
+    canceled: bool = False
+
+
+def _beside(path: str, suffix: str) -> Path:
+    p = Path(path)
+    return p.with_name(f"{p.stem}{suffix}{p.suffix or '.tif'}")
+
+
+def check_request(request: ScenarioRequest) -> None:
+    """The request's own rules, before any file is opened.
+
+    Raises:
+        OptionError: no change or two kinds of change; polygons without a class.
+        OutputError: an output that cannot be written, or replaces an input or another output.
+    """
+    if bool(request.changed_path) == bool(request.polygons_path):
+        raise OptionError("Give the change either as a changed land-cover raster or as polygons with a class, "
+                          "not both or neither.")
+    if request.polygons_path and (request.to_class is None) == (request.class_field is None):
+        raise OptionError("Change polygons need their new class: one code (to_class) or a field holding each "
+                          "polygon's code (class_field).")
+    inputs = [request.base_path, request.changed_path, request.base_render_path,
+              request.settings.terrain.elevation_path]
+    outputs = [p for p in (request.output_path, request.mask_path, request.base_output) if p]
+    for out in outputs:
+        for source in inputs:
+            check_output_paths(out, None, source, request.overwrite)
+    for i, a in enumerate(outputs):
+        for b in outputs[i + 1:]:
+            if same_file(a, b) or Path(a).resolve() == Path(b).resolve():
+                raise OutputError(f"Two of the scenario's outputs are the same file ({a}); give each its own name.")
+
+
+def run_scenario(request: ScenarioRequest, progress: Callable[[float], None] | None = None,
+                 is_canceled: Callable[[], bool] | None = None, log: Callable[[str], None] | None = None,
+                 model: Model | None = None) -> ScenarioResult:
+    """Render ``request``'s scenario (see the module's docstring).
+
+    Args:
+        request: the scenario.
+        progress: called with the fraction done (0..1).
+        is_canceled: polled between windows; when it turns true the run stops and writes nothing.
+        log: receives one-line messages for the user.
+        model: a loaded model to use (kept open; ``request.model_path`` and the execution settings are then unused).
+
+    Raises:
+        LcganError: the core's one-line message (input, grid, class, polygons, output, model).
+    """
+    check_request(request)
+    outputs = [request.output_path, request.mask_path, request.base_output]
+    with claim_outputs(outputs):
+        if model is not None:
+            return _run(request, model, progress, is_canceled, log or LOG.info)
+        path = resolve_model_path(request.model_path, Direction.LANDCOVER_TO_RGB)
+        with contextlib.closing(request.settings.execution.load(path)) as loaded:
+            return _run(request, loaded, progress, is_canceled, log or LOG.info)
+
+
+@contextlib.contextmanager
+def _changed_reader(request: ScenarioRequest, base: GdalReader, contract: ModelContract,
+                    say: Callable[[str], None]) -> Iterator[GdalReader]:
+    """The changed map as a reader on the base's grid (a file, or the base with the polygons burnt in)."""
+    if request.changed_path:
+        with GdalReader(request.changed_path) as changed:
+            check_same_grid(base.info, changed.info, "changed land cover")
+            yield changed
+        return
+    with PolygonChange(base, str(request.polygons_path), request.to_class, request.class_field,
+                       request.from_classes, contract.scheme) as burnt:
+        for message in burnt.messages:
+            say(message)
+        with GdalReader(burnt.path) as changed:
+            yield changed
+
+
+def _run(request: ScenarioRequest, model: Model, progress: Callable[[float], None] | None,
+         is_canceled: Callable[[], bool] | None, say: Callable[[str], None]) -> ScenarioResult:
+    started = time.perf_counter()
+    report = progress or (lambda _f: None)
+    canceled = is_canceled or (lambda: False)
+    contract = model.contract
+    if contract.direction is not Direction.LANDCOVER_TO_RGB:
+        raise ContractError(f"Model {model.path} translates {contract.direction.value}; a scenario needs a land cover "
+                            "-> RGB model.")
+    settings = request.settings
+    messages = stale_partial_messages([p for p in (request.output_path, request.mask_path, request.base_output) if p])
+    with GdalReader(request.base_path) as base, _changed_reader(request, base, contract, say) as changed:
+        info = base.info
+        resolution = plan_resolution(info, base.metres_per_unit, contract.gsd_m,
+                                     settings.resolution.gsd_tolerance, settings.resolution.check_gsd)
+        if resolution.grid is not None:
+            raise InputRasterError(
+                f"{info.name}: its pixel size differs from the model's {contract.gsd_m:g} m by more than "
+                f"{settings.resolution.gsd_tolerance:.0%}; a scenario is rendered on the map's own grid, so resample "
+                f"the map first (gdalwarp -tr {contract.gsd_m:g} {contract.gsd_m:g} -r near) or switch the resolution "
+                "check off.")
+        given = None
+        if request.base_render_path:
+            given = check_base_render(request.base_render_path, info)
+            messages += base_render_notes(given, model.path, info.name, settings.rendering.seed)
+        mask = change_mask(base, changed, contract.scheme, canceled)
+        changed_px = int(mask.sum())
+        if changed_px == 0:
+            raise OptionError(f"The changed land cover equals {info.name} everywhere; there is no change to render.")
+        margin_px, capped = receptive_field_px(model)
+        grown = dilate(mask, margin_px)
+        hectares = area_hectares(mask, info)
+        say(margin_note(margin_px, capped))
+        say(grow_note(mask, grown) + (f" Changed area: {hectares:,.2f} ha." if hectares is not None else ""))
+        elevation_path = settings.terrain.elevation_path if contract.terrain is not None else None
+        base_label = Path(request.base_path).name
+        tags = scenario_tags(
+            provenance_tags(contract, model.path, f"{base_label} changed by {request.change_label()}",
+                            elevation_name=Path(elevation_path).name if elevation_path else None),
+            request.scenario_name, base_label, request.change_label(),
+            Path(request.base_render_path).name if request.base_render_path else Path(str(request.base_output)).name,
+            settings.rendering.seed, margin_px, changed_px, hectares)
+        report(0.02)
+        with elevation_on(elevation_path, info) as elevation, \
+                scratch_folder(output_folder(Path(request.output_path))) as scratch:
+            base_render = request.base_render_path
+            share = 0.0
+            if given is None:
+                say(f"No base render given: rendering the whole base {base_label} once (also written to "
+                    f"{request.base_output}).")
+                base_render = str(scratch / "base.tif")
+                base_tags = provenance_tags(contract, model.path, base_label, elevation_name=tags.get(ELEVATION))
+                base_tags[SEED] = str(settings.rendering.seed)
+                done = translate(model, base, base_render, _options(settings, base_tags),
+                                 lambda f: report(0.02 + BASE_SHARE * f), canceled, elevation)
+                if done.canceled:
+                    return _canceled(request, started, margin_px, capped, messages)
+                share = BASE_SHARE
+            plan = plan_run(contract, changed, _options(settings, {}, mask_wkt(grown, info)), canceled, elevation)
+            region = bounding_window(grown)
+            part = scratch / "region.tif"
+            result = translate_region(model, changed, plan, region, part, None,
+                                      lambda f: report(0.02 + share + (0.93 - share) * f), canceled)
+            if result.canceled or canceled():
+                return _canceled(request, started, margin_px, capped, messages)
+            finals = [(scratch / "scenario.tif", request.output_path), (scratch / "change.tif", request.mask_path)]
+            composite(str(base_render), str(part), grown, region, finals[0][0], info, contract, tags)
+            write_change_mask(mask, grown, finals[1][0], info, tags)
+            if given is None:
+                finals.append((Path(base_render), str(request.base_output)))
+            _move_into_place(finals)
+        report(1.0)
+        seconds = time.perf_counter() - started
+        say(f"Scenario '{request.scenario_name}': {result.tiles} of {plan.tiling().count} windows re-rendered in "
+            f"{seconds:.1f} s -> {request.output_path}.")
+        return ScenarioResult(
+            request.output_path, request.mask_path, request.base_render_path or request.base_output, given is None,
+            changed_px, hectares, margin_px, capped, int(grown.sum()), result.tiles, plan.tiling().count, seconds,
+            contract, tags, tuple(messages) + plan.messages)
+
+
+def _options(settings: RunSettings, tags: dict[str, str], aoi_wkt: str | None = None) -> TranslateOptions:
+    """The engine's options of both renders (the base's and the changed region's): one window grid, one seed; the
+    region's area of interest is the margin, and its overviews are the composite's."""
+    return TranslateOptions(settings=replace(settings, aoi_wkt=aoi_wkt), tags=tuple(tags.items()),
+                            overviews=aoi_wkt is None)
+
+
+def _move_into_place(finals: list[tuple[Path, str]]) -> None:
+    """Move the finished files (written and closed in the locked scratch folder) onto their outputs, all or none."""
+    targets = [AtomicFile(path, sidecars=(SIDECAR_SUFFIX,)) for _src, path in finals]
+    try:
+        for (source, _path), target in zip(finals, targets, strict=True):
+            for suffix in ("", SIDECAR_SUFFIX):
+                if Path(f"{source}{suffix}").exists():
+                    Path(f"{source}{suffix}").replace(f"{target.temp_path}{suffix}")
+        commit_all(targets)
+    finally:
+        for target in targets:
+            target.abort()
+
+
+def _canceled(request: ScenarioRequest, started: float, margin_px: int, capped: bool,
+              messages: list[str]) -> ScenarioResult:
+    return ScenarioResult(None, None, None, False, 0, None, margin_px, capped, 0, 0, 0,
+                          time.perf_counter() - started, messages=(*messages, "Cancelled; nothing was written."),
+                          canceled=True)

@@ -1,0 +1,123 @@
+"""The files of a scenario (:mod:`.scenario`): the base render's check, the composite, the change mask, the tags."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+from osgeo import gdal
+
+from ..errors import InputRasterError
+from ..model.contract import ModelContract
+from ..rasters import provenance
+from ..rasters.gdal_io import GdalReader
+from ..rasters.output import open_writer, output_spec, style_output
+from ..rasters.raster import RasterInfo, Window
+from .change import check_same_grid, strips
+
+#: Tags a scenario adds to the provenance (GeoTIFF metadata, the layer's QGIS metadata).
+SCENARIO, BASE, CHANGE = "LCGAN_SCENARIO", "LCGAN_SCENARIO_BASE", "LCGAN_SCENARIO_CHANGE"
+BASE_RENDER, SEED, MARGIN = "LCGAN_SCENARIO_BASE_RENDER", "LCGAN_SEED", "LCGAN_SCENARIO_MARGIN_PX"
+CHANGED_PX, CHANGED_HA = "LCGAN_SCENARIO_CHANGED_PX", "LCGAN_SCENARIO_CHANGED_HA"
+#: Change mask values.
+COPIED, CHANGED, MARGIN_RING = 0, 1, 2
+MASK_NAMES = ("copied from the base render", "changed land cover", "re-rendered margin")
+MASK_COLOURS = ((0, 0, 0, 0), (228, 26, 28, 255), (255, 191, 0, 140))
+
+
+def scenario_tags(tags: Mapping[str, str], name: str, base: str, change: str, base_render: str, seed: int,
+                  margin_px: int, changed_px: int, changed_ha: float | None) -> dict[str, str]:
+    """The provenance ``tags`` of a scenario's outputs plus what names the scenario."""
+    out = dict(tags)
+    out.update({SCENARIO: name, BASE: base, CHANGE: change, BASE_RENDER: base_render, SEED: str(seed),
+                MARGIN: str(margin_px), CHANGED_PX: str(changed_px)})
+    if changed_ha is not None:
+        out[CHANGED_HA] = f"{changed_ha:.4f}"
+    out["TIFFTAG_IMAGEDESCRIPTION"] = (
+        f"{provenance.summary(out)} Scenario '{name}': the base land cover {base} changed by {change} "
+        f"({changed_px:,} px{'' if changed_ha is None else f', {changed_ha:,.2f} ha'}); pixels farther than "
+        f"{margin_px} px from the change are copied from {base_render}.")
+    return out
+
+
+def check_base_render(path: str, base: RasterInfo) -> RasterInfo:
+    """The base render's description, once it is known to fit the base land cover.
+
+    Raises:
+        InputRasterError: not on the base's grid, or not 3-band 8-bit imagery (naming the file and what differs).
+    """
+    with GdalReader(path) as reader:
+        info = reader.info
+    check_same_grid(base, info, "base render")
+    if info.band_count != 3 or info.dtype != "uint8":
+        raise InputRasterError(f"The base render {path} has {info.band_count} band(s) of {info.dtype}; it must be "
+                               "the 3-band 8-bit imagery rendered from the base land cover (python -m lcgan_qgis "
+                               "translate --seed N).")
+    return info
+
+
+def base_render_notes(info: RasterInfo, model_path: Path, base_name: str, seed: int) -> list[str]:
+    """Notes when the base render's own tags say it came from another model, map or seed."""
+    dataset = gdal.Open(info.name)
+    tags = dataset.GetMetadata() if dataset is not None else {}
+    dataset = None
+    notes = []
+    if tags.get(provenance.MODEL) and tags[provenance.MODEL] != Path(model_path).name:
+        notes.append(f"The base render {info.name} was made by {tags[provenance.MODEL]}, not {Path(model_path).name}: "
+                     "the re-rendered ring will not match it.")
+    if tags.get(provenance.INPUT) and Path(tags[provenance.INPUT]).name != Path(base_name).name:
+        notes.append(f"The base render {info.name} was rendered from {tags[provenance.INPUT]}, not {base_name}.")
+    if tags.get(SEED, str(seed)) != str(seed):
+        notes.append(f"The base render {info.name} was rendered with seed {tags[SEED]}, this scenario with {seed}.")
+    return notes
+
+
+def composite(base_render: str, part: str, grown: np.ndarray, region: Window, out: Path, info: RasterInfo,
+              contract: ModelContract, tags: Mapping[str, str]) -> None:
+    """Write the base render with the re-rendered ``part`` (covering ``region``) pasted where ``grown`` is set."""
+    spec = output_spec(contract)
+    writer = open_writer(str(out), info, spec.bands, spec.dtype, spec.nodata)
+    with writer, GdalReader(base_render) as before, GdalReader(part) as after:
+        style_output(writer, contract)
+        bands = tuple(range(1, spec.bands + 1))
+        for window in strips(info.height, info.width):
+            pixels = before.read(window, bands)
+            rows = Window(region.col_off, window.row_off, region.width, window.height).intersection(region)
+            if rows is not None:
+                local = Window(0, rows.row_off - region.row_off, rows.width, rows.height)
+                new = after.read(local, bands)
+                r0 = rows.row_off - window.row_off
+                target = pixels[:, r0:r0 + rows.height, rows.col_off:rows.col_end]
+                keep = grown[rows.toslices()]
+                target[:, keep] = new[:, keep]
+            writer.write(window.row_off, 0, pixels)
+            writer.flush()
+        writer.set_tags(dict(tags))
+        writer.build_overviews(False)
+        writer.commit()
+
+
+def write_change_mask(mask: np.ndarray, grown: np.ndarray, out: Path, info: RasterInfo,
+                      tags: Mapping[str, str]) -> None:
+    """The change mask: :data:`CHANGED` where the class changed, :data:`MARGIN_RING` in the re-rendered margin."""
+    writer = open_writer(str(out), info, 1, np.dtype(np.uint8), None)  # type: ignore[arg-type]
+    with writer:
+        band = writer.band(1)
+        table = gdal.ColorTable()
+        for value, colour in enumerate(MASK_COLOURS):
+            table.SetColorEntry(value, colour)
+        band.SetRasterColorTable(table)
+        band.SetRasterColorInterpretation(gdal.GCI_PaletteIndex)
+        band.SetRasterCategoryNames(list(MASK_NAMES))
+        band.SetDescription("scenario change")
+        for window in strips(info.height, info.width):
+            rows = window.toslices()
+            values = np.where(mask[rows], CHANGED, np.where(grown[rows], MARGIN_RING, COPIED)).astype(np.uint8)
+            writer.write(window.row_off, 0, values[None])
+        mask_tags = {k: v for k, v in tags.items() if k not in (provenance.SOURCE_TYPE, provenance.AI_GENERATED,
+                                                                 "TIFFTAG_IMAGEDESCRIPTION")}
+        mask_tags[provenance.KIND] = "scenario change mask"
+        writer.set_tags(mask_tags)
+        writer.build_overviews(True)
+        writer.commit()
