@@ -5,8 +5,10 @@
 - :func:`reader_for`: the reader a run uses: the layer's own pixels, or for a web tile service (no pixels of its
   own) the chosen area at the model's resolution;
 - :func:`direction_misfit` / :func:`fits_direction`: whether a layer can be the input of a direction with its
-  default bands: one band of class codes for land cover, at least red, green and blue for imagery, alpha and mask
-  bands not counted (:func:`~lcgan_qgis.plugin.qgis_reader.data_band_count`). (The imagery
+  default bands: one band of class codes for land cover (an elevation raster is recognised, :func:`elevation_like`,
+  and pointed to the Elevation input), at least red, green and blue for imagery, alpha and mask bands not counted
+  (:func:`~lcgan_qgis.plugin.qgis_reader.data_band_count`); :func:`default_bands` and :func:`band_names`: the bands
+  the dock offers (a web layer's red, green, blue). (The imagery
   algorithm also takes a band mapping such as 1,1,1 for a one-band layer: it leaves that layer to the engine,
   whose message explains the mapping.)
 """
@@ -15,15 +17,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from qgis.core import QgsGeometry, QgsRasterLayer
+import numpy as np
+from qgis.core import QgsGeometry, QgsRaster, QgsRasterLayer
 from qgis.PyQt.QtCore import QCoreApplication
 
 from ..core.choices import direction_pointer
 from ..core.errors import InputRasterError
 from ..core.model.contract import Direction
+from ..core.rasters.raster import Grid, Window
 from ..core.rasters.resampling import area_grid
 from ..core.run.job import read_contract, resolve_model_path
-from .qgis_reader import ProviderReader, data_band_count, has_native_grid, metres_per_unit
+from .qgis_reader import (
+    QGIS_TO_NUMPY,
+    ProviderReader,
+    data_band_count,
+    has_native_grid,
+    is_packed_colour,
+    metres_per_unit,
+)
+
+#: Pixels per side read to recognise an elevation raster (a decimated overview of the whole layer).
+SAMPLE_PX = 128
+#: More distinct values than this are not class codes (class legends hold a few dozen classes).
+MAX_CLASS_CODES = 64
+#: Values (in metres or feet) an elevation raster holds: the Dead Sea shore to above Everest in feet.
+ELEVATION_RANGE = (-1500.0, 30000.0)
+#: Pixels per side of the coarse read that checks a web tile service answers.
+SERVICE_PROBE_PX = 32
+_ELEVATION_SEEN: dict[tuple[str, str], str | None] = {}
 
 
 def layer_file(layer: QgsRasterLayer) -> str | None:
@@ -49,11 +70,50 @@ def elevation_file(layer: QgsRasterLayer | None) -> str:
     return path
 
 
+def elevation_like(layer: QgsRasterLayer) -> str | None:
+    """When ``layer`` looks like an elevation raster (one band, many distinct values, an elevation's range), how it
+    looks (``"3,812 distinct values from 1,102 to 2,648"``), else ``None``. Read once per layer source, from a
+    decimated overview."""
+    provider = layer.dataProvider()
+    if provider is None or not has_native_grid(provider) or is_packed_colour(provider) or \
+            data_band_count(provider) != 1:
+        return None
+    key = (layer.id(), layer.source())
+    if key not in _ELEVATION_SEEN:
+        _ELEVATION_SEEN[key] = _elevation_sample(provider)
+    return _ELEVATION_SEEN[key]
+
+
+def _elevation_sample(provider: Any) -> str | None:
+    width, height = min(provider.xSize(), SAMPLE_PX), min(provider.ySize(), SAMPLE_PX)
+    block = provider.block(1, provider.extent(), width, height)
+    dtype = QGIS_TO_NUMPY.get(int(block.dataType())) if block is not None and block.isValid() else None
+    if dtype is None:
+        return None
+    values = np.frombuffer(bytes(block.data()), dtype=dtype).astype(np.float64)
+    if provider.sourceHasNoDataValue(1):
+        values = values[values != provider.sourceNoDataValue(1)]
+    values = values[np.isfinite(values)]
+    distinct = np.unique(values)
+    if distinct.size <= MAX_CLASS_CODES:
+        return None
+    low, high = float(distinct[0]), float(distinct[-1])
+    if not ELEVATION_RANGE[0] <= low <= high <= ELEVATION_RANGE[1]:
+        return None
+    return f"{distinct.size:,} distinct values from {low:,.0f} to {high:,.0f}"
+
+
 def direction_misfit(layer: Any, direction: Direction) -> str | None:
     """Why ``layer`` cannot be the input of ``direction`` (a translated sentence naming it), or ``None``."""
     if not isinstance(layer, QgsRasterLayer) or layer.dataProvider() is None:
         return QCoreApplication.translate("lcgan", "Choose a raster layer to translate.")
     bands = data_band_count(layer.dataProvider())
+    elevation = elevation_like(layer) if direction is Direction.LANDCOVER_TO_RGB and bands == 1 else None
+    if elevation:
+        return QCoreApplication.translate(
+            "lcgan", "Layer '{0}' looks like an elevation raster ({1}), not land cover (class codes): choose it as "
+            "the Elevation (DEM) of the model with relief, and a land-cover map as the input.").format(
+                layer.name(), elevation)
     if direction is Direction.LANDCOVER_TO_RGB and bands != 1:
         return QCoreApplication.translate(
             "lcgan", "Layer '{0}' has {1} bands; a land-cover raster has one band of class codes. For imagery use "
@@ -68,6 +128,37 @@ def direction_misfit(layer: Any, direction: Direction) -> str | None:
 def fits_direction(layer: Any, direction: Direction) -> bool:
     """Whether ``layer`` can be the input of ``direction`` (see :func:`direction_misfit`)."""
     return direction_misfit(layer, direction) is None
+
+
+def band_names(layer: Any) -> list[tuple[int, str]]:
+    """``(band, name)`` of the data bands the reader offers: a web layer's packed colours as Red, Green, Blue; a
+    file's bands by number and colour (``"Band 1 (Red)"``)."""
+    if not isinstance(layer, QgsRasterLayer) or layer.dataProvider() is None:
+        return []
+    provider = layer.dataProvider()
+    if is_packed_colour(provider):
+        return [(1, "Red"), (2, "Green"), (3, "Blue")]
+    return [(band, provider.displayBandName(band) or f"Band {band}")
+            for band in range(1, data_band_count(provider) + 1)]
+
+
+def default_bands(layer: Any) -> tuple[int, int, int] | None:
+    """The red, green, blue bands of ``layer``: from its colour interpretation when it names them, else 1, 2, 3
+    (a 3-band or RGBA image, a web layer); ``None`` for fewer than three data bands."""
+    if not isinstance(layer, QgsRasterLayer) or layer.dataProvider() is None:
+        return None
+    provider = layer.dataProvider()
+    if is_packed_colour(provider):
+        return (1, 2, 3)
+    count = data_band_count(provider)
+    if count < 3:
+        return None
+    colours = {provider.colorInterpretation(b): b for b in range(count, 0, -1)}
+    wanted = (QgsRaster.ColorInterpretation.RedBand, QgsRaster.ColorInterpretation.GreenBand,
+              QgsRaster.ColorInterpretation.BlueBand)
+    if all(c in colours for c in wanted):
+        return tuple(colours[c] for c in wanted)  # type: ignore[return-value]
+    return (1, 2, 3)
 
 
 def reader_for(layer: QgsRasterLayer, aoi_wkt: str | None, model_path: str | None,
@@ -92,4 +183,25 @@ def reader_for(layer: QgsRasterLayer, aoi_wkt: str | None, model_path: str | Non
     area = QgsGeometry.fromWkt(aoi_wkt).boundingBox().intersect(layer.extent())
     bounds = (area.xMinimum(), area.yMinimum(), area.xMaximum(), area.yMaximum())
     grid, message = area_grid(bounds, layer.crs().toWkt(), metres_per_unit(layer.crs()), contract.gsd_m, layer.name())
+    _check_service(layer, bounds)
     return ProviderReader.from_layer(layer, grid), [message]
+
+
+def _check_service(layer: QgsRasterLayer, bounds: tuple[float, float, float, float]) -> None:
+    """Read the area once, coarsely, from a web tile service: no pixel at all means it did not answer.
+
+    Raises:
+        InputRasterError: the service returned no pixels over the area (unreachable, wrong address, no tiles).
+    """
+    xmin, ymin, xmax, ymax = bounds
+    size = SERVICE_PROBE_PX
+    overview = Grid(size, size, (xmin, (xmax - xmin) / size, 0.0, ymax, 0.0, -(ymax - ymin) / size))
+    with ProviderReader.from_layer(layer, overview) as probe:
+        mask = probe.read_mask(Window(0, 0, size, size), (1, 2, 3))
+        error = probe.provider.error().message() if probe.provider.error() else ""
+    if mask is not None and not mask.any():
+        source = dict(part.split("=", 1) for part in layer.source().split("&") if "=" in part).get("url", "")
+        raise InputRasterError(QCoreApplication.translate(
+            "lcgan", "Web layer '{0}' returned no pixels over the area to translate: the service is unreachable "
+            "(no network, a proxy, or a wrong address{1}) or has no tiles there. {2}").format(
+                layer.name(), f": {source}" if source else "", error).strip())

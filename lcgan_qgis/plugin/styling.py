@@ -5,7 +5,7 @@ The legend of land cover lists "42 Evergreen Forest": by default only the classe
 scheme's on request. Every result file gets a QML style and a QMD metadata file beside it (``lc.tif`` ->
 ``lc.qml``, ``lc.qmd``), which QGIS reads whenever it opens the file, so it opens styled, and marked as
 AI-generated (model, version, input, date), in any project. Results go into one layer-tree group (``lcgan``) at the
-top of the project and are named after the input and the direction ("Zion -> land cover").
+top of the project, named after the input, the direction, the model and the seed ("Zion -> RGB (terrain, seed 0)").
 """
 
 from __future__ import annotations
@@ -37,14 +37,22 @@ from ..core.storage.files import AtomicFile
 
 GROUP_NAME = "lcgan"
 RESULT_SUFFIX = {
-    Direction.LANDCOVER_TO_RGB: "synthetic RGB",
+    Direction.LANDCOVER_TO_RGB: "RGB",
     Direction.RGB_TO_LANDCOVER: "land cover",
 }
 
 
-def result_layer_name(input_name: str, direction: Direction) -> str:
-    """``"<input> -> synthetic RGB"`` or ``"<input> -> land cover"``."""
-    return f"{input_name} -> {RESULT_SUFFIX[direction]}"
+def result_layer_name(input_name: str, direction: Direction, model_path: str | None = None,
+                      seed: int | None = None) -> str:
+    """``"nlcd2011 -> RGB (terrain, seed 0)"`` or ``"landsat8_rgb -> land cover (bundled model)"``: the input, what
+    was made, the model (:func:`~lcgan_qgis.plugin.models.model_short_name`) and, for imagery, the seed, so runs
+    can be told apart in the Layers panel and in Processing's pickers."""
+    from .models import model_short_name
+
+    details = [model_short_name(model_path, direction)]
+    if direction is Direction.LANDCOVER_TO_RGB and seed is not None:
+        details.append(f"seed {seed}")
+    return f"{input_name} -> {RESULT_SUFFIX[direction]} ({', '.join(details)})"
 
 
 def class_label(cls: LandCoverClass) -> str:

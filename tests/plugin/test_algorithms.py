@@ -250,7 +250,7 @@ def test_results_loaded_by_processing_are_named_styled_and_grouped(lcgan, models
         group = QgsProject.instance().layerTreeRoot().findGroup("lcgan")
         assert group is not None
         layers = [node.layer() for node in group.findLayers()]
-        assert [layer.name() for layer in layers] == ["scene -> land cover"]
+        assert [layer.name() for layer in layers] == ["scene -> land cover (rgb_to_landcover)"]  # (model file)
         assert isinstance(layers[0].renderer(), QgsPalettedRasterRenderer)
         present = set(np.unique(read(tmp_path / "lc.tif")[0]).tolist()) - {NLCD.nodata_code}
         assert {c.label for c in layers[0].renderer().classes()} == {f"{c.code} {c.name}" for c in NLCD.classes

@@ -107,7 +107,7 @@ def test_results_are_styled_and_grouped(qgis_app, tmp_path: Path) -> None:
     path = write_raster(tmp_path / "lc.tif", landcover_array(30, 30), nodata=255)
     first = add_result_layer(str(path), result_layer_name("Zion", Direction.RGB_TO_LANDCOVER),
                              Direction.RGB_TO_LANDCOVER, NLCD, {}, project=project)
-    assert first.name() == "Zion -> land cover"
+    assert first.name() == "Zion -> land cover (bundled model)"
     renderer = first.renderer()
     assert isinstance(renderer, QgsPalettedRasterRenderer)
     assert [(c.value, c.label, c.color.name()) for c in renderer.classes()] == [
@@ -117,6 +117,6 @@ def test_results_are_styled_and_grouped(qgis_app, tmp_path: Path) -> None:
     project.addMapLayer(loaded)
     place_in_group(loaded, project)
     group = project.layerTreeRoot().findGroup("lcgan")
-    assert [n.layer().name() for n in group.findLayers()] == ["loaded", "Zion -> land cover"]
+    assert [n.layer().name() for n in group.findLayers()] == ["loaded", "Zion -> land cover (bundled model)"]
     assert project.mapLayer(loaded.id()) is loaded
     assert len(project.layerTreeRoot().findLayers()) == 2

@@ -1,4 +1,5 @@
-"""The lcgan Processing provider: ``lcgan:landcover_to_rgb`` and ``lcgan:rgb_to_landcover``."""
+"""The lcgan Processing provider: ``lcgan:landcover_to_rgb``, ``lcgan:rgb_to_landcover`` and, with Dask,
+``lcgan:translate_mosaic``; one algorithm per file over :mod:`.base`."""
 
 from .provider import LcganProvider
 

@@ -7,14 +7,15 @@ from qgis.PyQt.QtGui import QIcon
 
 from ...core.rasters.vectorize import VECTOR_DRIVERS
 from ..icons import plugin_icon
-from .directions import LandcoverToRgb, RgbToLandcover
-from .mosaic_algorithm import TranslateMosaic
+from .landcover_to_rgb import LandcoverToRgb
+from .rgb_to_landcover import RgbToLandcover
+from .translate_mosaic import TranslateMosaic, dask_available
 
 
 class LcganProvider(QgsProcessingProvider):
-    """Registers the two translation algorithms and the Dask mosaic one; rasters are GeoTIFF (a mosaic writes a folder
-    of COG tiles and a VRT), polygons single-file vector formats (they are written under a temporary name and moved
-    into place whole)."""
+    """Registers the two translation algorithms, and the Dask mosaic one where Dask's distributed package is
+    installed; rasters are GeoTIFF (a mosaic writes a folder of COG tiles and a VRT), polygons single-file vector
+    formats (they are written under a temporary name and moved into place whole)."""
 
     def id(self) -> str:
         return "lcgan"
@@ -29,7 +30,10 @@ class LcganProvider(QgsProcessingProvider):
         return plugin_icon()
 
     def loadAlgorithms(self) -> None:
-        for algorithm in (LandcoverToRgb(), RgbToLandcover(), TranslateMosaic()):
+        algorithms = [LandcoverToRgb(), RgbToLandcover()]
+        if dask_available():  # (a desktop user without a cluster is not offered it)
+            algorithms.append(TranslateMosaic())
+        for algorithm in algorithms:
             self.addAlgorithm(algorithm)
 
     def supportedOutputRasterLayerExtensions(self) -> list[str]:

@@ -6,11 +6,12 @@ progress bar counts tiles, Cancel stops the job (the finished tiles stay: runnin
 added to the project, styled like the other lcgan results. Dask is imported only when it runs: without it, the
 message says how to install it. There is no local-cluster mode here: worker processes started from inside QGIS
 would be QGIS's own executable; start a cluster outside (``dask scheduler`` and ``dask worker``) instead. The help
-text is ``translate_mosaic`` in help.yaml.
+text is ``translate_mosaic`` in help.yaml. Offered only where Dask's distributed package is installed.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,24 +23,28 @@ from qgis.core import (
     QgsProcessingOutputRasterLayer,
     QgsProcessingOutputString,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterDefinition,
-    QgsProcessingParameterFile,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
-    QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
 )
 
 from ...core.errors import LcganError
+from ...core.run.settings import ModelChoice
 from ..layers import layer_file
+from ..requests import run_settings
 from ..styling import style_file
 from .base import LcganAlgorithm
 from .result_styler import ResultStyler
 
 
+def dask_available() -> bool:
+    """Whether Dask's distributed package can be imported (the algorithm is offered only then)."""
+    return importlib.util.find_spec("distributed") is not None
+
+
 class TranslateMosaic(LcganAlgorithm):
-    """``lcgan:translate_mosaic``: the execution, overlap, elevation and resolution parameters are the translation
-    algorithms' own (:class:`.base.LcganAlgorithm`), read into the same request fields."""
+    """``lcgan:translate_mosaic``: the model, execution, overlap, elevation and resolution parameters are the
+    translation algorithms' own (:class:`.base.LcganAlgorithm`), read into the same request fields."""
 
     SCHEDULER = "SCHEDULER"
     OUTPUT_FOLDER = "OUTPUT_FOLDER"
@@ -67,10 +72,8 @@ class TranslateMosaic(LcganAlgorithm):
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         label = self.LABELS
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr(label[self.INPUT])))
-        self.addParameter(QgsProcessingParameterFile(self.MODEL, self.tr(label[self.MODEL]),
-                                                     behavior=QgsProcessingParameterFile.Behavior.File,
-                                                     extension="onnx"))
+        self.add_input(label[self.INPUT], None)
+        self.add_model(None, optional=False)
         self.addParameter(QgsProcessingParameterString(self.SCHEDULER, self.tr(label[self.SCHEDULER])))
         self.addParameter(QgsProcessingParameterNumber(
             self.TILE_PX, self.tr(label[self.TILE_PX]), type=QgsProcessingParameterNumber.Type.Integer,
@@ -78,14 +81,11 @@ class TranslateMosaic(LcganAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             self.THREADS, self.tr(label[self.THREADS]), type=QgsProcessingParameterNumber.Type.Integer,
             defaultValue=0, minValue=0, maxValue=1024))
-        self._add_execution_parameters()
-        self.addParameter(QgsProcessingParameterNumber(
-            self.OVERLAP, self.tr(label[self.OVERLAP]), type=QgsProcessingParameterNumber.Type.Integer,
-            defaultValue=None, optional=True, minValue=0, maxValue=4096))
-        self._add_elevation_parameters()
-        check_gsd = QgsProcessingParameterBoolean(self.CHECK_GSD, self.tr(label[self.CHECK_GSD]), defaultValue=True)
-        check_gsd.setFlags(check_gsd.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
-        self.addParameter(check_gsd)
+        self.add_execution()
+        self.add_overlap()
+        self.add_elevation()
+        self.addParameter(self.flagged(QgsProcessingParameterBoolean(
+            self.CHECK_GSD, self.tr(label[self.CHECK_GSD]), defaultValue=True)))
         self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER,
                                                                   self.tr(label[self.OUTPUT_FOLDER])))
         self.addOutput(QgsProcessingOutputRasterLayer(self.OUTPUT, self.tr("Mosaic (VRT)")))
@@ -95,7 +95,8 @@ class TranslateMosaic(LcganAlgorithm):
 
     def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
-        from ...mosaic.job import MosaicRequest, run_mosaic
+        from ...mosaic.job import run_mosaic
+        from ...mosaic.request import Cluster, MosaicRequest
 
         feedback = feedback or QgsProcessingFeedback()
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
@@ -107,17 +108,16 @@ class TranslateMosaic(LcganAlgorithm):
         if not scheduler:
             raise QgsProcessingException(self.tr("Give the address of a running Dask scheduler (e.g. "
                                                  "tcp://host:8786)."))
-        overlap = None
-        if parameters.get(self.OVERLAP) not in (None, ""):
-            overlap = self.parameterAsInt(parameters, self.OVERLAP, context)
+        overlap = self.optional_int(parameters, self.OVERLAP, context)
         try:
+            fields = {"overlap_px": overlap, "check_gsd": self.parameterAsBoolean(parameters, self.CHECK_GSD, context),
+                      "threads": self.parameterAsInt(parameters, self.THREADS, context) or None,
+                      **self.execution_options(parameters, context), **self.elevation_options(parameters, context)}
             request = MosaicRequest(
-                model_path=self.parameterAsFile(parameters, self.MODEL, context), inputs=(source,),
-                output_dir=self.parameterAsString(parameters, self.OUTPUT_FOLDER, context), scheduler=scheduler,
-                threads_per_worker=self.parameterAsInt(parameters, self.THREADS, context) or None,
-                tile_px=self.parameterAsInt(parameters, self.TILE_PX, context), overlap_px=overlap,
-                check_gsd=self.parameterAsBoolean(parameters, self.CHECK_GSD, context), input_name=layer.name(),
-                **self._execution_options(parameters, context), **self._elevation_options(parameters, context),
+                inputs=(source,), output_dir=self.parameterAsString(parameters, self.OUTPUT_FOLDER, context),
+                model=ModelChoice(self.model_path(parameters, context)), settings=run_settings(fields),
+                cluster=Cluster(scheduler=scheduler, tile_px=self.parameterAsInt(parameters, self.TILE_PX, context)),
+                input_name=layer.name(),
             )
             result = run_mosaic(request, lambda done, total: feedback.setProgress(100.0 * done / total),
                                 feedback.isCanceled, feedback.pushInfo)
