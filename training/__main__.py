@@ -94,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="evaluate exported models on a paired area (training/evaluation/)")
     add_evaluate_arguments(evaluate)
     evaluate.set_defaults(func=run_evaluate)
+
+    from .finetune.cli import add_arguments as add_finetune_arguments
+    from .finetune.cli import run as run_finetune
+
+    finetune = sub.add_parser("finetune", help="adapt a model folder to your region and class scheme "
+                                               "(training/finetune, docs/training.md)")
+    add_finetune_arguments(finetune)
+    finetune.set_defaults(func=run_finetune)
     return parser
 
 

@@ -1,0 +1,60 @@
+"""A "new region and scheme" made from the Zion sample, for the fine-tuning check, tests and docs.
+
+The NLCD 2011 map on its own grid (EPSG:26912, 31.5 m: the imagery is EPSG:32612, 30 m, so the run warps it)
+regrouped into 7 classes the bundled models never had: water, developed, barren, forest, shrub,
+herbaceous/planted, wetland. The scheme JSON lists the NLCD codes each class groups (``includes``), which is how the
+run carries the base model's classes over and scores the base model in the new scheme.
+
+    python -m training.finetune.example ../shared/data/zion /tmp/zion7
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+SEVEN = [
+    (1, "Water", "#466b9f", [11, 12]),
+    (2, "Developed", "#d99282", [21, 22, 23, 24]),
+    (3, "Barren", "#b3ac9f", [31]),
+    (4, "Forest", "#1c5f2c", [41, 42, 43]),
+    (5, "Shrub", "#ccb879", [51, 52]),
+    (6, "Herbaceous and planted", "#dcd939", [71, 72, 73, 74, 81, 82]),
+    (7, "Wetland", "#6c9fb8", [90, 95]),
+]
+
+
+def scheme_json() -> dict:
+    return {"name": "Zion 7 groups (example)", "nodata_code": 255,
+            "classes": [{"code": c, "name": n, "color": col, "includes": inc} for c, n, col, inc in SEVEN]}
+
+
+def build(zion: str | Path, out: str | Path) -> dict[str, Path]:
+    """Write ``zion7.tif``, ``zion7.json`` into ``out``; returns the paths (plus the imagery and the areas)."""
+    import rasterio
+
+    zion, out = Path(zion), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    lut = np.full(256, 255, dtype=np.uint8)
+    for code, _n, _c, includes in SEVEN:
+        lut[includes] = code
+    with rasterio.open(zion / "nlcd2011.tif") as src:
+        profile = src.profile
+        regrouped = lut[src.read(1)]
+    profile.update(nodata=255, dtype="uint8", count=1)
+    with rasterio.open(out / "zion7.tif", "w", **profile) as dst:
+        dst.write(regrouped, 1)
+        dst.write_colormap(1, {c: (*(int(col[i:i + 2], 16) for i in (1, 3, 5)), 255)
+                               for c, _n, col, _i in SEVEN})
+    (out / "zion7.json").write_text(json.dumps(scheme_json(), indent=1), encoding="utf-8")
+    areas = Path(__file__).resolve().parents[1] / "configs" / "zion_areas"
+    return {"landcover": out / "zion7.tif", "scheme": out / "zion7.json", "imagery": zion / "landsat8_rgb.tif",
+            "train_area": areas / "train_north.geojson", "val_area": areas / "heldout_south.geojson"}
+
+
+if __name__ == "__main__":
+    for key, path in build(sys.argv[1], sys.argv[2]).items():
+        sys.stdout.write(f"{key}: {path}\n")

@@ -1,0 +1,336 @@
+"""The fine-tuning loop: paired supervised steps from the base generators, on a budget, resumable.
+
+Each step updates both generators on the same ``batch`` windows of the training area: the land-cover model by
+cross-entropy against the labels (pixels without a label ignored), the image model by the L1 of 4x4 block means
+against the imagery (the bundled recipe's low-pass paired term: texture is left to what the base learned), on
+blocks whose pixels are all labelled. The unpaired cycle and adversarial terms are left out: at 10-15 CPU minutes
+they cost two more networks per step for no measured gain (docs/training.md, "Fine-tuning"). BatchNorm layers stay
+frozen (the base's are folded identities: :mod:`training.finetune.base`).
+
+Checkpoints (``checkpoints/last.pt``, atomic) every ``checkpoint_every_s`` and on SIGINT/SIGTERM; a second run
+with the same ``--out`` resumes where the first stopped, and since every window and noise draw is seeded by (seed,
+step) the resumed run takes the very steps the uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import json
+import logging
+import math
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lcgan_qgis.core.model.contract import Direction
+from lcgan_qgis.core.model.scheme import ClassScheme
+
+from ..checkpoints import load_checkpoint, save_atomic
+from ..errors import TrainingError
+from . import evaluate as ev
+from .base import freeze_norms, load_base_folder
+from .data import Scene, WindowSampler, load_scene
+from .schemes import class_mapping, read_includes, scheme_from_raster, transfer
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "lcgan-finetune-1"
+
+
+@dataclass
+class Settings:
+    """Everything a fine-tuning run is given (the command line's options)."""
+
+    base: str
+    imagery: list[str]
+    out: str
+    landcover: list[str] = field(default_factory=list)
+    labels: str = ""
+    class_field: str = "class"
+    scheme: str = ""
+    train_area: str = ""
+    val_area: str = ""
+    minutes: float = 0.0
+    steps: int = 0
+    device: str = "cpu"
+    threads: int = 1
+    bands: list[int] = field(default_factory=lambda: [1, 2, 3])
+    crop: int = 128
+    batch: int = 4
+    lr: float = 1e-4
+    image_weight: float = 1.0  # weight of the image model's low-pass L1 (0: leave it as the base has it)
+    freeze_encoder: bool = False  # train only the residual blocks and the decoder
+    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    val_every_s: float = 60.0
+    checkpoint_every_s: float = 120.0
+    seed: int = 0
+    int8: bool = True
+
+    def identity(self) -> str:
+        """What a resumed run must share with the first (data, scheme, base, recipe; not the budget)."""
+        keep = {k: v for k, v in asdict(self).items()
+                if k not in ("minutes", "steps", "device", "threads", "val_every_s", "checkpoint_every_s", "int8")}
+        return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class FineTune:
+    """Builds a run from :class:`Settings` (data, scheme, generators), then :meth:`train` runs the budget."""
+
+    def __init__(self, settings: Settings) -> None:
+        s = self.settings = settings
+        if s.minutes <= 0 and s.steps <= 0:
+            raise TrainingError("Give a budget: --minutes N or --steps N (both > 0).")
+        if not s.landcover and not s.labels:
+            raise TrainingError("Give labels: --landcover RASTER and/or --labels POLYGONS --class-field FIELD.")
+        if s.crop < 32 or s.crop % 4:
+            raise TrainingError(f"--crop {s.crop} must be a multiple of 4, at least 32.")
+        torch.set_num_threads(max(1, s.threads))
+        self.device = torch.device("cuda" if s.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
+        if s.device == "cuda" and self.device.type != "cuda":
+            raise TrainingError("--device cuda, but torch sees no CUDA device; use --device cpu.")
+        self.out = Path(s.out)
+        self.ckpt = self.out / "checkpoints" / "last.pt"
+        bases = load_base_folder(s.base)
+        self.base = bases
+        self.base_scheme = bases[Direction.RGB_TO_LANDCOVER].contract.scheme
+        contract = bases[Direction.LANDCOVER_TO_RGB].contract
+        if contract.terrain_channels:
+            raise TrainingError(f"--base {s.base}: its land cover -> RGB model reads elevation; fine-tuning starts "
+                                "from map-only models.")
+        self.scheme = self._scheme()
+        from lcgan_qgis.core.model.scheme import unseen_code_substitutes
+
+        self.substitutes = unseen_code_substitutes(self.scheme, self._present_codes())
+        for code, target in self.substitutes.items():
+            log.warning("land-cover code %d is not in the scheme '%s': read as %d (the nearest class of the same NLCD "
+                        "group)", code, self.scheme.name, target)
+        self.scenes: list[Scene] = []
+        self.split: dict[str, Any] | None = None
+        radiometry = bases[Direction.RGB_TO_LANDCOVER].contract.radiometry
+        for image in s.imagery:
+            scene, split = load_scene(image, s.landcover, s.labels or None, s.class_field, s.bands, self.scheme,
+                                      radiometry, self.substitutes, s.train_area or None, s.val_area or None)
+            self.scenes.append(scene)
+            self.split = self.split or split
+        if not any((sc.val & sc.labelled).any() for sc in self.scenes):
+            raise TrainingError("No labelled pixel in the validation area.")
+        self.sampler = WindowSampler(self.scenes, s.crop, s.seed)
+        self.quick = [(sc, ev.quick_windows(sc)) for sc in self.scenes]
+        self._build_nets()
+        self.step, self.elapsed_s, self.curve = 0, 0.0, []
+        self.stop_signal: int | None = None
+        if self.ckpt.is_file():
+            self._resume()
+
+    # -- setup ----------------------------------------------------------------------------------------------
+    def _scheme(self) -> ClassScheme:
+        s = self.settings
+        if s.scheme:
+            return ClassScheme.load(s.scheme)
+        from lcgan_qgis.core.model.scheme import unseen_code_substitutes
+
+        codes = self._present_codes()
+        if not (codes - set(self.base_scheme.codes) - set(unseen_code_substitutes(self.base_scheme, codes))):
+            return self.base_scheme
+        for path in s.landcover:
+            found = scheme_from_raster(path)
+            if found is not None:
+                log.info("class scheme from %s's colour table: %d classes", path, len(found))
+                return found
+        raise TrainingError(f"The land cover has codes {sorted(codes - set(self.base_scheme.codes))} the base "
+                            f"scheme '{self.base_scheme.name}' lacks, and no colour table; give --scheme S.json.")
+
+    def _present_codes(self) -> set[int]:
+        import rasterio
+
+        codes: set[int] = set()
+        for path in self.settings.landcover:
+            if not Path(path).is_file():
+                raise TrainingError(f"Land-cover file not found: {path}")
+            with rasterio.open(path) as ds:
+                values = np.unique(ds.read(1))
+                codes |= {int(v) for v in values if ds.nodata is None or v != ds.nodata}
+        return codes - {self.base_scheme.nodata_code} if not self.settings.scheme else codes
+
+    def _build_nets(self) -> None:
+        s = self.settings
+        base = {"g_rgb2lc": self.base[Direction.RGB_TO_LANDCOVER], "g_lc2rgb": self.base[Direction.LANDCOVER_TO_RGB]}
+        self.archs = {k: b.architecture for k, b in base.items()}
+        base_nets = {k: b.net for k, b in base.items()}
+        counts = self._base_cooccurrence(base_nets["g_rgb2lc"])
+        includes = read_includes(s.scheme, self.scheme) if s.scheme else {}
+        self.mapping = class_mapping(self.base_scheme, self.scheme, includes, counts)
+        weights = counts.sum(axis=1) if counts is not None else np.ones(len(self.base_scheme))
+        self.nets, self.transfer_notes = transfer(base_nets, self.archs, self.base_scheme, self.scheme, self.mapping,
+                                                  weights, s.seed)
+        self.nets = {k: v.to(self.device) for k, v in self.nets.items()}
+        self.initial_lc2rgb = copy.deepcopy(self.nets["g_lc2rgb"]).eval()
+        self.k = len(self.scheme)
+        self.extra = self.nets["g_lc2rgb"].in_channels - self.k
+        self.params: dict[str, list[nn.Parameter]] = {}
+        for name, net in self.nets.items():
+            net.train()
+            freeze_norms(net)
+            if s.freeze_encoder:
+                for layer in list(net.model)[:10]:  # first convolution and the two downsampling stages
+                    for p in layer.parameters():
+                        p.requires_grad_(False)
+            self.params[name] = [p for p in net.parameters() if p.requires_grad]
+        self.opts = {k: torch.optim.Adam(v, lr=s.lr, betas=(0.9, 0.999)) for k, v in self.params.items()}
+
+    def _base_cooccurrence(self, net: nn.Module) -> np.ndarray | None:
+        """Base predictions against training labels on a few training windows (class matching, weights)."""
+        kb, kn = len(self.base_scheme), len(self.scheme)
+        counts = np.zeros((kb, kn), dtype=np.int64)
+        for scene in self.scenes:
+            mask = scene.train & scene.labelled
+            proxy = Scene(scene.name, scene.image, scene.labels, scene.train, mask, scene.transform, scene.crs,
+                          scene.low, scene.high)
+            for rows, cols in ev.quick_windows(proxy, 256, 4):
+                pred = ev.predict(net, scene.image[:, rows, cols])
+                truth = scene.labels[rows, cols]
+                ok = mask[rows, cols]
+                np.add.at(counts, (pred[ok], truth[ok]), 1)
+        return counts
+
+    # -- checkpoints ----------------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {"format": CHECKPOINT_FORMAT, "identity": self.settings.identity(), "step": self.step,
+                "config": asdict(self.settings),
+                "elapsed_s": self.elapsed_s, "curve": self.curve,
+                "nets": {k: v.state_dict() for k, v in self.nets.items()},
+                "opts": {k: v.state_dict() for k, v in self.opts.items()}, "scheme": self.scheme.to_dict()}
+
+    def save(self) -> None:
+        try:
+            self.ckpt.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TrainingError(f"Cannot create {self.ckpt.parent}: {exc.strerror or exc}.") from None
+        save_atomic(self.state(), self.ckpt)
+        log.info("checkpoint: step %d -> %s", self.step, self.ckpt)
+
+    def _resume(self) -> None:
+        state = load_checkpoint(self.ckpt)
+        if state.get("format") != CHECKPOINT_FORMAT or state.get("identity") != self.settings.identity():
+            raise TrainingError(f"{self.ckpt} is from a fine-tuning run with other data, scheme, base or recipe; "
+                                "use a new --out folder (or delete it to start over).")
+        for k, net in self.nets.items():
+            net.load_state_dict(state["nets"][k])
+        for k, opt in self.opts.items():
+            opt.load_state_dict(state["opts"][k])
+        self.step, self.elapsed_s, self.curve = int(state["step"]), float(state["elapsed_s"]), list(state["curve"])
+        log.info("resumed from %s at step %d (%.1f min trained)", self.ckpt, self.step, self.elapsed_s / 60)
+
+    # -- the loop -------------------------------------------------------------------------------------------
+    def train_step(self) -> dict[str, float]:
+        s = self.settings
+        images, labels = self.sampler.batch(self.step, s.batch)
+        x = torch.from_numpy(images).to(self.device)
+        y = torch.from_numpy(labels).to(self.device)
+        gen = torch.Generator().manual_seed(s.seed * 1_000_003 + self.step)
+        gain = 1.0 + (torch.rand((x.shape[0], x.shape[1], 1, 1), generator=gen) - 0.5) * 0.2
+        offset = (torch.rand((x.shape[0], x.shape[1], 1, 1), generator=gen) - 0.5) * 0.1
+        noise = torch.randn((x.shape[0], self.extra, x.shape[2], x.shape[3]), generator=gen)
+        cast = torch.autocast(self.device.type, dtype=torch.bfloat16) if s.precision == "bf16" else \
+            contextlib.nullcontext()
+        losses = {}
+        with cast:
+            logits = self.nets["g_rgb2lc"]((x * gain.to(x) + offset.to(x)).clamp(-1, 1))
+            ce = nn.functional.cross_entropy(logits.float(), y, ignore_index=-1)
+        self.opts["g_rgb2lc"].zero_grad(set_to_none=True)
+        ce.backward()
+        self.opts["g_rgb2lc"].step()
+        losses["ce"] = float(ce.detach())
+        if s.image_weight > 0:
+            inp = ev.onehot(y.cpu(), self.k, self.extra, noise).to(self.device)
+            with cast:
+                fake = self.nets["g_lc2rgb"](inp).float()
+            ok = ((y >= 0).float()[:, None])
+            pooled_ok = (nn.functional.avg_pool2d(ok, 4) > 0.999).float()
+            diff = (nn.functional.avg_pool2d(fake, 4) - nn.functional.avg_pool2d(x, 4)).abs().mean(1, keepdim=True)
+            l1 = (diff * pooled_ok).sum() / pooled_ok.sum().clamp(min=1.0)
+            self.opts["g_lc2rgb"].zero_grad(set_to_none=True)
+            (s.image_weight * l1).backward()
+            self.opts["g_lc2rgb"].step()
+            losses["l1"] = float(l1.detach())
+        return losses
+
+    def quick_accuracy(self) -> float:
+        cm = sum(ev.confusion(sc, wins, lambda im: ev.predict(self.nets["g_rgb2lc"], im), self.k)
+                 for sc, wins in self.quick)
+        return float(np.trace(cm) / max(1, cm.sum()))
+
+    def done(self) -> bool:
+        s = self.settings
+        return (s.steps > 0 and self.step >= s.steps) or (s.minutes > 0 and self.elapsed_s >= s.minutes * 60)
+
+    def train(self, progress: Any = None) -> int:
+        """Run the budget (or what is left of it after a resume); returns the step reached."""
+        s = self.settings
+        previous = self._install_signals()
+        try:
+            if not self.curve:
+                t0 = time.monotonic()
+                acc = self.quick_accuracy()
+                val_s = time.monotonic() - t0
+                if s.minutes and s.minutes * 60 < 3 * val_s:
+                    raise TrainingError(f"--minutes {s.minutes:g} is too small: one validation pass takes {val_s:.0f} s"
+                                        f" here; give at least {math.ceil(3 * val_s / 60)} minute(s).")
+                self.curve.append({"step": 0, "minutes": 0.0, "accuracy": acc, "loss": None})
+                log.info("step 0: validation accuracy %.4f (the base generators with the carried-over classes)", acc)
+            last_val = last_ckpt = time.monotonic()
+            losses: dict[str, float] = {}
+            while not self.done() and self.stop_signal is None:
+                t0 = time.monotonic()
+                losses = self.train_step()
+                self.step += 1
+                dt = time.monotonic() - t0
+                self.elapsed_s += dt
+                if not all(math.isfinite(v) for v in losses.values()):
+                    raise TrainingError(f"Loss became {losses} at step {self.step}; the last good checkpoint "
+                                        f"{self.ckpt} is kept. Lower --lr.")
+                if self.step <= 3 or self.step % 10 == 0:
+                    log.info("step %d: %s (%.2f s/step)", self.step,
+                             ", ".join(f"{k} {v:.4f}" for k, v in losses.items()), dt)
+                now = time.monotonic()
+                if now - last_val >= s.val_every_s or self.done():
+                    acc = self.quick_accuracy()
+                    self.curve.append({"step": self.step, "minutes": round(self.elapsed_s / 60, 3), "accuracy": acc,
+                                       "loss": losses})
+                    log.info("step %d (%.1f min): loss %s, validation accuracy %.4f", self.step, self.elapsed_s / 60,
+                             ", ".join(f"{k} {v:.4f}" for k, v in losses.items()), acc)
+                    last_val = time.monotonic()
+                if progress is not None:
+                    progress(self.step, losses, self.curve[-1]["accuracy"])
+                if time.monotonic() - last_ckpt >= s.checkpoint_every_s:
+                    self.save()
+                    last_ckpt = time.monotonic()
+            self.save()
+            if self.stop_signal is not None:
+                log.warning("signal %d: checkpoint at step %d kept; run the same command to resume", self.stop_signal,
+                            self.step)
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+        return self.step
+
+    def _install_signals(self) -> dict[int, Any]:
+        def handler(signum: int, _frame: Any) -> None:
+            if self.stop_signal is not None:
+                raise KeyboardInterrupt
+            self.stop_signal = signum
+            log.warning("signal %d: stopping after this step with a checkpoint", signum)
+
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):
+                previous[sig] = signal.signal(sig, handler)
+        return previous
