@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from lcgan_qgis.core.model.scheme import ClassScheme, LandCoverClass
+from training.evaluation.frechet import frechet_distance
 from training.evaluation.realism import (
     checkerboard_index,
     compare_textures,
     cut_patches,
-    frechet_distance,
     gaussian_blur,
     grid_patches,
     local_std,

@@ -1,16 +1,22 @@
-"""Quick held-out measures of a training run, for ablation tables: export its last checkpoint and run the engine.
+"""Quick held-out measures of models and training runs: minutes of CPU, through the plugin's job.
 
-For each run: RGB -> land cover through the plugin's engine on the paired Zion scene at 128, 256 and 512 px windows
-(accuracy inside the held-out polygons, and the share of pixels that change between window sizes), land cover ->
-RGB at 256 and 512 px windows (PSNR between them), the checkerboard index of the generated imagery and its local
-texture, both against the real imagery of the held-out area. ``make evaluate`` reports the full set of metrics for
-the bundled models; these are the few that decide a recipe, cheap enough to run on every ablation run.
+* :func:`quick_realism`: the realism measures of issue 22 (:mod:`.measures`: peak index, relief correlation, texture
+  Frechet distance with its references, a one-seed two-sample test) plus seed diversity (:mod:`.seeds`) and, when
+  asked, the class crops (:mod:`.crops`) of the land cover -> RGB generator(s) of a model file, a models folder or a
+  training checkpoint, on the held-out area (``python -m training evaluate --quick``).
+* :func:`measure_run`, for ablation tables: exports a run's last checkpoint and measures RGB -> land cover through
+  the plugin's engine on the paired Zion scene at 128, 256 and 512 px windows (accuracy inside the held-out
+  polygons, the share of pixels that change between window sizes), land cover -> RGB at 256 and 512 px windows
+  (PSNR between them), the checkerboard index of the generated imagery and its local texture, both against the real
+  imagery of the held-out area.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +24,103 @@ import numpy as np
 import rasterio
 from rasterio.features import geometry_mask
 
+from lcgan_qgis.core.model.contract import Direction
+from lcgan_qgis.core.model.runtime import load_model
+from lcgan_qgis.core.resources import bundled_model_path
+
 from ..areas import load_areas
-from .rasters import translate_file
+from .crops import write_class_crops
+from .measures import QUICK_TWO_SAMPLE, Ground, headline, realism_measures
+from .plots import codes_to_rgb, image_to_display
+from .rasters import area_mask, read_raster, translate_file
 from .realism import checkerboard_index, local_std, percentile_stretch
+from .scores import clip_to_radiometry, generated_to_image_units
+from .seeds import render_seeds, seed_diversity
+from .two_sample import TwoSampleConfig
 
 IMAGE_FILE = "landsat8_rgb.tif"
 LANDCOVER_FILE = "nlcd2011_on_landsat_grid.tif"
+DEM_FILE = "srtm_on_landsat_grid.tif"
 WINDOWS_PX = (128, 256, 512)
+HELDOUT = Path(__file__).resolve().parents[1] / "configs" / "zion_areas" / "heldout_south.geojson"
+GENERATOR_FILES = {"map_only": "landcover_to_rgb.onnx", "terrain_aware": "landcover_to_rgb_terrain.onnx"}
+
+
+def _generators(models: Path, work: Path) -> dict[str, Path]:
+    """``{name: onnx}`` of the land cover -> RGB generators in a model file, a models folder or a checkpoint."""
+    if models.suffix == ".pt":
+        from ..export import export_checkpoint
+
+        export_checkpoint(models, work / "exported")
+        return {"generator": work / "exported" / GENERATOR_FILES["map_only"]}
+    if models.is_dir():
+        found = {name: models / f for name, f in GENERATOR_FILES.items() if (models / f).is_file()}
+        if not found:
+            raise FileNotFoundError(f"{models} holds no {' or '.join(GENERATOR_FILES.values())}.")
+        return found
+    if not models.is_file():
+        raise FileNotFoundError(f"model not found: {models} (give an .onnx file, a models folder or a .pt checkpoint).")
+    return {"generator": models}
+
+
+def quick_realism(models: str | Path, data_dir: str | Path, heldout: str | Path, reader: str | Path | None = None,
+                  seeds: tuple[int, int] | None = (1, 2), two_sample: TwoSampleConfig | None = QUICK_TWO_SAMPLE,
+                  crops_dir: str | Path | None = None, device: str = "cpu", precision: str = "auto") -> dict:
+    """Issue 22's realism measures of the land cover -> RGB generator(s) in ``models`` on the ``heldout`` polygons.
+
+    Args:
+        models: an ``.onnx`` generator, a folder (``landcover_to_rgb.onnx`` and/or ``landcover_to_rgb_terrain.onnx``)
+            or a training checkpoint ``.pt`` (its generator is exported first).
+        data_dir: the Zion folder (imagery, map and DEM on one grid); the training area is everything outside
+            ``heldout``.
+        reader: the RGB -> land cover model that reads both seeds' renders (default: the bundled one).
+        seeds: two noise seeds for the diversity measure (None: skip, saves four model runs per generator).
+        two_sample: the classifier test's budget (None: skip). crops_dir: where the class crops go (None: none).
+
+    Returns:
+        ``{"headline": {name: few numbers}, "measures": ..., "crops": ..., "seconds": ...}``.
+    """
+    started = time.perf_counter()
+    data_dir, reader = Path(data_dir), Path(reader) if reader else bundled_model_path(Direction.RGB_TO_LANDCOVER)
+    real, lc = read_raster(data_dir / IMAGE_FILE), read_raster(data_dir / LANDCOVER_FILE)
+    dem_path = data_dir / DEM_FILE
+    dem = read_raster(dem_path) if dem_path.is_file() else None
+    inside = area_mask(heldout, real)
+    images, runs, renders = {}, {}, {}
+    with tempfile.TemporaryDirectory(prefix="lcgan-quick-") as tmp:
+        work = Path(tmp)
+        for name, path in _generators(Path(models), work).items():
+            with load_model(path, device="cpu") as m:
+                contract = m.contract
+            elevation = dem_path if contract.terrain is not None else None
+            if contract.terrain is not None and dem is None:
+                raise FileNotFoundError(f"{path.name} is terrain-aware and {dem_path} is missing.")
+            target = work / f"{name}.tif"
+            runs[name] = translate_file(path, data_dir / LANDCOVER_FILE, target, device, precision=precision,
+                                        elevation_path=elevation)
+            gen = read_raster(target)
+            images[name] = (generated_to_image_units(gen.pixels[:3], contract.radiometry), gen)
+            if seeds is not None:
+                renders[name] = render_seeds(path, data_dir / LANDCOVER_FILE, real, contract.radiometry, reader,
+                                             work, seeds, elevation, device)
+    valid = real.valid & lc.valid & np.logical_and.reduce([g.valid for _u, g in images.values()])
+    ground = Ground(clip_to_radiometry(real.pixels, contract.radiometry).astype(np.float32), inside & valid,
+                    ~inside & valid,
+                    None if dem is None else np.where(dem.valid, dem.pixels[0].astype(np.float64), np.nan),
+                    (abs(real.geotransform[1]), abs(real.geotransform[5])))
+    measures = realism_measures(ground, {name: units for name, (units, _g) in images.items()}, two_sample)
+    for name, pair in renders.items():
+        measures["generators"][name]["seeds"] = seed_diversity(pair, ground.heldout)
+    report = {"models": str(models), "heldout": str(heldout), "runs": runs, "headline": headline(measures),
+              "measures": measures}
+    if crops_dir is not None:
+        panels = [codes_to_rgb(np.where(lc.valid, lc.pixels[0], 255), contract.scheme),
+                  image_to_display(real.pixels, contract.radiometry),
+                  *(g.pixels[:3].transpose(1, 2, 0) for _u, g in images.values())]
+        report["crops"] = {"panels": ["land cover", "real", *images], "classes": write_class_crops(
+            lc.pixels[0], [("heldout", ground.heldout), ("training_area", ground.training)], panels, crops_dir)}
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    return report
 
 
 def measure_run(run_dir: str | Path, data_dir: str | Path, heldout: str | Path, overlap_px: int = 16) -> dict:
@@ -77,3 +173,31 @@ def measure_run(run_dir: str | Path, data_dir: str | Path, heldout: str | Path, 
         out[f"local_std_{name}"] = float(std[:, ok & mask].mean())
     (run_dir / "measures.json").write_text(json.dumps(out, indent=1), encoding="utf-8")
     return out
+
+
+def add_quick_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``evaluate --quick`` options (``--models``, ``--data``, ``--out``, ``--heldout`` are the command's own)."""
+    parser.add_argument("--quick", action="store_true",
+                        help="only the realism measures of the land cover -> RGB generator(s) in --models (a folder, "
+                             "an .onnx or a training .pt) on --heldout (default: the Zion south): minutes of CPU")
+    parser.add_argument("--crops", type=Path, default=None, help="with --quick: write the class crops (PNG) here")
+    parser.add_argument("--no-seeds", action="store_true", help="with --quick: skip the seed diversity runs")
+    parser.add_argument("--no-two-sample", action="store_true", help="with --quick: skip the two-sample test")
+
+
+def run_quick(args: argparse.Namespace) -> int:
+    """``evaluate --quick``: writes ``OUT/realism_quick.json`` and prints the headline numbers."""
+    models = args.models or bundled_model_path(Direction.LANDCOVER_TO_RGB).parent
+    heldout = args.heldout or HELDOUT
+    report = quick_realism(models, args.data, heldout, seeds=None if args.no_seeds else (1, 2),
+                           two_sample=None if args.no_two_sample else QUICK_TWO_SAMPLE, crops_dir=args.crops,
+                           device=args.device, precision=args.precision)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "realism_quick.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    for name, row in report["headline"].items():
+        print(name, " ".join(f"{k} {v}" for k, v in row.items()))
+    frechet = report["measures"]["frechet"]["distances"]
+    print("frechet references:", " ".join(f"{k} {v}" for k, v in frechet.items()))
+    print(f"wrote {out / 'realism_quick.json'} in {report['seconds']} s")
+    return 0

@@ -90,3 +90,16 @@ def translate_file(model_path: Path, input_path: Path, output_path: Path, device
             "backend": result.backend, "precision": result.precision, "seconds": round(seconds, 2),
             "tiles": result.tiles,
             **({"elevation": elevation_path.name} if elevation_path else {})}
+
+
+def area_mask(areas_path: str | Path, like: Raster) -> np.ndarray:
+    """Bool ``(rows, cols)`` mask of the pixels whose centres lie inside the polygons of ``areas_path``."""
+    from rasterio.crs import CRS
+    from rasterio.features import geometry_mask
+    from rasterio.transform import Affine
+
+    from ..areas import load_areas
+
+    geometry = load_areas(areas_path).in_crs(CRS.from_wkt(like.projection)).context
+    transform = Affine.from_gdal(*like.geotransform)
+    return geometry_mask([geometry], out_shape=like.pixels.shape[1:], transform=transform, invert=True)

@@ -1,8 +1,9 @@
-"""Realism metrics of generated imagery (pure numpy): Frechet distance, checkerboard index, per-class texture.
+"""Realism metrics of generated imagery (pure numpy): patches, checkerboard index, per-class texture.
 
 Arrays follow the project's axis order: images ``(bands, rows, cols)``, masks and class indices ``(rows, cols)``,
 feature sets ``(samples, features)``. Each function says what it measures and in which units. The classifier
-two-sample test (it needs a network) is in :mod:`.two_sample`, the judge's features in :mod:`.judge`.
+two-sample test (it needs a network) is in :mod:`.two_sample`, the judge's features in :mod:`.judge`, the Frechet
+distance in :mod:`.frechet`, the peak index in :mod:`.periodic`, the relief correlation in :mod:`.relief`.
 """
 
 from __future__ import annotations
@@ -16,43 +17,6 @@ from lcgan_qgis.core.model.scheme import ClassScheme
 
 CHECKERBOARD_NEIGHBOUR_BINS = (1, 2)  # bins around a period-2 frequency that form its reference
 TEXTURE_WINDOW_PX = 5  # local standard deviation over 5x5 pixels (150 m at 30 m GSD)
-
-
-# -- Frechet distance -----------------------------------------------------------------------------------------------
-def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean ``(d,)`` and covariance ``(d, d)`` (unbiased, float64) of ``(samples, d)`` features.
-
-    Raises:
-        ValueError: fewer than 2 samples, or not a 2-D array.
-    """
-    x = np.asarray(features, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] < 2:
-        raise ValueError(f"features must be (samples >= 2, dims), got shape {x.shape}.")
-    return x.mean(axis=0), np.atleast_2d(np.cov(x, rowvar=False))
-
-
-def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
-    """Square root of a symmetric positive semi-definite matrix by eigen-decomposition (negative round-off -> 0)."""
-    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2.0)
-    return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
-
-
-def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Frechet distance between Gaussians fitted to two feature sets ``(n_a, d)`` and ``(n_b, d)``.
-
-    ``|mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2)`` (Dowson & Landau 1982; the FID of Heusel et
-    al. 2017 with another feature extractor). Units: squared feature units; 0 for identical sets. Both matrix
-    square roots are of symmetric PSD matrices, so ``numpy.linalg.eigh`` computes them exactly (no scipy). Like
-    every FID the estimate is biased upwards for few samples: compare distances computed with equal sample counts.
-    """
-    mu_a, cov_a = feature_statistics(a)
-    mu_b, cov_b = feature_statistics(b)
-    if mu_a.shape != mu_b.shape:
-        raise ValueError(f"feature sets differ in dimension: {mu_a.shape[0]} and {mu_b.shape[0]}.")
-    root_a = _sqrt_psd(cov_a)
-    cross = np.sqrt(np.clip(np.linalg.eigvalsh(root_a @ cov_b @ root_a), 0.0, None)).sum()
-    distance = float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2.0 * cross)
-    return max(distance, 0.0)
 
 
 # -- patches --------------------------------------------------------------------------------------------------------

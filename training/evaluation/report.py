@@ -33,7 +33,8 @@ from lcgan_qgis.core.resources import bundled_model_path
 from lcgan_qgis.core.run.engine import DEFAULT_WINDOW_PX
 
 from .judge import Judge
-from .rasters import Raster, read_raster, translate_file, write_image
+from .quick import add_quick_arguments, run_quick
+from .rasters import Raster, area_mask, read_raster, translate_file, write_image
 from .scores import (
     baseline_scores,
     clip_to_radiometry,
@@ -79,19 +80,6 @@ def find_models(models_dir: str | Path | None) -> dict[Direction, Path]:
             "`python -m training export --out DIR`) or pass MODEL_DIR=<folder with both .onnx files>."
         )
     return paths
-
-
-def area_mask(areas_path: str | Path, like: Raster) -> np.ndarray:
-    """Bool ``(rows, cols)`` mask of the pixels whose centres lie inside the polygons of ``areas_path``."""
-    from rasterio.crs import CRS
-    from rasterio.features import geometry_mask
-    from rasterio.transform import Affine
-
-    from ..areas import load_areas
-
-    geometry = load_areas(areas_path).in_crs(CRS.from_wkt(like.projection)).context
-    transform = Affine.from_gdal(*like.geotransform)
-    return geometry_mask([geometry], out_shape=like.pixels.shape[1:], transform=transform, invert=True)
 
 
 def _shown(path: Path) -> str:
@@ -331,10 +319,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the judge, two-sample test and window-size runs (minutes) even with --heldout")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "int8"),
                         help="model precision (auto: the int8 siblings on CPU when present, as the plugin does)")
+    add_quick_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``evaluate`` sub-command; prints the summary and where the files are."""
+    if args.quick:
+        return run_quick(args)
     realism = False if args.no_realism else RealismOptions(train_areas=args.train_areas,
                                                           judge_cache_dir=args.judge_cache)
     report = evaluate(args.models, args.data, args.out, args.device, args.overlap_px, args.keep_rasters,

@@ -34,11 +34,11 @@ import numpy as np
 from lcgan_qgis.core.errors import InputRasterError
 from lcgan_qgis.core.model.scheme import ClassScheme
 
+from .frechet import frechet_distance
 from .judge import DEFAULT_CACHE_DIR, FEATURE_CELL_PX, Judge, JudgeConfig, pooled_features
 from .realism import (
     checkerboard_index,
     compare_textures,
-    frechet_distance,
     gaussian_blur,
     grid_patches,
     percentile_stretch,
