@@ -57,11 +57,17 @@ def check_base_render(path: str, base: RasterInfo) -> RasterInfo:
     return info
 
 
+def read_tags(path: str) -> dict[str, str]:
+    """The dataset metadata (provenance tags) of the raster ``path`` (empty when it has none or cannot be read)."""
+    dataset = gdal.Open(str(path))
+    tags = dict(dataset.GetMetadata() or {}) if dataset is not None else {}
+    dataset = None
+    return tags
+
+
 def base_render_notes(info: RasterInfo, model_path: Path, base_name: str, seed: int) -> list[str]:
     """Notes when the base render's own tags say it came from another model, map or seed."""
-    dataset = gdal.Open(info.name)
-    tags = dataset.GetMetadata() if dataset is not None else {}
-    dataset = None
+    tags = read_tags(info.name)
     notes = []
     if tags.get(provenance.MODEL) and tags[provenance.MODEL] != Path(model_path).name:
         notes.append(f"The base render {info.name} was made by {tags[provenance.MODEL]}, not {Path(model_path).name}: "

@@ -9,6 +9,7 @@ from ...core.rasters.vectorize import VECTOR_DRIVERS
 from ..icons import plugin_icon
 from .landcover_to_rgb import LandcoverToRgb
 from .rgb_to_landcover import RgbToLandcover
+from .scenario_algorithm import RenderScenario
 from .translate_mosaic import TranslateMosaic, dask_available
 
 
@@ -30,7 +31,7 @@ class LcganProvider(QgsProcessingProvider):
         return plugin_icon()
 
     def loadAlgorithms(self) -> None:
-        algorithms = [LandcoverToRgb(), RgbToLandcover()]
+        algorithms = [LandcoverToRgb(), RgbToLandcover(), RenderScenario()]
         if dask_available():  # (a desktop user without a cluster is not offered it)
             algorithms.append(TranslateMosaic())
         for algorithm in algorithms:

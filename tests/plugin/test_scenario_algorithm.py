@@ -1,0 +1,106 @@
+"""``lcgan:render_scenario`` through a real QgsApplication and ``processing.run`` / ``runAndLoadResults`` on small
+rasters with the bundled model: the same pixels as the core, drawn polygons from a memory layer, the group of
+before / after / change mask with provenance, and a clear error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lcgan_qgis.core.model.contract import Direction
+from lcgan_qgis.core.resources import bundled_model_path
+
+from .conftest import landcover_array, read, write_raster
+
+SCENARIO = "lcgan:render_scenario"
+GT = (300000.0, 30.0, 0.0, 4150000.0, 0.0, -30.0)
+
+
+@pytest.fixture
+def maps(tmp_path: Path) -> dict[str, Path]:
+    if not bundled_model_path(Direction.LANDCOVER_TO_RGB).is_file():
+        pytest.skip("the bundled land cover -> RGB model is not installed")
+    lc = landcover_array(200, 240, seed=4, nodata_corner=False)
+    changed = lc.copy()
+    changed[80:110, 150:190] = 22
+    return {"base": write_raster(tmp_path / "base.tif", lc, nodata=255),
+            "changed": write_raster(tmp_path / "changed.tif", changed, nodata=255)}
+
+
+def _core(maps: dict[str, Path], out: Path, **fields: object) -> np.ndarray:
+    from lcgan_qgis.core.run.scenario import ScenarioRequest, run_scenario
+    from lcgan_qgis.core.run.settings import Execution, Rendering, RunSettings
+
+    settings = RunSettings(execution=Execution(device="cpu"), rendering=Rendering(seed=3))
+    run_scenario(ScenarioRequest(str(out), str(maps["base"]), settings=settings, **fields))  # type: ignore[arg-type]
+    return read(out)[0]
+
+
+def test_processing_renders_the_scenario_as_the_core_does(lcgan, maps: dict[str, Path], tmp_path: Path) -> None:
+    out, mask = tmp_path / "after.tif", tmp_path / "mask.tif"
+    result = lcgan.run(SCENARIO, {"BASE": str(maps["base"]), "CHANGED": str(maps["changed"]), "SEED": 3,
+                                  "DEVICE": 1, "OUTPUT": str(out), "CHANGE_MASK": str(mask)})
+    assert result["OUTPUT"] == str(out) and result["CHANGE_MASK"] == str(mask)
+    assert result["MARGIN_PX"] == 88 and result["CHANGED_PX"] > 0
+    assert result["CHANGED_HA"] == pytest.approx(result["CHANGED_PX"] * 0.09)
+    assert Path(result["BASE_RENDER_OUTPUT"]).is_file()  # none given: rendered once, written beside
+    np.testing.assert_array_equal(read(out)[0], _core(maps, tmp_path / "core.tif", changed_path=str(maps["changed"])))
+    codes = read(mask)[0]
+    assert set(np.unique(codes).tolist()) == {0, 1, 2}
+
+
+def test_drawn_polygons_and_the_before_after_group(lcgan, maps: dict[str, Path], tmp_path: Path) -> None:
+    from qgis.core import QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
+
+    layer = QgsVectorLayer("Polygon?crs=EPSG:32612&field=code:integer", "drawn", "memory")
+    feature = QgsFeature(layer.fields())
+    x0, y0 = GT[0] + 150 * 30, GT[3] - 80 * 30
+    feature.setGeometry(QgsGeometry.fromWkt(f"POLYGON(({x0} {y0},{x0 + 1200} {y0},{x0 + 1200} {y0 - 900},"
+                                            f"{x0} {y0 - 900},{x0} {y0}))"))
+    feature.setAttributes([22])
+    layer.dataProvider().addFeatures([feature])
+    QgsProject.instance().addMapLayer(layer)
+    out = tmp_path / "after.tif"
+    lcgan.runAndLoadResults(SCENARIO, {"BASE": str(maps["base"]), "POLYGONS": layer, "CLASS_FIELD": "code",
+                                       "SEED": 3, "DEVICE": 1, "NAME": "suburb", "OUTPUT": str(out),
+                                       "CHANGE_MASK": str(tmp_path / "mask.tif")})
+    root = QgsProject.instance().layerTreeRoot()
+    group = root.findGroup("lcgan").findGroup("Scenario: suburb")
+    names = [node.layer().name() for node in group.findLayers()]
+    assert names == ["suburb: change", "suburb: after", "suburb: before"]
+    after = group.findLayers()[1].layer()
+    assert after.source() == str(out) and after.renderer().type() == "multibandcolor"
+    assert "LCGAN_SCENARIO=suburb" in after.metadata().history()
+    assert (tmp_path / "after.qmd").is_file() and "LCGAN_SCENARIO_CHANGE" in (tmp_path / "after.qmd").read_text()
+    # the polygons burnt the base exactly as the core does with the same polygons (written here to a file)
+    np.testing.assert_array_equal(read(out)[0], _core(maps, tmp_path / "core.tif", changed_path=str(
+        write_raster(tmp_path / "burnt.tif", _burnt(maps), nodata=255))))
+    QgsProject.instance().removeAllMapLayers()
+
+
+def _burnt(maps: dict[str, Path]) -> np.ndarray:
+    lc = read(maps["base"])[0].copy()
+    lc[80:110, 150:190] = 22
+    return lc
+
+
+def test_a_class_the_model_never_saw_is_one_clear_line(lcgan, maps: dict[str, Path], tmp_path: Path) -> None:
+    from qgis.core import QgsProcessingException
+
+    with pytest.raises(QgsProcessingException, match="not a class the model knows") as caught:
+        lcgan.run(SCENARIO, {"BASE": str(maps["base"]), "POLYGONS": str(_far_polygons(tmp_path)), "TO_CLASS": 99,
+                             "DEVICE": 1, "OUTPUT": str(tmp_path / "x.tif"), "CHANGE_MASK": str(tmp_path / "m.tif")})
+    assert "\n" not in str(caught.value)
+    assert not (tmp_path / "x.tif").exists()
+
+
+def _far_polygons(folder: Path) -> Path:
+    path = folder / "p.geojson"
+    x0, y0 = GT[0] + 300, GT[3] - 300
+    path.write_text('{"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": '
+                    '"urn:ogc:def:crs:EPSG::32612"}}, "features": [{"type": "Feature", "properties": {}, "geometry": '
+                    f'{{"type": "Polygon", "coordinates": [[[{x0}, {y0}], [{x0 + 300}, {y0}], [{x0 + 300}, '
+                    f'{y0 - 300}], [{x0}, {y0 - 300}], [{x0}, {y0}]]]}}}}]}}')
+    return path
