@@ -34,17 +34,25 @@ FAKE_LC_MODES = ("softmax", "gumbel_st", "softmax_temp")
 UPSAMPLES = ("transpose", "nearest", "bilinear", "blur")
 NORMS = ("instance", "instance_running", "batch")
 OUTPUT_FILTERS = ("none", "checkerboard_null")
-GENERATORS = ("resnet",)  # keys of models.build_generator
-DISCRIMINATORS = ("patchgan",)  # keys of models.build_discriminator
+GENERATORS = ("resnet", "spade", "unet")  # keys of models.build_generator
+RGB2LC_GENERATORS = ("", "resnet", "unet")  # "" = model.generator's (resnet when that is spade, a map-only design)
+DISCRIMINATORS = ("patchgan", "multiscale")  # keys of models.build_discriminator
+# Keys added after models were bundled: left out of the digest while at their default, so
+# the config digests recorded in earlier contracts still match their configs.
+LATER_KEYS: dict[str, dict[str, Any]] = {
+    "model": {"rgb2lc_generator": "", "d_sees_map": False}, "loss": {"lambda_feature_match": 0.0},
+}
 
 
 
 @dataclass
 class ModelConfig:
-    generator: str = "resnet"  # generator builder name (models.build_generator)
+    generator: str = "resnet"  # G_lc2rgb's builder (models.build_generator): resnet | spade | unet
+    rgb2lc_generator: str = ""  # G_rgb2lc's: resnet | unet | "" (= generator; resnet when generator is spade)
     ngf: int = 64  # generator filters in the first layer (seed/paper: 64)
     n_blocks: int = 9  # residual blocks (seed/paper: 9)
-    discriminator: str = "patchgan"  # discriminator builder name (models.build_discriminator)
+    discriminator: str = "patchgan"  # patchgan | multiscale (2 scales, features for loss.lambda_feature_match)
+    d_sees_map: bool = False  # D_rgb also reads the map (+ terrain) the image shows (needs data.paired_landcover)
     ndf: int = 64  # discriminator filters in the first layer
     patch: str = "16"  # "16": seed's 16x16 scores at 256 px; "30": reference 70x70 PatchGAN (30x30 at 256 px)
     fake_lc_for_d: str = "gumbel_st"  # what D_lc and the RGB cycle see for fake maps: softmax|gumbel_st|softmax_temp
@@ -79,6 +87,9 @@ class LossConfig:
     # cycle, paired RGB) compare images average-pooled by this factor, so texture is left to the adversarial term.
     pixel_lowpass_px: int = 1  # 1 = plain per-pixel L1 (reference)
     cycle_image_noise: float = 0.0  # std of Gaussian noise on generated imagery before G_rgb2lc (LC cycle)
+    # pix2pixHD's feature matching: L1 between D_rgb's features of the real image and of G_lc2rgb's painting of
+    # its own map (needs data.paired_landcover; 0 = off)
+    lambda_feature_match: float = 0.0
 
 
 @dataclass
@@ -173,7 +184,12 @@ class TrainConfig:
 
     def digest(self) -> str:
         """SHA-256 (first 16 hex digits) of the config's canonical JSON: what the ONNX contract records."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        values = self.to_dict()
+        for section, defaults in LATER_KEYS.items():
+            for key, default in defaults.items():
+                if values[section][key] == default:
+                    del values[section][key]
+        blob = json.dumps(values, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def to_toml(self) -> str:
@@ -239,6 +255,12 @@ class TrainConfig:
         checks = [
             (m.generator in GENERATORS, "model.generator", f"one of {GENERATORS}"),
             (m.discriminator in DISCRIMINATORS, "model.discriminator", f"one of {DISCRIMINATORS}"),
+            (m.rgb2lc_generator in RGB2LC_GENERATORS, "model.rgb2lc_generator", f"one of {RGB2LC_GENERATORS}"),
+            (not ((m.d_sees_map or loss.lambda_feature_match > 0) and not d.paired_landcover),
+             "model.d_sees_map/loss.lambda_feature_match", "off without data.paired_landcover (they read the map "
+             "of each real image window)"),
+            (loss.lambda_feature_match == 0 or m.discriminator == "multiscale", "loss.lambda_feature_match",
+             "0 unless model.discriminator is multiscale (the PatchGAN returns no features)"),
             (all(getattr(loss, k) >= 0 for k in weights), "loss." + "/".join(weights), ">= 0 (0 switches a term off)"),
             (loss.pool_size >= 0, "loss.pool_size", ">= 0 (0 disables the replay buffer)"),
             (r.checkpoint_every_s >= 0, "runtime.checkpoint_every_s", ">= 0 (0 = off)"),

@@ -34,11 +34,12 @@ from .config import TrainConfig
 from .errors import TrainingError
 from .losses import LSGANLoss, fake_lc_for_d, masked_cross_entropy, masked_l1, real_lc_for_d
 from .models import build_networks
+from .nets.discriminators import as_scales, feature_matching
 from .pool import ImagePool
 from .torch_device import TorchDevice
 
 LOSS_KEYS = ("g_adv_rgb", "g_adv_lc", "cycle_rgb_l1", "cycle_lc_ce", "paired_lc_ce", "paired_rgb_l1", "g_total",
-             "d_rgb", "d_lc")
+             "d_rgb", "d_lc", "feature_match")
 NETS = ("g_lc2rgb", "g_rgb2lc", "d_rgb", "d_lc")
 
 
@@ -132,13 +133,20 @@ class CycleGAN:
             fake_lc = fake_lc_for_d(fake_lc_logits, m.fake_lc_for_d, m.lc_temperature).contiguous(memory_format=mf)
             rec_lc_logits = self.read_imagery(fake_rgb, factor, loss.cycle_image_noise)
             rec_rgb = g_lc2rgb(with_noise(with_terrain(fake_lc, rgb_terrain), k).contiguous(memory_format=mf))
-            g_adv_rgb = self.gan_loss(self.frozen_d["d_rgb"](fake_rgb), True)
+            fake_cond = self.d_rgb_input(fake_rgb, lc, lc_terrain)
+            g_adv_rgb = self.adversarial(self.frozen_d["d_rgb"](fake_cond), True)
             g_adv_lc = self.gan_loss(self.frozen_d["d_lc"](fake_lc), True)
+            feature_match = zero = torch.zeros((), device=dev)
+            if loss.lambda_feature_match > 0 and painted is not None:
+                with torch.no_grad():
+                    real_features = self.frozen_d["d_rgb"](self.d_rgb_input(rgb, paired_onehot, rgb_terrain))
+                painted_features = self.frozen_d["d_rgb"](self.d_rgb_input(painted, paired_onehot, rgb_terrain))
+                feature_match = feature_matching(as_scales(painted_features), as_scales(real_features))
         cycle_lc = masked_cross_entropy(rec_lc_logits, lc_index, lc_valid)
         cycle_rgb = masked_l1(rec_rgb, rgb, rgb_valid, loss.pixel_lowpass_px)
         g_total = (loss.lambda_adv_rgb * g_adv_rgb + loss.lambda_adv_lc * g_adv_lc
-                   + loss.lambda_cycle_lc * cycle_lc + loss.lambda_cycle_rgb * cycle_rgb)
-        zero = torch.zeros((), device=dev)
+                   + loss.lambda_cycle_lc * cycle_lc + loss.lambda_cycle_rgb * cycle_rgb
+                   + loss.lambda_feature_match * feature_match)
         paired_lc = (masked_cross_entropy(fake_lc_logits, paired_index, paired_valid)
                      if paired_index is not None and loss.lambda_paired_lc > 0 else zero)
         paired_rgb = (masked_l1(painted, rgb, paired_valid, loss.pixel_lowpass_px)
@@ -152,21 +160,38 @@ class CycleGAN:
         for name in ("d_rgb", "d_lc"):
             self.nets[name].requires_grad_(True)
         real_lc = real_lc_for_d(lc, m.real_lc_smoothing, m.real_lc_noise).contiguous(memory_format=mf)
-        pooled_rgb = self.pool_rgb.query(fake_rgb.float())
+        pooled_rgb = self.pool_rgb.query(fake_cond.detach().float())  # with its map when D_rgb sees the map
         pooled_lc = self.pool_lc.query(fake_lc.float())
         n = rgb.shape[0]
         with self.dev.autocast():
-            scores_rgb = d_rgb(torch.cat([rgb, pooled_rgb.to(rgb.dtype)]).contiguous(memory_format=mf))
+            real_cond = self.d_rgb_input(rgb, paired_onehot, rgb_terrain)
+            scores_rgb = as_scales(d_rgb(torch.cat([real_cond, pooled_rgb.to(real_cond.dtype)])
+                                         .contiguous(memory_format=mf)))
             scores_lc = d_lc(torch.cat([real_lc, pooled_lc]).contiguous(memory_format=mf))
-        d_rgb_loss = 0.5 * (self.gan_loss(scores_rgb[:n], True) + self.gan_loss(scores_rgb[n:], False))
+        d_rgb_loss = 0.5 * torch.stack([self.gan_loss(scale[-1][:n], True) + self.gan_loss(scale[-1][n:], False)
+                                        for scale in scores_rgb]).mean()
         d_lc_loss = 0.5 * (self.gan_loss(scores_lc[:n], True) + self.gan_loss(scores_lc[n:], False))
         self.opt_d.zero_grad(set_to_none=True)
         (d_rgb_loss + d_lc_loss).backward()
         self.opt_d.step()
 
         values = torch.stack([g_adv_rgb, g_adv_lc, cycle_rgb, cycle_lc, paired_lc, paired_rgb, g_total, d_rgb_loss,
-                              d_lc_loss]).detach()
+                              d_lc_loss, feature_match]).detach().float()
         return dict(zip(LOSS_KEYS, values.float().cpu().tolist(), strict=True))
+
+    def adversarial(self, outputs: torch.Tensor | list[list[torch.Tensor]], target_is_real: bool) -> torch.Tensor:
+        """LSGAN loss of any discriminator's output, averaged over its scales."""
+        return torch.stack([self.gan_loss(scale[-1], target_is_real) for scale in as_scales(outputs)]).mean()
+
+    def d_rgb_input(self, images: torch.Tensor, maps: torch.Tensor | None, terrain: torch.Tensor | None
+                    ) -> torch.Tensor:
+        """What D_rgb reads: the images, then (``model.d_sees_map``) the map and terrain channels they show."""
+        if not self.config.model.d_sees_map:
+            return images
+        if maps is None:
+            raise TrainingError("model.d_sees_map needs the map of every real image window: set "
+                                "data.paired_landcover (and loss.lambda_paired_lc or lambda_paired_rgb > 0).")
+        return torch.cat([images, with_terrain(maps.to(images.dtype), terrain)], dim=1)
 
     def read_imagery(self, images: torch.Tensor, factor: float, noise_std: float = 0.0) -> torch.Tensor:
         """G_rgb2lc's logits for ``images`` seen through the augmentations, at the images' own size.
@@ -205,7 +230,7 @@ class CycleGAN:
         """The image windows' own land cover for the optional semi-supervised terms: ``(index, valid, one-hot)``.
 
         All None without a paired land cover or with both ``lambda_paired_*`` at 0; the one-hot only when
-        ``lambda_paired_rgb`` > 0.
+        ``lambda_paired_rgb`` > 0, ``lambda_feature_match`` > 0 or ``model.d_sees_map``.
         """
         loss = self.config.loss
         if "paired_index" not in batch or (loss.lambda_paired_lc <= 0 and loss.lambda_paired_rgb <= 0):
@@ -213,7 +238,7 @@ class CycleGAN:
         index = batch["paired_index"].to(self.dev.device, non_blocking=True)
         valid = batch["paired_valid"].to(self.dev.device, non_blocking=True) & rgb_valid
         onehot = None
-        if loss.lambda_paired_rgb > 0:
+        if loss.lambda_paired_rgb > 0 or loss.lambda_feature_match > 0 or self.config.model.d_sees_map:
             onehot = one_hot(index, valid, self.num_classes).contiguous(memory_format=self.dev.memory_format)
         return index, valid, onehot
 

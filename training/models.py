@@ -9,7 +9,8 @@ Two choices beyond the reference, each kept selectable (``docs/training.md`` has
 
 * ``upsample``: the reference transposed convolution (``"transpose"``), whose uneven kernel overlap paints a
   period-2 checkerboard (Odena et al. 2016, "Deconvolution and Checkerboard Artifacts"), or resize-convolution
-  (``"nearest"`` / ``"bilinear"``: x2 resize, reflection pad, 3x3 convolution), which cannot.
+  (``"nearest"`` / ``"bilinear"``: x2 resize, reflection pad, 3x3 convolution), which cannot; ``"blur"`` is
+  nearest x2 then the fixed [1, 2, 1] blur (zero response at period 2: :class:`~training.nets.layers.BlurUpsample`).
 * ``norm``: the generator's normalisation. ``"instance"`` (reference) normalises every window by its own statistics,
   so the translation of a pixel depends on the window it was cut in. ``"instance_running"`` trains the same way but
   keeps running averages of those statistics and uses them at inference (``eval()``, and so in the exported graph);
@@ -33,7 +34,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import OUTPUT_FILTERS, UPSAMPLES
+from .config import GENERATORS, OUTPUT_FILTERS, UPSAMPLES
+from .nets.layers import BlurUpsample, CheckerboardNull, init_weights
 
 FINALS = ("tanh", "logits")
 PATCHES = ("16", "30")
@@ -59,29 +61,14 @@ def upsample_block(in_channels: int, out_channels: int, mode: str, norm: NormFac
     if mode == "transpose":
         conv: list[nn.Module] = [nn.ConvTranspose2d(in_channels, out_channels, 3, stride=2, padding=1,
                                                     output_padding=1)]
+    elif mode == "blur":
+        conv = [BlurUpsample(in_channels), nn.ReflectionPad2d(1), nn.Conv2d(in_channels, out_channels, 3)]
     elif mode in ("nearest", "bilinear"):
         resize = nn.Upsample(scale_factor=2, mode=mode, **({"align_corners": False} if mode == "bilinear" else {}))
         conv = [resize, nn.ReflectionPad2d(1), nn.Conv2d(in_channels, out_channels, 3)]
     else:
         raise ValueError(f"Unknown upsample {mode!r}; choose one of {UPSAMPLES}.")
     return [*conv, norm(out_channels), nn.ReLU(True)]
-
-
-class CheckerboardNull(nn.Module):
-    """Fixed per-band 3x3 notch at the (-1)^(row + col) pattern (reflection padded, no weights), clamped to [-1, 1].
-
-    The kernel is a non-persistent buffer: checkpoints of generators without the filter load into ones with it.
-    """
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        kernel = torch.tensor([[-1.0, 2.0, -1.0], [2.0, 12.0, 2.0], [-1.0, 2.0, -1.0]]) / 16.0
-        self.register_buffer("kernel", kernel.expand(channels, 1, 3, 3).clone(), persistent=False)
-        self.channels = channels
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        padded = nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
-        return nn.functional.conv2d(padded, self.kernel.to(x.dtype), groups=self.channels).clamp(-1.0, 1.0)
 
 
 class ResnetBlock(nn.Module):
@@ -183,51 +170,63 @@ class PatchDiscriminator(nn.Module):
         return self.model(x)
 
 
-def init_weights(module: nn.Module, gain: float = 0.02) -> None:
-    """Reference "normal" init: conv weights N(0, gain), biases 0."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.normal_(m.weight, 0.0, gain)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-
-
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 def build_generator(name: str, in_channels: int, out_channels: int, **kwargs: object) -> nn.Module:
-    """Build a generator by name (``"resnet"``); raises ValueError listing the choices on an unknown name."""
-    builders = {"resnet": ResnetGenerator}
-    if name not in builders:
-        raise ValueError(f"Unknown generator {name!r}; choose one of {sorted(builders)}.")
-    return builders[name](in_channels, out_channels, **kwargs)  # type: ignore[arg-type]
+    """Build a generator by name (``"resnet"``, ``"spade"``, ``"unet"``); raises ValueError listing the choices.
+
+    Keyword arguments a design does not use (e.g. ``upsample`` for spade, ``noise_channels`` for resnet) are
+    ignored, so one config builds any of them.
+    """
+    from .nets.spade import SpadeGenerator
+    from .nets.unet import UnetGenerator
+
+    if name not in GENERATORS:
+        raise ValueError(f"Unknown generator {name!r}; choose one of {sorted(GENERATORS)}.")
+    if name == "resnet":
+        kwargs.pop("noise_channels", None)
+        return ResnetGenerator(in_channels, out_channels, **kwargs)  # type: ignore[arg-type]
+    builder = SpadeGenerator if name == "spade" else UnetGenerator
+    return builder(in_channels, out_channels, **kwargs)  # type: ignore[arg-type]
 
 
 def build_discriminator(name: str, in_channels: int, **kwargs: object) -> nn.Module:
-    """Build a discriminator by name (``"patchgan"``); raises ValueError listing the choices on an unknown name."""
-    builders = {"patchgan": PatchDiscriminator}
+    """Build a discriminator by name (``"patchgan"``, ``"multiscale"``: two scales with features)."""
+    from .nets.discriminators import MultiScaleDiscriminator
+
+    builders = {"patchgan": PatchDiscriminator, "multiscale": MultiScaleDiscriminator}
     if name not in builders:
         raise ValueError(f"Unknown discriminator {name!r}; choose one of {sorted(builders)}.")
     return builders[name](in_channels, **kwargs)  # type: ignore[arg-type]
+
+
+def rgb2lc_generator_name(model: Any) -> str:
+    """G_rgb2lc's design: ``model.rgb2lc_generator``, else ``model.generator`` (resnet for the map-only spade)."""
+    if model.rgb2lc_generator:
+        return str(model.rgb2lc_generator)
+    return "resnet" if model.generator == "spade" else str(model.generator)
 
 
 def build_networks(config: Any, num_classes: int, image_bands: int) -> dict[str, nn.Module]:
     """The four CycleGAN networks of a :class:`~training.config.TrainConfig`, named as in checkpoints.
 
     G_lc2rgb reads ``num_classes`` one-hot channels, then ``len(model.terrain_channels)`` terrain channels, then
-    ``model.noise_channels`` noise channels (the contract's order).
+    ``model.noise_channels`` noise channels (the contract's order). With ``model.d_sees_map`` D_rgb reads the image
+    and then the map and terrain channels. ``model.discriminator`` is D_rgb's design; D_lc stays a PatchGAN.
     """
     m = config.model
     common = {"ngf": m.ngf, "n_blocks": m.n_blocks, "upsample": m.upsample, "norm": m.norm}
-    lc2rgb_in = num_classes + len(m.terrain_channels) + m.noise_channels
+    map_channels = num_classes + len(m.terrain_channels)
+    d_rgb_in = image_bands + (map_channels if m.d_sees_map else 0)
     return {
-        "g_lc2rgb": build_generator(m.generator, lc2rgb_in, image_bands, final="tanh", output_filter=m.output_filter,
-                                    **common),
-        "g_rgb2lc": build_generator(m.generator, image_bands, num_classes, final="logits", **common),
-        "d_rgb": build_discriminator(m.discriminator, image_bands, ndf=m.ndf, patch=m.patch),
-        "d_lc": build_discriminator(m.discriminator, num_classes, ndf=m.ndf, patch=m.patch),
+        "g_lc2rgb": build_generator(m.generator, map_channels + m.noise_channels, image_bands, final="tanh",
+                                    output_filter=m.output_filter, noise_channels=m.noise_channels, **common),
+        "g_rgb2lc": build_generator(rgb2lc_generator_name(m), image_bands, num_classes, final="logits", **common),
+        "d_rgb": build_discriminator(m.discriminator, d_rgb_in, ndf=m.ndf, patch=m.patch),
+        "d_lc": build_discriminator("patchgan", num_classes, ndf=m.ndf, patch=m.patch),
     }
 
 

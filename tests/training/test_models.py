@@ -47,7 +47,7 @@ def test_init_is_normal_0_002() -> None:
 
 def test_builders_reject_unknown_names_listing_choices() -> None:
     with pytest.raises(ValueError, match="resnet"):
-        build_generator("unet", 3, 3)
+        build_generator("unet_256", 3, 3)
     with pytest.raises(ValueError, match="patchgan"):
         build_discriminator("pixel", 3)
     with pytest.raises(ValueError, match="tanh"):
