@@ -214,3 +214,26 @@ def test_hectares_in_degrees_follow_the_ellipsoid() -> None:
 def test_the_receptive_field_is_measured_and_capped(model: Model) -> None:
     assert receptive_field_px(model) == (88, False)  # docs/scenarios.md: 86 px measured, rounded up to 4
     assert receptive_field_px(model, cap_px=32) == (32, True)
+
+
+def test_command_line(scene: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from lcgan_qgis.cli import main
+
+    common = ["--model", str(bundled_model_path(Direction.LANDCOVER_TO_RGB)), "--base", str(scene["base"]),
+              "--changed", str(scene["changed"]), "--base-render", str(scene["base_rgb"]), "--window", "160",
+              "--threads", "1", "--precision", "fp32", "--backend", "onnxruntime"]
+    out = tmp_path / "after.tif"
+    assert main(["scenario", *common, "--output", str(out), "--seed", "7", "--name", "dam"]) == 0
+    assert np.array_equal(read_tif(out), read_tif(scene["changed_rgb"]))
+    assert gdal.Open(str(out)).GetMetadata()["LCGAN_SCENARIO"] == "dam"
+    assert "margin 88 px" in capsys.readouterr().out
+    tagged = tmp_path / "tagged.tif"
+    gdal.Translate(str(tagged), str(scene["base_rgb"]))
+    dataset = gdal.Open(str(tagged), gdal.GA_Update)
+    dataset.SetMetadata({"LCGAN_MODEL": "landcover_to_rgb.onnx", "LCGAN_SEED": "3"})
+    dataset = None
+    common[common.index(str(scene["base_rgb"]))] = str(tagged)
+    assert main(["scenario", *common, "--output", str(tmp_path / "x.tif"), "--seed", "7"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "rendered with seed 3, this scenario with 7" in err and "\n" not in err
+    assert not (tmp_path / "x.tif").exists()

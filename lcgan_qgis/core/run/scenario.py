@@ -206,10 +206,11 @@ def run_scenario(request: ScenarioRequest, progress: Callable[[float], None] | N
     outputs = [request.output_path, request.mask_path, request.base_output]
     with claim_outputs(outputs):
         if model is not None:
-            return _run(request, model, progress, is_canceled, log or LOG.info)
+            return _run(request, model, Path(request.model_path or model.path), progress, is_canceled,
+                        log or LOG.info)
         path = resolve_model_path(request.model_path, Direction.LANDCOVER_TO_RGB)
         with contextlib.closing(request.settings.execution.load(path)) as loaded:
-            return _run(request, loaded, progress, is_canceled, log or LOG.info)
+            return _run(request, loaded, path, progress, is_canceled, log or LOG.info)
 
 
 @contextlib.contextmanager
@@ -229,7 +230,7 @@ def _changed_reader(request: ScenarioRequest, base: GdalReader, contract: ModelC
             yield changed
 
 
-def _run(request: ScenarioRequest, model: Model, progress: Callable[[float], None] | None,
+def _run(request: ScenarioRequest, model: Model, model_path: Path, progress: Callable[[float], None] | None,
          is_canceled: Callable[[], bool] | None, say: Callable[[str], None]) -> ScenarioResult:
     started = time.perf_counter()
     report = progress or (lambda _f: None)
@@ -253,7 +254,7 @@ def _run(request: ScenarioRequest, model: Model, progress: Callable[[float], Non
         given = None
         if request.base_render_path:
             given = check_base_render(request.base_render_path, info)
-            messages += base_render_notes(given, model.path, info.name, settings.rendering.seed)
+            messages += base_render_notes(given, model_path, info.name, settings.rendering.seed)
         mask = change_mask(base, changed, contract.scheme, canceled)
         changed_px = int(mask.sum())
         if changed_px == 0:
@@ -266,7 +267,7 @@ def _run(request: ScenarioRequest, model: Model, progress: Callable[[float], Non
         elevation_path = settings.terrain.elevation_path if contract.terrain is not None else None
         base_label = Path(request.base_path).name
         tags = scenario_tags(
-            provenance_tags(contract, model.path, f"{base_label} changed by {request.change_label()}",
+            provenance_tags(contract, model_path, f"{base_label} changed by {request.change_label()}",
                             elevation_name=Path(elevation_path).name if elevation_path else None),
             request.scenario_name, base_label, request.change_label(),
             Path(request.base_render_path).name if request.base_render_path else Path(str(request.base_output)).name,
@@ -280,7 +281,7 @@ def _run(request: ScenarioRequest, model: Model, progress: Callable[[float], Non
                 say(f"No base render given: rendering the whole base {base_label} once (also written to "
                     f"{request.base_output}).")
                 base_render = str(scratch / "base.tif")
-                base_tags = provenance_tags(contract, model.path, base_label, elevation_name=tags.get(ELEVATION))
+                base_tags = provenance_tags(contract, model_path, base_label, elevation_name=tags.get(ELEVATION))
                 base_tags[SEED] = str(settings.rendering.seed)
                 done = translate(model, base, base_render, _options(settings, base_tags),
                                  lambda f: report(0.02 + BASE_SHARE * f), canceled, elevation)

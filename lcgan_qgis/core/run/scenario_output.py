@@ -66,16 +66,29 @@ def read_tags(path: str) -> dict[str, str]:
 
 
 def base_render_notes(info: RasterInfo, model_path: Path, base_name: str, seed: int) -> list[str]:
-    """Notes when the base render's own tags say it came from another model, map or seed."""
+    """Check the base render's own tags (an lcgan render names its model and seed); returns notes.
+
+    Raises:
+        InputRasterError: an lcgan render made by another model or with another seed (the re-rendered ring would
+            not match it: a seam).
+    """
     tags = read_tags(info.name)
     notes = []
-    if tags.get(provenance.MODEL) and tags[provenance.MODEL] != Path(model_path).name:
-        notes.append(f"The base render {info.name} was made by {tags[provenance.MODEL]}, not {Path(model_path).name}: "
-                     "the re-rendered ring will not match it.")
+    made_by = tags.get(provenance.MODEL)
+    if made_by:
+        ours = Path(model_path).name.replace(".int8.onnx", ".onnx")
+        if Path(made_by).name.replace(".int8.onnx", ".onnx") != ours:
+            raise InputRasterError(f"The base render {info.name} was made by the model {made_by}, this scenario runs "
+                                   f"{ours}; render the base with the scenario's model (or leave the base render out).")
+        rendered_seed = tags.get(SEED, "0")  # (lcgan leaves seed 0 out)
+        if rendered_seed != str(seed):
+            raise InputRasterError(f"The base render {info.name} was rendered with seed {rendered_seed}, this scenario "
+                                   f"with {seed}; give the scenario the base render's seed.")
+    else:
+        notes.append(f"The base render {info.name} has no lcgan provenance: it must come from the same model, "
+                     "window, overlap and seed, or the re-rendered ring will not match it.")
     if tags.get(provenance.INPUT) and Path(tags[provenance.INPUT]).name != Path(base_name).name:
         notes.append(f"The base render {info.name} was rendered from {tags[provenance.INPUT]}, not {base_name}.")
-    if tags.get(SEED, str(seed)) != str(seed):
-        notes.append(f"The base render {info.name} was rendered with seed {tags[SEED]}, this scenario with {seed}.")
     return notes
 
 
