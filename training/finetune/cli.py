@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from lcgan_qgis.core.resources import resources_dir
 
@@ -40,7 +43,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-every-s", type=float, default=60.0, help="seconds between validation points (default 60)")
     p.add_argument("--no-int8", action="store_true", help="skip the int8 copies and their gates")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--progress-lines", action="store_true",
+                   help="print one 'LCGAN_PROGRESS {json}' line per step on stdout (what the plugin reads)")
     p.add_argument("--out", type=Path, required=True, help="output model folder (an existing run's resumes)")
+
+
+def progress_printer(settings: Any) -> Callable[[int, dict[str, float], float, float], None]:
+    """A progress callback printing one ``LCGAN_PROGRESS {json}`` line per step (the plugin's watcher reads it)."""
+
+    def show(step: int, losses: dict[str, float], accuracy: float, elapsed_s: float) -> None:
+        fraction = max(step / settings.steps if settings.steps else 0.0,
+                       elapsed_s / (60 * settings.minutes) if settings.minutes else 0.0)
+        line = {"step": step, "fraction": round(min(1.0, fraction), 4), "minutes": round(elapsed_s / 60, 3),
+                "losses": {k: round(v, 5) for k, v in losses.items()}, "accuracy": accuracy}
+        sys.stdout.write("LCGAN_PROGRESS " + json.dumps(line) + "\n")
+        sys.stdout.flush()
+
+    return show
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch, lr=args.lr, image_weight=args.image_weight, freeze_encoder=args.freeze_encoder,
         precision=args.precision, val_every_s=args.val_every_s, seed=args.seed, int8=not args.no_int8)
     ft = FineTune(settings)
-    ft.train()
+    ft.train(progress_printer(settings) if args.progress_lines else None)
     if ft.stop_signal is not None:
         return 128 + ft.stop_signal
     report = write_outputs(ft, time.monotonic() - t0)

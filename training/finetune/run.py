@@ -122,7 +122,7 @@ class FineTune:
             self.split = self.split or split
         if not any((sc.val & sc.labelled).any() for sc in self.scenes):
             raise TrainingError("No labelled pixel in the validation area.")
-        self.sampler = WindowSampler(self.scenes, s.crop, s.seed)
+        self.sampler = self._sampler()
         self.quick = [(sc, ev.quick_windows(sc)) for sc in self.scenes]
         self._build_nets()
         self.step, self.elapsed_s, self.curve = 0, 0.0, []
@@ -131,6 +131,22 @@ class FineTune:
             self._resume()
 
     # -- setup ----------------------------------------------------------------------------------------------
+    def _sampler(self) -> WindowSampler:
+        """Windows of ``--crop`` px, or of the largest smaller size (halving, at least 32 px) that fits the area."""
+        size = self.settings.crop
+        while True:
+            try:
+                sampler = WindowSampler(self.scenes, size, self.settings.seed)
+            except TrainingError:
+                if size // 2 < 32:
+                    raise
+                size = (size // 2) - (size // 2) % 4
+                continue
+            if size != self.settings.crop:
+                log.warning("no %d px window fits the training area; training on %d px windows", self.settings.crop,
+                            size)
+            return sampler
+
     def _scheme(self) -> ClassScheme:
         s = self.settings
         if s.scheme:
@@ -309,7 +325,7 @@ class FineTune:
                              ", ".join(f"{k} {v:.4f}" for k, v in losses.items()), acc)
                     last_val = time.monotonic()
                 if progress is not None:
-                    progress(self.step, losses, self.curve[-1]["accuracy"])
+                    progress(self.step, losses, self.curve[-1]["accuracy"], self.elapsed_s)
                 if time.monotonic() - last_ckpt >= s.checkpoint_every_s:
                     self.save()
                     last_ckpt = time.monotonic()

@@ -10,6 +10,7 @@ from ..icons import plugin_icon
 from .landcover_to_rgb import LandcoverToRgb
 from .rgb_to_landcover import RgbToLandcover
 from .scenario_algorithm import RenderScenario
+from .train_algorithm import FineTuneAlgorithm
 from .translate_mosaic import TranslateMosaic, dask_available
 
 
@@ -34,6 +35,7 @@ class LcganProvider(QgsProcessingProvider):
         algorithms = [LandcoverToRgb(), RgbToLandcover(), RenderScenario()]
         if dask_available():  # (a desktop user without a cluster is not offered it)
             algorithms.append(TranslateMosaic())
+        algorithms.append(FineTuneAlgorithm())
         for algorithm in algorithms:
             self.addAlgorithm(algorithm)
 

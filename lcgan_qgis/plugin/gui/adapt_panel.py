@@ -1,0 +1,120 @@
+"""The dock's "Adapt to your region" section: fine-tune the models on the user's imagery and land cover.
+
+It gathers the same inputs as ``lcgan:finetune`` (imagery, land cover, minutes, the new model's name) and starts a
+:class:`~lcgan_qgis.plugin.training_process.FineTuneTask`: training runs in a child Python process with PyTorch,
+QGIS stays responsive, Cancel keeps the checkpoint and Start with the same name resumes. The model goes to the
+user-models folder (``<profile>/lcgan/models/<name>``); when it is done its report opens and
+:attr:`AdaptPanel.model_added` carries the folder, for the model lists to pick it up.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from qgis.core import Qgis, QgsApplication, QgsMapLayerProxyModel
+from qgis.gui import QgsCollapsibleGroupBox, QgsMapLayerComboBox
+from qgis.PyQt.QtCore import QUrl, pyqtSignal
+from qgis.PyQt.QtGui import QDesktopServices
+from qgis.PyQt.QtWidgets import (
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+)
+
+from ..training_process import FineTuneTask, TrainingRun, finetune_args, user_models_dir
+
+
+class AdaptPanel(QgsCollapsibleGroupBox):
+    """Imagery, land cover, minutes, name; Start / Cancel; progress with the latest validation accuracy."""
+
+    model_added = pyqtSignal(str)
+
+    def __init__(self, iface: Any = None) -> None:
+        super().__init__("Adapt to your region (fine-tune)")
+        self.iface = iface
+        self.setCollapsed(True)
+        self.task: FineTuneTask | None = None
+        form = QFormLayout(self)
+        self.imagery_combo = QgsMapLayerComboBox()
+        self.imagery_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
+        self.landcover_combo = QgsMapLayerComboBox()
+        self.landcover_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
+        self.minutes_spin = QDoubleSpinBox()
+        self.minutes_spin.setRange(1.0, 24 * 60.0)
+        self.minutes_spin.setValue(10.0)
+        self.minutes_spin.setSuffix(" min")
+        self.name_edit = QLineEdit("my_region")
+        self.name_edit.setToolTip(f"The adapted model goes to {user_models_dir()}/<name>; the same name resumes.")
+        form.addRow("Imagery of your region", self.imagery_combo)
+        form.addRow("Its land cover (labels)", self.landcover_combo)
+        form.addRow("Training time", self.minutes_spin)
+        form.addRow("New model's name", self.name_edit)
+        buttons = QHBoxLayout()
+        self.start_button, self.stop_button = QPushButton("Adapt"), QPushButton("Cancel")
+        self.stop_button.setEnabled(False)
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.stop_button)
+        form.addRow(buttons)
+        self.progress_bar = QProgressBar()
+        self.status_label = QLabel("")
+        self.status_label.setWordWrap(True)
+        form.addRow(self.progress_bar)
+        form.addRow(self.status_label)
+        self.start_button.clicked.connect(self.start)
+        self.stop_button.clicked.connect(self.cancel)
+
+    def output_folder(self) -> Path:
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name_edit.text()).strip("_") or "my_region"
+        return user_models_dir() / name
+
+    def start(self) -> FineTuneTask | None:
+        imagery, landcover = self.imagery_combo.currentLayer(), self.landcover_combo.currentLayer()
+        if imagery is None or landcover is None:
+            self.status_label.setText("Choose the imagery and its land cover.")
+            return None
+        out = self.output_folder()
+        run = TrainingRun(finetune_args([imagery.source()], str(out), [landcover.source()],
+                                        minutes=self.minutes_spin.value()), str(out))
+        self.task = FineTuneTask(run, on_done=self._done)
+        self.task.progressChanged.connect(self._progress)
+        self.start_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.status_label.setText(f"Training in a separate process -> {out}")
+        QgsApplication.taskManager().addTask(self.task)
+        return self.task
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    def _progress(self, value: float) -> None:
+        self.progress_bar.setValue(int(value))
+        last = self.task.run_state.last if self.task is not None else {}
+        if last:
+            self.status_label.setText(f"step {last['step']} ({last['minutes']:.1f} min), latest validation accuracy "
+                                      f"{last['accuracy']:.3f}")
+
+    def _done(self, run: TrainingRun, error: str) -> None:
+        self.start_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        if run.canceled:
+            self.status_label.setText(f"Cancelled; the checkpoint is kept: Adapt with the name "
+                                      f"{Path(run.out).name!r} resumes.")
+        elif error:
+            self.status_label.setText(error)
+            self._message(error, Qgis.MessageLevel.Critical)
+        elif run.report_path.is_file():
+            self.status_label.setText(f"Done: {run.out}")
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(run.out) / "report.png")))
+            self.model_added.emit(run.out)
+        self.task = None
+
+    def _message(self, text: str, level: Qgis.MessageLevel) -> None:
+        if self.iface is not None and hasattr(self.iface, "messageBar"):
+            self.iface.messageBar().pushMessage("lcgan", text, level=level)

@@ -1,0 +1,88 @@
+"""``lcgan:finetune`` through Processing (real QgsApplication, a real child process with real optimizer steps):
+the run, the model folder it leaves, a cancel that keeps the checkpoint, and the resume."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from .conftest import recording_feedback, write_raster
+
+
+def _region(folder: Path) -> dict[str, str]:
+    codes = np.full((96, 96), 52, dtype=np.uint8)
+    codes[:, 40:] = 42
+    codes[60:, 70:] = 31
+    colours = {52: (9000, 8000, 8000), 42: (7000, 9000, 7500), 31: (14000, 12000, 11000)}
+    image = np.stack([np.vectorize(lambda c, b=b: colours[int(c)][b])(codes) for b in range(3)]).astype(np.uint16)
+    image += np.random.default_rng(0).integers(0, 400, image.shape, dtype=np.uint16)
+    return {"image": str(write_raster(folder / "image.tif", image, nodata=0)),
+            "lc": str(write_raster(folder / "lc.tif", codes, nodata=255))}
+
+
+def _params(region: dict[str, str], out: Path, **kw: object) -> dict[str, object]:
+    params = {"IMAGERY": [region["image"]], "LANDCOVER": [region["lc"]], "STEPS": 2, "MINUTES": 0.0,
+              "THREADS": 1, "OUTPUT": str(out)}
+    params.update(kw)
+    return params
+
+
+def test_the_algorithm_is_in_the_training_group(lcgan: object) -> None:
+    from qgis.core import QgsApplication
+
+    algorithm = QgsApplication.processingRegistry().algorithmById("lcgan:finetune")
+    assert algorithm is not None and algorithm.group() == "Training" and algorithm.groupId() == "training"
+    names = {p.name() for p in algorithm.parameterDefinitions()}
+    assert {"IMAGERY", "LANDCOVER", "LABELS", "CLASS_FIELD", "SCHEME", "TRAIN_AREA", "VAL_AREA", "MINUTES", "STEPS",
+            "BASE", "DEVICE", "OUTPUT"} <= names
+    assert "torch" not in sys.modules  # QGIS's process never imports torch
+
+
+def test_finetune_runs_in_a_child_process_and_leaves_a_model_folder(lcgan: object, tmp_path: Path) -> None:
+    region = _region(tmp_path)
+    feedback = recording_feedback()
+    out = tmp_path / "adapted"
+    result = lcgan.run("lcgan:finetune", _params(region, out), feedback=feedback)  # type: ignore[attr-defined]
+    assert (out / "rgb_to_landcover.onnx").is_file() and (out / "landcover_to_rgb.onnx").is_file()
+    report = json.loads((out / "report.json").read_text())
+    assert result["ACCURACY"] == pytest.approx(report["verdict"]["accuracy"])
+    assert any("latest validation accuracy" in line for line in feedback.lines)
+    assert "torch" not in sys.modules
+    from lcgan_qgis.core.model.runtime import load_model
+
+    with load_model(out / "rgb_to_landcover.onnx", "cpu", precision="fp32") as model:
+        assert set(model.contract.scheme.codes) >= {31, 42, 52}
+
+
+def test_cancel_keeps_the_checkpoint_and_the_same_folder_resumes(lcgan: object, tmp_path: Path) -> None:
+    from qgis.core import QgsProcessingException
+
+    region = _region(tmp_path)
+    out = tmp_path / "adapted"
+    feedback = recording_feedback()
+
+    def cancel_after_a_step() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not any(line.startswith("step 1 ") for line in feedback.lines):
+            time.sleep(0.2)
+        feedback.cancel()
+
+    watcher = threading.Thread(target=cancel_after_a_step, daemon=True)
+    watcher.start()
+    params = _params(region, out, STEPS=100000)
+    with contextlib.suppress(QgsProcessingException):  # (Processing may report the cancel as an error)
+        lcgan.run("lcgan:finetune", params, feedback=feedback)  # type: ignore[attr-defined]
+    watcher.join(timeout=5)
+    checkpoint = out / "checkpoints" / "last.pt"
+    assert checkpoint.is_file() and not (out / "report.json").exists()
+    resumed = recording_feedback()
+    lcgan.run("lcgan:finetune", _params(region, out, STEPS=3), feedback=resumed)  # type: ignore[attr-defined]
+    report = json.loads((out / "report.json").read_text())
+    assert report["speed"]["steps"] >= 3
