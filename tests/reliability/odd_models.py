@@ -80,3 +80,33 @@ def deeply_nested_metadata(contract: ModelContract, depth: int = 100_000) -> str
 def save(model: onnx.ModelProto, path: Path) -> Path:
     onnx.save(model, str(path))
     return path
+
+
+def hung_model(contract: ModelContract, iterations: int = 2**62) -> onnx.ModelProto:
+    """A valid-looking model that never returns: a 1x1 convolution fed through a ``Loop`` of ``iterations`` identity
+    steps (2^62: longer than any machine runs), then the contract's final activation."""
+    c_in, c_out = contract.in_channels, contract.out_channels
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Identity", ["v_in"], ["v_out"])],
+        "forever",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v_in", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v_out", TensorProto.FLOAT, None)])
+    final = "Softmax" if contract.direction is Direction.RGB_TO_LANDCOVER else "Tanh"
+    nodes = [helper.make_node("Conv", ["input", "W", "B"], ["t0"], kernel_shape=[1, 1]),
+             helper.make_node("Loop", ["trips", "go", "t0"], ["t1"], body=body),
+             helper.make_node(final, ["t1"], ["output"], **({"axis": 1} if final == "Softmax" else {}))]
+    inits = [numpy_helper.from_array(np.full((c_out, c_in, 1, 1), 0.1, np.float32), "W"),
+             numpy_helper.from_array(np.zeros(c_out, np.float32), "B"),
+             numpy_helper.from_array(np.array(iterations, np.int64), "trips"),
+             numpy_helper.from_array(np.array(True), "go")]
+    graph = helper.make_graph(
+        nodes, "lcgan_test_hung",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", c_in, "H", "W"])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", c_out, "H", "W"])], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, contract.to_metadata())
+    return model

@@ -28,6 +28,7 @@ from osgeo import gdal, gdal_array, osr
 
 from ..errors import InputRasterError, OutputError
 from ..storage.files import GEOTIFF_CREATION_OPTIONS, SIDECAR_SUFFIX, AtomicFile
+from .orientation import Orientation
 from .raster import Grid, RasterInfo, Window
 
 log = logging.getLogger(__name__)
@@ -133,8 +134,10 @@ class GdalReader:
         self._dataset: gdal.Dataset | None = dataset
         self._lock = threading.Lock()
         self._row_mark = 0  # row offset of the last read: moving down drops GDAL's cached blocks (bounded memory)
+        stored = dataset.GetGeoTransform(can_return_null=False)
+        self._orientation = Orientation.of(stored)  # south-up / east-left: presented north-up (orientation.py)
         self._source = Grid(dataset.RasterXSize, dataset.RasterYSize,
-                            tuple(dataset.GetGeoTransform(can_return_null=False)))  # type: ignore[arg-type]
+                            self._orientation.north_up(stored, dataset.RasterXSize, dataset.RasterYSize))
         self._grid = self._source  # the grid presented: another one (with a resampling) after on_grid
         self._resampling: int | None = None  # the GDAL RasterIO resampling onto that grid
         bands = [dataset.GetRasterBand(b) for b in range(1, dataset.RasterCount + 1)]
@@ -182,15 +185,17 @@ class GdalReader:
 
     def _source_window(self, window: Window) -> tuple[float, float, float, float]:
         """``(xoff, yoff, xsize, ysize)`` in the file's pixels (fractional when presenting another grid)."""
+        width, height = self._source.width, self._source.height
         if self._resampling is None:
-            return window.col_off, window.row_off, window.width, window.height
+            return self._orientation.stored_window(window.col_off, window.row_off, window.width, window.height,
+                                                   width, height)
         x0, dx, _, y0, _, dy = self._grid.geotransform
         sx0, sdx, _, sy0, _, sdy = self._source.geotransform
         xoff = max(0.0, (x0 + window.col_off * dx - sx0) / sdx)
         yoff = max(0.0, (y0 + window.row_off * dy - sy0) / sdy)
         xsize = min(window.width * dx / sdx, self._source.width - xoff)  # (rounding must not step outside)
         ysize = min(window.height * dy / sdy, self._source.height - yoff)
-        return xoff, yoff, xsize, ysize
+        return self._orientation.stored_window(xoff, yoff, xsize, ysize, width, height)
 
     def read(self, window: Window, bands: Sequence[int]) -> np.ndarray:
         """Pixels of ``window`` for 1-based ``bands`` as ``(len(bands), height, width)`` in the file's dtype.
@@ -220,7 +225,7 @@ class GdalReader:
                 if got is None:
                     detail = errors[-1] if errors else "read failed"
                     raise InputRasterError(f"{info.name}: cannot read band {b} at {window}: {detail}")
-        return out
+        return self._orientation.present(out)
 
     def read_mask(self, window: Window, bands: Sequence[int]) -> np.ndarray | None:
         """``(height, width)`` bool: pixels of ``window`` valid in the alpha or mask band of ``bands`` (GDAL's mask
@@ -250,7 +255,7 @@ class GdalReader:
                 if got is None:
                     detail = errors[-1] if errors else "read failed"
                     raise InputRasterError(f"{self.info.name}: cannot read the mask of band {b} at {window}: {detail}")
-                masks.append(got != 0)
+                masks.append(self._orientation.present(got != 0))
         return None if not masks else np.logical_and.reduce(masks)
 
     def close(self) -> None:

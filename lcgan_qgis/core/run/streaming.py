@@ -20,14 +20,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model.contract import ModelContract
+from ..model.contract import Direction, ModelContract
 from ..model.runtime import Model
 from ..rasters.aoi import AreaOfInterest
 from ..rasters.gdal_io import GeoTiffWriter
 from ..rasters.output import RowSink, output_spec, postprocess
 from ..rasters.raster import RasterReader, Window, read_valid_mask
+from ..rasters.validity import image_valid
 from .preprocess import InputPlan
 from .tiling import Tiling
+from .watchdog import Watchdog
 
 READ_AHEAD_BATCHES = 2
 
@@ -59,6 +61,13 @@ class Blender:
         shared = rows.stop(r) - rows.final_stop(r)
         if shared > 0:
             self.next_band = np.zeros((self.channels, shared, self.width), dtype=np.float32)
+
+    def skip(self, r: int, c: int) -> tuple[int, int]:
+        """Window ``(r, c)`` is all nodata (no valid pixel, or outside the area of interest): nothing to blend, as
+        every pixel it shares with a neighbour is nodata too; returns the (rows, cols) of its final part."""
+        rows, cols = self.tiling.rows, self.tiling.cols
+        self.carry = None
+        return rows.final_stop(r) - rows.starts[r], cols.final_stop(c) - cols.starts[c]
 
     def add(self, r: int, c: int, y: np.ndarray | None) -> np.ndarray:
         """Blend window ``(r, c)``'s output ``y`` (``(C, extent_h, extent_w)``, None = zeros); returns its final
@@ -94,8 +103,11 @@ def _produce(cells: list[tuple[int, int, bool]], tiling: Tiling, reader: RasterR
                 item = _Item(r, c, None, None)
             else:
                 window = tiling.window(r, c)
-                x, valid = plan.convert(contract, reader.read(window, plan.bands), reader.info.name, window,
-                                        read_valid_mask(reader, window, plan.bands))
+                pixels, mask = reader.read(window, plan.bands), read_valid_mask(reader, window, plan.bands)
+                if not has_valid_pixel(contract, plan, pixels, mask):  # all nodata: the model is not run
+                    _put(out, _Item(r, c, None, None), stop)
+                    continue
+                x, valid = plan.convert(contract, pixels, reader.info.name, window, mask)
                 if (ph, pw) != x.shape[1:]:
                     x = np.pad(x, ((0, 0), (0, ph - x.shape[1]), (0, pw - x.shape[2])), mode="reflect")
                 item = _Item(r, c, x, valid)
@@ -103,6 +115,25 @@ def _produce(cells: list[tuple[int, int, bool]], tiling: Tiling, reader: RasterR
         _put(out, None, stop)
     except BaseException as exc:  # (handed to the consumer thread, which re-raises it)
         _put(out, exc, stop)
+
+
+def has_valid_pixel(contract: ModelContract, plan: InputPlan, pixels: np.ndarray, mask: np.ndarray | None) -> bool:
+    """Whether a window holds any pixel the model must translate; one without gets nodata and no inference, so the
+    work follows the data, not the canvas (a large raster with a little data, two far-apart rasters in one VRT).
+
+    Land cover: a pixel that is masked, at the raster's nodata value or at the scheme's nodata code is nodata (any
+    other code is a class: the pre-scan refused unknown ones); imagery: the one rule of
+    :func:`~lcgan_qgis.core.rasters.validity.image_valid`.
+    """
+    if contract.direction is not Direction.LANDCOVER_TO_RGB:
+        return bool(image_valid(pixels, plan.nodata, mask).any())
+    codes = pixels[0]
+    data = codes != contract.scheme.nodata_code
+    if plan.nodata[0] is not None:
+        data &= codes != plan.nodata[0]
+    if mask is not None:
+        data &= mask
+    return bool(data.any())
 
 
 def _put(out: queue.Queue, item: object, stop: threading.Event) -> None:
@@ -168,9 +199,10 @@ def run_windows(model: Model, reader: RasterReader, tiling: Tiling, plan: InputP
     want_confidence = len(writers) > 1
     spec = output_spec(contract)
     strip: list[np.ndarray] = []
-    done = 0
+    seen = 0  # cells passed: run, empty (all nodata) or outside the area of interest
     current_row = -1
     items = _items(cells, tiling, reader, plan, contract, batch_size)
+    guard = Watchdog(model, canceled)  # (inference where a cancel or a time limit can stop it)
     try:
         for batch in _batches(items, batch_size):
             if canceled():
@@ -179,17 +211,28 @@ def run_windows(model: Model, reader: RasterReader, tiling: Tiling, plan: InputP
             if batch[0].x is None:
                 outputs = [None]
             else:
-                y = model.run(np.stack([item.x for item in batch]))
+                y = guard.run(np.stack([item.x for item in batch]))
+                if y is None:  # cancelled while the model ran
+                    return False
                 outputs = [y[i, :, :rows.extent, :cols.extent] for i in range(len(batch))]
-                done += len(batch)
             for item, y in zip(batch, outputs, strict=True):
                 if item.row != current_row:
                     current_row = item.row
                     blender.start_strip(item.row)
                     strip = _new_strip(spec.bands, spec.dtype, rows.final_stop(item.row) - rows.starts[item.row],
                                        cols.length, want_confidence)
-                final = blender.add(item.row, item.col, y)
                 x0, y0 = cols.starts[item.col], rows.starts[item.row]
+                if item.valid is None:  # all nodata: no blending, no post-processing
+                    width = blender.skip(item.row, item.col)[1]
+                    strip[0][:, :, x0:x0 + width] = spec.nodata
+                    if want_confidence:
+                        strip[1][:, :, x0:x0 + width] = 0.0
+                    if item.col == cols.count - 1:
+                        cut = crop(rows.starts[item.row], strip)
+                        if cut:
+                            sink.add(cut)
+                    continue
+                final = blender.add(item.row, item.col, y)
                 valid = np.zeros(final.shape[1:], bool) if item.valid is None else \
                     item.valid[:final.shape[1], :final.shape[2]]
                 if aoi is not None and item.valid is not None:
@@ -203,7 +246,8 @@ def run_windows(model: Model, reader: RasterReader, tiling: Tiling, plan: InputP
                     cut = crop(rows.starts[item.row], strip)
                     if cut:
                         sink.add(cut)
-            report(min(done / max(to_run, 1), 0.999))
+            seen += len(batch)
+            report(min(seen / max(len(cells), 1), 0.999))
     finally:
         items.close()
     return True
