@@ -24,6 +24,7 @@ from .processing_provider import LcganProvider
 
 LOG = logging.getLogger(__name__)
 MENU = "&lcgan"
+TOOLBAR, TOOLBAR_ID = "lcgan", "LcganToolBar"
 
 
 class LcganPlugin:
@@ -34,6 +35,7 @@ class LcganPlugin:
         self.provider: LcganProvider | None = None
         self.dock: Any = None
         self.action: QAction | None = None
+        self.toolbar: Any = None
         self.install_offer: Any = None
         add_deps_to_path()
 
@@ -46,7 +48,8 @@ class LcganPlugin:
                 self.provider = provider
 
     def initGui(self) -> None:
-        """Provider, dock panel (hidden until asked for), menu and toolbar entries, dependency check."""
+        """Provider, dock panel (hidden until asked for), menu entry and the plugin's own toolbar (QGIS hides the
+        Raster toolbar by default), dependency check."""
         self.initProcessing()
         from .gui.dock import LcganDock
 
@@ -58,7 +61,9 @@ class LcganPlugin:
         self.action.setToolTip("Translate land cover to synthetic imagery and imagery to land cover")
         self.action.toggled.connect(self.dock.setUserVisible)
         self.dock.visibilityChanged.connect(self.action.setChecked)
-        self.iface.addRasterToolBarIcon(self.action)
+        self.toolbar = self.iface.addToolBar(TOOLBAR)
+        self.toolbar.setObjectName(TOOLBAR_ID)  # (QGIS restores its place and visibility by this name)
+        self.toolbar.addAction(self.action)
         self.iface.addPluginToRasterMenu(MENU, self.action)
         self.check_dependencies()
 
@@ -95,8 +100,12 @@ class LcganPlugin:
             self.provider = None
         if self.action is not None:
             self.iface.removePluginRasterMenu(MENU, self.action)
-            self.iface.removeRasterToolBarIcon(self.action)
             self.action = None
+        if self.toolbar is not None:
+            self.iface.mainWindow().removeToolBar(self.toolbar)
+            self.toolbar.setParent(None)
+            self.toolbar.deleteLater()
+            self.toolbar = None
         if self.dock is not None:
             self.dock.cancel()
             self.dock.disconnect_project()

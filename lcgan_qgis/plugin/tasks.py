@@ -45,7 +45,8 @@ class TranslateTask(QgsTask):
 
     def __init__(self, request: TranslationRequest, reader: ProviderReader,
                  on_done: Callable[[TaskOutcome], None] | None = None) -> None:
-        super().__init__(f"lcgan: {reader.info.name} ({request.direction.value})", QgsTask.Flag.CanCancel)
+        direction = request.model.direction.value if request.model.direction is not None else "model"
+        super().__init__(f"lcgan: {reader.info.name} ({direction})", QgsTask.Flag.CanCancel)
         self.request = request
         self._reader: ProviderReader | None = reader
         self._input_name = reader.info.name

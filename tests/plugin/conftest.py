@@ -101,6 +101,19 @@ def lcgan(processing: object) -> object:
     return processing
 
 
+@pytest.fixture(autouse=True)
+def fresh_dock_settings(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test starts with a dock that remembers nothing (the dock keeps its choices in QgsSettings)."""
+    if "qgis_app" not in request.fixturenames and "iface" not in request.fixturenames:
+        yield
+        return
+    from qgis.core import QgsSettings
+
+    QgsSettings().remove("lcgan/dock")
+    yield
+    QgsSettings().remove("lcgan/dock")
+
+
 @pytest.fixture
 def iface(qgis_new_project: object) -> Iterator[StandInIface]:
     """A stand-in for QGIS's interface (main window only) with a real QgsMapCanvas and QgsMessageBar, over a new

@@ -40,6 +40,16 @@ class StandInIface:
     def removeDockWidget(self, dock) -> None:
         self.window.removeDockWidget(dock)
 
+    def addToolBar(self, name: str):
+        from qgis.PyQt.QtWidgets import QToolBar
+
+        toolbar = QToolBar(name)
+        self.window.addToolBar(toolbar)
+        return toolbar
+
+    def activeLayer(self):
+        return None
+
     def addRasterToolBarIcon(self, action) -> None:
         self.toolbar.addAction(action)
 

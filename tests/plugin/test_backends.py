@@ -78,12 +78,13 @@ def test_the_dock_passes_precision_backend_and_cache(iface, qtbot, models, image
     assert [dock.backend_combo.itemData(i) for i in range(dock.backend_combo.count())] == list(BACKENDS)
     request, reader = dock.build_request()
     reader.close()
-    assert (request.precision, request.backend, request.cache_dir) == ("auto", "auto", openvino_cache_dir())
+    execution = request.settings.execution
+    assert (execution.precision, execution.backend, execution.cache_dir) == ("auto", "auto", openvino_cache_dir())
     dock.precision_combo.setCurrentIndex(PRECISIONS.index("int8"))
     dock.backend_combo.setCurrentIndex(BACKENDS.index("onnxruntime"))
     request, reader = dock.build_request()
     reader.close()
-    assert (request.precision, request.backend) == ("int8", "onnxruntime")
+    assert (request.settings.execution.precision, request.settings.execution.backend) == ("int8", "onnxruntime")
 
 
 @pytest.fixture()

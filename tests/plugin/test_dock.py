@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from lcgan_qgis.core.model.contract import Direction
@@ -39,7 +38,7 @@ def test_run_button_translates_in_a_task_and_adds_the_styled_layer(iface, qtbot,
     group = QgsProject.instance().layerTreeRoot().findGroup("lcgan")
     assert group is not None
     names = [node.layer().name() for node in group.findLayers()]
-    assert names == ["Zion Landsat -> land cover"]
+    assert names == ["Zion Landsat -> land cover (rgb_to_landcover)"]  # (input, model)
     result = group.findLayers()[0].layer()
     assert Path(result.source()) == tmp_path / "lc.tif"
     renderer = result.renderer()
@@ -53,7 +52,7 @@ def test_run_button_translates_in_a_task_and_adds_the_styled_layer(iface, qtbot,
     assert (tmp_path / "lc.qml").is_file() and (tmp_path / "lc.qmd").is_file()
     assert result.crs() == layer.crs() and result.extent() == layer.extent()
     assert (result.width(), result.height()) == (layer.width(), layer.height())
-    assert any("land cover' added" in item.text() for item in iface.messageBar().items())
+    assert any("land cover (rgb_to_landcover)' added" in item.text() for item in iface.messageBar().items())
 
 
 def test_landcover_to_rgb_result_gets_a_0_255_rgb_renderer(iface, qtbot, models, tmp_path: Path) -> None:
@@ -66,7 +65,7 @@ def test_landcover_to_rgb_result_gets_a_0_255_rgb_renderer(iface, qtbot, models,
     qtbot.waitUntil(lambda: dock.last_outcome is not None, timeout=TASK_TIMEOUT_MS)
     assert dock.last_outcome.job is not None, dock.last_outcome.error
     result = QgsProject.instance().layerTreeRoot().findGroup("lcgan").findLayers()[0].layer()
-    assert result.name() == "map -> synthetic RGB"
+    assert result.name() == "map -> RGB (landcover_to_rgb, seed 0)"  # (input, model, seed)
     renderer = result.renderer()
     assert isinstance(renderer, QgsMultiBandColorRenderer)
     assert (renderer.redBand(), renderer.greenBand(), renderer.blueBand()) == (1, 2, 3)
@@ -154,7 +153,7 @@ def test_area_from_canvas_and_from_polygon_features(iface, qtbot, tmp_path: Path
     iface.mapCanvas().setExtent(QgsRectangle(300300, 4147300, 301200, 4148800))
     dock.extent_combo.setCurrentIndex(dock.extent_combo.findData(EXTENT_CANVAS))
     request, _reader = dock.build_request()
-    area = QgsGeometry.fromWkt(request.aoi_wkt)
+    area = QgsGeometry.fromWkt(request.settings.aoi_wkt)
     assert area.boundingBox().contains(QgsRectangle(300300, 4147300, 301200, 4148800))
     assert area.boundingBox().width() < 3000
 
@@ -171,6 +170,7 @@ def test_area_from_canvas_and_from_polygon_features(iface, qtbot, tmp_path: Path
 
 def test_plugin_loads_into_the_interface_and_unloads(iface, qtbot) -> None:
     from qgis.core import QgsApplication
+    from qgis.PyQt.QtWidgets import QToolBar
 
     from lcgan_qgis import classFactory
 
@@ -181,13 +181,14 @@ def test_plugin_loads_into_the_interface_and_unloads(iface, qtbot) -> None:
     assert registry.providerById("lcgan") is not None
     assert registry.algorithmById("lcgan:landcover_to_rgb") is not None
     assert registry.algorithmById("lcgan:rgb_to_landcover") is not None
-    assert plugin.dock is not None and plugin.action in iface.toolbar.actions()
+    assert plugin.dock is not None and plugin.action in plugin.toolbar.actions()  # its own toolbar, shown
+    assert plugin.toolbar.objectName() == "LcganToolBar" and plugin.toolbar is not iface.toolbar  # (not Raster's)
     plugin.action.setChecked(True)
     assert plugin.dock.isVisibleTo(iface.mainWindow()) or plugin.dock.isUserVisible()
     plugin.unload()
     assert plugin.dock is None and plugin.action is None
     assert (registry.providerById("lcgan") is not None) == had_provider
-    assert np.all([a.text() != "lcgan: land cover ↔ imagery" for a in iface.toolbar.actions()])
+    assert plugin.toolbar is None and not iface.window.findChildren(QToolBar, "LcganToolBar")
 
 
 def test_removing_the_input_layer_mid_run_does_not_break_the_task(iface, qtbot, models, tmp_path: Path) -> None:
@@ -202,7 +203,7 @@ def test_removing_the_input_layer_mid_run_does_not_break_the_task(iface, qtbot, 
     qtbot.waitUntil(lambda: dock.last_outcome is not None, timeout=TASK_TIMEOUT_MS)
     assert dock.last_outcome.job is not None, dock.last_outcome.error
     rgb = QgsProject.instance().layerTreeRoot().findGroup("lcgan").findLayers()[0].layer()
-    assert rgb.name() == "gone -> synthetic RGB" and rgb.width() == 1500
+    assert rgb.name() == "gone -> RGB (landcover_to_rgb, seed 0)" and rgb.width() == 1500
 
 
 def test_a_second_run_while_one_is_running_is_refused(iface, qtbot, models, tmp_path: Path) -> None:
@@ -276,6 +277,6 @@ def test_a_web_tile_layer_runs_over_the_visible_extent_from_the_dock(iface, qtbo
     qtbot.waitUntil(lambda: dock.last_outcome is not None, timeout=TASK_TIMEOUT_MS)
     assert dock.last_outcome.job is not None, dock.last_outcome.error
     names = [node.layer().name() for node in QgsProject.instance().layerTreeRoot().findGroup("lcgan").findLayers()]
-    assert names == ["basemap -> polygons", "basemap -> land cover"]
+    assert names == ["basemap -> polygons", "basemap -> land cover (rgb_to_landcover)"]
     assert dock.last_outcome.job.vector_count > 0 and (tmp_path / "lc_polygons.gpkg").is_file()
     assert any("is a web tile service: reading the chosen area" in note for note in dock._notes)

@@ -31,15 +31,17 @@ def srtm(zion_dir: Path) -> Path:
     return path
 
 
-def _core(model: Path, landcover: Path, dem: Path, out: Path, **options: object) -> np.ndarray:
+def _core(model: Path, landcover: Path, dem: Path, out: Path, **sun: float) -> np.ndarray:
     """The same translation through the core alone (GdalReader + ElevationReader)."""
     from lcgan_qgis.core.model.runtime import load_model
     from lcgan_qgis.core.rasters.gdal_io import GdalReader
     from lcgan_qgis.core.run.engine import TranslateOptions, translate
+    from lcgan_qgis.core.run.settings import RunSettings, Terrain
     from lcgan_qgis.core.terrain.elevation import ElevationReader
 
+    options = TranslateOptions(settings=RunSettings(terrain=Terrain(**sun)))
     with load_model(model, "cpu") as m, GdalReader(landcover) as reader, ElevationReader(dem, reader.info) as e:
-        translate(m, reader, out, TranslateOptions(**options), elevation=e)
+        translate(m, reader, out, options, elevation=e)
     return read(out)[0]
 
 
@@ -113,7 +115,8 @@ def test_dock_runs_a_terrain_model_with_the_elevation_layer(iface, qtbot, terrai
     qtbot.addWidget(dock)
     assert dock.elevation_combo.isVisibleTo(dock) and dock.bundled_combo.isVisibleTo(dock)
     assert "Needed" in dock.elevation_hint.text() and "hillshade" in dock.elevation_hint.text()
-    assert "Elevation: needed for hillshade, slope, relative_elevation" in dock.info_box.toPlainText()
+    text = dock.info_box.toPlainText()
+    assert "Elevation: needed (it paints relief)" in text and "hillshade, slope, relative_elevation" in text
     assert dock.run() is None  # no elevation chosen: refused before any task, with the reason
     assert any("needs an elevation raster" in item.text() for item in iface.messageBar().items())
 
@@ -121,7 +124,8 @@ def test_dock_runs_a_terrain_model_with_the_elevation_layer(iface, qtbot, terrai
     dock.sun_spins[0][1].setValue(250.0)
     request, reader = dock.build_request()
     reader.close()
-    assert (request.elevation_path, request.sun_azimuth_deg, request.sun_elevation_deg) == (str(dem), 250.0, None)
+    terrain = request.settings.terrain
+    assert (terrain.elevation_path, terrain.sun_azimuth_deg, terrain.sun_elevation_deg) == (str(dem), 250.0, None)
     dock.run_button.click()
     qtbot.waitUntil(lambda: dock.last_outcome is not None, timeout=TASK_TIMEOUT_MS)
     assert dock.last_outcome.job is not None, dock.last_outcome.error

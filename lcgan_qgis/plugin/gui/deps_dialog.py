@@ -33,17 +33,23 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ...installer.diagnostics import report
-from ...installer.folders import deps_dir, prepare_target
+from ...installer.folders import deps_dir, prepare_target, torch_dir
+from ...installer.interpreter import InterpreterNotFoundError
 from ...installer.plan import (
     CPU_WHEEL,
     DOWNLOAD_MB,
     GPU_WHEEL,
+    TORCH_CPU,
+    TORCH_CUDA,
     gpu_wheel_available,
     install_command,
     install_plan,
     is_openvino,
+    is_torch,
+    recommended_torch,
     recommended_variant,
     runtime_pins,
+    torch_plan,
 )
 from ...installer.status import Activation, DependencyStatus, activate, loaded_modules, provider_summary
 
@@ -78,18 +84,20 @@ class InstallDialog(QDialog):
         self.setWindowTitle("lcgan: install Python packages")
         self.setMinimumWidth(520)
         self.status = status
-        self.target = target or deps_dir()
+        self.target = target or (torch_dir() if is_torch(status.missing) else deps_dir())
         self.exit_code: int | None = None
         self.activation: Activation | None = None
         self.command: list[str] = []
         self._loaded_before: dict[str, str] = {}
         layout = QVBoxLayout(self)
-        problem = QLabel(status.problem)
-        problem.setWordWrap(True)
-        layout.addWidget(problem)
+        self.problem_label = QLabel(status.problem)
+        self.problem_label.setWordWrap(True)
+        layout.addWidget(self.problem_label)
         self.variant_buttons = QButtonGroup(self)
         if CPU_WHEEL in status.missing:
             layout.addWidget(self._variant_box())
+        elif is_torch(status.missing):
+            layout.addWidget(self._torch_box())
         self.plan_label = QLabel()
         self.plan_label.setWordWrap(True)
         layout.addWidget(self.plan_label)
@@ -120,6 +128,26 @@ class InstallDialog(QDialog):
             self.variant_buttons.addButton(button)
             column.addWidget(button)
         note = QLabel(f"Recommended here: {chosen} ({why}).")
+        note.setWordWrap(True)
+        column.addWidget(note)
+        self.variant_buttons.buttonToggled.connect(lambda *_: self._update_plan())
+        return box
+
+    def _torch_box(self) -> QWidget:
+        """PyTorch's CPU or CUDA build, each with its size (the CUDA one only with an NVIDIA driver)."""
+        box = QWidget()
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 0, 0, 0)
+        chosen, why = recommended_torch()
+        for build, text in ((TORCH_CPU, "CPU only"), (TORCH_CUDA, "NVIDIA GPU (CUDA)")):
+            plan = torch_plan(build, self.target)
+            button = QRadioButton(f"{text}: {plan.describe()}")
+            button.setProperty("variant", build)
+            button.setChecked(build == chosen)
+            button.setEnabled(build in (TORCH_CPU, chosen))
+            self.variant_buttons.addButton(button)
+            column.addWidget(button)
+        note = QLabel(f"Recommended here: {chosen} ({why}). Only fine-tuning uses PyTorch, in a separate process.")
         note.setWordWrap(True)
         column.addWidget(note)
         self.variant_buttons.buttonToggled.connect(lambda *_: self._update_plan())
@@ -159,7 +187,9 @@ class InstallDialog(QDialog):
     def variant(self) -> str:
         """The onnxruntime wheel chosen (the recommended one unless the user picked the other)."""
         button = self.variant_buttons.checkedButton()
-        return button.property("variant") if button is not None else recommended_variant()[0]
+        if button is not None:
+            return button.property("variant")
+        return recommended_torch()[0] if is_torch(self.status.missing) else recommended_variant()[0]
 
     def choose(self, variant: str) -> None:
         """Select the ``onnxruntime`` or ``onnxruntime-gpu`` wheel."""
@@ -171,10 +201,18 @@ class InstallDialog(QDialog):
         if not self.status.missing:
             self.plan_label.setText("Nothing can be installed for this problem; see the diagnostics.")
             return
-        self.plan = install_plan(self.status.missing, self.variant, self.target)
-        self.command = install_command(self.plan.requirements, self.target)
-        self.plan_label.setText(f"Will install {self.plan.describe()}, into the plugin's own folder {self.target}. "
-                                "QGIS's numpy stays as it is.")
+        try:
+            if is_torch(self.status.missing):
+                self.plan = torch_plan(self.variant, self.target)
+            else:
+                self.plan = install_plan(self.status.missing, self.variant, self.target)
+            self.command = install_command(self.plan)
+        except InterpreterNotFoundError as exc:
+            self.plan_label.setText(str(exc))
+            self.install_button.setEnabled(False)
+            return
+        self.plan_label.setText(f"Will install {self.plan.describe()}, into {self.plan.target} (in your QGIS "
+                                "profile, kept when the plugin is upgraded). QGIS's numpy stays as it is.")
 
     # -- running pip ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -196,11 +234,14 @@ class InstallDialog(QDialog):
         self.exit_code = exit_code
         if exit_code != 0:
             self.details.setCollapsed(False)
+            self.problem_label.setText("The installation did not finish.")
             text = (f"The installation failed (pip exited with code {exit_code}); its log is under Details. "
                     "Copy the diagnostics for a bug report.")
         else:
-            self.activation = activate(self.plan.requirements, self._loaded_before, self.target)
+            self.activation = activate(self.plan.requirements, self._loaded_before, self.plan.target)
             text = self.activation.message
+            if self.activation.ready or self.activation.restart_needed:  # (the first line said "not installed")
+                self.problem_label.setText(f"Installed: {', '.join(self.plan.requirements)}.")
             if self.activation.ready and not is_openvino(self.plan.requirements):
                 text += f" Models will run on {provider_summary().partition(': ')[2]}."
             self.installed.emit(self.activation)

@@ -1,11 +1,10 @@
 """The lcgan dock panel: choose a layer, a direction and a model, set options, run in the background.
 
-The panel only gathers parameters: it builds a :class:`~lcgan_qgis.job.TranslationRequest` and a reader over a
-clone of the layer's provider, starts a :class:`~lcgan_qgis.tasks.TranslateTask`, and when the task is done adds the
-styled result to the project. It never loads a model for inference or tiles a raster itself.
-
-(About 460 lines, past the 400 a module should keep to: one small builder per part, the Options and the terrain
-rows already in their own widgets (:mod:`.options`, :mod:`.terrain_box`); what is left is wiring and the request.)
+The panel only gathers parameters: it builds a :class:`~lcgan_qgis.core.run.request.TranslationRequest` (through
+:func:`lcgan_qgis.plugin.requests.translation_request`) and a reader over a clone of the layer's provider, starts a
+:class:`~lcgan_qgis.plugin.tasks.TranslateTask`, and when the task is done adds the styled result to the project.
+It never loads a model for inference or tiles a raster itself. Its parts are widgets of their own (bands, terrain
+rows, options, output folder), and it remembers its choices (:mod:`.dock_state`).
 """
 
 from __future__ import annotations
@@ -14,21 +13,8 @@ import contextlib
 import re
 from typing import Any
 
-from qgis.core import (
-    Qgis,
-    QgsApplication,
-    QgsMapLayerProxyModel,
-    QgsProcessingUtils,
-    QgsProject,
-    QgsRasterLayer,
-)
-from qgis.gui import (
-    QgsCollapsibleGroupBox,
-    QgsDockWidget,
-    QgsFileWidget,
-    QgsMapLayerComboBox,
-    QgsRasterBandComboBox,
-)
+from qgis.core import Qgis, QgsApplication, QgsMapLayerProxyModel, QgsProject, QgsRasterLayer
+from qgis.gui import QgsDockWidget, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import (
     QCheckBox,
@@ -43,29 +29,46 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ...core.choices import DIRECTION_LABELS
 from ...core.errors import InputRasterError, LcganError
 from ...core.model.contract import Direction
-from ...core.run.job import TranslationRequest
+from ...core.run.request import TranslationRequest
 from ...installer.plan import is_openvino
 from ...installer.status import DependencyStatus, check_openvino, check_runtime
-from ..layers import direction_misfit, fits_direction, layer_file, reader_for
+from ..layers import direction_misfit, layer_file, reader_for
 from ..qgis_reader import ProviderReader, has_native_grid
+from ..requests import translation_request
 from ..settings import openvino_cache_dir
 from ..styling import add_polygon_layer, add_result_layer, result_layer_name
 from ..tasks import TaskOutcome, TranslateTask
+from . import messages
+from .adapt_panel import AdaptPanel
 from .area import extent_wkt, features_wkt
 from .deps_dialog import InstallDialog, copy_diagnostics
+from .dock_state import DockState
+from .input_box import InputBox
 from .model_info import ModelInfoBox
 from .options import OptionsBox
+from .output_box import OutputBox
 from .terrain_box import TerrainBox
 
 EXTENT_WHOLE, EXTENT_CANVAS, EXTENT_FEATURES = "layer", "canvas", "features"
 EXTENTS = (("Whole layer", EXTENT_WHOLE), ("Visible map extent", EXTENT_CANVAS),
            ("Polygon features", EXTENT_FEATURES))
-MESSAGE_SECONDS = 8
 MIN_COMBO_CHARS = 8  # what a combo box shows at the least (its popup shows items whole)
-MAX_NAMED_LAYERS = 3  # layers named in the "Not listed" note (the tooltip names them all)
+#: The choices the dock remembers across sessions (name -> attribute).
+REMEMBERED = ("direction_combo", "model_widget", "bundled_combo", "seed_spin", "extent_combo", "overlap_spin",
+              "batch_spin", "device_combo", "precision_combo", "backend_combo", "radiometry_combo", "check_gsd",
+              "confidence_check", "polygons_check", "min_area_spin", "all_classes_check")
+
+
+def form(labels_above: bool = True) -> QFormLayout:
+    """A form whose labels sit above their fields (the fields get the panel's whole width), or beside them while
+    they fit."""
+    layout = QFormLayout()
+    policy = QFormLayout.RowWrapPolicy
+    layout.setRowWrapPolicy(policy.WrapAllRows if labels_above else policy.WrapLongRows)
+    layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    return layout
 
 
 class LcganDock(QgsDockWidget):
@@ -81,7 +84,10 @@ class LcganDock(QgsDockWidget):
         self._notes: list[str] = []
         self._installer: InstallDialog | None = None
         self._build()
+        self.state = DockState((name, getattr(self, name)) for name in REMEMBERED)
+        self.state.restore()
         self._connect()
+        self.state.follow()
         self._direction_changed()
 
     # -- layout: one small builder per part, so a new field is one method ------------------------------------
@@ -89,13 +95,20 @@ class LcganDock(QgsDockWidget):
         body = QWidget()
         self.body = body
         layout = QVBoxLayout(body)
-        layout.addLayout(self._build_input())
-        layout.addWidget(self._build_terrain())
+        self.input_box = self._adopt(InputBox(form(), form(labels_above=False)))
+        layout.addWidget(self.input_box)
+        self.terrain_box = self._adopt(TerrainBox(form()))
+        layout.addWidget(self.terrain_box)
         layout.addWidget(self._build_model())
         layout.addLayout(self._build_area())
-        layout.addWidget(self._build_options())
-        layout.addLayout(self._build_output())
+        self.options_box = self._adopt(OptionsBox(form()))
+        layout.addWidget(self.options_box)
+        self.output_box = OutputBox(form())
+        self.output_widget, self.folder_widget = self.output_box.output_widget, self.output_box.folder_widget
+        layout.addWidget(self.output_box)
         layout.addLayout(self._build_run())
+        self.adapt_panel = AdaptPanel(self.iface)
+        layout.addWidget(self.adapt_panel)
         layout.addStretch(1)
         for combo in body.findChildren(QComboBox):  # (a combo box as wide as its longest item clips the panel)
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -106,56 +119,11 @@ class LcganDock(QgsDockWidget):
         scroll.setWidget(body)
         self.setWidget(scroll)
 
-    @staticmethod
-    def _form(labels_above: bool = True) -> QFormLayout:
-        """A form whose labels sit above their fields (the fields get the panel's whole width), or beside them
-        while they fit."""
-        form = QFormLayout()
-        policy = QFormLayout.RowWrapPolicy
-        form.setRowWrapPolicy(policy.WrapAllRows if labels_above else policy.WrapLongRows)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        return form
-
-    @staticmethod
-    def _note() -> QLabel:
-        note = QLabel()
-        note.setWordWrap(True)
-        note.setStyleSheet("color: palette(mid)")
-        note.setVisible(False)
-        return note
-
-    def _build_input(self) -> QFormLayout:
-        form = self._form()
-        self.direction_combo = QComboBox()
-        for direction in Direction:
-            self.direction_combo.addItem(DIRECTION_LABELS[direction], direction.value)
-        form.addRow("Direction", self.direction_combo)
-        self.layer_combo = QgsMapLayerComboBox()
-        self.layer_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
-        form.addRow("Input layer", self.layer_combo)
-        self.hidden_layers_note = self._note()
-        form.addRow(self.hidden_layers_note)
-        self.band_combos = [QgsRasterBandComboBox() for _ in range(3)]
-        bands_row = QWidget()
-        bands_layout = self._form(labels_above=False)
-        bands_layout.setContentsMargins(0, 0, 0, 0)
-        bands_row.setLayout(bands_layout)
-        for label, combo in zip(("Red", "Green", "Blue"), self.band_combos, strict=True):
-            bands_layout.addRow(label, combo)
-        self.bands_label = QLabel("Bands")
-        form.addRow(self.bands_label, bands_row)
-        self.bands_row = bands_row
-        self.model_widget = QgsFileWidget()
-        self.model_widget.setFilter("lcgan ONNX models (*.onnx)")
-        self.model_widget.lineEdit().setPlaceholderText("bundled model")
-        form.addRow("Model", self.model_widget)
-        return form
-
-    def _build_terrain(self) -> TerrainBox:
-        self.terrain_box = TerrainBox(self._form())
-        for name in TerrainBox.FIELDS:  # (the dock reads them as its own: one place builds them)
-            setattr(self, name, getattr(self.terrain_box, name))
-        return self.terrain_box
+    def _adopt(self, part: Any) -> Any:
+        """Make ``part``'s fields the dock's own attributes (one place builds them)."""
+        for name in part.FIELDS:
+            setattr(self, name, getattr(part, name))
+        return part
 
     def _build_model(self) -> QWidget:
         box = QWidget()
@@ -169,33 +137,18 @@ class LcganDock(QgsDockWidget):
         return box
 
     def _build_area(self) -> QFormLayout:
-        form = self._form()
+        rows = form()
         self.extent_combo = QComboBox()
         for text, value in EXTENTS:
             self.extent_combo.addItem(text, value)
-        form.addRow("Area", self.extent_combo)
+        rows.addRow("Area", self.extent_combo)
         self.polygon_combo = QgsMapLayerComboBox()
         self.polygon_combo.setFilters(QgsMapLayerProxyModel.Filter.PolygonLayer)
         self.selected_only = QCheckBox("Selected features only")
         self.polygons_label = QLabel("Polygons")
-        form.addRow(self.polygons_label, self.polygon_combo)
-        form.addRow("", self.selected_only)
-        return form
-
-    def _build_options(self) -> QgsCollapsibleGroupBox:
-        self.options_box = OptionsBox(self._form(labels_above=False))
-        for name in OptionsBox.FIELDS:  # (the dock reads them as its own: one place builds them)
-            setattr(self, name, getattr(self.options_box, name))
-        return self.options_box
-
-    def _build_output(self) -> QFormLayout:
-        form = self._form()
-        self.output_widget = QgsFileWidget()
-        self.output_widget.setStorageMode(QgsFileWidget.StorageMode.SaveFile)
-        self.output_widget.setFilter("GeoTIFF (*.tif *.tiff)")
-        self.output_widget.lineEdit().setPlaceholderText("temporary file")
-        form.addRow("Output", self.output_widget)
-        return form
+        rows.addRow(self.polygons_label, self.polygon_combo)
+        rows.addRow("", self.selected_only)
+        return rows
 
     def _build_run(self) -> QVBoxLayout:
         column = QVBoxLayout()
@@ -225,6 +178,8 @@ class LcganDock(QgsDockWidget):
         self.openvino_button.clicked.connect(self.install_openvino)
         self.extent_combo.currentIndexChanged.connect(self._extent_mode_changed)
         self.polygons_check.toggled.connect(self._polygons_changed)
+        # (unfolding a QgsCollapsibleGroupBox shows every child again: the direction's rows are re-applied)
+        self.options_box.collapsedStateChanged.connect(lambda *_: self._show_direction_rows())
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
         self.install_button.clicked.connect(lambda: self.open_installer())
@@ -242,6 +197,14 @@ class LcganDock(QgsDockWidget):
         self.direction_combo.setCurrentIndex(self.direction_combo.findData(direction.value))
 
     def _direction_changed(self) -> None:
+        self._show_direction_rows()
+        self._refresh_layer_filter()
+        self._extent_mode_changed()
+        self.refresh_model_info()
+
+    def _show_direction_rows(self) -> None:
+        """Rows of imagery input (bands, image values, land-cover extras) or of land-cover input (terrain, sun,
+        seed), never both."""
         rgb_input = self.direction is Direction.RGB_TO_LANDCOVER
         for widget in (self.bands_label, self.bands_row, self.confidence_check, self.radiometry_label,
                        self.radiometry_combo, self.polygons_check, self.all_classes_check):
@@ -249,9 +212,6 @@ class LcganDock(QgsDockWidget):
         for widget in (self.terrain_box, *(w for pair in self.sun_spins for w in pair)):
             widget.setVisible(not rgb_input)
         self._polygons_changed()
-        self._refresh_layer_filter()
-        self._extent_mode_changed()
-        self.refresh_model_info()
 
     def _polygons_changed(self, *_args: object) -> None:
         shown = self.direction is Direction.RGB_TO_LANDCOVER and self.polygons_check.isChecked()
@@ -259,28 +219,11 @@ class LcganDock(QgsDockWidget):
         self.min_area_spin.setVisible(shown)
 
     def _refresh_layer_filter(self, *_args: object) -> None:
-        """Offer only layers that fit the direction, and say which others are not listed and why."""
-        layers = QgsProject.instance().mapLayers().values()
-        direction = self.direction
-        excluded = [lyr for lyr in layers if isinstance(lyr, QgsRasterLayer) and not fits_direction(lyr, direction)]
-        self.layer_combo.setExceptedLayerList(excluded)
-        if excluded:
-            kind = "one band of class codes" if direction is Direction.LANDCOVER_TO_RGB else "red, green, blue bands"
-            other = DIRECTION_LABELS[Direction.RGB_TO_LANDCOVER if direction is Direction.LANDCOVER_TO_RGB
-                                     else Direction.LANDCOVER_TO_RGB]
-            names = ", ".join(f"'{lyr.name()}'" for lyr in excluded[:MAX_NAMED_LAYERS])
-            more = f" and {len(excluded) - MAX_NAMED_LAYERS} more" if len(excluded) > MAX_NAMED_LAYERS else ""
-            self.hidden_layers_note.setText(f"Not listed: {names}{more}. This direction needs {kind}; they fit "
-                                            f"'{other}'.")
-            self.hidden_layers_note.setToolTip("\n".join(direction_misfit(lyr, direction) or "" for lyr in excluded))
-        self.hidden_layers_note.setVisible(bool(excluded))
+        self.input_box.refresh_filter(self.direction)
         self._layer_changed(self.layer_combo.currentLayer())
 
     def _layer_changed(self, layer: Any) -> None:
-        for band, combo in enumerate(self.band_combos, start=1):
-            combo.setLayer(layer if isinstance(layer, QgsRasterLayer) else None)
-            if isinstance(layer, QgsRasterLayer) and band <= layer.bandCount():
-                combo.setBand(band)
+        self.bands_row.set_layer(layer)
         if isinstance(layer, QgsRasterLayer) and not has_native_grid(layer.dataProvider()) and \
                 self.extent_combo.currentData() == EXTENT_WHOLE:  # a web tile service has no "whole layer"
             self.extent_combo.setCurrentIndex(self.extent_combo.findData(EXTENT_CANVAS))
@@ -291,12 +234,11 @@ class LcganDock(QgsDockWidget):
             widget.setVisible(features)
 
     def chosen_model_path(self) -> str | None:
-        """The model file chosen, else the bundled terrain-aware model when picked, else None (the bundled one)."""
+        """The model file chosen, else the bundled model with relief when picked, else None (the bundled one)."""
         return self.terrain_box.model_path(self.model_widget.filePath() or None, self.direction)
 
     def refresh_model_info(self, *_args: object) -> None:
-        """Describe the chosen model (or the bundled one) and the provider that would run it; say whether it needs
-        elevation."""
+        """Describe the chosen model (or the bundled one) and where it would run; say whether it needs elevation."""
         contract = self.info_box.show_model(self.chosen_model_path(), self.direction, self.device_combo.currentData())
         self.install_button.setVisible(self.info_box.runtime_missing)
         self.terrain_box.show_needs(contract)
@@ -326,6 +268,11 @@ class LcganDock(QgsDockWidget):
             return features_wkt(self.polygon_combo.currentLayer(), layer, self.selected_only.isChecked())
         return None
 
+    def result_name(self, layer_name: str) -> str:
+        """The result layer's name for the current choices (``"nlcd2011 -> RGB (terrain, seed 0)"``)."""
+        seed = self.seed_spin.value() if self.direction is Direction.LANDCOVER_TO_RGB else None
+        return result_layer_name(layer_name, self.direction, self.chosen_model_path(), seed)
+
     def build_request(self) -> tuple[TranslationRequest, ProviderReader]:
         """The request and a reader (over a provider clone) for the current choices.
 
@@ -338,45 +285,31 @@ class LcganDock(QgsDockWidget):
         if misfit:
             raise InputRasterError(misfit)
         rgb_input = direction is Direction.RGB_TO_LANDCOVER
-        output = self.output_widget.filePath() or QgsProcessingUtils.generateTempFilename(
-            _safe_name(f"{layer.name()}_{direction.value}") + ".tif"
-        )
-        confidence = vector = None
-        if rgb_input and self.confidence_check.isChecked():
-            confidence = re.sub(r"(\.tiff?)?$", "_confidence.tif", output, count=1, flags=re.IGNORECASE)
-        if rgb_input and self.polygons_check.isChecked():
-            vector = re.sub(r"(\.tiff?)?$", "_polygons.gpkg", output, count=1, flags=re.IGNORECASE)
         aoi_wkt = self._area_wkt(layer)
-        terrain = {} if rgb_input else self._terrain_request()
+        fields: dict[str, Any] = {} if rgb_input else self._terrain_fields()
         reader, self._notes = reader_for(layer, aoi_wkt, self.chosen_model_path(), direction)
-        request = TranslationRequest(
-            direction=direction,
-            output_path=output,
-            model_path=self.chosen_model_path(),
-            device=self.device_combo.currentData(),
+        output = self.output_box.output_path(self.result_name(layer.name()))
+        if rgb_input:
+            fields.update(
+                bands=self.bands_row.bands(), radiometry_mode=self.radiometry_combo.currentData(),
+                confidence_path=_beside(output, "_confidence.tif") if self.confidence_check.isChecked() else None,
+                vector_path=_beside(output, "_polygons.gpkg") if self.polygons_check.isChecked() else None,
+                min_polygon_px=self.min_area_spin.value())
+        request = translation_request(
+            direction, output_path=output, model_path=self.chosen_model_path(), aoi_wkt=aoi_wkt,
+            device=self.device_combo.currentData(), precision=self.precision_combo.currentData(),
+            backend=self.backend_combo.currentData(), cache_dir=openvino_cache_dir(),
             overlap_px=None if self.overlap_spin.value() < 0 else self.overlap_spin.value(),
-            batch_size=self.batch_spin.value(),
-            bands=tuple(c.currentBand() for c in self.band_combos) if rgb_input else None,
-            aoi_wkt=aoi_wkt,
-            confidence_path=confidence,
-            radiometry_mode=self.radiometry_combo.currentData() if rgb_input else None,
-            check_gsd=self.check_gsd.isChecked(),
-            input_path=layer_file(layer),
-            vector_path=vector,
-            min_polygon_px=self.min_area_spin.value(),
-            precision=self.precision_combo.currentData(),
-            backend=self.backend_combo.currentData(),
-            cache_dir=openvino_cache_dir(),
-            **terrain,
-        )
+            batch_size=self.batch_spin.value(), check_gsd=self.check_gsd.isChecked(), input_path=layer_file(layer),
+            **fields)
         return request, reader
 
-    def _terrain_request(self) -> dict[str, Any]:
-        """The request's elevation and sun; a terrain-aware model without elevation is refused here, before a task."""
+    def _terrain_fields(self) -> dict[str, Any]:
+        """Elevation, sun and seed; a model with relief and no elevation is refused here, before a task."""
         path = self.terrain_box.elevation_path(self.info_box.contract, self.chosen_model_path() or "(bundled)")
         azimuth, elevation = (spin.value() for _label, spin in self.sun_spins)
         return {"elevation_path": path, "sun_azimuth_deg": azimuth if azimuth >= 0 else None,
-                "sun_elevation_deg": elevation if elevation >= 0 else None}
+                "sun_elevation_deg": elevation if elevation >= 0 else None, "seed": self.seed_spin.value()}
 
     def run(self) -> TranslateTask | None:
         """Start a translation task for the current choices (the Run button)."""
@@ -392,6 +325,7 @@ class LcganDock(QgsDockWidget):
             self._message(f"onnxruntime is not installed ({exc}); use Install in the lcgan panel.",
                           Qgis.MessageLevel.Critical)
             return None
+        self._result_name = self.result_name(self.layer_combo.currentLayer().name())
         self.task = TranslateTask(request, reader, self._task_done)
         self.task.progressChanged.connect(lambda value: self.progress_bar.setValue(int(value)))
         self.progress_bar.setValue(0)
@@ -420,9 +354,8 @@ class LcganDock(QgsDockWidget):
         if outcome.job is None:
             self._message(outcome.error, Qgis.MessageLevel.Critical)
             return
-        job, direction = outcome.job, outcome.request.direction
-        result = job.result
-        name = result_layer_name(outcome.input_name, direction)
+        job, direction = outcome.job, outcome.request.model.direction
+        result, name = job.result, self._result_name
         present = None if self.all_classes_check.isChecked() or job.class_counts is None else sorted(job.class_counts)
         try:
             layers = [add_result_layer(result.output_path, name, direction, job.contract.scheme, job.tags, present)]
@@ -438,13 +371,10 @@ class LcganDock(QgsDockWidget):
         self.result_layers.extend(layers)
         device = result.provider.replace("ExecutionProvider", "")
         self._message(f"'{name}' added ({result.tiles} tiles, {result.seconds:.1f} s, {result.backend} "
-                      f"{result.precision} on {device}).",
-                      Qgis.MessageLevel.Success)
+                      f"{result.precision} on {device}); saved as {result.output_path}.", Qgis.MessageLevel.Success)
 
     def _message(self, text: str, level: Qgis.MessageLevel) -> None:
-        bar = self.iface.messageBar() if self.iface is not None else None
-        if bar is not None:
-            bar.pushMessage("lcgan", text, level, MESSAGE_SECONDS if level != Qgis.MessageLevel.Critical else 0)
+        messages.push(self.iface.messageBar() if self.iface is not None else None, text, level)
 
     def closeEvent(self, event: Any) -> None:
         self.cancel()
@@ -458,5 +388,6 @@ class LcganDock(QgsDockWidget):
                 signal.disconnect(self._refresh_layer_filter)
 
 
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "lcgan"
+def _beside(output: str, suffix: str) -> str:
+    """``lc.tif`` -> ``lc_confidence.tif`` (``suffix`` replaces the GeoTIFF extension)."""
+    return re.sub(r"(\.tiff?)?$", suffix, output, count=1, flags=re.IGNORECASE)

@@ -1,6 +1,7 @@
-"""The model box: what a model file promises (direction, tile size, GSD, bands) and which execution provider would
-run it, in a few wrapped lines, with its classes (colour swatch, code, name) in a collapsible list below, so it
-fits the width QGIS gives a new dock. Reads the contract through the core; never runs inference."""
+"""The model box: what a model makes, at what resolution, whether it needs elevation and where it would run, in a
+few wrapped lines in a GIS analyst's words; the technical details (version, tiles, bands and how their values are
+read) and the classes (colour swatch, code, name) in collapsible groups below, so it fits the width QGIS gives a new
+dock. Reads the contract through the core; never runs inference."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ...core.errors import LcganError
 from ...core.model.contract import Direction, ModelContract
 from ...core.run.job import read_contract, resolve_model_path
 from ...installer.status import provider_summary
+from ..models import bundled_models
 
 ERROR_STYLE = "color:#b00020"
 
@@ -28,18 +30,25 @@ def runs_on(device: str) -> str:
     return reason if provider.endswith("ExecutionProvider") and reason else line
 
 
+def model_name(path: Path, direction: Direction) -> str:
+    """``"bundled, from the map only"`` for a bundled model, else the file's name."""
+    bundled = next((m for m in bundled_models() if m.path == path), None)
+    return f"bundled, {bundled.short}" if bundled is not None else path.name
+
+
 def summary_html(contract: ModelContract, path: Path, wanted: Direction, device: str) -> str:
-    """The model's lines: name and version, direction, tiles, resolution, bands, where it runs."""
-    version = f", version {html.escape(contract.model_version)}" if contract.model_version else ""
+    """The model's lines, in a GIS analyst's words: which model, what it makes, resolution, elevation, where it
+    runs. (The technical ones are in :func:`details_html`.)"""
+    legend = contract.scheme.name
+    if "classes" not in legend:
+        legend += f", {len(contract.scheme)} classes"
     rows = [
-        ("Model", f"{html.escape(path.name)}{version}"),
-        ("Direction", html.escape(DIRECTION_LABELS[contract.direction])),
-        ("Tiles", f"{contract.tile_size_px} px, overlap {contract.overlap_px} px"),
+        ("Model", html.escape(model_name(path, contract.direction))),
+        ("Translates", html.escape(DIRECTION_LABELS[contract.direction])),
+        ("Legend", html.escape(legend)),
         ("Resolution", f"{contract.gsd_m:g} m per pixel"),
-        ("Image bands", f"{html.escape(', '.join(contract.band_names))}; {html.escape(contract.radiometry.mode)} "
-                        "radiometry"),
-        *([("Elevation", "needed for " + html.escape(contract.terrain.describe()) if contract.terrain is not None
-            else "not used (map only)")] if contract.direction is Direction.LANDCOVER_TO_RGB else []),
+        *([("Elevation", "needed (it paints relief)" if contract.terrain is not None else "not used (map only)")]
+          if contract.direction is Direction.LANDCOVER_TO_RGB else []),
         ("Runs on", html.escape(runs_on(device))),
     ]
     text = "<br>".join(f"<b>{key}:</b> {value}" for key, value in rows)
@@ -48,6 +57,19 @@ def summary_html(contract: ModelContract, path: Path, wanted: Direction, device:
         text = (f"<p style='{ERROR_STYLE}'><b>This model translates {other}; choose a "
                 f"{html.escape(DIRECTION_LABELS[wanted])} model.</b></p>") + text
     return text
+
+
+def details_html(contract: ModelContract, path: Path) -> str:
+    """What a specialist asks: file, version, tiles, bands and how their values are read, elevation channels."""
+    rows = [
+        ("File", html.escape(str(path))),
+        ("Version", html.escape(contract.model_version or "-")),
+        ("Tiles", f"{contract.tile_size_px} px, overlap {contract.overlap_px} px"),
+        ("Image bands", f"{html.escape(', '.join(contract.band_names))}; values read as "
+                        f"{html.escape(contract.radiometry.mode)}"),
+        *([("Elevation channels", html.escape(contract.terrain.describe()))] if contract.terrain is not None else []),
+    ]
+    return "<br>".join(f"<b>{key}:</b> {value}" for key, value in rows)
 
 
 def classes_html(contract: ModelContract) -> str:
@@ -73,6 +95,13 @@ class ModelInfoBox(QWidget):
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.summary)
+        self.details_box = QgsCollapsibleGroupBox("Details")
+        self.details_box.setCollapsed(True)
+        self.details = QLabel()
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        QVBoxLayout(self.details_box).addWidget(self.details)
+        layout.addWidget(self.details_box)
         self.classes_box = QgsCollapsibleGroupBox("Classes")
         self.classes_box.setCollapsed(True)
         inner = QVBoxLayout(self.classes_box)
@@ -93,6 +122,8 @@ class ModelInfoBox(QWidget):
             self.runtime_missing = True
             return self._problem(f"onnxruntime is not installed ({exc}); use Install below.")
         self.summary.setText(summary_html(self.contract, path, direction, device))
+        self.details.setText(details_html(self.contract, path))
+        self.details_box.setVisible(True)
         self.classes_box.setTitle(f"Classes: {len(self.contract.scheme)}")
         self.classes.setText(f"{html.escape(self.contract.scheme.name)}{classes_html(self.contract)}")
         self.classes_box.setVisible(True)
@@ -101,13 +132,14 @@ class ModelInfoBox(QWidget):
     def _problem(self, text: str) -> None:
         self.summary.setText(f"<p style='{ERROR_STYLE}'>{html.escape(text)}</p>")
         self.classes_box.setVisible(False)
+        self.details_box.setVisible(False)
         return None
 
     def toPlainText(self) -> str:
         """Everything the box says, as plain text (summary, then the class list)."""
         parts = [self.summary.text()]
         if self.classes_box.isVisibleTo(self):
-            parts += [self.classes_box.title(), self.classes.text()]
+            parts += ["Details", self.details.text(), self.classes_box.title(), self.classes.text()]
         document = QTextDocument()
         document.setHtml("<br>".join(parts))
         return document.toPlainText()

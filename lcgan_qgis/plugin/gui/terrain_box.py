@@ -1,12 +1,12 @@
-"""The dock's terrain rows (land cover -> synthetic RGB only): which bundled model runs when no model file is chosen
-(map only or terrain-aware), the elevation raster (DEM), and whether the chosen model needs it."""
+"""The dock's rows of land cover -> synthetic RGB only: which bundled model runs when no model file is chosen (map
+only or with relief), the elevation raster (DEM) and whether the chosen model needs it, and the texture seed."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
 from qgis.core import QgsMapLayerProxyModel, QgsRasterLayer
-from qgis.gui import QgsMapLayerComboBox
+from qgis.gui import QgsMapLayerComboBox, QgsSpinBox
 from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QLabel, QWidget
 
 from ...core.errors import InputRasterError
@@ -17,6 +17,8 @@ from ..layers import elevation_file
 
 #: Bundled land cover -> RGB models the user picks from when no model file is chosen.
 BUNDLED_MAP_ONLY, BUNDLED_TERRAIN = "map", "terrain"
+#: The largest seed the dock offers (a spin box holds 32-bit integers; scripts may use up to 2**63 - 1).
+MAX_DOCK_SEED = 2**31 - 1
 
 
 class TerrainBox(QWidget):
@@ -24,17 +26,18 @@ class TerrainBox(QWidget):
 
     #: The fields the dock reads.
     FIELDS: ClassVar[tuple[str, ...]] = ("bundled_combo", "bundled_label", "elevation_combo", "elevation_label",
-                                         "elevation_hint")
+                                         "elevation_hint", "seed_spin")
 
     def __init__(self, form: QFormLayout) -> None:
         super().__init__()
         form.setContentsMargins(0, 0, 0, 0)
         self.setLayout(form)
         self.bundled_combo = QComboBox()
-        self.bundled_combo.addItem("map only", BUNDLED_MAP_ONLY)
-        self.bundled_combo.addItem("terrain-aware (needs elevation)", BUNDLED_TERRAIN)
+        self.bundled_combo.addItem("from the map only", BUNDLED_MAP_ONLY)
+        self.bundled_combo.addItem("with relief (needs elevation)", BUNDLED_TERRAIN)
         self.bundled_combo.setToolTip("Which bundled land cover -> RGB model runs when no model file is chosen. The "
-                                      "terrain-aware one paints relief from an elevation raster (DEM).")
+                                      "one with relief paints slopes, ridges and canyons from an elevation raster "
+                                      "(DEM).")
         self.bundled_label = QLabel("Bundled model")
         form.addRow(self.bundled_label, self.bundled_combo)
         self.elevation_combo = QgsMapLayerComboBox()
@@ -48,6 +51,12 @@ class TerrainBox(QWidget):
         self.elevation_hint = QLabel()
         self.elevation_hint.setWordWrap(True)
         form.addRow(self.elevation_hint)
+        self.seed_spin = QgsSpinBox()
+        self.seed_spin.setRange(0, MAX_DOCK_SEED)
+        self.seed_spin.setClearValue(0)
+        self.seed_spin.setToolTip("Another number paints other texture (fields, trees, rock) over the same map; the "
+                                  "same number always gives the same image.")
+        form.addRow("Texture seed", self.seed_spin)
 
     def model_path(self, model_file: str | None, direction: Direction) -> str | None:
         """``model_file`` when one is chosen, else the bundled terrain-aware model when picked, else ``None`` (the
@@ -64,8 +73,8 @@ class TerrainBox(QWidget):
         if contract is None or contract.direction is not Direction.LANDCOVER_TO_RGB:
             self.elevation_hint.setText("")
         elif contract.terrain is not None:
-            self.elevation_hint.setText("<b>Needed</b>: this model is terrain-aware (it reads "
-                                        f"{', '.join(contract.terrain.channels)} derived from the elevation).")
+            self.elevation_hint.setText("<b>Needed</b>: this model paints relief (hillshade and slopes) from an "
+                                        "elevation raster.")
         else:
             self.elevation_hint.setText("Not used: this model is map only.")
 

@@ -1,0 +1,75 @@
+"""The dock's input rows: direction, input layer (only layers that fit the direction are listed, with a note on
+the others and why), red/green/blue bands for imagery, and an optional model file."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from qgis.core import QgsMapLayerProxyModel, QgsProject, QgsRasterLayer
+from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
+from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QLabel, QWidget
+
+from ...core.choices import DIRECTION_LABELS
+from ...core.model.contract import Direction
+from ..layers import direction_misfit, elevation_like, fits_direction
+from .bands import BandsRow
+
+MAX_NAMED_LAYERS = 3  # layers named in the "Not listed" note (the tooltip names them all)
+
+
+def hidden_layers_text(excluded: list[QgsRasterLayer], direction: Direction) -> str:
+    """Which layers are not listed for ``direction`` and where they fit (an elevation raster: Elevation)."""
+    kind = "one band of class codes" if direction is Direction.LANDCOVER_TO_RGB else "red, green, blue bands"
+    other = DIRECTION_LABELS[Direction.RGB_TO_LANDCOVER if direction is Direction.LANDCOVER_TO_RGB
+                             else Direction.LANDCOVER_TO_RGB]
+    dems = [lyr for lyr in excluded if direction is Direction.LANDCOVER_TO_RGB and elevation_like(lyr)]
+    others = [lyr for lyr in excluded if lyr not in dems]
+    names = ", ".join(f"'{lyr.name()}'" for lyr in others[:MAX_NAMED_LAYERS])
+    more = f" and {len(others) - MAX_NAMED_LAYERS} more" if len(others) > MAX_NAMED_LAYERS else ""
+    parts = [f"Not listed: {names}{more}. This direction needs {kind}; they fit '{other}'."] if others else []
+    if dems:
+        parts.append(f"{', '.join(repr(lyr.name()) for lyr in dems)}: elevation, not land cover; choose it as "
+                     "Elevation below.")
+    return " ".join(parts)
+
+
+class InputBox(QWidget):
+    """The rows, laid out by ``form``; ``bands_form`` lays out the three band boxes."""
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("direction_combo", "layer_combo", "hidden_layers_note", "bands_row",
+                                         "band_combos", "bands_label", "model_widget")
+
+    def __init__(self, form: QFormLayout, bands_form: QFormLayout) -> None:
+        super().__init__()
+        form.setContentsMargins(0, 0, 0, 0)
+        self.setLayout(form)
+        self.direction_combo = QComboBox()
+        for direction in Direction:
+            self.direction_combo.addItem(DIRECTION_LABELS[direction], direction.value)
+        form.addRow("Direction", self.direction_combo)
+        self.layer_combo = QgsMapLayerComboBox()
+        self.layer_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
+        form.addRow("Input layer", self.layer_combo)
+        self.hidden_layers_note = QLabel()
+        self.hidden_layers_note.setWordWrap(True)
+        self.hidden_layers_note.setStyleSheet("color: palette(mid)")
+        self.hidden_layers_note.setVisible(False)
+        form.addRow(self.hidden_layers_note)
+        self.bands_row = BandsRow(bands_form)
+        self.band_combos = self.bands_row.combos
+        self.bands_label = QLabel("Bands")
+        form.addRow(self.bands_label, self.bands_row)
+        self.model_widget = QgsFileWidget()
+        self.model_widget.setFilter("lcgan models (*.onnx)")
+        self.model_widget.lineEdit().setPlaceholderText("bundled model")
+        form.addRow("Model file (optional)", self.model_widget)
+
+    def refresh_filter(self, direction: Direction) -> None:
+        """Offer only layers that fit ``direction``, and say which others are not listed and why."""
+        layers = QgsProject.instance().mapLayers().values()
+        excluded = [lyr for lyr in layers if isinstance(lyr, QgsRasterLayer) and not fits_direction(lyr, direction)]
+        self.layer_combo.setExceptedLayerList(excluded)
+        if excluded:
+            self.hidden_layers_note.setText(hidden_layers_text(excluded, direction))
+            self.hidden_layers_note.setToolTip("\n".join(direction_misfit(lyr, direction) or "" for lyr in excluded))
+        self.hidden_layers_note.setVisible(bool(excluded))
