@@ -295,8 +295,17 @@ def test_per_area_realism_supervised_reference_and_window_dependence(tmp_path: P
     for i, (r, c) in enumerate(corners):  # the land-cover panels hold the map pixel for pixel (no resampling)
         x, y = crop_layout(side, 3, row=i, col=0)[2:]
         assert np.array_equal(picture[y:y + side, x:x + side], codes_to_rgb(codes[r:r + side, c:c + side], SCHEME))
+    fd = report["areas"]["heldout"]["landcover_to_rgb"]["judge_frechet"]["unmatched_vs_real_training"]
+    assert set(fd) == {"real", "generated", "blurred"} and fd["generated"] < fd["blurred"]
+    realism = report["realism"]  # issue 22's measures of the map-only generator, in the held-out area
+    assert realism["frechet"]["samples_per_set"] == 19  # 16 px cells: 39 whole in the training area, half a sample
+    assert realism["frechet"]["distances"]["map_only"] < realism["frechet"]["distances"]["blurred"]
+    row = realism["headline"]["map_only"]
+    assert row["seed_mean_abs_difference"] == [0.0, 0.0, 0.0] and row["seed_layout_agreement"] == 1.0  # no noise
+    assert row["relief_ratio"] is None and "relief" not in realism["generators"]["map_only"]  # no DEM here
     lines = "\n".join(summary_lines(report))
     assert "supervised reference" in lines and "judge Frechet distance" in lines and "window dependence" in lines
+    assert "texture Frechet" in lines
     again = evaluate(models, data, out, device="cpu", heldout=_south_half(tmp_path / "south.geojson", rows, cols),
                      realism=options)
     assert again["judge"]["cache"]["reused"]  # the judge is trained once per config and data
@@ -372,6 +381,9 @@ def test_terrain_aware_generator_is_compared_beside_the_map_only_one(tmp_path: P
         assert distances[1] > distances[0]
         assert "colour_statistics" in pair["terrain_aware_sections"]
     assert "map-only -> terrain-aware generator" in "\n".join(summary_lines(report))
+    relief = report["realism"]["generators"]["terrain_aware"]["relief"]
+    assert relief["real"]["correlation"] == report["realism"]["generators"]["map_only"]["relief"]["real"]["correlation"]
+    assert set(report["realism"]["headline"]) == {"map_only", "terrain_aware"}
     picture = matplotlib.image.imread(out / "crops_heldout.png")
     side = crop_corners(np.ones((rows // 2, cols), bool), 256, 3)[0]
     assert picture.shape[1] == crop_layout(side, 3, columns=4)[0]  # map | map only | terrain-aware | real
@@ -385,3 +397,38 @@ def test_window_sizes_the_engine_cannot_run_at_the_overlap_are_skipped_and_named
     assert runnable_sizes((128, 256, 512), 16) == ([128, 256, 512], {})
     lines = window_summary_lines({"rgb_to_landcover": {}, "landcover_to_rgb": {}, "skipped_px": skipped})
     assert lines == ["window dependence: 128 px windows not run (not above twice the 64 px overlap)"]
+
+
+def test_quick_realism_cli_on_a_models_folder_and_a_model_file(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """``evaluate --quick``: issue 22's measures of the generators in a folder (or one file), the crops, the JSON."""
+    from training.__main__ import main
+
+    rows, cols = 192, 256
+    codes, image = synthetic_pair(rows, cols, seed=2, nodata_share=0.0)
+    noisy = image + np.random.default_rng(0).integers(0, 400, image.shape)  # real imagery has texture
+    data = tmp_path / "data"
+    data.mkdir()
+    write(data / LANDCOVER_FILE, codes, SCHEME.nodata_code)
+    write(data / IMAGE_FILE, noisy.astype(np.uint16), 0)
+    models = perfect_models(tmp_path / "models")
+    south, out = _south_half(tmp_path / "south.geojson", rows, cols), tmp_path / "out"
+    argv = ["evaluate", "--quick", "--models", str(models), "--data", str(data), "--out", str(out), "--heldout",
+            str(south), "--device", "cpu", "--no-two-sample", "--crops", str(tmp_path / "crops")]
+    assert main(argv) == 0
+    assert "map_only peak_index" in capsys.readouterr().out
+    report = json.loads((out / "realism_quick.json").read_text())
+    row = report["headline"]["map_only"]
+    assert row["seed_mean_abs_difference"] == [0.0, 0.0, 0.0] and row["seed_layout_agreement"] == 1.0  # no noise
+    frechet = report["measures"]["frechet"]
+    assert frechet["references_in_order"] and frechet["samples_per_set"] == 24
+    # flat class colours where the real imagery has texture: farther than the real imagery of the other area
+    assert frechet["distances"]["map_only"] > frechet["distances"]["real_other_area"]
+    crops = {c["class"]: c for c in report["crops"]["classes"]}
+    assert crops["shrub"]["area"] == "heldout" and crops["water"]["area"] == "training_area"
+    assert (tmp_path / "crops" / "shrub_1x.png").is_file() and (tmp_path / "crops" / "water_3x.png").is_file()
+    argv[3] = str(models / "landcover_to_rgb.onnx")
+    assert main(argv[:-2] + ["--no-seeds"]) == 0
+    assert set(json.loads((out / "realism_quick.json").read_text())["headline"]) == {"generator"}
+    argv[3] = str(tmp_path / "absent.onnx")
+    assert main(argv) == 2

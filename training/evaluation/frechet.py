@@ -101,7 +101,8 @@ def frechet_references(real: np.ndarray, generated: Mapping[str, np.ndarray], re
         imagery of the test area; ``blurred``: its blur; then each generated image), ``over_real_other_area`` (each
         distance / the real-vs-real one), ``references_in_order`` (floor < real other area < blurred),
         ``content_matched`` (each image vs the real imagery of the SAME test cells: the old, misleading
-        comparison, kept to show it), ``samples_per_set`` and ``features``.
+        comparison, kept to show it), ``colour_only`` (the same sets on the texture-blind half of the features, to
+        show what texture adds), ``samples_per_set`` and ``features``.
 
     Raises:
         ValueError: too few whole patches in either area.
@@ -130,10 +131,13 @@ def frechet_references(real: np.ndarray, generated: Mapping[str, np.ndarray], re
     other = max(distances["real_other_area"], 1e-12)
     matched = {name: round(frechet_distance(x, real_test), 3) for name, x in sets.items()
                if name not in ("real_floor", "real_other_area")}
+    colour = 2 * real.shape[0]  # the texture-blind part of the features: per band mean and log std
+    texture_blind = {name: round(frechet_distance(x[:, :colour], ref_z[:, :colour]), 3) for name, x in sets.items()}
     return {"distances": distances,
             "over_real_other_area": {name: round(d / other, 3) for name, d in distances.items()},
             "references_in_order": distances["real_floor"] < distances["real_other_area"] < distances["blurred"],
-            "content_matched": matched, "samples_per_set": n, "patch_px": patch_px, "blur_sigma_px": blur_sigma_px,
+            "content_matched": matched, "colour_only": texture_blind, "samples_per_set": n, "patch_px": patch_px,
+            "blur_sigma_px": blur_sigma_px,
             "features": f"per band mean and log std, share of grey power in {len(SPECTRUM_EDGES) - 1} radial "
                         "frequency bands; standardised by the reference sample; every set vs the same reference "
                         "sample, none content-matched to it"}

@@ -17,6 +17,7 @@ import argparse
 import json
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +25,18 @@ import numpy as np
 import rasterio
 from rasterio.features import geometry_mask
 
+from lcgan_qgis.core.errors import InputRasterError, ModelFileError
 from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.core.model.runtime import load_model
 from lcgan_qgis.core.resources import bundled_model_path
 
 from ..areas import load_areas
 from .crops import write_class_crops
-from .measures import QUICK_TWO_SAMPLE, Ground, headline, realism_measures
+from .measures import QUICK_TWO_SAMPLE, ground_of, headline, measure_generators
 from .plots import codes_to_rgb, image_to_display
-from .rasters import area_mask, read_raster, translate_file
+from .rasters import area_mask, read_raster, shown_path, translate_file
 from .realism import checkerboard_index, local_std, percentile_stretch
 from .scores import clip_to_radiometry, generated_to_image_units
-from .seeds import render_seeds, seed_diversity
 from .two_sample import TwoSampleConfig
 
 IMAGE_FILE = "landsat8_rgb.tif"
@@ -56,10 +57,10 @@ def _generators(models: Path, work: Path) -> dict[str, Path]:
     if models.is_dir():
         found = {name: models / f for name, f in GENERATOR_FILES.items() if (models / f).is_file()}
         if not found:
-            raise FileNotFoundError(f"{models} holds no {' or '.join(GENERATOR_FILES.values())}.")
+            raise ModelFileError(f"{models} holds no {' or '.join(GENERATOR_FILES.values())}.")
         return found
     if not models.is_file():
-        raise FileNotFoundError(f"model not found: {models} (give an .onnx file, a models folder or a .pt checkpoint).")
+        raise ModelFileError(f"Model not found: {models} (give an .onnx file, a models folder or a .pt checkpoint).")
     return {"generator": models}
 
 
@@ -83,40 +84,34 @@ def quick_realism(models: str | Path, data_dir: str | Path, heldout: str | Path,
     started = time.perf_counter()
     data_dir, reader = Path(data_dir), Path(reader) if reader else bundled_model_path(Direction.RGB_TO_LANDCOVER)
     real, lc = read_raster(data_dir / IMAGE_FILE), read_raster(data_dir / LANDCOVER_FILE)
-    dem_path = data_dir / DEM_FILE
-    dem = read_raster(dem_path) if dem_path.is_file() else None
+    dem_path = data_dir / DEM_FILE if (data_dir / DEM_FILE).is_file() else None
     inside = area_mask(heldout, real)
-    images, runs, renders = {}, {}, {}
+    images, runs = {}, {}
     with tempfile.TemporaryDirectory(prefix="lcgan-quick-") as tmp:
         work = Path(tmp)
+        generators = {}
         for name, path in _generators(Path(models), work).items():
             with load_model(path, device="cpu") as m:
                 contract = m.contract
             elevation = dem_path if contract.terrain is not None else None
-            if contract.terrain is not None and dem is None:
-                raise FileNotFoundError(f"{path.name} is terrain-aware and {dem_path} is missing.")
+            if contract.terrain is not None and dem_path is None:
+                raise InputRasterError(f"{path.name} is terrain-aware and {data_dir / DEM_FILE} is missing.")
             target = work / f"{name}.tif"
             runs[name] = translate_file(path, data_dir / LANDCOVER_FILE, target, device, precision=precision,
                                         elevation_path=elevation)
-            gen = read_raster(target)
-            images[name] = (generated_to_image_units(gen.pixels[:3], contract.radiometry), gen)
-            if seeds is not None:
-                renders[name] = render_seeds(path, data_dir / LANDCOVER_FILE, real, contract.radiometry, reader,
-                                             work, seeds, elevation, device)
-    valid = real.valid & lc.valid & np.logical_and.reduce([g.valid for _u, g in images.values()])
-    ground = Ground(clip_to_radiometry(real.pixels, contract.radiometry).astype(np.float32), inside & valid,
-                    ~inside & valid,
-                    None if dem is None else np.where(dem.valid, dem.pixels[0].astype(np.float64), np.nan),
-                    (abs(real.geotransform[1]), abs(real.geotransform[5])))
-    measures = realism_measures(ground, {name: units for name, (units, _g) in images.items()}, two_sample)
-    for name, pair in renders.items():
-        measures["generators"][name]["seeds"] = seed_diversity(pair, ground.heldout)
-    report = {"models": str(models), "heldout": str(heldout), "runs": runs, "headline": headline(measures),
-              "measures": measures}
+            images[name] = read_raster(target)
+            generators[name] = (path, elevation, generated_to_image_units(images[name].pixels[:3],
+                                                                          contract.radiometry))
+        valid = real.valid & lc.valid & np.logical_and.reduce([g.valid for g in images.values()])
+        ground = ground_of(real, clip_to_radiometry(real.pixels, contract.radiometry), inside, valid, dem_path)
+        measures = measure_generators(generators, ground, data_dir / LANDCOVER_FILE, real, contract.radiometry,
+                                      reader, work, seeds, two_sample, device)
+    report = {"models": shown_path(models), "heldout": shown_path(heldout), "runs": runs,
+              "headline": headline(measures), "measures": measures}
     if crops_dir is not None:
         panels = [codes_to_rgb(np.where(lc.valid, lc.pixels[0], 255), contract.scheme),
                   image_to_display(real.pixels, contract.radiometry),
-                  *(g.pixels[:3].transpose(1, 2, 0) for _u, g in images.values())]
+                  *(g.pixels[:3].transpose(1, 2, 0) for g in images.values())]
         report["crops"] = {"panels": ["land cover", "real", *images], "classes": write_class_crops(
             lc.pixels[0], [("heldout", ground.heldout), ("training_area", ground.training)], panels, crops_dir)}
     report["seconds"] = round(time.perf_counter() - started, 1)
@@ -183,6 +178,8 @@ def add_quick_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crops", type=Path, default=None, help="with --quick: write the class crops (PNG) here")
     parser.add_argument("--no-seeds", action="store_true", help="with --quick: skip the seed diversity runs")
     parser.add_argument("--no-two-sample", action="store_true", help="with --quick: skip the two-sample test")
+    parser.add_argument("--two-sample-steps", type=int, default=QUICK_TWO_SAMPLE.max_steps,
+                        help="with --quick: the two-sample classifier's step budget (one seed)")
 
 
 def run_quick(args: argparse.Namespace) -> int:
@@ -190,7 +187,9 @@ def run_quick(args: argparse.Namespace) -> int:
     models = args.models or bundled_model_path(Direction.LANDCOVER_TO_RGB).parent
     heldout = args.heldout or HELDOUT
     report = quick_realism(models, args.data, heldout, seeds=None if args.no_seeds else (1, 2),
-                           two_sample=None if args.no_two_sample else QUICK_TWO_SAMPLE, crops_dir=args.crops,
+                           two_sample=None if args.no_two_sample else replace(QUICK_TWO_SAMPLE,
+                                                                              max_steps=args.two_sample_steps),
+                           crops_dir=args.crops,
                            device=args.device, precision=args.precision)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,14 @@ class Raster:
     projection: str
 
 
+def shown_path(path: str | Path) -> str:
+    """``path`` relative to the working directory when it lies below it (reports do not name a checkout)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def read_raster(path: str | Path) -> Raster:
     """Read every band of ``path``; a pixel is valid where every band's mask (nodata, alpha, mask band) says so.
 
@@ -86,7 +94,7 @@ def translate_file(model_path: Path, input_path: Path, output_path: Path, device
     seconds = time.perf_counter() - started
     log.info("%s -> %s on %s (%s) in %.1f s", input_path.name, output_path.name, result.provider,
              result.precision, seconds)
-    return {"model": str(model_path), "input": input_path.name, "provider": result.provider,
+    return {"model": shown_path(model_path), "input": input_path.name, "provider": result.provider,
             "backend": result.backend, "precision": result.precision, "seconds": round(seconds, 2),
             "tiles": result.tiles,
             **({"elevation": elevation_path.name} if elevation_path else {})}

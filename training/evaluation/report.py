@@ -33,8 +33,9 @@ from lcgan_qgis.core.resources import bundled_model_path
 from lcgan_qgis.core.run.engine import DEFAULT_WINDOW_PX
 
 from .judge import Judge
+from .measures import ground_of, headline, measure_generators
 from .quick import add_quick_arguments, run_quick
-from .rasters import Raster, area_mask, read_raster, translate_file, write_image
+from .rasters import Raster, area_mask, read_raster, shown_path, translate_file, write_image
 from .scores import (
     baseline_scores,
     clip_to_radiometry,
@@ -54,7 +55,7 @@ from .sections import (
     realism_sections,
 )
 from .summary import summary_lines
-from .terrain import find_terrain_model, terrain_comparison
+from .terrain import DEM_FILE, find_terrain_model, terrain_comparison
 from .windows import compare_windows, fitted_windows, runnable_sizes
 
 log = logging.getLogger(__name__)
@@ -80,14 +81,6 @@ def find_models(models_dir: str | Path | None) -> dict[Direction, Path]:
             "`python -m training export --out DIR`) or pass MODEL_DIR=<folder with both .onnx files>."
         )
     return paths
-
-
-def _shown(path: Path) -> str:
-    """``path`` relative to the working directory when it lies below it (reports do not name a checkout)."""
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def area_sections(image_path: Path, landcover_path: Path, options: RealismOptions, scheme: ClassScheme,
@@ -119,7 +112,7 @@ def area_sections(image_path: Path, landcover_path: Path, options: RealismOption
                                             "landcover_agreement": split["landcover_agreement"][area]}}
     info = {"what": "U-Net (cross-entropy) trained on real imagery of the training area: the supervised reference "
                     "of RGB -> land cover and the judge of land cover -> RGB (training/evaluation/judge.py)",
-            "train_areas": _shown(options.train_areas), "config": asdict(judge.config),
+            "train_areas": shown_path(options.train_areas), "config": asdict(judge.config),
             "radiometry": judge.radiometry.to_dict(), **judge.info}
     return areas, info, judge
 
@@ -213,7 +206,7 @@ def evaluate(models_dir: str | Path | None, data_dir: str | Path, out_dir: str |
         agree_valid = gen_valid & back_valid & back.valid
         agreement = score_landcover(true_idx, back_idx, agree_valid, scheme)
         agreement["baseline_majority"] = baseline_scores(agreement, scheme)
-        split = areas = window = judge_info = terrain = None
+        split = areas = window = judge_info = terrain = measures = None
         if inside is not None:
             split = {"areas": str(heldout), "rgb_to_landcover": split_scores(true_idx, pred_idx, valid, inside, scheme),
                      "landcover_agreement": split_scores(true_idx, back_idx, agree_valid, inside, scheme)}
@@ -254,6 +247,14 @@ def evaluate(models_dir: str | Path | None, data_dir: str | Path, out_dir: str |
                     precision, compare_colours)
                 if terrain is not None:
                     more = [("generated: terrain-aware", terrain_pixels)]
+            generators = {"map_only": (paths[Direction.LANDCOVER_TO_RGB], None, gen_units)}
+            if more:
+                generators["terrain_aware"] = (terrain_model, data_dir / DEM_FILE,
+                                               generated_to_image_units(more[0][1], radiometry))
+            ground = ground_of(real_img, real_clipped, inside, gen_valid, data_dir / DEM_FILE)
+            measures = measure_generators(generators, ground, landcover_path, real_img, radiometry,
+                                          paths[Direction.RGB_TO_LANDCOVER], work, two_sample=None, device=device,
+                                          frechet_patch_px=options.feature_cell_px)
             plot_crops(real_lc.pixels[0], true_valid, real_img.pixels, gen.pixels[:3], inside, scheme, radiometry,
                        out_dir / "crops_heldout.png", more=more)
 
@@ -291,6 +292,9 @@ def evaluate(models_dir: str | Path | None, data_dir: str | Path, out_dir: str |
         report["window_dependence"] = window
     if terrain is not None:
         report["terrain_comparison"] = terrain
+    if measures is not None:
+        report["realism"] = {"headline": headline(measures), **measures,
+                             "two_sample": "in areas.heldout.landcover_to_rgb.two_sample (held-out patches)"}
     report["seconds"] = round(time.perf_counter() - started, 1)
     report["pngs"] = sorted(p.name for p in out_dir.glob("*.png"))
     path = out_dir / "evaluation.json"

@@ -9,7 +9,9 @@ generated from the map:
   between generated and real imagery of the same cells, beside the references: real imagery of the training area
   vs the held-out area, two disjoint real samples of the training area (the floor) and a Gaussian blur (sigma 1 px)
   of the real imagery vs the real imagery. Every distance uses the same number of cells per set (FID-like
-  estimates are biased by the sample size), so the numbers compare;
+  estimates are biased by the sample size), so the numbers compare. ``generated_vs_real`` and ``blurred_vs_real``
+  are CONTENT-MATCHED (the same cells), the real-vs-real reference is not: ``unmatched_vs_real_training`` compares
+  each set with one real training-area sample none of them shares ground with (:mod:`.frechet` says why);
 * ``judge_scores``: the judge reading the generated imagery against the map it was generated from, and reading
   the real imagery (how far the generated imagery is from "segmentable like real imagery");
 * ``two_sample``: the classifier two-sample test (:mod:`.two_sample`) of generated vs real, with the
@@ -116,7 +118,7 @@ def _judge_frechet(maps: Mapping[str, JudgeMaps], bottleneck_scale: int, valid: 
     floor = frechet_distance(feats("real", train_a), feats("real", train_b))
     _idx, deep, top = maps["real"]
     out = {}
-    for area, corners in ((HELDOUT, held), (TRAINING, train_a)):
+    for area, corners, reference in ((HELDOUT, held, train_a), (TRAINING, train_a, train_b)):
         real = feats("real", corners)
         generated = frechet_distance(feats("generated", corners), real)
         out[area] = {
@@ -125,6 +127,9 @@ def _judge_frechet(maps: Mapping[str, JudgeMaps], bottleneck_scale: int, valid: 
             "real_training_vs_heldout": round(real_vs_real, 3),
             "real_vs_real_floor": round(floor, 3),
             "generated_over_real_vs_real": round(generated / max(real_vs_real, 1e-12), 3),
+            "unmatched_vs_real_training": {  # no set shares its ground with the reference sample (frechet.py)
+                name: round(frechet_distance(feats(name, corners), feats("real", reference)), 3)
+                for name in ("real", "generated", "blurred")},
             "samples_per_set": n, "cell_px": cell,
             "features": f"judge bottleneck ({deep.shape[0]} ch) + top decoder ({top.shape[0]} ch), mean per cell",
         }

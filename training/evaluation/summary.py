@@ -31,6 +31,8 @@ def summary_lines(report: dict) -> list[str]:
     lines += window_summary_lines(report["window_dependence"])
     if "terrain_comparison" in report:
         lines += terrain_summary_lines(report["terrain_comparison"])
+    if "realism" in report:
+        lines += realism_summary_lines(report["realism"])
     judge = report["judge"]
     lines.append(f"judge / supervised reference: {judge['parameters'] / 1e6:.2f} M parameters, {judge['steps']} steps, "
                  f"{judge['pixels'] / 1e6:.0f} M training pixels, {judge['seconds']:.0f} s"
@@ -105,3 +107,15 @@ def _fmt_any(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return "/".join(_fmt_any(v) for v in value)
     return _fmt(value if isinstance(value, (int, float)) else None, ".3g")
+
+
+def realism_summary_lines(realism: dict) -> list[str]:
+    """The summary of ``report["realism"]`` (:func:`.measures.headline` plus the Frechet references)."""
+    lines = [f"[held-out] {name}: " + "; ".join(f"{key} {_fmt_any(value)}" for key, value in row.items())
+             for name, row in realism["headline"].items()]
+    frechet = realism["frechet"]
+    if "distances" in frechet:
+        lines.append("[held-out] texture Frechet vs the real training-area sample: "
+                     + "; ".join(f"{key} {value:.3g}" for key, value in frechet["distances"].items())
+                     + f" (references in order: {frechet['references_in_order']})")
+    return lines
