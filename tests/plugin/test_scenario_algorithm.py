@@ -12,7 +12,7 @@ import pytest
 from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.core.resources import bundled_model_path
 
-from .conftest import landcover_array, read, write_raster
+from .conftest import add_layer, landcover_array, read, write_raster
 
 SCENARIO = "lcgan:render_scenario"
 GT = (300000.0, 30.0, 0.0, 4150000.0, 0.0, -30.0)
@@ -104,3 +104,40 @@ def _far_polygons(folder: Path) -> Path:
                     f'{{"type": "Polygon", "coordinates": [[[{x0}, {y0}], [{x0 + 300}, {y0}], [{x0 + 300}, '
                     f'{y0 - 300}], [{x0}, {y0 - 300}], [{x0}, {y0}]]]}}}}]}}')
     return path
+
+
+def test_the_dock_renders_a_drawn_scenario_into_its_group(iface, qtbot, maps: dict[str, Path],
+                                                          tmp_path: Path) -> None:
+    from qgis.core import QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
+    from qgis.PyQt.QtCore import Qt
+
+    from lcgan_qgis.plugin.gui.dock import LcganDock
+
+    base = add_layer(maps["base"], "base land cover")
+    drawn = QgsVectorLayer("Polygon?crs=EPSG:32612", "new suburb", "memory")
+    feature = QgsFeature(drawn.fields())
+    x0, y0 = GT[0] + 150 * 30, GT[3] - 80 * 30
+    feature.setGeometry(QgsGeometry.fromRect(QgsGeometry.fromWkt(
+        f"POLYGON(({x0} {y0},{x0 + 1200} {y0},{x0 + 1200} {y0 - 900},{x0} {y0 - 900},{x0} {y0}))").boundingBox()))
+    drawn.dataProvider().addFeatures([feature])
+    QgsProject.instance().addMapLayer(drawn)
+    dock = LcganDock(iface)
+    qtbot.addWidget(dock)
+    panel = dock.scenario_panel
+    panel.base_combo.setLayer(base)
+    panel.polygons_combo.setLayer(drawn)
+    panel.class_combo.setCurrentIndex(panel.class_combo.findData(22))
+    panel.seed_spin.setValue(3)
+    panel.name_edit.setText("new suburb")
+    panel.output_widget.setFilePath(str(tmp_path / "after.tif"))
+    qtbot.mouseClick(panel.run_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: panel.task is None, timeout=120_000)
+    assert "Scenario: new suburb" in panel.status_label.text(), panel.status_label.text()
+    group = QgsProject.instance().layerTreeRoot().findGroup("lcgan").findGroup("Scenario: new suburb")
+    assert [n.layer().name() for n in group.findLayers()] == ["new suburb: change", "new suburb: after",
+                                                              "new suburb: before"]
+    assert (tmp_path / "after_base.tif").is_file()  # no base render chosen: rendered once beside the output
+    expected = _core(maps, tmp_path / "core.tif", changed_path=str(
+        write_raster(tmp_path / "burnt.tif", _burnt(maps), nodata=255)))
+    np.testing.assert_array_equal(read(tmp_path / "after.tif")[0], expected)
+    QgsProject.instance().removeAllMapLayers()

@@ -49,6 +49,7 @@ from .input_box import InputBox
 from .model_info import ModelInfoBox
 from .options import OptionsBox
 from .output_box import OutputBox
+from .scenario_panel import ScenarioPanel
 from .terrain_box import TerrainBox
 
 EXTENT_WHOLE, EXTENT_CANVAS, EXTENT_FEATURES = "layer", "canvas", "features"
@@ -109,6 +110,8 @@ class LcganDock(QgsDockWidget):
         layout.addLayout(self._build_run())
         self.adapt_panel = AdaptPanel(self.iface)
         layout.addWidget(self.adapt_panel)
+        self.scenario_panel = ScenarioPanel(self.iface)
+        layout.addWidget(self.scenario_panel)
         layout.addStretch(1)
         for combo in body.findChildren(QComboBox):  # (a combo box as wide as its longest item clips the panel)
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
