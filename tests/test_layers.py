@@ -25,7 +25,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # Model tooling: the core plus onnx; QGIS-free.
     "lcgan_qgis/tooling": ("qgis", *PYQT, "torch", "rasterio", "training", "lcgan_qgis.plugin", "lcgan_qgis.cli"),
     # The command line: QGIS-free, over the core (and the tooling for ``quantize``).
-    "lcgan_qgis/cli.py": ("qgis", *PYQT, "torch", "rasterio", "onnx", "training", "lcgan_qgis.plugin"),
+    "lcgan_qgis/cli": ("qgis", *PYQT, "torch", "rasterio", "onnx", "training", "lcgan_qgis.plugin"),
     "lcgan_qgis/__main__.py": ("qgis", *PYQT, "torch", "rasterio", "onnx", "training", "lcgan_qgis.plugin"),
     # QGIS's entry point: loads the plugin folder lazily, nothing else.
     "lcgan_qgis/__init__.py": ("qgis", *PYQT, "torch", "rasterio", "onnx", "training", "lcgan_qgis.tooling"),

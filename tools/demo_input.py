@@ -27,8 +27,9 @@ from osgeo import gdal, osr
 
 from lcgan_qgis.core.errors import OutputError
 from lcgan_qgis.core.model.scheme import ClassScheme
+from lcgan_qgis.core.rasters.geotiff import GEOTIFF_CREATION_OPTIONS
 from lcgan_qgis.core.resources import default_scheme_path
-from lcgan_qgis.core.storage.files import GEOTIFF_CREATION_OPTIONS, AtomicFile
+from lcgan_qgis.core.storage.files import AtomicFile
 
 log = logging.getLogger(__name__)
 gdal.UseExceptions()

@@ -24,7 +24,6 @@ QGIS-free and onnxruntime-free, so it can be checked from any Python.
 
 from __future__ import annotations
 
-import ctypes
 import importlib
 import importlib.machinery
 import logging
@@ -36,6 +35,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .model.drivers import OPENVINO_PACKAGES as OPENVINO
+from .model.drivers import cuda_driver_problem
 from .storage.files import AtomicFile
 
 LOG = logging.getLogger(__name__)
@@ -45,8 +46,6 @@ CPU_WHEEL, GPU_WHEEL = "onnxruntime", "onnxruntime-gpu"
 VARIANTS = (CPU_WHEEL, GPU_WHEEL)
 #: The packages onnxruntime imports, beyond numpy (QGIS's, never installed by us).
 HELPERS = ("protobuf", "flatbuffers", "packaging")
-#: The optional OpenVINO backend (:mod:`~lcgan_qgis.core.model.openvino_backend`): openvino and its one dependency.
-OPENVINO = ("openvino", "openvino-telemetry")
 #: pip distribution -> the module that proves it importable.
 MODULES = {CPU_WHEEL: "onnxruntime", GPU_WHEEL: "onnxruntime", "protobuf": "google.protobuf",
            "flatbuffers": "flatbuffers", "packaging": "packaging", "openvino": "openvino",
@@ -59,7 +58,6 @@ DOWNLOAD_MB = {CPU_WHEEL: 23.8, GPU_WHEEL: 255.6, "protobuf": 0.34, "flatbuffers
 INSTALLED_MB = {"openvino": 180}
 #: Platforms (``platform.system()``, ``platform.machine()`` lowercased) with an onnxruntime-gpu wheel on PyPI.
 GPU_WHEEL_PLATFORMS = {("linux", "x86_64"), ("windows", "amd64")}
-_CUDA_DRIVER = {"Linux": "libcuda.so.1", "Windows": "nvcuda.dll"}
 _PIN = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*==\s*([A-Za-z0-9_.+\-]+)\s*(?:#.*)?$")
 _NUMPY_ABI_HINTS = ("compiled using NumPy", "numpy.core.multiarray failed to import", "_ARRAY_API not found",
                     "numpy.dtype size changed")
@@ -249,18 +247,6 @@ def check_openvino() -> DependencyStatus:
         problem = (f"OpenVINO (optional) is not available: it is installed but does not start here. Installing "
                    f"the pinned version again takes {size}.")
     return DependencyStatus(False, OPENVINO, problem, numpy.__version__, details=status.missing)
-
-
-def cuda_driver_problem() -> str | None:
-    """``None`` when the NVIDIA driver library loads, else why not (one line, no parentheses)."""
-    library = _CUDA_DRIVER.get(platform.system())
-    if library is None:
-        return f"no NVIDIA GPU driver on {platform.system()}"
-    try:
-        ctypes.CDLL(library)
-    except OSError:
-        return f"no NVIDIA GPU driver found: {library} cannot be loaded"
-    return None
 
 
 def nvidia_driver_version() -> str | None:

@@ -5,12 +5,11 @@ finished tiles, and mosaic them into a VRT.
 
 1. check the request; resolve the model file (a request without one runs the bundled model of its direction, as
    every lcgan run does) and decide here, once, which backend and precision every worker runs
-   (:func:`resolve_execution`: the core's rule, :func:`~lcgan_qgis.core.model.precision.plan_paths`), so every tile runs
+   (:func:`resolve_model`: the core's rule, :func:`~lcgan_qgis.core.model.precision.plan_paths`), so every tile runs
    the same file on the same path;
 2. resolve the input (one raster, or a VRT of several) and take the job's decisions exactly as a single-process run
-   does (:func:`~lcgan_qgis.core.run.job.plan_job`: direction, elevation, resolution policy, provenance tags, the
-   engine's
-   options); a raster the policy would resample is refused (every worker must read one grid: warp it first);
+   does (:func:`~lcgan_qgis.core.run.plan.plan_job`: direction, elevation, resolution policy, provenance tags); a
+   raster the policy would resample is refused (every worker must read one grid: warp it first);
 3. connect to the scheduler (or start a local cluster) and ask every worker whether it can run lcgan;
 4. plan the run on the whole raster as the single-process engine does (:func:`~lcgan_qgis.core.run.engine.plan_run`:
    band mapping, nodata, radiometry, land-cover pre-scan, the DEM's terrain choices, the one window grid) and cut it
@@ -22,9 +21,9 @@ finished tiles, and mosaic them into a VRT.
 7. write ``mosaic.vrt`` over every tile (``gdal.BuildVRT``) with the scheme's colours and class names and the
    provenance tags, whole or not at all (:class:`~lcgan_qgis.core.storage.files.AtomicFile`).
 
-:class:`MosaicRequest` carries every field of :class:`~lcgan_qgis.core.run.job.TranslationRequest` that a mosaic can
-honour, under the same name (:meth:`MosaicRequest.translation` hands them to the job's rules); the others are listed
-in :data:`NOT_IN_MOSAIC` with the reason, and a test keeps the two lists complete.
+:class:`~lcgan_qgis.mosaic.request.MosaicRequest` holds the same
+:class:`~lcgan_qgis.core.run.settings.RunSettings` a single-process run holds, so a new run setting reaches the
+mosaic's workers with no line here.
 """
 
 from __future__ import annotations
@@ -34,135 +33,38 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import Canceled, ClusterError, DeviceError, InputRasterError, OptionError
-from ..core.model.contract import Direction, ModelContract
-from ..core.model.precision import ONNXRUNTIME, OPENVINO, Capabilities, file_digest, int8_sibling, plan_paths
+from ..core.errors import Canceled, ClusterError, DeviceError, InputRasterError
+from ..core.model.contract import ModelContract
+from ..core.model.precision import OPENVINO, Capabilities, file_digest, int8_sibling, plan_paths
 from ..core.model.runtime import load_model
 from ..core.rasters.gdal_io import GdalReader
-from ..core.rasters.resampling import GSD_TOLERANCE
-from ..core.run.engine import RunPlan, plan_run
-from ..core.run.job import TranslationRequest, claim_outputs, elevation_on, plan_job, resolve_model_path
+from ..core.run.claims import claim_outputs
+from ..core.run.engine import RunPlan, TranslateOptions, plan_run
+from ..core.run.plan import elevation_on, plan_job
+from ..core.run.settings import Execution
 from ..core.storage.files import remove_stale_partials, stale_partial_messages
-from .cluster import DEFAULT_TIMEOUT_S, bokeh_available, check_workers, connect, local_layout, task_attempts
+from .cluster import bokeh_available, check_workers, connect, local_layout, task_attempts
 from .folder import VRT_NAME, build_vrt, check_against_inputs, prepare_folder
-from .grid import DEFAULT_TILE_PX, TILES_FOLDER, SuperTile, super_tiles
+from .grid import TILES_FOLDER, SuperTile, super_tiles
 from .inputs import expand_inputs, resolve_input
 from .manifest import Manifest, TileRecord
+from .request import MosaicRequest, MosaicResult
 from .tile import ModelSpec, TileFailed, TileJob, run_tile
 
 LOG = logging.getLogger(__name__)
 
-DEFAULT_RETRIES = 2
 POLL_S = 0.2
 
 TileProgress = Callable[[int, int], None]  # (tiles finished by this run, tiles this run has to do)
 
 
 @dataclass(frozen=True)
-class MosaicRequest:
-    """What to translate, where to write it, and on which cluster.
-
-    Attributes:
-        model_path: the ``.onnx`` model (every worker must be able to read this path); ``None`` for the bundled model
-            of ``direction``.
-        inputs: one raster (file, VRT, ``/vsicurl/...``, ``/vsis3/...``), or several, or folders of rasters.
-        output_dir: the mosaic's folder (created when missing): ``tiles/*.tif``, ``manifest.jsonl``, ``mosaic.vrt``.
-        scheduler: a Dask scheduler address; ``None`` starts a local cluster of ``local_workers`` processes.
-        local_workers: worker processes of the local cluster (``None``: cores / 4, at least 1).
-        threads_per_worker: onnxruntime threads per worker (``None``: local, cores / workers; remote, the worker's
-            Dask thread count); a single-process run's ``threads``.
-        tile_px: target super-tile side (edges snap to the window grid, see :mod:`.grid`).
-        retries: extra tries of a tile after an error (a lost worker is handled by Dask on its own).
-        timeout_s: how long to wait for the scheduler and for the first worker.
-
-    Every other field means what it means in :class:`~lcgan_qgis.core.run.job.TranslationRequest` (device, precision,
-    backend, overlap, window, batch, bands, radiometry, area of interest, resolution check, elevation and sun...).
-    """
-
-    model_path: str | None
-    inputs: tuple[str, ...]
-    output_dir: str
-    scheduler: str | None = None
-    local_workers: int | None = None
-    threads_per_worker: int | None = None
-    tile_px: int = DEFAULT_TILE_PX
-    retries: int = DEFAULT_RETRIES
-    timeout_s: float = DEFAULT_TIMEOUT_S
-    direction: Direction | None = None
-    device: str = "auto"
-    precision: str = "auto"
-    backend: str = "auto"
-    cache_dir: str | None = None
-    overlap_px: int | None = None
-    window_px: int | None = None
-    batch_size: int = 1
-    bands: tuple[int, ...] | None = None
-    radiometry_mode: str | None = None
-    aoi_wkt: str | None = None
-    check_gsd: bool = True
-    gsd_tolerance: float = GSD_TOLERANCE
-    elevation_path: str | None = None
-    sun_azimuth_deg: float | None = None
-    sun_elevation_deg: float | None = None
-    elevation_unit_m: float | None = None
-    input_name: str | None = None
-
-    @property
-    def vrt_path(self) -> Path:
-        """The mosaic's VRT."""
-        return Path(self.output_dir) / VRT_NAME
-
-    def translation(self) -> TranslationRequest:
-        """The single-process request this job's rules are taken from (same-named fields; see :data:`NOT_IN_MOSAIC`
-        for the others)."""
-        shared = {f.name: getattr(self, f.name) for f in fields(TranslationRequest) if hasattr(self, f.name)}
-        return TranslationRequest(output_path=str(self.vrt_path), threads=self.threads_per_worker, **shared)
-
-
-#: The fields of :class:`~lcgan_qgis.core.run.job.TranslationRequest` a mosaic does not take, and why.
-NOT_IN_MOSAIC: dict[str, str] = {
-    "output_path": "a mosaic writes tiles/, manifest.jsonl and mosaic.vrt in output_dir",
-    "threads": "threads_per_worker",
-    "confidence_path": "a mosaic writes the output raster only; run lcgan:rgb_to_landcover (or translate "
-                       "--confidence) on the area whose confidence is wanted",
-    "vector_path": "polygonize the mosaic's VRT (gdal_polygonize.py), or run translate --vector on a part",
-    "min_polygon_px": "see vector_path",
-    "input_path": "the input is inputs; no file the mosaic writes may be one the inputs or the DEM read (checked)",
-    "overwrite": "a mosaic resumes: tiles whose manifest line and checksum agree are kept, the others rewritten",
-}
-
-
-@dataclass(frozen=True)
-class MosaicResult:
-    """What a mosaic run did. ``vrt_path`` is None when it was cancelled (the finished tiles stay)."""
-
-    vrt_path: str | None
-    output_dir: str
-    tiles: int  # super-tiles of the mosaic
-    ran: int  # run by this call
-    skipped: int  # already done (manifest line and checksum agree)
-    retries: int | None  # extra attempts: errors retried plus tasks rerun after a worker was lost (None: unknown)
-    seconds: float  # the whole call
-    run_seconds: float  # from the first tile submitted to the last one finished
-    mpx_per_s: float  # pixels of the tiles run / run_seconds
-    windows: int  # inference windows run by this call
-    workers: int
-    dashboard: str | None
-    contract: ModelContract  # the model's (styling the VRT as a layer needs its direction and scheme)
-    canceled: bool = False
-    messages: tuple[str, ...] = ()
-    tags: dict[str, str] = field(default_factory=dict)  # the provenance tags of the tiles and the VRT
-    backend: str = ONNXRUNTIME  # what every worker ran
-    precision: str = "fp32"
-
-
-@dataclass(frozen=True)
-class Execution:
-    """What every worker runs (:func:`resolve_execution`): the file loaded, its SHA-256, the backend and precision."""
+class ResolvedModel:
+    """What every worker runs (:func:`resolve_model`): the file loaded, its SHA-256, the backend and precision."""
 
     model_file: Path
     sha256: str
@@ -172,32 +74,31 @@ class Execution:
     notes: tuple[str, ...] = ()
 
 
-def resolve_execution(path: Path, device: str, precision: str, backend: str,
-                      cache_dir: str | None = None) -> Execution:
+def resolve_model(path: Path, execution: Execution) -> ResolvedModel:
     """The backend and precision every worker runs, decided once on the client by the core's rule.
 
     On a CPU (``device`` ``cpu`` or ``auto``) the model is loaded here as a CPU run would load it
     (:func:`~lcgan_qgis.core.model.runtime.load_model`: the fidelity record, OpenVINO where installed, the fallbacks);
-    on
-    ``cuda`` the CUDA order of :func:`~lcgan_qgis.core.model.precision.plan_paths` decides (the client need not have a
-    GPU). The workers then load exactly that path, so a cluster mixing machines still runs one file for every tile.
+    on ``cuda`` the CUDA order of :func:`~lcgan_qgis.core.model.precision.plan_paths` decides (the client need not have
+    a GPU). The workers then load exactly that path, so a cluster mixing machines still runs one file for every tile.
 
     Raises:
         ModelFileError, ContractError, DeviceError: as for :func:`~lcgan_qgis.core.model.runtime.load_model`.
     """
-    if device == "cuda":
+    precision, backend = execution.precision, execution.backend
+    if execution.device == "cuda":
         caps = Capabilities(on_cuda=True, openvino_missing="not used for CUDA runs", bf16=False,
                             has_int8=int8_sibling(path).is_file())
         paths, _notes = plan_paths(precision, backend, caps, None, str(path))
         if not paths:
             raise DeviceError(f"Cannot run {path} with precision {precision!r} and backend {backend!r} on CUDA.")
         precision, backend = paths[0].precision, paths[0].backend
-    with load_model(path, "cpu", 1, precision, backend, cache_dir) as probe:
-        return Execution(probe.path, file_digest(probe.path), probe.backend, probe.precision, probe.contract,
+    with load_model(path, "cpu", 1, precision, backend, execution.cache_dir) as probe:
+        return ResolvedModel(probe.path, file_digest(probe.path), probe.backend, probe.precision, probe.contract,
                          probe.notes)
 
 
-def worker_threads(execution: Execution, threads: int | None, nthreads: list[int]) -> int | None:
+def worker_threads(execution: ResolvedModel, threads: int | None, nthreads: list[int]) -> int | None:
     """The inference threads of every tile: ``threads`` as asked; for OpenVINO, else the fewest any worker has.
 
     OpenVINO's CPU kernels split their sums by thread, so its pixels depend on the thread count (measured on a 2-core
@@ -210,7 +111,7 @@ def worker_threads(execution: Execution, threads: int | None, nthreads: list[int
     return min(nthreads)
 
 
-def job_identity(execution: Execution, plan: RunPlan, tile_px: int, threads: int | None = None) -> dict[str, Any]:
+def job_identity(execution: ResolvedModel, plan: RunPlan, tile_px: int, threads: int | None = None) -> dict[str, Any]:
     """What makes two runs the same job (the manifest's first line): a re-run resumes only when all of it agrees.
     (The provenance tags are not part of it: their date is the run's. The thread count is, for OpenVINO runs: see
     :func:`worker_threads`.)"""
@@ -227,21 +128,11 @@ def job_identity(execution: Execution, plan: RunPlan, tile_px: int, threads: int
         "plan": {"window": [plan.window_h, plan.window_w], "overlap_px": plan.overlap_px, "bands": list(source.bands),
                  "nodata": [repr(v) for v in source.nodata], "low": list(source.low), "high": list(source.high),
                  "aoi_wkt": plan.aoi_wkt,
+                 **({"seed": plan.input.seed} if plan.input.seed else {}),
                  "terrain": None if plan.terrain is None else {k: v if not isinstance(v, tuple) else list(v)
                                                                for k, v in vars(plan.terrain).items()}},
         "tile_px": tile_px,
     }
-
-
-def _check_request(request: MosaicRequest) -> None:
-    if not isinstance(request.tile_px, int) or request.tile_px < 64:
-        raise OptionError(f"The super-tile size must be an integer >= 64 px, got {request.tile_px!r}.")
-    if not isinstance(request.retries, int) or request.retries < 0:
-        raise OptionError(f"retries must be an integer >= 0, got {request.retries!r}.")
-    if request.scheduler and request.local_workers:
-        raise OptionError("Give either a scheduler address or a number of local workers, not both.")
-    if request.timeout_s <= 0:
-        raise OptionError(f"The timeout must be > 0 s, got {request.timeout_s!r}.")
 
 
 def run_mosaic(request: MosaicRequest, tile_progress: TileProgress | None = None,
@@ -261,40 +152,41 @@ def run_mosaic(request: MosaicRequest, tile_progress: TileProgress | None = None
             single-process run, naming the file, option or tile.
     """
     started = time.perf_counter()
-    say = log or LOG.info
+    log = log or LOG.info
     canceled = is_canceled or (lambda: False)
-    _check_request(request)
-    translation = request.translation()
-    model_path = resolve_model_path(request.model_path, request.direction)
-    execution = resolve_execution(model_path, request.device, request.precision, request.backend, request.cache_dir)
+    cluster, settings = request.cluster, request.settings
+    model_path = request.model.resolve()
+    execution = resolve_model(model_path, settings.execution)
     contract = execution.contract
-    say(f"Model {execution.model_file.name} (version {contract.model_version}, {contract.gsd_m:g} m): every worker "
+    log(f"Model {execution.model_file.name} (version {contract.model_version}, {contract.gsd_m:g} m): every worker "
         f"runs {execution.backend} {execution.precision}.")
     for note in execution.notes:
-        say(note)
+        log(note)
     output_dir = prepare_folder(request.output_dir)
-    check_against_inputs(output_dir, [*expand_inputs(request.inputs), *filter(None, [request.elevation_path])])
+    check_against_inputs(output_dir, [*expand_inputs(request.inputs), *filter(None, [settings.terrain.elevation_path])])
     with claim_outputs([str(request.vrt_path)]):
         notes = stale_partial_messages([output_dir / VRT_NAME, output_dir / TILES_FOLDER / VRT_NAME])  # (the folders)
         input_path = resolve_input(request.inputs, output_dir)
         with GdalReader(input_path) as reader:
-            setup = plan_job(translation, contract, execution.model_file, reader.info, reader.metres_per_unit, say,
-                             say)
+            setup = plan_job(settings, contract, execution.model_file, reader.info, reader.metres_per_unit, log, log,
+                             request.model.direction, request.input_name)
             if setup.resolution.grid is not None:
                 raise InputRasterError(
                     f"{setup.resolution.message} A mosaic job runs on the input's own grid: warp the input to "
                     f"{contract.gsd_m:g} m pixels first (gdalwarp -tr {contract.gsd_m:g} {contract.gsd_m:g}), or "
                     "switch the resolution check off.")
-            say(f"Input {input_path} ({reader.info.width} x {reader.info.height} px).")
-            layout = None if request.scheduler else local_layout(request.local_workers, request.threads_per_worker)
-            with connect(request.scheduler, layout, request.timeout_s) as client:
-                workers = check_workers(client, request.timeout_s)
+            log(f"Input {input_path} ({reader.info.width} x {reader.info.height} px).")
+            threads_asked = settings.execution.threads
+            layout = None if cluster.scheduler else local_layout(cluster.local_workers, threads_asked)
+            with connect(cluster.scheduler, layout, cluster.timeout_s) as client:
+                workers = check_workers(client, cluster.timeout_s)
                 dashboard = _dashboard(client)
-                where = request.scheduler or (f"a local cluster of {layout.workers} x {layout.threads_per_worker} "
+                where = cluster.scheduler or (f"a local cluster of {layout.workers} x {layout.threads_per_worker} "
                                               "threads")
-                say(f"Dask: {len(workers)} worker(s) on {where}; dashboard: {dashboard or 'none'}"
-                    + ("" if request.scheduler or bokeh_available() else " (its pages need bokeh: pip install bokeh)"))
-                options = replace(setup.options, overviews=False)  # (each tile's COG builds its own)
+                log(f"Dask: {len(workers)} worker(s) on {where}; dashboard: {dashboard or 'none'}"
+                    + ("" if cluster.scheduler or bokeh_available() else " (its pages need bokeh: pip install bokeh)"))
+                options = TranslateOptions(settings=setup.settings, tags=tuple(setup.tags.items()),
+                                           overviews=False)  # (each tile's COG builds its own)
                 try:
                     with elevation_on(setup.elevation_path, reader.info) as elevation:
                         plan = plan_run(contract, reader, options, canceled, elevation).portable()
@@ -307,24 +199,25 @@ def run_mosaic(request: MosaicRequest, tile_progress: TileProgress | None = None
                         workers=len(workers), dashboard=dashboard, contract=contract, canceled=True,
                         messages=(*notes, "Cancelled while planning."), tags=setup.tags, backend=execution.backend,
                         precision=execution.precision)
-                tiles = super_tiles(plan.tiling(), request.tile_px)
-                asked = request.threads_per_worker or (layout.threads_per_worker if layout else None)
+                tiles = super_tiles(plan.tiling(), cluster.tile_px)
+                asked = threads_asked or (layout.threads_per_worker if layout else None)
                 threads = worker_threads(execution, asked, [int(w["nthreads"]) for w in
                                                             client.scheduler_info()["workers"].values()])
                 if execution.backend == OPENVINO:
-                    say(f"OpenVINO's pixels depend on the thread count: every tile runs {threads} thread(s), as "
+                    log(f"OpenVINO's pixels depend on the thread count: every tile runs {threads} thread(s), as "
                         f"`translate --threads {threads}` would.")
-                manifest = Manifest(output_dir, job_identity(execution, plan, request.tile_px, threads))
+                manifest = Manifest(output_dir, job_identity(execution, plan, cluster.tile_px, threads))
                 done = manifest.verified([t.name for t in tiles])
                 todo = [t for t in tiles if t.name not in done]
-                say(f"{len(tiles)} super-tiles of about {request.tile_px} px: {len(done)} already done, {len(todo)} "
+                log(f"{len(tiles)} super-tiles of about {cluster.tile_px} px: {len(done)} already done, {len(todo)} "
                     "to run.")
-                spec = ModelSpec(str(model_path), execution.sha256, request.device, threads, execution.precision,
-                                 execution.backend, request.cache_dir)
+                spec = ModelSpec(str(model_path), execution.sha256,
+                                 replace(settings.execution, threads=threads, precision=execution.precision,
+                                         backend=execution.backend))
                 job = TileJob(spec, input_path, plan, str(output_dir))
                 run_started = time.perf_counter()
-                records, retries, was_canceled = _run_tiles(client, job, todo, manifest, request.retries,
-                                                            tile_progress, canceled, say,
+                records, retries, was_canceled = _run_tiles(client, job, todo, manifest, cluster.retries,
+                                                            tile_progress, canceled, log,
                                                             f"{execution.sha256[:8]}-{uuid.uuid4().hex[:6]}")
                 run_seconds = time.perf_counter() - run_started
         messages = (*notes, *plan.messages)
@@ -348,7 +241,7 @@ def _dashboard(client: Any) -> str | None:
 
 
 def _run_tiles(client: Any, job: TileJob, todo: list[SuperTile], manifest: Manifest, retries: int,
-               tile_progress: TileProgress | None, canceled: Callable[[], bool], say: Callable[[str], None],
+               tile_progress: TileProgress | None, canceled: Callable[[], bool], log: Callable[[str], None],
                job_key: str) -> tuple[dict[str, TileRecord], int | None, bool]:
     """Submit ``todo`` and journal each finished tile; returns (records of this run, extra attempts, cancelled).
 
@@ -368,7 +261,7 @@ def _run_tiles(client: Any, job: TileJob, todo: list[SuperTile], manifest: Manif
     try:
         def cancel() -> tuple[dict[str, TileRecord], None, bool]:
             client.cancel(futures)
-            say(f"Cancelled: {len(records)} tile(s) finished in this run stay in {manifest.folder}; run the same "
+            log(f"Cancelled: {len(records)} tile(s) finished in this run stay in {manifest.folder}; run the same "
                 "job again to resume.")
             return records, None, True
 

@@ -7,15 +7,12 @@ at once would only compete for the same cores).
 A tile is written atomically: the engine writes a GeoTIFF in the worker's scratch folder, that is copied to a Cloud
 Optimized GeoTIFF (tiled, compressed, internal overviews, the provenance tags) under a locked temporary name in the
 output folder (:class:`~lcgan_qgis.core.storage.files.AtomicFile`), hashed, and renamed into place. A worker killed at
-any
-point leaves a temporary file at most, never a file under a tile's name; the client removes the temporary files of
+any point leaves a temporary file at most, never a file under a tile's name; the client removes the temporary files of
 dead workers (:func:`~lcgan_qgis.core.storage.files.remove_stale_partials`).
 
-A terrain-aware job's plan travels without its DEM (:meth:`~lcgan_qgis.core.run.engine.RunPlan.portable`): each task
-opens
-the DEM on the whole raster's grid itself (:class:`~lcgan_qgis.core.terrain.elevation.ElevationReader`) and derives the
-same
-terrain channels the client planned.
+A terrain-aware job's plan travels without its DEM (:meth:`~lcgan_qgis.core.run.engine.RunPlan.portable`): each
+task opens the DEM on the whole raster's grid itself (:class:`~lcgan_qgis.core.terrain.elevation.ElevationReader`)
+and derives the same terrain channels the client planned.
 """
 
 from __future__ import annotations
@@ -27,17 +24,18 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from osgeo import gdal
 
 from ..core.errors import ContractError, InputRasterError, ModelFileError, OptionError, OutputError
 from ..core.model.contract import Direction
-from ..core.model.precision import ONNXRUNTIME, file_digest
-from ..core.model.runtime import Model, load_model
+from ..core.model.precision import file_digest
+from ..core.model.runtime import Model
 from ..core.rasters.gdal_io import GdalReader, gdal_call, gdal_errors
 from ..core.run.engine import RunPlan, translate_region
+from ..core.run.settings import Execution
 from ..core.storage.files import SIDECAR_SUFFIX, AtomicFile, scratch_folder
 from ..core.terrain.elevation import ElevationReader
 from .grid import SuperTile
@@ -53,15 +51,13 @@ COG_BLOCK_PX = 512
 @dataclass(frozen=True)
 class ModelSpec:
     """Which model a worker loads: the model as given (every worker must be able to read it), the SHA-256 of the file
-    ``precision`` selects (the int8 sibling or the file itself), and how to run it."""
+    the precision selects (the int8 sibling or the file itself), and how to run it: precision and backend resolved
+    by the client (:func:`lcgan_qgis.mosaic.job.resolve_model`), so every tile runs the same path; ``threads``
+    ``None``: the worker's Dask thread count."""
 
     path: str
     sha256: str
-    device: str = "auto"
-    threads: int | None = None  # intra-op threads; None: the worker's Dask thread count
-    precision: str = "fp32"  # resolved by the client (mosaic.job.resolve_execution), so every tile runs the same path
-    backend: str = ONNXRUNTIME  # likewise
-    cache_dir: str | None = None  # OpenVINO's compiled-model cache (None: the worker's default)
+    execution: Execution
 
 
 @dataclass(frozen=True)
@@ -83,7 +79,7 @@ class TileFailed:
     message: str
 
 
-_models: dict[tuple[str, str, str, int | None, str, str, str | None], Model] = {}
+_models: dict[tuple[str, str, Execution], Model] = {}
 _models_lock = threading.Lock()
 _run_lock = threading.Lock()
 _loads = [0]
@@ -95,11 +91,12 @@ def worker_model(spec: ModelSpec, threads: int | None) -> Model:
     Raises:
         ModelFileError: the file differs from the one the job was planned with.
     """
-    key = (spec.path, spec.sha256, spec.device, threads, spec.precision, spec.backend, spec.cache_dir)
+    execution = replace(spec.execution, threads=threads)
+    key = (spec.path, spec.sha256, execution)
     with _models_lock:
         model = _models.get(key)
         if model is None:
-            model = load_model(spec.path, spec.device, threads, spec.precision, spec.backend, spec.cache_dir)
+            model = execution.load(spec.path)
             digest = file_digest(model.path)
             if digest != spec.sha256:
                 raise ModelFileError(f"{model.path} on this worker differs from the model the job was planned with "
@@ -181,7 +178,7 @@ def run_tile(tile: SuperTile, job: TileJob) -> TileRecord | TileFailed:
     started = time.perf_counter()
     worker, scratch_root, dask_threads = _worker_context()
     try:
-        model = worker_model(job.model, job.model.threads or dask_threads)
+        model = worker_model(job.model, job.model.execution.threads or dask_threads)
         target = Path(job.output_dir) / tile.relative_path
         with _run_lock, scratch_folder(Path(scratch_root)) as scratch:
             with GdalReader(job.input_path) as reader, _elevation(job.plan) as elevation:

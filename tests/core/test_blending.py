@@ -10,6 +10,7 @@ import pytest
 from lcgan_qgis.core.model.contract import to_uint8
 from lcgan_qgis.core.model.runtime import Model, load_model
 from lcgan_qgis.core.run.engine import TranslateOptions, translate
+from lcgan_qgis.core.run.settings import RunSettings, Windowing
 from lcgan_qgis.core.run.tiling import make_tiling
 
 from .conv_factory import write_conv
@@ -53,8 +54,10 @@ def conv(tmp_path_factory: pytest.TempPathFactory) -> Model:
 def test_conv_without_instance_norm_matches_untiled_away_from_edges(tmp_path: Path) -> None:
     model = load_model(write_conv(tmp_path / "plain.onnx", "landcover_to_rgb", instance_norm=False), "cpu")
     codes = smooth_landcover(200, 260)
-    translate(model, ArrayReader(codes), tmp_path / "tiled.tif", TranslateOptions(window_px=64, overlap_px=16))
-    translate(model, ArrayReader(codes), tmp_path / "whole.tif", TranslateOptions(window_px=512, overlap_px=0))
+    options = TranslateOptions(settings=RunSettings(windowing=Windowing(window_px=64, overlap_px=16)))
+    translate(model, ArrayReader(codes), tmp_path / "tiled.tif", options)
+    options = TranslateOptions(settings=RunSettings(windowing=Windowing(window_px=512, overlap_px=0)))
+    translate(model, ArrayReader(codes), tmp_path / "whole.tif", options)
     tiled, whole = read_tif(tmp_path / "tiled.tif").astype(int), read_tif(tmp_path / "whole.tif").astype(int)
     # the receptive field is 5x5: with 16 px of overlap and ramps, window borders carry almost no weight
     error = np.abs(tiled - whole)
@@ -63,7 +66,8 @@ def test_conv_without_instance_norm_matches_untiled_away_from_edges(tmp_path: Pa
 
 def test_blending_beats_naive_tiles_with_instance_norm(conv: Model, tmp_path: Path) -> None:
     codes = smooth_landcover(256, 384, seed=1)
-    translate(conv, ArrayReader(codes), tmp_path / "blend.tif", TranslateOptions(window_px=64, overlap_px=16))
+    options = TranslateOptions(settings=RunSettings(windowing=Windowing(window_px=64, overlap_px=16)))
+    translate(conv, ArrayReader(codes), tmp_path / "blend.tif", options)
     blended = read_tif(tmp_path / "blend.tif").astype(float)
     cut = naive(conv, codes, 64).astype(float)
     # InstanceNorm gives each window its own statistics, so neither matches the whole raster exactly; what

@@ -15,6 +15,7 @@ from lcgan_qgis.core.model.runtime import load_model
 from lcgan_qgis.core.rasters.gdal_io import GdalReader
 from lcgan_qgis.core.resources import bundled_model_path, bundled_terrain_model_path
 from lcgan_qgis.core.run.job import TranslationRequest, run_translation
+from lcgan_qgis.core.run.settings import Execution, ModelChoice, RunSettings, Terrain
 from tests.core.rasters import read_tif
 
 BUNDLED = {
@@ -63,8 +64,15 @@ def test_the_bundled_terrain_model_paints_the_relief_of_real_ground(zion_dir: Pa
     for label, elevation in (("srtm", dem), ("flat", flat)):
         out = tmp_path / f"rgb_{label}.tif"
         with GdalReader(crop) as reader:
-            run_translation(TranslationRequest(str(out), model_path=str(model), elevation_path=str(elevation),
-                                               precision="fp32", backend="onnxruntime", threads=1), reader)
+            request = TranslationRequest(
+                str(out),
+                model=ModelChoice(path=str(model)),
+                settings=RunSettings(
+                    execution=Execution(precision="fp32", backend="onnxruntime", threads=1),
+                    terrain=Terrain(elevation_path=str(elevation)),
+                ),
+            )
+            run_translation(request, reader)
         outputs[label] = read_tif(out).astype(np.int16)
     assert outputs["srtm"].shape == (3, 400, 400) and outputs["srtm"].std() > 20
     difference = np.abs(outputs["srtm"] - outputs["flat"])

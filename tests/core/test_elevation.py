@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from lcgan_qgis.core.model.runtime import load_model
 from lcgan_qgis.core.rasters.gdal_io import GdalReader
 from lcgan_qgis.core.run.engine import TranslateOptions, translate
 from lcgan_qgis.core.run.job import TranslationRequest, run_translation
+from lcgan_qgis.core.run.settings import ModelChoice, RunSettings, Terrain, Windowing
 from lcgan_qgis.core.terrain.elevation import ElevationReader
 from tests.onnx_factory import write_pointwise, write_terrain_pointwise
 
@@ -76,13 +78,15 @@ def plane_on_grid(geotransform: tuple[float, ...], shape: tuple[int, int], epsg:
     return (1500.0 + a * (x - 300000.0) + b * (y - 4150000.0)).astype(np.float32)
 
 
-def run(model: Path, lc: Path, out: Path, dem: Path | None, **options: object) -> tuple[np.ndarray, tuple[str, ...]]:
+def run(model: Path, lc: Path, out: Path, dem: Path | None, **records: Any) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The engine over ``lc`` (and ``dem``) with the run-settings records given by keyword."""
+    options = TranslateOptions(settings=RunSettings(**records))
     with load_model(model, "cpu") as m, GdalReader(lc) as reader:
         if dem is None:
-            result = translate(m, reader, out, TranslateOptions(**options))
+            result = translate(m, reader, out, options)
         else:
             with ElevationReader(dem, reader.info) as elevation:
-                result = translate(m, reader, out, TranslateOptions(**options), elevation=elevation)
+                result = translate(m, reader, out, options, elevation=elevation)
     return read_tif(out), result.messages
 
 
@@ -90,7 +94,7 @@ def test_tiled_equals_untiled_with_elevation(folder: Path, model_path: Path, lan
     rng = np.random.default_rng(3)
     rough = (1800 + rng.normal(0, 40, SHAPE).cumsum(0).cumsum(1) / 20).astype(np.float32)
     dem = write_tif(folder / "rough.tif", rough)
-    outputs = [run(model_path, landcover, folder / f"t{w}.tif", dem, window_px=w, overlap_px=o)[0]
+    outputs = [run(model_path, landcover, folder / f"t{w}.tif", dem, windowing=Windowing(window_px=w, overlap_px=o))[0]
                for w, o in ((64, 8), (96, 16), (512, 0))]
     assert np.array_equal(outputs[0], outputs[1]) and np.array_equal(outputs[0], outputs[2])
     assert outputs[0].std(axis=(1, 2)).min() > 5  # the relief is in the output
@@ -134,7 +138,7 @@ def test_missing_elevation_is_a_clear_error_and_writes_nothing(folder: Path, mod
                                                                landcover: Path) -> None:
     out = folder / "missing.tif"
     with pytest.raises(InputRasterError, match=r"terrain.onnx is terrain-aware: it needs an elevation raster"):
-        run_translation(TranslationRequest(str(out), model_path=str(model_path)), GdalReader(landcover))
+        run_translation(TranslationRequest(str(out), model=ModelChoice(path=str(model_path))), GdalReader(landcover))
     with load_model(model_path, "cpu") as m, GdalReader(landcover) as reader, pytest.raises(
             InputRasterError, match="--elevation"):
         translate(m, reader, out)
@@ -149,8 +153,12 @@ def test_elevation_given_to_a_map_only_model_is_ignored_with_a_warning(folder: P
     dem = write_tif(folder / "ignored.tif", np.full(SHAPE, 5.0, np.float32))
     lines: list[str] = []
     with GdalReader(landcover) as reader:
-        run_translation(TranslationRequest(str(folder / "a.tif"), model_path=str(map_only),
-                                           elevation_path=str(dem)), reader, log=lines.append)
+        request = TranslationRequest(
+            str(folder / "a.tif"),
+            model=ModelChoice(path=str(map_only)),
+            settings=RunSettings(terrain=Terrain(elevation_path=str(dem))),
+        )
+        run_translation(request, reader, log=lines.append)
     assert any("Warning: the model reads no elevation" in line and "ignored.tif is ignored" in line for line in lines)
     plain, messages = run(map_only, landcover, folder / "b.tif", dem)
     assert np.array_equal(read_tif(folder / "a.tif"), plain)
@@ -173,7 +181,12 @@ def test_an_output_onto_the_dem_is_refused_and_the_dem_kept(folder: Path, model_
     before = dem.read_bytes()
     for target in (dem, folder / "." / "keep_dem.tif"):
         with GdalReader(landcover) as reader, pytest.raises(OutputError, match="is the elevation raster itself"):
-            run_translation(TranslationRequest(str(target), model_path=str(model_path), elevation_path=str(dem)),
+            request = TranslationRequest(
+                str(target),
+                model=ModelChoice(path=str(model_path)),
+                settings=RunSettings(terrain=Terrain(elevation_path=str(dem))),
+            )
+            run_translation(request,
                             reader)
         with pytest.raises(OutputError, match="is the elevation raster itself"):
             run(model_path, landcover, target, dem)
@@ -187,12 +200,12 @@ def test_sun_and_vertical_unit_options(folder: Path, model_path: Path, landcover
     z = plane_on_grid(GEOTRANSFORM, SHAPE, 32612)
     metres = write_tif(folder / "metres.tif", z)
     morning, _ = run(model_path, landcover, folder / "sun1.tif", metres)
-    low_ne, messages = run(model_path, landcover, folder / "sun2.tif", metres, sun_azimuth_deg=60.0,
-                           sun_elevation_deg=20.0)  # the plane faces west-north-west: a low north-east sun
+    low_sun = Terrain(sun_azimuth_deg=60.0, sun_elevation_deg=20.0)  # the plane faces west-north-west: a low NE sun
+    low_ne, messages = run(model_path, landcover, folder / "sun2.tif", metres, terrain=low_sun)
     assert np.abs(low_ne.astype(int) - expected_plane_pixels(*PLANE, sun=(60.0, 20.0))[:, None, None]).max() <= 2
     assert morning[0].mean() - low_ne[0].mean() > 90 and "(chosen)" in " ".join(messages)
     with pytest.raises(OptionError, match="sun_elevation_deg"):
-        run(model_path, landcover, folder / "sun3.tif", metres, sun_elevation_deg=-5.0)
+        Terrain(sun_elevation_deg=-5.0)
     feet = write_tif(folder / "feet.tif", (z / 0.3048).astype(np.float32))
     ds = gdal.Open(str(feet), gdal.GA_Update)
     ds.GetRasterBand(1).SetUnitType("ft")
@@ -200,7 +213,7 @@ def test_sun_and_vertical_unit_options(folder: Path, model_path: Path, landcover
     in_feet, messages = run(model_path, landcover, folder / "feet_out.tif", feet)
     assert np.abs(in_feet.astype(int) - morning.astype(int)).max() <= 1
     assert "0.3048 m per unit (the raster's unit 'ft')" in " ".join(messages)
-    steep, _ = run(model_path, landcover, folder / "feet_as_m.tif", feet, elevation_unit_m=1.0)
+    steep, _ = run(model_path, landcover, folder / "feet_as_m.tif", feet, terrain=Terrain(elevation_unit_m=1.0))
     assert steep[1].mean() > morning[1].mean() + 20
 
 
@@ -211,8 +224,12 @@ def test_the_job_resamples_the_dem_with_the_land_cover(folder: Path, model_path:
     dem = write_tif(folder / "plane15.tif", plane_on_grid(GEOTRANSFORM, SHAPE, 32612))  # on the 30 m grid
     lines: list[str] = []
     with GdalReader(lc) as reader:
-        job = run_translation(TranslationRequest(str(folder / "lc15_out.tif"), model_path=str(model_path),
-                                                 elevation_path=str(dem)), reader, log=lines.append)
+        request = TranslationRequest(
+            str(folder / "lc15_out.tif"),
+            model=ModelChoice(path=str(model_path)),
+            settings=RunSettings(terrain=Terrain(elevation_path=str(dem))),
+        )
+        job = run_translation(request, reader, log=lines.append)
     out = read_tif(job.result.output_path)
     assert out.shape == (3, 200, 240)
     assert np.abs(out[:, 20:-20, 20:-20].astype(int) - expected_plane_pixels(*PLANE)[:, None, None]).max() <= 2

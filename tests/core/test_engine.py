@@ -20,6 +20,7 @@ from lcgan_qgis.core.model.runtime import Model
 from lcgan_qgis.core.rasters.gdal_io import GdalReader
 from lcgan_qgis.core.rasters.raster import Window
 from lcgan_qgis.core.run.engine import TranslateOptions, translate
+from lcgan_qgis.core.run.settings import RunSettings, Windowing
 from lcgan_qgis.core.storage.files import PARTIAL_MARK
 
 from .rasters import GEOTRANSFORM, ArrayReader, read_tif, write_tif
@@ -57,8 +58,11 @@ def test_tiled_landcover_equals_untiled(lc_model: Model, tmp_path: Path, h: int,
     batch = data.draw(st.integers(1, 3))
     pixels = image(np.random.default_rng(h * 1000 + w), h, w)
     out, conf = tmp_path / f"lc_{h}_{w}_{window}.tif", tmp_path / f"conf_{h}_{w}_{window}.tif"
-    result = translate(lc_model, ArrayReader(pixels), out, TranslateOptions(
-        overlap_px=overlap, window_px=window, batch_size=batch, confidence_path=str(conf)))
+    options = TranslateOptions(
+        settings=RunSettings(windowing=Windowing(overlap_px=overlap, window_px=window, batch_size=batch)),
+        confidence_path=str(conf),
+    )
+    result = translate(lc_model, ArrayReader(pixels), out, options)
     codes, max_prob = expected_landcover(lc_model, pixels)
     np.testing.assert_array_equal(read_tif(out)[0], codes)
     np.testing.assert_allclose(read_tif(conf)[0], max_prob, atol=2e-6)
@@ -72,7 +76,8 @@ def test_tiled_imagery_equals_untiled(rgb_model: Model, tmp_path: Path, h: int, 
     rng = np.random.default_rng(h * 7 + w)
     codes = CODES[rng.integers(0, 14, (h, w))]
     out = tmp_path / f"rgb_{h}_{w}_{window}_{overlap}.tif"
-    translate(rgb_model, ArrayReader(codes), out, TranslateOptions(overlap_px=overlap, window_px=window))
+    options = TranslateOptions(settings=RunSettings(windowing=Windowing(overlap_px=overlap, window_px=window)))
+    translate(rgb_model, ArrayReader(codes), out, options)
     onehot = (np.searchsorted(CODES, codes)[None] == np.arange(14)[:, None, None]).astype(np.float32)
     expected = np.maximum(to_uint8(untiled(rgb_model, onehot)), 1)
     got = read_tif(out)
@@ -85,7 +90,8 @@ def test_tall_wide_and_tiny_rasters_through_gdal(lc_model: Model, tmp_path: Path
     pixels = image(np.random.default_rng(1), *shape)
     src = write_tif(tmp_path / "in.tif", pixels)
     with GdalReader(src) as reader:
-        translate(lc_model, reader, tmp_path / "out.tif", TranslateOptions(window_px=64))
+        options = TranslateOptions(settings=RunSettings(windowing=Windowing(window_px=64)))
+        translate(lc_model, reader, tmp_path / "out.tif", options)
     np.testing.assert_array_equal(read_tif(tmp_path / "out.tif")[0], expected_landcover(lc_model, pixels)[0])
 
 
@@ -95,7 +101,8 @@ def test_georeference_colours_and_nodata_are_kept(lc_model: Model, tmp_path: Pat
     pixels[0, 50, 50] = 0  # one band at nodata: the pixel has no data (core/rasters/validity.py says why)
     src = write_tif(tmp_path / "in.tif", pixels, nodata=0)
     with GdalReader(src) as reader:
-        translate(lc_model, reader, tmp_path / "out.tif", TranslateOptions(window_px=32, overlap_px=6))
+        options = TranslateOptions(settings=RunSettings(windowing=Windowing(window_px=32, overlap_px=6)))
+        translate(lc_model, reader, tmp_path / "out.tif", options)
     out = gdal.Open(str(tmp_path / "out.tif"))
     ref = gdal.Open(str(src))
     assert out.GetGeoTransform() == ref.GetGeoTransform() == GEOTRANSFORM
@@ -115,7 +122,8 @@ def test_landcover_nodata_stays_nodata_in_imagery(rgb_model: Model, tmp_path: Pa
     codes[:5] = 255
     codes[40, 40] = 0  # the raster's own nodata value
     out = tmp_path / "rgb.tif"
-    translate(rgb_model, ArrayReader(codes, nodata=0), out, TranslateOptions(window_px=32))
+    options = TranslateOptions(settings=RunSettings(windowing=Windowing(window_px=32)))
+    translate(rgb_model, ArrayReader(codes, nodata=0), out, options)
     rgb = read_tif(out)
     assert (rgb[:, :5] == 0).all() and (rgb[:, 40, 40] == 0).all()
     valid = np.ones((70, 80), bool)
@@ -135,7 +143,8 @@ def test_cancel_leaves_no_file_and_stops_early(lc_model: Model, tmp_path: Path) 
         polls.append(1)
         return len(polls) > 3
 
-    result = translate(lc_model, reader, tmp_path / "out.tif", TranslateOptions(window_px=32, overlap_px=4),
+    options = TranslateOptions(settings=RunSettings(windowing=Windowing(window_px=32, overlap_px=4)))
+    result = translate(lc_model, reader, tmp_path / "out.tif", options,
                        is_canceled=cancel_after_three)
     assert result.canceled and result.output_path is None
     assert not (tmp_path / "out.tif").exists() and no_partial_files(tmp_path)
@@ -152,30 +161,32 @@ def test_error_mid_run_leaves_no_file(lc_model: Model, tmp_path: Path) -> None:
 
     with pytest.raises(InputRasterError, match="drive went away"):
         translate(lc_model, FailingReader(image(np.random.default_rng(5), 200, 200)), tmp_path / "out.tif",
-                  TranslateOptions(window_px=32))
+                  TranslateOptions(settings=RunSettings(windowing=Windowing(window_px=32))))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_progress_is_monotonic_and_ends_at_one(lc_model: Model, tmp_path: Path) -> None:
     seen: list[float] = []
     translate(lc_model, ArrayReader(image(np.random.default_rng(6), 100, 100)), tmp_path / "o.tif",
-              TranslateOptions(window_px=32), progress=seen.append)
+              TranslateOptions(settings=RunSettings(windowing=Windowing(window_px=32))), progress=seen.append)
     assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen) and len(seen) > 5
 
 
 def test_area_of_interest_skips_windows_and_masks_outside(lc_model: Model, tmp_path: Path) -> None:
     pixels = image(np.random.default_rng(7), 256, 256)
-    full = translate(lc_model, ArrayReader(pixels), tmp_path / "full.tif", TranslateOptions(window_px=64))
+    options = TranslateOptions(settings=RunSettings(windowing=Windowing(window_px=64)))
+    full = translate(lc_model, ArrayReader(pixels), tmp_path / "full.tif", options)
     x0, y0 = GEOTRANSFORM[0], GEOTRANSFORM[3]
     wkt = f"POLYGON(({x0} {y0}, {x0 + 1500} {y0}, {x0 + 1500} {y0 - 1500}, {x0} {y0 - 1500}, {x0} {y0}))"
-    part = translate(lc_model, ArrayReader(pixels), tmp_path / "aoi.tif", TranslateOptions(window_px=64, aoi_wkt=wkt))
+    options = TranslateOptions(settings=RunSettings(windowing=Windowing(window_px=64), aoi_wkt=wkt))
+    part = translate(lc_model, ArrayReader(pixels), tmp_path / "aoi.tif", options)
     assert part.tiles < full.tiles / 4
     a, b = read_tif(tmp_path / "aoi.tif")[0], read_tif(tmp_path / "full.tif")[0]
     np.testing.assert_array_equal(a[:50, :50], b[:50, :50])  # 1500 m = 50 px of 30 m
     assert (a[50:] == 255).all() and (a[:, 50:] == 255).all()
     with pytest.raises(OptionError, match="does not overlap"):
         translate(lc_model, ArrayReader(pixels), tmp_path / "x.tif",
-                  TranslateOptions(aoi_wkt="POLYGON((0 0,1 0,1 1,0 0))"))
+                  TranslateOptions(settings=RunSettings(aoi_wkt="POLYGON((0 0,1 0,1 1,0 0))")))
 
 
 def test_output_rules(lc_model: Model, tmp_path: Path) -> None:
@@ -194,12 +205,15 @@ def test_output_rules(lc_model: Model, tmp_path: Path) -> None:
 
 
 def test_options_are_checked(lc_model: Model, rgb_model: Model, tmp_path: Path) -> None:
+    """What needs the model is checked by the engine (the window against its size multiple, the overlap against
+    the window, a confidence raster of a model without classes); the rest when the record is built."""
     reader = ArrayReader(image(np.random.default_rng(9), 40, 40))
-    for options, match in [(TranslateOptions(overlap_px=40, window_px=64), "less than half"),
-                           (TranslateOptions(window_px=30), "multiple"),
-                           (TranslateOptions(batch_size=0), "batch_size")]:
+    for windowing, match in [(Windowing(overlap_px=40, window_px=64), "less than half"),
+                             (Windowing(window_px=30), "multiple")]:
         with pytest.raises(OptionError, match=match):
-            translate(lc_model, reader, tmp_path / "o.tif", options)
+            translate(lc_model, reader, tmp_path / "o.tif", TranslateOptions(settings=RunSettings(windowing=windowing)))
+    with pytest.raises(OptionError, match="batch_size"):
+        Windowing(batch_size=0)
     with pytest.raises(OptionError, match="land-cover output"):
         translate(rgb_model, ArrayReader(CODES[np.zeros((8, 8), int)]), tmp_path / "o.tif",
                   TranslateOptions(confidence_path=str(tmp_path / "c.tif")))

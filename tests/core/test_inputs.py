@@ -11,6 +11,7 @@ from lcgan_qgis.core.errors import InputRasterError
 from lcgan_qgis.core.model.runtime import Model
 from lcgan_qgis.core.rasters.gdal_io import GdalReader
 from lcgan_qgis.core.run.engine import TranslateOptions, translate
+from lcgan_qgis.core.run.settings import ImageInput, RunSettings
 
 from .rasters import ArrayReader, read_tif, write_tif
 
@@ -73,7 +74,7 @@ def test_bad_imagery(lc_model: Model, tmp_path: Path, case: str, kind: dict, ban
     if kind.get("zero"):
         pixels[:] = 0
     src = write_tif(tmp_path / "img.tif", pixels)
-    options = TranslateOptions(bands=bands, radiometry_mode="percentile")
+    options = TranslateOptions(settings=RunSettings(image=ImageInput(bands=bands, radiometry_mode="percentile")))
     with GdalReader(src) as reader, pytest.raises(InputRasterError, match=match) as info:
         translate(lc_model, reader, tmp_path / "out.tif", options)
     assert str(src) in str(info.value)
@@ -95,7 +96,8 @@ def test_rotated_geotransform(lc_model: Model, tmp_path: Path) -> None:
 def test_band_mappings_make_one_and_four_band_rasters_work(lc_model: Model, tmp_path: Path, bands: int) -> None:
     pixels = imagery(bands=bands)
     mapping = (1, 1, 1) if bands == 1 else (3, 2, 1)
-    result = translate(lc_model, ArrayReader(pixels), tmp_path / "o.tif", TranslateOptions(bands=mapping))
+    options = TranslateOptions(settings=RunSettings(image=ImageInput(bands=mapping)))
+    result = translate(lc_model, ArrayReader(pixels), tmp_path / "o.tif", options)
     assert read_tif(tmp_path / "o.tif").shape == (1, 40, 50) and not result.canceled
 
 
@@ -111,7 +113,7 @@ def test_percentile_radiometry_makes_any_pixel_type_equivalent(lc_model: Model, 
     scale = {np.uint8: 250, np.uint16: 60000, np.int16: 30000, np.float32: 1.0}[dtype]
     ref = (base * 60000).astype(np.uint16)
     pixels = (base * scale).astype(dtype)
-    options = TranslateOptions(radiometry_mode="percentile")
+    options = TranslateOptions(settings=RunSettings(image=ImageInput(radiometry_mode="percentile")))
     translate(lc_model, ArrayReader(ref), tmp_path / "ref.tif", options)
     translate(lc_model, ArrayReader(pixels), tmp_path / "o.tif", options)
     agree = (read_tif(tmp_path / "ref.tif") == read_tif(tmp_path / "o.tif")).mean()
@@ -120,7 +122,7 @@ def test_percentile_radiometry_makes_any_pixel_type_equivalent(lc_model: Model, 
 
 def test_eight_bit_with_fixed_landsat_radiometry_gets_advice(lc_model: Model, tmp_path: Path) -> None:
     result = translate(lc_model, ArrayReader(imagery(dtype=np.uint8) % 250), tmp_path / "o.tif",
-                       TranslateOptions(radiometry_mode="fixed"))
+                       TranslateOptions(settings=RunSettings(image=ImageInput(radiometry_mode="fixed"))))
     assert any("8-bit" in m and "percentile" in m for m in result.messages)
 
 

@@ -15,6 +15,7 @@ from lcgan_qgis.core.model.runtime import Model
 from lcgan_qgis.core.rasters.gdal_io import GdalReader, metres_per_unit
 from lcgan_qgis.core.rasters.raster import Grid
 from lcgan_qgis.core.run.job import TranslationRequest, run_translation
+from lcgan_qgis.core.run.settings import ModelChoice, Resolution, RunSettings
 from lcgan_qgis.core.storage.files import check_output_paths
 
 from .rasters import crs_wkt, read_tif, write_tif
@@ -65,7 +66,10 @@ def test_the_resolution_policy_refuses_what_it_cannot_plan(lc_model: Model, tmp_
         request = TranslationRequest(output_path=str(tmp_path / "o.tif"), input_path=str(src))
         with GdalReader(src) as reader, pytest.raises(InputRasterError, match=match):
             run_translation(request, reader, model=lc_model)
-    request = TranslationRequest(output_path=str(tmp_path / "o.tif"), check_gsd=False)
+    request = TranslationRequest(
+        output_path=str(tmp_path / "o.tif"),
+        settings=RunSettings(resolution=Resolution(check_gsd=False)),
+    )
     with GdalReader(degrees) as reader:
         run_translation(request, reader, model=lc_model)  # switched off: runs at the raster's own pixel size
     assert read_tif(tmp_path / "o.tif").shape == (1, 40, 50)
@@ -73,7 +77,8 @@ def test_the_resolution_policy_refuses_what_it_cannot_plan(lc_model: Model, tmp_
 
 def test_the_direction_asked_for_must_be_the_model_s(lc_model: Model, tmp_path: Path) -> None:
     src = write_tif(tmp_path / "lc.tif", landcover(), nodata=255)
-    request = TranslationRequest(output_path=str(tmp_path / "o.tif"), direction=Direction.LANDCOVER_TO_RGB)
+    request = TranslationRequest(output_path=str(tmp_path / "o.tif"),
+                                 model=ModelChoice(direction=Direction.LANDCOVER_TO_RGB))
     with GdalReader(src) as reader, pytest.raises(ContractError, match="not landcover_to_rgb"):
         run_translation(request, reader, model=lc_model)
 

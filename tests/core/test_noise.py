@@ -14,6 +14,7 @@ from lcgan_qgis.core.rasters.gdal_io import GdalReader
 from lcgan_qgis.core.rasters.raster import Window
 from lcgan_qgis.core.run.engine import TranslateOptions, translate
 from lcgan_qgis.core.run.noise import position_noise
+from lcgan_qgis.core.run.settings import RunSettings, Windowing
 from tests.core.rasters import read_tif, write_tif
 from tests.onnx_factory import default_contract, write_pointwise
 
@@ -57,7 +58,9 @@ def test_engine_feeds_the_same_noise_whatever_the_tiling(tmp_path: Path) -> None
         for window_px, overlap in ((64, 8), (96, 16), (512, 0)):
             out = tmp_path / f"out_{window_px}.tif"
             with GdalReader(raster) as reader:
-                translate(model, reader, out, TranslateOptions(window_px=window_px, overlap_px=overlap))
+                windowing = Windowing(window_px=window_px, overlap_px=overlap)
+                options = TranslateOptions(settings=RunSettings(windowing=windowing))
+                translate(model, reader, out, options)
             outputs.append(read_tif(out))
     assert np.array_equal(outputs[0], outputs[1]) and np.array_equal(outputs[0], outputs[2])
     flat = write_tif(tmp_path / "flat.tif", np.full((150, 170), 42, np.uint8))

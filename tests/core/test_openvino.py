@@ -34,6 +34,7 @@ from lcgan_qgis.core.model.precision import (
 from lcgan_qgis.core.model.runtime import load_model
 from lcgan_qgis.core.rasters.gdal_io import GdalReader
 from lcgan_qgis.core.run.engine import TranslateOptions, translate
+from lcgan_qgis.core.run.settings import RunSettings, Windowing
 from lcgan_qgis.tooling.quantize import quantize_model
 from tests.onnx_factory import default_contract, pointwise_model
 from tests.optional import needs_openvino
@@ -63,7 +64,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def _translate(model_path: Path, raster: Path, out: Path, **load: str) -> np.ndarray:
     model = load_model(model_path, "cpu", **load)
     with model, GdalReader(raster) as reader:
-        result = translate(model, reader, out, TranslateOptions(window_px=96))
+        options = TranslateOptions(settings=RunSettings(windowing=Windowing(window_px=96)))
+        result = translate(model, reader, out, options)
     assert (result.backend, result.precision) == (model.backend, model.precision)
     return read_tif(out)
 
@@ -133,7 +135,8 @@ def test_a_missing_openvino_falls_back_with_a_one_line_note(models: dict[str, Pa
     assert len(chosen.notes) == 1 and "\n" not in chosen.notes[0]
     assert chosen.notes[0].startswith("OpenVINO is not available (the openvino package is not installed")
     with GdalReader(models["landcover"]) as reader:
-        result = translate(chosen, reader, tmp_path / "o.tif", TranslateOptions(window_px=96))
+        options = TranslateOptions(settings=RunSettings(windowing=Windowing(window_px=96)))
+        result = translate(chosen, reader, tmp_path / "o.tif", options)
     assert result.messages[0] == chosen.notes[0] and result.backend == "onnxruntime"
     with pytest.raises(DeviceError, match="OpenVINO was requested but cannot be used: the openvino package is not"):
         load_model(model, "cpu", backend="openvino")

@@ -15,6 +15,7 @@ from lcgan_qgis.core.errors import OptionError
 from lcgan_qgis.core.model.runtime import load_model
 from lcgan_qgis.core.rasters.raster import Window
 from lcgan_qgis.core.run.engine import TranslateOptions, plan_run, translate, translate_region
+from lcgan_qgis.core.run.settings import RunSettings, Windowing
 from lcgan_qgis.core.run.tiling import axis_tiling
 
 from .conv_factory import write_conv
@@ -42,7 +43,7 @@ def test_parts_equal_the_whole_run(tmp_path: Path, direction: str, noise: int) -
         pixels = rng.integers(6000, 16000, (3, height, width)).astype(np.uint16)
         pixels[:, 50:70, 100:130] = 0
         reader = ArrayReader(pixels, nodata=0)
-    options = TranslateOptions(window_px=48, overlap_px=8)
+    options = TranslateOptions(settings=RunSettings(windowing=Windowing(window_px=48, overlap_px=8)))
     translate(model, reader, tmp_path / "whole.tif", options)
     whole = read_tif(tmp_path / "whole.tif")
     plan = plan_run(model.contract, reader, options)
@@ -61,7 +62,8 @@ def test_parts_equal_the_whole_run(tmp_path: Path, direction: str, noise: int) -
 def test_a_part_runs_only_the_windows_touching_it(tmp_path: Path) -> None:
     model = load_model(write_conv(tmp_path / "m.onnx", "landcover_to_rgb"), "cpu")
     reader = ArrayReader(smooth_landcover(200, 400))
-    plan = plan_run(model.contract, reader, TranslateOptions(window_px=48, overlap_px=8))
+    options = TranslateOptions(settings=RunSettings(windowing=Windowing(window_px=48, overlap_px=8)))
+    plan = plan_run(model.contract, reader, options)
     whole = plan.tiling()
     region = Window(150, 0, 100, 200)
     reader.reads.clear()
@@ -89,7 +91,8 @@ def test_axis_covering_keeps_the_whole_axis_weights() -> None:
 def test_a_region_outside_the_raster_is_refused(tmp_path: Path) -> None:
     model = load_model(write_conv(tmp_path / "m.onnx", "landcover_to_rgb"), "cpu")
     reader = ArrayReader(smooth_landcover(64, 64))
-    plan = plan_run(model.contract, reader, TranslateOptions(window_px=32, overlap_px=4))
+    options = TranslateOptions(settings=RunSettings(windowing=Windowing(window_px=32, overlap_px=4)))
+    plan = plan_run(model.contract, reader, options)
     with pytest.raises(OptionError, match="not inside"):
         translate_region(model, reader, plan, Window(40, 0, 30, 10), tmp_path / "p.tif")
     assert not list(tmp_path.glob("p*.tif"))

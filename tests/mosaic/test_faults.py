@@ -10,8 +10,10 @@ import numpy as np
 from distributed import Client, LocalCluster
 
 from lcgan_qgis.core.model.precision import file_digest
+from lcgan_qgis.core.run.settings import ModelChoice, RunSettings, Windowing
 from lcgan_qgis.mosaic.job import MosaicRequest, run_mosaic
 from lcgan_qgis.mosaic.manifest import MANIFEST_NAME
+from lcgan_qgis.mosaic.request import Cluster
 from tests.core.rasters import read_tif, write_tif
 from tests.core.test_blending import smooth_landcover
 
@@ -28,9 +30,14 @@ def test_a_worker_killed_mid_tile_and_the_job_still_completes(models: dict[str, 
             Client(cluster, set_as_default=False) as client:
         pids_before = set(client.run(lambda: __import__("os").getpid()).values())
         client.register_plugin(KillMidTile(str(marker)))
-        result = run_mosaic(MosaicRequest(str(models["landcover_to_rgb"]), (str(raster),), str(out),
-                                          scheduler=cluster.scheduler_address, tile_px=256, window_px=WINDOW,
-                                          overlap_px=OVERLAP, timeout_s=30))
+        request = MosaicRequest(
+            output_dir=str(out),
+            inputs=(str(raster),),
+            model=ModelChoice(path=str(models["landcover_to_rgb"])),
+            settings=RunSettings(windowing=Windowing(window_px=WINDOW, overlap_px=OVERLAP)),
+            cluster=Cluster(scheduler=cluster.scheduler_address, tile_px=256, timeout_s=30),
+        )
+        result = run_mosaic(request)
         client.wait_for_workers(2, timeout=30)
         pids_after = set(client.run(lambda: __import__("os").getpid()).values())
     killed = int(marker.read_text())

@@ -1,5 +1,5 @@
-"""A mosaic run takes the single-process job's rules and options: every field of a ``TranslationRequest`` reaches
-``MosaicRequest`` under its name or is refused there for a stated reason; a terrain-aware model reads its DEM on
+"""A mosaic run takes the single-process job's rules and settings: ``MosaicRequest`` holds the same
+``RunSettings`` as ``TranslationRequest`` (no copied fields); a terrain-aware model reads its DEM on
 every worker (with the sun chosen) and writes the job's pixels; the tiles and the VRT carry the provenance tags; the
 job's errors (no DEM, the other direction) come before any cluster; no file an input reads is overwritten."""
 
@@ -14,11 +14,13 @@ import pytest
 from distributed import LocalCluster
 from osgeo import gdal
 
-from lcgan_qgis.core.errors import ContractError, InputRasterError, OutputError
+from lcgan_qgis.core.errors import ContractError, InputRasterError, OptionError, OutputError
 from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.core.rasters.gdal_io import GdalReader
 from lcgan_qgis.core.run.job import TranslationRequest, run_translation
-from lcgan_qgis.mosaic.job import NOT_IN_MOSAIC, MosaicRequest, run_mosaic
+from lcgan_qgis.core.run.settings import Execution, ModelChoice, Rendering, RunSettings, Terrain, Windowing
+from lcgan_qgis.mosaic.job import run_mosaic
+from lcgan_qgis.mosaic.request import Cluster, MosaicRequest
 from tests.core.rasters import read_tif, write_tif
 from tests.core.test_blending import smooth_landcover
 from tests.onnx_factory import write_terrain_pointwise
@@ -26,20 +28,22 @@ from tests.onnx_factory import write_terrain_pointwise
 from .test_mosaic import OVERLAP, TILE, WINDOW
 
 
-def test_every_translation_field_reaches_the_mosaic_or_is_refused_with_a_reason() -> None:
-    translation = {f.name for f in dataclasses.fields(TranslationRequest)}
-    mosaic = {f.name for f in dataclasses.fields(MosaicRequest)}
-    assert translation - mosaic == set(NOT_IN_MOSAIC)  # a new field must be taken by the mosaic or explained
-    assert not set(NOT_IN_MOSAIC) & mosaic and all(len(why) > 10 for why in NOT_IN_MOSAIC.values())
-    values = {"direction": Direction.LANDCOVER_TO_RGB, "device": "cpu", "precision": "fp32", "backend": "onnxruntime",
-              "cache_dir": "/c", "overlap_px": 8, "window_px": 64, "batch_size": 3, "bands": (3, 2, 1),
-              "radiometry_mode": "fixed", "aoi_wkt": "POLYGON EMPTY", "check_gsd": False, "gsd_tolerance": 0.2,
-              "elevation_path": "dem.tif", "sun_azimuth_deg": 200.0, "sun_elevation_deg": 30.0,
-              "elevation_unit_m": 0.3048, "input_name": "scene"}
-    request = MosaicRequest("m.onnx", ("in.tif",), "out", threads_per_worker=3, **values)
-    job = request.translation()
-    assert {name: getattr(job, name) for name in values} == values
-    assert (job.model_path, job.threads, job.output_path) == ("m.onnx", 3, str(Path("out") / "mosaic.vrt"))
+def test_a_mosaic_holds_the_settings_of_a_single_run_and_copies_none() -> None:
+    """The two requests share records, not fields: a new run setting is a field of one record."""
+    translation = {f.name: f.type for f in dataclasses.fields(TranslationRequest)}
+    mosaic = {f.name: f.type for f in dataclasses.fields(MosaicRequest)}
+    assert {name: translation[name] for name in translation.keys() & mosaic.keys()} == {
+        "model": "ModelChoice", "settings": "RunSettings", "input_name": "str | None"}
+    settings = RunSettings(execution=Execution(device="cpu", threads=3), rendering=Rendering(seed=5))
+    request = MosaicRequest(("in.tif",), "out", settings=settings)
+    assert request.settings is settings and request.vrt_path == Path("out") / "mosaic.vrt"
+
+
+def test_the_cluster_record_checks_itself() -> None:
+    for fields, match in [({"tile_px": 32}, "super-tile size"), ({"retries": -1}, "retries"),
+                          ({"scheduler": "tcp://h:1", "local_workers": 2}, "not both"), ({"timeout_s": 0}, "timeout")]:
+        with pytest.raises(OptionError, match=match):
+            Cluster(**fields)
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +59,10 @@ def terrain(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "dem": write_tif(folder / "dem.tif", rough, geotransform=(299000.0, 60.0, 0.0, 4151000.0, 0.0, -60.0))}
 
 
-def _single(terrain: dict[str, Path], out: Path, **fields: object) -> np.ndarray:
-    request = TranslationRequest(str(out), model_path=str(terrain["model"]), device="cpu", window_px=WINDOW,
-                                 overlap_px=OVERLAP, elevation_path=str(terrain["dem"]), **fields)
+def _single(terrain: dict[str, Path], out: Path, sun_azimuth_deg: float | None = None) -> np.ndarray:
+    settings = RunSettings(execution=Execution(device="cpu"), windowing=Windowing(window_px=WINDOW, overlap_px=OVERLAP),
+                           terrain=Terrain(elevation_path=str(terrain["dem"]), sun_azimuth_deg=sun_azimuth_deg))
+    request = TranslationRequest(str(out), model=ModelChoice(path=str(terrain["model"])), settings=settings)
     with GdalReader(terrain["landcover"]) as reader:
         run_translation(request, reader)
     return read_tif(out)
@@ -68,10 +73,18 @@ def test_a_terrain_aware_mosaic_reads_the_dem_on_every_worker(terrain: dict[str,
     expected = _single(terrain, tmp_path / "single.tif", sun_azimuth_deg=200.0)
     default_sun = _single(terrain, tmp_path / "default.tif")
     lines: list[str] = []
-    result = run_mosaic(MosaicRequest(
-        str(terrain["model"]), (str(terrain["landcover"]),), str(tmp_path / "out"),
-        scheduler=cluster.scheduler_address, tile_px=TILE, window_px=WINDOW, overlap_px=OVERLAP, device="cpu",
-        elevation_path=str(terrain["dem"]), sun_azimuth_deg=200.0), log=lines.append)
+    request = MosaicRequest(
+        output_dir=str(tmp_path / "out"),
+        inputs=(str(terrain["landcover"]),),
+        model=ModelChoice(path=str(terrain["model"])),
+        settings=RunSettings(
+            execution=Execution(device="cpu"),
+            windowing=Windowing(window_px=WINDOW, overlap_px=OVERLAP),
+            terrain=Terrain(elevation_path=str(terrain["dem"]), sun_azimuth_deg=200.0),
+        ),
+        cluster=Cluster(scheduler=cluster.scheduler_address, tile_px=TILE),
+    )
+    result = run_mosaic(request, log=lines.append)
     got = read_tif(result.vrt_path)
     assert result.tiles == result.ran > 1
     np.testing.assert_array_equal(got, expected)  # the job's pixels, the chosen sun included
@@ -91,13 +104,14 @@ def test_a_terrain_aware_mosaic_reads_the_dem_on_every_worker(terrain: dict[str,
 def test_the_job_s_errors_come_before_any_cluster(terrain: dict[str, Path], models: dict[str, Path],
                                                   tmp_path: Path) -> None:
     started = time.perf_counter()
-    unreachable = {"scheduler": "tcp://127.0.0.1:9", "timeout_s": 30.0}  # never reached: the errors come first
+    unreachable = Cluster(scheduler="tcp://127.0.0.1:9", timeout_s=30.0)  # never reached: the errors come first
     with pytest.raises(InputRasterError, match="terrain.onnx is terrain-aware: it needs an elevation raster"):
-        run_mosaic(MosaicRequest(str(terrain["model"]), (str(terrain["landcover"]),), str(tmp_path / "a"),
-                                 **unreachable))
+        run_mosaic(MosaicRequest((str(terrain["landcover"]),), str(tmp_path / "a"),
+                                 model=ModelChoice(path=str(terrain["model"])), cluster=unreachable))
     with pytest.raises(ContractError, match="translates landcover_to_rgb, not rgb_to_landcover"):
-        run_mosaic(MosaicRequest(str(models["landcover_to_rgb"]), (str(terrain["landcover"]),), str(tmp_path / "b"),
-                                 direction=Direction.RGB_TO_LANDCOVER, **unreachable))
+        run_mosaic(MosaicRequest((str(terrain["landcover"]),), str(tmp_path / "b"),
+                                 model=ModelChoice(str(models["landcover_to_rgb"]), Direction.RGB_TO_LANDCOVER),
+                                 cluster=unreachable))
     assert time.perf_counter() - started < 20
 
 
@@ -109,6 +123,11 @@ def test_no_file_an_input_reads_is_overwritten(models: dict[str, Path], tmp_path
     vrt_input = write_tif(tmp_path / "out" / "mosaic.vrt", codes)
     for raster in (tile_input, vrt_input):
         with pytest.raises(OutputError, match=f"would overwrite {raster}, a file the raster"):
-            run_mosaic(MosaicRequest(str(models["landcover_to_rgb"]), (str(raster),), str(tmp_path / "out"),
-                                     scheduler="tcp://127.0.0.1:9"))
+            request = MosaicRequest(
+                output_dir=str(tmp_path / "out"),
+                inputs=(str(raster),),
+                model=ModelChoice(path=str(models["landcover_to_rgb"])),
+                cluster=Cluster(scheduler="tcp://127.0.0.1:9"),
+            )
+            run_mosaic(request)
     assert read_tif(vrt_input).shape == (1, 64, 64) and read_tif(tile_input).shape == (1, 64, 64)

@@ -20,8 +20,10 @@ from lcgan_qgis.core.errors import ClusterError, OptionError
 from lcgan_qgis.core.model.runtime import load_model
 from lcgan_qgis.core.rasters.gdal_io import GdalReader
 from lcgan_qgis.core.run.engine import TranslateOptions, translate
+from lcgan_qgis.core.run.settings import Execution, ModelChoice, RunSettings, Windowing
 from lcgan_qgis.mosaic.job import MosaicRequest, MosaicResult, run_mosaic
 from lcgan_qgis.mosaic.manifest import MANIFEST_NAME
+from lcgan_qgis.mosaic.request import Cluster
 from lcgan_qgis.mosaic.tile import model_loads
 from tests.core.rasters import GEOTRANSFORM, read_tif, write_tif
 from tests.core.test_blending import smooth_landcover
@@ -42,14 +44,17 @@ def imagery(height: int, width: int, seed: int = 0) -> np.ndarray:
 
 def single_process(model: Path, raster: Path, out: Path) -> np.ndarray:
     with GdalReader(raster) as reader:
-        translate(load_model(model, "cpu"), reader, out, TranslateOptions(window_px=WINDOW, overlap_px=OVERLAP))
+        options = TranslateOptions(settings=RunSettings(windowing=Windowing(window_px=WINDOW, overlap_px=OVERLAP)))
+        translate(load_model(model, "cpu"), reader, out, options)
     return read_tif(out)
 
 
-def mosaic(model: Path, inputs: list[Path], out: Path, cluster: LocalCluster, **kwargs: object) -> MosaicResult:
-    request = MosaicRequest(model_path=str(model), inputs=tuple(str(p) for p in inputs), output_dir=str(out),
-                            scheduler=cluster.scheduler_address, tile_px=TILE, window_px=WINDOW, overlap_px=OVERLAP,
-                            **kwargs)  # type: ignore[arg-type]
+def mosaic(model: Path, inputs: list[Path], out: Path, cluster: LocalCluster, device: str = "auto",
+           retries: int = 2) -> MosaicResult:
+    request = MosaicRequest(tuple(str(p) for p in inputs), str(out), model=ModelChoice(path=str(model)),
+                            settings=RunSettings(execution=Execution(device=device),
+                                                 windowing=Windowing(window_px=WINDOW, overlap_px=OVERLAP)),
+                            cluster=Cluster(scheduler=cluster.scheduler_address, tile_px=TILE, retries=retries))
     return run_mosaic(request)
 
 
@@ -129,8 +134,13 @@ def test_a_rerun_after_an_interruption_skips_the_finished_tiles(models: dict[str
     raster = write_tif(tmp_path / "lc.tif", smooth_landcover(390, 390, seed=2), nodata=0)
     expected = single_process(models["landcover_to_rgb"], raster, tmp_path / "single.tif")
     out = tmp_path / "out"
-    request = MosaicRequest(str(models["landcover_to_rgb"]), (str(raster),), str(out),
-                            scheduler=cluster.scheduler_address, tile_px=TILE, window_px=WINDOW, overlap_px=OVERLAP)
+    request = MosaicRequest(
+        output_dir=str(out),
+        inputs=(str(raster),),
+        model=ModelChoice(path=str(models["landcover_to_rgb"])),
+        settings=RunSettings(windowing=Windowing(window_px=WINDOW, overlap_px=OVERLAP)),
+        cluster=Cluster(scheduler=cluster.scheduler_address, tile_px=TILE),
+    )
     finished: list[int] = []
     first = run_mosaic(request, tile_progress=lambda done, _total: finished.append(done),
                        is_canceled=lambda: len(finished) >= 3)
@@ -180,12 +190,20 @@ def test_openvino_tiles_run_one_thread_count_the_engine_can_repeat(models: dict[
     engine at that count, and the count is part of the job, so a re-run with another count is refused by name."""
     raster = write_tif(tmp_path / "lc.tif", smooth_landcover(200, 260), nodata=0)
     with GdalReader(raster) as reader:
+        options = TranslateOptions(settings=RunSettings(windowing=Windowing(window_px=WINDOW, overlap_px=OVERLAP)))
         translate(load_model(models["landcover_to_rgb"], "cpu", threads=1, backend="openvino"), reader,
-                  tmp_path / "single.tif", TranslateOptions(window_px=WINDOW, overlap_px=OVERLAP))
+                  tmp_path / "single.tif", options)
     said: list[str] = []
-    request = MosaicRequest(str(models["landcover_to_rgb"]), (str(raster),), str(tmp_path / "out"),
-                            scheduler=cluster.scheduler_address, tile_px=TILE, window_px=WINDOW, overlap_px=OVERLAP,
-                            backend="openvino")
+    request = MosaicRequest(
+        output_dir=str(tmp_path / "out"),
+        inputs=(str(raster),),
+        model=ModelChoice(path=str(models["landcover_to_rgb"])),
+        settings=RunSettings(
+            execution=Execution(backend="openvino"),
+            windowing=Windowing(window_px=WINDOW, overlap_px=OVERLAP),
+        ),
+        cluster=Cluster(scheduler=cluster.scheduler_address, tile_px=TILE),
+    )
     result = run_mosaic(request, log=said.append)
     assert result.backend == "openvino"
     assert any("every tile runs 1 thread(s), as `translate --threads 1` would" in line for line in said), said
@@ -193,7 +211,8 @@ def test_openvino_tiles_run_one_thread_count_the_engine_can_repeat(models: dict[
     header = json.loads((tmp_path / "out" / MANIFEST_NAME).read_text().splitlines()[0])
     assert header["job"]["model"]["threads"] == 1
     with pytest.raises(OptionError, match=r"another job \(it differs in: model\.threads\)"):
-        run_mosaic(replace(request, threads_per_worker=2))
+        run_mosaic(replace(request, settings=replace(request.settings,
+                                                     execution=replace(request.settings.execution, threads=2))))
 
 
 def test_another_job_in_the_same_folder_is_refused(models: dict[str, Path], cluster: LocalCluster,
@@ -201,9 +220,14 @@ def test_another_job_in_the_same_folder_is_refused(models: dict[str, Path], clus
     raster = write_tif(tmp_path / "lc.tif", smooth_landcover(130, 130))
     mosaic(models["landcover_to_rgb"], [raster], tmp_path / "out", cluster)
     with pytest.raises(OptionError, match="another job.*tile_px"):
-        run_mosaic(MosaicRequest(str(models["landcover_to_rgb"]), (str(raster),), str(tmp_path / "out"),
-                                 scheduler=cluster.scheduler_address, tile_px=256, window_px=WINDOW,
-                                 overlap_px=OVERLAP))
+        request = MosaicRequest(
+            output_dir=str(tmp_path / "out"),
+            inputs=(str(raster),),
+            model=ModelChoice(path=str(models["landcover_to_rgb"])),
+            settings=RunSettings(windowing=Windowing(window_px=WINDOW, overlap_px=OVERLAP)),
+            cluster=Cluster(scheduler=cluster.scheduler_address, tile_px=256),
+        )
+        run_mosaic(request)
 
 
 def test_a_failed_tile_fails_the_job_by_name_and_the_finished_tiles_stay(models: dict[str, Path],
@@ -219,9 +243,13 @@ def test_a_failed_tile_fails_the_job_by_name_and_the_finished_tiles_stay(models:
     out = tmp_path / "out"
     blocker = out / "tiles" / "r0003_c0001.tif"
     blocker.mkdir(parents=True)
-    request = MosaicRequest(str(models["landcover_to_rgb"]), (str(raster),), str(out),
-                            scheduler=cluster.scheduler_address, tile_px=TILE, window_px=WINDOW, overlap_px=OVERLAP,
-                            retries=0)
+    request = MosaicRequest(
+        output_dir=str(out),
+        inputs=(str(raster),),
+        model=ModelChoice(path=str(models["landcover_to_rgb"])),
+        settings=RunSettings(windowing=Windowing(window_px=WINDOW, overlap_px=OVERLAP)),
+        cluster=Cluster(scheduler=cluster.scheduler_address, tile_px=TILE, retries=0),
+    )
     with pytest.raises(ClusterError, match=r"Tile r0003_c0001 \(columns \d+-256, rows \d+-512\) failed: "
                                            r"OutputError: Cannot write the tile .*r0003_c0001\.tif: .*Is a directory\. "
                                            r"The \d finished"):
@@ -241,8 +269,12 @@ def test_a_failed_tile_fails_the_job_by_name_and_the_finished_tiles_stay(models:
 
 def test_a_scheduler_that_does_not_answer_is_a_clear_error(models: dict[str, Path], tmp_path: Path) -> None:
     raster = write_tif(tmp_path / "lc.tif", smooth_landcover(64, 64))
-    request = MosaicRequest(str(models["landcover_to_rgb"]), (str(raster),), str(tmp_path / "out"),
-                            scheduler="tcp://127.0.0.1:9", timeout_s=2.0)
+    request = MosaicRequest(
+        output_dir=str(tmp_path / "out"),
+        inputs=(str(raster),),
+        model=ModelChoice(path=str(models["landcover_to_rgb"])),
+        cluster=Cluster(scheduler="tcp://127.0.0.1:9", timeout_s=2.0),
+    )
     started = time.perf_counter()
     with pytest.raises(ClusterError, match=r"No Dask scheduler answered at tcp://127.0.0.1:9 within 2 s"):
         run_mosaic(request)
@@ -282,8 +314,13 @@ def test_cancel_while_planning_runs_nothing(models: dict[str, Path], cluster: Lo
         polls[0] += 1
         return polls[0] > 1
 
-    result = run_mosaic(MosaicRequest(str(models["landcover_to_rgb"]), (str(raster),), str(tmp_path / "out"),
-                                      scheduler=cluster.scheduler_address, tile_px=TILE), is_canceled=canceled)
+    request = MosaicRequest(
+        output_dir=str(tmp_path / "out"),
+        inputs=(str(raster),),
+        model=ModelChoice(path=str(models["landcover_to_rgb"])),
+        cluster=Cluster(scheduler=cluster.scheduler_address, tile_px=TILE),
+    )
+    result = run_mosaic(request, is_canceled=canceled)
     assert result.canceled and result.ran == 0 and result.vrt_path is None
     assert not (tmp_path / "out" / MANIFEST_NAME).exists()
 
@@ -344,15 +381,29 @@ def test_a_bad_model_or_input_is_named_before_any_cluster_or_folder(models: dict
 
     raster = write_tif(tmp_path / "lc.tif", smooth_landcover(64, 64))
     with pytest.raises(ModelFileError, match="missing.onnx"):
-        run_mosaic(MosaicRequest(str(tmp_path / "missing.onnx"), (str(raster),), str(tmp_path / "out")))
+        request = MosaicRequest(
+            output_dir=str(tmp_path / "out"),
+            inputs=(str(raster),),
+            model=ModelChoice(path=str(tmp_path / "missing.onnx")),
+        )
+        run_mosaic(request)
     assert not (tmp_path / "out").exists()
     with pytest.raises(InputRasterError, match="nowhere.tif"):
-        run_mosaic(MosaicRequest(str(models["landcover_to_rgb"]), (str(tmp_path / "nowhere.tif"),),
-                                 str(tmp_path / "out")))
+        request = MosaicRequest(
+            output_dir=str(tmp_path / "out"),
+            inputs=(str(tmp_path / "nowhere.tif"),),
+            model=ModelChoice(path=str(models["landcover_to_rgb"])),
+        )
+        run_mosaic(request)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(InputRasterError, match="holds no rasters"):
-        run_mosaic(MosaicRequest(str(models["landcover_to_rgb"]), (str(empty),), str(tmp_path / "out")))
+        request = MosaicRequest(
+            output_dir=str(tmp_path / "out"),
+            inputs=(str(empty),),
+            model=ModelChoice(path=str(models["landcover_to_rgb"])),
+        )
+        run_mosaic(request)
 
 
 def test_a_set_of_rasters_that_cannot_be_one_mosaic_names_the_odd_file(models: dict[str, Path],
@@ -366,4 +417,9 @@ def test_a_set_of_rasters_that_cannot_be_one_mosaic_names_the_odd_file(models: d
              "pixels": write_tif(tmp_path / "d.tif", codes, geotransform=(300000.0, 60.0, 0.0, 4150000.0, 0.0, -60.0))}
     for message, odd in cases.items():
         with pytest.raises(InputRasterError, match=f"{odd.name}.*{message}"):
-            run_mosaic(MosaicRequest(str(models["landcover_to_rgb"]), (str(first), str(odd)), str(tmp_path / "out")))
+            request = MosaicRequest(
+                output_dir=str(tmp_path / "out"),
+                inputs=(str(first), str(odd)),
+                model=ModelChoice(path=str(models["landcover_to_rgb"])),
+            )
+            run_mosaic(request)

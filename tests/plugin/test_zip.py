@@ -27,7 +27,7 @@ def test_zip_layout(tmp_path: Path) -> None:
     assert all(n.startswith("lcgan_qgis/") for n in names)
     for required in ("lcgan_qgis/__init__.py", "lcgan_qgis/metadata.txt", "lcgan_qgis/LICENSE",
                      "lcgan_qgis/plugin/lcgan_plugin.py", "lcgan_qgis/core/run/engine.py", "lcgan_qgis/core/run/job.py",
-                     "lcgan_qgis/cli.py", "lcgan_qgis/requirements-runtime.txt",
+                     "lcgan_qgis/cli/__init__.py", "lcgan_qgis/requirements-runtime.txt",
                      "lcgan_qgis/resources/icons/lcgan.svg", "lcgan_qgis/resources/schemes/nlcd2011.json"):
         assert required in names, required
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or "/tests/" in n

@@ -32,6 +32,7 @@ import psutil
 from osgeo import gdal
 
 from lcgan_qgis.core.model.contract import Direction
+from lcgan_qgis.core.run.settings import Execution, ModelChoice, RunSettings
 from tests.onnx_factory import write_pointwise
 from tests.plugin.conftest import image_array, landcover_array, write_raster
 
@@ -133,8 +134,11 @@ def run_task(layer: object, model: Path, output: Path) -> None:
     from lcgan_qgis.plugin.tasks import TranslateTask
 
     outcomes: list[object] = []
-    request = TranslationRequest(output_path=str(output), direction=Direction.LANDCOVER_TO_RGB, model_path=str(model),
-                                 device="cpu")
+    request = TranslationRequest(
+        output_path=str(output),
+        model=ModelChoice(direction=Direction.LANDCOVER_TO_RGB, path=str(model)),
+        settings=RunSettings(execution=Execution(device="cpu")),
+    )
     task = TranslateTask(request, ProviderReader.from_layer(layer), outcomes.append)
     QgsApplication.taskManager().addTask(task)
     deadline = time.monotonic() + 120

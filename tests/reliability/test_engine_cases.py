@@ -31,6 +31,7 @@ from lcgan_qgis.core.model.contract import METADATA_KEY, Direction
 from lcgan_qgis.core.model.runtime import load_model
 from lcgan_qgis.core.rasters.gdal_io import GdalReader, GeoTiffWriter
 from lcgan_qgis.core.run.engine import TranslateOptions, translate
+from lcgan_qgis.core.run.settings import ImageInput, RunSettings, Windowing
 from lcgan_qgis.core.storage.files import AtomicFile, commit_all
 from lcgan_qgis.tooling.quantize import quantize_model
 from tests.core.conv_factory import conv_model, write_conv
@@ -43,6 +44,7 @@ from .helpers import Case, assert_no_partials, assert_unchanged, snapshot
 
 REPO = Path(__file__).resolve().parents[2]
 CODES = np.array([11, 21, 22, 23, 31, 41, 42, 43, 52, 71, 81, 82, 90, 95], dtype=np.uint8)
+PERCENTILE = TranslateOptions(settings=RunSettings(image=ImageInput(radiometry_mode="percentile")))
 
 
 def landcover(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
@@ -178,14 +180,10 @@ ENGINE_CASES = [
          extra={"error": InputRasterError}),
     Case("all-zero imagery, fixed radiometry", lambda tmp: {
         "input": write_tif(tmp / "zero.tif", np.zeros((3, 48, 64), np.uint16)), "model": "rgb_to_landcover",
-        "options": TranslateOptions(radiometry_mode="fixed")},
+        "options": TranslateOptions(settings=RunSettings(image=ImageInput(radiometry_mode="fixed")))},
         r"zero\.tif: every sampled pixel has the same value in every band \(\[0\.0, 0\.0, 0\.0\]\); constant imagery "
         r"cannot be translated\. If that value marks pixels without data, set it as the raster's nodata value",
         extra={"error": InputRasterError}),
-    Case("unknown radiometry mode", lambda tmp: {
-        "input": write_tif(tmp / "img.tif", imagery()), "model": "rgb_to_landcover",
-        "options": TranslateOptions(radiometry_mode="stretch")},
-        r"Unknown radiometry mode 'stretch'; choose one of: percentile, fixed", extra={"error": InputRasterError}),
     Case("model with a fixed input shape (cannot be tiled)", lambda tmp: {
         "input": write_tif(tmp / "img.tif", imagery()), "model": _static_shape_model(tmp)},
         r"static\.onnx: input has fixed height/width \[256, 256\]; lcgan needs dynamic H and W \(export with dynamic "
@@ -242,12 +240,12 @@ ENGINE_CASES = [
          extra={"error": InputRasterError}),
     Case("unclosed area of interest", lambda tmp: {
         "input": write_tif(tmp / "img.tif", imagery()), "model": "rgb_to_landcover",
-        "options": TranslateOptions(aoi_wkt=UNCLOSED)},
+        "options": TranslateOptions(settings=RunSettings(aoi_wkt=UNCLOSED))},
         r"The area of interest is not a closed polygon: ring 1 of polygon 1 has 3 point\(s\)",
         extra={"error": OptionError}),
     Case("area of interest smaller than a pixel", lambda tmp: {
         "input": write_tif(tmp / "img.tif", imagery()), "model": "rgb_to_landcover",
-        "options": TranslateOptions(aoi_wkt=SUB_PIXEL)},
+        "options": TranslateOptions(settings=RunSettings(aoi_wkt=SUB_PIXEL))},
         r"The area of interest .* contains no pixel centre of .*img\.tif \(its pixels are 30 x 30 CRS units\)",
         extra={"error": OptionError}),
     Case("model output of another height and width", lambda tmp: {
@@ -377,7 +375,8 @@ def test_two_runs_at_once_on_the_same_output_leave_one_whole_result(model_files:
     def run(source: Path) -> None:
         try:
             with GdalReader(source) as reader:
-                outcomes.append(translate(model, reader, tmp_path / "same.tif", TranslateOptions(window_px=128)))
+                options = TranslateOptions(settings=RunSettings(windowing=Windowing(window_px=128)))
+                outcomes.append(translate(model, reader, tmp_path / "same.tif", options))
         except LcganError as exc:  # recorded, so that the assertion below shows it
             outcomes.append(exc)
 
@@ -499,13 +498,13 @@ def _mode_is(mode: int) -> Any:
 # build(tmp) -> {input, model, output?, options?, umask?}; check(output, result[, spec]) looks at the result.
 ENGINE_WORKING = [
     Case("RGBA imagery: transparent pixels are nodata", lambda tmp: {
-        "input": _rgba(tmp), "model": "rgb_to_landcover", "options": TranslateOptions(radiometry_mode="percentile")},
+        "input": _rgba(tmp), "model": "rgb_to_landcover", "options": PERCENTILE},
         None, _left_columns_are_nodata(8, 255)),
     Case("land cover with a mask band: masked pixels are nodata", lambda tmp: {
         "input": _masked_landcover(tmp), "model": "landcover_to_rgb"}, None, _top_rows_are_nodata),
     Case("float imagery with Inf: Inf is nodata like NaN", lambda tmp: {
         "input": _float_with_inf(tmp), "model": "rgb_to_landcover",
-        "options": TranslateOptions(radiometry_mode="percentile")}, None, _inf_pixels_are_nodata),
+        "options": PERCENTILE}, None, _inf_pixels_are_nodata),
     Case("GDAL subdataset string", lambda tmp: {
         "input": f"GTIFF_DIR:1:{write_tif(tmp / 'lc.tif', landcover())}", "model": "landcover_to_rgb"},
         None, lambda out, _r: _same_grid_as(out.parent / "lc.tif")(out, _r)),
@@ -605,7 +604,8 @@ def test_ctrl_c_during_the_imagery_pre_scan_stops_it(model_files: dict[str, Path
     reader = _CountingReader(write_tif(tmp_path / "img.tif", pixels, nodata=0))
     before = snapshot(tmp_path)
     with load_model(model_files["rgb_to_landcover"], "cpu", threads=1) as model:
-        result = translate(model, reader, tmp_path / "out.tif", TranslateOptions(radiometry_mode="percentile"),
+        options = PERCENTILE
+        result = translate(model, reader, tmp_path / "out.tif", options,
                            is_canceled=lambda: reader.strips > 0)
     assert result.canceled and result.output_path is None
     assert reader.strips == 1  # of 8: the scan stopped at once

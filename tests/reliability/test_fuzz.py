@@ -31,6 +31,7 @@ from lcgan_qgis.core.model.contract import METADATA_KEY, Direction, ModelContrac
 from lcgan_qgis.core.model.runtime import load_model
 from lcgan_qgis.core.rasters.gdal_io import GdalReader
 from lcgan_qgis.core.run.engine import TranslateOptions, translate
+from lcgan_qgis.core.run.settings import RunSettings, Windowing
 from lcgan_qgis.core.run.streaming import Blender
 from lcgan_qgis.core.run.tiling import fit_window, make_tiling
 from tests.core.rasters import read_tif, write_tif
@@ -193,7 +194,8 @@ def test_random_models_fail_only_with_lcgan_errors_and_leave_no_file(
     out.mkdir()
     try:
         with load_model(path, "cpu", threads=1) as loaded, GdalReader(source) as reader:
-            result = translate(loaded, reader, out / "result.tif", TranslateOptions(window_px=16, overlap_px=2))
+            options = TranslateOptions(settings=RunSettings(windowing=Windowing(window_px=16, overlap_px=2)))
+            result = translate(loaded, reader, out / "result.tif", options)
     except LcganError as exc:
         assert str(path) in str(exc) or "in.tif" in str(exc), str(exc)
         assert list(out.iterdir()) == []

@@ -15,6 +15,7 @@ from lcgan_qgis.core.model.scheme import NLCD_LEGEND, ClassScheme, unseen_code_s
 from lcgan_qgis.core.rasters.gdal_io import GdalReader
 from lcgan_qgis.core.resources import bundled_model_path, default_scheme_path, resources_dir
 from lcgan_qgis.core.run.job import TranslationRequest, run_translation
+from lcgan_qgis.core.run.settings import Execution, ModelChoice, RunSettings
 from tests.core.rasters import write_tif
 
 
@@ -49,15 +50,25 @@ def test_a_raster_with_an_unseen_nlcd_code_runs_through_both_bundled_models(tmp_
     caplog.set_level(logging.WARNING)
     notes: list[str] = []
     with GdalReader(lc) as reader:
-        run_translation(TranslationRequest(str(image), direction=Direction.LANDCOVER_TO_RGB, threads=1,
-                                           precision="fp32", input_path=str(lc)), reader, log=notes.append)
+        request = TranslationRequest(
+            str(image),
+            model=ModelChoice(direction=Direction.LANDCOVER_TO_RGB),
+            settings=RunSettings(execution=Execution(threads=1, precision="fp32")),
+            input_path=str(lc),
+        )
+        run_translation(request, reader, log=notes.append)
     assert f"NLCD code {code} is not a class" in caplog.text
     rgb = gdal.Open(str(image)).ReadAsArray()
     assert rgb.shape == (3, 64, 64) and rgb[:, :32].std() > 0
     back = tmp_path / "back.tif"
     with GdalReader(image) as reader:
-        run_translation(TranslationRequest(str(back), direction=Direction.RGB_TO_LANDCOVER, threads=1,
-                                           precision="fp32", input_path=str(image)), reader, log=notes.append)
+        request = TranslationRequest(
+            str(back),
+            model=ModelChoice(direction=Direction.RGB_TO_LANDCOVER),
+            settings=RunSettings(execution=Execution(threads=1, precision="fp32")),
+            input_path=str(image),
+        )
+        run_translation(request, reader, log=notes.append)
     predicted = gdal.Open(str(back)).ReadAsArray()
     assert predicted.shape == (64, 64)
     assert set(np.unique(predicted).tolist()) <= set(ClassScheme.load(default_scheme_path()).codes) | {255}

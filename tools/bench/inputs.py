@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from lcgan_qgis.core.storage.files import GEOTIFF_CREATION_OPTIONS, AtomicFile
+from lcgan_qgis.core.rasters.geotiff import GEOTIFF_CREATION_OPTIONS
+from lcgan_qgis.core.storage.files import AtomicFile
 
 from .measures import CACHE, ZION, read
 

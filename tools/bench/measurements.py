@@ -89,6 +89,7 @@ def engine_run(model: str, raster: str, output: str, precision: str, window_px: 
     from lcgan_qgis.core.model.runtime import Model, load_model
     from lcgan_qgis.core.rasters.gdal_io import GdalReader
     from lcgan_qgis.core.run.job import TranslationRequest, run_translation
+    from lcgan_qgis.core.run.settings import RunSettings, Windowing
 
     started = time.perf_counter()
     loaded = load_model(model, "cpu", precision=precision, backend=backend, cache_dir=cache_dir)
@@ -106,7 +107,11 @@ def engine_run(model: str, raster: str, output: str, precision: str, window_px: 
             return out
 
     timed_model = Timed(**{f.name: getattr(loaded, f.name) for f in dataclasses.fields(loaded)})
-    request = TranslationRequest(output_path=output, window_px=window_px, input_path=raster)
+    request = TranslationRequest(
+        output_path=output,
+        settings=RunSettings(windowing=Windowing(window_px=window_px)),
+        input_path=raster,
+    )
     with GdalReader(raster) as reader:
         job, timing = timed(lambda: run_translation(request, reader, log=lambda _line: None, model=timed_model))
     result = job.result
@@ -279,9 +284,9 @@ def seams(models: dict[str, Path], folder: Path, cache: Path | None = None) -> d
     from lcgan_qgis.core.model.runtime import load_model
     from lcgan_qgis.core.rasters.gdal_io import GdalReader
     from lcgan_qgis.core.rasters.raster import Window
-    from lcgan_qgis.core.run.engine import DEFAULT_WINDOW_PX
     from lcgan_qgis.core.run.noise import position_noise
     from lcgan_qgis.core.run.preprocess import landcover_to_onehot
+    from lcgan_qgis.core.run.settings import DEFAULT_WINDOW_PX
     from lcgan_qgis.core.run.tiling import fit_window, make_tiling
 
     model_path = models["landcover_to_rgb"]

@@ -68,7 +68,7 @@ def auto_on(model: Path) -> dict[str, Any]:
 
 def bench(out_path: Path, size: int, large_factor: int, work: Path, trained_dir: Path | None,
           scale_out_size: int = 8192) -> dict[str, Any]:
-    from lcgan_qgis.core.run.engine import DEFAULT_WINDOW_PX
+    from lcgan_qgis.core.run.settings import DEFAULT_WINDOW_PX
     from lcgan_qgis.core.run.tiling import fit_window
 
     started = time.time()

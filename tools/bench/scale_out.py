@@ -35,12 +35,18 @@ WORKER_COUNTS = (1, 8, 64)
 def _mosaic_run(model: Path, raster: Path, out: Path, workers: int, threads: int, tile_px: int,
                 device: str, scheduler: str | None = None) -> dict[str, Any]:
     """One mosaic run: on a local cluster of its own, or on ``scheduler``'s (its workers already warm)."""
-    from lcgan_qgis.mosaic.job import MosaicRequest, run_mosaic
+    from lcgan_qgis.core.run.settings import Execution, ModelChoice, RunSettings
+    from lcgan_qgis.mosaic.job import run_mosaic
     from lcgan_qgis.mosaic.manifest import MANIFEST_NAME
+    from lcgan_qgis.mosaic.request import Cluster, MosaicRequest
 
-    request = MosaicRequest(str(model), (str(raster),), str(out), scheduler=scheduler,
-                            local_workers=None if scheduler else workers, threads_per_worker=threads,
-                            tile_px=tile_px, device=device)
+    request = MosaicRequest(
+        output_dir=str(out),
+        inputs=(str(raster),),
+        model=ModelChoice(path=str(model)),
+        settings=RunSettings(execution=Execution(threads=threads, device=device)),
+        cluster=Cluster(scheduler=scheduler, local_workers=None if scheduler else workers, tile_px=tile_px),
+    )
     result, timing = timed(lambda: run_mosaic(request, log=lambda line: log.info("%s", line)))
     tiles = [json.loads(line)["tile"] for line in (out / MANIFEST_NAME).read_text().splitlines()[1:]]
     return {"workers": workers, "threads_per_worker": threads, "tiles": result.tiles, "windows": result.windows,
@@ -54,7 +60,7 @@ def conus_estimate(model: Path, tile_px: int, seconds_per_window: float) -> dict
     """Windows and super-tiles of the contiguous-US NLCD raster with this model's grid, and the hours they take at
     ``seconds_per_window`` per worker, for 1, 8 and 64 workers (tiles are independent: linear scaling assumed)."""
     from lcgan_qgis.core.model.runtime import load_model
-    from lcgan_qgis.core.run.engine import DEFAULT_WINDOW_PX
+    from lcgan_qgis.core.run.settings import DEFAULT_WINDOW_PX
     from lcgan_qgis.core.run.tiling import fit_window, make_tiling
     from lcgan_qgis.mosaic.grid import super_tiles, windows_per_tile
 

@@ -17,6 +17,7 @@ import numpy as np
 import rasterio
 
 from lcgan_qgis.core.errors import InputRasterError, OutputError
+from lcgan_qgis.core.run.settings import Execution, ModelChoice, RunSettings, Terrain, Windowing
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,16 @@ def translate_file(model_path: Path, input_path: Path, output_path: Path, device
     from lcgan_qgis.core.run.job import TranslationRequest, run_translation
 
     started = time.perf_counter()
-    request = TranslationRequest(str(output_path), model_path=str(model_path), device=device, precision=precision,
-                                 overlap_px=overlap_px, window_px=window_px, input_path=str(input_path),
-                                 elevation_path=str(elevation_path) if elevation_path else None)
+    request = TranslationRequest(
+        str(output_path),
+        model=ModelChoice(path=str(model_path)),
+        settings=RunSettings(
+            execution=Execution(device=device, precision=precision),
+            windowing=Windowing(overlap_px=overlap_px, window_px=window_px),
+            terrain=Terrain(elevation_path=str(elevation_path) if elevation_path else None),
+        ),
+        input_path=str(input_path),
+    )
     with GdalReader(input_path) as reader:
         job = run_translation(request, reader, log=log.debug, note=log.info)
     result = job.result

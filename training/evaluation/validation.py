@@ -21,6 +21,7 @@ from torch import nn
 from lcgan_qgis.core.errors import InputRasterError
 from lcgan_qgis.core.model.contract import Direction, ModelContract
 from lcgan_qgis.core.model.scheme import ClassScheme
+from lcgan_qgis.core.run.settings import ImageInput, RunSettings
 
 from ..areas import Areas
 from .metrics import accuracy, confusion_matrix, iou_per_class, majority_baseline, mean_iou
@@ -93,8 +94,11 @@ def evaluate_rgb2lc(generator: nn.Module, image_path: str | Path, landcover_path
     model = TorchModel(generator, contract, device)
     with tempfile.TemporaryDirectory(prefix="lcgan-validate-") as tmp:
         out = Path(tmp) / "prediction.tif"
-        request = TranslationRequest(str(out), bands=tuple(bands), radiometry_mode=radiometry_mode,
-                                     input_path=str(image_path))
+        request = TranslationRequest(
+            str(out),
+            settings=RunSettings(image=ImageInput(bands=tuple(bands), radiometry_mode=radiometry_mode)),
+            input_path=str(image_path),
+        )
         with GdalReader(image_path) as reader:
             run_translation(request, reader, log=lambda _m: None, model=model)
         with rasterio.open(out) as ds:

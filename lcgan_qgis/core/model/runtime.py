@@ -31,9 +31,9 @@ import numpy as np
 import onnxruntime as ort
 
 from ..choices import BACKEND_LABELS, DEVICES, PRECISIONS, check_choice
-from ..deps import cuda_driver_problem
 from ..errors import ContractError, DeviceError, ModelFileError
 from .contract import INPUT_NAME, OUTPUT_NAME, ModelContract
+from .drivers import cuda_driver_problem
 from .precision import (
     ONNXRUNTIME,
     OPENVINO,

@@ -27,7 +27,9 @@ import numpy as np
 from osgeo import gdal, gdal_array, osr
 
 from ..errors import InputRasterError, OutputError
-from ..storage.files import GEOTIFF_CREATION_OPTIONS, SIDECAR_SUFFIX, AtomicFile
+from ..storage.atomic import AtomicFile
+from ..storage.paths import SIDECAR_SUFFIX
+from .geotiff import BLOCK_PX, GEOTIFF_CREATION_OPTIONS
 from .orientation import Orientation
 from .raster import Grid, RasterInfo, Window
 
@@ -270,14 +272,11 @@ class GdalReader:
         self.close()
 
 
-#: Overviews are built until the smallest level fits in one block (``gdaladdo``'s rule): fast display at small scales.
-OVERVIEW_BLOCK_PX = 256
-
-
 def overview_factors(width: int, height: int) -> list[int]:
-    """Overview decimation factors 2, 4, 8... until the level's larger side fits in :data:`OVERVIEW_BLOCK_PX`."""
+    """Overview decimation factors 2, 4, 8... until the level's larger side fits in one block
+    (:data:`~lcgan_qgis.core.rasters.geotiff.BLOCK_PX`, ``gdaladdo``'s rule): fast display at small scales."""
     factors, factor = [], 2
-    while max(width, height) / (factor // 2) > OVERVIEW_BLOCK_PX:
+    while max(width, height) / (factor // 2) > BLOCK_PX:
         factors.append(factor)
         factor *= 2
     return factors

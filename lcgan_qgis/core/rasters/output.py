@@ -22,9 +22,9 @@ from osgeo import gdal
 from ..errors import OutputError
 from ..model.contract import Direction, ModelContract, to_uint8
 from .gdal_io import GeoTiffWriter, gdal_call, gdal_errors
+from .geotiff import BLOCK_PX
 from .raster import RasterInfo
 
-BLOCK_ROWS = 256  # GeoTiffWriter's block height
 CONFIDENCE_NODATA = 0.0
 
 
@@ -121,7 +121,7 @@ class RowSink:
             self.pending[i] = block if previous is None else np.concatenate([previous, block], axis=1)
         available = self.pending[0].shape[1] if self.pending[0] is not None else 0
         end = self.next_row + available
-        cut = end if end >= self.height else (end // BLOCK_ROWS) * BLOCK_ROWS
+        cut = end if end >= self.height else (end // BLOCK_PX) * BLOCK_PX  # (whole blocks of the writer)
         n = cut - self.next_row
         if n <= 0:
             return

@@ -22,6 +22,7 @@ AI_GENERATED = "LCGAN_AI_GENERATED"
 KIND, MODEL, MODEL_VERSION, MODEL_DIGEST = "LCGAN_KIND", "LCGAN_MODEL", "LCGAN_MODEL_VERSION", "LCGAN_MODEL_DIGEST"
 INPUT, CREATED, SOFTWARE, SOURCE_TYPE = "LCGAN_INPUT", "LCGAN_CREATED", "LCGAN_SOFTWARE", "DIGITAL_SOURCE_TYPE"
 ELEVATION = "LCGAN_ELEVATION"  # the DEM a terrain-aware model read (absent for map-only runs)
+SEED = "LCGAN_SEED"  # the user's seed of synthetic imagery's texture (absent when 0, the default)
 KINDS = {
     Direction.LANDCOVER_TO_RGB: "synthetic RGB imagery",
     Direction.RGB_TO_LANDCOVER: "predicted land cover",
@@ -29,9 +30,10 @@ KINDS = {
 
 
 def provenance_tags(contract: ModelContract, model_path: str | Path, input_name: str,
-                    created: dt.datetime | None = None, elevation_name: str | None = None) -> dict[str, str]:
+                    created: dt.datetime | None = None, elevation_name: str | None = None,
+                    seed: int = 0) -> dict[str, str]:
     """The tags of an output made by ``contract``'s model from the raster ``input_name`` (and, for a terrain-aware
-    model, the DEM ``elevation_name``)."""
+    model, the DEM ``elevation_name``; for synthetic imagery, the user's ``seed`` when not 0)."""
     created = (created or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     kind = KINDS[contract.direction]
     tags = {
@@ -42,6 +44,7 @@ def provenance_tags(contract: ModelContract, model_path: str | Path, input_name:
         MODEL_DIGEST: contract.config_digest,
         INPUT: input_name,
         **({ELEVATION: elevation_name} if elevation_name else {}),
+        **({SEED: str(seed)} if seed and contract.direction is Direction.LANDCOVER_TO_RGB else {}),
         CREATED: created.isoformat(),
         SOFTWARE: f"lcgan {plugin_version()}",
         "TIFFTAG_SOFTWARE": f"lcgan {plugin_version()}",

@@ -21,9 +21,11 @@ from osgeo import gdal, ogr, osr
 
 from ..errors import Canceled, OutputError
 from ..model.scheme import ClassScheme
-from ..storage.files import AtomicFile, output_folder, scratch_folder
-from ..storage.paths import check_vector_target
+from ..storage.atomic import AtomicFile
+from ..storage.paths import check_vector_target, output_folder
+from ..storage.scratch import scratch_folder
 from .gdal_io import gdal_call, gdal_errors
+from .geotiff import GEOTIFF_CREATION_OPTIONS
 
 LOG = logging.getLogger(__name__)
 
@@ -73,7 +75,7 @@ def polygonize(raster: str | Path, vector: str | Path, scheme: ClassScheme, min_
         band = source.GetRasterBand(1)
         if min_area_px > 1:
             sieved = gdal.GetDriverByName("GTiff").CreateCopy(str(scratch / "sieved.tif"), source,
-                                                              options=["TILED=YES", "COMPRESS=DEFLATE"])
+                                                              options=list(GEOTIFF_CREATION_OPTIONS))
             gdal.SieveFilter(band, band.GetMaskBand(), sieved.GetRasterBand(1), int(min_area_px), 4,
                              callback=lambda f, *a: report(0.3 * f) or callback(f))
             band = sieved.GetRasterBand(1)

@@ -2,10 +2,11 @@
 
 Flow of :func:`translate`:
 
-1. check the output paths (:func:`files.check_output_paths`) and the options, and plan the input
+1. check the output paths (:func:`files.check_output_paths`) and the windows against the model
+   (:meth:`~lcgan_qgis.core.run.settings.Windowing.fit`; the settings checked themselves when built), and plan the input
    (:func:`preprocess.plan_input`: bands, nodata, radiometry; land cover is pre-scanned so unknown codes fail before
    any inference);
-2. lay a grid of equal windows over the raster (:mod:`tiling`): large windows (``window_px``, shrunk to fit the
+2. lay a grid of equal windows over the raster (:mod:`.tiling`): large windows (``window_px``, shrunk to fit the
    raster evenly) that overlap by at least ``overlap_px``, blended with separable raised-cosine weights that sum
    to 1 at every pixel;
 3. a read-ahead thread reads and converts the next windows while onnxruntime runs the current batch, and the
@@ -36,43 +37,42 @@ from ..model.contract import Direction, ModelContract
 from ..model.runtime import Model
 from ..rasters.aoi import AreaOfInterest
 from ..rasters.gdal_io import GeoTiffWriter
-from ..rasters.output import open_writer, output_spec, style_output
+from ..rasters.output import CONFIDENCE_NODATA, open_writer, output_spec, style_output
 from ..rasters.raster import RasterInfo, RasterReader, Window
 from ..storage.files import check_output_paths, stale_partial_messages
 from ..terrain.elevation import (
     ElevationReader,
     TerrainPlan,
     ignored_elevation_message,
-    missing_elevation_message,
+    require_elevation,
     settle_terrain,
 )
 from .preprocess import InputPlan, plan_input
+from .settings import RunSettings
 from .streaming import run_windows
 from .tiling import Tiling, fit_window, make_tiling
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WINDOW_PX = 512
-
 
 @dataclass(frozen=True)
 class TranslateOptions:
-    """Options of one run; every default is the model's or the engine's recommended choice."""
+    """Options of one engine run; every default is the model's or the engine's recommended choice.
 
-    overlap_px: int | None = None  # None: the model's recommended overlap
-    batch_size: int = 1
-    bands: tuple[int, ...] | None = None  # 1-based input bands for imagery input (None: 1..n); unused for land cover
-    radiometry_mode: str | None = None  # None: the model's; "fixed" | "percentile"
-    aoi_wkt: str | None = None  # polygon in the raster's CRS; windows not touching it are skipped, outside = nodata
-    confidence_path: str | None = None  # land-cover output only: also write the max probability (float32 0..1)
-    window_px: int | None = None  # inference window size (None: DEFAULT_WINDOW_PX)
-    overwrite: bool = True  # False: refuse an existing output (OutputError)
-    # Terrain-aware models only (None: the model's): the sun for the hillshade, metres per elevation unit.
-    sun_azimuth_deg: float | None = None  # degrees clockwise from north
-    sun_elevation_deg: float | None = None  # degrees above the horizon
-    elevation_unit_m: float | None = None  # None: the unit the DEM states, else the model's (1 = metres)
-    overviews: bool = True  # build internal overviews of every output (fast display at small scales)
-    tags: tuple[tuple[str, str], ...] = ()  # dataset metadata of every output (the job's provenance tags)
+    Attributes:
+        settings: the run's settings; the engine reads the windowing, the image input, the terrain's sun and unit
+            (the DEM itself comes open, as ``elevation``), the rendering and the area of interest.
+        confidence_path: land-cover output only: also write the max probability (float32 0..1) here.
+        overwrite: ``False`` refuses an existing output (:class:`~lcgan_qgis.core.errors.OutputError`).
+        overviews: build internal overviews of every output (fast display at small scales).
+        tags: dataset metadata of every output (the job's provenance tags).
+    """
+
+    settings: RunSettings = field(default_factory=RunSettings)
+    confidence_path: str | None = None
+    overwrite: bool = True
+    overviews: bool = True
+    tags: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,27 +91,6 @@ class TranslateResult:
     precision: str = "fp32"  # and at which precision (``Model.precision``)
 
 
-def _check_options(options: TranslateOptions, contract: ModelContract) -> tuple[int, int]:
-    """Validate options; returns (overlap_px, window_px)."""
-    overlap = contract.overlap_px if options.overlap_px is None else options.overlap_px
-    if not isinstance(overlap, int) or isinstance(overlap, bool) or overlap < 0:
-        raise OptionError(f"overlap_px must be an integer >= 0, got {overlap!r}.")
-    if not isinstance(options.batch_size, int) or options.batch_size < 1:
-        raise OptionError(f"batch_size must be an integer >= 1, got {options.batch_size!r}.")
-    multiple = contract.size_multiple_px
-    window = DEFAULT_WINDOW_PX if options.window_px is None else options.window_px
-    if not isinstance(window, int) or isinstance(window, bool) or window < multiple:
-        raise OptionError(f"window_px must be an integer >= {multiple}, got {window!r}.")
-    if window % multiple:
-        raise OptionError(f"window_px {window} must be a multiple of the model's size multiple {multiple}.")
-    if 2 * overlap >= window:
-        raise OptionError(f"overlap_px {overlap} must be less than half of the window ({window} px); lower the "
-                          f"overlap or raise window_px.")
-    if options.confidence_path and contract.direction is not Direction.RGB_TO_LANDCOVER:
-        raise OptionError("A confidence raster exists only for land-cover output (imagery -> land cover models).")
-    return overlap, window
-
-
 @dataclass(frozen=True)
 class RunPlan:
     """What a run decides from the whole raster before any inference (:func:`plan_run`).
@@ -121,6 +100,14 @@ class RunPlan:
     the whole raster's, so every part blends exactly as the whole run does. The grid is rebuilt by :meth:`tiling`;
     :meth:`portable` drops the open DEM of a terrain-aware plan so the plan can travel to another process, which
     opens the DEM again with :meth:`with_elevation`.
+
+    Attributes:
+        info: the whole raster.
+        input: bands, nodata, radiometry, the terrain channels and the seed of the model input.
+        window_h, window_w, overlap_px, size_multiple_px: the window grid (:meth:`tiling`).
+        options: the run's options (batch size, area of interest, tags and overviews are read from them).
+        messages: what the plan has to say about the input.
+        terrain: terrain-aware models: the settled choices (``input.terrain`` reads the DEM).
     """
 
     info: RasterInfo
@@ -129,12 +116,17 @@ class RunPlan:
     window_w: int
     overlap_px: int
     size_multiple_px: int
-    batch_size: int = 1
-    aoi_wkt: str | None = None
+    options: TranslateOptions = field(default_factory=TranslateOptions)
     messages: tuple[str, ...] = ()
-    terrain: TerrainPlan | None = None  # terrain-aware models: the settled choices (``input.terrain`` reads the DEM)
-    tags: tuple[tuple[str, str], ...] = ()  # dataset metadata of every output (TranslateOptions.tags)
-    overviews: bool = True  # build internal overviews of every output (TranslateOptions.overviews)
+    terrain: TerrainPlan | None = None
+
+    @property
+    def batch_size(self) -> int:
+        return self.options.settings.windowing.batch_size
+
+    @property
+    def aoi_wkt(self) -> str | None:
+        return self.options.settings.aoi_wkt
 
     def tiling(self) -> Tiling:
         """The window grid of the whole raster."""
@@ -161,7 +153,8 @@ class RunPlan:
 
 def plan_run(contract: ModelContract, reader: RasterReader,
              options: TranslateOptions = TranslateOptions(),  # noqa: B008 (frozen, immutable default)
-             is_canceled: Callable[[], bool] | None = None, elevation: ElevationReader | None = None) -> RunPlan:
+             is_canceled: Callable[[], bool] | None = None, elevation: ElevationReader | None = None,
+             model_path: str | Path | None = None) -> RunPlan:
     """Check the options and the raster against the model and lay the window grid (no inference, no output).
 
     Args:
@@ -170,23 +163,30 @@ def plan_run(contract: ModelContract, reader: RasterReader,
         options: see :class:`TranslateOptions`.
         is_canceled: polled during the land-cover pre-scan and the DEM's nodata count.
         elevation: the DEM on ``reader``'s grid for terrain-aware models; ignored, with a message, by others.
+        model_path: the model's file, named by the message about a missing DEM.
 
     Raises:
         OptionError, InputRasterError: with a message naming the option or the raster (a terrain-aware model
             without ``elevation`` included).
         Canceled: ``is_canceled`` turned true while the raster or the DEM was scanned.
     """
-    info = reader.info
-    overlap, window_px = _check_options(options, contract)
-    if contract.terrain is not None and elevation is None:
-        raise InputRasterError(missing_elevation_message(contract))
-    plan = plan_input(contract, reader, options.bands, options.radiometry_mode, is_canceled)
+    info, settings = reader.info, options.settings
+    overlap, window_px = settings.windowing.fit(contract)
+    if options.confidence_path and contract.direction is not Direction.RGB_TO_LANDCOVER:
+        raise OptionError("A confidence raster exists only for land-cover output (imagery -> land cover models).")
+    require_elevation(contract, elevation is not None, model_path)
+    image = settings.image
+    plan = plan_input(contract, reader, image.bands, image.radiometry_mode, is_canceled)
+    plan = replace(plan, seed=settings.rendering.seed)
     messages = list(plan.messages)
+    if settings.rendering.seed and not contract.noise_channels:
+        messages.append(f"The model has no noise channels: the seed {settings.rendering.seed} changes nothing.")
     terrain = None
     if contract.terrain is not None and elevation is not None:
+        sun = settings.terrain
         terrain, terrain_messages = settle_terrain(
-            contract.terrain, elevation, info, sun_azimuth_deg=options.sun_azimuth_deg,
-            sun_elevation_deg=options.sun_elevation_deg, metres_per_unit=options.elevation_unit_m,
+            contract.terrain, elevation, info, sun_azimuth_deg=sun.sun_azimuth_deg,
+            sun_elevation_deg=sun.sun_elevation_deg, metres_per_unit=sun.elevation_unit_m,
             fallback_gsd_m=contract.gsd_m, is_canceled=is_canceled)
         if is_canceled is not None and is_canceled():  # (the nodata count stopped early: its figures are partial)
             raise Canceled("Cancelled; nothing was written.")
@@ -199,8 +199,7 @@ def plan_run(contract: ModelContract, reader: RasterReader,
         info=info, input=plan,
         window_h=fit_window(info.height, window_px, overlap, multiple),
         window_w=fit_window(info.width, window_px, overlap, multiple),
-        overlap_px=overlap, size_multiple_px=multiple, batch_size=options.batch_size, aoi_wkt=options.aoi_wkt,
-        messages=tuple(messages), terrain=terrain, tags=tuple(options.tags), overviews=options.overviews,
+        overlap_px=overlap, size_multiple_px=multiple, options=options, messages=tuple(messages), terrain=terrain,
     )
 
 
@@ -218,8 +217,9 @@ def translate(model: Model, reader: RasterReader, output_path: str | Path,
         options: see :class:`TranslateOptions`.
         progress: called with the fraction done (0..1).
         is_canceled: polled between windows; when it returns True the run stops and leaves no file.
-        elevation: the DEM on ``reader``'s grid, for terrain-aware models (:class:`~lcgan_qgis.core.terrain.elevation.
-            ElevationReader`); ignored, with a message, by a model without terrain inputs.
+        elevation: the DEM on ``reader``'s grid, for terrain-aware models
+            (:class:`~lcgan_qgis.core.terrain.elevation.ElevationReader`); ignored, with a message, by a model
+            without terrain inputs.
 
     Returns:
         A :class:`TranslateResult` (``canceled=True`` and no output when cancelled).
@@ -227,18 +227,24 @@ def translate(model: Model, reader: RasterReader, output_path: str | Path,
     Raises:
         InputRasterError, OptionError, OutputError, DeviceError: with a message naming the raster, option or file.
     """
+    check_output_paths(output_path, options.confidence_path, reader.info.name, options.overwrite,
+                       elevation.name if elevation is not None else None)
+    return translate_checked(model, reader, output_path, options, progress, is_canceled, elevation)
+
+
+def translate_checked(model: Model, reader: RasterReader, output_path: str | Path, options: TranslateOptions,
+                      progress: Callable[[float], None] | None = None,
+                      is_canceled: Callable[[], bool] | None = None,
+                      elevation: ElevationReader | None = None) -> TranslateResult:
+    """:func:`translate` for a caller that has checked the output paths itself (the job checks the final outputs
+    once, before it loads the model, whether it translates into them or into a scratch folder)."""
     started = time.perf_counter()
     contract, info = model.contract, reader.info
     canceled = is_canceled or (lambda: False)
-    _check_options(options, contract)
-    check_output_paths(output_path, options.confidence_path, info.name, options.overwrite,
-                       elevation.name if elevation is not None else None)
-    if contract.terrain is not None and elevation is None:
-        raise InputRasterError(missing_elevation_message(contract, getattr(model, "path", None)))
     notes = list(model.notes) + stale_partial_messages(
         [output_path] + ([options.confidence_path] if options.confidence_path else []))
     try:
-        plan = plan_run(contract, reader, options, canceled, elevation)
+        plan = plan_run(contract, reader, options, canceled, elevation, getattr(model, "path", None))
     except Canceled:  # during the pre-scan
         return _canceled(model, started, notes)
     if canceled():
@@ -304,7 +310,7 @@ def translate_region(model: Model, reader: RasterReader, plan: RunPlan, region: 
         writers.append(open_writer(str(output_path), part, spec.bands, spec.dtype, spec.nodata))
         style_output(writers[0], contract)
         if confidence_path:
-            writers.append(open_writer(confidence_path, part, 1, np.dtype(np.float32), 0.0))
+            writers.append(open_writer(confidence_path, part, 1, np.dtype(np.float32), CONFIDENCE_NODATA))
             writers[1].band(1).SetDescription("confidence (max class probability)")
         done = run_windows(model, reader, tiling, plan.input, plan.batch_size, region, cells, writers, aoi, report,
                            canceled, to_run)
@@ -314,8 +320,8 @@ def translate_region(model: Model, reader: RasterReader, plan: RunPlan, region: 
             return _canceled(model, started, messages)
         categorical = (contract.direction is Direction.RGB_TO_LANDCOVER, False)  # (codes, confidence)
         for writer, is_codes in zip(writers, categorical, strict=False):
-            writer.set_tags(dict(plan.tags))
-            if plan.overviews:
+            writer.set_tags(dict(plan.options.tags))
+            if plan.options.overviews:
                 writer.build_overviews(is_codes)
         for writer in writers:
             writer.commit()

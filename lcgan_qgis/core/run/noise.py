@@ -8,6 +8,10 @@ value to the same pixel (tiled == untiled holds).
 
 The values come from a counter-based hash (the splitmix64 finaliser, Steele et al. 2014) of the position, turned
 into normal values by the Box-Muller transform: no state, no sequence, vectorised numpy.
+
+The stream is chosen by one seed, :func:`stream_seed`: the model's ``noise_seed`` (its contract) plus the user's
+seed (:class:`~lcgan_qgis.core.run.settings.Rendering`, 0 by default, so a run without a seed paints what the model
+always painted). The seed changes the noise only, so the texture, never the layout the map and terrain channels set.
 """
 
 from __future__ import annotations
@@ -37,13 +41,19 @@ def _uniform(keys: np.ndarray, stream: int) -> np.ndarray:
     return (bits.astype(np.float64) + 0.5) / _TWO_POW_53
 
 
+def stream_seed(model_seed: int, user_seed: int = 0) -> int:
+    """The seed of a run's noise stream: the model's ``noise_seed`` plus the user's seed (both in [0, 2**63), so the
+    sum fits the 64-bit key)."""
+    return int(model_seed) + int(user_seed)
+
+
 def position_noise(window: Window, channels: int, seed: int = 0) -> np.ndarray:
     """``(channels, height, width)`` float32 standard normal noise for the pixels of ``window``.
 
     Args:
         window: the pixels, in the whole raster's coordinates (``col_off, row_off, width, height``).
         channels: number of noise channels.
-        seed: the model's noise seed (contract ``noise_seed``).
+        seed: the stream (:func:`stream_seed` of the model's ``noise_seed`` and the user's seed).
     """
     if channels <= 0:
         return np.zeros((0, window.height, window.width), dtype=np.float32)

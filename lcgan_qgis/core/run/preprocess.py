@@ -28,7 +28,7 @@ from ..model.contract import RADIOMETRY_MODES, Direction, ModelContract
 from ..model.scheme import NLCD_LEGEND, unseen_code_substitutes
 from ..rasters.raster import RasterInfo, RasterReader, Window, read_valid_mask
 from ..rasters.validity import image_valid
-from .noise import position_noise
+from .noise import position_noise, stream_seed
 
 if TYPE_CHECKING:
     from ..terrain.channels import TerrainDeriver
@@ -57,6 +57,7 @@ class InputPlan:
     high: tuple[float, ...] = ()
     messages: tuple[str, ...] = ()
     terrain: TerrainDeriver | None = None  # terrain-aware land cover -> RGB models: channels from the DEM
+    seed: int = 0  # the user's seed (Rendering.seed), added to the model's noise seed (noise.stream_seed)
 
     def convert(self, contract: ModelContract, pixels: np.ndarray, source: str, window: Window,
                 mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -74,7 +75,7 @@ class InputPlan:
             if self.terrain is not None:
                 onehot = np.concatenate([onehot, self.terrain.channels(window)])
             if contract.noise_channels:
-                noise = position_noise(window, contract.noise_channels, contract.noise_seed)
+                noise = position_noise(window, contract.noise_channels, stream_seed(contract.noise_seed, self.seed))
                 onehot = np.concatenate([onehot, noise])
             return onehot, valid
         valid = image_valid(pixels, self.nodata, mask)

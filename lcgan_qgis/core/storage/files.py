@@ -6,7 +6,6 @@
 - :mod:`.scratch`: :func:`scratch_folder` (a run's hidden working folder).
 - :mod:`.ownership`: what lcgan may delete (the run's ledger) and the cleanup of killed runs
   (:func:`remove_stale_partials`).
-- :data:`GEOTIFF_CREATION_OPTIONS`: how every GeoTIFF lcgan writes is laid out.
 """
 
 from __future__ import annotations
@@ -26,13 +25,7 @@ from .paths import (
 )
 from .scratch import SCRATCH_PREFIX, scratch_folder
 
-#: GDAL GTiff creation options of every GeoTIFF lcgan writes: 256 px tiles (the engine writes whole block rows, QGIS
-#: reads tiles), lossless DEFLATE, BigTIFF only when the file may pass 4 GB, and blocks holding only nodata left out
-#: of the file (``SPARSE_OK``: a raster with little data writes and reads little).
-GEOTIFF_CREATION_OPTIONS = ("TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER",
-                            "SPARSE_OK=TRUE")
-
-__all__ = ["DEFAULT_NAME_MAX", "FILE_MODE", "GEOTIFF_CREATION_OPTIONS", "GEOTIFF_SUFFIXES", "MAX_SOURCE_FILES",
+__all__ = ["DEFAULT_NAME_MAX", "FILE_MODE", "GEOTIFF_SUFFIXES", "MAX_SOURCE_FILES",
            "PARTIAL_MARK", "PARTIAL_STEM_MAX_BYTES", "SCRATCH_PREFIX", "SIDECAR_SUFFIX", "AtomicFile",
            "check_output_paths", "commit_all", "input_files", "name_max", "output_folder", "remove_stale_partials",
            "same_file", "scratch_folder", "stale_partial_messages"]

@@ -128,10 +128,13 @@ def check_channels(channels: Any, where: str) -> None:
         raise ContractError(f"{where} must be distinct names from {TERRAIN_CHANNELS}, got {list(channels)!r}.")
 
 
-def check_sun(azimuth_deg: Any, elevation_deg: Any, where: str) -> None:
-    """Sun azimuth in [0, 360) and elevation in (0, 90] degrees, else ContractError naming ``where``."""
+def check_sun(azimuth_deg: Any, elevation_deg: Any, where: str, optional: bool = False) -> None:
+    """Sun azimuth in [0, 360) and elevation in (0, 90] degrees, else ContractError naming ``where``
+    (``optional``: ``None`` stands for the model's value and passes)."""
     for name, value, ok in (("sun_azimuth_deg", azimuth_deg, lambda v: 0.0 <= v < 360.0),
                             ("sun_elevation_deg", elevation_deg, lambda v: 0.0 < v <= 90.0)):
+        if value is None and optional:
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(float(value)):
             want = "in [0, 360) degrees clockwise from north" if "azimuth" in name else "in (0, 90] degrees"
             raise ContractError(f"{where}: {name} must be {want}, got {value!r}.")

@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from osgeo import gdal, osr
 
-from ..errors import ContractError, InputRasterError, OptionError
+from ..errors import InputRasterError
 from ..rasters.gdal_io import GdalReader, gdal_call, gdal_errors
 from ..rasters.raster import Grid, RasterInfo, Window
 from ..rasters.resampling import ground_pixel_size_m
-from .channels import TerrainDeriver, TerrainInputs, check_sun
+from .channels import TerrainDeriver, TerrainInputs
 
 if TYPE_CHECKING:
     from ..model.contract import ModelContract
@@ -250,8 +250,10 @@ def settle_terrain(terrain: TerrainInputs, elevation: ElevationReader, info: Ras
         fallback_gsd_m: pixel size in metres when ``info``'s CRS has none (the model's GSD).
         is_canceled: polled between strips of the nodata count.
 
+    The sun and the unit are a run's :class:`~lcgan_qgis.core.run.settings.Terrain`, which checked them when it was
+    built.
+
     Raises:
-        OptionError: a sun position or vertical unit out of range.
         InputRasterError: the DEM is not on the grid, or holds no elevation anywhere on it.
     """
     if (elevation.info.width, elevation.info.height, elevation.info.geotransform) != (
@@ -260,10 +262,6 @@ def settle_terrain(terrain: TerrainInputs, elevation: ElevationReader, info: Ras
                                f"{elevation.info.height} grid, not on the grid of {info.name}.")
     azimuth = terrain.sun_azimuth_deg if sun_azimuth_deg is None else sun_azimuth_deg
     sun_elevation = terrain.sun_elevation_deg if sun_elevation_deg is None else sun_elevation_deg
-    try:
-        check_sun(azimuth, sun_elevation, "sun position")
-    except ContractError as exc:
-        raise OptionError(str(exc)) from None
     messages = []
     unit, unit_origin = vertical_unit_m(terrain, elevation, metres_per_unit)
     pixel = ground_pixel_size_m(info.geotransform, info.height, info.crs_wkt)
@@ -293,8 +291,7 @@ def plan_terrain(terrain: TerrainInputs, elevation: ElevationReader, info: Raste
                  metres_per_unit: float | None = None, fallback_gsd_m: float = 30.0,
                  is_canceled: Callable[[], bool] | None = None) -> tuple[TerrainDeriver, list[str]]:
     """:func:`settle_terrain`, then the plan's :class:`~lcgan_qgis.core.terrain.channels.TerrainDeriver` over
-    ``elevation``
-    (same arguments and errors)."""
+    ``elevation`` (same arguments and errors)."""
     plan, messages = settle_terrain(terrain, elevation, info, sun_azimuth_deg=sun_azimuth_deg,
                                     sun_elevation_deg=sun_elevation_deg, metres_per_unit=metres_per_unit,
                                     fallback_gsd_m=fallback_gsd_m, is_canceled=is_canceled)
@@ -305,8 +302,6 @@ def vertical_unit_m(terrain: TerrainInputs, elevation: ElevationReader,
                    metres_per_unit: float | None) -> tuple[float, str]:
     """Metres per DEM unit for the run and a phrase saying where it comes from."""
     if metres_per_unit is not None:
-        if isinstance(metres_per_unit, bool) or not (math.isfinite(metres_per_unit) and metres_per_unit > 0):
-            raise OptionError(f"The elevation unit must be a positive number of metres, got {metres_per_unit!r}.")
         return float(metres_per_unit), f"{metres_per_unit:g} m per unit (chosen)"
     if elevation.vertical_unit_m is not None:
         return elevation.vertical_unit_m, (f"{elevation.vertical_unit_m:g} m per unit (the raster's unit "
@@ -338,6 +333,16 @@ def missing_elevation_message(contract: ModelContract, model_path: object = None
     return (f"{name} is terrain-aware: it needs an elevation raster (a DEM covering the land cover, any CRS) to "
             f"derive its {channels} input. Give one: ELEVATION in Processing, 'Elevation' in the dock, --elevation "
             "on the command line; or choose a map-only model.")
+
+
+def require_elevation(contract: ModelContract, elevation: object, model_path: object = None) -> None:
+    """The rule for terrain-aware models: no DEM (``elevation`` a path or reader, falsy when missing) is an error.
+
+    Raises:
+        InputRasterError: :func:`missing_elevation_message`.
+    """
+    if contract.terrain is not None and not elevation:
+        raise InputRasterError(missing_elevation_message(contract, model_path))
 
 
 def ignored_elevation_message(name: str) -> str:

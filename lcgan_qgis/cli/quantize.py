@@ -1,0 +1,43 @@
+"""``quantize``: an int8 (QDQ, per-channel) copy of a model, calibrated on a raster, then its fidelity record."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..core.choices import WEIGHT_STORAGES
+from .common import add_calibration_options, check_windows, need_onnx
+from .gates import run as run_gates
+
+NAME = "quantize"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(NAME, help="write an int8 (QDQ, per-channel) copy of a model, calibrated on a raster")
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--calibration", required=True, help="a real raster of the model's input kind")
+    parser.add_argument("--output", required=True)
+    add_calibration_options(parser)
+    parser.add_argument("--no-gates", action="store_true", help="do not measure the fidelity record afterwards")
+    parser.add_argument("--weight-storage", choices=WEIGHT_STORAGES, default=None,
+                        help="how the int8 copy stores its float layers' weights (default: as the model stores its "
+                             "own)")
+
+
+def run(args: argparse.Namespace) -> int:
+    check_windows(args)
+    need_onnx(NAME)
+    from ..tooling.quantize import quantize_model
+
+    report = quantize_model(args.model, args.calibration, args.output, windows=args.windows,
+                            elevation=args.elevation, storage=args.weight_storage)
+    print(f"{report.path}: int8 model written ({report.path.stat().st_size / 1e6:.1f} MB); {report.summary}")
+    if args.no_gates:
+        return 0
+    from ..core.model.precision import int8_sibling
+
+    if int8_sibling(args.model).resolve() != report.path.resolve():
+        print(f"note: {report.path.name} is not named {int8_sibling(args.model).name}, so auto will not use it and "
+              "no fidelity record was measured", file=sys.stderr)
+        return 0
+    return run_gates(args)
