@@ -33,7 +33,7 @@ from rasterio.windows import Window
 from torch.utils.data import Dataset, Sampler
 
 from lcgan_qgis.core.errors import InputRasterError, SchemeError
-from lcgan_qgis.core.model.contract import Radiometry
+from lcgan_qgis.core.model.contract import STRETCH_PERCENTILES, Radiometry
 from lcgan_qgis.core.model.scheme import ClassScheme
 from lcgan_qgis.core.rasters.raster import RasterInfo
 from lcgan_qgis.core.rasters.raster import Window as CoreWindow
@@ -247,7 +247,7 @@ class ImageRasters(_Reader):
 
     def __init__(self, sources: Sequence[RasterSource], bands: Sequence[int], crop_px: int,
                  max_nodata_fraction: float = 0.05, areas: Areas | None = None,
-                 radiometry: Radiometry | None = None, percentiles: Sequence[float] = (2.0, 98.0),
+                 radiometry: Radiometry | None = None, percentiles: Sequence[float] = STRETCH_PERCENTILES,
                  paired: LandCoverRasters | None = None, terrain: TerrainRasters | None = None) -> None:
         super().__init__(sources, crop_px, max_nodata_fraction, areas)
         self.bands = [int(b) for b in bands]

@@ -46,6 +46,12 @@ PRECISION_HELP = {
     "int8": "the model's 8-bit copy (M.int8.onnx, written by `python -m lcgan_qgis quantize`)",
 }
 
+#: Bounds the interfaces offer for a run (Processing parameters, the dock's spin boxes, the mosaic's super-tiles).
+MAX_OVERLAP_PX = 4096
+MAX_BATCH_SIZE = 256
+MAX_MIN_POLYGON_PX = 1_000_000
+MIN_TILE_PX, MAX_TILE_PX = 64, 65536
+
 #: How a model file stores its weights (``python -m lcgan_qgis weights``, ``python -m training export
 #: --weight-storage``): ``fp16`` keeps each large weight tensor as float16, read through a Cast to float32, so the
 #: file is half the size while inputs, outputs and compute stay float32 (:mod:`lcgan_qgis.tooling.weight_storage`).

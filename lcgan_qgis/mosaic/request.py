@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..core.choices import MIN_TILE_PX
 from ..core.errors import OptionError
 from ..core.model.contract import ModelContract
 from ..core.model.precision import ONNXRUNTIME
@@ -15,8 +16,6 @@ from .folder import VRT_NAME
 from .grid import DEFAULT_TILE_PX
 
 DEFAULT_RETRIES = 2
-#: The smallest super-tile side (px).
-MIN_TILE_PX = 64
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from osgeo import gdal
 
 from lcgan_qgis.core.errors import InputRasterError, OptionError, OutputError
 from lcgan_qgis.core.rasters.aoi import AreaOfInterest
-from lcgan_qgis.core.rasters.gdal_io import GdalReader, GeoTiffWriter
+from lcgan_qgis.core.rasters.gdal_io import GdalReader
+from lcgan_qgis.core.rasters.geotiff import GeoTiffWriter
 from lcgan_qgis.core.rasters.raster import RasterInfo, Window
 
 

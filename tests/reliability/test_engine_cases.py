@@ -29,7 +29,8 @@ from osgeo import gdal
 from lcgan_qgis.core.errors import ContractError, InputRasterError, LcganError, ModelFileError, OptionError, OutputError
 from lcgan_qgis.core.model.contract import METADATA_KEY, Direction
 from lcgan_qgis.core.model.runtime import load_model
-from lcgan_qgis.core.rasters.gdal_io import GdalReader, GeoTiffWriter
+from lcgan_qgis.core.rasters.gdal_io import GdalReader
+from lcgan_qgis.core.rasters.geotiff import GeoTiffWriter
 from lcgan_qgis.core.run.engine import TranslateOptions, translate
 from lcgan_qgis.core.run.settings import ImageInput, RunSettings, Windowing
 from lcgan_qgis.core.storage.files import AtomicFile, commit_all

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from lcgan_qgis.core.model.contract import STRETCH_PERCENTILES
 from lcgan_qgis.core.rasters.geotiff import GEOTIFF_CREATION_OPTIONS
 from lcgan_qgis.core.storage.files import AtomicFile
 
@@ -49,7 +50,7 @@ def zion_radiometry() -> Any:
     from lcgan_qgis.core.run.preprocess import image_percentiles
 
     with GdalReader(ZION / "landsat8_rgb.tif") as reader:
-        low, high, _n = image_percentiles(reader, (1, 2, 3), reader.info.nodata, (2.0, 98.0))
+        low, high, _n = image_percentiles(reader, (1, 2, 3), reader.info.nodata, STRETCH_PERCENTILES)
     return Radiometry(mode="percentile", low=low, high=high)
 
 
@@ -139,7 +140,7 @@ def synthetic_raster(folder: Path, size: int) -> Path:
         return path
     src = read(ZION / "landsat8_rgb.tif").astype(np.float32)
     valid = src[0] > 0
-    lo, hi = (np.percentile(src[:, valid], q, axis=1)[:, None, None] for q in (2, 98))
+    lo, hi = (np.percentile(src[:, valid], q, axis=1)[:, None, None] for q in STRETCH_PERCENTILES)
     img = np.clip((src - lo) / (hi - lo) * 254 + 1, 1, 255).astype(np.uint8)
     img[:, ~valid] = 128
     return _write_utm12n(path, _mirrored(img, size))

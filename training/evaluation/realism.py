@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lcgan_qgis.core.model.contract import Radiometry
+from lcgan_qgis.core.model.contract import STRETCH_PERCENTILES, Radiometry
 from lcgan_qgis.core.model.scheme import ClassScheme
 
 CHECKERBOARD_NEIGHBOUR_BINS = (1, 2)  # bins around a period-2 frequency that form its reference
@@ -47,7 +47,7 @@ def cut_patches(image: np.ndarray, corners: Sequence[tuple[int, int]], patch_px:
 
 
 def percentile_stretch(image: np.ndarray, valid: np.ndarray,
-                       percentiles: tuple[float, float] = (2.0, 98.0)) -> np.ndarray:
+                       percentiles: tuple[float, float] = STRETCH_PERCENTILES) -> np.ndarray:
     """``image`` mapped per band from its own ``percentiles`` (of the valid pixels) to [-1, 1], clipped; float32.
 
     Used where units must not count (the two-sample test): each raster is stretched by its own statistics.

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..errors import ContractError, ModelFileError, SchemeError
 from ..terrain.channels import TerrainInputs
+from .radiometry import RADIOMETRY_MODES, STRETCH_PERCENTILES, Radiometry, to_uint8
 from .scheme import ClassScheme
 
 CONTRACT_VERSION = 1
@@ -46,6 +47,9 @@ LIMITS = {  # largest value each integer key may take (beyond: a broken or hosti
     "tile_size_px": 16384, "overlap_px": 8191, "image_bands": 64, "size_multiple_px": 1024, "noise_channels": 256,
     "noise_seed": 2**63 - 1,
 }
+#: The radiometry names live in :mod:`.radiometry`; they are named here too, for the callers of the contract.
+__all__ = ["CONTRACT_VERSION", "INPUT_NAME", "METADATA_KEY", "OUTPUT_NAME", "RADIOMETRY_MODES", "STRETCH_PERCENTILES",
+           "Direction", "ModelContract", "Radiometry", "json_depth", "to_uint8"]
 OUTPUT_TOLERANCE = 1e-3  # rounding allowed beyond the output range (int8 models, fused kernels)
 
 
@@ -64,93 +68,6 @@ class Direction(str, Enum):
             raise ContractError(f"Unknown direction {value!r}; choose one of: {choices}.") from None
 
 
-RADIOMETRY_MODES = ("percentile", "fixed")
-
-
-@dataclass(frozen=True, slots=True)
-class Radiometry:
-    """How image pixel values map to the model's [-1, 1] range, per band.
-
-    ``low[b]`` maps to -1 and ``high[b]`` to +1 (values beyond are clipped). ``low``/``high`` are the training
-    imagery's ``percentiles`` (e.g. 2 % and 98 %). Mode ``fixed`` applies them to any input as they are (right
-    for imagery of the training sensor and units); mode ``percentile`` computes the same percentiles on the input
-    raster itself and maps those to [-1, 1] (right for other sensors, uint8 or float imagery).
-    """
-
-    mode: str
-    low: tuple[float, ...]
-    high: tuple[float, ...]
-    percentiles: tuple[float, float] = (2.0, 98.0)
-
-    def __post_init__(self) -> None:
-        if self.mode not in RADIOMETRY_MODES:
-            raise ContractError(f"radiometry.mode must be one of {RADIOMETRY_MODES}, got {self.mode!r}.")
-        if len(self.low) != len(self.high) or not self.low:
-            raise ContractError(
-                f"radiometry.low and radiometry.high need one value per band, got {len(self.low)} and {len(self.high)}."
-            )
-        for b, (lo, hi) in enumerate(zip(self.low, self.high, strict=False), start=1):
-            if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
-                raise ContractError(f"radiometry for band {b}: need finite low < high, got low={lo}, high={hi}.")
-        p_lo, p_hi = self.percentiles
-        if not 0.0 <= p_lo < p_hi <= 100.0:
-            raise ContractError(f"radiometry.percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}.")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form (contract metadata, checkpoints, training's radiometry file): mode, low, high, percentiles."""
-        return {"mode": self.mode, "low": list(self.low), "high": list(self.high),
-                "percentiles": list(self.percentiles)}
-
-    @classmethod
-    def from_dict(cls, data: Any, source: str = "radiometry") -> Radiometry:
-        """Read :meth:`to_dict`'s form (``mode`` defaults to ``percentile``, ``percentiles`` to 2-98).
-
-        Values must be JSON's own types: a string mode, lists of numbers (never numbers given as strings, or
-        booleans), two percentiles.
-
-        Raises:
-            ContractError: naming ``source``, for a missing or non-numeric ``low``/``high`` or invalid values.
-        """
-        if not isinstance(data, Mapping):
-            raise ContractError(f"{source}: radiometry must be a JSON object, got {type(data).__name__}.")
-        try:
-            mode = data.get("mode", "percentile")
-            if not isinstance(mode, str):
-                raise ContractError(f"radiometry.mode must be a string, got {mode!r}.")
-            return cls(
-                mode=mode,
-                low=_numbers(data, "low"),
-                high=_numbers(data, "high"),
-                percentiles=_numbers(data, "percentiles", (2.0, 98.0), length=2),  # type: ignore[arg-type]
-            )
-        except ContractError as exc:
-            raise ContractError(f"{source}: {exc}") from None
-
-    def explain(self, mode: str | None = None) -> str:
-        """What ``mode`` (default: this radiometry's own) does with this model's values, in one clause."""
-        span = ", ".join(f"{lo:g}-{hi:g}" for lo, hi in zip(self.low, self.high, strict=True))
-        meanings = {
-            "percentile": f"this raster's own {self.percentiles[0]:g}-{self.percentiles[1]:g} % range is the "
-                          "model's range",
-            "fixed": f"pixel values are read in the training imagery's units, {span} per band",
-        }
-        return meanings.get(mode or self.mode, "unknown mode")
-
-    def normalize(self, pixels: np.ndarray, low: Sequence[float] | None = None,
-                  high: Sequence[float] | None = None) -> np.ndarray:
-        """``(bands, ...)`` pixel values -> float32 in [-1, 1] using ``low``/``high`` (default: the model's)."""
-        lo = np.asarray(self.low if low is None else low, dtype=np.float32).reshape(-1, *([1] * (pixels.ndim - 1)))
-        hi = np.asarray(self.high if high is None else high, dtype=np.float32).reshape(lo.shape)
-        out = (pixels.astype(np.float32, copy=False) - lo) * (2.0 / np.maximum(hi - lo, 1e-12)) - 1.0
-        return np.clip(out, -1.0, 1.0, out=out)
-
-    def denormalize(self, values: np.ndarray) -> np.ndarray:
-        """Model output in [-1, 1] -> the training imagery's units (float32)."""
-        lo = np.asarray(self.low, dtype=np.float32).reshape(-1, *([1] * (values.ndim - 1)))
-        hi = np.asarray(self.high, dtype=np.float32).reshape(lo.shape)
-        return (np.clip(values, -1.0, 1.0) + 1.0) * 0.5 * (hi - lo) + lo
-
-
 def json_depth(value: Any) -> int:
     """Nesting depth of parsed JSON (a scalar is 0), computed without recursion; stops counting beyond
     ``MAX_METADATA_DEPTH + 1``."""
@@ -162,26 +79,6 @@ def json_depth(value: Any) -> int:
             children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
             stack.extend((child, depth + 1) for child in children)
     return deepest
-
-
-def _numbers(table: Mapping[str, Any], key: str, default: Sequence[float] | None = None,
-             length: int | None = None) -> tuple[float, ...]:
-    """``table[key]`` as a tuple of floats: a list of JSON numbers (not strings or booleans)."""
-    if key not in table and default is not None:
-        return tuple(default)
-    values = table.get(key)
-    if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                               for v in values):
-        raise ContractError(f"radiometry needs numeric lists 'low' and 'high' (and 'percentiles'): '{key}' is "
-                            f"{values!r}.")
-    if length is not None and len(values) != length:
-        raise ContractError(f"radiometry.{key} must hold {length} numbers, got {values!r}.")
-    return tuple(float(v) for v in values)
-
-
-def to_uint8(values: np.ndarray) -> np.ndarray:
-    """Model output in [-1, 1] -> display uint8 0..255 (rounded)."""
-    return np.rint((np.clip(values, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
 
 
 @dataclass(frozen=True, slots=True)

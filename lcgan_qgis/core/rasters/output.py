@@ -21,8 +21,8 @@ from osgeo import gdal
 
 from ..errors import OutputError
 from ..model.contract import Direction, ModelContract, to_uint8
-from .gdal_io import GeoTiffWriter, gdal_call, gdal_errors
-from .geotiff import BLOCK_PX
+from .gdal_io import gdal_call, gdal_errors
+from .geotiff import BLOCK_PX, GeoTiffWriter
 from .raster import RasterInfo
 
 CONFIDENCE_NODATA = 0.0

@@ -23,9 +23,9 @@ from osgeo import gdal, osr
 from ..errors import Canceled, InputRasterError, OutputError
 from ..storage.atomic import AtomicFile
 from ..storage.paths import SIDECAR_SUFFIX
-from .gdal_io import build_overviews, gdal_call, gdal_errors
+from .gdal_io import gdal_call, gdal_errors
 from .gdal_io import metres_per_unit as crs_metres_per_unit
-from .geotiff import GEOTIFF_CREATION_OPTIONS
+from .geotiff import GEOTIFF_CREATION_OPTIONS, build_overviews
 from .raster import Grid, RasterInfo
 
 LOG = logging.getLogger(__name__)

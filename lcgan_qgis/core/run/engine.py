@@ -36,7 +36,7 @@ from ..errors import Canceled, InputRasterError, OptionError
 from ..model.contract import Direction, ModelContract
 from ..model.runtime import Model
 from ..rasters.aoi import AreaOfInterest
-from ..rasters.gdal_io import GeoTiffWriter
+from ..rasters.geotiff import GeoTiffWriter
 from ..rasters.output import CONFIDENCE_NODATA, open_writer, output_spec, style_output
 from ..rasters.raster import RasterInfo, RasterReader, Window
 from ..storage.files import check_output_paths, stale_partial_messages

@@ -42,7 +42,6 @@ SCAN_STRIP_PX = 16 * 2**20  # ... and at most this many pixels per read (very wi
 SCAN_CHUNK_PX = 2**20  # pixels counted at a time (np.bincount copies its input as int64: 8 MB)
 STOP_AFTER_UNKNOWN_PX = 16 * 2**20  # with unknown codes found, stop scanning once this many pixels were read
 MAX_UNKNOWN_CODES = 1000  # ... or once this many distinct unknown codes were seen
-INTEGER_KINDS = "iu"
 MIN_CONSTANT_CHECK_PX = 256  # fixed radiometry: a sample of at least this many identical pixels is "constant imagery"
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from ..model.contract import Direction, ModelContract
 from ..model.runtime import Model
 from ..rasters.aoi import AreaOfInterest
-from ..rasters.gdal_io import GeoTiffWriter
+from ..rasters.geotiff import GeoTiffWriter
 from ..rasters.output import RowSink, output_spec, postprocess
 from ..rasters.raster import RasterReader, Window, read_valid_mask
 from ..rasters.validity import image_valid
