@@ -18,7 +18,7 @@ DEFAULT_FOLDER = Path.home() / "lcgan results"
 
 def safe_name(text: str) -> str:
     """``"nlcd2011 -> RGB (terrain, seed 0)"`` -> ``"nlcd2011_RGB_terrain_seed_0"``."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "lcgan"
+    return re.sub(r"[^A-Za-z0-9.]+", "_", text.replace("->", " ")).strip("_.") or "lcgan"
 
 
 def project_folder() -> Path | None:
