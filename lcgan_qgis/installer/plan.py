@@ -17,7 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.deps import OPENVINO, cuda_driver_problem
+from ..core.model.drivers import OPENVINO_PACKAGES as OPENVINO
+from ..core.model.drivers import cuda_driver_problem
 from .folders import deps_dir, optional_requirements_path, requirements_path, torch_dir
 from .interpreter import python_executable
 

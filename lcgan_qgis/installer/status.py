@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.deps import OPENVINO
+from ..core.model.drivers import OPENVINO_PACKAGES as OPENVINO
 from .folders import add_deps_to_path, deps_dir, torch_dir
 from .plan import CPU_WHEEL, DOWNLOAD_MB, HELPERS, INSTALLED_MB, MODULES, TORCH_VERSION, is_openvino, mb
 
