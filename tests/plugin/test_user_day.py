@@ -250,3 +250,27 @@ def test_the_about_text_says_what_the_model_does_and_how_realistic_it_is_measure
     assert "realistic RGB image" not in about
     assert "89 %" in about and "50 % would be indistinguishable" in about and "not observation" in about
     assert "66 %" in about  # land cover read back from imagery
+
+
+# -- the seed (issue "Imagery that passes at 1:1"): Processing's SEED and the dock's box reach the run ------------
+def test_the_seed_reaches_the_run_from_processing_and_the_dock(lcgan, iface, qtbot, tmp_path: Path) -> None:
+    from lcgan_qgis.plugin.models import bundled_models
+    from tests.plugin.conftest import read
+
+    if not any(m.keyword == "map" for m in bundled_models()):
+        pytest.skip("the bundled models are not installed in this checkout")
+    source = write_raster(tmp_path / "lc.tif", landcover_array(64, 64, nodata_corner=False), nodata=255)
+    pixels = []
+    for run, seed in enumerate((0, 1, 0)):
+        lcgan.run("lcgan:landcover_to_rgb", {"INPUT": str(source), "MODEL": "map", "SEED": seed, "PRECISION": 1,
+                                             "OUTPUT": str(tmp_path / f"rgb{run}.tif")})
+        pixels.append(read(tmp_path / f"rgb{run}.tif")[0])
+    assert np.array_equal(pixels[0], pixels[2])  # the same seed, the same image
+    assert not np.array_equal(pixels[0], pixels[1])  # another seed, other texture
+    layer = add_layer(source, "nlcd")
+    dock = make_dock(iface, Direction.LANDCOVER_TO_RGB, layer, bundled_models()[0].path, tmp_path / "d.tif")
+    qtbot.addWidget(dock)
+    dock.seed_spin.setValue(5)
+    request, reader = dock.build_request()
+    reader.close()
+    assert request.settings.rendering.seed == 5

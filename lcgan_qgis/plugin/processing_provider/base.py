@@ -201,6 +201,13 @@ class LcganAlgorithm(QgsProcessingAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.TILES, self.tr("Tiles translated")))
         self.addOutput(QgsProcessingOutputNumber(self.SECONDS, self.tr("Seconds")))
 
+    def checkParameterValues(self, parameters: dict[str, Any], context: QgsProcessingContext) -> tuple[bool, str]:
+        """QGIS's checks, with a bundled model's keyword (``MODEL=terrain``) read as the model's file."""
+        model = parameters.get(self.MODEL)
+        if isinstance(model, str) and model.strip() and model_from_value(model) != model.strip():
+            parameters = {**parameters, self.MODEL: model_from_value(model)}
+        return super().checkParameterValues(parameters, context)
+
     # -- shared parameters, read ---------------------------------------------------------------------------
     def input_layer(self, parameters: dict[str, Any], context: QgsProcessingContext) -> QgsRasterLayer:
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
