@@ -7,17 +7,13 @@ normalised to [-1, 1] by :class:`~lcgan_qgis.core.model.contract.Radiometry` wit
 Which image pixels are valid is decided by the engine's own rule (``lcgan_qgis.core.rasters.validity.image_valid``),
 so training and inference never disagree about nodata.
 
-Terrain-aware runs (``model.terrain_channels``) also read a DEM: :class:`TerrainRasters` resamples it ONCE onto the
-grid of every land-cover and image raster, with the engine's own reader (:class:`~lcgan_qgis.core.terrain.elevation.
-ElevationReader`: the same resampling as at inference), keeps it in memory (4 bytes per pixel), and derives the
-terrain channels of each window with :class:`~lcgan_qgis.core.terrain.channels.TerrainDeriver`, halo included, exactly
-as
-the engine does. Windows are flipped and rotated after the derivation, together with the pixels they describe.
+Terrain-aware runs (``model.terrain_channels``) also read a DEM (:class:`training.data_terrain.TerrainRasters`:
+resampled once onto every raster's grid by the engine's own reader, channels derived as the engine does). Windows
+are flipped and rotated after the derivation, together with the pixels they describe.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -36,13 +32,11 @@ from lcgan_qgis.core.errors import InputRasterError, SchemeError
 from lcgan_qgis.core.model.contract import STRETCH_PERCENTILES, Radiometry
 from lcgan_qgis.core.model.scheme import ClassScheme
 from lcgan_qgis.core.rasters.raster import RasterInfo
-from lcgan_qgis.core.rasters.raster import Window as CoreWindow
 from lcgan_qgis.core.rasters.resampling import ground_pixel_size_m
 from lcgan_qgis.core.rasters.validity import image_valid
-from lcgan_qgis.core.terrain.channels import TerrainDeriver, TerrainInputs
-from lcgan_qgis.core.terrain.elevation import ElevationReader, vertical_unit_m
 
 from .areas import Areas, window_geometry
+from .data_terrain import TerrainRasters
 
 log = logging.getLogger(__name__)
 
@@ -103,64 +97,6 @@ class RasterSource:
         """The raster's grid as the core describes it (for presenting a DEM on it)."""
         return RasterInfo(self.path, self.width, self.height, self.count, "float64", (None,) * self.count,
                           self.transform.to_gdal(), self.crs_wkt)
-
-
-class TerrainRasters:
-    """One DEM resampled once onto the grid of each of ``sources``; the terrain channels of their windows.
-
-    Args:
-        dem: the elevation raster (any CRS and grid).
-        sources: the rasters whose windows need terrain.
-        inputs: the terrain channels and their parameters (``TrainConfig.terrain_inputs()``).
-
-    Raises:
-        InputRasterError: the DEM cannot be read, or has no elevation on one of the rasters.
-    """
-
-    def __init__(self, dem: str | Path, sources: Sequence[RasterSource], inputs: TerrainInputs) -> None:
-        self.dem, self.inputs = str(dem), inputs
-        self._metres: dict[str, np.ndarray] = {}
-        self._pixel: dict[str, tuple[float, float]] = {}
-        for s in sources:
-            if s.path in self._metres:
-                continue
-            with ElevationReader(dem, s.grid_info()) as reader:
-                unit, origin = vertical_unit_m(inputs, reader, None)
-                metres = (reader.read(CoreWindow(0, 0, s.width, s.height)) * unit).astype(np.float32)
-                how = reader.describe()
-            missing = int(np.count_nonzero(~np.isfinite(metres)))
-            if missing == metres.size:
-                raise InputRasterError(f"The elevation raster {dem} has no elevation on the area of {s.path} (it does "
-                                       "not overlap it, or every pixel there is nodata).")
-            pixel = s.pixel_size_m
-            if pixel is None:
-                raise InputRasterError(f"{s.path} has no CRS with a known unit: terrain channels need its pixel size "
-                                       "in metres. Assign a projected CRS.")
-            self._metres[s.path], self._pixel[s.path] = metres, pixel
-            log.info("elevation on %s: %s, %s; %d pixels (%.2f %%) without elevation (flat terrain)", s.path, how,
-                     origin, missing, 100.0 * missing / metres.size)
-
-    def deriver(self, source: RasterSource) -> TerrainDeriver:
-        metres = self._metres[source.path]
-        read = functools.partial(_slice, metres)
-        return TerrainDeriver(self.inputs, read, source.width, source.height, self._pixel[source.path],
-                              self.inputs.sun_azimuth_deg, self.inputs.sun_elevation_deg)
-
-    def channels(self, source: RasterSource, window: Window) -> np.ndarray:
-        """``(C, h, w)`` float32 terrain channels of ``window`` (a rasterio window of ``source``)."""
-        return self.deriver(source).channels(_core_window(window))
-
-    def valid(self, source: RasterSource, window: Window) -> np.ndarray:
-        """Pixels of ``window`` that have an elevation."""
-        return np.isfinite(_slice(self._metres[source.path], _core_window(window)))
-
-
-def _core_window(window: Window) -> CoreWindow:
-    return CoreWindow(int(window.col_off), int(window.row_off), int(window.width), int(window.height))
-
-
-def _slice(array: np.ndarray, window: CoreWindow) -> np.ndarray:
-    return array[window.toslices()]
 
 
 class _Reader:
