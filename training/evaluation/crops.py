@@ -3,9 +3,9 @@
 Per class group (:data:`CLASS_GROUPS`), the ``crop_px`` square wholly inside the first area (of those given, in order
 of preference: the held-out area, then the training area for a class the held-out area lacks) where the group covers
 at least ``MIN_SHARE``, at the place where it covers the largest share, is cut from every panel and written as two
-small PNGs: ``<group>_1x.png`` (one raster pixel = one picture pixel) and ``<group>_3x.png`` (the central
-``zoom_crop_px`` square enlarged 3x, nearest neighbour: each raster pixel a 3x3 block, nothing smoothed). Panels
-left to right in the order given, separated by white gaps of ``GAP_PX``.
+small PNGs: ``<group>_1x.png`` (one raster pixel = one picture pixel) and ``<group>_3x.png`` (the ``zoom_crop_px``
+square inside it where the group covers the most, enlarged 3x, nearest neighbour: each raster pixel a 3x3 block,
+nothing smoothed). Panels left to right in the order given, separated by white gaps of ``GAP_PX``.
 """
 
 from __future__ import annotations
@@ -75,14 +75,17 @@ def write_class_crops(codes: np.ndarray, areas: Sequence[tuple[str, np.ndarray]]
     written = []
     for name, group in CLASS_GROUPS.items():
         entry: dict = {"class": name, "codes": list(group)}
-        place = _place(np.isin(codes, group), areas, crop_px)
+        in_group = np.isin(codes, group)
+        place = _place(in_group, areas, crop_px)
         if place is None:
             written.append({**entry, "present": False})
             continue
         area_name, r, c, share = place
         full = out_dir / f"{name}_1x.png"
         matplotlib.image.imsave(full, strip(panels, slice(r, r + crop_px), slice(c, c + crop_px)))
-        z0r, z0c = r + (crop_px - zoom_crop_px) // 2, c + (crop_px - zoom_crop_px) // 2
+        window = (slice(r, r + crop_px), slice(c, c + crop_px))
+        zr, zc, _share = best_crop(in_group[window], np.ones((crop_px, crop_px), bool), zoom_crop_px)
+        z0r, z0c = r + zr, c + zc
         zoomed = out_dir / f"{name}_3x.png"
         matplotlib.image.imsave(zoomed, strip(panels, slice(z0r, z0r + zoom_crop_px),
                                               slice(z0c, z0c + zoom_crop_px), zoom))
