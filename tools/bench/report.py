@@ -37,6 +37,7 @@ from .measurements import (
 )
 from .measures import CACHE, ZION, load, timed
 from .scale_out import scale_out
+from .scenario import bench_row as scenario_row
 
 log = logging.getLogger("bench")
 CHECK_CROP_PX = 1024  # the interleaved check's crop: 25 baseline tiles, 9 of our windows
@@ -116,6 +117,7 @@ def bench(out_path: Path, size: int, large_factor: int, work: Path, trained_dir:
     scaled = phase("scale_out", lambda: scale_out(
         models["landcover_to_rgb"], synthetic_landcover(CACHE, scale_out_size), work,
         small_raster=synthetic_landcover(CACHE, 1800)))
+    scenario = phase("scenario", lambda: scenario_row(size, work / "scenario"))  # 1 % of the map changed
 
     batch = ours["batch_shape"]
     engine_flops = flops_px * batch[0] * batch[2] * batch[3] * ours["tiles"]
@@ -141,6 +143,7 @@ def bench(out_path: Path, size: int, large_factor: int, work: Path, trained_dir:
         "paths": {name: _path_summary(rows) for name, rows in
                   (("full_size_rgb_to_landcover", rows_full), *((f"bundled_{k}", v) for k, v in trained_rows.items()))},
         "scale_out": scaled,
+        "scenario": scenario,
     })
     report["detail"] = {
         "raster": f"{size}x{size} 8-bit RGB (Zion Landsat stretched and mirrored), UTM 12N 30 m",

@@ -155,6 +155,7 @@ class ScenarioResult:
     tags: dict[str, str] = field(default_factory=dict)
     messages: tuple[str, ...] = ()
     canceled: bool = False
+    render_seconds: float = 0.0  # of ``seconds``: the engine re-rendering the windows that touch the margin
 
 
 def _beside(path: str, suffix: str) -> Path:
@@ -308,7 +309,7 @@ def _run(request: ScenarioRequest, model: Model, model_path: Path, progress: Cal
         return ScenarioResult(
             request.output_path, request.mask_path, request.base_render_path or request.base_output, given is None,
             changed_px, hectares, margin_px, capped, int(grown.sum()), result.tiles, plan.tiling().count, seconds,
-            contract, tags, tuple(messages) + plan.messages)
+            contract, tags, tuple(messages) + plan.messages, render_seconds=result.seconds)
 
 
 def _options(settings: RunSettings, tags: dict[str, str], aoi_wkt: str | None = None) -> TranslateOptions:

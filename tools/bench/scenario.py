@@ -1,0 +1,288 @@
+"""Scenario measurements: a forest polygon on the Zion NLCD turned developed (docs/scenarios.md), and the bench row
+(1 % of a 4096 px map changed).
+
+``python -m tools.bench.scenario zion [--out docs/scenario_zion.json] [--picture docs/img/scenario_zion.png]``
+``python -m tools.bench.scenario row [--size 4096]`` (merged into docs/bench.json by ``make bench``)
+
+Every measure runs the loaded model once per render in this process (one thread: the CPU is shared): the full
+render of the base, the scenario (with that base render given), and, for the checks, the full render of the
+changed map. Checks: the pixels outside change + margin are the base render's bit for bit; the scenario equals the
+full render of the changed map; the seam ratio across the margin's edge; the RGB -> land cover model's reading of
+the changed area against its reading of the real pixels of the new class in the base render.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .measures import CACHE, REPO, ZION, load, read
+
+FOREST = (41, 42, 43)
+DEVELOPED = (21, 22, 23, 24)
+SEED = 7
+
+
+def forest_square(codes: np.ndarray, nodata: float | None, share: float) -> tuple[int, int, int]:
+    """``(row, col, side)`` of the square holding the densest forest whose forest pixels reach ``share`` of the
+    map's valid pixels."""
+    valid = codes != nodata if nodata is not None else np.ones(codes.shape, bool)
+    forest = np.isin(codes, FOREST)
+    goal = share * valid.sum()
+    table = np.pad(forest.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    side = int(np.sqrt(goal))
+    while True:
+        sums = table[side:, side:] - table[:-side, side:] - table[side:, :-side] + table[:-side, :-side]
+        r, c = np.unravel_index(int(np.argmax(sums)), sums.shape)
+        if sums[r, c] >= goal or side >= min(codes.shape):
+            return int(r), int(c), side
+        side += 4
+
+
+def square_polygons(info: Any, row: int, col: int, side: int, path: Path) -> Path:
+    """A GeoPackage with the pixel-aligned square ``(row, col, side)`` of ``info``'s grid, in its CRS."""
+    from osgeo import ogr, osr
+
+    gt = info.geotransform
+    x0, y0 = gt[0] + col * gt[1], gt[3] + row * gt[5]
+    x1, y1 = x0 + side * gt[1], y0 + side * gt[5]
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(info.crs_wkt)
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = source.CreateLayer("change", srs, ogr.wkbPolygon)
+    feature = ogr.Feature(layer.GetLayerDefn())
+    feature.SetGeometry(ogr.CreateGeometryFromWkt(f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"))
+    layer.CreateFeature(feature)
+    source = None
+    return path
+
+
+def margin_seam_ratio(img: np.ndarray, inside: np.ndarray, away_px: int = 4, band_px: int = 32) -> float:
+    """Mean |difference| of neighbouring pixels across the edge of ``inside`` / the same between neighbours
+    ``away_px`` to ``band_px`` px from it (the engine's seam measure, :func:`.measures.seam_ratio`, along a mask's
+    edge instead of grid lines). 1.0: the edge cannot be told from anywhere else."""
+    from lcgan_qgis.core.run.change import dilate
+
+    data = img.astype(np.float64)
+    outer = dilate(inside, band_px) & ~dilate(inside, away_px)  # outside, away_px..band_px from the edge
+    inner = inside & dilate(~inside, band_px) & ~dilate(~inside, away_px)  # the same inside
+    near = outer | inner
+    across, away = [], []
+    for axis in (0, 1):
+        diff = np.abs(np.diff(data, axis=axis + 1)).mean(axis=0)
+        a = inside[:-1, :] if axis == 0 else inside[:, :-1]
+        b = inside[1:, :] if axis == 0 else inside[:, 1:]
+        n = near[:-1, :] & near[1:, :] if axis == 0 else near[:, :-1] & near[:, 1:]
+        across.append(diff[a != b])
+        away.append(diff[n & (a == b)])
+    return float(np.concatenate(across).mean() / np.concatenate(away).mean())
+
+
+def readback(rgb_model: Any, image: Path, out: Path) -> np.ndarray:
+    """The RGB -> land cover model's classes for ``image``."""
+    from lcgan_qgis.core.rasters.gdal_io import GdalReader
+    from lcgan_qgis.core.run.engine import TranslateOptions, translate
+
+    with GdalReader(image) as reader:
+        translate(rgb_model, reader, out, TranslateOptions())
+    return read(out)[0]
+
+
+def measure(lc_path: Path, polygons: Path, to_class: int, from_classes: Sequence[int], folder: Path,
+            threads: int = 1, precision: str = "auto", check_readback: bool = True) -> dict[str, Any]:
+    """Full render of the base, the scenario (that render given), the full render of the changed map; checks."""
+    from lcgan_qgis.core.model.contract import Direction
+    from lcgan_qgis.core.model.runtime import load_model
+    from lcgan_qgis.core.rasters.gdal_io import GdalReader
+    from lcgan_qgis.core.resources import bundled_model_path
+    from lcgan_qgis.core.run.change import PolygonChange
+    from lcgan_qgis.core.run.engine import TranslateOptions, translate
+    from lcgan_qgis.core.run.scenario import ScenarioRequest, run_scenario
+    from lcgan_qgis.core.run.settings import Rendering, RunSettings
+
+    settings = RunSettings(rendering=Rendering(seed=SEED))
+    model = load_model(bundled_model_path(Direction.LANDCOVER_TO_RGB), "cpu", threads, precision)
+    base_rgb, scenario, changed_rgb = folder / "base_rgb.tif", folder / "scenario.tif", folder / "changed_rgb.tif"
+    loads = [load()]
+    with GdalReader(lc_path) as reader:
+        t0 = time.perf_counter()
+        full = translate(model, reader, base_rgb, TranslateOptions(settings=settings))
+        full_s = time.perf_counter() - t0
+        loads.append(load())
+        with PolygonChange(reader, str(polygons), to_class, None, from_classes, model.contract.scheme) as burnt, \
+                GdalReader(burnt.path) as changed:
+            translate(model, changed, changed_rgb, TranslateOptions(settings=settings))
+            changed_codes = changed.read(reader_window(changed), (1,))[0]
+    loads.append(load())
+    t0 = time.perf_counter()
+    result = run_scenario(ScenarioRequest(str(scenario), str(lc_path), polygons_path=str(polygons), to_class=to_class,
+                                          from_classes=tuple(from_classes), base_render_path=str(base_rgb),
+                                          settings=settings), model=model)
+    scenario_s = time.perf_counter() - t0
+    loads.append(load())
+    got, before, after = read(scenario), read(base_rgb), read(changed_rgb)
+    mask = read(folder / "scenario_change.tif")[0]
+    outside = mask == 0
+    row: dict[str, Any] = {
+        "raster": lc_path.name, "size_px": list(mask.shape), "model": model.path.name, "backend": model.backend,
+        "precision": model.precision, "threads": model.threads, "seed": SEED,
+        "changed_px": result.changed_px, "changed_share": round(result.changed_px / mask.size, 5),
+        "changed_ha": round(result.changed_ha or 0.0, 2), "margin_px": result.margin_px,
+        "rerendered_share": round(result.rerendered_px / mask.size, 4),
+        "windows_run": result.windows_run, "windows_total": result.windows_total,
+        "full_render_s": round(full_s, 2), "full_render_tiles": full.tiles, "scenario_s": round(scenario_s, 2),
+        "time_ratio": round(scenario_s / full_s, 3),
+        "scenario_render_s": round(result.render_seconds, 2),  # the engine's part (windows touching the margin)
+        "render_ratio": round(result.render_seconds / full_s, 3),
+        "outside_margin_bit_identical": bool(np.array_equal(got[:, outside], before[:, outside])),
+        "outside_px": int(outside.sum()),
+        "equals_full_render_of_changed_map": bool(np.array_equal(got, after)),
+        "seam_ratio_margin_edge": round(margin_seam_ratio(got, mask > 0), 4),
+        "seam_ratio_change_edge": round(margin_seam_ratio(got, mask == 1), 4),
+        "load_1min": loads,
+    }
+    if check_readback:
+        rgb_model = load_model(bundled_model_path(Direction.RGB_TO_LANDCOVER), "cpu", threads, precision)
+        read_after = readback(rgb_model, scenario, folder / "scenario_lc.tif")
+        read_before = readback(rgb_model, base_rgb, folder / "base_lc.tif")
+        with GdalReader(lc_path) as reader:
+            base_codes = reader.read(reader_window(reader), (1,))[0]
+        changed = mask == 1
+        real = (base_codes == to_class) & outside
+        row["readback"] = {
+            "class": to_class,
+            "changed_read_as_class": round(float((read_after[changed] == to_class).mean()), 4),
+            "real_class_elsewhere_read_as_class": round(float((read_before[real] == to_class).mean()), 4),
+            "real_class_px": int(real.sum()),
+            "changed_read_as_developed": round(float(np.isin(read_after[changed], DEVELOPED).mean()), 4),
+            "real_class_read_as_developed": round(float(np.isin(read_before[real], DEVELOPED).mean()), 4),
+            "changed_before_read_as_class": round(float((read_before[changed] == to_class).mean()), 4),
+            # the model may never output the class: then compare how it reads the painted class with how it reads
+            # the real pixels of that class in the base render (total variation distance of the class shares)
+            "changed_read_shares": shares(read_after[changed]),
+            "real_class_read_shares": shares(read_before[real]),
+            "changed_before_read_shares": shares(read_before[changed]),
+            "tv_changed_vs_real_class": tv(read_after[changed], read_before[real]),
+            "tv_changed_before_vs_real_class": tv(read_before[changed], read_before[real]),
+        }
+        row["changed_codes_check"] = int((changed_codes[changed] == to_class).mean() == 1.0)
+    return row
+
+
+def shares(codes: np.ndarray, top: int = 5) -> dict[str, float]:
+    """The ``top`` commonest codes and their shares."""
+    values, counts = np.unique(codes, return_counts=True)
+    order = np.argsort(-counts)[:top]
+    return {str(int(values[i])): round(float(counts[i] / counts.sum()), 4) for i in order}
+
+
+def tv(a: np.ndarray, b: np.ndarray) -> float:
+    """Total variation distance between the code distributions of ``a`` and ``b`` (0 same, 1 disjoint)."""
+    codes = np.union1d(np.unique(a), np.unique(b))
+    pa = np.array([(a == c).mean() for c in codes])
+    pb = np.array([(b == c).mean() for c in codes])
+    return round(float(0.5 * np.abs(pa - pb).sum()), 4)
+
+
+def reader_window(reader: Any) -> Any:
+    from lcgan_qgis.core.rasters.raster import Window
+
+    return Window(0, 0, reader.info.width, reader.info.height)
+
+
+def picture(folder: Path, mask_path: Path, out: Path, crop_px: int = 360) -> dict[str, Any]:
+    """Before | after at 1:1 (no resampling): ``crop_px`` squares of the base render and the scenario centred on the
+    change, side by side with an 8 px gap, as a PNG."""
+    from osgeo import gdal
+
+    mask = read(mask_path)[0]
+    rows, cols = np.nonzero(mask == 1)
+    h, w = mask.shape
+    r0 = int(np.clip((rows.min() + rows.max()) // 2 - crop_px // 2, 0, h - crop_px))
+    c0 = int(np.clip((cols.min() + cols.max()) // 2 - crop_px // 2, 0, w - crop_px))
+    before = read(folder / "base_rgb.tif")[:, r0:r0 + crop_px, c0:c0 + crop_px]
+    after = read(folder / "scenario.tif")[:, r0:r0 + crop_px, c0:c0 + crop_px]
+    canvas = np.full((3, crop_px, 2 * crop_px + 8), 255, np.uint8)
+    canvas[:, :, :crop_px], canvas[:, :, crop_px + 8:] = before, after
+    mem = gdal.GetDriverByName("MEM").Create("", canvas.shape[2], crop_px, 3, gdal.GDT_Byte)
+    for b in range(3):
+        mem.GetRasterBand(b + 1).WriteArray(canvas[b])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    gdal.GetDriverByName("PNG").CreateCopy(str(out), mem)
+    for extra in out.parent.glob(out.name + ".aux.xml"):
+        extra.unlink()
+    return {"png": str(out.relative_to(REPO)) if out.is_relative_to(REPO) else str(out),
+            "window": [c0, r0, crop_px, crop_px]}
+
+
+def zion(out: Path | None, png: Path | None, folder: Path) -> dict[str, Any]:
+    """The done-when measurement: ~2 % of the Zion NLCD, forest (41/42/43) inside a square turned to 22."""
+    from lcgan_qgis.core.rasters.gdal_io import GdalReader
+
+    lc = ZION / "nlcd2011.tif"
+    with GdalReader(lc) as reader:
+        codes = reader.read(reader_window(reader), (1,))[0]
+        r, c, side = forest_square(codes, reader.info.nodata[0], 0.02)
+        polygons = square_polygons(reader.info, r, c, side, folder / "forest_to_developed.gpkg")
+    row = measure(lc, polygons, 22, FOREST, folder)
+    row["polygon_px"] = [c, r, side, side]
+    if png is not None:
+        row["picture"] = picture(folder, folder / "scenario_change.tif", png)
+    if out is not None:
+        out.write_text(json.dumps(row, indent=1) + "\n")
+    return row
+
+
+def bench_row(size: int, folder: Path) -> dict[str, Any]:
+    """1 % of a ``size`` px map (the Zion NLCD mirrored) changed: a central square turned to 22."""
+    from lcgan_qgis.core.rasters.gdal_io import GdalReader
+
+    from .inputs import synthetic_landcover
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    lc = synthetic_landcover(CACHE, size)
+    side = int(round(size * 0.1))
+    with GdalReader(lc) as reader:
+        polygons = square_polygons(reader.info, (size - side) // 2, (size - side) // 2, side, folder / "square.gpkg")
+    return measure(lc, polygons, 22, (), folder, check_readback=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.bench.scenario", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    z = sub.add_parser("zion")
+    z.add_argument("--out", type=Path, default=REPO / "docs" / "scenario_zion.json")
+    z.add_argument("--picture", type=Path, default=REPO / "docs" / "img" / "scenario_zion.png")
+    z.add_argument("--keep", type=Path, default=None, help="keep the rasters in this folder")
+    r = sub.add_parser("row")
+    r.add_argument("--size", type=int, default=4096)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    if not ZION.is_dir():
+        print(f"error: the Zion sample is missing ({ZION})", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="lcgan-scenario-") as tmp:
+        folder = Path(tmp)
+        if args.command == "zion":
+            if args.keep:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                folder = args.keep
+            row = zion(args.out, args.picture, folder)
+        else:
+            row = bench_row(args.size, folder)
+    print(json.dumps(row, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
