@@ -1,4 +1,4 @@
-"""Command line: ``python -m training train|export|ablation|bench ...`` (see ``docs/training.md``)."""
+"""Command line: ``python -m training train|export|ablation|evaluate|finetune ...`` (see ``docs/training.md``)."""
 
 from __future__ import annotations
 

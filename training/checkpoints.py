@@ -7,8 +7,11 @@ place with ``os.replace``: a crash never leaves a half-written ``last.pt``.
 
 from __future__ import annotations
 
+import logging
+import os
 import pickle
 import re
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,12 +19,21 @@ from typing import Any
 import torch
 
 from lcgan_qgis.core.errors import OutputError
-from lcgan_qgis.core.storage.files import AtomicFile
+from lcgan_qgis.core.storage.files import PARTIAL_MARK, AtomicFile
 
 from .config import TrainConfig
 from .errors import TrainingError
 
+log = logging.getLogger(__name__)
+
+#: Signals that stop a run after its step with a checkpoint (the trainer's handlers): Ctrl-C, kill, hang-up.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
 CHECKPOINT_FORMAT = "lcgan-train-1"
+#: What every lcgan checkpoint holds, with the types export and resume rely on (checked on load: a foreign file
+#: gets one line, never a KeyError or TypeError later).
+REQUIRED_KEYS: dict[str, type | tuple[type, ...]] = {"step": int, "config": dict, "nets": dict, "scheme": dict,
+                                                      "radiometry": dict}
 #: Config sections that define what is trained: a resume must match them ([optim] may change, e.g. to extend the
 #: schedule, and [runtime] is how, not what).
 RESULT_SECTIONS = ("model", "loss", "data")
@@ -82,13 +94,66 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             ) from None
         raise TrainingError(f"Cannot read checkpoint {path}: it is not a PyTorch checkpoint (corrupt, truncated or "
                             f"another format). {fix}") from None
-    except (RuntimeError, EOFError, OSError) as exc:
+    except Exception as exc:  # (a corrupt file fails anywhere in the unpickler: IndexError, KeyError...)
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TrainingError(f"Cannot read checkpoint {path}: {detail} {fix}") from None
-    missing = [k for k in ("step", "config", "nets") if not isinstance(state, dict) or k not in state]
+    missing = [k for k in REQUIRED_KEYS if not isinstance(state, dict) or k not in state]
     if missing:
         raise TrainingError(f"Checkpoint {path} is not an lcgan training checkpoint (it lacks {missing}). {fix}")
+    wrong = [f"{key} is {type(state[key]).__name__} {_short(state[key])}" for key, kinds in REQUIRED_KEYS.items()
+             if not isinstance(state[key], kinds) or isinstance(state[key], bool)]
+    if not wrong and state["step"] < 0:
+        wrong.append(f"step is {state['step']}")
+    if not wrong and not all(isinstance(v, dict) for v in state["nets"].values()):
+        wrong.append("nets holds something other than state dicts")
+    if wrong:
+        raise TrainingError(f"Checkpoint {path} is not an lcgan training checkpoint ({'; '.join(wrong)}). {fix}")
     return state
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def recover_interrupted(checkpoint: Path) -> Path | None:
+    """Put a whole checkpoint that a killed run wrote but did not move into place (killed between the write and the
+    rename) at ``checkpoint``, when it is newer than what is there.
+
+    The candidates are the temporary files of ``checkpoint`` that a dead run's ledger claims (the core's
+    :mod:`~lcgan_qgis.core.storage.ownership`: proof they are lcgan's) and a legacy ``last.pt.tmp``. Each is verified
+    first: it must load as an lcgan checkpoint (a torn file does not: PyTorch's zip format ends with its directory),
+    and its step must be past the current checkpoint's. Returns the file recovered, or None.
+    """
+    from lcgan_qgis.core.storage.ownership import abandoned_claims
+
+    prefix, suffix = f".{checkpoint.stem}.", f"{PARTIAL_MARK}{checkpoint.suffix}"
+    candidates = [p for p in abandoned_claims(checkpoint.parent) if p.name.startswith(prefix)
+                  and p.name.endswith(suffix)]
+    legacy = checkpoint.with_name(checkpoint.name + ".tmp")
+    if legacy.is_file() and not legacy.is_symlink():
+        candidates.append(legacy)
+    current = -1
+    if checkpoint.is_file():
+        try:
+            current = int(load_checkpoint(checkpoint)["step"])
+        except TrainingError:
+            current = -1
+    best: tuple[int, Path] | None = None
+    for candidate in candidates:
+        try:
+            step = int(load_checkpoint(candidate)["step"])
+        except TrainingError as exc:
+            log.info("not recovering %s: %s", candidate, exc)
+            continue
+        if step > current and (best is None or step > best[0]):
+            best = (step, candidate)
+    if best is None:
+        return None
+    os.replace(best[1], checkpoint)
+    log.warning("recovered the checkpoint of step %d that an interrupted run wrote (%s) as %s", best[0],
+                best[1].name, checkpoint)
+    return best[1]
 
 
 def check_resume_config(state: dict[str, Any], config: TrainConfig, path: Path) -> None:

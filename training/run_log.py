@@ -13,11 +13,12 @@ from typing import Any
 
 from lcgan_qgis.core.storage.files import AtomicFile
 
-from .checkpoints import git_commit
+from .checkpoints import git_commit, recover_interrupted
 from .config import TrainConfig
 
 CSV_KEYS_BEFORE = ("step", "epoch", "lr", "seconds")
 VAL_KEYS = ("step", "accuracy", "mean_iou", "baseline_accuracy")
+LAST_CHECKPOINT = "last.pt"  # (the trainer's CHECKPOINT_NAME)
 
 
 class RunLog:
@@ -28,6 +29,8 @@ class RunLog:
         self.keys = (*CSV_KEYS_BEFORE, *loss_keys)
         self._file: Any = None
         self._writer: csv.DictWriter | None = None
+        if self.checkpoints.is_dir():  # a run killed between writing a checkpoint and renaming it: keep its step
+            recover_interrupted(self.checkpoints / LAST_CHECKPOINT)
 
     @property
     def checkpoints(self) -> Path:

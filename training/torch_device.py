@@ -58,7 +58,11 @@ def choose_torch_device(r: RuntimeConfig) -> TorchDevice:
     elif r.device == "cuda" and world > 1:
         device = torch.device(f"cuda:{local_rank}")
     else:
-        device = torch.device(r.device)
+        try:
+            device = torch.device(r.device)
+        except (RuntimeError, ValueError):
+            raise TrainingError(f"runtime.device={r.device!r} is not a device torch knows; use auto, cpu, cuda or "
+                                "cuda:N.") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise TrainingError(f"runtime.device={r.device} but torch sees no CUDA device; use device=cpu.")

@@ -28,7 +28,7 @@ from lcgan_qgis.core.model.scheme import ClassScheme
 from lcgan_qgis.core.resources import default_scheme_path
 
 from . import data as data_mod
-from .checkpoints import CHECKPOINT_FORMAT, check_resume_config, git_commit, load_checkpoint, save_atomic
+from .checkpoints import CHECKPOINT_FORMAT, STOP_SIGNALS, check_resume_config, git_commit, load_checkpoint, save_atomic
 from .config import TrainConfig
 from .cyclegan import LOSS_KEYS, CycleGAN
 from .errors import TrainingError
@@ -283,7 +283,7 @@ class Trainer:
             log.warning("signal %d received: stopping after this step with a checkpoint", signum)
 
         previous = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:  # (SIGHUP too: a closed terminal or ssh session writes the checkpoint)
             with contextlib.suppress(ValueError):  # not the main thread: no handlers
                 previous[sig] = signal.signal(sig, handler)
         return previous

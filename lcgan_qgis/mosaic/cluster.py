@@ -15,6 +15,8 @@ import importlib.util
 import logging
 import math
 import os
+import re
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -22,6 +24,7 @@ from typing import Any
 
 from ..core.errors import ClusterError, OptionError
 from ..core.model.runtime import default_threads
+from ..core.run.bounds import check_local_workers
 
 LOG = logging.getLogger(__name__)
 
@@ -59,6 +62,8 @@ def local_layout(workers: int | None, threads_per_worker: int | None) -> LocalLa
     for name, value in (("local workers", workers), ("threads per worker", threads_per_worker)):
         if value is not None and (not isinstance(value, int) or value < 1):
             raise OptionError(f"The number of {name} must be an integer >= 1, got {value!r}.")
+    if workers is not None:
+        check_local_workers(workers)  # (cores and memory: not hundreds of processes on two cores)
     cores = default_threads()
     if workers is None:
         workers = max(1, cores // (threads_per_worker or DEFAULT_LOCAL_THREADS))
@@ -82,9 +87,10 @@ def connect(scheduler: str | None, layout: LocalLayout | None = None,
     """
     distributed = import_distributed()
     if scheduler:
+        _probe_scheduler(scheduler, timeout_s)
         try:
             client = distributed.Client(scheduler, timeout=timeout_s, set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as exc:
+        except (OSError, TimeoutError, ValueError, MemoryError) as exc:
             raise ClusterError(
                 f"No Dask scheduler answered at {scheduler} within {timeout_s:g} s ({type(exc).__name__}: "
                 f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). Is the scheduler running and reachable "
@@ -109,6 +115,44 @@ def connect(scheduler: str | None, layout: LocalLayout | None = None,
             client.close()
     finally:
         cluster.close()
+
+
+#: The first thing a Dask scheduler sends on a TCP connection is its handshake: a little-endian uint64 count of the
+#: frames that follow, a handful. Anything else answering there (a web server, another service) is not Dask.
+MAX_HANDSHAKE_FRAMES = 64
+
+
+def _probe_scheduler(address: str, timeout_s: float) -> None:
+    """Check that a plain TCP ``address`` (``tcp://host:port`` or ``host:port``) answers like a Dask scheduler before
+    Dask's client reads its reply as frame lengths (a web server's "HTTP/1.1" read as a length asked for 3 EiB).
+
+    Raises:
+        ClusterError: nothing listens there, or what listens is not a Dask scheduler (named).
+    """
+    match = re.fullmatch(r"(?:tcp://)?\[?([^\]/]+?)\]?:(\d{1,5})/?", address)
+    if match is None:
+        return  # (tls://, ucx://, inproc://... : left to Dask)
+    host, port = match.group(1), int(match.group(2))
+    hint = "Is this the scheduler's address (`dask scheduler` prints it: tcp://HOST:8786)?"
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as sock:
+            sock.settimeout(timeout_s)
+            head = b""
+            while len(head) < 8:
+                chunk = sock.recv(8 - len(head))
+                if not chunk:
+                    break
+                head += chunk
+    except TimeoutError:
+        raise ClusterError(f"{address} accepted a connection but said nothing within {timeout_s:g} s, as a Dask "
+                           f"scheduler would at once; it is not one. {hint}") from None
+    except OSError as exc:
+        raise ClusterError(f"No Dask scheduler answered at {address} ({exc.strerror or exc}). {hint} Is it running "
+                           "and reachable from here (start one with `dask scheduler`)?") from None
+    frames = int.from_bytes(head, "little") if len(head) == 8 else 0
+    if not 1 <= frames <= MAX_HANDSHAKE_FRAMES:
+        shown = head.decode("ascii", "replace").strip() or "nothing"
+        raise ClusterError(f"{address} answered, but not as a Dask scheduler (it sent {shown!r}...). {hint}")
 
 
 def worker_environment() -> dict[str, Any]:

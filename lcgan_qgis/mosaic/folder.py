@@ -9,6 +9,8 @@ not at all (``AtomicFile``).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from osgeo import gdal
@@ -23,6 +25,39 @@ from .inputs import INPUT_VRT_NAME
 from .manifest import MANIFEST_NAME, TileRecord
 
 VRT_NAME = "mosaic.vrt"
+#: What a failed run may leave in a folder it created that is not worth keeping: removed with the folder.
+DISPOSABLE = (INPUT_VRT_NAME, TILES_FOLDER)
+
+
+@contextlib.contextmanager
+def prepared_folder(path: str | Path) -> Iterator[Path]:
+    """:func:`prepare_folder` for one run: when the run fails, the folders it created are removed again if nothing
+    was kept in them (no manifest, no tile; the input VRT and partial files of the run do not count), so a failed
+    mosaic leaves no empty output folder behind. A folder that existed before is never removed."""
+    folder = Path(path)
+    created = [p for p in (folder / TILES_FOLDER, *(folder / TILES_FOLDER).parents) if not p.exists()]
+    prepared = prepare_folder(folder)
+    try:
+        yield prepared
+    except BaseException:
+        for made in created:  # deepest first: tiles/, then the output folder, then parents made for it
+            items = list(made.iterdir()) if made.is_dir() else []
+            if any(item.name not in DISPOSABLE and not _header_only(item) for item in items):
+                break
+            for item in items:
+                if item.is_file() and not item.is_symlink():
+                    item.unlink()
+            with contextlib.suppress(OSError):
+                made.rmdir()
+        raise
+
+
+def _header_only(path: Path) -> bool:
+    """A manifest that records no finished tile (nothing to resume)."""
+    try:
+        return path.name == MANIFEST_NAME and path.is_file() and len(path.read_bytes().splitlines()) <= 1
+    except OSError:
+        return False
 
 
 def prepare_folder(path: str | Path) -> Path:
@@ -50,7 +85,12 @@ def check_against_inputs(folder: Path, rasters: list[str]) -> None:
     """
     written = [folder / VRT_NAME, folder / INPUT_VRT_NAME, folder / MANIFEST_NAME]
     tiles = (folder / TILES_FOLDER).resolve()
+    home = folder.resolve()
     for raster in rasters:
+        local = Path(raster)
+        if local.exists() and (local.resolve().parent == home or home in local.resolve().parents):
+            raise OutputError(f"The output folder {folder} holds the input raster {raster}; give the mosaic a folder "
+                              "of its own (its tiles/, mosaic.vrt and input.vrt would be read as inputs next time).")
         for source in input_files(raster):
             if any(same_file(source, target) for target in written) or tiles in source.resolve().parents:
                 raise OutputError(f"The output folder {folder} would overwrite {source}, a file the raster {raster} "

@@ -48,7 +48,7 @@ from ..core.run.plan import elevation_on, plan_job
 from ..core.run.settings import Execution
 from ..core.storage.files import remove_stale_partials, stale_partial_messages
 from .cluster import bokeh_available, check_workers, connect, local_layout, task_attempts
-from .folder import VRT_NAME, build_vrt, check_against_inputs, prepare_folder
+from .folder import VRT_NAME, build_vrt, check_against_inputs, prepared_folder
 from .grid import TILES_FOLDER, SuperTile, super_tiles
 from .inputs import expand_inputs, resolve_input
 from .manifest import Manifest, TileRecord
@@ -162,9 +162,9 @@ def run_mosaic(request: MosaicRequest, tile_progress: TileProgress | None = None
         f"runs {execution.backend} {execution.precision}.")
     for note in execution.notes:
         log(note)
-    output_dir = prepare_folder(request.output_dir)
+    output_dir = Path(request.output_dir)
     check_against_inputs(output_dir, [*expand_inputs(request.inputs), *filter(None, [settings.terrain.elevation_path])])
-    with claim_outputs([str(request.vrt_path)]):
+    with prepared_folder(output_dir), claim_outputs([str(request.vrt_path)]):  # (a failed run leaves no new folder)
         notes = stale_partial_messages([output_dir / VRT_NAME, output_dir / TILES_FOLDER / VRT_NAME])  # (the folders)
         input_path = resolve_input(request.inputs, output_dir)
         with GdalReader(input_path) as reader:

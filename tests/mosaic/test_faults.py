@@ -14,11 +14,11 @@ from lcgan_qgis.core.run.settings import ModelChoice, RunSettings, Windowing
 from lcgan_qgis.mosaic.job import MosaicRequest, run_mosaic
 from lcgan_qgis.mosaic.manifest import MANIFEST_NAME
 from lcgan_qgis.mosaic.request import Cluster
-from tests.core.rasters import read_tif, write_tif
-from tests.core.test_blending import smooth_landcover
+from tests.fixtures.landcover import smooth_landcover
+from tests.fixtures.mosaic import OVERLAP, WINDOW, single_process
+from tests.fixtures.rasters import read_tif, write_tif
 
 from .killer import KillMidTile
-from .test_mosaic import OVERLAP, WINDOW, single_process
 
 
 def test_a_worker_killed_mid_tile_and_the_job_still_completes(models: dict[str, Path], tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ from osgeo import gdal
 
 from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.core.run.settings import Execution, ModelChoice, RunSettings
-from tests.onnx_factory import write_pointwise
+from tests.fixtures.onnx_factory import write_pointwise
 from tests.plugin.conftest import image_array, landcover_array, write_raster
 
 try:

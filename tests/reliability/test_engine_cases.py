@@ -35,10 +35,10 @@ from lcgan_qgis.core.run.engine import TranslateOptions, translate
 from lcgan_qgis.core.run.settings import ImageInput, RunSettings, Windowing
 from lcgan_qgis.core.storage.files import AtomicFile, commit_all
 from lcgan_qgis.tooling.quantize import quantize_model
-from tests.core.conv_factory import conv_model, write_conv
-from tests.core.rasters import crs_wkt, read_tif, write_tif
-from tests.core.test_blending import smooth_landcover
-from tests.onnx_factory import default_contract, pointwise_model, save, write_pointwise
+from tests.fixtures.conv_factory import conv_model, write_conv
+from tests.fixtures.landcover import smooth_landcover
+from tests.fixtures.onnx_factory import default_contract, pointwise_model, save, write_pointwise
+from tests.fixtures.rasters import crs_wkt, read_tif, write_tif
 
 from . import odd_models
 from .helpers import Case, assert_no_partials, assert_unchanged, snapshot

@@ -34,8 +34,8 @@ from lcgan_qgis.core.run.engine import TranslateOptions, translate
 from lcgan_qgis.core.run.settings import RunSettings, Windowing
 from lcgan_qgis.core.run.streaming import Blender
 from lcgan_qgis.core.run.tiling import fit_window, make_tiling
-from tests.core.rasters import read_tif, write_tif
-from tests.onnx_factory import default_contract, pointwise_model, save
+from tests.fixtures.onnx_factory import default_contract, pointwise_model, save
+from tests.fixtures.rasters import read_tif, write_tif
 
 from . import odd_models
 from .helpers import assert_no_partials

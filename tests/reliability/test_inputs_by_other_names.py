@@ -15,7 +15,7 @@ from lcgan_qgis.core.errors import OutputError
 from lcgan_qgis.core.rasters.sources import input_files, local_paths
 from lcgan_qgis.core.rasters.vectorize import check_vector_path
 from lcgan_qgis.core.storage.paths import check_output_paths
-from tests.core.rasters import write_tif
+from tests.fixtures.rasters import write_tif
 
 CODES = np.array([11, 21, 42, 52, 71, 81], dtype=np.uint8)
 

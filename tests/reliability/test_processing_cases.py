@@ -17,7 +17,7 @@ import pytest
 from osgeo import gdal, osr
 
 from lcgan_qgis.core.model.contract import Direction, Radiometry
-from tests.onnx_factory import default_contract, pointwise_model, save
+from tests.fixtures.onnx_factory import default_contract, pointwise_model, save
 from tests.plugin.conftest import NLCD, image_array, landcover_array, write_raster
 
 from . import odd_models

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from lcgan_qgis.core.model.contract import Direction
-from tests.onnx_factory import default_contract, pointwise_model
+from tests.fixtures.onnx_factory import default_contract, pointwise_model
 from tests.plugin.conftest import image_array, landcover_array, make_dock, write_raster
 
 from . import odd_models

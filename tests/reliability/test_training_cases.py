@@ -163,8 +163,8 @@ TRAINING_CASES = [
          r"defaults: loss\.pool_size must be >= 0", extra={"error": ConfigError}),
     Case("negative checkpoint interval", lambda t, tr: lambda: tiny_config("runtime.checkpoint_every_s=-60"),
          r"defaults: runtime\.checkpoint_every_s must be >= 0", extra={"error": ConfigError}),
-    Case("unknown generator", lambda t, tr: lambda: tiny_config("model.generator=unet"),
-         r"defaults: model\.generator must be one of \('resnet',\)", extra={"error": ConfigError}),
+    Case("unknown generator", lambda t, tr: lambda: tiny_config("model.generator=transformer"),
+         r"defaults: model\.generator must be one of \('resnet', ", extra={"error": ConfigError}),
     Case("infinite learning rate", lambda t, tr: lambda: tiny_config("optim.lr=inf"),
          r"defaults: optim\.lr must be a finite number, got inf", extra={"error": ConfigError}),
     Case("config file that is not UTF-8", lambda t, tr: lambda: TrainConfig.load(
@@ -235,25 +235,26 @@ def _wait_for(path: Path, process: subprocess.Popen, timeout_s: float = 120.0) -
         time.sleep(0.05)
 
 
-def test_ctrl_c_writes_a_whole_checkpoint_and_the_run_resumes(tmp_path: Path) -> None:
-    """SIGINT (Ctrl-C) during training: the step finishes, a checkpoint is written atomically (temporary file, then
-    rename), the command exits with 130 (128 + SIGINT: stopped, not finished) naming the step, and the same command
-    resumes from there."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP], ids=["SIGINT", "SIGHUP"])
+def test_ctrl_c_writes_a_whole_checkpoint_and_the_run_resumes(tmp_path: Path, signum: int) -> None:
+    """SIGINT (Ctrl-C) or SIGHUP (a closed terminal or ssh session; before: no checkpoint) during training: the step
+    finishes, a checkpoint is written atomically (temporary file, then rename), the command exits with 128 + the
+    signal (stopped, not finished) naming the step, and the same command resumes from there."""
     data, run = _data(tmp_path), tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(_train_command(data, run), cwd=REPO, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     try:
         _wait_for(run / "checkpoints" / "last.pt", process)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         out, err = process.communicate(timeout=120)
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 128 + signal.SIGINT, err[-3000:]  # the shell's convention: stopped, resumable
+    assert process.returncode == 128 + signum, err[-3000:]  # the shell's convention: stopped, resumable
     state = load_checkpoint(run / "checkpoints" / "last.pt")
     step = state["step"]
-    assert f"signal 2: checkpoint written at step {step}; resume with the same command" in err
+    assert f"signal {int(signum)}: checkpoint written at step {step}; resume with the same command" in err
     assert f"trained to step {step}/" in out
     assert not list((run / "checkpoints").glob("*.tmp"))
     resumed = subprocess.run(_train_command(data, run, f"runtime.max_steps={step + 1}"), cwd=REPO, env=env,
@@ -266,7 +267,8 @@ def test_ctrl_c_writes_a_whole_checkpoint_and_the_run_resumes(tmp_path: Path) ->
 KILL_DURING_SAVE = """
 import sys, torch
 from training.trainer import save_atomic
-payload = {"step": 2, "config": {}, "nets": {}, "weights": torch.ones(64 * 1024 * 1024)}  # 256 MB: a long write
+payload = {"step": 2, "config": {}, "nets": {}, "scheme": {}, "radiometry": {},
+           "weights": torch.ones(64 * 1024 * 1024)}  # 256 MB: a long write
 print("saving", flush=True)
 save_atomic(payload, __import__("pathlib").Path(sys.argv[1]))
 print("saved", flush=True)
@@ -277,7 +279,8 @@ def test_a_kill_during_a_checkpoint_write_leaves_the_previous_checkpoint(tmp_pat
     """SIGKILL while ``save_atomic`` writes a 256 MB checkpoint: ``last.pt`` is the old checkpoint or the new one,
     whole either way (never a torn file), because the new one is written beside it and renamed when complete."""
     path = tmp_path / "last.pt"
-    save_atomic({"step": 1, "config": {}, "nets": {}, "weights": torch.zeros(4)}, path)
+    save_atomic({"step": 1, "config": {}, "nets": {}, "scheme": {}, "radiometry": {}, "weights": torch.zeros(4)},
+                path)
     process = subprocess.Popen([sys.executable, "-c", KILL_DURING_SAVE, str(path)], cwd=REPO, stdout=subprocess.PIPE,
                                text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     try:

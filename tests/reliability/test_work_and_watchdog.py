@@ -26,8 +26,8 @@ from lcgan_qgis.core.rasters.gdal_io import GdalReader
 from lcgan_qgis.core.run import watchdog
 from lcgan_qgis.core.run.engine import translate
 from lcgan_qgis.core.run.watchdog import InferenceTimeoutError, Watchdog
-from tests.core.rasters import crs_wkt, write_tif
-from tests.onnx_factory import default_contract, write_pointwise
+from tests.fixtures.onnx_factory import default_contract, write_pointwise
+from tests.fixtures.rasters import crs_wkt, write_tif
 
 from . import odd_models
 

@@ -28,6 +28,7 @@ from ..errors import ContractError, OptionError
 from ..model.contract import RADIOMETRY_MODES, Direction
 from ..rasters.resampling import GSD_TOLERANCE
 from ..terrain.channels import check_sun
+from .bounds import check_threads, check_window
 from .models import resolve_model_path
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ class Execution:
         check_choice("precision", self.precision, PRECISIONS)
         check_choice("backend", self.backend, BACKENDS)
         _check_int("threads", self.threads, 1, optional=True)
+        check_threads(self.threads)
 
     def load(self, path: Any) -> Any:
         """The model at ``path`` loaded as this record says (:func:`~lcgan_qgis.core.model.runtime.load_model`)."""
@@ -141,6 +143,7 @@ class Windowing:
         if 2 * overlap >= window:
             raise OptionError(f"overlap_px {overlap} must be less than half of the window ({window} px); lower the "
                               f"overlap or raise window_px.")
+        check_window(window, self.batch_size)  # (the machine's bounds: smallest window, memory of a batch)
         return overlap, window
 
 

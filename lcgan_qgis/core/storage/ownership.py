@@ -229,6 +229,24 @@ def _valid_name(name: str) -> bool:
     return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name and "\0" not in name
 
 
+def abandoned_claims(folder: str | Path) -> list[Path]:
+    """The files in ``folder`` that killed lcgan runs claimed and left (what :func:`remove_stale_partials` would
+    delete), for a caller that can use a whole one (training recovers a checkpoint written but not yet renamed)."""
+    folder = Path(folder)
+    found: list[Path] = []
+    try:
+        ledgers = [p for p in folder.iterdir() if p.name.startswith(LEDGER_PREFIX) and p.name.endswith(LEDGER_SUFFIX)]
+    except OSError:
+        return found
+    own = {ledger.path for key, ledger in _ledgers.items() if key[0] == os.getpid()}
+    for path in ledgers:
+        read = _read_ledger(path) if path not in own and _is_abandoned(path) else None
+        if read is not None:
+            found += [folder / name for name, (inode, kind) in read[1].items()
+                      if kind == "file" and _valid_name(name) and _matches(folder / name, inode, kind)]
+    return found
+
+
 def remove_stale_partials(folder: str | Path) -> list[Path]:
     """Delete what killed lcgan runs left in ``folder``: exactly the entries their ledgers still claim (see the
     module's docstring), then the ledgers. Entries of live runs, and anything no ledger claims, are kept.
