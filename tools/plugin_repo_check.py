@@ -6,8 +6,9 @@ at most 25 MB; no ``..`` or absolute paths, backslashes or drive letters in name
 ``__pycache__``, ``.git`` or ``__MACOSX`` folders; one top-level folder named as a Python identifier, holding
 ``__init__.py``, ``metadata.txt`` and ``LICENSE``; a ``[general]`` section with ``name``, ``description``,
 ``version``, ``qgisMinimumVersion``, ``author``, ``email``, ``about``, ``tracker`` and ``repository``; boolean flags
-``experimental``, ``deprecated``, ``server`` spelt true/false; an author without slashes; an icon that exists; the
-``supportsQt6`` flag is deprecated. The repository also opens the ``tracker``, ``repository`` and ``homepage``
+``experimental``, ``deprecated``, ``server`` and ``supportsQt6`` (QGIS 4's Plugin Manager offers only plugins that
+set it, per QGIS's "Plugin migration to be compatible with Qt5 and Qt6" wiki) spelt true/false; an author without
+slashes; an icon that exists. The repository also opens the ``tracker``, ``repository`` and ``homepage``
 links: this check only says whether they are well-formed web addresses (no network here), and names placeholders.
 
 qgis-plugin-ci (which packages with ``git archive`` of the plugin folder and rewrites its ``metadata.txt`` in
@@ -28,7 +29,7 @@ from urllib.parse import urlparse
 MAX_BYTES = 25_000_000  # plugins.qgis.org's PLUGIN_MAX_UPLOAD_SIZE
 REQUIRED = ("name", "description", "version", "qgisMinimumVersion", "author", "email", "about", "tracker",
             "repository")
-BOOLEANS = ("experimental", "deprecated", "server")
+BOOLEANS = ("experimental", "deprecated", "server", "supportsQt6")
 FORBIDDEN_FOLDERS = ("__MACOSX", ".git", "__pycache__")
 PLACEHOLDER_HOSTS = ("example.org", "example.com", "localhost")
 
@@ -80,8 +81,6 @@ def _metadata_problems(text: str, package: str, names: list[str]) -> list[str]:
             found.append(f"metadata.txt '{key}={general[key]}' is not a boolean")
     if "/" in general.get("author", ""):
         found.append("metadata.txt author may not contain slashes")
-    if "supportsQt6" in general:
-        found.append("metadata.txt 'supportsQt6' is deprecated; remove it")
     icon = general.get("icon", "").removeprefix("./")
     if icon and f"{package}/{icon}" not in names:
         found.append(f"metadata.txt icon '{icon}' is not in the zip")

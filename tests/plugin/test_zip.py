@@ -61,12 +61,12 @@ def test_the_repository_check_names_what_would_be_refused(tmp_path: Path) -> Non
         zipped.writestr("my-plugin/__init__.py", "")
         zipped.writestr("my-plugin/__pycache__/x.cpython-311.pyc", b"")
         zipped.writestr("my-plugin/metadata.txt", "[general]\nname=x\nversion=1\nqgisMinimumVersion=3.22\n"
-                        "author=a/b\nexperimental=maybe\nsupportsQt6=True\nrepository=ftp://x\n")
+                        "author=a/b\nexperimental=maybe\nsupportsQt6=perhaps\nrepository=ftp://x\n")
     found = problems(bad)
     for expected in ("must be a Python identifier", "my-plugin/LICENSE is missing", "lacks 'email'",
                      "lacks 'tracker'", "a __pycache__ folder is refused", ".pyc files are refused",
                      "'experimental=maybe' is not a boolean", "author may not contain slashes",
-                     "'supportsQt6' is deprecated", "repository 'ftp://x' is not a web address"):
+                     "'supportsQt6=perhaps' is not a boolean", "repository 'ftp://x' is not a web address"):
         assert any(expected in p for p in found), (expected, found)
     assert main([str(bad)]) == 1
 
