@@ -125,7 +125,8 @@ class Scene:
         dock.set_direction(Direction.RGB_TO_LANDCOVER)
         dock.layer_combo.setLayer(self.layer)
         dock.model_widget.setFilePath(os.environ.get("LCGAN_SHOT_MODEL", ""))
-        dock.output_widget.setFilePath(os.environ["LCGAN_SHOT_OUTPUT"])
+        dock.output_widget.setFilePath("")  # results go to the output folder, named by model (files by default)
+        dock.folder_widget.setFilePath(str(Path(os.environ["LCGAN_SHOT_OUTPUT"]).parent / "lcgan results"))
         _shot("dock_before", lambda: _geometry(dock), then=self.run)
 
     def run(self) -> None:
