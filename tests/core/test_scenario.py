@@ -22,7 +22,7 @@ from lcgan_qgis.core.run.engine import TranslateOptions, translate
 from lcgan_qgis.core.run.receptive_field import receptive_field_px
 from lcgan_qgis.core.run.scenario import ScenarioRequest, run_scenario
 from lcgan_qgis.core.run.settings import Rendering, RunSettings, Windowing
-from tests.core.rasters import GEOTRANSFORM, crs_wkt, read_tif, write_tif
+from tests.fixtures.rasters import GEOTRANSFORM, crs_wkt, read_tif, write_tif
 
 CODES = np.array([11, 21, 22, 31, 41, 42, 52, 71, 81], np.uint8)
 SETTINGS = RunSettings(windowing=Windowing(window_px=160), rendering=Rendering(seed=7))
@@ -237,3 +237,25 @@ def test_command_line(scene: dict[str, Path], tmp_path: Path, capsys: pytest.Cap
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "rendered with seed 3, this scenario with 7" in err and "\n" not in err
     assert not (tmp_path / "x.tif").exists()
+
+
+def test_terrain_aware_scenario_reads_the_dem_like_a_full_render(scene: dict[str, Path], tmp_path: Path) -> None:
+    from lcgan_qgis.core.resources import bundled_terrain_model_path
+    from lcgan_qgis.core.run.plan import elevation_on
+    from lcgan_qgis.core.run.settings import Terrain
+
+    path = bundled_terrain_model_path()
+    if not path.is_file():
+        pytest.skip(f"the bundled terrain-aware model is not installed ({path})")
+    rows, cols = np.mgrid[0:288, 0:320]
+    dem = write_tif(tmp_path / "dem.tif", (1500 + 300 * np.sin(rows / 40.0) * np.cos(cols / 55.0)).astype(np.int16))
+    settings = RunSettings(windowing=Windowing(window_px=160), rendering=Rendering(seed=7),
+                           terrain=Terrain(elevation_path=str(dem)))
+    terrain = load_model(path, "cpu", threads=1, precision="fp32", backend="onnxruntime")
+    with GdalReader(scene["changed"]) as reader, elevation_on(str(dem), reader.info) as elevation:
+        translate(terrain, reader, tmp_path / "full.tif", TranslateOptions(settings=settings), elevation=elevation)
+    result = run_scenario(ScenarioRequest(str(tmp_path / "s.tif"), str(scene["base"]),
+                                          changed_path=str(scene["changed"]), settings=settings), model=terrain)
+    assert result.base_rendered and result.margin_px >= 88
+    assert np.array_equal(read_tif(tmp_path / "s.tif"), read_tif(tmp_path / "full.tif"))
+    assert gdal.Open(str(tmp_path / "s.tif")).GetMetadata()["LCGAN_ELEVATION"] == "dem.tif"
