@@ -19,7 +19,7 @@ from lcgan_qgis.installer.interpreter import (
     interpreter_candidates,
     python_executable,
 )
-from lcgan_qgis.installer.plan import TORCH_INDEX, TORCH_VERSION, install_command, torch_plan
+from lcgan_qgis.installer.plan import TORCH_INDEX, TORCH_VERSION, install_command, recommended_torch, torch_plan
 from lcgan_qgis.installer.status import torch_status
 from tools.plugin_profile import install_plugin, qgis_env
 
@@ -130,3 +130,16 @@ def test_reinstalling_the_zip_over_itself_keeps_onnxruntime_usable_without_a_dow
     assert ok, problem
     assert os.path.commonpath([where, str(config / "profiles" / "default" / "lcgan")]) == str(
         config / "profiles" / "default" / "lcgan")
+
+
+def test_the_installer_dialog_offers_torch_with_its_builds_and_sizes(qgis_app, tmp_path: Path) -> None:
+    from lcgan_qgis.plugin.gui.deps_dialog import InstallDialog
+
+    dialog = InstallDialog(torch_status(tmp_path / "torch"), target=tmp_path / "torch")
+    labels = [b.text() for b in dialog.variant_buttons.buttons()]
+    assert labels[0].startswith("CPU only: torch ") and labels[1].startswith("NVIDIA GPU (CUDA): torch ")
+    assert "about 190 MB to download" in labels[0] and "GB to download" in labels[1]
+    assert dialog.variant == recommended_torch()[0]  # (CUDA only with an NVIDIA driver)
+    assert dialog.command[dialog.command.index("--index-url") + 1] == TORCH_INDEX[dialog.variant]
+    assert dialog.command[dialog.command.index("--target") + 1] == str(tmp_path / "torch")
+    assert "Fine-tuning needs PyTorch" in dialog.problem_label.text()

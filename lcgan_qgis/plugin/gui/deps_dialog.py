@@ -114,42 +114,36 @@ class InstallDialog(QDialog):
 
     # -- layout --------------------------------------------------------------------------------------------
     def _variant_box(self) -> QWidget:
-        box = QWidget()
-        column = QVBoxLayout(box)
-        column.setContentsMargins(0, 0, 0, 0)
+        """The onnxruntime wheel: CPU, or NVIDIA GPU where PyPI has it, each with its version and size."""
         pins = runtime_pins()
         chosen, why = recommended_variant()
-        for name in (CPU_WHEEL, GPU_WHEEL):
-            button = QRadioButton(VARIANT_TEXT[name].format(name=name, version=pins.get(name, "?"),
-                                                            mb=DOWNLOAD_MB[name]))
-            button.setProperty("variant", name)
-            button.setChecked(name == chosen)
-            button.setEnabled(name == CPU_WHEEL or gpu_wheel_available())
-            self.variant_buttons.addButton(button)
-            column.addWidget(button)
-        note = QLabel(f"Recommended here: {chosen} ({why}).")
-        note.setWordWrap(True)
-        column.addWidget(note)
-        self.variant_buttons.buttonToggled.connect(lambda *_: self._update_plan())
-        return box
+        choices = [(name, VARIANT_TEXT[name].format(name=name, version=pins.get(name, "?"), mb=DOWNLOAD_MB[name]),
+                    name == CPU_WHEEL or gpu_wheel_available()) for name in (CPU_WHEEL, GPU_WHEEL)]
+        return self._choice_box(choices, chosen, f"Recommended here: {chosen} ({why}).")
 
     def _torch_box(self) -> QWidget:
         """PyTorch's CPU or CUDA build, each with its size (the CUDA one only with an NVIDIA driver)."""
+        chosen, why = recommended_torch()
+        choices = [(build, f"{text}: {torch_plan(build, self.target).describe()}", build in (TORCH_CPU, chosen))
+                   for build, text in ((TORCH_CPU, "CPU only"), (TORCH_CUDA, "NVIDIA GPU (CUDA)"))]
+        return self._choice_box(choices, chosen, f"Recommended here: {chosen} ({why}). Only fine-tuning uses "
+                                "PyTorch, in a separate process.")
+
+    def _choice_box(self, choices: list[tuple[str, str, bool]], chosen: str, note: str) -> QWidget:
+        """Radio buttons of ``(value, text, enabled)`` with ``chosen`` checked, and a note below."""
         box = QWidget()
         column = QVBoxLayout(box)
         column.setContentsMargins(0, 0, 0, 0)
-        chosen, why = recommended_torch()
-        for build, text in ((TORCH_CPU, "CPU only"), (TORCH_CUDA, "NVIDIA GPU (CUDA)")):
-            plan = torch_plan(build, self.target)
-            button = QRadioButton(f"{text}: {plan.describe()}")
-            button.setProperty("variant", build)
-            button.setChecked(build == chosen)
-            button.setEnabled(build in (TORCH_CPU, chosen))
+        for value, text, enabled in choices:
+            button = QRadioButton(text)
+            button.setProperty("variant", value)
+            button.setChecked(value == chosen)
+            button.setEnabled(enabled)
             self.variant_buttons.addButton(button)
             column.addWidget(button)
-        note = QLabel(f"Recommended here: {chosen} ({why}). Only fine-tuning uses PyTorch, in a separate process.")
-        note.setWordWrap(True)
-        column.addWidget(note)
+        label = QLabel(note)
+        label.setWordWrap(True)
+        column.addWidget(label)
         self.variant_buttons.buttonToggled.connect(lambda *_: self._update_plan())
         return box
 
