@@ -86,3 +86,16 @@ def test_cancel_keeps_the_checkpoint_and_the_same_folder_resumes(lcgan: object, 
     lcgan.run("lcgan:finetune", _params(region, out, STEPS=3), feedback=resumed)  # type: ignore[attr-defined]
     report = json.loads((out / "report.json").read_text())
     assert report["speed"]["steps"] >= 3
+
+
+def test_the_adapt_panel_writes_into_the_user_models_folder(qgis_app: object, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LCGAN_HOME", str(tmp_path / "home"))
+    from lcgan_qgis.plugin.gui.adapt_panel import AdaptPanel
+    from lcgan_qgis.plugin.training_process import user_models_dir
+
+    panel = AdaptPanel()
+    panel.name_edit.setText("Potomac valley 2011")
+    assert panel.output_folder() == user_models_dir() / "Potomac_valley_2011"
+    assert user_models_dir() == tmp_path / "home" / "models"
+    assert panel.start() is None and "Choose the imagery" in panel.status_label.text()
