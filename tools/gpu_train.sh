@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Full-size training run for a lent GPU machine (the `device` tool), one short fixed budget, resumable:
-#   the seed's full-size CycleGAN (ngf 64, 9 blocks, 256 px crops) with the bundled recipe
-#   (training/configs/zion_bundled.toml: resize-conv, BatchNorm, noise input, paired terms), bf16 autocast,
+#   the second-generation recipe at full size (CONFIG, default training/configs/zion_spade.toml: SPADE generator
+#   with per-layer noise, U-Net for RGB -> land cover, multi-scale discriminator that sees the map, feature
+#   matching, the checkerboard notch in the loop, BatchNorm, paired terms; ngf 64, 256 px crops), bf16 autocast,
 #   channels_last and fused Adam on CUDA; stops after MAX_STEPS or MAX_SECONDS, whichever comes first, with a
 #   checkpoint, then exports both generators (ONNX + contract) and runs tools/gpu_check.sh.
 # Everything comes back under $OUT: run/ (config, losses.csv, losses.png, samples, checkpoints/last.pt),
@@ -17,6 +18,7 @@ OUT="${OUT:-out/gpu_train}"
 PY="${PY:-python3}"
 DATA="${DATA:-../shared/data/zion}"
 DEVICE="${DEVICE:-cuda}"
+CONFIG="${CONFIG:-training/configs/zion_spade.toml}"  # or zion_bundled.toml: the first-generation ResNet recipe
 NGF="${NGF:-64}"
 CROP="${CROP:-256}"
 BATCH="${BATCH:-8}"
@@ -32,10 +34,10 @@ for mod in torch onnx onnxruntime rasterio numpy; do
 done
 [ -f "$DATA/landsat8_rgb.tif" ] || { echo "MISSING: $DATA/landsat8_rgb.tif (carry the Zion sample, set DATA)"; exit 3; }
 
-echo "== training (ngf $NGF, ${CROP} px, batch $BATCH, device $DEVICE, at most $MAX_STEPS steps / $MAX_SECONDS s)"
+echo "== training ($CONFIG, ngf $NGF, ${CROP} px, batch $BATCH, device $DEVICE, at most $MAX_STEPS steps / $MAX_SECONDS s)"
 # The run stops cleanly (checkpoint, exit 128+15) on SIGTERM from timeout; a later call resumes from run/.
 set +e
-timeout --signal=TERM "$MAX_SECONDS" "$PY" -m training train --config training/configs/zion_bundled.toml \
+timeout --signal=TERM "$MAX_SECONDS" "$PY" -m training train --config "$CONFIG" \
   --data "$DATA" --run-dir "$OUT/run" "runtime.device=$DEVICE" "model.ngf=$NGF" "data.crop_size_px=$CROP" \
   "optim.batch_size=$BATCH" "runtime.max_steps=$MAX_STEPS" runtime.threads=0 runtime.progress=false \
   runtime.checkpoint_every_steps=200 runtime.checkpoint_every_s=120
