@@ -9,7 +9,7 @@ import pytest
 from osgeo import gdal
 
 from lcgan_qgis.core.model.contract import Radiometry
-from tests.onnx_factory import write_pointwise
+from tests.fixtures.onnx_factory import write_pointwise
 from tests.optional import OPENVINO_MISSING, needs_openvino
 from tools.bench.inputs import mosaic_vrt, synthetic_raster
 from tools.bench.measurements import baseline, engine_subprocess, gemm_probe
@@ -60,7 +60,7 @@ def test_path_rows_measure_every_path_against_the_reference(small_raster: Path, 
     """One row per backend x precision this machine offers: speed, pure inference, overhead and fidelity."""
     from lcgan_qgis.core.model.precision import CPU_ORDER, REFERENCE, int8_sibling
     from lcgan_qgis.tooling.quantize import quantize_model
-    from tests.core.conv_factory import write_conv
+    from tests.fixtures.conv_factory import write_conv
     from tools.bench.measurements import path_rows
 
     eight_bit = Radiometry(mode="percentile", low=(10.0,) * 3, high=(240.0,) * 3)

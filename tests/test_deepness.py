@@ -25,7 +25,7 @@ import pytest
 from lcgan_qgis.core.errors import ContractError
 from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.core.resources import bundled_model_path
-from tests.onnx_factory import write_pointwise
+from tests.fixtures.onnx_factory import write_pointwise
 from tools.deepness_export import export, main
 
 DEEPNESS_MODEL_TYPES = {"Segmentor", "Regressor", "Detector", "Superresolution", "Recognition"}

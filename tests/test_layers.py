@@ -18,7 +18,8 @@ PYQT = ("PyQt5", "PyQt6")  # the plugin goes through qgis.PyQt, so Qt6 builds of
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     # QGIS-free runtime: numpy, onnxruntime, osgeo. Nothing above it.
     "lcgan_qgis/core": ("qgis", *PYQT, "torch", "rasterio", "onnx", "training", "lcgan_qgis.plugin",
-                        "lcgan_qgis.tooling", "lcgan_qgis.cli", "dask", "distributed", "lcgan_qgis.mosaic"),
+                        "lcgan_qgis.tooling", "lcgan_qgis.cli", "dask", "distributed", "lcgan_qgis.mosaic",
+                        "lcgan_qgis.installer"),
     # Scale-out over Dask (imported lazily inside it): the core plus dask; QGIS-free.
     "lcgan_qgis/mosaic": ("qgis", *PYQT, "torch", "rasterio", "onnx", "training", "lcgan_qgis.plugin",
                           "lcgan_qgis.tooling", "lcgan_qgis.cli"),
@@ -27,6 +28,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # The command line: QGIS-free, over the core (and the tooling for ``quantize``).
     "lcgan_qgis/cli": ("qgis", *PYQT, "torch", "rasterio", "onnx", "training", "lcgan_qgis.plugin"),
     "lcgan_qgis/__main__.py": ("qgis", *PYQT, "torch", "rasterio", "onnx", "training", "lcgan_qgis.plugin"),
+    # The plugin's installer of runtime packages: QGIS-free, over the core's files and model drivers.
+    "lcgan_qgis/installer": ("qgis", *PYQT, "torch", "rasterio", "onnx", "training", "lcgan_qgis.plugin",
+                             "lcgan_qgis.tooling", "lcgan_qgis.cli", "lcgan_qgis.mosaic"),
     # QGIS's entry point: loads the plugin folder lazily, nothing else.
     "lcgan_qgis/__init__.py": ("qgis", *PYQT, "torch", "rasterio", "onnx", "training", "lcgan_qgis.tooling"),
     # The QGIS adapters: the only code importing qgis; the plugin's runtime has no torch, rasterio or onnx.

@@ -59,7 +59,7 @@ def _model(work: Path) -> Path:
     if bundled.is_file():
         return bundled
     sys.path.insert(0, str(REPO))
-    from tests.onnx_factory import write_pointwise
+    from tests.fixtures.onnx_factory import write_pointwise
 
     LOG.warning("no bundled model at %s: using a per-pixel test model", bundled)
     return write_pointwise(work / "rgb_to_landcover.onnx", Direction.RGB_TO_LANDCOVER)

@@ -41,6 +41,9 @@ class Cluster:
             raise OptionError(f"The super-tile size must be an integer >= {MIN_TILE_PX} px, got {self.tile_px!r}.")
         if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
             raise OptionError(f"retries must be an integer >= 0, got {self.retries!r}.")
+        if self.local_workers is not None and (isinstance(self.local_workers, bool)
+                                               or not isinstance(self.local_workers, int) or self.local_workers < 1):
+            raise OptionError(f"The number of local workers must be an integer >= 1, got {self.local_workers!r}.")
         if self.scheduler and self.local_workers:
             raise OptionError("Give either a scheduler address or a number of local workers, not both.")
         if not self.timeout_s > 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lcgan_qgis.core.model.runtime import Model, load_model
-from tests.onnx_factory import write_pointwise
+from tests.fixtures.onnx_factory import write_pointwise
 
 
 @pytest.fixture(scope="module")

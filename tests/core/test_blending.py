@@ -12,18 +12,9 @@ from lcgan_qgis.core.model.runtime import Model, load_model
 from lcgan_qgis.core.run.engine import TranslateOptions, translate
 from lcgan_qgis.core.run.settings import RunSettings, Windowing
 from lcgan_qgis.core.run.tiling import make_tiling
-
-from .conv_factory import write_conv
-from .rasters import ArrayReader, read_tif
-
-CODES = np.array([11, 21, 22, 23, 31, 41, 42, 43, 52, 71, 81, 82, 90, 95], dtype=np.uint8)
-
-
-def smooth_landcover(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """Blobby land cover (classes change every ~20 px), like a real map."""
-    rng = np.random.default_rng(seed)
-    coarse = rng.integers(0, 14, (h // 20 + 2, w // 20 + 2))
-    return CODES[np.kron(coarse, np.ones((20, 20), int))[:h, :w]]
+from tests.fixtures.conv_factory import write_conv
+from tests.fixtures.landcover import CODES, smooth_landcover
+from tests.fixtures.rasters import ArrayReader, read_tif
 
 
 def naive(model: Model, codes: np.ndarray, tile: int) -> np.ndarray:

@@ -16,7 +16,7 @@ from lcgan_qgis.core.rasters.gdal_io import GdalReader
 from lcgan_qgis.core.resources import bundled_model_path, bundled_terrain_model_path
 from lcgan_qgis.core.run.job import TranslationRequest, run_translation
 from lcgan_qgis.core.run.settings import Execution, ModelChoice, RunSettings, Terrain
-from tests.core.rasters import read_tif
+from tests.fixtures.rasters import read_tif
 
 BUNDLED = {
     "rgb_to_landcover": (lambda: bundled_model_path(Direction.RGB_TO_LANDCOVER), Direction.RGB_TO_LANDCOVER, False),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,17 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.onnx_factory import write_pointwise
-
-from .rasters import read_tif, write_tif
-
-REPO = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "PYTHONPATH": str(REPO)}
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lcgan_qgis", *args], cwd=REPO, capture_output=True, text=True,
-                          env=ENV, timeout=300)
+from tests.fixtures.cli import ENV, REPO, cli
+from tests.fixtures.onnx_factory import write_pointwise
+from tests.fixtures.rasters import read_tif, write_tif
 
 
 @pytest.fixture(scope="module")

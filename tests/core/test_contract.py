@@ -14,7 +14,7 @@ from onnx import helper
 
 from lcgan_qgis.core.errors import ContractError
 from lcgan_qgis.core.model.contract import METADATA_KEY, Direction, ModelContract, Radiometry, to_uint8
-from tests.onnx_factory import default_contract, pointwise_model, save
+from tests.fixtures.onnx_factory import default_contract, pointwise_model, save
 
 
 def _meta_of(path: Path) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """Terrain-aware land cover -> RGB in the engine, the job and the command line: the DEM as a second, aligned input.
 
-The models here are per-pixel (:func:`tests.onnx_factory.write_terrain_pointwise`): their three output bands are
-tanh of the three terrain channels, so an output pixel shows exactly the terrain channels the engine fed it.
+The models here are per-pixel (:func:`tests.fixtures.onnx_factory.write_terrain_pointwise`): their three output bands
+are tanh of the three terrain channels, so an output pixel shows exactly the terrain channels the engine fed it.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ from lcgan_qgis.core.run.engine import TranslateOptions, translate
 from lcgan_qgis.core.run.job import TranslationRequest, run_translation
 from lcgan_qgis.core.run.settings import ModelChoice, RunSettings, Terrain, Windowing
 from lcgan_qgis.core.terrain.elevation import ElevationReader
-from tests.onnx_factory import write_pointwise, write_terrain_pointwise
-
-from .rasters import GEOTRANSFORM, read_tif, write_tif
-from .test_cli import cli
+from tests.fixtures.cli import cli
+from tests.fixtures.onnx_factory import write_pointwise, write_terrain_pointwise
+from tests.fixtures.rasters import GEOTRANSFORM, read_tif, write_tif
 
 CODES = np.array([11, 21, 31, 41, 42, 52, 71, 81], dtype=np.uint8)
 SUN = (132.3, 57.6)
@@ -272,8 +271,8 @@ def test_quantising_a_terrain_model_calibrates_with_the_dem(folder: Path, landco
     from lcgan_qgis.core.model.precision import int8_sibling
     from lcgan_qgis.core.terrain.channels import TERRAIN_CHANNELS, TerrainInputs
     from lcgan_qgis.tooling.quantize import quantize_model
-    from tests.core.conv_factory import conv_model
-    from tests.onnx_factory import default_contract
+    from tests.fixtures.conv_factory import conv_model
+    from tests.fixtures.onnx_factory import default_contract
 
     fp32 = folder / "conv_terrain.onnx"
     onnx.save(conv_model(default_contract("landcover_to_rgb", terrain=TerrainInputs(TERRAIN_CHANNELS))), str(fp32))

@@ -22,8 +22,7 @@ from lcgan_qgis.core.rasters.raster import Window
 from lcgan_qgis.core.run.engine import TranslateOptions, translate
 from lcgan_qgis.core.run.settings import RunSettings, Windowing
 from lcgan_qgis.core.storage.files import PARTIAL_MARK
-
-from .rasters import GEOTRANSFORM, ArrayReader, read_tif, write_tif
+from tests.fixtures.rasters import GEOTRANSFORM, ArrayReader, read_tif, write_tif
 
 CODES = np.array([11, 21, 22, 23, 31, 41, 42, 43, 52, 71, 81, 82, 90, 95], dtype=np.uint8)
 

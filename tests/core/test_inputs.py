@@ -12,20 +12,8 @@ from lcgan_qgis.core.model.runtime import Model
 from lcgan_qgis.core.rasters.gdal_io import GdalReader
 from lcgan_qgis.core.run.engine import TranslateOptions, translate
 from lcgan_qgis.core.run.settings import ImageInput, RunSettings
-
-from .rasters import ArrayReader, read_tif, write_tif
-
-CODES = np.array([11, 21, 22, 23, 31, 41, 42, 43, 52, 71, 81, 82, 90, 95], dtype=np.uint8)
-
-
-
-def landcover(h: int = 40, w: int = 50, seed: int = 0) -> np.ndarray:
-    return CODES[np.random.default_rng(seed).integers(0, 14, (h, w))]
-
-
-def imagery(h: int = 40, w: int = 50, bands: int = 3, seed: int = 0, dtype: type = np.uint16) -> np.ndarray:
-    return np.random.default_rng(seed).integers(6000, 16000, (bands, h, w)).astype(dtype)
-
+from tests.fixtures.landcover import imagery, landcover
+from tests.fixtures.rasters import ArrayReader, read_tif, write_tif
 
 LANDCOVER_CASES = [
     ("float land cover", lambda: landcover().astype(np.float32), None, "is float32, but land cover must be integer"),

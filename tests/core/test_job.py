@@ -17,9 +17,8 @@ from lcgan_qgis.core.rasters.raster import Grid
 from lcgan_qgis.core.run.job import TranslationRequest, run_translation
 from lcgan_qgis.core.run.settings import ModelChoice, Resolution, RunSettings
 from lcgan_qgis.core.storage.files import check_output_paths
-
-from .rasters import crs_wkt, read_tif, write_tif
-from .test_inputs import imagery, landcover
+from tests.fixtures.landcover import imagery, landcover
+from tests.fixtures.rasters import crs_wkt, read_tif, write_tif
 
 
 def _grid(pixel_m: float) -> tuple[float, ...]:

@@ -15,8 +15,8 @@ from lcgan_qgis.core.rasters.raster import Window
 from lcgan_qgis.core.run.engine import TranslateOptions, translate
 from lcgan_qgis.core.run.noise import position_noise
 from lcgan_qgis.core.run.settings import RunSettings, Windowing
-from tests.core.rasters import read_tif, write_tif
-from tests.onnx_factory import default_contract, write_pointwise
+from tests.fixtures.onnx_factory import default_contract, write_pointwise
+from tests.fixtures.rasters import read_tif, write_tif
 
 
 def test_noise_depends_only_on_the_position() -> None:

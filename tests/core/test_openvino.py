@@ -36,12 +36,11 @@ from lcgan_qgis.core.rasters.gdal_io import GdalReader
 from lcgan_qgis.core.run.engine import TranslateOptions, translate
 from lcgan_qgis.core.run.settings import RunSettings, Windowing
 from lcgan_qgis.tooling.quantize import quantize_model
-from tests.onnx_factory import default_contract, pointwise_model
+from tests.fixtures.conv_factory import write_conv
+from tests.fixtures.landcover import smooth_landcover
+from tests.fixtures.onnx_factory import default_contract, pointwise_model
+from tests.fixtures.rasters import read_tif, write_tif
 from tests.optional import needs_openvino
-
-from .conv_factory import write_conv
-from .rasters import read_tif, write_tif
-from .test_blending import smooth_landcover
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ from lcgan_qgis.core.model.precision import (
     write_record,
 )
 from lcgan_qgis.core.model.runtime import load_model
-from tests.onnx_factory import default_contract, write_pointwise
+from tests.fixtures.onnx_factory import default_contract, write_pointwise
 
 FULL = Capabilities(on_cuda=False, openvino_missing=None, bf16=True, has_int8=True)
 OV_INT8, OV_BF16, ORT_INT8, OV_FP32 = CPU_ORDER[:4]
@@ -164,10 +164,10 @@ def test_the_gates_command_writes_the_record_that_auto_then_follows(tmp_path: Pa
     import subprocess
     import sys
 
-    from .conv_factory import write_conv
-    from .rasters import write_tif
-    from .test_blending import smooth_landcover
-    from .test_cli import ENV, REPO
+    from tests.fixtures.cli import ENV, REPO
+    from tests.fixtures.conv_factory import write_conv
+    from tests.fixtures.landcover import smooth_landcover
+    from tests.fixtures.rasters import write_tif
 
     model = write_conv(tmp_path / "lc2rgb.onnx", "landcover_to_rgb")
     raster = write_tif(tmp_path / "lc.tif", smooth_landcover(160, 150))

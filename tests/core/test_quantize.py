@@ -14,11 +14,10 @@ from lcgan_qgis.core.model.precision import CPU_ORDER, int8_sibling, passes, rec
 from lcgan_qgis.core.model.runtime import load_model
 from lcgan_qgis.tooling.gates import measure_gates
 from lcgan_qgis.tooling.quantize import equalize_instance_norm_inputs, quantize_model
-from tests.onnx_factory import write_pointwise
-
-from .conv_factory import conv_model, write_conv
-from .rasters import write_tif
-from .test_blending import smooth_landcover
+from tests.fixtures.conv_factory import conv_model, write_conv
+from tests.fixtures.landcover import smooth_landcover
+from tests.fixtures.onnx_factory import write_pointwise
+from tests.fixtures.rasters import write_tif
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +76,7 @@ def test_precision_errors(quantized: tuple, tmp_path: Path) -> None:
 
 
 def test_equalisation_leaves_the_float_model_unchanged() -> None:
-    from tests.onnx_factory import default_contract
+    from tests.fixtures.onnx_factory import default_contract
 
     model = conv_model(default_contract("rgb_to_landcover"))
     rng = np.random.default_rng(0)

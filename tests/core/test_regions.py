@@ -17,10 +17,9 @@ from lcgan_qgis.core.rasters.raster import Window
 from lcgan_qgis.core.run.engine import TranslateOptions, plan_run, translate, translate_region
 from lcgan_qgis.core.run.settings import RunSettings, Windowing
 from lcgan_qgis.core.run.tiling import axis_tiling
-
-from .conv_factory import write_conv
-from .rasters import GEOTRANSFORM, ArrayReader, read_tif
-from .test_blending import smooth_landcover
+from tests.fixtures.conv_factory import write_conv
+from tests.fixtures.landcover import smooth_landcover
+from tests.fixtures.rasters import GEOTRANSFORM, ArrayReader, read_tif
 
 
 def parts(height: int, width: int, row_cuts: list[int], col_cuts: list[int]) -> list[Window]:

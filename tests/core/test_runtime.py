@@ -15,7 +15,7 @@ from lcgan_qgis.core.errors import ContractError, DeviceError, ModelFileError
 from lcgan_qgis.core.model import runtime
 from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.core.model.runtime import CPU, describe_providers, load_model
-from tests.onnx_factory import default_contract, pointwise_model, save, write_pointwise
+from tests.fixtures.onnx_factory import default_contract, pointwise_model, save, write_pointwise
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -29,9 +29,9 @@ from lcgan_qgis.core.run.settings import (
     Terrain,
     Windowing,
 )
-from tests.core.rasters import read_tif, write_tif
-from tests.core.test_cli import cli
-from tests.onnx_factory import default_contract, write_pointwise
+from tests.fixtures.cli import cli
+from tests.fixtures.onnx_factory import default_contract, write_pointwise
+from tests.fixtures.rasters import read_tif, write_tif
 
 CODES = np.array([11, 21, 31, 41, 42, 52, 71, 81], dtype=np.uint8)
 

@@ -24,7 +24,7 @@ from lcgan_qgis.core.terrain.channels import (
     elevation_metres,
     solar_position,
 )
-from tests.onnx_factory import default_contract
+from tests.fixtures.onnx_factory import default_contract
 
 ALL = TerrainInputs(TERRAIN_CHANNELS, relief_radius_m=60.0, relief_scale_m=50.0)
 

@@ -13,8 +13,7 @@ from lcgan_qgis.core.errors import Canceled, OutputError
 from lcgan_qgis.core.model.scheme import ClassScheme
 from lcgan_qgis.core.rasters.vectorize import polygonize
 from lcgan_qgis.core.resources import default_scheme_path
-
-from .rasters import write_tif
+from tests.fixtures.rasters import write_tif
 
 NLCD = ClassScheme.load(default_scheme_path())
 

@@ -31,12 +31,11 @@ from lcgan_qgis.tooling.weight_storage import (
     weight_storage,
     with_storage,
 )
-from tests.onnx_factory import default_contract
+from tests.fixtures.conv_factory import conv_model
+from tests.fixtures.landcover import smooth_landcover
+from tests.fixtures.onnx_factory import default_contract
+from tests.fixtures.rasters import write_tif
 from tests.optional import needs_openvino
-
-from .conv_factory import conv_model
-from .rasters import write_tif
-from .test_blending import smooth_landcover
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ import pytest
 from osgeo import gdal
 
 from lcgan_qgis.core.model.contract import Direction, Radiometry
-from tests.onnx_factory import default_contract, pointwise_model, save
+from tests.fixtures.onnx_factory import default_contract, pointwise_model, save
 from tools.demo import main, run_demo
 
 EIGHT_BIT = Radiometry(mode="fixed", low=(0.0, 0.0, 0.0), high=(255.0, 255.0, 255.0))

@@ -13,7 +13,7 @@ from osgeo import gdal, osr
 
 from lcgan_qgis.core.errors import ModelFileError
 from lcgan_qgis.core.model.contract import Direction
-from tests.onnx_factory import default_contract, pointwise_model, save
+from tests.fixtures.onnx_factory import default_contract, pointwise_model, save
 from training.evaluation.judge import JudgeConfig
 from training.evaluation.plots import codes_to_rgb, crop_corners, crop_layout
 from training.evaluation.report import (
@@ -350,7 +350,7 @@ def test_terrain_aware_generator_is_compared_beside_the_map_only_one(tmp_path: P
     """With a terrain-aware generator beside the models and the DEM beside the data, evaluate runs it through the
     job with the DEM and reports the same realism measures for both generators, area by area, and the crops picture
     gains its column."""
-    from tests.onnx_factory import write_terrain_pointwise
+    from tests.fixtures.onnx_factory import write_terrain_pointwise
     from training.evaluation.terrain import DEM_FILE, TERRAIN_MODEL_FILE
 
     rows, cols = 128, 160

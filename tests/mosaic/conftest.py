@@ -26,7 +26,7 @@ def client(cluster: LocalCluster) -> Iterator[Client]:
 
 @pytest.fixture(scope="session")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from tests.core.conv_factory import write_conv
+    from tests.fixtures.conv_factory import write_conv
 
     folder = tmp_path_factory.mktemp("models")
     return {

@@ -14,18 +14,17 @@ import pytest
 from distributed import LocalCluster
 from osgeo import gdal
 
-from lcgan_qgis.core.errors import ContractError, InputRasterError, OptionError, OutputError
+from lcgan_qgis.core.errors import ContractError, InputRasterError, OutputError
 from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.core.rasters.gdal_io import GdalReader
 from lcgan_qgis.core.run.job import TranslationRequest, run_translation
 from lcgan_qgis.core.run.settings import Execution, ModelChoice, Rendering, RunSettings, Terrain, Windowing
 from lcgan_qgis.mosaic.job import run_mosaic
 from lcgan_qgis.mosaic.request import Cluster, MosaicRequest
-from tests.core.rasters import read_tif, write_tif
-from tests.core.test_blending import smooth_landcover
-from tests.onnx_factory import write_terrain_pointwise
-
-from .test_mosaic import OVERLAP, TILE, WINDOW
+from tests.fixtures.landcover import smooth_landcover
+from tests.fixtures.mosaic import OVERLAP, TILE, WINDOW
+from tests.fixtures.onnx_factory import write_terrain_pointwise
+from tests.fixtures.rasters import read_tif, write_tif
 
 
 def test_a_mosaic_holds_the_settings_of_a_single_run_and_copies_none() -> None:
@@ -37,13 +36,6 @@ def test_a_mosaic_holds_the_settings_of_a_single_run_and_copies_none() -> None:
     settings = RunSettings(execution=Execution(device="cpu", threads=3), rendering=Rendering(seed=5))
     request = MosaicRequest(("in.tif",), "out", settings=settings)
     assert request.settings is settings and request.vrt_path == Path("out") / "mosaic.vrt"
-
-
-def test_the_cluster_record_checks_itself() -> None:
-    for fields, match in [({"tile_px": 32}, "super-tile size"), ({"retries": -1}, "retries"),
-                          ({"scheduler": "tcp://h:1", "local_workers": 2}, "not both"), ({"timeout_s": 0}, "timeout")]:
-        with pytest.raises(OptionError, match=match):
-            Cluster(**fields)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from osgeo import gdal, osr
 from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.core.model.scheme import ClassScheme
 from lcgan_qgis.core.resources import default_scheme_path
-from tests.onnx_factory import write_pointwise
+from tests.fixtures.onnx_factory import write_pointwise
 
 from .stand_in import StandInIface
 

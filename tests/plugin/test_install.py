@@ -14,7 +14,7 @@ import pytest
 
 from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.installer.plan import GPU_WHEEL, runtime_pins
-from tests.onnx_factory import write_pointwise
+from tests.fixtures.onnx_factory import write_pointwise
 from tools.plugin_profile import install_plugin, qgis_env
 
 from .conftest import image_array, write_raster

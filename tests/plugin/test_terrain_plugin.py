@@ -10,7 +10,7 @@ import pytest
 from osgeo import gdal
 
 from lcgan_qgis.core.model.contract import Direction
-from tests.onnx_factory import write_terrain_pointwise
+from tests.fixtures.onnx_factory import write_terrain_pointwise
 
 from .conftest import add_layer, landcover_array, make_dock, read, recording_feedback, write_raster
 

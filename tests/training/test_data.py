@@ -136,7 +136,7 @@ def test_training_and_inference_agree_on_which_image_pixels_are_nodata(tmp_path:
     from lcgan_qgis.core.model.runtime import load_model
     from lcgan_qgis.core.rasters.gdal_io import GdalReader
     from lcgan_qgis.core.run.engine import translate
-    from tests.onnx_factory import write_pointwise
+    from tests.fixtures.onnx_factory import write_pointwise
 
     rng = np.random.default_rng(0)
     pixels = rng.uniform(6000, 15000, (3, 64, 64)).astype(np.float32)

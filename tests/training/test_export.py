@@ -147,7 +147,7 @@ def test_docs_training_md_documents_every_export_option() -> None:
 def test_int8_copy_keeps_the_first_last_and_upsampling_convolutions_in_float(upsample: str, tmp_path: Path) -> None:
     from lcgan_qgis.core.model.precision import int8_sibling
     from lcgan_qgis.tooling.quantize import quantize_model, upsampling_convs
-    from tests.core.rasters import write_tif
+    from tests.fixtures.rasters import write_tif
 
     torch.manual_seed(0)
     contract = ModelContract(Direction.RGB_TO_LANDCOVER, SCHEME, RADIOMETRY, tile_size_px=64, overlap_px=8)

@@ -17,7 +17,7 @@ from lcgan_qgis.core.model.runtime import load_model
 from lcgan_qgis.core.rasters.gdal_io import GdalReader
 from lcgan_qgis.core.resources import resources_dir
 from lcgan_qgis.core.run.job import TranslationRequest, run_translation
-from tests.core.rasters import write_tif
+from tests.fixtures.rasters import write_tif
 from training.errors import TrainingError
 from training.finetune.base import load_base_folder
 from training.finetune.outputs import write_outputs

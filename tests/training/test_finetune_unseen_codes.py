@@ -16,7 +16,7 @@ from lcgan_qgis.core.rasters.gdal_io import GdalReader
 from lcgan_qgis.core.resources import bundled_model_path, default_scheme_path, resources_dir
 from lcgan_qgis.core.run.job import TranslationRequest, run_translation
 from lcgan_qgis.core.run.settings import Execution, ModelChoice, RunSettings
-from tests.core.rasters import write_tif
+from tests.fixtures.rasters import write_tif
 
 
 def test_the_conus_scheme_has_the_16_classes_with_official_colours() -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.core.model.runtime import load_model
-from tests.onnx_factory import write_pointwise
+from tests.fixtures.onnx_factory import write_pointwise
 from training.evaluation.crops import best_crop, write_class_crops
 from training.evaluation.frechet import frechet_references
 from training.evaluation.periodic import peak_index

@@ -18,7 +18,7 @@ from lcgan_qgis.core.rasters.raster import Window
 from lcgan_qgis.core.resources import default_scheme_path
 from lcgan_qgis.core.run.engine import TranslateOptions, translate
 from lcgan_qgis.core.run.noise import position_noise
-from tests.core.rasters import read_tif, write_tif
+from tests.fixtures.rasters import read_tif, write_tif
 from training.export import export_checkpoint, export_generator
 from training.models import build_generator, build_networks, count_parameters, for_inference
 from training.nets.discriminators import MultiScaleDiscriminator, as_scales, feature_matching
