@@ -62,7 +62,6 @@ from .models import resolve_model_path
 from .plan import elevation_on
 from .receptive_field import receptive_field_px
 from .scenario_output import (
-    SEED,
     base_render_notes,
     check_base_render,
     composite,
@@ -255,7 +254,9 @@ def _run(request: ScenarioRequest, model: Model, model_path: Path, progress: Cal
         given = None
         if request.base_render_path:
             given = check_base_render(request.base_render_path, info)
-            messages += base_render_notes(given, model_path, info.name, settings.rendering.seed)
+            for note in base_render_notes(given, model_path, info.name, settings.rendering.seed):
+                say(note)
+                messages.append(note)
         mask = change_mask(base, changed, contract.scheme, canceled)
         changed_px = int(mask.sum())
         if changed_px == 0:
@@ -282,14 +283,16 @@ def _run(request: ScenarioRequest, model: Model, model_path: Path, progress: Cal
                 say(f"No base render given: rendering the whole base {base_label} once (also written to "
                     f"{request.base_output}).")
                 base_render = str(scratch / "base.tif")
-                base_tags = provenance_tags(contract, model_path, base_label, elevation_name=tags.get(ELEVATION))
-                base_tags[SEED] = str(settings.rendering.seed)
+                base_tags = provenance_tags(contract, model_path, base_label, elevation_name=tags.get(ELEVATION),
+                                            seed=settings.rendering.seed)
                 done = translate(model, base, base_render, _options(settings, base_tags),
                                  lambda f: report(0.02 + BASE_SHARE * f), canceled, elevation)
                 if done.canceled:
                     return _canceled(request, started, margin_px, capped, messages)
                 share = BASE_SHARE
             plan = plan_run(contract, changed, _options(settings, {}, mask_wkt(grown, info)), canceled, elevation)
+            for note in plan.messages:
+                say(note)
             region = bounding_window(grown)
             part = scratch / "region.tif"
             result = translate_region(model, changed, plan, region, part, None,
