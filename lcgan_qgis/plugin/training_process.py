@@ -1,11 +1,12 @@
 """Fine-tuning from QGIS: ``python -m training.finetune`` in a child process the plugin starts and watches.
 
 QGIS's own process never imports torch. The child runs with the first interpreter that has torch and the
-``training`` package: ``$LCGAN_TRAINING_PYTHON``; the checkout's ``.venv`` (development); QGIS's own Python with
-the installer's PyTorch folder (``<profile>/lcgan/torch/py3XX``) and package folder on ``PYTHONPATH``. The child
-prints one ``LCGAN_PROGRESS {json}`` line per step (step, fraction of the budget, losses, the latest validation
-accuracy); a cancel sends SIGTERM (CTRL_BREAK on Windows), which the run answers by writing its checkpoint, so the
-same output folder resumes later. :class:`FineTuneTask` is the same runner as a ``QgsTask`` for the dock.
+``training`` package (:func:`training_root`): ``$LCGAN_TRAINING_PYTHON``; the checkout's ``.venv``
+(development); QGIS's own Python with the installer's PyTorch folder (``<profile>/lcgan/torch/py3XX``) and
+package folder on ``PYTHONPATH``. The child prints one ``LCGAN_PROGRESS {json}`` line per step (step, fraction
+of the budget, losses, the latest validation accuracy); a cancel sends SIGTERM (CTRL_BREAK on Windows), which the
+run answers by writing its checkpoint, so the same output folder resumes later. :class:`FineTuneTask` is the same
+runner as a ``QgsTask`` for the dock.
 
 Models finished this way go to the user-models folder (:func:`user_models_dir`, ``<profile>/lcgan/models/<name>``
 by default), one folder per model laid out like ``resources/models``.
@@ -33,7 +34,7 @@ from ..core.errors import LcganError
 LOG = logging.getLogger(__name__)
 PROGRESS_PREFIX = "LCGAN_PROGRESS "
 PYTHON_ENV = "LCGAN_TRAINING_PYTHON"
-REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout (or the folder holding the plugin)
+ROOT_ENV = "LCGAN_TRAINING_ROOT"  # the folder holding the ``training`` package (default: the checkout)
 STOP_WAIT_S = 120.0  # how long a cancelled run may take to write its checkpoint before it is killed
 
 
@@ -48,6 +49,12 @@ def user_models_dir() -> Path:
     return lcgan_home() / "models"
 
 
+def training_root() -> Path:
+    """The folder holding lcgan's ``training`` package: ``$LCGAN_TRAINING_ROOT``, else the checkout (or the folder
+    holding the plugin, where a release places it)."""
+    return Path(os.environ.get(ROOT_ENV) or Path(__file__).resolve().parents[2])
+
+
 def _venv_python(root: Path) -> Path:
     return root / ".venv" / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
 
@@ -55,13 +62,14 @@ def _venv_python(root: Path) -> Path:
 def training_environment() -> tuple[str, dict[str, str]]:
     """``(interpreter, environment)`` for the child; raises :class:`TrainingUnavailableError` naming what was tried."""
     env = dict(os.environ)
-    paths = [str(REPO_ROOT)]
+    root = training_root()
+    paths = [str(root)]
     tried = []
     candidates: list[tuple[str, list[str]]] = []
     if os.environ.get(PYTHON_ENV):
         candidates.append((os.environ[PYTHON_ENV], []))
-    if _venv_python(REPO_ROOT).is_file():
-        candidates.append((str(_venv_python(REPO_ROOT)), []))
+    if _venv_python(root).is_file():
+        candidates.append((str(_venv_python(root)), []))
     try:
         from ..installer.folders import deps_dir, torch_dir
         from ..installer.interpreter import python_executable
@@ -131,7 +139,7 @@ def run_finetune(run: TrainingRun, is_canceled: Callable[[], bool], on_progress:
     python, env = training_environment()
     env["PYTHONUNBUFFERED"] = "1"
     flags = subprocess.CREATE_NEW_PROCESS_GROUP if sys.platform == "win32" else 0  # type: ignore[attr-defined]
-    child = subprocess.Popen([python, "-m", "training.finetune", *run.args], cwd=str(REPO_ROOT), env=env,
+    child = subprocess.Popen([python, "-m", "training.finetune", *run.args], cwd=str(training_root()), env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
                              creationflags=flags)
     lines: list[str] = []
