@@ -212,3 +212,20 @@ def test_the_engine_tiles_a_spade_model_with_its_position_noise(tmp_path: Path) 
     with load_model(tmp_path / "spade.onnx", "cpu") as model, GdalReader(flat) as reader:
         translate(model, reader, tmp_path / "flat_out.tif")
     assert read_tif(tmp_path / "flat_out.tif")[:, 8:-8, 8:-8].std() > 0  # texture from the noise
+
+
+def test_the_terrain_aware_spade_recipe_trains_with_d_seeing_map_and_terrain(data_dir: Path, tmp_path: Path) -> None:
+    """zion_spade_terrain.toml's design on tiny rasters: SPADE reads map + terrain, D_rgb reads image + map +
+    terrain (3 + 14 + 3 channels), and the exported contract keeps the terrain channels before the noise."""
+    from .test_terrain_training import TERRAIN, write_dem
+
+    write_dem(data_dir / "dem.tif")
+    config = tiny_config(*NEW_RECIPE, *TERRAIN, "runtime.max_steps=2")
+    trainer = Trainer(config, data_dir, tmp_path / "run")
+    assert trainer.nets["d_rgb"].nets[0].stages[0][0].in_channels == 3 + 14 + 3
+    assert trainer.nets["g_lc2rgb"].map_channels == 14 + 3
+    assert trainer.fit() == 2
+    export_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt", tmp_path / "models")
+    with load_model(tmp_path / "models" / "landcover_to_rgb.onnx", "cpu") as model:
+        assert (model.contract.terrain_channels, model.contract.noise_channels) == (3, 4)
+        assert model.contract.in_channels == 14 + 3 + 4
