@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from lcgan_qgis.core.errors import ContractError
-from lcgan_qgis.core.terrain.channels import (
+from lcgan_qgis.core.model.terrain_inputs import (
     DEFAULT_RELIEF_RADIUS_M,
     DEFAULT_RELIEF_SCALE_M,
     ZION_SUN_AZIMUTH_DEG,

@@ -269,7 +269,7 @@ def test_quantising_a_terrain_model_calibrates_with_the_dem(folder: Path, landco
     import onnx
 
     from lcgan_qgis.core.model.precision import int8_sibling
-    from lcgan_qgis.core.terrain.channels import TERRAIN_CHANNELS, TerrainInputs
+    from lcgan_qgis.core.model.terrain_inputs import TERRAIN_CHANNELS, TerrainInputs
     from lcgan_qgis.tooling.quantize import quantize_model
     from tests.fixtures.conv_factory import conv_model
     from tests.fixtures.onnx_factory import default_contract

@@ -11,15 +11,17 @@ import pytest
 
 from lcgan_qgis.core.errors import ContractError
 from lcgan_qgis.core.model.contract import ModelContract
-from lcgan_qgis.core.rasters.raster import Window
-from lcgan_qgis.core.terrain.channels import (
+from lcgan_qgis.core.model.terrain_inputs import (
     TERRAIN_CHANNELS,
-    ZION_CENTRE_LAT_LON,
-    ZION_SCENE_TIME_UTC,
     ZION_SUN_AZIMUTH_DEG,
     ZION_SUN_ELEVATION_DEG,
-    TerrainDeriver,
     TerrainInputs,
+)
+from lcgan_qgis.core.rasters.raster import Window
+from lcgan_qgis.core.terrain.channels import (
+    ZION_CENTRE_LAT_LON,
+    ZION_SCENE_TIME_UTC,
+    TerrainDeriver,
     derive,
     elevation_metres,
     solar_position,

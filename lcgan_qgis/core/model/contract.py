@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import ContractError, ModelFileError, SchemeError
-from ..terrain.channels import TerrainInputs
 from .radiometry import RADIOMETRY_MODES, STRETCH_PERCENTILES, Radiometry, to_uint8
 from .scheme import ClassScheme
+from .terrain_inputs import TerrainInputs
 
 CONTRACT_VERSION = 1
 METADATA_KEY = "lcgan"

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 from ..choices import BACKENDS, DEVICES, PRECISIONS, check_choice
 from ..errors import ContractError, OptionError
 from ..model.contract import RADIOMETRY_MODES, Direction
+from ..model.terrain_inputs import check_sun
 from ..rasters.resampling import GSD_TOLERANCE
-from ..terrain.channels import check_sun
 from .bounds import check_threads, check_window
 from .models import resolve_model_path
 
