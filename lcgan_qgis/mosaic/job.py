@@ -101,10 +101,10 @@ def resolve_model(path: Path, execution: Execution) -> ResolvedModel:
 def worker_threads(execution: ResolvedModel, threads: int | None, nthreads: list[int]) -> int | None:
     """The inference threads of every tile: ``threads`` as asked; for OpenVINO, else the fewest any worker has.
 
-    OpenVINO's CPU kernels split their sums by thread, so its pixels depend on the thread count (measured on a 2-core
-    AVX-512 CPU with the full-size generator: bf16 up to 10 DN between 1 and 2 threads, fp32 1 DN); onnxruntime's do
-    not. One count for every tile keeps tiles run on unlike workers from meeting at a seam, and makes the mosaic the
-    single-process engine's output with ``--threads`` that count. ``nthreads``: each worker's Dask thread count.
+    OpenVINO's CPU kernels split their sums by thread, so its pixels depend on the thread count (docs/mosaic.md says by
+    how much); onnxruntime's do not. One count for every tile keeps tiles run on unlike workers from meeting at a seam,
+    and makes the mosaic the single-process engine's output with ``--threads`` that count. ``nthreads``: each worker's
+    Dask thread count.
     """
     if threads is not None or execution.backend != OPENVINO or not nthreads:
         return threads

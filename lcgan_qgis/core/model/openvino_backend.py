@@ -4,13 +4,13 @@ OpenVINO is optional (the plugin works without it) and imported lazily, only her
 the one method of ``onnxruntime.InferenceSession`` that :class:`~lcgan_qgis.core.model.runtime.Model` uses
 (``run(output_names, feeds)``), so the model, the engine and the outputs do not change.
 
-Choices, each measured on the 2-core AVX-512 CPU (docs/engine.md, "Backends"):
+Choices (their measurements, with the commands that made them: docs/engine.md, "Backends"):
 
 * every input shape gets its own statically shaped compiled model (the engine runs one window shape, so this is
-  one compile per run): a dynamic-shape model ran the full-size generator 12-20 % slower;
+  one compile per run): a dynamic-shape model runs slower;
 * the inference precision is always set explicitly: OpenVINO's CPU plugin defaults to bf16 on CPUs with BF16, so
   "fp32" would silently not be fp32. int8 (the QDQ sibling) runs its float layers in bf16 where the CPU has it
-  (1.2x faster than f32 there; its fidelity gate is measured in exactly that configuration);
+  (faster than f32 there; its fidelity gate is measured in exactly that configuration);
 * ``LATENCY`` hint, one stream, ``threads`` inference threads, no core pinning (the CPU is shared with QGIS);
 * compiled models are cached in ``cache_dir`` (OpenVINO's own model cache), so a second run skips the compile; a
   cache folder that cannot be written is not fatal (the run compiles without a cache and says so once).

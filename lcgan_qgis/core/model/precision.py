@@ -58,9 +58,7 @@ class ExecutionPath:
 
 
 REFERENCE = ExecutionPath(ONNXRUNTIME, "fp32")
-#: What ``auto`` tries on a CPU, fastest first. Measured on the 2-core AVX-512 CPU, one 512 px window of the
-#: bundled RGB -> land-cover model, relative to onnxruntime fp32 (docs/engine.md, "Backends"): OpenVINO int8
-#: (float layers in bf16) 3.9x, OpenVINO bf16 2.8x, onnxruntime int8 2.0x, OpenVINO fp32 1.4x.
+#: What ``auto`` tries on a CPU, fastest first (the speeds that set this order: docs/engine.md, "Backends").
 CPU_ORDER = (ExecutionPath(OPENVINO, "int8"), ExecutionPath(OPENVINO, "bf16"), ExecutionPath(ONNXRUNTIME, "int8"),
              ExecutionPath(OPENVINO, "fp32"), REFERENCE)
 #: On CUDA only onnxruntime runs (OpenVINO is used on the CPU); ``auto`` keeps fp32 there.
