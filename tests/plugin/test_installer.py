@@ -143,3 +143,18 @@ def test_the_installer_dialog_offers_torch_with_its_builds_and_sizes(qgis_app, t
     assert dialog.command[dialog.command.index("--index-url") + 1] == TORCH_INDEX[dialog.variant]
     assert dialog.command[dialog.command.index("--target") + 1] == str(tmp_path / "torch")
     assert "Fine-tuning needs PyTorch" in dialog.problem_label.text()
+
+
+@pytest.mark.skipif(not SYSTEM_PYTHON.is_file(), reason="no system Python (QGIS's) without onnxruntime")
+def test_the_plugin_loads_in_a_qgis_without_onnxruntime(tmp_path: Path) -> None:
+    """A new user has no onnxruntime: the plugin must still load, to offer the installer (no plugin module may
+    import onnxruntime when it is loaded; the screenshot run found QGIS's "Couldn't load plugin" dialog)."""
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from qgis.core import QgsApplication; "
+            "app = QgsApplication([], False); app.initQgis(); import lcgan_qgis; "
+            "from lcgan_qgis.plugin.lcgan_plugin import LcganPlugin; "
+            "assert 'onnxruntime' not in sys.modules; print('LOADED')")
+    env = {"PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "offscreen", "LCGAN_HOME": str(tmp_path),
+           "HOME": str(tmp_path)}
+    run = subprocess.run([str(SYSTEM_PYTHON), "-c", code, str(REPO)], capture_output=True, text=True, timeout=120,
+                         cwd="/", env=env)
+    assert run.returncode == 0 and "LOADED" in run.stdout, run.stderr.strip().splitlines()[-3:]
