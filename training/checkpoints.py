@@ -11,6 +11,7 @@ import logging
 import os
 import pickle
 import re
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -64,8 +65,14 @@ def save_atomic(obj: Any, path: Path) -> None:
     try:
         with AtomicFile(path) as tmp:
             torch.save(obj, tmp)
-    except (OutputError, OSError) as exc:
-        raise TrainingError(f"Cannot write checkpoint {path}: {exc}. The previous checkpoint is unchanged.") from None
+    except (OutputError, OSError, RuntimeError) as exc:  # (torch reports a failed write as RuntimeError)
+        try:
+            free = f"{shutil.disk_usage(path.parent).free / 1e6:,.0f} MB free in {path.parent}"
+        except OSError:
+            free = "free space unknown"
+        raise TrainingError(f"Cannot write checkpoint {path}: {str(exc).rstrip('.')} ({free}). The previous checkpoint "
+                            "is unchanged; free some space (or give another --run-dir) and run the same command to "
+                            "resume.") from None
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

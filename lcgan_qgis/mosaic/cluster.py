@@ -147,8 +147,8 @@ def _probe_scheduler(address: str, timeout_s: float) -> None:
         raise ClusterError(f"{address} accepted a connection but said nothing within {timeout_s:g} s, as a Dask "
                            f"scheduler would at once; it is not one. {hint}") from None
     except OSError as exc:
-        raise ClusterError(f"No Dask scheduler answered at {address} ({exc.strerror or exc}). {hint} Is it running "
-                           "and reachable from here (start one with `dask scheduler`)?") from None
+        raise ClusterError(f"No Dask scheduler answered at {address} within {timeout_s:g} s ({exc.strerror or exc}). "
+                           f"{hint} Is it running and reachable from here (start one with `dask scheduler`)?") from None
     frames = int.from_bytes(head, "little") if len(head) == 8 else 0
     if not 1 <= frames <= MAX_HANDSHAKE_FRAMES:
         shown = head.decode("ascii", "replace").strip() or "nothing"

@@ -87,14 +87,15 @@ def check_against_inputs(folder: Path, rasters: list[str]) -> None:
     tiles = (folder / TILES_FOLDER).resolve()
     home = folder.resolve()
     for raster in rasters:
-        local = Path(raster)
-        if local.exists() and (local.resolve().parent == home or home in local.resolve().parents):
-            raise OutputError(f"The output folder {folder} holds the input raster {raster}; give the mosaic a folder "
-                              "of its own (its tiles/, mosaic.vrt and input.vrt would be read as inputs next time).")
         for source in input_files(raster):
             if any(same_file(source, target) for target in written) or tiles in source.resolve().parents:
                 raise OutputError(f"The output folder {folder} would overwrite {source}, a file the raster {raster} "
                                   "reads; choose another output folder.")
+    for raster in rasters:
+        local = Path(raster)
+        if local.exists() and (local.resolve().parent == home or home in local.resolve().parents):
+            raise OutputError(f"The output folder {folder} holds the input raster {raster}; give the mosaic a folder "
+                              "of its own (its tiles/, mosaic.vrt and input.vrt would be read as inputs next time).")
 
 
 class _VrtBands:

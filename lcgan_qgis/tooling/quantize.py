@@ -26,6 +26,7 @@ import numpy as np
 
 from ..core.errors import InputRasterError, ModelFileError, OutputError
 from ..core.model.contract import ModelContract
+from ..core.model.opset import quantized_reason
 from ..core.model.precision import fidelity, int8_sibling
 from ..core.model.runtime import load_model
 from ..core.rasters.gdal_io import GdalReader
@@ -225,6 +226,9 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
             float_model = onnx.load(str(model_path))
         except Exception as exc:  # (onnxruntime read it already; onnx raises DecodeError, ValueError...)
             raise ModelFileError(f"Cannot read {model_path} with onnx: {exc}") from None
+        twice = quantized_reason(float_model, model_path)
+        if twice:
+            raise ModelFileError(twice)
         storage = storage or weight_storage(float_model)
         restored, n_restored = restore_fp32(float_model)
         source_float = Path(tmp) / "float.onnx" if n_restored else Path(model_path)

@@ -42,6 +42,7 @@ CONTRACT_VERSION = 1
 METADATA_KEY = "lcgan"
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
+MAX_METADATA_CHARS = 1_000_000  # characters of the metadata JSON (lcgan writes about 5 kB)
 MAX_METADATA_DEPTH = 32  # nesting of the metadata JSON (lcgan writes 4 levels; deeper is refused, not recursed)
 LIMITS = {  # largest value each integer key may take (beyond: a broken or hostile file, refused by name)
     "tile_size_px": 16384, "overlap_px": 8191, "image_bands": 64, "size_multiple_px": 1024, "noise_channels": 256,
@@ -216,8 +217,12 @@ class ModelContract:
                 f"{source} carries no lcgan metadata (key '{METADATA_KEY}'); it was not exported by lcgan. "
                 "Export it with `python -m training export`, or pick an lcgan model."
             )
+        text = props[METADATA_KEY]
+        if isinstance(text, str) and len(text) > MAX_METADATA_CHARS:  # (parsing 60 MB of JSON costs about 1 GB)
+            raise ContractError(f"{source}: metadata '{METADATA_KEY}' is {len(text) / 1e6:,.1f} MB; an lcgan contract "
+                                f"is a few kB (at most {MAX_METADATA_CHARS / 1e6:g} MB are read): not an lcgan export.")
         try:
-            data = json.loads(props[METADATA_KEY])
+            data = json.loads(text)
         except (TypeError, ValueError) as exc:  # (ValueError: JSONDecodeError, or an integer of > 4300 digits)
             raise ContractError(f"{source}: metadata '{METADATA_KEY}' is not valid JSON ({exc}).") from None
         except RecursionError:

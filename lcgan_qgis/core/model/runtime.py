@@ -34,6 +34,7 @@ from ..choices import BACKEND_LABELS, DEVICES, PRECISIONS, check_choice
 from ..errors import ContractError, DeviceError, ModelFileError
 from .contract import INPUT_NAME, OUTPUT_NAME, ModelContract
 from .drivers import cuda_driver_problem
+from .opset import newer_opset_reason
 from .precision import (
     ONNXRUNTIME,
     OPENVINO,
@@ -336,6 +337,9 @@ def _load_file(path: Path, provider: str, reason: str, n_threads: int, device: s
             session = ort.InferenceSession(str(path), session_options(n_threads), providers=providers)
     except Exception as exc:  # (onnxruntime raises InvalidProtobuf, Fail, RuntimeError...)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        newer = newer_opset_reason(path)  # (a valid file from a newer exporter is not "corrupt")
+        if newer:
+            raise ModelFileError(f"Cannot load model {path}: {newer}") from None
         raise ModelFileError(
             f"Cannot load model {path}: not a valid ONNX model (truncated, corrupt or not ONNX?). onnxruntime: {first}"
         ) from None

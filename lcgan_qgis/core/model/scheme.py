@@ -22,6 +22,9 @@ RGBA = tuple[int, int, int, int]
 #: 4x forest, 5x shrubland, 7x herbaceous, 8x planted/cultivated, 9x wetlands.
 NLCD_LEGEND = (11, 12, 21, 22, 23, 24, 31, 41, 42, 43, 51, 52, 71, 72, 73, 74, 81, 82, 90, 95)
 
+#: Longest class or scheme name (characters): a legend entry, not a document.
+MAX_NAME_CHARS = 200
+
 
 def unseen_code_substitutes(scheme: ClassScheme, codes: Iterable[int]) -> dict[int, int]:
     """The rule for an NLCD code a model never saw: read it as the nearest code (lower on a tie) of the same NLCD
@@ -193,14 +196,18 @@ class ClassScheme:
                 raise SchemeError(f"{source}: classes[{i}].code must be an integer, got {code!r}.")
             if not isinstance(name, str) or not name:
                 raise SchemeError(f"{source}: classes[{i}] (code {code}) needs a non-empty name.")
+            if len(name) > MAX_NAME_CHARS:  # (names are copied into every output's colour table and side-car)
+                raise SchemeError(f"{source}: classes[{i}] (code {code}) has a name of {len(name):,} characters; "
+                                  f"at most {MAX_NAME_CHARS} are allowed.")
             rgba = _parse_color(color, item.get("alpha", 255), f"{source}: code {code}")
             classes.append(LandCoverClass(code, name, rgba))
         nodata = data.get("nodata_code", 255)
         if not isinstance(nodata, int) or isinstance(nodata, bool):
             raise SchemeError(f"{source}: nodata_code must be an integer, got {nodata!r}.")
         name = data.get("name", source)
-        if not isinstance(name, str) or not name:
-            raise SchemeError(f"{source}: the scheme's name must be a non-empty string, got {name!r}.")
+        if not isinstance(name, str) or not name or len(name) > MAX_NAME_CHARS:
+            raise SchemeError(f"{source}: the scheme's name must be a non-empty string of at most {MAX_NAME_CHARS} "
+                              f"characters, got {name[:40]!r}{'...' if len(str(name)) > 40 else ''}.")
         return cls(name=name, classes=tuple(classes), nodata_code=nodata)
 
     @classmethod

@@ -23,7 +23,8 @@ import numpy as np
 from osgeo import gdal, gdal_array, osr
 
 from ..errors import InputRasterError
-from .orientation import Orientation
+from ..storage.paths import check_utf8_name
+from .orientation import Orientation, check_geographic_extent
 from .raster import Grid, RasterInfo, Window
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class GdalReader:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         name = str(path)  # as given: GDAL strings (/vsicurl/https://..., NETCDF:"f.nc":var) do not survive Path()
+        check_utf8_name("input raster", name, InputRasterError)
         with gdal_errors() as errors:
             dataset = gdal_call(errors, gdal.Open, name, gdal.GA_ReadOnly)
         if dataset is None:
@@ -126,6 +128,7 @@ class GdalReader:
             listed = ", ".join(sub for sub, _description in dataset.GetSubDatasets()[:5])
             raise InputRasterError(f"{name} holds several rasters (subdatasets); give one of them, e.g. {listed}.")
         _check_georeferenced(dataset, name)
+        check_geographic_extent(dataset, name)
         self._dataset: gdal.Dataset | None = dataset
         self._lock = threading.Lock()
         self._row_mark = 0  # row offset of the last read: moving down drops GDAL's cached blocks (bounded memory)

@@ -59,7 +59,9 @@ def build_overviews(dataset: gdal.Dataset, categorical: bool, name: str,
     finally:
         gdal.SetThreadLocalConfigOption("COMPRESS_OVERVIEW", previous)
     if status not in (0, None) or errors:
-        raise OutputError(f"Cannot write the overviews of {name}: {errors[-1] if errors else 'GDAL failed'}")
+        detail = (errors[-1] if errors else "GDAL failed").rstrip(".")
+        raise OutputError(f"Cannot write the overviews of {name}: {detail}. The disk may be full or the file too large "
+                          "for the file system; free some space or choose another folder (nothing was written).")
 
 
 class GeoTiffWriter:

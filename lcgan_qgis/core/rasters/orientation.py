@@ -60,3 +60,33 @@ class Orientation:
         if self.flip_cols:
             pixels = pixels[..., ::-1]
         return np.ascontiguousarray(pixels) if self.mirrored else pixels
+
+
+def check_geographic_extent(dataset: object, name: str) -> None:
+    """A raster in a geographic CRS must lie on the globe: latitudes within +-90 degrees, longitudes within one turn
+    around -180..360. Metres written as degrees (a projected raster whose CRS says EPSG:4326) fail this.
+
+    Raises:
+        InputRasterError: naming the latitude or longitude reached and what to do.
+    """
+    from osgeo import osr
+
+    from ..errors import InputRasterError
+
+    srs = osr.SpatialReference()
+    if not dataset.GetProjection() or srs.ImportFromWkt(dataset.GetProjection()) != 0 \
+            or not srs.IsGeographic():  # type: ignore[attr-defined]
+        return
+    x0, dx, rx, y0, ry, dy = dataset.GetGeoTransform()  # type: ignore[attr-defined]
+    w, h = dataset.RasterXSize, dataset.RasterYSize  # type: ignore[attr-defined]
+    xs = [x0 + c * dx + r * rx for c in (0, w) for r in (0, h)]
+    ys = [y0 + c * ry + r * dy for c in (0, w) for r in (0, h)]
+    fix = ("its geotransform or CRS is wrong (metres given as degrees?). Assign the right CRS (gdal_edit.py -a_srs "
+           "EPSG:CODE, or Raster > Projections > Assign Projection) or fix the georeference.")
+    worst = max(ys, key=abs)
+    if abs(worst) > 90 + 1e-6:
+        raise InputRasterError(f"{name}: is in a geographic CRS (degrees) but reaches latitude {worst:.6g}°, beyond "
+                               f"+-90°: {fix}")
+    if min(xs) < -180 - 1e-6 or max(xs) > 360 + 1e-6 or max(xs) - min(xs) > 360 + 1e-6:
+        raise InputRasterError(f"{name}: is in a geographic CRS (degrees) but spans longitudes {min(xs):.6g}° to "
+                               f"{max(xs):.6g}°, beyond one turn of the globe: {fix}")

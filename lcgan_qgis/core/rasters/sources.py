@@ -131,3 +131,60 @@ def input_files(source: str | Path | None) -> list[Path]:
                     if path.suffix.lower() == ".vrt":
                         pending += _vrt_sources(path)
     return found
+
+
+def palette_reason(source: str) -> str | None:
+    """A sentence when band 1 of ``source`` is a palette (colour-table) image: its values are indices into the
+    table, not colours, so neither a band mapping nor the image itself is what an imagery model should see."""
+    from osgeo import gdal
+
+    from .gdal_io import gdal_call, gdal_errors
+
+    with gdal_errors() as errors:
+        dataset = gdal_call(errors, gdal.OpenEx, str(source), gdal.OF_RASTER | gdal.OF_READONLY)
+        band = dataset.GetRasterBand(1) if dataset is not None and dataset.RasterCount else None
+        paletted = band is not None and band.GetColorInterpretation() == gdal.GCI_PaletteIndex and \
+            band.GetColorTable() is not None
+        dataset = None
+    if not paletted:
+        return None
+    return ("It is a palette (colour-table) image: its values are indices into a table of colours, not colours. "
+            "Expand it to red, green and blue first (gdal_translate -expand rgb in.tif rgb.tif, or Raster > "
+            "Conversion > Translate with 'Expand' set to RGB) and translate that.")
+
+
+def check_elevation_source(elevation: str | Path, landcover: str | Path | None) -> None:
+    """The DEM must be one band of heights, and not the land cover itself (by any name).
+
+    Raises:
+        InputRasterError: the DEM is a file the land-cover input reads, has several data bands (imagery), or is a
+            class map (a colour table or class names on a byte band).
+    """
+    from osgeo import gdal
+
+    from ..errors import InputRasterError
+    from ..storage.paths import same_file
+    from .gdal_io import gdal_call, gdal_errors
+
+    mine = input_files(landcover) if landcover else []
+    for source in input_files(elevation):
+        if any(same_file(source, other) for other in mine):
+            raise InputRasterError(f"The elevation raster {elevation} is {source}, which the land-cover input "
+                                   f"{landcover} reads: a DEM holds heights, not classes. Give the DEM of the same "
+                                   "area (e.g. SRTM).")
+    with gdal_errors() as errors:
+        dataset = gdal_call(errors, gdal.OpenEx, str(elevation), gdal.OF_RASTER | gdal.OF_READONLY)
+        if dataset is None:
+            return  # (the reader names the file it cannot open)
+        bands = [dataset.GetRasterBand(b + 1) for b in range(dataset.RasterCount)]
+        bands = [b for b in bands if b.GetColorInterpretation() != gdal.GCI_AlphaBand]
+        first = bands[0] if bands else None
+        classes = first is not None and first.DataType == gdal.GDT_Byte and (
+            first.GetColorTable() is not None or bool(first.GetCategoryNames()))
+        dataset = None
+    if len(bands) > 1:
+        raise InputRasterError(f"The elevation raster {elevation} has {len(bands)} bands; a DEM is one band of heights "
+                               "(is this imagery?). Give a one-band elevation model (e.g. SRTM).")
+    if classes:
+        raise InputRasterError(f"The elevation raster {elevation} is a byte raster with a colour table or class names: "
+                               "a class map, not heights. Give a one-band elevation model (e.g. SRTM).")

@@ -28,6 +28,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 def image_valid(pixels: np.ndarray, nodata: float | None | Sequence[float | None],
                 mask: np.ndarray | None = None) -> np.ndarray:
@@ -52,4 +54,6 @@ def image_valid(pixels: np.ndarray, nodata: float | None | Sequence[float | None
             valid &= band != value
     if pixels.dtype.kind == "f":
         valid &= np.isfinite(pixels).all(axis=0)
+        if pixels.dtype.itemsize > 4:  # float64 beyond float32's range: inf once converted for the model, like Inf
+            valid &= (np.abs(np.where(np.isfinite(pixels), pixels, 0.0)) <= FLOAT32_MAX).all(axis=0)
     return valid

@@ -115,3 +115,20 @@ def check_threads(threads: int | None, name: str = "threads (--threads)") -> Non
     if threads is not None and threads > MAX_THREADS:
         raise OptionError(f"{name} {threads} is more than {MAX_THREADS}; give the number of cores to use (this machine "
                           f"has {machine().cores}).")
+
+
+def check_batch(model: object, batch_size: int) -> None:
+    """A model exported with a fixed batch dimension takes exactly that many windows at once.
+
+    Raises:
+        OptionError: naming ``--batch`` and the model's fixed batch size.
+    """
+    session = getattr(model, "session", None)
+    try:
+        fixed = session.get_inputs()[0].shape[0] if session is not None else None  # type: ignore[union-attr]
+    except (AttributeError, IndexError, TypeError):
+        return
+    if isinstance(fixed, int) and fixed > 0 and fixed != batch_size:
+        raise OptionError(f"{getattr(model, 'path', 'The model')} takes exactly {fixed} window(s) per batch (its input "
+                          f"was exported with a fixed batch dimension of {fixed}); use --batch {fixed} (batch_size), "
+                          f"not {batch_size}.")

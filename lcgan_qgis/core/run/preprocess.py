@@ -27,6 +27,7 @@ from ..errors import Canceled, InputRasterError, SchemeError
 from ..model.contract import RADIOMETRY_MODES, Direction, ModelContract
 from ..model.scheme import NLCD_LEGEND, unseen_code_substitutes
 from ..rasters.raster import RasterInfo, RasterReader, Window, read_valid_mask
+from ..rasters.sources import palette_reason
 from ..rasters.validity import image_valid
 from .noise import position_noise, stream_seed
 
@@ -246,6 +247,9 @@ def _too_few_bands(contract: ModelContract, reader: RasterReader, dtype: np.dtyp
             shown = ", ".join(str(v) for v in values.tolist() if v in contract.scheme.codes)
             return (f"{head} Its values ({shown}) are class codes of the scheme '{contract.scheme.name}': it is a "
                     f"land-cover map. Translate it with {direction_pointer(Direction.LANDCOVER_TO_RGB)} instead.")
+        palette = palette_reason(info.name)  # (indices into a colour table: no band mapping helps)
+        if palette:
+            return f"{head} {palette}"
         return (f"{head} If it is a land-cover map, use {direction_pointer(Direction.LANDCOVER_TO_RGB)}; if it is "
                 f"a grey image, give a band mapping, e.g. bands={','.join(['1'] * n)}.")
     mapping = ",".join(str(min(i + 1, info.band_count)) for i in range(n))

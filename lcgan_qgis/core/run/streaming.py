@@ -27,6 +27,7 @@ from ..rasters.geotiff import GeoTiffWriter
 from ..rasters.output import RowSink, output_spec, postprocess
 from ..rasters.raster import RasterReader, Window, read_valid_mask
 from ..rasters.validity import image_valid
+from .bounds import check_batch
 from .preprocess import InputPlan
 from .tiling import Tiling
 from .watchdog import Watchdog
@@ -203,6 +204,7 @@ def run_windows(model: Model, reader: RasterReader, tiling: Tiling, plan: InputP
     current_row = -1
     items = _items(cells, tiling, reader, plan, contract, batch_size)
     guard = Watchdog(model, canceled)  # (inference where a cancel or a time limit can stop it)
+    check_batch(model, batch_size)
     try:
         for batch in _batches(items, batch_size):
             if canceled():

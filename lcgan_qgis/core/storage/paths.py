@@ -88,6 +88,12 @@ def check_output_paths(output_path: str | Path | None, confidence_path: str | Pa
         raise OutputError("No output file was given.")
     paths = [("output", Path(output_path))] + ([("confidence output", Path(confidence_path))] if confidence_path
                                                else [])
+    for label, path in paths:
+        check_utf8_name(label, path, OutputError)
+    if elevation_path:
+        from ..rasters.sources import check_elevation_source
+
+        check_elevation_source(elevation_path, input_path)  # (one band of heights, not the land cover by any name)
     sources = [(kind, raster, source) for kind, raster in (("input raster", input_path),
                                                            ("elevation raster", elevation_path))
                for source in input_files(raster)]
@@ -110,6 +116,24 @@ def check_output_paths(output_path: str | Path | None, confidence_path: str | Pa
     if len(paths) == 2 and same_file(paths[0][1], paths[1][1]):
         raise OutputError(f"The output and the confidence output are the same file ({paths[0][1]} and "
                           f"{paths[1][1]}).")
+
+
+def check_utf8_name(label: str, path: str | Path, error: type[Exception] = OutputError) -> None:
+    """GDAL takes file names as UTF-8: a name holding other bytes (read from a Latin-1 disk, say) cannot be opened
+    or created through it, so it is refused up front, naming the byte.
+
+    Raises:
+        ``error``: naming the path (its undecodable bytes shown as ``\\xNN``) and what to do.
+    """
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raw = os.fsencode(text)
+        shown = raw.decode("utf-8", "backslashreplace")
+        bad = raw[exc.start:exc.start + 1].hex() if exc.start < len(raw) else "??"
+        raise error(f"The {label} {shown} has a name that is not UTF-8 text (byte 0x{bad}); GDAL reads and writes "
+                    "only UTF-8 file names. Rename it (or its folder).") from None
 
 
 def _kind(mode: int) -> str | None:
