@@ -1,11 +1,10 @@
 """Super-tiles: how a mosaic job cuts the raster into parts, on the one window grid of the whole raster.
 
 The engine lays ONE grid of inference windows over the whole raster
-(:meth:`~lcgan_qgis.core.run.engine.RunPlan.tiling`).
-A super-tile is a rectangle of output pixels; its task runs exactly the windows of that grid touching the rectangle,
-with their whole-grid blending weights (:func:`~lcgan_qgis.core.run.engine.translate_region`), so its pixels equal the
-single-process run's. Its halo (the input read beyond the rectangle) is therefore the rest of those windows: at
-least the blend overlap, at most one window.
+(:meth:`~lcgan_qgis.core.run.engine.RunPlan.tiling`). A super-tile is a rectangle of output pixels; its task runs
+exactly the windows of that grid touching the rectangle, with their whole-grid blending weights
+(:func:`~lcgan_qgis.core.run.engine.translate_region`), so its pixels equal the single-process run's. Its halo (the
+input read beyond the rectangle) is therefore the rest of those windows: at least the blend overlap, at most one window.
 
 Super-tile edges sit on window starts (the start nearest each multiple of ``tile_px``): a window start is where the
 previous window's overlap begins, so each edge makes exactly one window run twice (once for each neighbour), the

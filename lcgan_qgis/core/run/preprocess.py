@@ -64,9 +64,8 @@ class InputPlan:
         """Raw ``(bands, h, w)`` pixels of ``window`` -> ``(model input (C, h, w) float32, valid mask (h, w) bool)``.
 
         ``mask`` (the raster's alpha or mask band, :func:`~lcgan_qgis.core.rasters.raster.read_valid_mask`) marks
-        further
-        pixels as nodata. Land cover: the one-hot map, then the terrain channels of ``window`` (with their halo) for
-        terrain-aware models, then the model's ``noise_channels`` drawn from the pixels' positions in the whole
+        further pixels as nodata. Land cover: the one-hot map, then the terrain channels of ``window`` (with their halo)
+        for terrain-aware models, then the model's ``noise_channels`` drawn from the pixels' positions in the whole
         raster (:func:`~lcgan_qgis.core.run.noise.position_noise`).
         """
         if self.direction is Direction.LANDCOVER_TO_RGB:

@@ -3,8 +3,7 @@
 Real imagery of mountains is dominated by relief (lit and shaded slopes, bright ridges, dark canyons), which a
 land-cover map does not carry. A terrain-aware land cover -> RGB model reads, after its one-hot classes, channels
 derived here from a DEM; training (:mod:`training.data`) and inference (:mod:`lcgan_qgis.core.terrain.elevation`) both
-call
-:meth:`TerrainDeriver.channels`, so the model sees the same numbers in both.
+call :meth:`TerrainDeriver.channels`, so the model sees the same numbers in both.
 
 Every channel lies in [-1, 1] and depends neither on absolute height nor on the DEM's units (elevations are
 converted to metres with the contract's ``dem_metres_per_unit``, pixels are measured in metres):
