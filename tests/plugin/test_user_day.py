@@ -225,6 +225,16 @@ def test_every_model_parameter_offers_the_bundled_models(lcgan) -> None:
     terrain = next(m for m in bundled_models() if m.keyword == "terrain")
     assert model_from_value("terrain") == str(terrain.path) and model_from_value("") is None
     assert model_from_value("/x/y.onnx") == "/x/y.onnx"
+    from lcgan_qgis.plugin.processing_provider.model_widget import DEFAULT_TEXT, ModelWidgetWrapper
+
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById("lcgan:landcover_to_rgb")
+    wrapper = ModelWidgetWrapper(algorithm.parameterDefinition("MODEL"), None)  # (what the dialog shows)
+    items = [wrapper.combo.itemText(i) for i in range(wrapper.combo.count())]
+    assert items[0] == DEFAULT_TEXT and any("with relief" in item for item in items) and wrapper.value() == ""
+    wrapper.combo.setCurrentIndex(items.index(next(i for i in items if "with relief" in i)))
+    assert wrapper.value() == str(terrain.path)
+    wrapper.setValue("/x/y.onnx")
+    assert wrapper.value() == "/x/y.onnx"
 
 
 def test_the_installer_says_installed_on_its_first_line_after_success(qgis_app, monkeypatch: pytest.MonkeyPatch,
