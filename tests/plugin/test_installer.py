@@ -151,7 +151,7 @@ def test_the_plugin_loads_in_a_qgis_without_onnxruntime(tmp_path: Path) -> None:
     import onnxruntime when it is loaded; the screenshot run found QGIS's "Couldn't load plugin" dialog)."""
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from qgis.core import QgsApplication; "
             "app = QgsApplication([], False); app.initQgis(); import lcgan_qgis; "
-            "from lcgan_qgis.plugin.lcgan_plugin import LcganPlugin; "
+            "from lcgan_qgis.plugin.lcgan_plugin import LcganPlugin; from lcgan_qgis.plugin.gui.dock import LcganDock; "
             "assert 'onnxruntime' not in sys.modules; print('LOADED')")
     env = {"PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "offscreen", "LCGAN_HOME": str(tmp_path),
            "HOME": str(tmp_path)}
