@@ -4,6 +4,8 @@ before / after / change mask with provenance, and a clear error."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 
 from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.core.resources import bundled_model_path
+from lcgan_qgis.core.run.settings import Execution
 
 from .conftest import add_layer, landcover_array, read, write_raster
 
@@ -29,11 +32,11 @@ def maps(tmp_path: Path) -> dict[str, Path]:
             "changed": write_raster(tmp_path / "changed.tif", changed, nodata=255)}
 
 
-def _core(maps: dict[str, Path], out: Path, **fields: object) -> np.ndarray:
+def _core(maps: dict[str, Path], out: Path, execution: object = None, **fields: object) -> np.ndarray:
     from lcgan_qgis.core.run.scenario import ScenarioRequest, run_scenario
     from lcgan_qgis.core.run.settings import Execution, Rendering, RunSettings
 
-    settings = RunSettings(execution=Execution(device="cpu"), rendering=Rendering(seed=3))
+    settings = RunSettings(execution=execution or Execution(device="cpu"), rendering=Rendering(seed=3))
     run_scenario(ScenarioRequest(str(out), str(maps["base"]), settings=settings, **fields))  # type: ignore[arg-type]
     return read(out)[0]
 
@@ -141,3 +144,26 @@ def test_the_dock_renders_a_drawn_scenario_into_its_group(iface, qtbot, maps: di
         write_raster(tmp_path / "burnt.tif", _burnt(maps), nodata=255)))
     np.testing.assert_array_equal(read(tmp_path / "after.tif")[0], expected)
     QgsProject.instance().removeAllMapLayers()
+
+
+@pytest.mark.skipif(shutil.which("qgis_process.bin") is None, reason="qgis_process.bin is not installed")
+def test_qgis_process_runs_the_scenario_from_the_installed_zip(maps: dict[str, Path], tmp_path: Path) -> None:
+    from tools.plugin_profile import install_plugin, qgis_env
+
+    profile = tmp_path / "config"
+    install_plugin(profile)
+    env = {**qgis_env(profile), "QT_QPA_PLATFORM": "offscreen"}
+
+    def qgis_process(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(shutil.which("qgis_process.bin")), *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    assert qgis_process("plugins", "enable", "lcgan_qgis").returncode == 0
+    out = tmp_path / "after.tif"
+    run = qgis_process("run", SCENARIO, "--", f"BASE={maps['base']}", f"CHANGED={maps['changed']}", "SEED=3",
+                       "DEVICE=1", "PRECISION=1", "BACKEND=1", f"OUTPUT={out}", f"CHANGE_MASK={tmp_path / 'mask.tif'}")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "MARGIN_PX:\t88" in run.stdout
+    expected = _core(maps, tmp_path / "core.tif", changed_path=str(maps["changed"]),
+                     execution=Execution(device="cpu", precision="fp32", backend="onnxruntime"))
+    np.testing.assert_array_equal(read(out)[0], expected)  # fp32 onnxruntime: the same pixels in both processes
