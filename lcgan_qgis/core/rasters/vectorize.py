@@ -61,7 +61,7 @@ def polygonize(raster: str | Path, vector: str | Path, scheme: ClassScheme, min_
     """
     vector = Path(vector)
     driver_name = check_vector_path(vector)
-    report = progress or (lambda _f: None)
+    progress = progress or (lambda _f: None)
 
     def callback(fraction: float, *_args: object) -> int:
         return 0 if is_canceled is not None and is_canceled() else 1
@@ -77,7 +77,7 @@ def polygonize(raster: str | Path, vector: str | Path, scheme: ClassScheme, min_
             sieved = gdal.GetDriverByName("GTiff").CreateCopy(str(scratch / "sieved.tif"), source,
                                                               options=list(GEOTIFF_CREATION_OPTIONS))
             gdal.SieveFilter(band, band.GetMaskBand(), sieved.GetRasterBand(1), int(min_area_px), 4,
-                             callback=lambda f, *a: report(0.3 * f) or callback(f))
+                             callback=lambda f, *a: progress(0.3 * f) or callback(f))
             band = sieved.GetRasterBand(1)
         if is_canceled is not None and is_canceled():
             raise Canceled(f"Canceled while polygonizing {raster}; nothing was written.")
@@ -86,7 +86,7 @@ def polygonize(raster: str | Path, vector: str | Path, scheme: ClassScheme, min_
         layer = patches.CreateLayer("patches", srs, ogr.wkbPolygon)
         layer.CreateField(ogr.FieldDefn(CODE_FIELD, ogr.OFTInteger))
         status = gdal.Polygonize(band, band.GetMaskBand(), layer, 0, [],
-                                 callback=lambda f, *a: report(0.3 + 0.5 * f) or callback(f))
+                                 callback=lambda f, *a: progress(0.3 + 0.5 * f) or callback(f))
         if status != 0:
             if is_canceled is not None and is_canceled():
                 raise Canceled(f"Canceled while polygonizing {raster}; nothing was written.")
@@ -95,11 +95,11 @@ def polygonize(raster: str | Path, vector: str | Path, scheme: ClassScheme, min_
         pixel_area = abs(gt[1] * gt[5] - gt[2] * gt[4])
         written = scratch / f"polygons{vector.suffix}"  # (OGR creates only new files; the temporary one exists)
         count = _write(layer, written, driver_name, srs, names, max(min_area_px, 1) * pixel_area, pixel_area,
-                       lambda f: report(0.8 + 0.2 * f), is_canceled)
+                       lambda f: progress(0.8 + 0.2 * f), is_canceled)
         layer = patches = sieved = band = None
         shutil.copyfile(written, tmp)
     source = None
-    report(1.0)
+    progress(1.0)
     LOG.info("Polygonized %s into %d polygons -> %s", raster, count, vector)
     return count
 

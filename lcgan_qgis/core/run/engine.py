@@ -240,17 +240,17 @@ def translate_checked(model: Model, reader: RasterReader, output_path: str | Pat
     once, before it loads the model, whether it translates into them or into a scratch folder)."""
     started = time.perf_counter()
     contract, info = model.contract, reader.info
-    canceled = is_canceled or (lambda: False)
+    is_canceled = is_canceled or (lambda: False)
     notes = list(model.notes) + stale_partial_messages(
         [output_path] + ([options.confidence_path] if options.confidence_path else []))
     try:
-        plan = plan_run(contract, reader, options, canceled, elevation, getattr(model, "path", None))
+        plan = plan_run(contract, reader, options, is_canceled, elevation, getattr(model, "path", None))
     except Canceled:  # during the pre-scan
         return _canceled(model, started, notes)
-    if canceled():
+    if is_canceled():
         return _canceled(model, started, notes + list(plan.messages))
     result = translate_region(model, reader, plan, plan.whole, output_path, options.confidence_path, progress,
-                              canceled)
+                              is_canceled)
     messages = (*notes, *result.messages)
     if result.canceled:
         return replace(result, messages=messages)
@@ -283,8 +283,8 @@ def translate_region(model: Model, reader: RasterReader, plan: RunPlan, region: 
     """
     started = time.perf_counter()
     contract, info = model.contract, plan.info
-    canceled = is_canceled or (lambda: False)
-    report = progress or (lambda _f: None)
+    is_canceled = is_canceled or (lambda: False)
+    progress = progress or (lambda _f: None)
     messages = list(plan.messages)
     if plan.whole.intersection(region) != region:
         raise OptionError(f"The region {region} is not inside the {info.width}x{info.height} raster {info.name}.")
@@ -301,9 +301,9 @@ def translate_region(model: Model, reader: RasterReader, plan: RunPlan, region: 
              info.name, region.width, region.height, region.col_off, region.row_off, to_run, len(cells),
              tiling.rows.extent, tiling.cols.extent, tiling.padded_shape, plan.overlap_px, plan.batch_size,
              model.provider)
-    if canceled():
+    if is_canceled():
         return _canceled(model, started, messages)
-    report(0.0)
+    progress(0.0)
     part = _region_info(info, region)
     writers: list[GeoTiffWriter] = []
     try:
@@ -312,8 +312,8 @@ def translate_region(model: Model, reader: RasterReader, plan: RunPlan, region: 
         if confidence_path:
             writers.append(open_writer(confidence_path, part, 1, np.dtype(np.float32), CONFIDENCE_NODATA))
             writers[1].band(1).SetDescription("confidence (max class probability)")
-        done = run_windows(model, reader, tiling, plan.input, plan.batch_size, region, cells, writers, aoi, report,
-                           canceled, to_run)
+        done = run_windows(model, reader, tiling, plan.input, plan.batch_size, region, cells, writers, aoi, progress,
+                           is_canceled, to_run)
         if not done:
             for writer in writers:
                 writer.abort()
@@ -330,7 +330,7 @@ def translate_region(model: Model, reader: RasterReader, plan: RunPlan, region: 
             writer.abort()
         raise
     seconds = time.perf_counter() - started
-    report(1.0)
+    progress(1.0)
     return TranslateResult(
         output_path=str(output_path), confidence_path=confidence_path, canceled=False,
         provider=model.provider, tiles=to_run, seconds=seconds,
