@@ -19,6 +19,7 @@ from ..core.errors import OutputError
 from ..core.model.contract import ModelContract
 from ..core.rasters.gdal_io import gdal_call, gdal_errors
 from ..core.rasters.output import style_output
+from ..core.rasters.raster import RasterInfo
 from ..core.storage.files import SIDECAR_SUFFIX, AtomicFile, input_files, output_folder, same_file
 from .grid import TILES_FOLDER
 from .inputs import INPUT_VRT_NAME
@@ -111,7 +112,7 @@ class _VrtBands:
 
 
 def build_vrt(output_dir: Path, records: list[TileRecord], contract: ModelContract,
-              tags: dict[str, str] | None = None) -> Path:
+              tags: dict[str, str] | None = None, grid: RasterInfo | None = None) -> Path:
     """``mosaic.vrt`` over the tiles (paths relative to the folder, so it can be moved), styled like an output and
     tagged with ``tags`` (the provenance), whole or not at all.
 
@@ -122,7 +123,12 @@ def build_vrt(output_dir: Path, records: list[TileRecord], contract: ModelContra
     try:
         with AtomicFile(target) as tmp:
             with gdal_errors() as errors:
-                dataset = gdal_call(errors, gdal.BuildVRT, str(tmp), [str(output_dir / r.path) for r in records])
+                bounds = None
+                if grid is not None:  # the whole input's extent, also where super-tiles without data were not run
+                    x0, dx, _, y0, _, dy = grid.geotransform
+                    bounds = (x0, y0 + grid.height * dy, x0 + grid.width * dx, y0)
+                dataset = gdal_call(errors, gdal.BuildVRT, str(tmp), [str(output_dir / r.path) for r in records],
+                                    outputBounds=bounds)
                 if dataset is not None:
                     style_output(_VrtBands(dataset), contract)  # type: ignore[arg-type]
                     if tags:

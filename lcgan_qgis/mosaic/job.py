@@ -46,6 +46,7 @@ from ..core.run.claims import claim_outputs
 from ..core.run.engine import RunPlan, TranslateOptions, plan_run
 from ..core.run.plan import elevation_on, plan_job
 from ..core.run.settings import Execution
+from ..core.run.streaming import region_has_data
 from ..core.storage.files import remove_stale_partials, stale_partial_messages
 from .cluster import bokeh_available, check_workers, connect, local_layout, task_attempts
 from .folder import VRT_NAME, build_vrt, check_against_inputs, prepared_folder
@@ -153,7 +154,7 @@ def run_mosaic(request: MosaicRequest, tile_progress: TileProgress | None = None
     """
     started = time.perf_counter()
     log = log or LOG.info
-    canceled = is_canceled or (lambda: False)
+    is_canceled = is_canceled or (lambda: False)
     cluster, settings = request.cluster, request.settings
     model_path = request.model.resolve()
     execution = resolve_model(model_path, settings.execution)
@@ -189,17 +190,18 @@ def run_mosaic(request: MosaicRequest, tile_progress: TileProgress | None = None
                                            overviews=False)  # (each tile's COG builds its own)
                 try:
                     with elevation_on(setup.elevation_path, reader.info) as elevation:
-                        plan = plan_run(contract, reader, options, canceled, elevation).portable()
+                        plan = plan_run(contract, reader, options, is_canceled, elevation).portable()
                 except Canceled:
                     plan = None
-                if plan is None or canceled():  # during the pre-scans: their counts are partial, nothing may run
+                if plan is None or is_canceled():  # during the pre-scans: their counts are partial, nothing may run
                     return MosaicResult(
                         vrt_path=None, output_dir=str(output_dir), tiles=0, ran=0, skipped=0, retries=None,
                         seconds=time.perf_counter() - started, run_seconds=0.0, mpx_per_s=0.0, windows=0,
                         workers=len(workers), dashboard=dashboard, contract=contract, canceled=True,
                         messages=(*notes, "Cancelled while planning."), tags=setup.tags, backend=execution.backend,
                         precision=execution.precision)
-                tiles = super_tiles(plan.tiling(), cluster.tile_px)
+                tiles = [t for t in super_tiles(plan.tiling(), cluster.tile_px)  # (a tile without data: no task)
+                         if region_has_data(reader, t.window, plan.input, contract)]
                 asked = threads_asked or (layout.threads_per_worker if layout else None)
                 threads = worker_threads(execution, asked, [int(w["nthreads"]) for w in
                                                             client.scheduler_info()["workers"].values()])
@@ -217,7 +219,7 @@ def run_mosaic(request: MosaicRequest, tile_progress: TileProgress | None = None
                 job = TileJob(spec, input_path, plan, str(output_dir))
                 run_started = time.perf_counter()
                 records, retries, was_canceled = _run_tiles(client, job, todo, manifest, cluster.retries,
-                                                            tile_progress, canceled, log,
+                                                            tile_progress, is_canceled, log,
                                                             f"{execution.sha256[:8]}-{uuid.uuid4().hex[:6]}")
                 run_seconds = time.perf_counter() - run_started
         messages = (*notes, *plan.messages)
@@ -230,7 +232,7 @@ def run_mosaic(request: MosaicRequest, tile_progress: TileProgress | None = None
         if was_canceled:
             return MosaicResult(vrt_path=None, seconds=time.perf_counter() - started, canceled=True, **common)
         remove_stale_partials(output_dir / TILES_FOLDER)
-        vrt = build_vrt(output_dir, [manifest.records[t.name] for t in tiles], contract, setup.tags)
+        vrt = build_vrt(output_dir, [manifest.records[t.name] for t in tiles], contract, setup.tags, plan.info)
     return MosaicResult(vrt_path=str(vrt), seconds=time.perf_counter() - started, **common)
 
 

@@ -49,3 +49,30 @@ def test_a_worker_killed_mid_tile_and_the_job_still_completes(models: dict[str, 
     for record in records:
         assert file_digest(out / record["path"]) == record["sha256"]
     assert sorted(p.name for p in (out / "tiles").iterdir()) == sorted(f"{r['name']}.tif" for r in records)
+
+
+def test_two_rasters_far_apart_run_only_the_tiles_with_data(models: dict[str, Path], cluster: LocalCluster,
+                                                            tmp_path: Path) -> None:
+    """Issue 24: the gap between two far-apart rasters of one VRT is planned as no task (before: every super-tile of
+    the empty canvas ran), and the mosaic still covers the whole input, equal to the single-process run."""
+    from osgeo import gdal
+
+    from tests.fixtures.mosaic import TILE
+
+    codes = smooth_landcover(120, 100, seed=8)
+    a = write_tif(tmp_path / "a.tif", codes, nodata=0)
+    b = write_tif(tmp_path / "b.tif", codes[::-1].copy(), nodata=0,
+                  geotransform=(300000.0 + 30.0 * 900, 30.0, 0.0, 4150000.0 - 30.0 * 700, 0.0, -30.0))
+    gdal.BuildVRT(str(tmp_path / "both.vrt"), [str(a), str(b)]).FlushCache()
+    expected = single_process(models["landcover_to_rgb"], tmp_path / "both.vrt", tmp_path / "single.tif")
+    request = MosaicRequest(
+        output_dir=str(tmp_path / "out"), inputs=(str(tmp_path / "both.vrt"),),
+        model=ModelChoice(path=str(models["landcover_to_rgb"])),
+        settings=RunSettings(windowing=Windowing(window_px=WINDOW, overlap_px=OVERLAP)),
+        cluster=Cluster(scheduler=cluster.scheduler_address, tile_px=TILE, timeout_s=30))
+    result = run_mosaic(request)
+    canvas = (820 // TILE + 1) * (1000 // TILE + 1)  # (about: the super-tiles of the whole canvas)
+    assert result.ran <= 8 < canvas, (result.ran, canvas)
+    got = read_tif(result.vrt_path)
+    assert got.shape == expected.shape == (3, 820, 1000)
+    np.testing.assert_array_equal(got, expected)

@@ -142,7 +142,8 @@ CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("non-UTF-8 input name", _non_utf8_input, r"The input raster .*carte_\\xe9t\\xe9\.tif has a name that is not UTF-8 "
                                               r"text \(byte 0xe9\)"),
     ("non-UTF-8 output name", _non_utf8_output, r"The output .*r\\xe9sultat\.tif has a name that is not UTF-8 text"),
-    ("3-band image as DEM", lambda t: _terrain(t, _img(t)), r"has 3 bands; a DEM is one band of heights"),
+    ("3-band image as DEM", lambda t: _terrain(t, _img(t)),
+     r"has 3 bands \(colour imagery\?\); a DEM is one band of heights"),
     ("the land cover itself as DEM", lambda t: _terrain(t, t / "lc.tif"),
      r"The elevation raster .*lc\.tif is .*lc\.tif, which the land-cover input .* reads"),
     ("the land cover as DEM through GTIFF_DIR", lambda t: _terrain(t, f"GTIFF_DIR:1:{t / 'lc.tif'}"),

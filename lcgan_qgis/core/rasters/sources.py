@@ -154,11 +154,11 @@ def palette_reason(source: str) -> str | None:
 
 
 def check_elevation_source(elevation: str | Path, landcover: str | Path | None) -> None:
-    """The DEM must be one band of heights, and not the land cover itself (by any name).
+    """The DEM must be heights in its first band, and not the land cover itself (by any name).
 
     Raises:
-        InputRasterError: the DEM is a file the land-cover input reads, has several data bands (imagery), or is a
-            class map (a colour table or class names on a byte band).
+        InputRasterError: the DEM is a file the land-cover input reads, looks like colour imagery (three or more
+            data bands, or red/green/blue bands), or is a class map (a colour table or class names on a byte band).
     """
     from osgeo import gdal
 
@@ -181,10 +181,12 @@ def check_elevation_source(elevation: str | Path, landcover: str | Path | None) 
         first = bands[0] if bands else None
         classes = first is not None and first.DataType == gdal.GDT_Byte and (
             first.GetColorTable() is not None or bool(first.GetCategoryNames()))
+        colours = [b.GetColorInterpretation() for b in bands]
         dataset = None
-    if len(bands) > 1:
-        raise InputRasterError(f"The elevation raster {elevation} has {len(bands)} bands; a DEM is one band of heights "
-                               "(is this imagery?). Give a one-band elevation model (e.g. SRTM).")
+    imagery = len(bands) >= 3 or any(c in (gdal.GCI_RedBand, gdal.GCI_GreenBand, gdal.GCI_BlueBand) for c in colours)
+    if imagery:  # (a second band, e.g. a quality layer, is allowed: the first band holds the heights)
+        raise InputRasterError(f"The elevation raster {elevation} has {len(bands)} bands (colour imagery?); a DEM is "
+                               "one band of heights. Give a one-band elevation model (e.g. SRTM).")
     if classes:
         raise InputRasterError(f"The elevation raster {elevation} is a byte raster with a colour table or class names: "
                                "a class map, not heights. Give a one-band elevation model (e.g. SRTM).")

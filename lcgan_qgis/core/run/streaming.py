@@ -137,6 +137,17 @@ def has_valid_pixel(contract: ModelContract, plan: InputPlan, pixels: np.ndarray
     return bool(data.any())
 
 
+def region_has_data(reader: RasterReader, region: Window, plan: InputPlan, contract: ModelContract,
+                    strip_rows: int = 512) -> bool:
+    """Whether any pixel of ``region`` is one the model must translate (:func:`has_valid_pixel`), read in strips of
+    ``strip_rows`` (memory bounded by the region's width): a mosaic plans no task for a super-tile without data."""
+    for top in range(region.row_off, region.row_end, strip_rows):
+        strip = Window(region.col_off, top, region.width, min(strip_rows, region.row_end - top))
+        if has_valid_pixel(contract, plan, reader.read(strip, plan.bands), read_valid_mask(reader, strip, plan.bands)):
+            return True
+    return False
+
+
 def _put(out: queue.Queue, item: object, stop: threading.Event) -> None:
     """Queue ``item`` for the consumer; drop it once the consumer has stopped (a full queue must not block the
     read-ahead thread, or the consumer's ``join`` would wait for its timeout after an error or a cancel)."""
