@@ -65,6 +65,12 @@ def _model(work: Path) -> Path:
     return write_pointwise(work / "rgb_to_landcover.onnx", Direction.RGB_TO_LANDCOVER)
 
 
+def _model_choice(work: Path) -> str:
+    """The dock's model file: empty for the bundled model (what a new user sees), else the test model's path."""
+    model = _model(work)
+    return "" if model == bundled_model_path(Direction.RGB_TO_LANDCOVER) else str(model)
+
+
 def take(out_dir: Path, wait_s: int = 300) -> list[Path]:
     """Take every screenshot of :data:`SHOTS` into ``out_dir`` (PNG)."""
     for tool in ("xvfb-run", "xwd", "convert", "qgis"):
@@ -82,7 +88,7 @@ def take(out_dir: Path, wait_s: int = 300) -> list[Path]:
         runtime = os.pathsep.join(f"{m}={_site_folder(m)}" for m in RUNTIME_MODULES)
         env.update(QGIS=shutil.which("qgis") or "qgis", SCENE=str(REPO / "tools" / "screenshot_scene.py"),
                    WORK=str(work), OUT_DIR=str(out_dir), WAIT_S=str(wait_s), SHOTS=" ".join(SHOTS),
-                   LCGAN_SHOT_WORK=str(work), LCGAN_SHOT_INPUT=str(ZION_RGB), LCGAN_SHOT_MODEL=str(_model(work)),
+                   LCGAN_SHOT_WORK=str(work), LCGAN_SHOT_INPUT=str(ZION_RGB), LCGAN_SHOT_MODEL=_model_choice(work),
                    LCGAN_SHOT_OUTPUT=str(work / "zion_landcover.tif"), LCGAN_SHOT_RUNTIME=runtime)
         run = subprocess.run(["xvfb-run", "-a", "-s", f"-screen 0 {SCREEN}", "bash", "-c", GRAB], env=env,
                              capture_output=True, text=True, timeout=wait_s * len(SHOTS) + 120)

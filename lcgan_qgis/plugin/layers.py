@@ -132,14 +132,21 @@ def fits_direction(layer: Any, direction: Direction) -> bool:
 
 def band_names(layer: Any) -> list[tuple[int, str]]:
     """``(band, name)`` of the data bands the reader offers: a web layer's packed colours as Red, Green, Blue; a
-    file's bands by number and colour (``"Band 1 (Red)"``)."""
+    file's bands by number and colour (``"Band 1 (red)"``; a "gray" or undefined colour is left out, as it says
+    nothing of the band)."""
     if not isinstance(layer, QgsRasterLayer) or layer.dataProvider() is None:
         return []
     provider = layer.dataProvider()
     if is_packed_colour(provider):
         return [(1, "Red"), (2, "Green"), (3, "Blue")]
-    return [(band, provider.displayBandName(band) or f"Band {band}")
-            for band in range(1, data_band_count(provider) + 1)]
+    colours = {QgsRaster.ColorInterpretation.RedBand: "red", QgsRaster.ColorInterpretation.GreenBand: "green",
+               QgsRaster.ColorInterpretation.BlueBand: "blue"}
+    names = []
+    for band in range(1, data_band_count(provider) + 1):
+        colour = colours.get(provider.colorInterpretation(band))
+        name = provider.generateBandName(band)  # ("Band 1"; QGIS 3.22 has no band descriptions)
+        names.append((band, f"{name} ({colour})" if colour else name))
+    return names
 
 
 def default_bands(layer: Any) -> tuple[int, int, int] | None:

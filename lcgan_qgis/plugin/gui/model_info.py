@@ -31,9 +31,11 @@ def runs_on(device: str) -> str:
 
 
 def model_name(path: Path, direction: Direction) -> str:
-    """``"bundled, from the map only"`` for a bundled model, else the file's name."""
+    """``"bundled"``, ``"bundled, with relief"``... for a bundled model, else the file's name."""
     bundled = next((m for m in bundled_models() if m.path == path), None)
-    return f"bundled, {bundled.short}" if bundled is not None else path.name
+    if bundled is None:
+        return path.name
+    return "bundled" if bundled.direction is Direction.RGB_TO_LANDCOVER else f"bundled, {bundled.short}"
 
 
 def summary_html(contract: ModelContract, path: Path, wanted: Direction, device: str) -> str:
