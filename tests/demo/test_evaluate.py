@@ -430,6 +430,15 @@ def test_quick_realism_cli_on_a_models_folder_and_a_model_file(tmp_path: Path,
     crops = {c["class"]: c for c in report["crops"]["classes"]}
     assert crops["shrub"]["area"] == "heldout" and crops["water"]["area"] == "training_area"
     assert (tmp_path / "crops" / "shrub_1x.png").is_file() and (tmp_path / "crops" / "water_3x.png").is_file()
+    noisy = perfect_models(tmp_path / "noisy")  # the same colours plus a little of four noise channels
+    weight = np.full((3, len(SCHEME) + 4), 0.01, np.float32)
+    for code, centre in CENTROIDS.items():
+        weight[:, index(code)] = np.arctanh(np.array(centre, np.float32))
+    contract = default_contract(Direction.LANDCOVER_TO_RGB, noise_channels=4)
+    save(pointwise_model(contract, weight=weight), noisy / "landcover_to_rgb.onnx")
+    assert main(argv[:3] + [str(noisy)] + argv[4:-2]) == 0
+    row = json.loads((out / "realism_quick.json").read_text())["headline"]["map_only"]
+    assert min(row["seed_mean_abs_difference"]) > 0.5 and row["seed_layout_agreement"] > 0.95  # texture, not layout
     argv[3] = str(models / "landcover_to_rgb.onnx")
     assert main(argv[:-2] + ["--no-seeds"]) == 0
     assert set(json.loads((out / "realism_quick.json").read_text())["headline"]) == {"generator"}

@@ -11,15 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lcgan_qgis.core.model.contract import Direction
-from lcgan_qgis.core.model.runtime import load_model
-from tests.fixtures.onnx_factory import write_pointwise
 from training.evaluation.crops import best_crop, write_class_crops
 from training.evaluation.frechet import frechet_references
 from training.evaluation.periodic import peak_index
 from training.evaluation.realism import gaussian_blur
 from training.evaluation.relief import Hillshades, relief_correlation
-from training.evaluation.seeds import seed_diversity, seeded_copy
+from training.evaluation.seeds import seed_diversity
 
 HELDOUT = Path(__file__).resolve().parents[2] / "training" / "configs" / "zion_areas" / "heldout_south.geojson"
 
@@ -133,14 +130,6 @@ def test_seed_diversity_of_known_renders() -> None:
     rgb10 = np.minimum(rgb, 245)  # so that +10 never clips
     diff = seed_diversity({1: (rgb10, lc, ok), 2: (np.minimum(brighter, rgb10 + 10), other_lc, ok)}, ok)
     assert diff["mean_abs_difference"] == [10.0, 10.0, 10.0] and diff["layout_agreement"] == 0.75
-
-
-def test_seeded_copy_changes_only_the_noise_seed(tmp_path: Path) -> None:
-    model = write_pointwise(tmp_path / "landcover_to_rgb.onnx", Direction.LANDCOVER_TO_RGB)
-    copy = seeded_copy(model, 12345, tmp_path)
-    with load_model(model, device="cpu") as a, load_model(copy, device="cpu") as b:
-        assert b.contract.noise_seed == 12345
-        assert a.contract.to_dict() | {"noise_seed": 12345} == b.contract.to_dict()
 
 
 # -- crops -------------------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import numpy as np
 import rasterio
 
 from lcgan_qgis.core.errors import InputRasterError, OutputError
-from lcgan_qgis.core.run.settings import Execution, ModelChoice, RunSettings, Terrain, Windowing
+from lcgan_qgis.core.run.settings import Execution, ModelChoice, Rendering, RunSettings, Terrain, Windowing
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +76,10 @@ def write_image(path: Path, pixels: np.ndarray, like: Raster, nodata: float = 0.
 
 def translate_file(model_path: Path, input_path: Path, output_path: Path, device: str = "auto",
                    overlap_px: int | None = None, window_px: int | None = None, precision: str = "auto",
-                   elevation_path: Path | None = None) -> dict[str, Any]:
+                   elevation_path: Path | None = None, seed: int = 0) -> dict[str, Any]:
     """Run one model over one raster through the plugin's job; returns what it reports (provider, seconds...).
+
+    ``seed``: the run's texture seed (``Rendering.seed``; models without noise channels ignore it).
 
     Raises:
         LcganError: the core's specific error (model, input, output).
@@ -93,6 +95,7 @@ def translate_file(model_path: Path, input_path: Path, output_path: Path, device
             execution=Execution(device=device, precision=precision),
             windowing=Windowing(overlap_px=overlap_px, window_px=window_px),
             terrain=Terrain(elevation_path=str(elevation_path) if elevation_path else None),
+            rendering=Rendering(seed=seed),
         ),
         input_path=str(input_path),
     )

@@ -30,7 +30,7 @@ from lcgan_qgis.core.errors import InputRasterError, ModelFileError
 from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.core.model.scheme import ClassScheme
 from lcgan_qgis.core.resources import bundled_model_path
-from lcgan_qgis.core.run.engine import DEFAULT_WINDOW_PX
+from lcgan_qgis.core.run.settings import DEFAULT_WINDOW_PX
 
 from .judge import Judge
 from .measures import ground_of, headline, measure_generators

@@ -1,9 +1,9 @@
 """Seed diversity of a land cover -> RGB generator: two noise seeds, how different the texture, how equal the layout.
 
-The generator paints texture from position-keyed noise (:mod:`lcgan_qgis.core.run.noise`) whose stream is set by
-the contract's ``noise_seed``. Until the run request carries a seed of its own, each seed runs a copy of the model
-whose contract names that seed (:func:`seeded_copy`; the weights are untouched), through the plugin's job like every
-evaluated model. Measured per area of a mask:
+The generator paints texture from position-keyed noise (:mod:`lcgan_qgis.core.run.noise`); the run's seed
+(``Rendering.seed``, the ``SEED`` users set) offsets its stream. The generator runs once per seed through the
+plugin's job, at the precision a user gets; an RGB -> land cover model (the reader) reads both renders. Measured
+inside a mask:
 
 * ``mean_abs_difference``: mean absolute difference between the two renders, per band, on the 0-255 display scale
   the generator writes (0 = the seed changes nothing);
@@ -13,44 +13,24 @@ evaluated model. Measured per area of a mask:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from lcgan_qgis.core.model.contract import METADATA_KEY, Radiometry
+from lcgan_qgis.core.model.contract import Radiometry
 
 from .rasters import Raster, read_raster, translate_file, write_image
 from .scores import generated_to_image_units
 
 
-def seeded_copy(model_path: Path, seed: int, folder: Path) -> Path:
-    """A copy of the ONNX model in ``folder`` whose contract's ``noise_seed`` is ``seed`` (weights unchanged)."""
-    import onnx
-
-    model = onnx.load(str(model_path))
-    for prop in model.metadata_props:
-        if prop.key == METADATA_KEY:
-            contract = json.loads(prop.value)
-            contract["noise_seed"] = int(seed)
-            prop.value = json.dumps(contract, sort_keys=True)
-    path = Path(folder) / f"{model_path.stem}.seed{seed}.onnx"
-    onnx.save(model, str(path))
-    return path
-
-
 def render_seeds(model_path: Path, landcover_path: Path, like: Raster, radiometry: Radiometry,
                  reader_path: Path, work: Path, seeds: tuple[int, int] = (1, 2), elevation_path: Path | None = None,
                  device: str = "cpu") -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per seed: ``(generated uint8 (3, rows, cols), reader's land-cover codes (rows, cols), valid)``.
-
-    Both seeds run in fp32 (a copied model has no int8 sibling), so precision cannot differ between them.
-    """
+    """Per seed: ``(generated uint8 (3, rows, cols), reader's land-cover codes (rows, cols), valid)``."""
     out = {}
     for seed in seeds:
-        copy = seeded_copy(model_path, seed, work)
         rgb_path = work / f"seed{seed}_rgb.tif"
-        translate_file(copy, landcover_path, rgb_path, device, precision="fp32", elevation_path=elevation_path)
+        translate_file(model_path, landcover_path, rgb_path, device, elevation_path=elevation_path, seed=seed)
         rgb = read_raster(rgb_path)
         units = generated_to_image_units(rgb.pixels[:3], radiometry)
         dn_path = work / f"seed{seed}_rgb_units.tif"
@@ -59,7 +39,6 @@ def render_seeds(model_path: Path, landcover_path: Path, like: Raster, radiometr
         translate_file(reader_path, dn_path, lc_path, device)
         lc = read_raster(lc_path)
         out[seed] = (rgb.pixels[:3], lc.pixels[0], rgb.valid & lc.valid)
-        copy.unlink()
     return out
 
 
