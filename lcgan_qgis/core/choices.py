@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .direction import Direction
 from .errors import DeviceError
-from .model.contract import RADIOMETRY_MODES, Direction
 
 #: What every interface calls each direction (dock, Processing display names, messages that point to the other one).
 DIRECTION_LABELS = {
@@ -57,7 +57,10 @@ MIN_TILE_PX, MAX_TILE_PX = 64, 65536
 #: file is half the size while inputs, outputs and compute stay float32 (:mod:`lcgan_qgis.tooling.weight_storage`).
 WEIGHT_STORAGES = ("fp32", "fp16")
 
-#: Radiometry choices of a run: ``None`` keeps the model's own mode; the modes are the contract's.
+#: How imagery values are scaled (:class:`~lcgan_qgis.core.model.radiometry.Radiometry`): ``percentile``, each
+#: raster's own percentile stretch; ``fixed``, the training imagery's values.
+RADIOMETRY_MODES = ("percentile", "fixed")
+#: Radiometry choices of a run: ``None`` keeps the model's own mode.
 RADIOMETRY_CHOICES: tuple[str | None, ...] = (None, *RADIOMETRY_MODES)
 RADIOMETRY_LABELS: dict[str | None, str] = {
     None: "model default",

@@ -28,11 +28,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 import numpy as np
 
+from ..direction import Direction
 from ..errors import ContractError, ModelFileError, SchemeError
 from .radiometry import RADIOMETRY_MODES, STRETCH_PERCENTILES, Radiometry, to_uint8
 from .scheme import ClassScheme
@@ -52,21 +52,6 @@ LIMITS = {  # largest value each integer key may take (beyond: a broken or hosti
 __all__ = ["CONTRACT_VERSION", "INPUT_NAME", "METADATA_KEY", "OUTPUT_NAME", "RADIOMETRY_MODES", "STRETCH_PERCENTILES",
            "Direction", "ModelContract", "Radiometry", "json_depth", "to_uint8"]
 OUTPUT_TOLERANCE = 1e-3  # rounding allowed beyond the output range (int8 models, fused kernels)
-
-
-class Direction(str, Enum):
-    """Which way a model translates."""
-
-    LANDCOVER_TO_RGB = "landcover_to_rgb"
-    RGB_TO_LANDCOVER = "rgb_to_landcover"
-
-    @classmethod
-    def parse(cls, value: Any) -> Direction:
-        try:
-            return cls(value)
-        except ValueError:
-            choices = ", ".join(d.value for d in cls)
-            raise ContractError(f"Unknown direction {value!r}; choose one of: {choices}.") from None
 
 
 def json_depth(value: Any) -> int:

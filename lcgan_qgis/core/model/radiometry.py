@@ -10,10 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from ..choices import RADIOMETRY_MODES
 from ..errors import ContractError
-
-RADIOMETRY_MODES = ("percentile", "fixed")
-
 
 #: The percentile stretch of imagery (low and high percentile mapped to -1 and +1): the radiometry's default, the
 #: training data's, the realism measures' and the benchmark's.
