@@ -32,6 +32,7 @@ SETTLE_MS = 2500
 WORK = Path(os.environ["LCGAN_SHOT_WORK"])
 LEGEND_HEIGHT_PX = 360  # the Layers panel's top: the result group and its legend
 DOCK_WIDTH_PX = 330  # about what QGIS gives a new panel beside the Layers panel
+LAYERS_WIDTH_PX = 400  # wide enough for a result's name (input, direction, model)
 
 
 def _geometry(widget: QWidget, max_height: int | None = None) -> str:
@@ -121,7 +122,7 @@ class Scene:
         self.plugin.action.setChecked(True)
         dock = self.plugin.dock
         layers_panel = self.window.findChild(QDockWidget, "Layers")
-        self.window.resizeDocks([dock, layers_panel], [DOCK_WIDTH_PX, 300], Qt.Orientation.Horizontal)
+        self.window.resizeDocks([dock, layers_panel], [DOCK_WIDTH_PX, LAYERS_WIDTH_PX], Qt.Orientation.Horizontal)
         dock.set_direction(Direction.RGB_TO_LANDCOVER)
         dock.layer_combo.setLayer(self.layer)
         dock.model_widget.setFilePath(os.environ.get("LCGAN_SHOT_MODEL", ""))

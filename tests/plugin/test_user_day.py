@@ -196,6 +196,11 @@ def test_the_ui_speaks_an_analysts_language(iface, qtbot, lcgan) -> None:
     dock.set_direction(Direction.RGB_TO_LANDCOVER)
     dock.options_box.setCollapsed(False)  # (unfolding showed every row again, the sun's too)
     assert not any(spin.isVisibleTo(dock) for _label, spin in dock.sun_spins)
+    dock.options_box.setCollapsed(False)  # again, and the panel hidden and shown: QGIS's box shows its rows again
+    dock.hide()
+    dock.show()
+    assert not any(spin.isVisibleTo(dock) for _label, spin in dock.sun_spins)
+    assert not dock.min_area_spin.isVisibleTo(dock)  # (polygons are off)
     assert dock.radiometry_combo.isVisibleTo(dock)
     assert dock.options_box.layout().rowWrapPolicy() == dock.options_box.layout().RowWrapPolicy.WrapAllRows
 

@@ -47,7 +47,7 @@ from .deps_dialog import InstallDialog, copy_diagnostics
 from .dock_state import DockState
 from .input_box import InputBox
 from .model_info import ModelInfoBox
-from .options import OptionsBox
+from .options import OptionsBox, set_shown
 from .output_box import OutputBox
 from .scenario_panel import ScenarioPanel
 from .terrain_box import TerrainBox
@@ -211,15 +211,15 @@ class LcganDock(QgsDockWidget):
         rgb_input = self.direction is Direction.RGB_TO_LANDCOVER
         for widget in (self.bands_label, self.bands_row, self.confidence_check, self.radiometry_label,
                        self.radiometry_combo, self.polygons_check, self.all_classes_check):
-            widget.setVisible(rgb_input)
+            set_shown(widget, rgb_input)
         for widget in (self.terrain_box, *(w for pair in self.sun_spins for w in pair)):
-            widget.setVisible(not rgb_input)
+            set_shown(widget, not rgb_input)
         self._polygons_changed()
 
     def _polygons_changed(self, *_args: object) -> None:
         shown = self.direction is Direction.RGB_TO_LANDCOVER and self.polygons_check.isChecked()
-        self.min_area_label.setVisible(shown)
-        self.min_area_spin.setVisible(shown)
+        set_shown(self.min_area_label, shown)
+        set_shown(self.min_area_spin, shown)
 
     def _refresh_layer_filter(self, *_args: object) -> None:
         self.input_box.refresh_filter(self.direction)

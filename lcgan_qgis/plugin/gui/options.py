@@ -31,6 +31,18 @@ from ...installer.status import check_openvino
 SUN_FIELDS = (("Sun azimuth", 359.9, "clockwise from north"), ("Sun elevation", 90.0, "above the horizon"))
 
 
+#: The property QgsCollapsibleGroupBox sets on its children when it folds, to show them again when it unfolds.
+GROUP_BOX_HIDE_KEY = "CollGrpBxHide"
+
+
+def set_shown(widget: QWidget, shown: bool) -> None:
+    """Show or hide ``widget`` for good: a hidden row of a QgsCollapsibleGroupBox is not shown again when the box
+    unfolds (it shows every child it hid, even on a repeated unfold or when its panel is shown again)."""
+    widget.setVisible(shown)
+    if not shown:
+        widget.setProperty(GROUP_BOX_HIDE_KEY, False)
+
+
 def choice_combo(values: tuple, labels: dict, helps: dict) -> QComboBox:
     """A combo box of ``values`` shown by their short ``labels``, each item's tooltip its ``helps`` line."""
     combo = QComboBox()
@@ -73,9 +85,9 @@ class OptionsBox(QgsCollapsibleGroupBox):
         self._add_backend_rows(options)
         self.radiometry_combo = choice_combo(RADIOMETRY_CHOICES, RADIOMETRY_LABELS, RADIOMETRY_HELP)
         self.radiometry_combo.setToolTip("How image values map to the model's range; each choice explains itself.")
-        self.radiometry_label = QLabel("Radiometry")
+        self.radiometry_label = QLabel("Image values")
         options.addRow(self.radiometry_label, self.radiometry_combo)
-        self.check_gsd = QCheckBox("Resample to model GSD")
+        self.check_gsd = QCheckBox("Resample to the model's resolution")
         self.check_gsd.setToolTip(f"When the layer's pixel size differs from the model's by more than "
                                   f"{GSD_TOLERANCE * 100:g} %, translate at the model's resolution and resample the "
                                   "result back to the layer's grid. Layers in degrees are measured on the ground.")
@@ -106,10 +118,10 @@ class OptionsBox(QgsCollapsibleGroupBox):
             f"of land-cover pixels (>= {MIN_PSNR_DB:g} dB for imagery) against fp32 on the model's calibration "
             "windows, else fp32."
         )
-        options.addRow("Precision", self.precision_combo)
+        options.addRow("Speed / precision", self.precision_combo)
         self.backend_combo = choice_combo(BACKENDS, BACKEND_LABELS, BACKEND_HELP)
         self.backend_combo.setToolTip("Which inference library runs the model; each choice explains itself.")
-        options.addRow("Backend", self.backend_combo)
+        options.addRow("Inference library", self.backend_combo)
         self.openvino_label = QLabel()  # filled when the box is first unfolded (OpenVINO is imported to ask it)
         self.openvino_label.setWordWrap(True)
         self.openvino_button = QPushButton("Install OpenVINO…")
@@ -141,4 +153,4 @@ class OptionsBox(QgsCollapsibleGroupBox):
         """Say whether the optional OpenVINO backend runs here, with the Install button when it does not."""
         status = check_openvino()
         self.openvino_label.setText(status.summary if status.ok else status.problem)
-        self.openvino_button.setVisible(bool(status.missing))
+        set_shown(self.openvino_button, bool(status.missing))
