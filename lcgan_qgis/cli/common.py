@@ -51,6 +51,14 @@ def _bands(text: str) -> tuple[int, ...]:
     return bands
 
 
+def model_command(sub: argparse._SubParsersAction, name: str, help_text: str,
+                  model_help: str = "lcgan .onnx model") -> argparse.ArgumentParser:
+    """The parser of a command that works on one model file (``--model``, required)."""
+    parser = sub.add_parser(name, help=help_text)
+    parser.add_argument("--model", required=True, help=model_help)
+    return parser
+
+
 def add_path_options(parser: argparse.ArgumentParser) -> None:
     """``--precision`` and ``--backend``: the execution path."""
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_calibration_options, check_windows
+from .common import add_calibration_options, check_windows, model_command
 
 NAME = "gates"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(NAME, help="measure every backend x precision against fp32 on calibration windows and "
-                                       "write the fidelity record M.fidelity.json that precision 'auto' reads")
-    parser.add_argument("--model", required=True, help="the float model (its int8 sibling is measured too)")
+    parser = model_command(sub, NAME, "measure every backend x precision against fp32 on calibration windows and "
+                           "write the fidelity record M.fidelity.json that precision 'auto' reads",
+                           "the float model (its int8 sibling is measured too)")
     parser.add_argument("--calibration", required=True, help="a real raster of the model's input kind")
     add_calibration_options(parser)
 

@@ -8,7 +8,16 @@ import contextlib
 import logging
 import sys
 
-from .common import add_run_options, canceled_exit, printable, run_settings, say, stop_signals, tile_bar
+from .common import (
+    add_run_options,
+    canceled_exit,
+    model_command,
+    printable,
+    run_settings,
+    say,
+    stop_signals,
+    tile_bar,
+)
 
 NAME = "translate-mosaic"
 
@@ -16,9 +25,9 @@ NAME = "translate-mosaic"
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ..mosaic.request import DEFAULT_RETRIES, DEFAULT_TILE_PX, DEFAULT_TIMEOUT_S
 
-    parser = sub.add_parser(NAME, help="translate a raster of any size on a Dask cluster (local or existing) into "
-                            "Cloud Optimized GeoTIFF tiles and a VRT; resumable (docs/mosaic.md)")
-    parser.add_argument("--model", required=True, help="lcgan .onnx model (a path every worker can read)")
+    parser = model_command(sub, NAME, "translate a raster of any size on a Dask cluster (local or existing) into "
+                           "Cloud Optimized GeoTIFF tiles and a VRT; resumable (docs/mosaic.md)",
+                           "lcgan .onnx model (a path every worker can read)")
     parser.add_argument("--input", required=True, nargs="+",
                         help="raster(s) or folder(s) of rasters: any GDAL path, a VRT, /vsicurl/..., /vsis3/...")
     parser.add_argument("--output-dir", required=True, help="folder for tiles/, manifest.jsonl and mosaic.vrt")

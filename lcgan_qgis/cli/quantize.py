@@ -6,15 +6,14 @@ import argparse
 import sys
 
 from ..core.choices import WEIGHT_STORAGES
-from .common import add_calibration_options, check_windows, need_onnx
+from .common import add_calibration_options, check_windows, model_command, need_onnx
 from .gates import run as run_gates
 
 NAME = "quantize"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(NAME, help="write an int8 (QDQ, per-channel) copy of a model, calibrated on a raster")
-    parser.add_argument("--model", required=True)
+    parser = model_command(sub, NAME, "write an int8 (QDQ, per-channel) copy of a model, calibrated on a raster")
     parser.add_argument("--calibration", required=True, help="a real raster of the model's input kind")
     parser.add_argument("--output", required=True)
     add_calibration_options(parser)

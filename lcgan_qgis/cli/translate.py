@@ -5,14 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import add_run_options, canceled_exit, note, progress_bar, run_settings, say, stop_signals
+from .common import (
+    add_run_options,
+    canceled_exit,
+    model_command,
+    note,
+    progress_bar,
+    run_settings,
+    say,
+    stop_signals,
+)
 
 NAME = "translate"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(NAME, help="translate a raster with an lcgan ONNX model")
-    parser.add_argument("--model", required=True, help="lcgan .onnx model")
+    parser = model_command(sub, NAME, "translate a raster with an lcgan ONNX model")
     parser.add_argument("--input", required=True, help="input raster (any GDAL format)")
     parser.add_argument("--output", required=True, help="output GeoTIFF")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")

@@ -6,15 +6,15 @@ import argparse
 import sys
 
 from ..core.choices import WEIGHT_STORAGES
-from .common import add_calibration_options, check_windows, need_onnx, printable
+from .common import add_calibration_options, check_windows, model_command, need_onnx, printable
 
 NAME = "weights"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(NAME, help="store a model's weights as float16 (half the file; compute stays float32) "
-                                       "or float32, in place; checked against the file as it was first")
-    parser.add_argument("--model", required=True, help="an lcgan .onnx model (float or int8)")
+    parser = model_command(sub, NAME, "store a model's weights as float16 (half the file; compute stays float32) or "
+                           "float32, in place; checked against the file as it was first",
+                           "an lcgan .onnx model (float or int8)")
     parser.add_argument("--storage", choices=WEIGHT_STORAGES, default="fp16",
                         help="fp16 (default): large weight tensors as float16 behind Casts to float32; fp32: back to "
                              "float32 initializers (with the float16 values)")
