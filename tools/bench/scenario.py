@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .measures import CACHE, REPO, ZION, load, read
+from .measures import CACHE, REPO, ZION, cpu_seconds, load, read
 
 FOREST = (41, 42, 43)
 DEVELOPED = (21, 22, 23, 24)
@@ -98,8 +98,10 @@ def readback(rgb_model: Any, image: Path, out: Path) -> np.ndarray:
 
 
 def measure(lc_path: Path, polygons: Path, to_class: int, from_classes: Sequence[int], folder: Path,
-            threads: int = 1, precision: str = "auto", check_readback: bool = True) -> dict[str, Any]:
-    """Full render of the base, the scenario (that render given), the full render of the changed map; checks."""
+            threads: int = 1, precision: str = "auto", check_readback: bool = True,
+            repeats: int = 3) -> dict[str, Any]:
+    """The full render of the changed map, then ``repeats`` times the full render of the base and the scenario
+    (that render given), alternated (medians reported); checks."""
     from lcgan_qgis.core.model.contract import Direction
     from lcgan_qgis.core.model.runtime import load_model
     from lcgan_qgis.core.rasters.gdal_io import GdalReader
@@ -113,22 +115,26 @@ def measure(lc_path: Path, polygons: Path, to_class: int, from_classes: Sequence
     model = load_model(bundled_model_path(Direction.LANDCOVER_TO_RGB), "cpu", threads, precision)
     base_rgb, scenario, changed_rgb = folder / "base_rgb.tif", folder / "scenario.tif", folder / "changed_rgb.tif"
     loads = [load()]
+    request = ScenarioRequest(str(scenario), str(lc_path), polygons_path=str(polygons), to_class=to_class,
+                              from_classes=tuple(from_classes), base_render_path=str(base_rgb), settings=settings)
     with GdalReader(lc_path) as reader:
-        t0 = time.perf_counter()
-        full = translate(model, reader, base_rgb, TranslateOptions(settings=settings))
-        full_s = time.perf_counter() - t0
-        loads.append(load())
         with PolygonChange(reader, str(polygons), to_class, None, from_classes, model.contract.scheme) as burnt, \
                 GdalReader(burnt.path) as changed:
             translate(model, changed, changed_rgb, TranslateOptions(settings=settings))
             changed_codes = changed.read(reader_window(changed), (1,))[0]
-    loads.append(load())
-    t0 = time.perf_counter()
-    result = run_scenario(ScenarioRequest(str(scenario), str(lc_path), polygons_path=str(polygons), to_class=to_class,
-                                          from_classes=tuple(from_classes), base_render_path=str(base_rgb),
-                                          settings=settings), model=model)
-    scenario_s = time.perf_counter() - t0
-    loads.append(load())
+        fulls, scenarios = [], []
+        for _ in range(repeats):  # alternated, so both see the same share of the other jobs' load
+            t0, c0 = time.perf_counter(), cpu_seconds()
+            full = translate(model, reader, base_rgb, TranslateOptions(settings=settings))
+            fulls.append((time.perf_counter() - t0, cpu_seconds() - c0))
+            loads.append(load())
+            t0, c0 = time.perf_counter(), cpu_seconds()
+            result = run_scenario(request, model=model)  # (the first one measures the receptive field)
+            scenarios.append((time.perf_counter() - t0, cpu_seconds() - c0, result.render_seconds))
+            loads.append(load())
+    full_s, full_cpu = (float(np.median([f[i] for f in fulls])) for i in (0, 1))
+    scenario_s, scenario_cpu = (float(np.median([f[i] for f in scenarios])) for i in (0, 1))
+    render_s = float(np.median([f[2] for f in scenarios]))
     got, before, after = read(scenario), read(base_rgb), read(changed_rgb)
     mask = read(folder / "scenario_change.tif")[0]
     outside = mask == 0
@@ -141,8 +147,14 @@ def measure(lc_path: Path, polygons: Path, to_class: int, from_classes: Sequence
         "windows_run": result.windows_run, "windows_total": result.windows_total,
         "full_render_s": round(full_s, 2), "full_render_tiles": full.tiles, "scenario_s": round(scenario_s, 2),
         "time_ratio": round(scenario_s / full_s, 3),
-        "scenario_render_s": round(result.render_seconds, 2),  # the engine's part (windows touching the margin)
-        "render_ratio": round(result.render_seconds / full_s, 3),
+        # process CPU seconds: less sensitive than wall time to the other jobs on the shared cores
+        "full_render_cpu_s": round(full_cpu, 2), "scenario_cpu_s": round(scenario_cpu, 2),
+        "cpu_ratio": round(scenario_cpu / full_cpu, 3),
+        "scenario_render_s": round(render_s, 2),  # the engine's part (windows touching the margin)
+        "render_ratio": round(render_s / full_s, 3),
+        "repeats": repeats, "first_scenario_s_with_probe": round(scenarios[0][0], 2),
+        "runs_wall_cpu_s": {"full": [[round(x, 2) for x in f] for f in fulls],
+                            "scenario": [[round(x, 2) for x in f[:2]] for f in scenarios]},
         "outside_margin_bit_identical": bool(np.array_equal(got[:, outside], before[:, outside])),
         "outside_px": int(outside.sum()),
         "equals_full_render_of_changed_map": bool(np.array_equal(got, after)),
@@ -242,7 +254,7 @@ def zion(out: Path | None, png: Path | None, folder: Path) -> dict[str, Any]:
     return row
 
 
-def bench_row(size: int, folder: Path) -> dict[str, Any]:
+def bench_row(size: int, folder: Path, repeats: int = 1) -> dict[str, Any]:
     """1 % of a ``size`` px map (the Zion NLCD mirrored) changed: a central square turned to 22."""
     from lcgan_qgis.core.rasters.gdal_io import GdalReader
 
@@ -254,7 +266,7 @@ def bench_row(size: int, folder: Path) -> dict[str, Any]:
     side = int(round(size * 0.1))
     with GdalReader(lc) as reader:
         polygons = square_polygons(reader.info, (size - side) // 2, (size - side) // 2, side, folder / "square.gpkg")
-    return measure(lc, polygons, 22, (), folder, check_readback=False)
+    return measure(lc, polygons, 22, (), folder, check_readback=False, repeats=repeats)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -266,6 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     z.add_argument("--keep", type=Path, default=None, help="keep the rasters in this folder")
     r = sub.add_parser("row")
     r.add_argument("--size", type=int, default=4096)
+    r.add_argument("--repeats", type=int, default=1, help="full render / scenario pairs, alternated (medians)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if not ZION.is_dir():
@@ -279,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 folder = args.keep
             row = zion(args.out, args.picture, folder)
         else:
-            row = bench_row(args.size, folder)
+            row = bench_row(args.size, folder, args.repeats)
     print(json.dumps(row, indent=1))
     return 0
 
