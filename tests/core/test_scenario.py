@@ -259,3 +259,18 @@ def test_terrain_aware_scenario_reads_the_dem_like_a_full_render(scene: dict[str
     assert result.base_rendered and result.margin_px >= 88
     assert np.array_equal(read_tif(tmp_path / "s.tif"), read_tif(tmp_path / "full.tif"))
     assert gdal.Open(str(tmp_path / "s.tif")).GetMetadata()["LCGAN_ELEVATION"] == "dem.tif"
+
+
+def test_the_seam_measure_along_a_mask_edge_sees_a_step_and_nothing_else() -> None:
+    from tools.bench.scenario import forest_square, margin_seam_ratio
+
+    rng = np.random.default_rng(2)
+    img = rng.normal(128, 10, (3, 120, 140))
+    inside = np.zeros((120, 140), bool)
+    inside[30:90, 40:100] = True
+    assert margin_seam_ratio(img, inside) == pytest.approx(1.0, abs=0.1)
+    stepped = img + 25 * inside  # a pasted patch 25 DN brighter: a seam along its edge
+    assert margin_seam_ratio(stepped, inside) > 1.8
+    codes = np.full((100, 100), 52, np.uint8)
+    codes[60:80, 10:30] = 42
+    assert forest_square(codes, None, 0.04) == (60, 10, 20)  # 400 forest px = 4 % of the map
