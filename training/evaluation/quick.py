@@ -7,8 +7,8 @@
 * :func:`measure_run`, for ablation tables: exports a run's last checkpoint and measures RGB -> land cover through
   the plugin's engine on the paired Zion scene at 128, 256 and 512 px windows (accuracy inside the held-out
   polygons, the share of pixels that change between window sizes), land cover -> RGB at 256 and 512 px windows
-  (PSNR between them), the checkerboard index of the generated imagery and its local texture, both against the real
-  imagery of the held-out area.
+  (PSNR between them), the checkerboard index, the peak index, the relief ratio and the local texture of the
+  generated imagery, against the real imagery of the held-out area.
 """
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ from lcgan_qgis.core.resources import bundled_model_path
 from ..areas import load_areas
 from .crops import write_class_crops
 from .measures import QUICK_TWO_SAMPLE, ground_of, headline, measure_generators
+from .periodic import peak_index
 from .plots import codes_to_rgb, image_to_display
 from .rasters import area_mask, read_raster, shown_path, translate_file
 from .realism import checkerboard_index, local_std, percentile_stretch
+from .relief import relief_correlation
 from .scores import clip_to_radiometry, generated_to_image_units
 from .two_sample import TwoSampleConfig
 
@@ -166,6 +168,12 @@ def measure_run(run_dir: str | Path, data_dir: str | Path, heldout: str | Path, 
     for name, image in (("generated", gens[512]), ("real", real)):
         std, ok = local_std(percentile_stretch(image, mask), mask)
         out[f"local_std_{name}"] = float(std[:, ok & mask].mean())
+    out["peak_index"] = peak_index(gens[512], real, mask)["index"]  # issue 22's measures that need no reference
+    if (data_dir / DEM_FILE).is_file():
+        with rasterio.open(data_dir / DEM_FILE) as ds:
+            elevation = ds.read(1, masked=True).astype(np.float64).filled(np.nan)
+            pixel_m = (abs(ds.transform.a), abs(ds.transform.e))
+        out["relief_ratio"] = relief_correlation(gens[512], real, elevation, mask, pixel_m)["ratio"]
     (run_dir / "measures.json").write_text(json.dumps(out, indent=1), encoding="utf-8")
     return out
 
