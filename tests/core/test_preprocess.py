@@ -33,10 +33,12 @@ def test_bad_landcover(rgb_model: Model, tmp_path: Path, case: str, make, nodata
 
 
 def test_unknown_codes_are_listed_with_counts(rgb_model: Model, tmp_path: Path) -> None:
+    """Codes outside the scheme and outside the NLCD legend (an NLCD code the model never saw is read as its
+    group's nearest code instead: core/model/scheme.py::unseen_code_substitutes)."""
     codes = landcover(60, 60)
-    codes[0, :7] = 12
+    codes[0, :7] = 13
     codes[1, :3] = 200
-    with pytest.raises(InputRasterError, match=r"2 value\(s\) are not codes .*12 \(7 px\), 200 \(3 px\)"):
+    with pytest.raises(InputRasterError, match=r"2 value\(s\) are not codes .*13 \(7 px\), 200 \(3 px\)"):
         translate(rgb_model, ArrayReader(codes), tmp_path / "out.tif")
     assert list(tmp_path.iterdir()) == []
 
