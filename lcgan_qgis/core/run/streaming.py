@@ -6,9 +6,11 @@ window, the part of it the next window in the strip overlaps (``carry``) and the
 (``band``, as wide as the windows' span but only ``overlap`` rows high). Pixels no later window touches are final:
 they are post-processed, cut to the region being written (:class:`Crop`) and handed to a
 :class:`~lcgan_qgis.core.rasters.output.RowSink` that writes whole block rows. Memory therefore depends on the window
-size,
-the overlap and the raster width, never on its height. :func:`lcgan_qgis.core.run.engine.translate_region` owns the
-plan, the writers and the result.
+size, the overlap and the region's width, never its height; a region wider than :data:`MAX_STRIP_WIDTH_PX` runs in
+vertical stripes (each with the whole grid's windows and weights over it), so memory stays bounded for any width.
+Windows without a valid pixel skip the model (:func:`has_valid_pixel`), and every batch runs under a
+:class:`~lcgan_qgis.core.run.watchdog.Watchdog`. :func:`lcgan_qgis.core.run.engine.translate_region` owns the plan,
+the writers and the result.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -198,11 +201,58 @@ def _batches(items: Iterator[_Item], batch_size: int) -> Iterator[list[_Item]]:
         yield pending
 
 
+#: A region wider than this is run in vertical stripes of :data:`STRIPE_PX` (each with the whole grid's windows and
+#: weights over it: the pixels are the same), so memory follows the stripe, not the raster's width.
+MAX_STRIP_WIDTH_PX = 16384
+STRIPE_PX = 8192  # (a multiple of the writer's 256 px blocks: each stripe writes whole blocks)
+
+
+class _Shifted:
+    """A writer seen from a stripe: its column 0 is ``col_off`` of the output."""
+
+    def __init__(self, writer: GeoTiffWriter, col_off: int) -> None:
+        self.writer, self.col_off = writer, col_off
+
+    def write(self, row_off: int, col_off: int, pixels: np.ndarray) -> None:
+        self.writer.write(row_off, col_off + self.col_off, pixels)
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+
 def run_windows(model: Model, reader: RasterReader, tiling: Tiling, plan: InputPlan, batch_size: int, region: Window,
                 cells: list[tuple[int, int, bool]], writers: list[GeoTiffWriter], aoi: AreaOfInterest | None,
                 report: Callable[[float], None], canceled: Callable[[], bool], to_run: int) -> bool:
     """The streaming loop over ``tiling`` (the windows touching ``region``); writes ``region``'s pixels; returns
-    False when cancelled."""
+    False when cancelled. A region wider than :data:`MAX_STRIP_WIDTH_PX` runs stripe by stripe."""
+    guard = Watchdog(model, canceled)  # (inference where a cancel or a time limit can stop it)
+    check_batch(model, batch_size)
+    stripes = [(tiling, region, cells)]
+    if region.width > MAX_STRIP_WIDTH_PX:
+        stripes = []
+        for c0 in range(region.col_off, region.col_end, STRIPE_PX):
+            part = Window(c0, region.row_off, min(STRIPE_PX, region.col_end - c0), region.height)
+            sub = tiling.covering(part)
+            stripes.append((sub, part, [(r, c, aoi is None or aoi.touches(sub.window(r, c)))
+                                        for r in range(sub.rows.count) for c in range(sub.cols.count)]))
+    total, seen = sum(len(c) for _t, _p, c in stripes), [0]
+
+    def progress(n: int) -> None:
+        seen[0] += n
+        report(min(seen[0] / max(total, 1), 0.999))
+
+    for sub, part, sub_cells in stripes:
+        shifted = [_Shifted(w, part.col_off - region.col_off) for w in writers] if len(stripes) > 1 else writers
+        if not _run_stripe(model, guard, reader, sub, plan, batch_size, part, sub_cells, shifted, aoi, progress,
+                           canceled):
+            return False
+    return True
+
+
+def _run_stripe(model: Model, guard: Watchdog, reader: RasterReader, tiling: Tiling, plan: InputPlan,
+                batch_size: int, region: Window, cells: list[tuple[int, int, bool]], writers: list[Any],
+                aoi: AreaOfInterest | None, progress: Callable[[int], None], canceled: Callable[[], bool]) -> bool:
+    """The row-major loop over one stripe's windows (all of ``region`` when it is not split)."""
     contract = model.contract
     rows, cols = tiling.rows, tiling.cols
     blender = Blender(tiling, contract.out_channels, cols.span)
@@ -211,11 +261,8 @@ def run_windows(model: Model, reader: RasterReader, tiling: Tiling, plan: InputP
     want_confidence = len(writers) > 1
     spec = output_spec(contract)
     strip: list[np.ndarray] = []
-    seen = 0  # cells passed: run, empty (all nodata) or outside the area of interest
     current_row = -1
     items = _items(cells, tiling, reader, plan, contract, batch_size)
-    guard = Watchdog(model, canceled)  # (inference where a cancel or a time limit can stop it)
-    check_batch(model, batch_size)
     try:
         for batch in _batches(items, batch_size):
             if canceled():
@@ -240,27 +287,21 @@ def run_windows(model: Model, reader: RasterReader, tiling: Tiling, plan: InputP
                     strip[0][:, :, x0:x0 + width] = spec.nodata
                     if want_confidence:
                         strip[1][:, :, x0:x0 + width] = 0.0
-                    if item.col == cols.count - 1:
-                        cut = crop(rows.starts[item.row], strip)
-                        if cut:
-                            sink.add(cut)
-                    continue
-                final = blender.add(item.row, item.col, y)
-                valid = np.zeros(final.shape[1:], bool) if item.valid is None else \
-                    item.valid[:final.shape[1], :final.shape[2]]
-                if aoi is not None and item.valid is not None:
-                    valid = valid & aoi.mask(Window(cols.offset + x0, rows.offset + y0, final.shape[2],
-                                                    final.shape[1]))
-                pixels, confidence = postprocess(contract, final, valid, want_confidence)
-                strip[0][:, :, x0:x0 + final.shape[2]] = pixels
-                if confidence is not None:
-                    strip[1][:, :, x0:x0 + final.shape[2]] = confidence
+                else:
+                    final = blender.add(item.row, item.col, y)
+                    valid = item.valid[:final.shape[1], :final.shape[2]]
+                    if aoi is not None:
+                        valid = valid & aoi.mask(Window(cols.offset + x0, rows.offset + y0, final.shape[2],
+                                                        final.shape[1]))
+                    pixels, confidence = postprocess(contract, final, valid, want_confidence)
+                    strip[0][:, :, x0:x0 + final.shape[2]] = pixels
+                    if confidence is not None:
+                        strip[1][:, :, x0:x0 + final.shape[2]] = confidence
                 if item.col == cols.count - 1:
                     cut = crop(rows.starts[item.row], strip)
                     if cut:
                         sink.add(cut)
-            seen += len(batch)
-            report(min(seen / max(len(cells), 1), 0.999))
+            progress(len(batch))
     finally:
         items.close()
     return True
