@@ -12,7 +12,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -27,6 +26,7 @@ from lcgan_qgis.core.model.terrain_inputs import (
     TerrainInputs,
 )
 
+from .config_bounds import bound_checks
 from .errors import ConfigError
 
 __all__ = ["ConfigError", "TrainConfig", "parse_override"]
@@ -35,9 +35,6 @@ FAKE_LC_MODES = ("softmax", "gumbel_st", "softmax_temp")
 UPSAMPLES = ("transpose", "nearest", "bilinear", "blur")
 NORMS = ("instance", "instance_running", "batch")
 OUTPUT_FILTERS = ("none", "checkerboard_null")
-#: Upper bounds of sizes and counts (a typo like batch_size=1e20 or threads=100000 is refused with the bound, not
-#: met later as an allocation failure or thousands of threads): far beyond any machine's useful values.
-MAX_BATCH, MAX_CROP_PX, MAX_STEPS, MAX_THREADS, MAX_FILTERS, MAX_BLOCKS = 4096, 16384, 10**9, 1024, 4096, 256
 GENERATORS = ("resnet", "spade", "unet")  # keys of models.build_generator
 RGB2LC_GENERATORS = ("", "resnet", "unet")  # "" = model.generator's (resnet when that is spade, a map-only design)
 DISCRIMINATORS = ("patchgan", "multiscale")  # keys of models.build_discriminator
@@ -299,21 +296,10 @@ class TrainConfig:
              "epochs >= 1 and 0 <= epochs_decay <= epochs"),
             (r.amp in ("auto", "bf16", "none"), "runtime.amp", "auto, bf16 or none"),
             (r.channels_last in ("auto", "on", "off"), "runtime.channels_last", "auto, on or off"),
-            (re.fullmatch(r"auto|cpu|cuda(:\d{1,3})?", r.device) is not None, "runtime.device",
-             f"auto, cpu, cuda or cuda:N, not {r.device!r}"),
-            (0 <= r.seed < 2**32, "runtime.seed", f"in [0, 2^32), not {r.seed}"),
-            (o.batch_size <= MAX_BATCH and d.crop_size_px <= MAX_CROP_PX, "optim.batch_size/data.crop_size_px",
-             f"at most {MAX_BATCH} and {MAX_CROP_PX} (got {o.batch_size} and {d.crop_size_px})"),
-            (o.steps_per_epoch * o.epochs <= MAX_STEPS, "optim.steps_per_epoch x optim.epochs",
-             f"at most {MAX_STEPS:.0e} steps in all (got {o.steps_per_epoch * o.epochs:.3g})"),
-            (r.threads <= MAX_THREADS and d.num_workers <= MAX_THREADS, "runtime.threads/data.num_workers",
-             f"at most {MAX_THREADS} (got {r.threads} and {d.num_workers}; 0 = the default)"),
-            (m.ngf <= MAX_FILTERS and m.ndf <= MAX_FILTERS and m.n_blocks <= MAX_BLOCKS, "model.ngf/ndf/n_blocks",
-             f"at most {MAX_FILTERS} filters and {MAX_BLOCKS} blocks (got {m.ngf}, {m.ndf}, {m.n_blocks})"),
             (r.checkpoint_every_steps >= 1 and r.samples_every_epochs >= 1, "runtime.*_every_*", ">= 1"),
             (r.max_steps >= 0 and r.threads >= 0, "runtime.max_steps/threads", ">= 0"),
         ]
-        for ok, key, want in checks:
+        for ok, key, want in checks + bound_checks(self):  # (sizes, counts, device and seed: config_bounds.py)
             if not ok:
                 raise ConfigError(f"{source}: {key} must be {want}.")
         self._validate_terrain(source)
