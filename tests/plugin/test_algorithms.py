@@ -291,9 +291,9 @@ def test_help_texts_come_from_the_help_file_keyed_by_algorithm_id(lcgan) -> None
     from lcgan_qgis.plugin.processing_provider.base import _help_texts
 
     provider = QgsApplication.processingRegistry().providerById("lcgan")
-    ids = sorted(a.name() for a in provider.algorithms())
-    assert sorted(_help_texts()) == ids == ["landcover_to_rgb", "rgb_to_landcover", "translate_mosaic"]
-    for algorithm in provider.algorithms():
+    own = ["landcover_to_rgb", "rgb_to_landcover", "translate_mosaic"]  # (fine-tuning and scenarios keep their own)
+    assert sorted(_help_texts()) == own and set(own) <= {a.name() for a in provider.algorithms()}
+    for algorithm in (a for a in provider.algorithms() if a.name() in own):
         text = algorithm.shortHelpString()
         assert text.startswith(_help_texts()[algorithm.name()][:40]) and "by more than 10 %," in text
         assert "{" not in text
