@@ -17,6 +17,7 @@ from lcgan_qgis.core.model.runtime import load_model
 from lcgan_qgis.core.rasters.gdal_io import GdalReader
 from lcgan_qgis.core.resources import resources_dir
 from lcgan_qgis.core.run.job import TranslationRequest, run_translation
+from lcgan_qgis.core.run.settings import Execution, RunSettings
 from tests.fixtures.rasters import write_tif
 from training.errors import TrainingError
 from training.finetune.base import load_base_folder
@@ -163,8 +164,9 @@ def test_the_exported_folder_carries_the_new_scheme_and_runs_in_the_core(region:
     with load_model(out / "rgb_to_landcover.onnx", "cpu", precision="fp32") as model:
         assert model.contract.scheme.codes == (1, 2, 3)
         with GdalReader(region["image"]) as reader:
-            run_translation(TranslationRequest(str(result), threads=1, input_path=str(region["image"])), reader,
-                            log=lambda _m: None, model=model)
+            request = TranslationRequest(str(result), settings=RunSettings(execution=Execution(threads=1)),
+                                         input_path=str(region["image"]))
+            run_translation(request, reader, log=lambda _m: None, model=model)
     assert set(np.unique(gdal.Open(str(result)).ReadAsArray()).tolist()) <= {1, 2, 3, 255}
     with load_model(out / "landcover_to_rgb.onnx", "cpu", precision="fp32") as model:
         assert model.contract.scheme.codes == (1, 2, 3) and model.contract.in_channels == 3 + 4

@@ -35,11 +35,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bands", type=int, nargs=3, default=[1, 2, 3], help="imagery bands read as R G B")
     p.add_argument("--crop", type=int, default=128, help="training window side in px (default 128)")
     p.add_argument("--batch", type=int, default=4, help="windows per step (default 4)")
-    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    p.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (default 2e-4)")
     p.add_argument("--image-weight", type=float, default=1.0,
                    help="weight of the image model's paired low-pass L1 (0: train only RGB -> land cover)")
     p.add_argument("--freeze-encoder", action="store_true", help="train only the residual blocks and the decoder")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="training arithmetic")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="training arithmetic (auto: bf16 where the CPU or GPU computes it natively)")
     p.add_argument("--val-every-s", type=float, default=60.0, help="seconds between validation points (default 60)")
     p.add_argument("--no-int8", action="store_true", help="skip the int8 copies and their gates")
     p.add_argument("--seed", type=int, default=0)

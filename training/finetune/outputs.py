@@ -104,8 +104,11 @@ def export_folder(ft: FineTune, version: str) -> dict[str, Any]:
         path = out / FILE_NAMES[direction]
         written[path.name] = {"parity": export_generator(net.cpu(), contract, path, weight_storage="fp16")}
     if ft.settings.int8:
-        from lcgan_qgis.tooling.quantize import quantize_model
-
+        try:
+            from lcgan_qgis.tooling.quantize import quantize_model
+        except ImportError as exc:  # (onnxruntime's quantization tools missing: the float models still serve)
+            log.warning("int8 copies not made: %s", exc)
+            return {**written, "int8": {"error": str(exc)}}
         with tempfile.TemporaryDirectory(prefix="lcgan-finetune-") as tmp:
             calibration = {"rgb_to_landcover.onnx": Path(ft.settings.imagery[0]),
                            "landcover_to_rgb.onnx": calibration_landcover(ft, Path(tmp))}
@@ -165,7 +168,7 @@ def write_outputs(ft: FineTune, wall_s: float) -> dict[str, Any]:
         "speed": {"steps": ft.step, "train_minutes": round(ft.elapsed_s / 60, 2),
                   "steps_per_s": round(ft.step / ft.elapsed_s, 4) if ft.elapsed_s else None,
                   "threads": torch.get_num_threads(), "batch": ft.settings.batch, "crop_px": ft.settings.crop,
-                  "precision": ft.settings.precision, "freeze_encoder": ft.settings.freeze_encoder,
+                  "precision": "bf16" if ft.bf16 else "fp32", "freeze_encoder": ft.settings.freeze_encoder,
                   "load_average": list(os.getloadavg()), "export_and_report_s": None, "wall_s": None},
         "files": written, "provenance": provenance(ft, version),
     }

@@ -33,7 +33,7 @@ from torch import nn
 from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.core.model.scheme import ClassScheme
 
-from ..checkpoints import load_checkpoint, save_atomic
+from ..checkpoints import save_atomic
 from ..errors import TrainingError
 from . import evaluate as ev
 from .base import freeze_norms, load_base_folder
@@ -65,10 +65,10 @@ class Settings:
     bands: list[int] = field(default_factory=lambda: [1, 2, 3])
     crop: int = 128
     batch: int = 4
-    lr: float = 1e-4
+    lr: float = 2e-4
     image_weight: float = 1.0  # weight of the image model's low-pass L1 (0: leave it as the base has it)
     freeze_encoder: bool = False  # train only the residual blocks and the decoder
-    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    precision: str = "auto"  # auto (bf16 where the CPU computes it natively, or on CUDA) | fp32 | bf16 (autocast)
     val_every_s: float = 60.0
     checkpoint_every_s: float = 120.0
     seed: int = 0
@@ -79,6 +79,16 @@ class Settings:
         keep = {k: v for k, v in asdict(self).items()
                 if k not in ("minutes", "steps", "device", "threads", "val_every_s", "checkpoint_every_s", "int8")}
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def bf16_native(device: torch.device) -> bool:
+    """bf16 autocast pays off: CUDA with bf16, or a CPU with native bf16 (AVX512-BF16/AMX; emulated bf16 is slower)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 class FineTune:
@@ -97,6 +107,7 @@ class FineTune:
         if s.device == "cuda" and self.device.type != "cuda":
             raise TrainingError("--device cuda, but torch sees no CUDA device; use --device cpu.")
         self.out = Path(s.out)
+        self.bf16 = s.precision == "bf16" or (s.precision == "auto" and bf16_native(self.device))
         self.ckpt = self.out / "checkpoints" / "last.pt"
         bases = load_base_folder(s.base)
         self.base = bases
@@ -234,8 +245,14 @@ class FineTune:
         log.info("checkpoint: step %d -> %s", self.step, self.ckpt)
 
     def _resume(self) -> None:
-        state = load_checkpoint(self.ckpt)
-        if state.get("format") != CHECKPOINT_FORMAT or state.get("identity") != self.settings.identity():
+        try:
+            state = torch.load(self.ckpt, map_location="cpu", weights_only=True)
+        except Exception as exc:  # (unpickling, truncation, OS errors: all mean an unusable file)
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise TrainingError(f"Cannot read the checkpoint {self.ckpt} ({detail}); delete it to start over."
+                                ) from None
+        if (not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT
+                or state.get("identity") != self.settings.identity()):
             raise TrainingError(f"{self.ckpt} is from a fine-tuning run with other data, scheme, base or recipe; "
                                 "use a new --out folder (or delete it to start over).")
         for k, net in self.nets.items():
@@ -255,8 +272,7 @@ class FineTune:
         gain = 1.0 + (torch.rand((x.shape[0], x.shape[1], 1, 1), generator=gen) - 0.5) * 0.2
         offset = (torch.rand((x.shape[0], x.shape[1], 1, 1), generator=gen) - 0.5) * 0.1
         noise = torch.randn((x.shape[0], self.extra, x.shape[2], x.shape[3]), generator=gen)
-        cast = torch.autocast(self.device.type, dtype=torch.bfloat16) if s.precision == "bf16" else \
-            contextlib.nullcontext()
+        cast = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
         losses = {}
         with cast:
             logits = self.nets["g_rgb2lc"]((x * gain.to(x) + offset.to(x)).clamp(-1, 1))
