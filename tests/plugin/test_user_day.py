@@ -170,6 +170,8 @@ def test_unset_optional_outputs_are_not_reported_as_missing(lcgan, models, tmp_p
         "CONFIDENCE": blank, "VECTOR": QgsProcessingOutputLayerDefinition("", QgsProject.instance())},
         context=context, feedback=feedback)
     assert not any("not correctly generated" in e for e in feedback.errors), feedback.errors
+    to_load = context.layersToLoadOnCompletion()  # what QGIS loads after the run, and reports when it cannot
+    assert to_load and all(path and Path(path).is_file() for path in to_load), list(to_load)
     assert (tmp_path / "lc.tif").is_file() and not list(tmp_path.glob("*confidence*"))
 
 
