@@ -293,7 +293,8 @@ ENGINE_CASES = [
     Case("scheme name that is not a string", lambda tmp: {
         "input": write_tif(tmp / "img.tif", imagery()),
         "model": _model_with_metadata(tmp, "rgb_to_landcover", lambda m: m["scheme"].update(name=42))},
-        r"edited\.onnx: scheme: the scheme's name must be a non-empty string, got 42", extra={"error": ContractError}),
+        r"edited\.onnx: scheme: the scheme's name must be a non-empty string of at most 200 characters, got 42",
+        extra={"error": ContractError}),
 ]
 
 

@@ -206,8 +206,9 @@ class ClassScheme:
             raise SchemeError(f"{source}: nodata_code must be an integer, got {nodata!r}.")
         name = data.get("name", source)
         if not isinstance(name, str) or not name or len(name) > MAX_NAME_CHARS:
+            shown = repr(name) if len(repr(name)) <= 40 else repr(name)[:37] + "..."
             raise SchemeError(f"{source}: the scheme's name must be a non-empty string of at most {MAX_NAME_CHARS} "
-                              f"characters, got {name[:40]!r}{'...' if len(str(name)) > 40 else ''}.")
+                              f"characters, got {shown}.")
         return cls(name=name, classes=tuple(classes), nodata_code=nodata)
 
     @classmethod
