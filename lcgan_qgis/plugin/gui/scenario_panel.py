@@ -91,6 +91,8 @@ class ScenarioPanel(QgsCollapsibleGroupBox):
         self.task: ScenarioTask | None = None
         self.group_name = ""
         rows = QFormLayout(self)
+        rows.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)  # (labels above: the fields get the width)
+        rows.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.base_combo = self._raster_combo(False)
         self.changed_combo = self._raster_combo(True)
         self.polygons_combo = QgsMapLayerComboBox()
