@@ -245,3 +245,33 @@ def test_save_atomic_is_still_whole_when_there_is_room(tmp_path: Path) -> None:
     assert resource.getrlimit(resource.RLIMIT_FSIZE)[0] == resource.RLIM_INFINITY or True
     with pytest.raises(TrainingError):
         save_atomic({"step": 1}, tmp_path / "missing" / "last.pt")
+
+
+DISK_FULL_OVERVIEWS = """
+import os, resource, signal, sys
+import numpy as np
+from osgeo import gdal
+from lcgan_qgis.core.errors import OutputError
+from lcgan_qgis.core.rasters.geotiff import build_overviews
+path = sys.argv[1]
+ds = gdal.GetDriverByName("GTiff").Create(path, 2048, 2048, 3, gdal.GDT_Byte, ["TILED=YES"])
+for b in range(3):
+    ds.GetRasterBand(b + 1).WriteArray(np.random.default_rng(b).integers(0, 255, (2048, 2048)).astype(np.uint8))
+ds.FlushCache()
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+size = os.path.getsize(path)
+resource.setrlimit(resource.RLIMIT_FSIZE, (size + 64 * 1024, size + 64 * 1024))  # the full-size data fit, no more
+try:
+    build_overviews(ds, False, path)
+except OutputError as exc:
+    print(exc)
+    sys.exit(3)
+"""
+
+
+def test_a_full_disk_while_overviews_are_built_names_the_output_and_what_to_do(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-c", DISK_FULL_OVERVIEWS, str(tmp_path / "out.tif")], cwd=REPO,
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert run.returncode == 3, run.stdout + run.stderr[-2000:]
+    assert f"Cannot write the overviews of {tmp_path / 'out.tif'}:" in run.stdout
+    assert "The disk may be full or the file too large for the file system; free some space" in run.stdout
