@@ -32,8 +32,8 @@ def _open(path: str, name: str) -> QgsRasterLayer:
 
 def style_change_mask(layer: QgsRasterLayer) -> QgsPalettedRasterRenderer:
     """The change mask's classes: copied (transparent), changed (red), re-rendered margin (amber)."""
-    classes = [QgsPalettedRasterRenderer.Class(value, QColor(*colour), name)
-               for value, (colour, name) in enumerate(zip(MASK_COLOURS, MASK_NAMES, strict=True)) if value]
+    classes = [QgsPalettedRasterRenderer.Class(value, QColor(*colour), MASK_NAMES[value])
+               for value, colour in enumerate(MASK_COLOURS) if value]
     renderer = QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes)
     layer.setRenderer(renderer)
     return renderer

@@ -34,7 +34,7 @@ def check_same_grid(base: RasterInfo, other: RasterInfo, what: str) -> None:
                                f"{base.name} {base.width} x {base.height} px; both must be on one grid (warp it with "
                                "gdalwarp -te ... -ts ... or Raster > Align Rasters).")
     scale = max(abs(base.geotransform[1]), abs(base.geotransform[5]))
-    if any(abs(a - b) > GRID_TOLERANCE * scale for a, b in zip(base.geotransform, other.geotransform, strict=True)):
+    if any(abs(base.geotransform[i] - other.geotransform[i]) > GRID_TOLERANCE * scale for i in range(6)):
         raise InputRasterError(f"The {what} {other.name} has the geotransform {tuple(other.geotransform)}, the base "
                                f"land cover {base.name} {tuple(base.geotransform)}; both must be on one grid (Raster "
                                "> Align Rasters).")
@@ -76,8 +76,8 @@ def change_mask(base: GdalReader, changed: GdalReader, scheme: ClassScheme,
         moved = (va != vb) | (va & vb & (a != b))
         mask[window.toslices()] = moved
         values, counts = np.unique(b[moved & vb], return_counts=True)
-        for value, count in zip(values.tolist(), counts.tolist(), strict=True):
-            new_codes[value] = new_codes.get(value, 0) + count
+        for i, value in enumerate(values.tolist()):  # (no zip(strict=...): QGIS 3.22 runs Python 3.9)
+            new_codes[value] = new_codes.get(value, 0) + int(counts[i])
     unseen = {code: n for code, n in new_codes.items() if code not in scheme.codes}
     if unseen:
         listed = ", ".join(f"{code:g} ({n:,} px)" for code, n in sorted(unseen.items()))

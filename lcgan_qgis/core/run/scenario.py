@@ -326,7 +326,8 @@ def _move_into_place(finals: list[tuple[Path, str]]) -> None:
     """Move the finished files (written and closed in the locked scratch folder) onto their outputs, all or none."""
     targets = [AtomicFile(path, sidecars=(SIDECAR_SUFFIX,)) for _src, path in finals]
     try:
-        for (source, _path), target in zip(finals, targets, strict=True):
+        for i, (source, _path) in enumerate(finals):
+            target = targets[i]
             for suffix in ("", SIDECAR_SUFFIX):
                 if Path(f"{source}{suffix}").exists():
                     Path(f"{source}{suffix}").replace(f"{target.temp_path}{suffix}")
