@@ -133,3 +133,23 @@ def test_quantize_module_is_not_imported_by_the_engine() -> None:
                          env={**os.environ, "PYTHONPATH": str(REPO)})
     assert out.stdout.strip() == "[]"
 
+
+
+def test_the_opset_reader_agrees_with_onnx(tmp_path: Path) -> None:
+    """The core reads a model's operator sets without the onnx package (the core must not import it): the same
+    answer as onnx's own parser, on a model with metadata and a graph before the opsets, and on a bundled model."""
+    import onnx
+
+    from lcgan_qgis.core.model.opset import model_opsets
+
+    model = pointwise_model(default_contract("rgb_to_landcover"))
+    model.opset_import.append(helper.make_opsetid("com.example", 3))
+    model.opset_import[0].version = 99
+    data = model.SerializeToString()
+    assert model_opsets(data) == {o.domain: o.version for o in model.opset_import}
+    bundled = Path(__file__).resolve().parents[2] / "resources" / "models" / "rgb_to_landcover.onnx"
+    if bundled.is_file():
+        parsed = onnx.load(str(bundled), load_external_data=False)
+        assert model_opsets(bundled.read_bytes()) == {o.domain: o.version for o in parsed.opset_import}
+    with pytest.raises(ValueError):
+        model_opsets(data[:-5])  # (truncated: its last field runs past the end)

@@ -337,7 +337,7 @@ def _load_file(path: Path, provider: str, reason: str, n_threads: int, device: s
             session = ort.InferenceSession(str(path), session_options(n_threads), providers=providers)
     except Exception as exc:  # (onnxruntime raises InvalidProtobuf, Fail, RuntimeError...)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        newer = newer_opset_reason(path)  # (a valid file from a newer exporter is not "corrupt")
+        newer = newer_opset_reason(path, str(exc))  # (a valid file from a newer exporter is not "corrupt")
         if newer:
             raise ModelFileError(f"Cannot load model {path}: {newer}") from None
         raise ModelFileError(
