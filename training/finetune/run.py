@@ -295,6 +295,21 @@ class FineTune:
             losses["l1"] = float(l1.detach())
         return losses
 
+    def fraction(self) -> float:
+        """How much of the budget is spent (the larger of steps and minutes where both are given)."""
+        s = self.settings
+        return max(self.step / s.steps if s.steps else 0.0,
+                   self.elapsed_s / (60 * s.minutes) if s.minutes else 0.0)
+
+    def set_lr(self) -> None:
+        """lr constant for the first half of the budget, then linearly to 0 (the bundled recipe's shape): the
+        weights settle instead of stopping mid-jump (validation accuracy moved by +-0.02 between points at a
+        constant 2e-4)."""
+        lr = self.settings.lr * min(1.0, 2.0 * (1.0 - self.fraction()))
+        for opt in self.opts.values():
+            for group in opt.param_groups:
+                group["lr"] = max(lr, 0.0)
+
     def quick_accuracy(self) -> float:
         cm = sum(ev.confusion(sc, wins, lambda im: ev.predict(self.nets["g_rgb2lc"], im), self.k)
                  for sc, wins in self.quick)
@@ -322,6 +337,7 @@ class FineTune:
             losses: dict[str, float] = {}
             while not self.done() and self.stop_signal is None:
                 t0 = time.monotonic()
+                self.set_lr()
                 losses = self.train_step()
                 self.step += 1
                 dt = time.monotonic() - t0
