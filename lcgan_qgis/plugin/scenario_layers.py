@@ -11,14 +11,17 @@ run wrote, into the QMD and QML beside them (a base render the user gave is not 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from qgis.core import QgsLayerTreeGroup, QgsPalettedRasterRenderer, QgsProject, QgsRasterLayer
 from qgis.PyQt.QtGui import QColor
 
 from ..core.errors import OutputError
-from ..core.run.scenario import ScenarioResult
 from ..core.run.scenario_output import MASK_COLOURS, MASK_NAMES, read_tags
 from .styling import result_group, set_provenance, style_rgb, write_sidecars
+
+if TYPE_CHECKING:  # (the scenario module loads onnxruntime: imported when a scenario runs, not with the plugin)
+    from ..core.run.scenario import ScenarioResult
 
 GROUP_PREFIX = "Scenario: "
 
@@ -86,6 +89,8 @@ def add_scenario_layers(result: ScenarioResult, name: str, project: QgsProject |
 
 def result_from_files(output: str, mask: str, base_render: str, base_rendered: bool) -> ScenarioResult:
     """A :class:`ScenarioResult` naming existing files (Processing's outputs, which travel as paths)."""
+    from ..core.run.scenario import ScenarioResult
+
     tags: Mapping[str, str] = read_tags(output)
     return ScenarioResult(output, mask, base_render, base_rendered, int(tags.get("LCGAN_SCENARIO_CHANGED_PX", 0)),
                           None, int(tags.get("LCGAN_SCENARIO_MARGIN_PX", 0)), False, 0, 0, 0, 0.0, None, dict(tags))

@@ -14,7 +14,7 @@ import tempfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qgis.core import (
     Qgis,
@@ -42,11 +42,13 @@ from qgis.PyQt.QtWidgets import (
 from ...core.errors import LcganError
 from ...core.model.contract import Direction
 from ...core.resources import bundled_model_path
-from ...core.run.scenario import ScenarioRequest, ScenarioResult, run_scenario
 from ...core.run.settings import Execution, Rendering, RunSettings
 from ..layers import layer_file
 from ..scenario_layers import add_scenario_layers
 from ..settings import openvino_cache_dir
+
+if TYPE_CHECKING:  # (the scenario module loads onnxruntime: imported when a scenario runs, not with the plugin)
+    from ...core.run.scenario import ScenarioRequest, ScenarioResult
 
 MESSAGE_TAG = "lcgan"
 
@@ -63,6 +65,8 @@ class ScenarioTask(QgsTask):
         self._on_done = on_done
 
     def run(self) -> bool:
+        from ...core.run.scenario import run_scenario
+
         try:
             self.result = run_scenario(self.request, lambda f: self.setProgress(100.0 * f), self.isCanceled,
                                        lambda m: QgsMessageLog.logMessage(m, MESSAGE_TAG, Qgis.MessageLevel.Info))
@@ -147,6 +151,7 @@ class ScenarioPanel(QgsCollapsibleGroupBox):
             LcganError: a field the scenario cannot use (the message says which).
         """
         from ...core.errors import OptionError
+        from ...core.run.scenario import ScenarioRequest
 
         base = self.base_combo.currentLayer()
         if base is None or not layer_file(base):

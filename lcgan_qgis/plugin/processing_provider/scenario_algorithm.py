@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qgis.core import (
     QgsFeatureSink,
@@ -28,12 +28,14 @@ from qgis.core import (
 
 from ...core.errors import LcganError
 from ...core.model.contract import Direction
-from ...core.run.scenario import ScenarioRequest, ScenarioResult, run_scenario
 from ...core.run.settings import Execution, Rendering, Resolution, RunSettings, Terrain, Windowing
 from ..layers import layer_file
 from ..scenario_layers import add_scenario_layers
 from .base import LcganAlgorithm
 from .landcover_to_rgb import MAX_DIALOG_SEED
+
+if TYPE_CHECKING:  # (the scenario module loads onnxruntime: imported when a scenario runs, not with the plugin)
+    from ...core.run.scenario import ScenarioRequest, ScenarioResult
 
 HELP = (
     "Renders a land-cover scenario as imagery, changing only what changed. Give the base land cover and the change: "
@@ -142,6 +144,8 @@ class RenderScenario(LcganAlgorithm):
         return path
 
     def _build_request(self, parameters: dict[str, Any], context: QgsProcessingContext) -> ScenarioRequest:
+        from ...core.run.scenario import ScenarioRequest
+
         execution = self.execution_options(parameters, context)
         terrain = self.elevation_options(parameters, context)
         text = self.parameterAsString(parameters, self.FROM_CLASSES, context).strip()
@@ -176,6 +180,8 @@ class RenderScenario(LcganAlgorithm):
     # -- run -----------------------------------------------------------------------------------------------
     def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        from ...core.run.scenario import run_scenario
+
         feedback = feedback or QgsProcessingFeedback()
         try:
             request = self._build_request(parameters, context)
