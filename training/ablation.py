@@ -9,6 +9,7 @@ thread each, ``parallel`` at a time. ``summarize`` reads the runs back into a JS
 * ``recipe``: generator upsampling, normalisation, noise input, low-pass pixel losses, augmentation, on the bundled
   semi-supervised recipe (``docs/recipe.md``).
 * ``unpaired``: remedies that let the pure unpaired CycleGAN learn NLCD's correspondence (``docs/recipe.md``).
+* ``second``: issue 22's label-map generators against the bundled recipe at equal steps (``docs/recipe.md``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ RECIPE_FULL = ["model.upsample=nearest", "model.norm=instance_running", "model.n
 BATCH4 = ["optim.batch_size=4", "optim.steps_per_epoch=38"]
 RECIPE_CHOSEN = [*RECIPE_FULL, "model.norm=batch", *BATCH4]  # = training/configs/zion_bundled.toml
 UNPAIRED = ["loss.lambda_paired_lc=0", "loss.lambda_paired_rgb=0"]
+# Issue 22's equal-step runs: 200 steps of batch 4 at constant lr, validated at steps 100 and 200, bf16.
+SECOND_SCHEDULE = ["optim.steps_per_epoch=100", "optim.epochs=2", "optim.epochs_decay=0", "runtime.threads=1",
+                   "runtime.amp=bf16", "runtime.progress=false", "runtime.checkpoint_every_steps=100"]
+SECOND_GENERATION = ["model.generator=spade", "model.n_blocks=6", "model.rgb2lc_generator=unet",
+                     "model.discriminator=multiscale", "model.d_sees_map=true", "loss.lambda_feature_match=10",
+                     "model.output_filter=checkerboard_null"]  # = training/configs/zion_spade.toml
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,10 @@ STUDIES: dict[str, Study] = {
         "resize_running_norm": ("model.upsample=nearest", "model.norm=instance_running"),
         "full": tuple(RECIPE_FULL),
         "full_batchnorm_b4": tuple(RECIPE_CHOSEN),
+    }),
+    "second": Study("training/configs/zion_bundled.toml", tuple(SECOND_SCHEDULE), {
+        "baseline_resnet": (),
+        "cand_spade_msd_unet": tuple(SECOND_GENERATION),
     }),
     "unpaired": Study("training/configs/zion_bundled.toml", (*SHORT_SCHEDULE, *UNPAIRED), {
         "unpaired_reference": tuple(REFERENCE_RECIPE),
