@@ -26,7 +26,7 @@ DEFAULT_TILE_PX = 4096
 TILES_FOLDER = "tiles"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SuperTile:
     """One part of a mosaic: its place in the super-tile grid and its output pixels (whole-raster coordinates)."""
 

@@ -68,7 +68,7 @@ def check_set(files: Sequence[str]) -> None:
         if other[1:3] != (bands, dtype):
             raise InputRasterError(f"{path} has {other[1]} band(s) of {other[2]}, {files[0]} has {bands} of {dtype}; "
                                    "a mosaic needs the same bands and data type in every raster.")
-        if any(abs(a - b) > 1e-9 * max(abs(a), 1.0) for a, b in zip(other[3], pixel, strict=True)):
+        if any(abs(a - b) > 1e-9 * max(abs(a), 1.0) for a, b in zip(other[3], pixel)):
             raise InputRasterError(f"{path} has {other[3][0]:g} x {other[3][1]:g} pixels, {files[0]} has "
                                    f"{pixel[0]:g} x {pixel[1]:g}; resample them to one pixel size first.")
 

@@ -257,7 +257,7 @@ def _run_tiles(client: Any, job: TileJob, todo: list[SuperTile], manifest: Manif
         return records, 0, False
     # a key per run, not per job: a re-run right after a cancel must not meet the cancelled run's tasks
     keys = [f"lcgan-{job_key}-{t.name}" for t in todo]
-    by_key = dict(zip(keys, todo, strict=True))
+    by_key = dict(zip(keys, todo))
     futures = client.map(run_tile, todo, job=job, key=keys, retries=retries, pure=False)
     pending = as_completed(futures, loop=client.loop)
     try:

@@ -204,7 +204,7 @@ class Manifest:
 
         wanted = [n for n in names if n in self.records]
         with ThreadPoolExecutor(max_workers=threads) as pool:  # hashing releases the GIL
-            return {name for name, good in zip(wanted, pool.map(ok, wanted), strict=True) if good}
+            return {name for name, good in zip(wanted, pool.map(ok, wanted)) if good}
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:

@@ -117,7 +117,7 @@ def equalize_instance_norm_inputs(model: onnx.ModelProto, batches: list[np.ndarr
     for batch in batches:
         outputs = session.run(names, {"input": batch})
         count += 1
-        for name, y in zip(names, outputs, strict=True):
+        for name, y in zip(names, outputs):
             y64 = y.astype(np.float64)
             sums[name] = sums.get(name, 0.0) + y64.mean(axis=(0, 2, 3))
             squares[name] = squares.get(name, 0.0) + (y64 ** 2).mean(axis=(0, 2, 3))

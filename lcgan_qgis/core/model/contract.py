@@ -67,7 +67,7 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ModelContract:
     """Everything inference needs to know about an exported model. See the module docstring."""
 

@@ -18,7 +18,7 @@ from ..errors import ContractError
 STRETCH_PERCENTILES = (2.0, 98.0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Radiometry:
     """How image pixel values map to the model's [-1, 1] range, per band.
 
@@ -40,7 +40,7 @@ class Radiometry:
             raise ContractError(
                 f"radiometry.low and radiometry.high need one value per band, got {len(self.low)} and {len(self.high)}."
             )
-        for b, (lo, hi) in enumerate(zip(self.low, self.high, strict=False), start=1):
+        for b, (lo, hi) in enumerate(zip(self.low, self.high), start=1):
             if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
                 raise ContractError(f"radiometry for band {b}: need finite low < high, got low={lo}, high={hi}.")
         p_lo, p_hi = self.percentiles
@@ -79,7 +79,7 @@ class Radiometry:
 
     def explain(self, mode: str | None = None) -> str:
         """What ``mode`` (default: this radiometry's own) does with this model's values, in one clause."""
-        span = ", ".join(f"{lo:g}-{hi:g}" for lo, hi in zip(self.low, self.high, strict=True))
+        span = ", ".join(f"{lo:g}-{hi:g}" for lo, hi in zip(self.low, self.high))
         meanings = {
             "percentile": f"this raster's own {self.percentiles[0]:g}-{self.percentiles[1]:g} % range is the "
                           "model's range",

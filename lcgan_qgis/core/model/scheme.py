@@ -44,7 +44,7 @@ def unseen_code_substitutes(scheme: ClassScheme, codes: Iterable[int]) -> dict[i
     return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class LandCoverClass:
     """One class: its code in the source rasters, a display name and an RGBA colour (0-255 each)."""
 
@@ -58,7 +58,7 @@ class LandCoverClass:
         return "#{:02x}{:02x}{:02x}".format(*self.rgba[:3])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ClassScheme:
     """An ordered set of land-cover classes plus the code that marks nodata in land-cover rasters."""
 
@@ -157,7 +157,7 @@ class ClassScheme:
             pairs = [(int(n), int(v)) for v, n in unknown_codes.items()]
         else:
             values, counts = np.unique(unknown_codes, return_counts=True)
-            pairs = list(zip(counts.tolist(), values.tolist(), strict=True))
+            pairs = list(zip(counts.tolist(), values.tolist()))
         top = sorted(pairs, reverse=True)[:10]
         listing = ", ".join(f"{v} ({n:,} px)" if n >= 10_000 else f"{v} ({n} px)" for n, v in top)
         more = "" if len(pairs) <= 10 else f" and {len(pairs) - 10} more"

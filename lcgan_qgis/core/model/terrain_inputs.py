@@ -22,7 +22,7 @@ DEFAULT_RELIEF_RADIUS_M = 300.0
 DEFAULT_RELIEF_SCALE_M = 50.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TerrainInputs:
     """The terrain part of a model contract: which channels, how they are derived, the DEM they expect.
 

@@ -28,7 +28,7 @@ from .raster import RasterInfo
 CONFIDENCE_NODATA = 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class OutputSpec:
     """Band count, dtype and nodata of a run's main output."""
 

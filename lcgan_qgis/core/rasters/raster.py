@@ -16,7 +16,7 @@ import numpy as np
 GeoTransform = tuple[float, float, float, float, float, float]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Window:
     """A pixel window: ``col_off``, ``row_off``, ``width``, ``height`` (all ints, width/height >= 0)."""
 
@@ -49,7 +49,7 @@ class Window:
         return Window(c0, r0, c1 - c0, r1 - r0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RasterInfo:
     """Shape, type and georeference of a raster, plus a name for messages (layer name or file path)."""
 
@@ -73,7 +73,7 @@ class RasterInfo:
         return math.hypot(gt[1], gt[4]), math.hypot(gt[2], gt[5])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Grid:
     """A north-up pixel grid: size in pixels and a GDAL geotransform (``gt[2] == gt[4] == 0``)."""
 

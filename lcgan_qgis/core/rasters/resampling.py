@@ -38,7 +38,7 @@ MAX_UPSAMPLE_FACTOR = 4.0
 MAX_RESAMPLED_PX = 400_000_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ResolutionPlan:
     """What to do about resolution: ``grid`` is ``None`` to run on the layer's own grid. ``message`` explains."""
 

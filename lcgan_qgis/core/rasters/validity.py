@@ -49,7 +49,7 @@ def image_valid(pixels: np.ndarray, nodata: float | None | Sequence[float | None
     if len(values) != pixels.shape[0]:
         raise ValueError(f"image_valid: {len(values)} nodata value(s) for {pixels.shape[0]} band(s).")
     valid = np.ones(pixels.shape[1:], dtype=bool) if mask is None else np.array(mask, dtype=bool)
-    for band, value in zip(pixels, values, strict=True):
+    for band, value in zip(pixels, values):
         if value is not None and not math.isnan(value):
             valid &= band != value
     if pixels.dtype.kind == "f":

@@ -319,7 +319,7 @@ def translate_region(model: Model, reader: RasterReader, plan: RunPlan, region: 
                 writer.abort()
             return _canceled(model, started, messages)
         categorical = (contract.direction is Direction.RGB_TO_LANDCOVER, False)  # (codes, confidence)
-        for writer, is_codes in zip(writers, categorical, strict=False):
+        for writer, is_codes in zip(writers, categorical):
             writer.set_tags(dict(plan.options.tags))
             if plan.options.overviews:
                 writer.build_overviews(is_codes)

@@ -46,7 +46,7 @@ MAX_UNKNOWN_CODES = 1000  # ... or once this many distinct unknown codes were se
 MIN_CONSTANT_CHECK_PX = 256  # fixed radiometry: a sample of at least this many identical pixels is "constant imagery"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class InputPlan:
     """What to read and how to turn it into model input, decided once per run by :func:`plan_input`."""
 
@@ -144,10 +144,10 @@ def _count_codes(values: np.ndarray, counts: dict[int, int]) -> None:
         if chunk.dtype.itemsize <= 2 and chunk.dtype.kind == "u":
             binned = np.bincount(chunk, minlength=1)
             found = np.flatnonzero(binned)
-            pairs = zip(found.tolist(), binned[found].tolist(), strict=True)
+            pairs = zip(found.tolist(), binned[found].tolist())
         else:
             uniq, n = np.unique(chunk, return_counts=True)
-            pairs = zip(uniq.tolist(), n.tolist(), strict=True)
+            pairs = zip(uniq.tolist(), n.tolist())
         for code, c in pairs:
             counts[int(code)] = counts.get(int(code), 0) + int(c)
 
@@ -311,7 +311,7 @@ def plan_input(contract: ModelContract, reader: RasterReader, bands: Sequence[in
         raise InputRasterError(f"{info.name}: every pixel is nodata (nodata values {list(nodata)}); there is "
                                "nothing to translate.")
     if mode == "fixed":
-        if n_valid >= MIN_CONSTANT_CHECK_PX and all(lo == hi for lo, hi in zip(low, high, strict=True)):
+        if n_valid >= MIN_CONSTANT_CHECK_PX and all(lo == hi for lo, hi in zip(low, high)):
             raise InputRasterError(
                 f"{info.name}: every sampled pixel has the same value in every band ({list(low)}); constant imagery "
                 "cannot be translated. If that value marks pixels without data, set it as the raster's nodata value."
@@ -324,7 +324,7 @@ def plan_input(contract: ModelContract, reader: RasterReader, bands: Sequence[in
         if n_valid == 0:  # valid pixels exist but the sample missed them: sample the rows that have them
             low, high = radio.low, radio.high
             messages.append(f"{info.name}: too few valid pixels to compute percentiles; using the model's range.")
-        flat = [b for b, (lo, hi) in enumerate(zip(low, high, strict=True), start=1) if not hi > lo]
+        flat = [b for b, (lo, hi) in enumerate(zip(low, high), start=1) if not hi > lo]
         if flat:
             raise InputRasterError(
                 f"{info.name}: band(s) {[bands[b - 1] for b in flat]} have no contrast (the {radio.percentiles[0]:g}-"

@@ -275,7 +275,7 @@ def _run_stripe(model: Model, guard: Watchdog, reader: RasterReader, tiling: Til
                 if y is None:  # cancelled while the model ran
                     return False
                 outputs = [y[i, :, :rows.extent, :cols.extent] for i in range(len(batch))]
-            for item, y in zip(batch, outputs, strict=True):
+            for item, y in zip(batch, outputs):
                 if item.row != current_row:
                     current_row = item.row
                     blender.start_strip(item.row)

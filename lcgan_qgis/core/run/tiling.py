@@ -31,7 +31,7 @@ def round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class AxisTiling:
     """Windows along one axis: start offsets, the window's extent inside the raster, and its padded size.
 
@@ -122,13 +122,13 @@ def axis_tiling(length: int, window_px: int, overlap_px: int, multiple: int) -> 
             w[extent - right:] *= ramp(right)[::-1]
         raw.append(w)
     total = np.zeros(length, dtype=np.float64)
-    for start, w in zip(starts, raw, strict=True):
+    for start, w in zip(starts, raw):
         total[start:start + extent] += w
-    weights = tuple((w / total[s:s + extent]).astype(np.float32) for s, w in zip(starts, raw, strict=True))
+    weights = tuple((w / total[s:s + extent]).astype(np.float32) for s, w in zip(starts, raw))
     return AxisTiling(length, starts, extent, padded, weights)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Tiling:
     """The 2-D window grid of a raster: rows of windows (strips) times columns."""
 

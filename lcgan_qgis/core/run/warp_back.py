@@ -71,7 +71,7 @@ def translate_resampled(model: Model, reader: GridReader, grid: Grid, output_pat
             stack.callback(targets[-1].abort)  # (nothing to do once committed)
         share = (1.0 - TRANSLATE_SHARE) / len(warps)
         try:
-            for i, ((src, dst, categorical), target) in enumerate(zip(warps, targets, strict=True)):
+            for i, ((src, dst, categorical), target) in enumerate(zip(warps, targets)):
                 warp_into(src, target.temp_path, dst, native, categorical,
                           progress=lambda f, i=i: report(TRANSLATE_SHARE + share * (i + f)), is_canceled=is_canceled)
         except Canceled:

@@ -161,7 +161,7 @@ def commit_all(files: Sequence[AtomicFile]) -> None:
             try:
                 file._replace()
             except OSError as exc:
-                for earlier, (existed, backup) in zip(files[:i + 1], kept, strict=False):
+                for earlier, (existed, backup) in zip(files[:i + 1], kept):
                     with contextlib.suppress(OSError):
                         if backup is not None:
                             os.replace(backup, earlier.path)

@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import numpy as np
 
@@ -46,7 +46,7 @@ from ..rasters.raster import Window
 #: Sun over the Zion sample (centre 37.371 N, 113.046 W) at the Landsat 8 scene LC80380342015230, 2015-08-18
 #: 18:00 UTC, by :func:`solar_position`: the contract's default sun
 #: (:data:`~lcgan_qgis.core.model.terrain_inputs.ZION_SUN_AZIMUTH_DEG`, ``ZION_SUN_ELEVATION_DEG``).
-ZION_SCENE_TIME_UTC = datetime(2015, 8, 18, 18, 0, 0, tzinfo=UTC)
+ZION_SCENE_TIME_UTC = datetime(2015, 8, 18, 18, 0, 0, tzinfo=timezone.utc)
 ZION_CENTRE_LAT_LON = (37.371, -113.046)
 _MM_PER_M = 1000.0
 
@@ -252,7 +252,7 @@ def solar_position(when: datetime, latitude_deg: float, longitude_deg: float) ->
         longitude_deg: east positive (Zion: -113.0).
     """
     if when.tzinfo is not None:
-        when = when.astimezone(UTC).replace(tzinfo=None)
+        when = when.astimezone(timezone.utc).replace(tzinfo=None)
     t = (_julian_day(when) - 2451545.0) / 36525.0
     rad = math.radians
     mean_long = (280.46646 + t * (36000.76983 + t * 0.0003032)) % 360.0

@@ -158,7 +158,7 @@ def _same_grid(a: Grid, wkt_a: str, b: Grid, wkt_b: str) -> bool:
     if (a.width, a.height) != (b.width, b.height):
         return False
     tolerance = 1e-6 * max(abs(b.geotransform[1]), abs(b.geotransform[5]))
-    if any(abs(x - y) > tolerance for x, y in zip(a.geotransform, b.geotransform, strict=True)):
+    if any(abs(x - y) > tolerance for x, y in zip(a.geotransform, b.geotransform)):
         return False
     return _same_srs(wkt_a, wkt_b)
 

@@ -33,7 +33,7 @@ class BandsRow(QWidget):
         form.setContentsMargins(0, 0, 0, 0)
         self.setLayout(form)
         self.combos = [BandCombo() for _ in COLOURS]
-        for colour, combo in zip(COLOURS, self.combos, strict=False):
+        for colour, combo in zip(COLOURS, self.combos):
             combo.setToolTip(f"The layer's band holding {colour.lower()}.")
             form.addRow(colour, combo)
 
