@@ -20,7 +20,8 @@ from ..core.model.contract import ModelContract
 from ..core.rasters.gdal_io import gdal_call, gdal_errors
 from ..core.rasters.output import style_output
 from ..core.rasters.raster import RasterInfo
-from ..core.storage.files import SIDECAR_SUFFIX, AtomicFile, input_files, output_folder, same_file
+from ..core.rasters.sources import input_files
+from ..core.storage.files import SIDECAR_SUFFIX, AtomicFile, output_folder, same_file
 from .grid import TILES_FOLDER
 from .inputs import INPUT_VRT_NAME
 from .manifest import MANIFEST_NAME, TileRecord

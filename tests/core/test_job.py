@@ -14,9 +14,9 @@ from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.core.model.runtime import Model
 from lcgan_qgis.core.rasters.gdal_io import GdalReader, metres_per_unit
 from lcgan_qgis.core.rasters.raster import Grid
+from lcgan_qgis.core.rasters.sources import check_output_paths
 from lcgan_qgis.core.run.job import TranslationRequest, run_translation
 from lcgan_qgis.core.run.settings import ModelChoice, Resolution, RunSettings
-from lcgan_qgis.core.storage.files import check_output_paths
 from tests.fixtures.landcover import imagery, landcover
 from tests.fixtures.rasters import crs_wkt, read_tif, write_tif
 

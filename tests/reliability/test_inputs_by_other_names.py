@@ -12,9 +12,8 @@ import pytest
 from osgeo import gdal, ogr
 
 from lcgan_qgis.core.errors import OutputError
-from lcgan_qgis.core.rasters.sources import input_files, local_paths
+from lcgan_qgis.core.rasters.sources import check_output_paths, input_files, local_paths
 from lcgan_qgis.core.rasters.vectorize import check_vector_path
-from lcgan_qgis.core.storage.paths import check_output_paths
 from tests.fixtures.rasters import write_tif
 
 CODES = np.array([11, 21, 42, 52, 71, 81], dtype=np.uint8)

@@ -1,4 +1,5 @@
-"""Which local files a raster really reads: one answer for every output check (:func:`input_files`).
+"""Which local files a raster really reads: one answer for every output check (:func:`input_files`,
+:func:`check_output_paths`).
 
 A raster is named by a path or by a GDAL connection string, and a VRT names its sources the same ways. Each name is
 followed down to the files on disk:
@@ -18,6 +19,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+from ..storage.paths import check_output_targets, same_file
 
 MAX_SOURCE_FILES = 10_000  # VRTs of VRTs: stop listing (and stop recursing) beyond this many files
 MAX_VRT_BYTES = 50_000_000  # a VRT larger than this is not parsed for its sources (GDAL's file list still is)
@@ -163,7 +166,6 @@ def check_elevation_source(elevation: str | Path, landcover: str | Path | None) 
     from osgeo import gdal
 
     from ..errors import InputRasterError
-    from ..storage.paths import same_file
     from .gdal_io import gdal_call, gdal_errors
 
     mine = input_files(landcover) if landcover else []
@@ -190,3 +192,31 @@ def check_elevation_source(elevation: str | Path, landcover: str | Path | None) 
     if classes:
         raise InputRasterError(f"The elevation raster {elevation} is a byte raster with a colour table or class names: "
                                "a class map, not heights. Give a one-band elevation model (e.g. SRTM).")
+
+
+def check_output_paths(output_path: str | Path | None, confidence_path: str | Path | None = None,
+                       input_path: str | Path | None = None, overwrite: bool = True,
+                       elevation_path: str | Path | None = None) -> None:
+    """Refuse outputs that cannot or must not be written, before any work is done: the path rules of
+    :func:`~lcgan_qgis.core.storage.paths.check_output_targets`, and no output may replace a file the input or the
+    DEM reads (:func:`input_files`).
+
+    Args:
+        output_path: the GeoTIFF to write.
+        confidence_path: the optional second GeoTIFF (land-cover confidence).
+        input_path: the input raster (a path or a GDAL string); no output may replace a file it reads.
+        overwrite: ``False`` refuses an existing output.
+        elevation_path: the run's second input (a DEM), held to the same rule as ``input_path``.
+
+    Raises:
+        OutputError: naming the path at fault and the real reason (see ``check_output_targets``).
+        InputRasterError: the DEM is not heights (:func:`check_elevation_source`).
+    """
+    def read_sources() -> list[tuple[str, str | Path | None, Path]]:
+        if elevation_path:
+            check_elevation_source(elevation_path, input_path)  # (one band of heights, not the land cover by any name)
+        return [(kind, raster, source) for kind, raster in (("input raster", input_path),
+                                                            ("elevation raster", elevation_path))
+                for source in input_files(raster)]
+
+    check_output_targets(output_path, confidence_path, overwrite, read_sources)

@@ -22,7 +22,7 @@ from osgeo import gdal, ogr, osr
 from ..errors import Canceled, OutputError
 from ..model.scheme import ClassScheme
 from ..storage.atomic import AtomicFile
-from ..storage.paths import check_vector_target, output_folder
+from ..storage.paths import output_folder
 from ..storage.scratch import scratch_folder
 from .gdal_io import gdal_call, gdal_errors
 from .geotiff import GEOTIFF_CREATION_OPTIONS
@@ -32,6 +32,37 @@ LOG = logging.getLogger(__name__)
 #: Vector formats by file suffix (single-file formats only: the output is written under a temporary name).
 VECTOR_DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON", ".fgb": "FlatGeobuf"}
 CODE_FIELD, NAME_FIELD, AREA_FIELD = "code", "name", "pixels"
+#: The one layer lcgan writes into a vector output.
+VECTOR_LAYER = "land_cover"
+
+
+def check_vector_target(path: str | Path) -> None:
+    """An existing vector output may be replaced only when it holds nothing but lcgan's own layer: lcgan writes a
+    whole new file (under a temporary name, then renamed), which would delete a GeoPackage's other layers.
+
+    Raises:
+        OutputError: ``path`` is a folder, or a vector file with other layers (named), or not a vector file GDAL
+            can read (it would be replaced without knowing what it holds).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"The vector output {path} is a folder; give a file name (e.g. classes.gpkg).")
+    if not path.exists():
+        return
+    with gdal_errors() as errors:
+        dataset = gdal_call(errors, gdal.OpenEx, str(path), gdal.OF_VECTOR | gdal.OF_READONLY)
+        layers = [dataset.GetLayer(i).GetName() for i in range(dataset.GetLayerCount())] if dataset else None
+        rasters = dataset.RasterCount if dataset else 0
+        dataset = None
+    if layers is None:
+        raise OutputError(f"The vector output {path} exists and is not a vector file GDAL can read; lcgan would "
+                          "replace it whole. Remove it or choose another name.")
+    others = [name for name in layers if name != VECTOR_LAYER]
+    if others or rasters:
+        held = ", ".join(repr(n) for n in others[:10]) + (f" and {len(others) - 10} more" if len(others) > 10 else "")
+        raise OutputError(f"The vector output {path} already holds other data (layer(s) {held or 'raster tables'}); "
+                          f"lcgan writes a whole new file with one layer '{VECTOR_LAYER}' and would delete them. "
+                          "Choose a new file name.")
 
 
 def check_vector_path(path: str | Path) -> str:
@@ -111,7 +142,7 @@ def _write(patches: ogr.Layer, path: Path, driver_name: str, srs: osr.SpatialRef
     out = ogr.GetDriverByName(driver_name).CreateDataSource(str(path))
     if out is None:
         raise OutputError(f"Cannot create {path.name}: {gdal.GetLastErrorMsg() or 'GDAL failed'}")
-    layer = out.CreateLayer("land_cover", srs, ogr.wkbPolygon)
+    layer = out.CreateLayer(VECTOR_LAYER, srs, ogr.wkbPolygon)
     for name, kind in ((CODE_FIELD, ogr.OFTInteger), (NAME_FIELD, ogr.OFTString), (AREA_FIELD, ogr.OFTInteger)):
         layer.CreateField(ogr.FieldDefn(name, kind))
     total, count = max(patches.GetFeatureCount(), 1), 0

@@ -2,10 +2,10 @@
 
 Flow of :func:`translate`:
 
-1. check the output paths (:func:`files.check_output_paths`) and the windows against the model
-   (:meth:`~lcgan_qgis.core.run.settings.Windowing.fit`; the settings checked themselves when built), and plan the input
-   (:func:`preprocess.plan_input`: bands, nodata, radiometry; land cover is pre-scanned so unknown codes fail before
-   any inference);
+1. check the output paths (:func:`~lcgan_qgis.core.rasters.sources.check_output_paths`) and the windows against the
+   model (:meth:`~lcgan_qgis.core.run.settings.Windowing.fit`; the settings checked themselves when built), and plan
+   the input (:func:`preprocess.plan_input`: bands, nodata, radiometry; land cover is pre-scanned so unknown codes
+   fail before any inference);
 2. lay a grid of equal windows over the raster (:mod:`.tiling`): large windows (``window_px``, shrunk to fit the
    raster evenly) that overlap by at least ``overlap_px``, blended with separable raised-cosine weights that sum
    to 1 at every pixel;
@@ -39,7 +39,8 @@ from ..rasters.aoi import AreaOfInterest
 from ..rasters.geotiff import GeoTiffWriter
 from ..rasters.output import CONFIDENCE_NODATA, open_writer, output_spec, style_output
 from ..rasters.raster import RasterInfo, RasterReader, Window
-from ..storage.files import check_output_paths, stale_partial_messages
+from ..rasters.sources import check_output_paths
+from ..storage.files import stale_partial_messages
 from ..terrain.elevation import (
     ElevationReader,
     TerrainPlan,

@@ -3,7 +3,7 @@ result back.
 
 The Processing algorithms, the dock's background task, the command line and the benchmark all run
 :func:`run_translation`, so they behave the same: one set of output-path rules
-(:func:`~lcgan_qgis.core.storage.files.check_output_paths`) and one resolution policy
+(:func:`~lcgan_qgis.core.rasters.sources.check_output_paths`) and one resolution policy
 (:func:`~lcgan_qgis.core.rasters.resampling.plan_resolution`: a raster whose pixel size differs from the model's
 GSD by more than the tolerance is translated on a grid at the model's GSD and the result warped back onto its own
 grid, :mod:`.warp_back`). A reader presents the raster on that grid itself: QGIS's provider reader through provider
@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 from ..errors import Canceled, OptionError
 from ..model.contract import Direction
 from ..rasters.output import class_counts
+from ..rasters.sources import check_output_paths
 from ..rasters.vectorize import check_vector_path, polygonize
-from ..storage.files import check_output_paths
 from .claims import claim_outputs
 from .models import read_contract, resolve_model_path
 from .plan import elevation_on, plan_job

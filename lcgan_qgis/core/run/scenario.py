@@ -35,10 +35,10 @@ from ..model.runtime import Model
 from ..rasters.gdal_io import GdalReader
 from ..rasters.provenance import ELEVATION, provenance_tags
 from ..rasters.resampling import plan_resolution
+from ..rasters.sources import check_output_paths
 from ..storage.files import (
     SIDECAR_SUFFIX,
     AtomicFile,
-    check_output_paths,
     commit_all,
     output_folder,
     same_file,

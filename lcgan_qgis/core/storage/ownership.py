@@ -28,6 +28,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from .paths import SIDECAR_SUFFIX
+
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks (a file GDAL has open cannot be deleted there anyway)
@@ -42,7 +44,6 @@ LEDGER_FORMAT = "lcgan-ledger/1"
 STALE_WITHOUT_LOCKS_S = 24 * 3600.0
 #: A ledger larger than this is not one lcgan wrote (a run claims a handful of entries per folder).
 MAX_LEDGER_BYTES = 1_000_000
-SIDECAR_SUFFIX = ".aux.xml"  # (GDAL's; a claimed file's sidecar goes with it)
 
 _lock = threading.Lock()
 _ledgers: dict[tuple[int, str], _Ledger] = {}

@@ -1,17 +1,19 @@
 """The output-path rules, defined once for every caller (engine, job, CLI, plugin, tools, training).
 
-:func:`check_output_paths` runs before any work (the job, then the engine again before opening a writer). "The same
-file" (:func:`same_file`) is decided on resolved paths (``..``, symlinks) and, for existing files, on the inode (hard
-links); the input's files are all those it really reads (:func:`~lcgan_qgis.core.rasters.sources.input_files`:
-connection strings, side-cars, VRT sources), so no spelling of a path slips through. :func:`output_folder` is their
-folder rule.
+:func:`check_output_targets` runs before any work (the job, then the engine again before opening a writer), through
+:func:`lcgan_qgis.core.rasters.sources.check_output_paths`, which hands it the files the inputs really read
+(connection strings, side-cars, VRT sources), so no spelling of a path slips through: storage knows paths, the
+rasters layer above it knows what a raster reads. "The same file" (:func:`same_file`) is decided on resolved paths
+(``..``, symlinks) and, for existing files, on the inode (hard links). :func:`output_folder` is their folder rule.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Union
 
 from ..errors import OutputError
 
@@ -25,6 +27,8 @@ GEOTIFF_SUFFIXES = (".tif", ".tiff")
 #: GDAL's sidecar of a GeoTIFF (class names, statistics).
 SIDECAR_SUFFIX = ".aux.xml"
 DEFAULT_NAME_MAX = 255
+#: A file an input reads: (what reads it, the raster as named, the file), e.g. ("input raster", "in.vrt", "a.tif").
+Source = tuple[str, Union[str, Path, None], Union[str, Path]]  # (typing.Union: Python 3.9 evaluates aliases)
 
 _KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
@@ -64,17 +68,17 @@ def name_max(folder: Path) -> int:
         return DEFAULT_NAME_MAX
 
 
-def check_output_paths(output_path: str | Path | None, confidence_path: str | Path | None = None,
-                       input_path: str | Path | None = None, overwrite: bool = True,
-                       elevation_path: str | Path | None = None) -> None:
-    """Refuse outputs that cannot or must not be written, before any work is done.
+def check_output_targets(output_path: str | Path | None, confidence_path: str | Path | None = None,
+                         overwrite: bool = True, read_sources: Callable[[], Sequence[Source]] = tuple) -> None:
+    """Refuse outputs that cannot or must not be written, before any work is done (the run's check, with the files
+    its inputs read, is :func:`lcgan_qgis.core.rasters.sources.check_output_paths`).
 
     Args:
         output_path: the GeoTIFF to write.
         confidence_path: the optional second GeoTIFF (land-cover confidence).
-        input_path: the input raster (a path or a GDAL string); no output may replace a file it reads.
         overwrite: ``False`` refuses an existing output.
-        elevation_path: the run's second input (a DEM), held to the same rule as ``input_path``.
+        read_sources: called once the output names are checked: the files the run's inputs read, as
+            ``(kind, raster, file)`` (``("input raster", "in.vrt", "/data/a.tif")``); no output may replace one.
 
     Raises:
         OutputError: naming the path at fault and the real reason: none given, a name too long for the file
@@ -82,21 +86,13 @@ def check_output_paths(output_path: str | Path | None, confidence_path: str | Pa
             a FIFO, device or socket (or such a sidecar path), an existing file with ``overwrite`` off, a missing or
             read-only folder, or the same file as the other output.
     """
-    from ..rasters.sources import input_files
-
     if not output_path:
         raise OutputError("No output file was given.")
     paths = [("output", Path(output_path))] + ([("confidence output", Path(confidence_path))] if confidence_path
                                                else [])
     for label, path in paths:
         check_utf8_name(label, path, OutputError)
-    if elevation_path:
-        from ..rasters.sources import check_elevation_source
-
-        check_elevation_source(elevation_path, input_path)  # (one band of heights, not the land cover by any name)
-    sources = [(kind, raster, source) for kind, raster in (("input raster", input_path),
-                                                           ("elevation raster", elevation_path))
-               for source in input_files(raster)]
+    sources = read_sources()
     for label, path in paths:
         _check_name_length(label, path)
         if path.is_dir():
@@ -180,40 +176,3 @@ def _check_name_length(label: str, path: Path) -> None:
         raise OutputError(f"The {label} file name is {length} bytes long; the file system of {folder} allows at most "
                           f"{limit}, and GDAL's {SIDECAR_SUFFIX} side-car of the file needs {len(SIDECAR_SUFFIX)} "
                           f"more ({limit - len(SIDECAR_SUFFIX)} at most). Choose a shorter name.")
-
-
-#: The one layer lcgan writes into a vector output (:mod:`lcgan_qgis.core.rasters.vectorize`).
-VECTOR_LAYER = "land_cover"
-
-
-def check_vector_target(path: str | Path) -> None:
-    """An existing vector output may be replaced only when it holds nothing but lcgan's own layer: lcgan writes a
-    whole new file (under a temporary name, then renamed), which would delete a GeoPackage's other layers.
-
-    Raises:
-        OutputError: ``path`` is a folder, or a vector file with other layers (named), or not a vector file GDAL
-            can read (it would be replaced without knowing what it holds).
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise OutputError(f"The vector output {path} is a folder; give a file name (e.g. classes.gpkg).")
-    if not path.exists():
-        return
-    from osgeo import gdal
-
-    from ..rasters.gdal_io import gdal_call, gdal_errors
-
-    with gdal_errors() as errors:
-        dataset = gdal_call(errors, gdal.OpenEx, str(path), gdal.OF_VECTOR | gdal.OF_READONLY)
-        layers = [dataset.GetLayer(i).GetName() for i in range(dataset.GetLayerCount())] if dataset else None
-        rasters = dataset.RasterCount if dataset else 0
-        dataset = None
-    if layers is None:
-        raise OutputError(f"The vector output {path} exists and is not a vector file GDAL can read; lcgan would "
-                          "replace it whole. Remove it or choose another name.")
-    others = [name for name in layers if name != VECTOR_LAYER]
-    if others or rasters:
-        held = ", ".join(repr(n) for n in others[:10]) + (f" and {len(others) - 10} more" if len(others) > 10 else "")
-        raise OutputError(f"The vector output {path} already holds other data (layer(s) {held or 'raster tables'}); "
-                          f"lcgan writes a whole new file with one layer '{VECTOR_LAYER}' and would delete them. "
-                          "Choose a new file name.")
