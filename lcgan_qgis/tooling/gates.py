@@ -28,7 +28,7 @@ from ..core.model.precision import (
     write_record,
 )
 from ..core.model.runtime import Model, load_model
-from .quantize import CALIBRATION_PX, CALIBRATION_WINDOWS, calibration_batches
+from .calibration import CALIBRATION_PX, CALIBRATION_WINDOWS, calibration_batches
 
 log = logging.getLogger(__name__)
 

@@ -37,6 +37,7 @@ from ..core.model.contract import Direction, ModelContract
 from ..core.model.precision import FidelityRecord, fidelity, file_digest, passes, record_path, shown
 from ..core.model.runtime import load_model
 from ..core.storage.files import AtomicFile
+from .calibration import CALIBRATION_PX, CALIBRATION_WINDOWS, calibration_batches
 
 if TYPE_CHECKING:
     import onnx
@@ -241,8 +242,6 @@ def convert_file(path: str | Path, storage: str, calibration: str | Path | None 
         OutputError: the folder cannot be written (``path`` is left as it was).
     """
     import onnx
-
-    from .quantize import CALIBRATION_PX, CALIBRATION_WINDOWS, calibration_batches
 
     check_storage(storage)
     path = Path(path)
