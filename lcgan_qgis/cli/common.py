@@ -1,5 +1,5 @@
-"""What the commands share: the run options of ``translate`` and ``translate-mosaic`` and the records they build,
-progress bars, stop signals and safe printing."""
+"""What the commands share: the run options of ``translate``, ``translate-mosaic`` and ``scenario`` and the records
+they build, progress bars, stop signals and safe printing."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 import unicodedata
 from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ..core.choices import BACKENDS, DEVICES, PRECISIONS
 from ..core.errors import OptionError
@@ -84,17 +84,27 @@ def check_windows(args: argparse.Namespace) -> None:
 def add_run_options(parser: argparse.ArgumentParser, gsd_help: str) -> None:
     """The options ``translate`` and ``translate-mosaic`` share, read by :func:`run_settings` (the command adds
     ``--threads``, whose meaning differs)."""
+    add_window_options(parser)
+    parser.add_argument("--bands", type=_bands, default=None, help="input bands for imagery, e.g. 4,3,2")
+    parser.add_argument("--radiometry", choices=RADIOMETRY_MODES, default=None,
+                        help="how imagery values are scaled (default: the model's)")
+    parser.add_argument("--aoi", default=None, help="area of interest: polygon WKT in the raster's CRS")
+    parser.add_argument("--no-gsd-check", action="store_true", help=gsd_help)
+    add_rendering_options(parser)
+
+
+def add_window_options(parser: argparse.ArgumentParser) -> None:
+    """How the model runs: ``--overlap``, ``--window``, ``--device``, the execution path and ``--batch``."""
     parser.add_argument("--overlap", type=int, default=None,
                         help="overlap between windows in px (default: the model's)")
     parser.add_argument("--window", type=int, default=None, help="inference window in px (default: the engine's)")
     parser.add_argument("--device", choices=DEVICES, default="auto")
     add_path_options(parser)
     parser.add_argument("--batch", type=int, default=1, help="windows per inference batch")
-    parser.add_argument("--bands", type=_bands, default=None, help="input bands for imagery, e.g. 4,3,2")
-    parser.add_argument("--radiometry", choices=RADIOMETRY_MODES, default=None,
-                        help="how imagery values are scaled (default: the model's)")
-    parser.add_argument("--aoi", default=None, help="area of interest: polygon WKT in the raster's CRS")
-    parser.add_argument("--no-gsd-check", action="store_true", help=gsd_help)
+
+
+def add_rendering_options(parser: argparse.ArgumentParser) -> None:
+    """What a land cover -> RGB model renders with: the DEM and sun of a terrain-aware model, and the seed."""
     parser.add_argument("--elevation", default=None, metavar="DEM",
                         help="elevation raster (any GDAL raster and CRS; resampled onto the land cover's grid) for "
                              "terrain-aware land cover -> RGB models; ignored, with a warning, by map-only models")
@@ -206,6 +216,22 @@ def tile_bar() -> tuple[Callable[[int, int], None], Callable[[], None]]:
         bars[0].update(done - bars[0].n)
 
     return update, lambda: bars[0].close() if bars else None
+
+
+Result = TypeVar("Result")
+
+
+def run_stoppable(job: Callable[[Callable, Callable[[], bool]], Result],
+                  bar: Callable[[], tuple[Callable, Callable[[], None]]] = progress_bar) -> tuple[Result, list[int]]:
+    """``job(progress, is_canceled)`` under a progress bar (:func:`progress_bar` or :func:`tile_bar`), with the stop
+    signals recorded (a cancel, not the end of the process): its result, and the signals that stopped it (empty when
+    none did; :func:`canceled_exit` turns them into the exit code)."""
+    update, close = bar()
+    with stop_signals() as stop_signal:
+        try:
+            return job(update, lambda: bool(stop_signal)), stop_signal
+        finally:
+            close()
 
 
 def need_onnx(command: str) -> None:

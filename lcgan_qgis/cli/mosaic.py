@@ -8,16 +8,7 @@ import contextlib
 import logging
 import sys
 
-from .common import (
-    add_run_options,
-    canceled_exit,
-    model_command,
-    printable,
-    run_settings,
-    say,
-    stop_signals,
-    tile_bar,
-)
+from .common import add_run_options, canceled_exit, model_command, printable, run_settings, run_stoppable, say, tile_bar
 
 NAME = "translate-mosaic"
 
@@ -63,12 +54,8 @@ def run(args: argparse.Namespace) -> int:
             import distributed  # noqa: F401 (importing it sets its loggers to INFO: every worker's arrival, departure)
 
             logging.getLogger("distributed").setLevel(logging.WARNING)
-    update, close = tile_bar()
-    with stop_signals() as stop_signal:
-        try:
-            result = run_mosaic(request, update, lambda: bool(stop_signal), say)
-        finally:
-            close()
+    result, stop_signal = run_stoppable(lambda update, is_canceled: run_mosaic(request, update, is_canceled, say),
+                                        tile_bar)
     for message in result.messages:
         print(printable(f"note: {message}"), file=sys.stderr)
     retries = "unknown" if result.retries is None else str(result.retries)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import add_path_options, canceled_exit, progress_bar, say, stop_signals
+from .common import add_rendering_options, add_window_options, canceled_exit, run_settings, run_stoppable, say
 
 NAME = "scenario"
 
@@ -28,10 +28,10 @@ def _codes(text: str) -> tuple[int, ...]:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..core.choices import DEVICES
-
     parser = sub.add_parser(NAME, help="render a land-cover change as imagery: only what the change can reach is "
-                                       "re-rendered, the rest is the base render bit for bit (docs/scenarios.md)")
+                                       "re-rendered, the rest is the base render bit for bit (docs/scenarios.md)",
+                            description="A given --base-render must come from the same model, --window, --overlap "
+                                        "and --seed (translate --seed N).")
     parser.add_argument("--model", default=None, help="land cover -> RGB .onnx model (default: the bundled one)")
     parser.add_argument("--base", required=True, help="the base land cover (any GDAL raster)")
     change = parser.add_mutually_exclusive_group(required=True)
@@ -50,46 +50,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--change-mask", default=None,
                         help="the change mask: 1 changed, 2 re-rendered margin, 0 copied (default: OUTPUT_change.tif)")
     parser.add_argument("--name", default=None, help="the scenario's name (tags; default: the output's name)")
-    parser.add_argument("--seed", type=int, default=0, metavar="N",
-                        help="texture seed: the base render's (default 0, the model's own texture)")
-    parser.add_argument("--elevation", default=None, metavar="DEM", help="the DEM of a terrain-aware model")
-    parser.add_argument("--sun-azimuth", type=float, default=None, metavar="DEG")
-    parser.add_argument("--sun-elevation", type=float, default=None, metavar="DEG")
-    parser.add_argument("--window", type=int, default=None, help="inference window in px (the base render's)")
-    parser.add_argument("--overlap", type=int, default=None, help="window overlap in px (the base render's)")
-    parser.add_argument("--batch", type=int, default=1, help="windows per inference batch")
-    parser.add_argument("--device", choices=DEVICES, default="auto")
+    add_rendering_options(parser)
+    add_window_options(parser)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
-    add_path_options(parser)
     parser.add_argument("--no-gsd-check", action="store_true",
                         help="render at the map's own pixel size even when it is more than 10 %% off the model's")
     parser.add_argument("--no-overwrite", action="store_true", help="refuse to replace existing outputs")
+    parser.set_defaults(bands=None, radiometry=None, aoi=None)  # (run_settings' imagery options: a map has none)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..core.run.scenario import ScenarioRequest, run_scenario
-    from ..core.run.settings import Execution, Rendering, Resolution, RunSettings, Terrain, Windowing
 
-    settings = RunSettings(
-        execution=Execution(device=args.device, threads=args.threads, precision=args.precision, backend=args.backend),
-        windowing=Windowing(window_px=args.window, overlap_px=args.overlap, batch_size=args.batch),
-        terrain=Terrain(elevation_path=args.elevation, sun_azimuth_deg=args.sun_azimuth,
-                        sun_elevation_deg=args.sun_elevation),
-        resolution=Resolution(check_gsd=not args.no_gsd_check),
-        rendering=Rendering(seed=args.seed),
-    )
+    settings = run_settings(args)
     request = ScenarioRequest(
         output_path=args.output, base_path=args.base, changed_path=args.changed, polygons_path=args.polygons,
         to_class=args.to_class, class_field=args.class_field, from_classes=tuple(args.from_class),
         base_render_path=args.base_render, base_render_output=args.base_render_output,
         change_mask_path=args.change_mask, model_path=args.model, settings=settings, name=args.name,
         overwrite=not args.no_overwrite)
-    update, close = progress_bar()
-    with stop_signals() as stop_signal:
-        try:
-            result = run_scenario(request, update, lambda: bool(stop_signal), say)
-        finally:
-            close()
+    result, stop_signal = run_stoppable(lambda update, is_canceled: run_scenario(request, update, is_canceled, say))
     if result.canceled:
         code, name = canceled_exit(stop_signal)
         print(f"cancelled: nothing was written ({name})", file=sys.stderr)

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from .common import (
-    add_run_options,
-    canceled_exit,
-    model_command,
-    note,
-    progress_bar,
-    run_settings,
-    say,
-    stop_signals,
-)
+from .common import add_run_options, canceled_exit, model_command, note, run_settings, run_stoppable, say
+
+if TYPE_CHECKING:
+    from ..core.run.request import JobResult
 
 NAME = "translate"
 
@@ -45,14 +41,12 @@ def run(args: argparse.Namespace) -> int:
         confidence_path=args.confidence, vector_path=args.vector, min_polygon_px=args.min_polygon_px,
         input_path=args.input, overwrite=not args.no_overwrite,
     )
-    update, close = progress_bar()
-    with stop_signals() as stop_signal:
-        try:
-            with GdalReader(args.input) as reader:
-                job = run_translation(request, reader, update, lambda: bool(stop_signal), say, note=note)
-        finally:
-            close()
-    result = job.result
+
+    def translate(update: Callable[[float], None], is_canceled: Callable[[], bool]) -> JobResult:
+        with GdalReader(args.input) as reader:
+            return run_translation(request, reader, update, is_canceled, say, note=note).result
+
+    result, stop_signal = run_stoppable(translate)
     if result.canceled:
         code, name = canceled_exit(stop_signal)
         print(f"cancelled: nothing was written ({name})", file=sys.stderr)

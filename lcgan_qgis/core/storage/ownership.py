@@ -25,7 +25,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .paths import SIDECAR_SUFFIX
@@ -230,22 +230,26 @@ def _valid_name(name: str) -> bool:
     return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name and "\0" not in name
 
 
+def _abandoned_ledgers(folder: Path) -> Iterator[tuple[Path, dict[str, tuple[int, str]]]]:
+    """The ledgers in ``folder`` of killed runs (not this process's, not live, and written by lcgan), each with the
+    entries it still claims."""
+    try:
+        ledgers = [p for p in folder.iterdir() if p.name.startswith(LEDGER_PREFIX) and p.name.endswith(LEDGER_SUFFIX)]
+    except OSError:
+        return
+    own = {ledger.path for key, ledger in _ledgers.items() if key[0] == os.getpid()}
+    for path in ledgers:
+        read = _read_ledger(path) if path not in own and _is_abandoned(path) else None
+        if read is not None:  # (None: not a ledger lcgan wrote, not ours to judge)
+            yield path, read[1]
+
+
 def abandoned_claims(folder: str | Path) -> list[Path]:
     """The files in ``folder`` that killed lcgan runs claimed and left (what :func:`remove_stale_partials` would
     delete), for a caller that can use a whole one (training recovers a checkpoint written but not yet renamed)."""
     folder = Path(folder)
-    found: list[Path] = []
-    try:
-        ledgers = [p for p in folder.iterdir() if p.name.startswith(LEDGER_PREFIX) and p.name.endswith(LEDGER_SUFFIX)]
-    except OSError:
-        return found
-    own = {ledger.path for key, ledger in _ledgers.items() if key[0] == os.getpid()}
-    for path in ledgers:
-        read = _read_ledger(path) if path not in own and _is_abandoned(path) else None
-        if read is not None:
-            found += [folder / name for name, (inode, kind) in read[1].items()
-                      if kind == "file" and _valid_name(name) and _matches(folder / name, inode, kind)]
-    return found
+    return [folder / name for _path, claimed in _abandoned_ledgers(folder) for name, (inode, kind) in claimed.items()
+            if kind == "file" and _valid_name(name) and _matches(folder / name, inode, kind)]
 
 
 def remove_stale_partials(folder: str | Path) -> list[Path]:
@@ -257,18 +261,7 @@ def remove_stale_partials(folder: str | Path) -> list[Path]:
     """
     folder = Path(folder) if str(folder) else Path(".")
     removed: list[Path] = []
-    try:
-        ledgers = [p for p in folder.iterdir() if p.name.startswith(LEDGER_PREFIX) and p.name.endswith(LEDGER_SUFFIX)]
-    except OSError:
-        return removed
-    own = {ledger.path for key, ledger in _ledgers.items() if key[0] == os.getpid()}
-    for path in ledgers:
-        if path in own or not _is_abandoned(path):
-            continue
-        read = _read_ledger(path)
-        if read is None:
-            continue  # not a ledger lcgan wrote: not ours to judge
-        _header, claimed = read
+    for path, claimed in _abandoned_ledgers(folder):
         for name, (inode, kind) in claimed.items():
             entry = folder / name
             if not _valid_name(name) or not _matches(entry, inode, kind):
