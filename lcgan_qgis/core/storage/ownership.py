@@ -105,6 +105,15 @@ class _Ledger:
         return True
 
 
+def _open_ledger(folder: Path) -> tuple[tuple[int, str], _Ledger]:
+    """This process's ledger of ``folder`` (opened on its first claim) and its key; the caller holds ``_lock``."""
+    key = (os.getpid(), str(folder.resolve()))
+    ledger = _ledgers.get(key)
+    if ledger is None:
+        ledger = _ledgers[key] = _Ledger(folder)
+    return key, ledger
+
+
 def create_claimed(path: Path, kind: str = "file") -> int | None:
     """Create ``path`` (a new file, ``O_EXCL``, mode ``0o666`` less the umask; or a new folder) as lcgan's, recorded
     in its folder's ledger first; returns the open descriptor of a file (None for a folder).
@@ -113,12 +122,8 @@ def create_claimed(path: Path, kind: str = "file") -> int | None:
         FileExistsError: ``path`` exists (pick another name).
         OSError: the folder takes no files.
     """
-    folder = path.parent
-    key = (os.getpid(), str(folder.resolve()))
     with _lock:
-        ledger = _ledgers.get(key)
-        if ledger is None:
-            ledger = _ledgers[key] = _Ledger(folder)
+        key, ledger = _open_ledger(path.parent)
         fd, made = None, False
         try:
             if kind == "folder":
@@ -141,12 +146,8 @@ def create_claimed(path: Path, kind: str = "file") -> int | None:
 
 def claim_existing(path: Path, kind: str = "file") -> None:
     """Record ``path``, which this process has just created itself (e.g. a hard link), as lcgan's."""
-    folder = path.parent
-    key = (os.getpid(), str(folder.resolve()))
     with _lock:
-        ledger = _ledgers.get(key)
-        if ledger is None:
-            ledger = _ledgers[key] = _Ledger(folder)
+        _key, ledger = _open_ledger(path.parent)
         ledger.claim(path.name, path.lstat().st_ino, kind)
 
 
