@@ -28,16 +28,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget, QgsMapLayerComboBox
-from qgis.PyQt.QtWidgets import (
-    QComboBox,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QProgressBar,
-    QPushButton,
-    QSpinBox,
-)
+from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QLineEdit, QSpinBox
 
 from ...core.errors import LcganError
 from ...core.model.contract import Direction
@@ -46,6 +37,7 @@ from ...core.run.settings import Execution, Rendering, RunSettings
 from ..layers import layer_file
 from ..scenario_layers import add_scenario_layers
 from ..settings import openvino_cache_dir
+from .run_controls import add_run_controls
 
 if TYPE_CHECKING:  # (the scenario module loads onnxruntime: imported when a scenario runs, not with the plugin)
     from ...core.run.scenario import ScenarioRequest, ScenarioResult
@@ -121,19 +113,9 @@ class ScenarioPanel(QgsCollapsibleGroupBox):
                               ("Base render (optional)", self.render_combo), ("Texture seed", self.seed_spin),
                               ("Scenario name", self.name_edit), ("Output (after)", self.output_widget)):
             rows.addRow(label, widget)
-        buttons = QHBoxLayout()
-        self.run_button, self.cancel_button = QPushButton("Render scenario"), QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        rows.addRow(buttons)
-        self.progress_bar = QProgressBar()
-        self.status_label = QLabel("")
-        self.status_label.setWordWrap(True)
-        rows.addRow(self.progress_bar)
-        rows.addRow(self.status_label)
-        self.run_button.clicked.connect(self.run)
-        self.cancel_button.clicked.connect(self.cancel)
+        controls = add_run_controls(rows, "Render scenario", self.run, self.cancel)
+        self.run_button, self.cancel_button = controls.start, controls.cancel
+        self.progress_bar, self.status_label = controls.progress, controls.status
 
     @staticmethod
     def _raster_combo(optional: bool) -> QgsMapLayerComboBox:
