@@ -11,8 +11,7 @@ from osgeo import gdal, osr
 
 from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.core.resources import bundled_model_path
-
-from .conftest import NLCD, image_array, landcover_array, read, write_raster
+from tests.fixtures.plugin import NLCD, image_array, landcover_array, read, write_raster
 
 LC2RGB, RGB2LC = "lcgan:landcover_to_rgb", "lcgan:rgb_to_landcover"
 

@@ -11,9 +11,8 @@ import pytest
 
 from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.core.model.precision import BACKENDS, PRECISIONS
+from tests.fixtures.plugin import image_array, make_dock, recording_feedback, write_raster
 from tests.optional import needs_openvino
-
-from .conftest import image_array, make_dock, recording_feedback, write_raster
 
 RGB2LC = "lcgan:rgb_to_landcover"
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from lcgan_qgis.core.model.contract import Direction
-
-from .conftest import NLCD, add_layer, image_array, landcover_array, make_dock, write_raster
+from tests.fixtures.plugin import NLCD, add_layer, image_array, landcover_array, make_dock, write_raster
 
 TASK_TIMEOUT_MS = 120_000
 

@@ -15,9 +15,9 @@ import pytest
 from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.installer.plan import GPU_WHEEL, runtime_pins
 from tests.fixtures.onnx_factory import write_pointwise
+from tests.fixtures.plugin import image_array, write_raster
 from tools.plugin_profile import install_plugin, qgis_env
 
-from .conftest import image_array, write_raster
 from .wheelhouse import repack
 
 REPO = Path(__file__).resolve().parents[2]

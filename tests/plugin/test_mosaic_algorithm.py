@@ -13,8 +13,7 @@ import pytest
 from distributed import LocalCluster
 
 from lcgan_qgis.core.model.contract import Direction
-
-from .conftest import NLCD, image_array, read, write_raster
+from tests.fixtures.plugin import NLCD, image_array, read, write_raster
 
 MOSAIC, RGB2LC = "lcgan:translate_mosaic", "lcgan:rgb_to_landcover"
 

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from lcgan_qgis.core.model.contract import Direction
-
-from .conftest import image_array, landcover_array, read, write_raster
+from tests.fixtures.plugin import image_array, landcover_array, read, write_raster
 
 REPO = Path(__file__).resolve().parents[2]
 ALGORITHMS = {d: f"lcgan:{d.value}" for d in Direction}

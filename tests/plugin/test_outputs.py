@@ -13,8 +13,7 @@ from osgeo import gdal, ogr, osr
 
 from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.core.rasters.provenance import TRAINED_ALGORITHMIC_MEDIA
-
-from .conftest import NLCD, image_array, landcover_array, read, write_raster
+from tests.fixtures.plugin import NLCD, image_array, landcover_array, read, write_raster
 
 LC2RGB, RGB2LC = "lcgan:landcover_to_rgb", "lcgan:rgb_to_landcover"
 MAX_LABEL_CHARS = 36  # what the Processing dialog shows at its default width without cutting

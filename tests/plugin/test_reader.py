@@ -12,8 +12,7 @@ from osgeo import gdal
 from lcgan_qgis.core.errors import InputRasterError
 from lcgan_qgis.core.rasters.raster import Grid, RasterReader, Window
 from lcgan_qgis.plugin.qgis_reader import ProviderReader, metres_per_unit
-
-from .conftest import image_array, write_raster
+from tests.fixtures.plugin import image_array, write_raster
 
 
 def _layer(path: Path, name: str = "layer"):

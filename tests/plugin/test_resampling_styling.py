@@ -11,8 +11,7 @@ from lcgan_qgis.core.errors import Canceled, InputRasterError
 from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.core.rasters.raster import Grid, RasterInfo
 from lcgan_qgis.core.rasters.resampling import plan_resolution, warp_to_grid
-
-from .conftest import NLCD, landcover_array, read, write_raster
+from tests.fixtures.plugin import NLCD, landcover_array, read, write_raster
 
 
 def _info(pixel: float, width: int = 100, height: int = 80) -> RasterInfo:

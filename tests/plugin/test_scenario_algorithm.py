@@ -14,8 +14,7 @@ import pytest
 from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.core.resources import bundled_model_path
 from lcgan_qgis.core.run.settings import Execution
-
-from .conftest import add_layer, landcover_array, read, write_raster
+from tests.fixtures.plugin import add_layer, landcover_array, read, write_raster
 
 SCENARIO = "lcgan:render_scenario"
 GT = (300000.0, 30.0, 0.0, 4150000.0, 0.0, -30.0)

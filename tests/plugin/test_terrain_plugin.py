@@ -11,8 +11,7 @@ from osgeo import gdal
 
 from lcgan_qgis.core.model.contract import Direction
 from tests.fixtures.onnx_factory import write_terrain_pointwise
-
-from .conftest import add_layer, landcover_array, make_dock, read, recording_feedback, write_raster
+from tests.fixtures.plugin import add_layer, landcover_array, make_dock, read, recording_feedback, write_raster
 
 LC2RGB = "lcgan:landcover_to_rgb"
 TASK_TIMEOUT_MS = 120_000

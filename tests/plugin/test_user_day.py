@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from lcgan_qgis.core.model.contract import Direction
-
-from .conftest import add_layer, image_array, landcover_array, make_dock, write_raster
+from tests.fixtures.plugin import add_layer, image_array, landcover_array, make_dock, write_raster
 
 TASK_TIMEOUT_MS = 120_000
 REPO = Path(__file__).resolve().parents[2]
@@ -272,7 +271,7 @@ def test_the_about_text_says_what_the_model_does_and_how_realistic_it_is_measure
 # -- the seed (issue "Imagery that passes at 1:1"): Processing's SEED and the dock's box reach the run ------------
 def test_the_seed_reaches_the_run_from_processing_and_the_dock(lcgan, iface, qtbot, tmp_path: Path) -> None:
     from lcgan_qgis.plugin.models import bundled_models
-    from tests.plugin.conftest import read
+    from tests.fixtures.plugin import read
 
     if not any(m.keyword == "map" for m in bundled_models()):
         pytest.skip("the bundled models are not installed in this checkout")

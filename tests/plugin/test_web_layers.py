@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from lcgan_qgis.core.model.contract import Direction
-
-from .conftest import add_layer, image_array, make_dock, read, write_raster
+from tests.fixtures.plugin import add_layer, image_array, make_dock, read, write_raster
 
 TASK_TIMEOUT_MS = 120_000
 AREA = (322000, 4124000, 326000, 4128000)  # UTM 12N, inside the tile folder's coverage

@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 
 from lcgan_qgis.core.model.contract import Direction
+from tests.fixtures.plugin import NLCD, read
 from tools.make_zip import build
 from tools.plugin_profile import install_plugin, qgis_env
-
-from .conftest import NLCD, read
 
 QGIS_PROCESS = shutil.which("qgis_process.bin")
 

@@ -34,7 +34,7 @@ from osgeo import gdal
 from lcgan_qgis.core.model.contract import Direction
 from lcgan_qgis.core.run.settings import Execution, ModelChoice, RunSettings
 from tests.fixtures.onnx_factory import write_pointwise
-from tests.plugin.conftest import image_array, landcover_array, write_raster
+from tests.fixtures.plugin import image_array, landcover_array, write_raster
 
 try:
     LIBC: ctypes.CDLL | None = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

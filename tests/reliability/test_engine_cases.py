@@ -38,6 +38,7 @@ from lcgan_qgis.tooling.quantize import quantize_model
 from tests.fixtures.conv_factory import conv_model, write_conv
 from tests.fixtures.landcover import smooth_landcover
 from tests.fixtures.onnx_factory import default_contract, pointwise_model, save, write_pointwise
+from tests.fixtures.ownership import start_run, user_files
 from tests.fixtures.rasters import crs_wkt, read_tif, write_tif
 
 from . import odd_models
@@ -463,10 +464,8 @@ def _stale_partials(tmp: Path) -> dict[str, Any]:
     """What a killed run left (a partial GeoTIFF and its side-car, a scratch folder, all claimed in its ledger); the
     user's look-alikes (a ``.lcgan-*`` folder, a hidden ``*.lcgan-partial*`` file), which must stay; and the partial
     of a run still writing, which must be kept."""
-    from .test_ownership import _start_run, _user_files
-
-    user = _user_files(tmp)
-    child = _start_run(tmp)
+    user = user_files(tmp)
+    child = start_run(tmp)
     child.kill()
     child.wait()
     stale = [p for p in tmp.iterdir() if p not in user and not p.name.startswith(".lcgan-run-")]

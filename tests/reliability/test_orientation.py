@@ -18,7 +18,7 @@ from lcgan_qgis.core.rasters.gdal_io import GdalReader
 from lcgan_qgis.core.rasters.orientation import Orientation
 from lcgan_qgis.core.rasters.raster import Window
 from lcgan_qgis.core.run.engine import translate
-from tests.plugin.conftest import landcover_array, write_raster
+from tests.fixtures.plugin import landcover_array, write_raster
 
 REPO = Path(__file__).resolve().parents[2]
 ZION = REPO.parent / "shared" / "data" / "zion" / "nlcd2011_on_landsat_grid.tif"

@@ -4,65 +4,20 @@ claimed in its ledger (``lcgan_qgis/core/storage/ownership.py``), and nothing a 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from lcgan_qgis.core.storage import ownership
-from lcgan_qgis.core.storage.files import PARTIAL_MARK, AtomicFile, remove_stale_partials, stale_partial_messages
-
-REPO = Path(__file__).resolve().parents[2]
-
-#: A child that starts an lcgan write (a temporary file, a scratch folder, a GDAL sidecar), says "ready", and waits
-#: to be killed.
-_CHILD = """
-import sys, time
-from pathlib import Path
-from lcgan_qgis.core.storage.files import AtomicFile, scratch_folder
-folder = Path(sys.argv[1])
-f = AtomicFile(folder / "out.tif", sidecars=(".aux.xml",))
-f.temp_path.write_bytes(b"half a raster")
-Path(str(f.temp_path) + ".aux.xml").write_text("<PAMDataset/>")
-scratch = scratch_folder(folder)
-inside = scratch.__enter__()
-(inside / "warped.tif").write_bytes(b"x")
-print("ready", flush=True)
-time.sleep(120)
-"""
-
-
-def _start_run(folder: Path) -> subprocess.Popen:
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(folder)], cwd=REPO, stdout=subprocess.PIPE,
-                             text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
-    return child
-
-
-def _user_files(folder: Path) -> list[Path]:
-    """What a user may well have: names like lcgan's, old, unlocked."""
-    made = [folder / ".lcgan-notes", folder / ".lcgan-abcd1234", folder / f".x.deadbeef{PARTIAL_MARK}.tif",
-            folder / f".x.deadbeef{PARTIAL_MARK}.tif.aux.xml", folder / f"{PARTIAL_MARK}", folder / "result.tif"]
-    made[0].mkdir()
-    (made[0] / "thesis.txt").write_text("years of work")
-    made[1].mkdir()
-    (made[1] / ".lock").write_text("")  # the shape of an old lcgan scratch folder
-    for path in made[2:]:
-        path.write_text("the user's")
-    hour_ago = time.time() - 3600
-    for path in made:
-        os.utime(path, (hour_ago, hour_ago))
-    return made
+from lcgan_qgis.core.storage.files import AtomicFile, remove_stale_partials, stale_partial_messages
+from tests.fixtures.ownership import start_run, user_files
 
 
 def test_a_killed_run_leaves_only_what_it_claimed_and_the_next_run_removes_exactly_that(tmp_path: Path) -> None:
-    user = _user_files(tmp_path)
+    user = user_files(tmp_path)
     before = sorted(p.name for p in tmp_path.iterdir())
-    child = _start_run(tmp_path)
+    child = start_run(tmp_path)
     try:
         assert remove_stale_partials(tmp_path) == []  # a live run: its files stay
     finally:
@@ -77,7 +32,7 @@ def test_a_killed_run_leaves_only_what_it_claimed_and_the_next_run_removes_exact
 
 
 def test_user_lookalikes_of_any_age_stay(tmp_path: Path) -> None:
-    user = _user_files(tmp_path)
+    user = user_files(tmp_path)
     assert remove_stale_partials(tmp_path) == [] and all(p.exists() for p in user)
 
 

@@ -18,7 +18,7 @@ from osgeo import gdal, osr
 
 from lcgan_qgis.core.model.contract import Direction, Radiometry
 from tests.fixtures.onnx_factory import default_contract, pointwise_model, save
-from tests.plugin.conftest import NLCD, image_array, landcover_array, write_raster
+from tests.fixtures.plugin import NLCD, image_array, landcover_array, write_raster
 
 from . import odd_models
 from .helpers import Case, assert_no_partials, assert_unchanged, snapshot

@@ -14,7 +14,7 @@ import pytest
 
 from lcgan_qgis.core.model.contract import Direction
 from tests.fixtures.onnx_factory import default_contract, pointwise_model
-from tests.plugin.conftest import image_array, landcover_array, make_dock, write_raster
+from tests.fixtures.plugin import image_array, landcover_array, make_dock, write_raster
 
 from . import odd_models
 from .helpers import Case, assert_unchanged, snapshot

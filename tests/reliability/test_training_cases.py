@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from lcgan_qgis.core.errors import InputRasterError, LcganError
-from tests.training.conftest import TINY, tiny_config, write_image, write_landcover
+from tests.fixtures.training import TINY, tiny_config, write_image, write_landcover
 from training.config import ConfigError, TrainConfig
 from training.errors import ExportError
 from training.export import export_checkpoint
@@ -40,18 +40,6 @@ class CodeOnLoad:
 
     def __reduce__(self) -> tuple[Any, tuple[str]]:
         return os.system, (self.command,)
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A data folder and a run folder holding a real one-step checkpoint."""
-    root = tmp_path_factory.mktemp("train")
-    data = root / "data"
-    data.mkdir()
-    write_landcover(data / "lc.tif")
-    write_image(data / "img.tif")
-    Trainer(tiny_config("runtime.max_steps=1"), data, root / "run").fit()
-    return data, root / "run"
 
 
 def _data(tmp: Path, lc_nodata_rows: int = 8, img_nodata_cols: int = 8) -> Path:

@@ -13,13 +13,11 @@ from typing import Any
 import pytest
 import torch
 
-from tests.training.conftest import tiny_config
+from tests.fixtures.training import tiny_config
 from training.checkpoints import REQUIRED_KEYS, load_checkpoint, recover_interrupted, save_atomic
 from training.config import ConfigError, TrainConfig
 from training.errors import TrainingError
 from training.run_log import RunLog
-
-from .test_training_cases import trained_run  # noqa: F401 (fixture)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -127,7 +125,7 @@ def _run_copy(tmp: Path, trained: tuple[Path, Path]) -> Path:
     return run
 
 
-def test_a_whole_checkpoint_left_before_its_rename_is_recovered(trained_run: tuple[Path, Path],  # noqa: F811
+def test_a_whole_checkpoint_left_before_its_rename_is_recovered(trained_run: tuple[Path, Path],
                                                                  tmp_path: Path) -> None:
     """Before: training restarted at step 0 next to a complete checkpoint. Now the next run puts it in place."""
     source = trained_run[1] / "checkpoints" / "last.pt"
@@ -141,7 +139,7 @@ def test_a_whole_checkpoint_left_before_its_rename_is_recovered(trained_run: tup
 
 
 def test_a_torn_checkpoint_is_not_recovered_and_an_older_one_does_not_replace_a_newer(
-        trained_run: tuple[Path, Path], tmp_path: Path) -> None:  # noqa: F811
+        trained_run: tuple[Path, Path], tmp_path: Path) -> None:
     source = trained_run[1] / "checkpoints" / "last.pt"
     run = _run_copy(tmp_path, trained_run)
     last = run / "checkpoints" / "last.pt"
@@ -154,7 +152,7 @@ def test_a_torn_checkpoint_is_not_recovered_and_an_older_one_does_not_replace_a_
     assert load_checkpoint(last)["step"] == 5
 
 
-def test_a_legacy_last_pt_tmp_is_recovered_when_whole(trained_run: tuple[Path, Path],  # noqa: F811
+def test_a_legacy_last_pt_tmp_is_recovered_when_whole(trained_run: tuple[Path, Path],
                                                       tmp_path: Path) -> None:
     source = trained_run[1] / "checkpoints" / "last.pt"
     run = _run_copy(tmp_path, trained_run)

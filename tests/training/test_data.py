@@ -12,6 +12,7 @@ import rasterio
 from lcgan_qgis.core.errors import InputRasterError, SchemeError
 from lcgan_qgis.core.model.scheme import ClassScheme
 from lcgan_qgis.core.resources import default_scheme_path
+from tests.fixtures.training import tiny_config, write_image, write_landcover
 from training.data import (
     ImageRasters,
     LandCoverRasters,
@@ -21,8 +22,6 @@ from training.data import (
     augment,
     build_datasets,
 )
-
-from .conftest import tiny_config, write_image, write_landcover
 
 SCHEME = ClassScheme.load(default_scheme_path())
 

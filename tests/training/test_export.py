@@ -15,11 +15,10 @@ from lcgan_qgis.core.model.contract import Direction, ModelContract, Radiometry
 from lcgan_qgis.core.model.scheme import ClassScheme
 from lcgan_qgis.core.resources import default_scheme_path
 from lcgan_qgis.tooling.weight_storage import weight_storage
+from tests.fixtures.training import tiny_config
 from training.export import FP16_PARITY_TOLERANCE, ExportError, export_checkpoint, export_generator
 from training.models import ResnetGenerator
 from training.trainer import Trainer
-
-from .conftest import tiny_config
 
 SCHEME = ClassScheme.load(default_scheme_path())
 RADIOMETRY = Radiometry("fixed", (7000.0, 7500.0, 8000.0), (16000.0, 14000.0, 12000.0))

@@ -19,6 +19,7 @@ from lcgan_qgis.core.resources import default_scheme_path
 from lcgan_qgis.core.run.engine import TranslateOptions, translate
 from lcgan_qgis.core.run.noise import position_noise
 from tests.fixtures.rasters import read_tif, write_tif
+from tests.fixtures.training import tiny_config
 from training.export import export_checkpoint, export_generator
 from training.models import build_generator, build_networks, count_parameters, for_inference
 from training.nets.discriminators import MultiScaleDiscriminator, as_scales, feature_matching
@@ -26,8 +27,6 @@ from training.nets.layers import Blur, BlurUpsample, NoiseInjection
 from training.nets.spade import SpadeGenerator
 from training.nets.unet import UnetGenerator
 from training.trainer import Trainer
-
-from .conftest import tiny_config
 
 SCHEME = ClassScheme.load(default_scheme_path())
 RADIOMETRY = Radiometry("fixed", (7000.0, 7500.0, 8000.0), (16000.0, 14000.0, 12000.0))
@@ -217,7 +216,7 @@ def test_the_engine_tiles_a_spade_model_with_its_position_noise(tmp_path: Path) 
 def test_the_terrain_aware_spade_recipe_trains_with_d_seeing_map_and_terrain(data_dir: Path, tmp_path: Path) -> None:
     """zion_spade_terrain.toml's design on tiny rasters: SPADE reads map + terrain, D_rgb reads image + map +
     terrain (3 + 14 + 3 channels), and the exported contract keeps the terrain channels before the noise."""
-    from .test_terrain_training import TERRAIN, write_dem
+    from tests.fixtures.training import TERRAIN, write_dem
 
     write_dem(data_dir / "dem.tif")
     config = tiny_config(*NEW_RECIPE, *TERRAIN, "runtime.max_steps=2")

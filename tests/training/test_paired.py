@@ -12,10 +12,9 @@ import torch
 from lcgan_qgis.core.errors import InputRasterError
 from lcgan_qgis.core.model.scheme import ClassScheme
 from lcgan_qgis.core.resources import default_scheme_path
+from tests.fixtures.training import tiny_config, write_landcover
 from training.data import UnpairedWindows, build_datasets
 from training.trainer import Trainer
-
-from .conftest import tiny_config, write_landcover
 
 SCHEME = ClassScheme.load(default_scheme_path())
 

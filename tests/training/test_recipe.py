@@ -10,13 +10,12 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from tests.fixtures.training import tiny_config
 from training.augment import radiometric_jitter, resize_image, resize_labels, scaled_size, with_noise
 from training.export import export_checkpoint
 from training.losses import masked_l1
 from training.models import CheckerboardNull, ResnetGenerator, for_inference, norm_factory
 from training.trainer import Trainer
-
-from .conftest import tiny_config
 
 RECIPE = ["model.upsample=nearest", "model.norm=instance_running", "model.noise_channels=3",
           "loss.pixel_lowpass_px=4", "loss.cycle_image_noise=0.1", "data.jitter_gain=0.2", "data.jitter_offset=0.05",

@@ -20,31 +20,14 @@ from lcgan_qgis.core.rasters.raster import Window
 from lcgan_qgis.core.resources import default_scheme_path
 from lcgan_qgis.core.run.engine import TranslateOptions, translate
 from lcgan_qgis.core.terrain.elevation import ElevationReader, plan_terrain
+from tests.fixtures.training import TERRAIN, tiny_config, write_dem, write_landcover
 from training import data as data_mod
 from training.config import ConfigError, TrainConfig
 from training.export import export_checkpoint
 from training.trainer import Trainer
 
-from .conftest import tiny_config, write_landcover
-
 REPO = Path(__file__).resolve().parents[2]
-TERRAIN = ["model.terrain_channels=['hillshade','slope','relative_elevation']", "data.dem_raster=dem.tif",
-           "model.relief_radius_m=60"]
 SCHEME = ClassScheme.load(default_scheme_path())
-
-
-def write_dem(path: Path, nodata_corner: bool = True) -> Path:
-    """Hills on a 20 m grid in NAD83 / UTM 12N (another CRS and grid than the 30 m WGS84 rasters), int16."""
-    size = 160
-    yy, xx = np.mgrid[0:size, 0:size] * 20.0
-    z = 1500 + 0.3 * xx + 80 * np.sin(xx / 300) * np.cos(yy / 250)
-    z = z.astype(np.int16)
-    if nodata_corner:
-        z[:10, :10] = -32768
-    with rasterio.open(path, "w", driver="GTiff", width=size, height=size, count=1, dtype="int16",
-                       crs="EPSG:26912", transform=from_origin(299900.0, 4150100.0, 20, 20), nodata=-32768) as ds:
-        ds.write(z, 1)
-    return path
 
 
 @pytest.fixture

@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.fixtures.training import TINY, tiny_config
 from training.config import TrainConfig
 from training.trainer import Trainer, TrainingError, load_checkpoint
-
-from .conftest import TINY, tiny_config
 
 REPO = Path(__file__).resolve().parents[2]
 
