@@ -36,11 +36,13 @@ class AdaptPanel(QgsCollapsibleGroupBox):
     model_added = pyqtSignal(str)
 
     def __init__(self, iface: Any = None) -> None:
-        super().__init__("Adapt to your region (fine-tune)")
+        super().__init__("Adapt to your region")
         self.iface = iface
         self.setCollapsed(True)
         self.task: FineTuneTask | None = None
         form = QFormLayout(self)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)  # (labels above: the dock is narrow)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.imagery_combo = QgsMapLayerComboBox()
         self.imagery_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
         self.landcover_combo = QgsMapLayerComboBox()
