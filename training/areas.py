@@ -8,6 +8,7 @@ raster's CRS.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,12 +34,39 @@ class Areas:
 
     def in_crs(self, crs: CRS) -> PreparedGeometry:
         """The areas reprojected to ``crs`` (no-op when the file has no CRS or the same one), prepared."""
+        return prep(self._geometry_in(crs))
+
+    def for_rasters(self, rasters: Sequence[Any]) -> list[PreparedGeometry]:
+        """The areas in each raster's CRS, prepared (``rasters``: objects with ``path``, ``crs``, ``transform``,
+        ``width`` and ``height``, e.g. ``training.data.RasterSource``).
+
+        Raises:
+            InputRasterError: the areas overlap none of the rasters (instead of "no window in N tries" later): one
+                line naming the areas file, its bounds and each raster's bounds.
+        """
+        geometries = [self._geometry_in(r.crs) for r in rasters]
+        footprints = [window_geometry(r.transform, 0, 0, r.width, r.height) for r in rasters]
+        if rasters and not any(g.intersects(f) for g, f in zip(geometries, footprints, strict=True)):
+            where = str(self.crs) if self.crs is not None else "the rasters' CRS"
+            extents = "; ".join(f"{Path(r.path).name} {_bounds(f.bounds)} ({r.crs})"
+                                for r, f in zip(rasters, footprints, strict=True))
+            raise InputRasterError(f"{self.source}: the areas ({_bounds(self.geometry.bounds)} in {where}) lie outside "
+                                   f"every raster ({extents}). Draw them over the rasters, or give their CRS.")
+        return [prep(g) for g in geometries]
+
+    def _geometry_in(self, crs: CRS) -> BaseGeometry:
         geometry = self.geometry
         if self.crs is not None and self.crs != crs:
             geometry = shape(transform_geom(self.crs, crs, mapping(geometry)))
         if geometry.is_empty:
             raise InputRasterError(f"{self.source}: the areas are empty in {crs}.")
-        return prep(geometry)
+        return geometry
+
+
+def _bounds(bounds: tuple[float, float, float, float]) -> str:
+    """``x0, y0 - x1, y1`` without trailing zeros (metres and degrees alike)."""
+    x0, y0, x1, y1 = (f"{v:.6f}".rstrip("0").rstrip(".") for v in bounds)
+    return f"{x0}, {y0} - {x1}, {y1}"
 
 
 def load_areas(path: str | Path) -> Areas:
