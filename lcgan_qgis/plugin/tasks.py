@@ -1,8 +1,9 @@
 """The background task the dock starts: one translation in a ``QgsTask``, so QGIS stays responsive.
 
 The task owns a reader over a cloned provider (made on the main thread before the task starts), runs
-:func:`lcgan_qgis.job.run_translation` in ``run()`` on a worker thread with the task's progress and cancel, and hands
-the outcome back on the main thread through ``finished()`` to a callback (the dock adds and styles the layer there).
+:func:`lcgan_qgis.core.run.job.run_translation` in ``run()`` on a worker thread with the task's progress and cancel,
+and hands the outcome back on the main thread through ``finished()`` to a callback (the dock adds and styles the layer
+there).
 """
 
 from __future__ import annotations
