@@ -73,6 +73,7 @@ class Trainer:
         resume = self.load_resume_state()
         radiometry = Radiometry.from_dict(resume["radiometry"], str(self.ckpt_path)) if resume else None
         self.landcover, self.images = data_mod.build_datasets(config, data_dir, self.scheme, radiometry)
+        self.check_validation_pair()
         self.radiometry = self.images.radiometry
         self.gsd_m = self.images.sources[0].gsd_m
         self.model = CycleGAN(config, self.num_classes, self.image_bands, self.rt)
@@ -238,6 +239,14 @@ class Trainer:
         log.info("resumed from %s at step %d", self.ckpt_path, self.step)
 
     # -- validation and pictures ----------------------------------------------------------------------------
+    def check_validation_pair(self) -> None:
+        """Refuse a validation pair on different grids now, not after the first epoch."""
+        from .evaluation.validation import check_validation_pair
+
+        d = self.config.data
+        if d.val_image and d.val_landcover:
+            check_validation_pair(*data_mod.resolve([d.val_image, d.val_landcover], self.data_dir))
+
     def validate(self) -> None:
         """RGB->LC accuracy on the paired validation rasters (if configured) -> ``val.csv``; best -> ``best.pt``."""
         from .areas import load_areas

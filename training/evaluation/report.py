@@ -32,6 +32,7 @@ from lcgan_qgis.core.model.scheme import ClassScheme
 from lcgan_qgis.core.resources import bundled_model_path
 from lcgan_qgis.core.run.settings import DEFAULT_WINDOW_PX
 
+from ..errors import ConfigError
 from .judge import Judge
 from .measures import ground_of, headline, measure_generators
 from .quick import add_quick_arguments, run_quick
@@ -328,6 +329,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``evaluate`` sub-command; prints the summary and where the files are."""
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ConfigError(f"--out {args.out} is a file; give a folder for evaluation.json and its pictures.")
     if args.quick:
         return run_quick(args)
     realism = False if args.no_realism else RealismOptions(train_areas=args.train_areas,

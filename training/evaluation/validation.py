@@ -62,6 +62,23 @@ class TorchModel:
             self.generator.train(was_training)
 
 
+def check_validation_pair(image_path: str | Path, landcover_path: str | Path) -> None:
+    """Refuse a validation pair that is not on one grid (the trainer calls it before its first step).
+
+    Raises:
+        InputRasterError: a file cannot be opened, or the two rasters differ in size, transform or CRS.
+    """
+    try:
+        with rasterio.open(image_path) as img, rasterio.open(landcover_path) as lcd:
+            same = ((img.width, img.height) == (lcd.width, lcd.height) and img.transform == lcd.transform
+                    and img.crs == lcd.crs)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputRasterError(f"Validation raster cannot be read: {exc}") from None
+    if not same:
+        raise InputRasterError(f"{image_path} and {landcover_path} are not on the same grid; validation "
+                               "needs a paired pair (e.g. nlcd2011_on_landsat_grid.tif).")
+
+
 def evaluate_rgb2lc(generator: nn.Module, image_path: str | Path, landcover_path: str | Path,
                     contract: ModelContract, bands: list[int], areas: Areas | None = None,
                     device: torch.device | str = "cpu", radiometry_mode: str = "fixed") -> dict[str, Any]:
@@ -83,10 +100,8 @@ def evaluate_rgb2lc(generator: nn.Module, image_path: str | Path, landcover_path
     from lcgan_qgis.core.run.job import TranslationRequest, run_translation
 
     scheme: ClassScheme = contract.scheme
+    check_validation_pair(image_path, landcover_path)
     with rasterio.open(image_path) as img, rasterio.open(landcover_path) as lcd:
-        if (img.width, img.height) != (lcd.width, lcd.height) or img.transform != lcd.transform:
-            raise InputRasterError(f"{image_path} and {landcover_path} are not on the same grid; validation "
-                                   "needs a paired pair (e.g. nlcd2011_on_landsat_grid.tif).")
         truth, valid = scheme.codes_to_indices(lcd.read(1), nodata=lcd.nodata)
         shape, transform, crs = (img.height, img.width), img.transform, img.crs
     if areas is not None:
