@@ -3,8 +3,9 @@
 Each step updates both generators on the same ``batch`` windows of the training area: the land-cover model by
 cross-entropy against the labels (pixels without a label ignored), the image model by the L1 of 4x4 block means
 against the imagery (the bundled recipe's low-pass paired term: texture is left to what the base learned), on
-blocks whose pixels are all labelled. The unpaired cycle and adversarial terms are left out: at 10-15 CPU minutes
-they cost two more networks per step for no measured gain (docs/training.md, "Fine-tuning"). BatchNorm layers stay
+blocks whose pixels are all labelled. The unpaired cycle and adversarial terms are left out: they need the two
+discriminators as well (two more networks per step) and were not measured here; the bundled recipe needed the paired
+terms to learn the classes at all (docs/recipe.md). BatchNorm layers stay
 frozen (the base's are folded identities: :mod:`training.finetune.base`).
 
 Checkpoints (``checkpoints/last.pt``, atomic) every ``checkpoint_every_s`` and on SIGINT/SIGTERM; a second run
