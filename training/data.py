@@ -112,7 +112,8 @@ class _Reader:
         for s in self.sources:
             if s.width < crop_px or s.height < crop_px:
                 raise InputRasterError(f"{s.path} is {s.width}x{s.height} px, smaller than the {crop_px} px crop.")
-        self.areas = [areas.in_crs(s.crs) if areas is not None else None for s in self.sources]
+        self.areas: list[Any] = (areas.for_rasters(self.sources) if areas is not None
+                                 else [None] * len(self.sources))
         sizes = np.array([(s.width - crop_px + 1) * (s.height - crop_px + 1) for s in self.sources], dtype=np.float64)
         self.weights = sizes / sizes.sum()
         self._handles: dict[str, Any] = {}

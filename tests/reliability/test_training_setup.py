@@ -1,4 +1,5 @@
-"""A validation pair on different grids is refused when the trainer is built, before any step (issue 24)."""
+"""Training setup refuses what cannot work before the first step (issue 24): a validation pair on other grids,
+training areas away from the rasters, an `evaluate --out` that is a file."""
 
 from __future__ import annotations
 
@@ -47,3 +48,17 @@ def test_evaluate_out_that_is_a_file_is_one_line_and_keeps_the_file(tmp_path: Pa
     assert "--out " in run.stderr and "report.json is a file; give a folder" in run.stderr
     assert "Traceback" not in run.stderr
     assert target.read_text() == "mine\n"
+
+
+def test_training_areas_away_from_the_rasters_stop_the_trainer_with_their_bounds(tmp_path: Path) -> None:
+    import json
+
+    data = _data(tmp_path)
+    ring = [[500000, 4000000], [501000, 4000000], [501000, 4001000], [500000, 4001000], [500000, 4000000]]
+    areas = data / "far.geojson"
+    areas.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    config = tiny_config("runtime.max_steps=1", "data.train_areas=far.geojson")
+    with pytest.raises(InputRasterError, match=r"far\.geojson: the areas \(500000, 4000000 - 501000, 4001000 .*\) lie "
+                                               r"outside every raster \(lc\.tif "):
+        Trainer(config, data, tmp_path / "run")
