@@ -221,7 +221,7 @@ NEW_DOCK_WIDTH_PX = 300  # about what QGIS gives a new panel in the right dock a
 
 def test_the_panel_fits_the_width_of_a_new_dock(iface, qtbot, models, tmp_path: Path) -> None:
     """Nothing is clipped at a new dock's width: every visible widget lies inside the panel, in both directions,
-    with the options and the class list unfolded."""
+    with the options, the class list, Adapt and Scenario unfolded."""
     from qgis.PyQt.QtCore import QCoreApplication, QPoint, Qt
     from qgis.PyQt.QtWidgets import QWidget
 
@@ -234,7 +234,8 @@ def test_the_panel_fits_the_width_of_a_new_dock(iface, qtbot, models, tmp_path: 
     iface.window.resize(1366, 900)
     iface.window.show()
     iface.window.resizeDocks([dock], [NEW_DOCK_WIDTH_PX], Qt.Orientation.Horizontal)
-    dock.options_box.setCollapsed(False)
+    for box in (dock.options_box, dock.adapt_panel, dock.scenario_panel):
+        box.setCollapsed(False)
     for direction in Direction:
         dock.set_direction(direction)
         dock.model_widget.setFilePath(str(models[direction]))

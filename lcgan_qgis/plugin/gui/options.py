@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from qgis.gui import QgsCollapsibleGroupBox, QgsDoubleSpinBox, QgsSpinBox
 from qgis.PyQt.QtCore import Qt
-from qgis.PyQt.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QPushButton, QWidget
+from qgis.PyQt.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from ...core.choices import (
     BACKEND_HELP,
@@ -41,6 +41,22 @@ def set_shown(widget: QWidget, shown: bool) -> None:
     widget.setVisible(shown)
     if not shown:
         widget.setProperty(GROUP_BOX_HIDE_KEY, False)
+
+
+def wrapped_check(check: QCheckBox, text: str) -> QWidget:
+    """``check`` beside ``text`` in a word-wrapped label (a check box's own text never wraps and would widen the
+    narrow dock); clicking the text toggles the box, as a check box's own text does."""
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setToolTip(check.toolTip())
+    label.mousePressEvent = lambda _event: check.toggle()  # type: ignore[method-assign]
+    check.setAccessibleName(text)
+    layout.addWidget(check)
+    layout.addWidget(label, 1)
+    return row
 
 
 def choice_combo(values: tuple, labels: dict, helps: dict) -> QComboBox:
@@ -87,12 +103,12 @@ class OptionsBox(QgsCollapsibleGroupBox):
         self.radiometry_combo.setToolTip("How image values map to the model's range; each choice explains itself.")
         self.radiometry_label = QLabel("Image values")
         options.addRow(self.radiometry_label, self.radiometry_combo)
-        self.check_gsd = QCheckBox("Resample to the model's resolution")
+        self.check_gsd = QCheckBox()
         self.check_gsd.setToolTip(f"When the layer's pixel size differs from the model's by more than "
                                   f"{GSD_TOLERANCE * 100:g} %, translate at the model's resolution and resample the "
                                   "result back to the layer's grid. Layers in degrees are measured on the ground.")
         self.check_gsd.setChecked(True)
-        options.addRow(self.check_gsd)
+        options.addRow(wrapped_check(self.check_gsd, "Resample to the model's resolution"))
         self.sun_spins = [self._sun_spin(options, *field) for field in SUN_FIELDS]
         self.confidence_check = QCheckBox("Write confidence")
         self.confidence_check.setToolTip("A second GeoTIFF with the winning class's probability (0-1) per pixel.")
