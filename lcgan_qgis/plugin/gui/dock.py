@@ -176,6 +176,8 @@ class LcganDock(QgsDockWidget):
         self.direction_combo.currentIndexChanged.connect(self._direction_changed)
         self.layer_combo.layerChanged.connect(self._layer_changed)
         self.model_widget.fileChanged.connect(self.refresh_model_info)
+        self.model_combo.currentIndexChanged.connect(self.refresh_model_info)
+        self.adapt_panel.model_added.connect(lambda folder: self.input_box.refresh_models(self.direction, folder))
         self.bundled_combo.currentIndexChanged.connect(self.refresh_model_info)
         self.device_combo.currentIndexChanged.connect(self.refresh_model_info)
         self.openvino_button.clicked.connect(self.install_openvino)
@@ -200,6 +202,7 @@ class LcganDock(QgsDockWidget):
         self.direction_combo.setCurrentIndex(self.direction_combo.findData(direction.value))
 
     def _direction_changed(self) -> None:
+        self.input_box.refresh_models(self.direction)
         self._show_direction_rows()
         self._refresh_layer_filter()
         self._extent_mode_changed()
@@ -237,8 +240,9 @@ class LcganDock(QgsDockWidget):
             widget.setVisible(features)
 
     def chosen_model_path(self) -> str | None:
-        """The model file chosen, else the bundled model with relief when picked, else None (the bundled one)."""
-        return self.terrain_box.model_path(self.model_widget.filePath() or None, self.direction)
+        """The model file chosen, else the adapted (or bundled with relief) model picked, else None (bundled)."""
+        chosen = self.model_widget.filePath() or self.model_combo.currentData() or None
+        return self.terrain_box.model_path(chosen, self.direction)
 
     def refresh_model_info(self, *_args: object) -> None:
         """Describe the chosen model (or the bundled one) and where it would run; say whether it needs elevation."""

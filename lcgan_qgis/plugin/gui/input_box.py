@@ -1,8 +1,10 @@
 """The dock's input rows: direction, input layer (only layers that fit the direction are listed, with a note on
-the others and why), red/green/blue bands for imagery, and an optional model file."""
+the others and why), red/green/blue bands for imagery, the model (bundled, or one adapted to a region: the Adapt
+section and ``lcgan:finetune`` write them) and an optional model file."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from qgis.core import QgsMapLayerProxyModel, QgsProject, QgsRasterLayer
@@ -12,6 +14,7 @@ from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QLabel, QWidget
 from ...core.choices import DIRECTION_LABELS
 from ...core.model.contract import Direction
 from ..layers import direction_misfit, elevation_like, fits_direction
+from ..models import adapted_models
 from .bands import BandsRow
 
 MAX_NAMED_LAYERS = 3  # layers named in the "Not listed" note (the tooltip names them all)
@@ -37,7 +40,7 @@ class InputBox(QWidget):
     """The rows, laid out by ``form``; ``bands_form`` lays out the three band boxes."""
 
     FIELDS: ClassVar[tuple[str, ...]] = ("direction_combo", "layer_combo", "hidden_layers_note", "bands_row",
-                                         "band_combos", "bands_label", "model_widget")
+                                         "band_combos", "bands_label", "model_combo", "model_widget")
 
     def __init__(self, form: QFormLayout, bands_form: QFormLayout) -> None:
         super().__init__()
@@ -59,10 +62,28 @@ class InputBox(QWidget):
         self.band_combos = self.bands_row.combos
         self.bands_label = QLabel("Bands")
         form.addRow(self.bands_label, self.bands_row)
+        self.model_combo = QComboBox()
+        self.model_combo.setToolTip("The bundled model, or one adapted to your region (Adapt to your region, "
+                                    "below). A model file, when chosen, is used instead.")
+        form.addRow("Model", self.model_combo)
         self.model_widget = QgsFileWidget()
         self.model_widget.setFilter("lcgan models (*.onnx)")
-        self.model_widget.lineEdit().setPlaceholderText("bundled model")
+        self.model_widget.lineEdit().setPlaceholderText("none: the model above")
         form.addRow("Model file (optional)", self.model_widget)
+
+    def refresh_models(self, direction: Direction, select: str | None = None) -> None:
+        """List the bundled model and the adapted ones of ``direction``; keep the choice, or choose the model of
+        ``direction`` in the folder ``select`` (a model just adapted)."""
+        current = self.model_combo.currentData() or ""
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        self.model_combo.addItem("bundled", "")
+        for model in adapted_models(direction):
+            self.model_combo.addItem(model.label, str(model.path))
+            if select is not None and model.path.parent == Path(select):
+                current = str(model.path)
+        self.model_combo.setCurrentIndex(max(self.model_combo.findData(current), 0))
+        self.model_combo.blockSignals(False)
 
     def refresh_filter(self, direction: Direction) -> None:
         """Offer only layers that fit ``direction``, and say which others are not listed and why."""

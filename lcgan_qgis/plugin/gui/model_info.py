@@ -18,7 +18,7 @@ from ...core.errors import LcganError
 from ...core.model.contract import Direction, ModelContract
 from ...core.run.job import read_contract, resolve_model_path
 from ...installer.status import provider_summary
-from ..models import bundled_models
+from ..models import adapted_models, bundled_models
 
 ERROR_STYLE = "color:#b00020"
 
@@ -31,10 +31,11 @@ def runs_on(device: str) -> str:
 
 
 def model_name(path: Path, direction: Direction) -> str:
-    """``"bundled"``, ``"bundled, with relief"``... for a bundled model, else the file's name."""
+    """``"bundled"``, ``"bundled, with relief"``... for a bundled model, ``"my_region (adapted)"`` for an adapted
+    one, else the file's name."""
     bundled = next((m for m in bundled_models() if m.path == path), None)
     if bundled is None:
-        return path.name
+        return next((m.label for m in adapted_models() if m.path == path), path.name)
     return "bundled" if bundled.direction is Direction.RGB_TO_LANDCOVER else f"bundled, {bundled.short}"
 
 

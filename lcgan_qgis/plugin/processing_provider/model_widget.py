@@ -1,6 +1,7 @@
 """The MODEL parameter's widget in Processing dialogs: an editable list of the bundled models (the terrain-aware
-one too) with a Browse button for any .onnx file. Its value is the model file's path, so a dialog, a batch row and
-``qgis_process`` (which also accepts a keyword such as ``terrain``) read the same parameter."""
+one too) and of the adapted ones in the user-models folder, with a Browse button for any .onnx file. Its value is
+the model file's path, so a dialog, a batch row and ``qgis_process`` (which also accepts a keyword such as
+``terrain``) read the same parameter."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from processing.gui.wrappers import WidgetWrapper
 from qgis.PyQt.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QToolButton, QWidget
 
 from ...core.model.contract import Direction
-from ..models import bundled_models
+from ..models import model_choices
 
 DEFAULT_TEXT = "bundled model (default)"
 
 
 class ModelWidgetWrapper(WidgetWrapper):
-    """An editable combo box of the bundled models of the algorithm's direction, and a Browse button."""
+    """An editable combo box of the bundled and adapted models of the algorithm's direction, and a Browse
+    button."""
 
     def createWidget(self) -> QWidget:
         widget = QWidget()
@@ -28,9 +30,9 @@ class ModelWidgetWrapper(WidgetWrapper):
         optional = bool(self.parameterDefinition().flags() & self.parameterDefinition().Flag.FlagOptional)
         if optional:
             self.combo.addItem(DEFAULT_TEXT, "")
-        for model in bundled_models(Direction(direction) if direction else None):
+        for model in model_choices(Direction(direction) if direction else None):
             self.combo.addItem(model.label, str(model.path))
-        self.combo.setToolTip("A bundled model, or any lcgan model file (.onnx): type its path or Browse.")
+        self.combo.setToolTip("A bundled or adapted model, or any lcgan model file (.onnx): type its path or Browse.")
         browse = QToolButton()
         browse.setText("…")
         browse.setToolTip("Choose a model file (.onnx)")
