@@ -2,13 +2,16 @@
 
 Walks through a new user's steps, one screenshot each: the install prompt and the installer dialog (the profile
 starts without onnxruntime), the dock before a run, the dock after a run from its Run button with the styled result,
-the legend, and the Processing dialog. For each step it writes ``ready_<name>`` (holding ``full`` or the crop
-``x,y,w,h`` in screen pixels) into ``LCGAN_SHOT_WORK`` and waits for the caller's ``taken_<name>`` before going on.
+the legend, the Processing dialog, and the dock's "Adapt to your region" and "Scenario" sections unfolded and filled
+in (with the Zion land cover added as a layer; nothing is trained or rendered there). For each step it writes
+``ready_<name>`` (holding ``full`` or the crop ``x,y,w,h`` in screen pixels) into ``LCGAN_SHOT_WORK`` and waits for
+the caller's ``taken_<name>`` before going on.
 
 The install itself is not downloaded here: after the installer's screenshot the packages of the repository's
 ``.venv`` are linked into the plugin's package folder (where the installer puts them, ``LCGAN_SHOT_RUNTIME``) and
 the installer's own activation makes them usable, as after a real install. Parameters come from environment
-variables (``LCGAN_SHOT_INPUT``, ``LCGAN_SHOT_MODEL``, ``LCGAN_SHOT_OUTPUT``, ``LCGAN_SHOT_WORK``).
+variables (``LCGAN_SHOT_INPUT``, ``LCGAN_SHOT_LANDCOVER``, ``LCGAN_SHOT_MODEL``, ``LCGAN_SHOT_OUTPUT``,
+``LCGAN_SHOT_WORK``).
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ class Scene:
         self.window = iface.mainWindow()
         self.plugin = plugins[PLUGIN]
         self.layer: QgsRasterLayer | None = None
+        self.landcover: QgsRasterLayer | None = None
         self.dialog = None
 
     def start(self) -> None:
@@ -159,10 +163,40 @@ class Scene:
         centre = self.window.geometry().center()
         self.dialog.move(centre.x() - 410, centre.y() - 320)
         self.dialog.show()
-        _shot("processing", lambda: _geometry(self.dialog), then=self.done)
+        _shot("processing", lambda: _geometry(self.dialog), then=self.adapt)
+
+    def _unfold(self, section: QWidget, then: object) -> None:
+        """Unfold ``section`` of the dock (folding the others) and scroll the dock to its top, then run ``then``."""
+        dock = self.plugin.dock
+        for box in (dock.options_box, dock.adapt_panel, dock.scenario_panel):
+            box.setCollapsed(box is not section)
+
+        def scroll() -> None:
+            dock.widget().verticalScrollBar().setValue(section.mapTo(dock.body, QPoint(0, 0)).y() - 8)
+            then()
+
+        QTimer.singleShot(500, scroll)
+
+    def adapt(self) -> None:
+        self.dialog.close()
+        self.landcover = QgsRasterLayer(os.environ["LCGAN_SHOT_LANDCOVER"], "Zion NLCD 2011 land cover")
+        QgsProject.instance().addMapLayer(self.landcover)
+        panel = self.plugin.dock.adapt_panel
+        panel.imagery_combo.setLayer(self.layer)
+        panel.landcover_combo.setLayer(self.landcover)
+        panel.name_edit.setText("zion_canyons")
+        self._unfold(panel, lambda: _shot("adapt", lambda: _geometry(self.plugin.dock), then=self.scenario))
+
+    def scenario(self) -> None:
+        panel = self.plugin.dock.scenario_panel
+        panel.base_combo.setLayer(self.landcover)
+        panel.name_edit.setText("forest_to_shrub")
+        panel.only_edit.setText("41,42,43")
+        panel.refresh_classes()  # (filled when unfolded: QGIS started without onnxruntime)
+        panel.class_combo.setCurrentIndex(max(panel.class_combo.findData(52), 0))  # (forest turning to shrub/scrub)
+        self._unfold(panel, lambda: _shot("scenario_dock", lambda: _geometry(self.plugin.dock), then=self.done))
 
     def done(self) -> None:
-        self.dialog.close()
         with AtomicFile(WORK / "done") as tmp:
             tmp.write_text("ok", encoding="utf-8")
 

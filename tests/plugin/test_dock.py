@@ -280,3 +280,26 @@ def test_a_web_tile_layer_runs_over_the_visible_extent_from_the_dock(iface, qtbo
     assert names == ["basemap -> polygons", "basemap -> land cover (rgb_to_landcover)"]
     assert dock.last_outcome.job.vector_count > 0 and (tmp_path / "lc_polygons.gpkg").is_file()
     assert any("is a web tile service: reading the chosen area" in note for note in dock._notes)
+
+
+def test_sections_show_no_empty_fields_before_a_run(iface, qtbot, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a new user sees when unfolding Adapt and Scenario: no empty progress bar before a run, and the class
+    list of the scenario filled even when the model could not be read as QGIS started (no onnxruntime yet)."""
+    from lcgan_qgis.plugin.gui import scenario_panel
+    from lcgan_qgis.plugin.gui.dock import LcganDock
+
+    classes = scenario_panel._classes
+    monkeypatch.setattr(scenario_panel, "_classes", lambda: [])  # (as before onnxruntime is installed)
+    dock = LcganDock(iface)
+    qtbot.addWidget(dock)
+    dock.show()  # (a folded section tells it was unfolded only while shown, as in QGIS)
+    panel = dock.scenario_panel
+    assert panel.class_combo.count() == 0
+    monkeypatch.setattr(scenario_panel, "_classes", classes)  # (installed)
+    panel.setCollapsed(False)
+    assert panel.class_combo.count() > 0 and panel.class_combo.findData(22) >= 0
+    dock.adapt_panel.setCollapsed(False)  # (unfolded by a click: each section once)
+    for section in (dock.adapt_panel, panel):
+        assert not section.progress_bar.isVisibleTo(section)
+        section.progress_bar.setValue(0)  # (a run's first progress)
+        assert section.progress_bar.isVisibleTo(section)

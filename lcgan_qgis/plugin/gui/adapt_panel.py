@@ -17,17 +17,10 @@ from qgis.core import Qgis, QgsApplication, QgsMapLayerProxyModel
 from qgis.gui import QgsCollapsibleGroupBox, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import QUrl, pyqtSignal
 from qgis.PyQt.QtGui import QDesktopServices
-from qgis.PyQt.QtWidgets import (
-    QDoubleSpinBox,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QProgressBar,
-    QPushButton,
-)
+from qgis.PyQt.QtWidgets import QDoubleSpinBox, QFormLayout, QLabel, QLineEdit
 
 from ..training_process import FineTuneTask, TrainingRun, finetune_args, user_models_dir
+from .run_controls import add_run_controls
 
 
 class AdaptPanel(QgsCollapsibleGroupBox):
@@ -43,12 +36,17 @@ class AdaptPanel(QgsCollapsibleGroupBox):
         form = QFormLayout(self)
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)  # (labels above: the dock is narrow)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        about = QLabel("Trains the models further on your imagery and its land cover (in a separate process; QGIS "
+                       "stays usable). The new model then appears in the Model list above.")
+        about.setWordWrap(True)
+        form.addRow(about)
         self.imagery_combo = QgsMapLayerComboBox()
         self.imagery_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
         self.landcover_combo = QgsMapLayerComboBox()
         self.landcover_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
         self.minutes_spin = QDoubleSpinBox()
         self.minutes_spin.setRange(1.0, 24 * 60.0)
+        self.minutes_spin.setDecimals(0)
         self.minutes_spin.setValue(10.0)
         self.minutes_spin.setSuffix(" min")
         self.name_edit = QLineEdit("my_region")
@@ -57,19 +55,9 @@ class AdaptPanel(QgsCollapsibleGroupBox):
         form.addRow("Its land cover (labels)", self.landcover_combo)
         form.addRow("Training time", self.minutes_spin)
         form.addRow("New model's name", self.name_edit)
-        buttons = QHBoxLayout()
-        self.start_button, self.stop_button = QPushButton("Adapt"), QPushButton("Cancel")
-        self.stop_button.setEnabled(False)
-        buttons.addWidget(self.start_button)
-        buttons.addWidget(self.stop_button)
-        form.addRow(buttons)
-        self.progress_bar = QProgressBar()
-        self.status_label = QLabel("")
-        self.status_label.setWordWrap(True)
-        form.addRow(self.progress_bar)
-        form.addRow(self.status_label)
-        self.start_button.clicked.connect(self.start)
-        self.stop_button.clicked.connect(self.cancel)
+        controls = add_run_controls(form, "Adapt", self.start, self.cancel)
+        self.start_button, self.stop_button = controls.start, controls.cancel
+        self.progress_bar, self.status_label = controls.progress, controls.status
 
     def output_folder(self) -> Path:
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name_edit.text()).strip("_") or "my_region"

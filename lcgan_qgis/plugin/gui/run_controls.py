@@ -21,8 +21,9 @@ class RunControls:
 
 def add_run_controls(form: QFormLayout, start_text: str, on_start: Callable[[], object],
                      on_cancel: Callable[[], object]) -> RunControls:
-    """Add the start and Cancel buttons (Cancel disabled until a run starts), a progress bar and a word-wrapped
-    status line to ``form``, the buttons connected to ``on_start`` and ``on_cancel``."""
+    """Add the start and Cancel buttons (Cancel disabled until a run starts), a progress bar (hidden until a run
+    reports progress) and a word-wrapped status line to ``form``, the buttons connected to ``on_start`` and
+    ``on_cancel``."""
     start, cancel = QPushButton(start_text), QPushButton("Cancel")
     cancel.setEnabled(False)
     buttons = QHBoxLayout()
@@ -30,6 +31,14 @@ def add_run_controls(form: QFormLayout, start_text: str, on_start: Callable[[], 
     buttons.addWidget(cancel)
     form.addRow(buttons)
     progress, status = QProgressBar(), QLabel("")
+    def show_progress(*_args: object) -> None:  # (an empty bar before any run reads as a broken field)
+        progress.setVisible(progress.value() >= progress.minimum())  # (-1 until the first progress)
+
+    show_progress()
+    progress.valueChanged.connect(show_progress)
+    section = form.parentWidget()  # (unfolding a QgsCollapsibleGroupBox shows every child again)
+    if hasattr(section, "collapsedStateChanged"):
+        section.collapsedStateChanged.connect(show_progress)
     status.setWordWrap(True)
     form.addRow(progress)
     form.addRow(status)

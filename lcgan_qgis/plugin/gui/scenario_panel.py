@@ -96,8 +96,8 @@ class ScenarioPanel(QgsCollapsibleGroupBox):
         self.polygons_combo.setAllowEmptyLayer(True)
         self.polygons_combo.setLayer(None)
         self.class_combo = QComboBox()
-        for cls in _classes():
-            self.class_combo.addItem(f"{cls.code} {cls.name}", cls.code)
+        self.refresh_classes()
+        self.collapsedStateChanged.connect(lambda *_: self.refresh_classes())
         self.only_edit = QLineEdit()
         self.only_edit.setPlaceholderText("e.g. 41,42,43 (empty: every class)")
         self.render_combo = self._raster_combo(True)
@@ -107,6 +107,7 @@ class ScenarioPanel(QgsCollapsibleGroupBox):
         self.output_widget = QgsFileWidget()
         self.output_widget.setStorageMode(QgsFileWidget.StorageMode.SaveFile)
         self.output_widget.setFilter("GeoTIFF (*.tif)")
+        self.output_widget.lineEdit().setPlaceholderText("empty: a temporary file")
         for label, widget in (("Base land cover", self.base_combo), ("Changed land cover", self.changed_combo),
                               ("Or: change polygons", self.polygons_combo), ("… turning to", self.class_combo),
                               ("… only these classes", self.only_edit),
@@ -116,6 +117,13 @@ class ScenarioPanel(QgsCollapsibleGroupBox):
         controls = add_run_controls(rows, "Render scenario", self.run, self.cancel)
         self.run_button, self.cancel_button = controls.start, controls.cancel
         self.progress_bar, self.status_label = controls.progress, controls.status
+
+    def refresh_classes(self) -> None:
+        """List the bundled model's classes, once they can be read (a new user installs onnxruntime after QGIS
+        built this panel: the list fills when the section is unfolded)."""
+        if self.class_combo.count() == 0:
+            for cls in _classes():
+                self.class_combo.addItem(f"{cls.code} {cls.name}", cls.code)
 
     @staticmethod
     def _raster_combo(optional: bool) -> QgsMapLayerComboBox:
