@@ -4,6 +4,7 @@ section and ``lcgan:finetune`` write them) and an optional model file."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -36,6 +37,18 @@ def hidden_layers_text(excluded: list[QgsRasterLayer], direction: Direction) -> 
     return " ".join(parts)
 
 
+class ModelList(QComboBox):
+    """The Model list, read again each time it opens (a model adapted meanwhile by ``lcgan:finetune`` appears)."""
+
+    def __init__(self, on_open: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_open = on_open
+
+    def showPopup(self) -> None:
+        self._on_open()
+        super().showPopup()
+
+
 class InputBox(QWidget):
     """The rows, laid out by ``form``; ``bands_form`` lays out the three band boxes."""
 
@@ -62,7 +75,7 @@ class InputBox(QWidget):
         self.band_combos = self.bands_row.combos
         self.bands_label = QLabel("Bands")
         form.addRow(self.bands_label, self.bands_row)
-        self.model_combo = QComboBox()
+        self.model_combo = ModelList(lambda: self.refresh_models(Direction(self.direction_combo.currentData())))
         self.model_combo.setToolTip("The bundled model, or one adapted to your region (Adapt to your region, "
                                     "below). A model file, when chosen, is used instead.")
         form.addRow("Model", self.model_combo)
