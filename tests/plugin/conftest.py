@@ -10,14 +10,12 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-# iface, lcgan, models: fixtures, registered for this folder; recording_feedback: test_training_algorithm.py still
-# imports it (and write_raster) from here, until its owner imports them from tests.fixtures.plugin.
+# iface, lcgan, models: fixtures, registered for this folder.
 from tests.fixtures.plugin import (  # noqa: F401
     iface,
     image_array,
     lcgan,
     models,
-    recording_feedback,
     write_raster,
 )
 

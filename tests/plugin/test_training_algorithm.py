@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import recording_feedback, write_raster
+from tests.fixtures.plugin import recording_feedback, write_raster
 
 
 def _region(folder: Path) -> dict[str, str]:
