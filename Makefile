@@ -29,7 +29,7 @@ help:
 	@echo "make zip       Plugin Manager zip -> dist/lcgan_qgis.zip"
 	@echo "make deepness  fixed-shape copy of the land-cover model for the Deepness plugin -> dist/"
 	@echo "make lint      ruff"
-	@echo "make screenshot  a new user's steps in a real QGIS window (Xvfb) -> docs/img/{install,dock_before,dock,legend,processing}.png"
+	@echo "make screenshot  a new user's steps in a real QGIS window (Xvfb) -> docs/img/{install,dock_before,dock,legend,processing,adapt,scenario_dock}.png"
 	@echo "make docs-images every picture in the README (demo quicklook, screenshot, evaluation plots)"
 
 setup: apt venv
