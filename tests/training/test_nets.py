@@ -18,6 +18,7 @@ from lcgan_qgis.core.rasters.raster import Window
 from lcgan_qgis.core.resources import default_scheme_path
 from lcgan_qgis.core.run.engine import TranslateOptions, translate
 from lcgan_qgis.core.run.noise import position_noise
+from lcgan_qgis.core.run.settings import RunSettings, Windowing
 from tests.fixtures.rasters import read_tif, write_tif
 from tests.fixtures.training import tiny_config
 from training.export import export_checkpoint, export_generator
@@ -37,11 +38,7 @@ NEW_RECIPE = ["model.generator=spade", "model.rgb2lc_generator=unet", "model.dis
 
 
 def _options(window_px: int, overlap_px: int) -> TranslateOptions:
-    """Engine options with this window and overlap (the run-settings records where the engine has them)."""
-    try:
-        from lcgan_qgis.core.run.settings import RunSettings, Windowing
-    except ImportError:  # the engine before its run-settings records
-        return TranslateOptions(window_px=window_px, overlap_px=overlap_px)  # type: ignore[call-arg]
+    """Engine options with this window and overlap."""
     return TranslateOptions(settings=RunSettings(windowing=Windowing(window_px=window_px, overlap_px=overlap_px)))
 
 
