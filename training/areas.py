@@ -38,7 +38,7 @@ class Areas:
 
     def for_rasters(self, rasters: Sequence[Any]) -> list[PreparedGeometry]:
         """The areas in each raster's CRS, prepared (``rasters``: objects with ``path``, ``crs``, ``transform``,
-        ``width`` and ``height``, e.g. ``training.data.RasterSource``).
+        ``width`` and ``height``, e.g. ``training.sources.RasterSource``).
 
         Raises:
             InputRasterError: the areas overlap none of the rasters (instead of "no window in N tries" later): one

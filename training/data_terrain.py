@@ -21,7 +21,7 @@ from lcgan_qgis.core.terrain.channels import TerrainDeriver, TerrainInputs
 from lcgan_qgis.core.terrain.elevation import ElevationReader, vertical_unit_m
 
 if TYPE_CHECKING:
-    from .data import RasterSource
+    from .sources import RasterSource
 
 log = logging.getLogger(__name__)
 

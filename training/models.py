@@ -28,22 +28,19 @@ Two choices beyond the reference, each kept selectable (``docs/training.md`` has
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
 from .config import GENERATORS, OUTPUT_FILTERS, UPSAMPLES
-from .nets.layers import BlurUpsample, CheckerboardNull, init_weights
+from .nets.layers import BlurUpsample, CheckerboardNull, NormFactory, ResnetBlock, init_weights, instance_norm
 
 FINALS = ("tanh", "logits")
 PATCHES = ("16", "30")
 
-NormFactory = Callable[[int], nn.Module]
-_instance_norm: NormFactory = functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
 NORMS: dict[str, NormFactory] = {  # keys: config.NORMS
-    "instance": _instance_norm,
+    "instance": instance_norm,
     "instance_running": functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=True),
     "batch": nn.BatchNorm2d,
 }
@@ -69,20 +66,6 @@ def upsample_block(in_channels: int, out_channels: int, mode: str, norm: NormFac
     else:
         raise ValueError(f"Unknown upsample {mode!r}; choose one of {UPSAMPLES}.")
     return [*conv, norm(out_channels), nn.ReLU(True)]
-
-
-class ResnetBlock(nn.Module):
-    """Two reflection-padded 3x3 convolutions with InstanceNorm, added to the input."""
-
-    def __init__(self, channels: int, norm: NormFactory = _instance_norm) -> None:
-        super().__init__()
-        self.conv_block = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), norm(channels), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), norm(channels),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv_block(x)
 
 
 class ResnetGenerator(nn.Module):
@@ -150,7 +133,7 @@ class PatchDiscriminator(nn.Module):
         super().__init__()
         if patch not in PATCHES:
             raise ValueError(f"Unknown discriminator patch {patch!r}; choose one of {PATCHES}.")
-        norm = _instance_norm
+        norm = instance_norm
         lrelu = functools.partial(nn.LeakyReLU, 0.2, True)
         stride4 = 2 if patch == "16" else 1
         layers: list[nn.Module] = [

@@ -11,7 +11,7 @@ import pytest
 from lcgan_qgis.core.errors import InputRasterError
 from tests.fixtures.training import write_landcover
 from training.areas import load_areas
-from training.data import RasterSource
+from training.sources import RasterSource
 
 
 def _areas(path: Path, x0: float, y0: float, x1: float, y1: float, crs: str | None = None) -> Path:

@@ -176,7 +176,8 @@ def judge_digest(config: JudgeConfig, image_path: Path, landcover_path: Path, ar
 def _readers(config: JudgeConfig, image_path: Path, landcover_path: Path, areas_path: Path,
              scheme: ClassScheme) -> Any:
     from ..areas import load_areas
-    from ..data import ImageRasters, LandCoverRasters, RasterSource
+    from ..data import ImageRasters, LandCoverRasters
+    from ..sources import RasterSource
 
     labels = LandCoverRasters([RasterSource.open(landcover_path)], scheme, config.crop_px, 1.0)
     return ImageRasters([RasterSource.open(image_path)], config.bands, config.crop_px, config.max_nodata_fraction,

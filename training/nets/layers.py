@@ -14,9 +14,30 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F  # noqa: N812 (the usual PyTorch alias)
 from torch import nn
+
+NormFactory = Callable[[int], nn.Module]
+instance_norm: NormFactory = functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
+
+
+class ResnetBlock(nn.Module):
+    """Two reflection-padded 3x3 convolutions with a normalisation (InstanceNorm by default), added to the input."""
+
+    def __init__(self, channels: int, norm: NormFactory = instance_norm) -> None:
+        super().__init__()
+        self.conv_block = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), norm(channels), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), norm(channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv_block(x)
+
 
 _BLUR_1D = torch.tensor([1.0, 2.0, 1.0]) / 4.0
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import Blur, BlurUpsample, CheckerboardNull, init_weights
+from .layers import Blur, BlurUpsample, CheckerboardNull, ResnetBlock, init_weights
 
 FINALS = ("tanh", "logits")
 
@@ -40,8 +40,6 @@ class UnetGenerator(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, ngf: int = 32, n_blocks: int = 6,
                  final: str = "logits", output_filter: str = "none", **_unused: object) -> None:
         super().__init__()
-        from ..models import ResnetBlock
-
         if final not in FINALS or (output_filter != "none" and final != "tanh") or output_filter not in (
                 "none", "checkerboard_null"):
             raise ValueError(f"Unknown final/output_filter {final!r}/{output_filter!r}; finals {FINALS}, filters "
