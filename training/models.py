@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from .config import GENERATORS, OUTPUT_FILTERS, UPSAMPLES
-from .nets.layers import BlurUpsample, CheckerboardNull, NormFactory, ResnetBlock, init_weights, instance_norm
+from .nets.layers import BlurUpsample, NormFactory, ResnetBlock, init_weights, instance_norm, output_tail
 
 FINALS = ("tanh", "logits")
 PATCHES = ("16", "30")
@@ -109,11 +109,7 @@ class ResnetGenerator(nn.Module):
         layers += [ResnetBlock(ngf * 4, norm_layer) for _ in range(n_blocks)]
         for mult in (4, 2):  # upsampling: u(2ngf), u(ngf)
             layers += upsample_block(ngf * mult, ngf * mult // 2, upsample, norm_layer)
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7)]
-        if final == "tanh":
-            layers.append(nn.Tanh())
-        if output_filter == "checkerboard_null":
-            layers.append(CheckerboardNull(out_channels))
+        layers += output_tail(ngf, out_channels, final, output_filter)
         self.model = nn.Sequential(*layers)
         init_weights(self)
 

@@ -119,3 +119,20 @@ class NoiseInjection(nn.Module):
 
     def forward(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         return x + self.mix(noise.to(x.dtype))
+
+
+def output_tail(ngf: int, out_channels: int, final: str, output_filter: str) -> list[nn.Module]:
+    """A generator's last layers: reflection-padded 7x7 convolution, tanh for images (``final="tanh"``; logits
+    otherwise), then the fixed checkerboard notch when ``output_filter="checkerboard_null"``.
+
+    Raises:
+        ValueError: an unknown ``output_filter``.
+    """
+    if output_filter not in ("none", "checkerboard_null"):
+        raise ValueError(f"Unknown output_filter {output_filter!r}; choose 'none' or 'checkerboard_null'.")
+    tail: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7)]
+    if final == "tanh":
+        tail.append(nn.Tanh())
+    if output_filter == "checkerboard_null":
+        tail.append(CheckerboardNull(out_channels))
+    return tail

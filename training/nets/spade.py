@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import Blur, BlurUpsample, CheckerboardNull, NoiseInjection, init_weights, pooled_noise
+from .layers import Blur, BlurUpsample, NoiseInjection, init_weights, output_tail, pooled_noise
 
 SPADE_HIDDEN = 32
 
@@ -133,12 +133,7 @@ class SpadeGenerator(nn.Module):
         self.features = nn.ModuleList([MapFeatures(map_channels, f) for f in (4, 2, 1)])
         self.blocks = nn.ModuleList([SpadeResBlock(ngf * 4, noise_channels) for _ in range(n_blocks)])
         self.up = nn.ModuleList([SpadeUp(ngf * 4, ngf * 2, noise_channels), SpadeUp(ngf * 2, ngf, noise_channels)])
-        tail: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
-        if output_filter == "checkerboard_null":
-            tail.append(CheckerboardNull(out_channels))
-        elif output_filter != "none":
-            raise ValueError(f"Unknown output_filter {output_filter!r}; choose 'none' or 'checkerboard_null'.")
-        self.tail = nn.Sequential(*tail)
+        self.tail = nn.Sequential(*output_tail(ngf, out_channels, "tanh", output_filter))
         init_weights(self)
         for module in self.modules():
             if isinstance(module, NoiseInjection):

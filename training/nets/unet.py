@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import Blur, BlurUpsample, CheckerboardNull, ResnetBlock, init_weights
+from .layers import Blur, BlurUpsample, ResnetBlock, init_weights, output_tail
 
 FINALS = ("tanh", "logits")
 
@@ -57,12 +57,7 @@ class UnetGenerator(nn.Module):
         self.dec2 = nn.Sequential(*_conv(ngf * 4, ngf * 2))
         self.up1 = nn.Sequential(BlurUpsample(ngf * 2), *_conv(ngf * 2, ngf))
         self.dec1 = nn.Sequential(*_conv(ngf * 2, ngf))
-        tail: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7)]
-        if final == "tanh":
-            tail.append(nn.Tanh())
-        if output_filter == "checkerboard_null":
-            tail.append(CheckerboardNull(out_channels))
-        self.tail = nn.Sequential(*tail)
+        self.tail = nn.Sequential(*output_tail(ngf, out_channels, final, output_filter))
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
