@@ -145,6 +145,29 @@ def test_the_dock_renders_a_drawn_scenario_into_its_group(iface, qtbot, maps: di
     QgsProject.instance().removeAllMapLayers()
 
 
+def test_the_docks_scenario_is_saved_in_the_output_folder_by_default(iface, qtbot, maps: dict[str, Path],
+                                                                     tmp_path: Path) -> None:
+    """No file chosen: the scenario goes into the dock's output folder (a result that survives a restart), named
+    after the scenario, never into a temporary folder and never over an earlier result."""
+    from qgis.core import QgsProject
+
+    from lcgan_qgis.plugin.gui.dock import LcganDock
+
+    dock = LcganDock(iface)
+    qtbot.addWidget(dock)
+    dock.output_box.folder_widget.setFilePath(str(tmp_path / "results"))
+    panel = dock.scenario_panel
+    assert panel.output_widget.lineEdit().placeholderText() == "automatic name in the output folder"
+    panel.base_combo.setLayer(add_layer(maps["base"], "base land cover"))
+    panel.changed_combo.setLayer(add_layer(maps["changed"], "changed land cover"))
+    panel.name_edit.setText("new suburb")
+    first = Path(panel.build_request().output_path)
+    assert first == tmp_path / "results" / "new_suburb_after.tif"
+    first.write_bytes(b"an earlier result")
+    assert Path(panel.build_request().output_path) == tmp_path / "results" / "new_suburb_after_2.tif"
+    QgsProject.instance().removeAllMapLayers()
+
+
 @pytest.mark.skipif(shutil.which("qgis_process.bin") is None, reason="qgis_process.bin is not installed")
 def test_qgis_process_runs_the_scenario_from_the_installed_zip(maps: dict[str, Path], tmp_path: Path) -> None:
     from tools.plugin_profile import install_plugin, qgis_env

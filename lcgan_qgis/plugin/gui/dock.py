@@ -110,7 +110,7 @@ class LcganDock(QgsDockWidget):
         layout.addLayout(self._build_run())
         self.adapt_panel = AdaptPanel(self.iface)
         layout.addWidget(self.adapt_panel)
-        self.scenario_panel = ScenarioPanel(self.iface)
+        self.scenario_panel = ScenarioPanel(self.iface, self.output_box.new_file)
         layout.addWidget(self.scenario_panel)
         layout.addStretch(1)
         for combo in body.findChildren(QComboBox):  # (a combo box as wide as its longest item clips the panel)

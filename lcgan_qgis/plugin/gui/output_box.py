@@ -27,6 +27,17 @@ def project_folder() -> Path | None:
     return Path(path).parent if path else None
 
 
+def start_folder() -> Path:
+    """The output folder a new dock starts with: the saved project's folder, else the one chosen last."""
+    return project_folder() or Path(QgsSettings().value(FOLDER_KEY, str(DEFAULT_FOLDER)))
+
+
+def new_file_in(folder: Path, name: str) -> str:
+    """A new GeoTIFF named after ``name`` in ``folder`` (made), never replacing an earlier result."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(unused_path(folder, safe_name(name)))
+
+
 def unused_path(folder: Path, stem: str, suffix: str = ".tif") -> Path:
     """``folder/stem.tif``, or ``stem_2.tif``, ``stem_3.tif``... when taken."""
     candidate, number = folder / f"{stem}{suffix}", 1
@@ -47,7 +58,7 @@ class OutputBox(QWidget):
         self.folder_widget.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
         self.folder_widget.setToolTip("Results are saved here as GeoTIFFs (the project's folder when the project is "
                                       "saved; remembered).")
-        self.folder_widget.setFilePath(str(project_folder() or QgsSettings().value(FOLDER_KEY, str(DEFAULT_FOLDER))))
+        self.folder_widget.setFilePath(str(start_folder()))
         self.folder_widget.fileChanged.connect(self._remember)
         form.addRow("Output folder", self.folder_widget)
         self.output_widget = QgsFileWidget()
@@ -67,10 +78,9 @@ class OutputBox(QWidget):
             self.folder_widget.setFilePath(str(folder))
 
     def output_path(self, layer_name: str) -> str:
-        """The file to write: the chosen file, else a new file named after ``layer_name`` in the folder (made)."""
-        chosen = self.output_widget.filePath()
-        if chosen:
-            return chosen
-        folder = Path(self.folder_widget.filePath() or DEFAULT_FOLDER)
-        folder.mkdir(parents=True, exist_ok=True)
-        return str(unused_path(folder, safe_name(layer_name)))
+        """The file to write: the chosen file, else a new file named after ``layer_name`` in the folder."""
+        return self.output_widget.filePath() or self.new_file(layer_name)
+
+    def new_file(self, name: str) -> str:
+        """A new file named after ``name`` in the output folder (made); also the scenario section's default."""
+        return new_file_in(Path(self.folder_widget.filePath() or DEFAULT_FOLDER), name)

@@ -37,6 +37,7 @@ from ...core.run.settings import Execution, Rendering, RunSettings
 from ..layers import layer_file
 from ..scenario_layers import add_scenario_layers
 from ..settings import openvino_cache_dir
+from .output_box import new_file_in, start_folder
 from .run_controls import add_run_controls
 
 if TYPE_CHECKING:  # (the scenario module loads onnxruntime: imported when a scenario runs, not with the plugin)
@@ -80,9 +81,11 @@ class ScenarioTask(QgsTask):
 class ScenarioPanel(QgsCollapsibleGroupBox):
     """Base, change (raster, or polygons + class), base render, seed, name, output; Render / Cancel."""
 
-    def __init__(self, iface: Any = None) -> None:
+    def __init__(self, iface: Any = None, new_file: Callable[[str], str] | None = None) -> None:
+        """``new_file(name)``: where a result goes when no file is chosen (the dock's output folder)."""
         super().__init__("Scenario: before / after")
         self.iface = iface
+        self.new_file = new_file or (lambda name: new_file_in(start_folder(), name))
         self.setCollapsed(True)
         self.task: ScenarioTask | None = None
         self.group_name = ""
@@ -107,7 +110,7 @@ class ScenarioPanel(QgsCollapsibleGroupBox):
         self.output_widget = QgsFileWidget()
         self.output_widget.setStorageMode(QgsFileWidget.StorageMode.SaveFile)
         self.output_widget.setFilter("GeoTIFF (*.tif)")
-        self.output_widget.lineEdit().setPlaceholderText("empty: a temporary file")
+        self.output_widget.lineEdit().setPlaceholderText("automatic name in the output folder")
         for label, widget in (("Base land cover", self.base_combo), ("Changed land cover", self.changed_combo),
                               ("Or: change polygons", self.polygons_combo), ("… turning to", self.class_combo),
                               ("… only these classes", self.only_edit),
@@ -148,7 +151,7 @@ class ScenarioPanel(QgsCollapsibleGroupBox):
             raise OptionError("Choose the base land cover (a raster file).")
         changed, polygons = self.changed_combo.currentLayer(), self.polygons_combo.currentLayer()
         name = re.sub(r"[^\w.-]+", "_", self.name_edit.text()).strip("_") or "scenario"
-        output = self.output_widget.filePath() or str(Path(tempfile.mkdtemp(prefix="lcgan-scenario-")) / f"{name}.tif")
+        output = self.output_widget.filePath() or self.new_file(f"{name} after")
         try:
             only = tuple(int(c) for c in self.only_edit.text().replace(" ", "").split(",") if c)
         except ValueError:
