@@ -14,7 +14,8 @@ from tests.fixtures.training import tiny_config
 from training.augment import radiometric_jitter, resize_image, resize_labels, scaled_size, with_noise
 from training.export import export_checkpoint
 from training.losses import masked_l1
-from training.models import CheckerboardNull, ResnetGenerator, for_inference, norm_factory
+from training.models import ResnetGenerator, for_inference, norm_factory
+from training.nets.layers import CheckerboardNull
 from training.trainer import Trainer
 
 RECIPE = ["model.upsample=nearest", "model.norm=instance_running", "model.noise_channels=3",
