@@ -102,3 +102,29 @@ def test_processing_offers_adapted_models_and_runs_them_by_path_and_by_keyword(m
     with pytest.raises(QgsProcessingException, match="translates rgb_to_landcover, not landcover_to_rgb"):
         lcgan.run("lcgan:landcover_to_rgb", {"INPUT": str(landcover), "OUTPUT": str(tmp_path / "c.tif"),
                                              "MODEL": str(models_dir / "misnamed" / "landcover_to_rgb.onnx")})
+
+
+def test_the_dock_remembers_the_model_chosen_for_each_direction_across_sessions(models_dir: Path, iface,
+                                                                                  qtbot) -> None:
+    from lcgan_qgis.plugin.gui.dock import LcganDock
+
+    dock = LcganDock(iface)
+    qtbot.addWidget(dock)
+    dock.set_direction(RGB2LC)
+    dock.model_combo.setCurrentIndex(dock.model_combo.findText("my_region (adapted)"))
+    dock.set_direction(LC2RGB)
+    dock.model_combo.setCurrentIndex(dock.model_combo.findText("bundled"))
+    dock.set_direction(RGB2LC)
+    assert dock.model_combo.currentText() == "my_region (adapted)"  # (each direction keeps its own choice)
+    dock.close()
+
+    again = LcganDock(iface)  # a new QGIS session reads the settings
+    qtbot.addWidget(again)
+    again.set_direction(RGB2LC)
+    assert again.model_combo.currentText() == "my_region (adapted)"
+    assert again.chosen_model_path() == str(models_dir / "my_region" / "rgb_to_landcover.onnx")
+    again.set_direction(LC2RGB)
+    assert again.model_combo.currentText() == "bundled"
+    shutil.rmtree(models_dir / "my_region")  # a remembered model that is gone: the bundled one, no error
+    again.set_direction(RGB2LC)
+    assert again.model_combo.currentText() == "bundled"

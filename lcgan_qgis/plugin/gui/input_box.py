@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
-from qgis.core import QgsMapLayerProxyModel, QgsProject, QgsRasterLayer
+from qgis.core import QgsMapLayerProxyModel, QgsProject, QgsRasterLayer, QgsSettings
 from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
 from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QLabel, QWidget
 
@@ -19,6 +19,7 @@ from ..models import adapted_models
 from .bands import BandsRow
 
 MAX_NAMED_LAYERS = 3  # layers named in the "Not listed" note (the tooltip names them all)
+MODEL_KEY = "lcgan/dock/model_{}"  # the Model list's choice, per direction, across QGIS sessions
 
 
 def hidden_layers_text(excluded: list[QgsRasterLayer], direction: Direction) -> str:
@@ -75,7 +76,9 @@ class InputBox(QWidget):
         self.band_combos = self.bands_row.combos
         self.bands_label = QLabel("Bands")
         form.addRow(self.bands_label, self.bands_row)
-        self.model_combo = ModelList(lambda: self.refresh_models(Direction(self.direction_combo.currentData())))
+        self.model_combo = ModelList(lambda: self.refresh_models(self.direction()))
+        self._listed: Direction | None = None  # the direction the Model list holds
+        self.model_combo.currentIndexChanged.connect(self._remember_model)
         self.model_combo.setToolTip("The bundled model, or one adapted to your region (Adapt to your region, "
                                     "below). A model file, when chosen, is used instead.")
         form.addRow("Model", self.model_combo)
@@ -84,10 +87,17 @@ class InputBox(QWidget):
         self.model_widget.lineEdit().setPlaceholderText("none: the model above")
         form.addRow("Model file (optional)", self.model_widget)
 
+    def direction(self) -> Direction:
+        return Direction(self.direction_combo.currentData())
+
     def refresh_models(self, direction: Direction, select: str | None = None) -> None:
-        """List the bundled model and the adapted ones of ``direction``; keep the choice, or choose the model of
-        ``direction`` in the folder ``select`` (a model just adapted)."""
-        current = self.model_combo.currentData() or ""
+        """List the bundled model and the adapted ones of ``direction``; keep the choice (the one remembered for
+        ``direction`` when the list held another), or choose the model of ``direction`` in the folder ``select``
+        (a model just adapted)."""
+        if self._listed is direction:
+            current = self.model_combo.currentData() or ""
+        else:
+            current = str(QgsSettings().value(MODEL_KEY.format(direction.value), "") or "")
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
         self.model_combo.addItem("bundled", "")
@@ -97,6 +107,12 @@ class InputBox(QWidget):
                 current = str(model.path)
         self.model_combo.setCurrentIndex(max(self.model_combo.findData(current), 0))
         self.model_combo.blockSignals(False)
+        self._listed = direction
+        self._remember_model()
+
+    def _remember_model(self) -> None:
+        if self._listed is not None:
+            QgsSettings().setValue(MODEL_KEY.format(self._listed.value), self.model_combo.currentData() or "")
 
     def refresh_filter(self, direction: Direction) -> None:
         """Offer only layers that fit ``direction``, and say which others are not listed and why."""
