@@ -50,6 +50,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--change-mask", default=None,
                         help="the change mask: 1 changed, 2 re-rendered margin, 0 copied (default: OUTPUT_change.tif)")
     parser.add_argument("--name", default=None, help="the scenario's name (tags; default: the output's name)")
+    parser.add_argument("--mode", choices=("local", "exact"), default="local",
+                        help="local (default): re-render the changed neighbourhood and feather it into the base "
+                             "render within --margin px; exact: re-render every window the change can reach, equal "
+                             "to a full render of the changed map (slower)")
+    parser.add_argument("--margin", type=int, default=None, metavar="PX",
+                        help="local mode: pixels farther than this from a change are the base render's, bit for bit "
+                             "(0-256; default 40)")
     add_rendering_options(parser)
     add_window_options(parser)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
@@ -68,15 +75,16 @@ def run(args: argparse.Namespace) -> int:
         to_class=args.to_class, class_field=args.class_field, from_classes=tuple(args.from_class),
         base_render_path=args.base_render, base_render_output=args.base_render_output,
         change_mask_path=args.change_mask, model_path=args.model, settings=settings, name=args.name,
-        overwrite=not args.no_overwrite)
+        overwrite=not args.no_overwrite, mode=args.mode, margin_px=args.margin)
     result, stop_signal = run_stoppable(lambda update, is_canceled: run_scenario(request, update, is_canceled, say))
     if result.canceled:
         code, name = canceled_exit(stop_signal)
         print(f"cancelled: nothing was written ({name})", file=sys.stderr)
         return code
     area = "" if result.changed_ha is None else f", {result.changed_ha:,.2f} ha"
-    print(f"{result.output_path}: {result.changed_px:,} px changed{area}; margin {result.margin_px} px; "
-          f"{result.windows_run} of {result.windows_total} windows in {result.seconds:.1f} s; change mask "
+    print(f"{result.output_path}: {result.changed_px:,} px changed{area}; {result.mode} mode, margin "
+          f"{result.margin_px} px; {result.windows_run} of {result.windows_total} windows in {result.seconds:.1f} s; "
+          "change mask "
           f"{result.change_mask_path}; base render {result.base_render_path}"
           f"{' (rendered here)' if result.base_rendered else ''}")
     return 0

@@ -1,6 +1,7 @@
-"""Scenarios (lcgan_qgis/core/run/scenario.py) with the bundled land cover -> RGB model on small rasters: outside the
-margin the base render bit for bit, inside it the full render of the changed map, only the windows touching the
-margin run, the polygons path, the errors, the area, atomic outputs."""
+"""Scenarios (lcgan_qgis/core/run/scenario.py) with the bundled land cover -> RGB model on small rasters, exact mode:
+outside the margin the base render bit for bit, inside it the full render of the changed map, only the windows
+touching the margin run, the polygons path; both modes: the errors, the area, atomic outputs (the local mode:
+tests/core/test_scenario_local.py)."""
 
 from __future__ import annotations
 
@@ -69,7 +70,8 @@ def test_outside_the_margin_is_the_base_render_and_inside_the_full_render_of_the
         model: Model, scene: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "scenario.tif"
     result = run_scenario(ScenarioRequest(str(out), str(scene["base"]), changed_path=str(scene["changed"]),
-                                          base_render_path=str(scene["base_rgb"]), settings=SETTINGS), model=model)
+                                          base_render_path=str(scene["base_rgb"]), settings=SETTINGS,
+                                          mode="exact"), model=model)
     got, base, full = read_tif(out), read_tif(scene["base_rgb"]), read_tif(scene["changed_rgb"])
     mask = read_tif(tmp_path / "scenario_change.tif")[0]
     assert result.margin_px == 88 and not result.margin_capped
@@ -83,6 +85,7 @@ def test_outside_the_margin_is_the_base_render_and_inside_the_full_render_of_the
     tags = gdal.Open(str(out)).GetMetadata()
     assert tags["LCGAN_SCENARIO_BASE"] == "base.tif" and tags["LCGAN_SCENARIO_CHANGE"] == "changed.tif"
     assert tags["LCGAN_MODEL"] == "landcover_to_rgb.onnx" and tags["LCGAN_SEED"] == "7"
+    assert tags["LCGAN_SCENARIO_MODE"] == "exact" and tags["LCGAN_SCENARIO_MARGIN_PX"] == "88"
     assert not list(tmp_path.glob(".*"))  # no partial files, no scratch folder
 
 
@@ -107,7 +110,8 @@ def test_only_the_windows_touching_the_margin_run(model: Model, tmp_path: Path) 
 
     receptive_field_px(model)  # (measured once, cached: its probes are not counted below)
     result = run_scenario(ScenarioRequest(str(tmp_path / "s.tif"), str(base), changed_path=str(moved),
-                                          settings=SETTINGS, base_render_path=None), model=Counting(model))
+                                          settings=SETTINGS, base_render_path=None, mode="exact"),
+                          model=Counting(model))
     whole = result.windows_total
     assert result.base_rendered and whole == 10  # windows of 160 px every 96 px
     assert result.windows_run == 2  # the change at x 20..49 plus 88 px ends at x 137: windows at x 0 and 96
@@ -126,7 +130,7 @@ def test_polygons_turn_only_the_chosen_classes(model: Model, scene: dict[str, Pa
     out = tmp_path / "p.tif"
     result = run_scenario(ScenarioRequest(str(out), str(scene["base"]), polygons_path=str(polygons), to_class=22,
                                           from_classes=(41, 42), base_render_path=str(scene["base_rgb"]),
-                                          settings=SETTINGS), model=model)
+                                          settings=SETTINGS, mode="exact"), model=model)
     lc = read_tif(scene["base"])[0]
     expected = np.zeros(lc.shape, bool)
     expected[50:130, 150:230] = np.isin(lc[50:130, 150:230], (41, 42))
@@ -137,7 +141,8 @@ def test_polygons_turn_only_the_chosen_classes(model: Model, scene: dict[str, Pa
     assert "change.geojson -> class 22 (only 41, 42)" in gdal.Open(str(out)).GetMetadata()["LCGAN_SCENARIO_CHANGE"]
     by_field = run_scenario(ScenarioRequest(str(tmp_path / "f.tif"), str(scene["base"]), polygons_path=str(polygons),
                                             class_field="to", from_classes=(41, 42),
-                                            base_render_path=str(scene["base_rgb"]), settings=SETTINGS), model=model)
+                                            base_render_path=str(scene["base_rgb"]), settings=SETTINGS,
+                                            mode="exact"), model=model)
     assert by_field.changed_px == result.changed_px and np.array_equal(read_tif(tmp_path / "f.tif"), full)
 
 
@@ -221,7 +226,7 @@ def test_command_line(scene: dict[str, Path], tmp_path: Path, capsys: pytest.Cap
 
     common = ["--model", str(bundled_model_path(Direction.LANDCOVER_TO_RGB)), "--base", str(scene["base"]),
               "--changed", str(scene["changed"]), "--base-render", str(scene["base_rgb"]), "--window", "160",
-              "--threads", "1", "--precision", "fp32", "--backend", "onnxruntime"]
+              "--threads", "1", "--precision", "fp32", "--backend", "onnxruntime", "--mode", "exact"]
     out = tmp_path / "after.tif"
     assert main(["scenario", *common, "--output", str(out), "--seed", "7", "--name", "dam"]) == 0
     assert np.array_equal(read_tif(out), read_tif(scene["changed_rgb"]))
@@ -255,7 +260,8 @@ def test_terrain_aware_scenario_reads_the_dem_like_a_full_render(scene: dict[str
     with GdalReader(scene["changed"]) as reader, elevation_on(str(dem), reader.info) as elevation:
         translate(terrain, reader, tmp_path / "full.tif", TranslateOptions(settings=settings), elevation=elevation)
     result = run_scenario(ScenarioRequest(str(tmp_path / "s.tif"), str(scene["base"]),
-                                          changed_path=str(scene["changed"]), settings=settings), model=terrain)
+                                          changed_path=str(scene["changed"]), settings=settings, mode="exact"),
+                          model=terrain)
     assert result.base_rendered and result.margin_px >= 88
     assert np.array_equal(read_tif(tmp_path / "s.tif"), read_tif(tmp_path / "full.tif"))
     assert gdal.Open(str(tmp_path / "s.tif")).GetMetadata()["LCGAN_ELEVATION"] == "dem.tif"

@@ -45,12 +45,34 @@ def test_processing_renders_the_scenario_as_the_core_does(lcgan, maps: dict[str,
     result = lcgan.run(SCENARIO, {"BASE": str(maps["base"]), "CHANGED": str(maps["changed"]), "SEED": 3,
                                   "DEVICE": 1, "OUTPUT": str(out), "CHANGE_MASK": str(mask)})
     assert result["OUTPUT"] == str(out) and result["CHANGE_MASK"] == str(mask)
-    assert result["MARGIN_PX"] == 88 and result["CHANGED_PX"] > 0
+    assert result["MARGIN_PX"] == 40 and result["CHANGED_PX"] > 0  # the local mode's default margin
     assert result["CHANGED_HA"] == pytest.approx(result["CHANGED_PX"] * 0.09)
     assert Path(result["BASE_RENDER_OUTPUT"]).is_file()  # none given: rendered once, written beside
     np.testing.assert_array_equal(read(out)[0], _core(maps, tmp_path / "core.tif", changed_path=str(maps["changed"])))
     codes = read(mask)[0]
     assert set(np.unique(codes).tolist()) == {0, 1, 2}
+
+
+def test_processing_mode_and_margin(lcgan, maps: dict[str, Path], tmp_path: Path) -> None:
+    from lcgan_qgis.core.run.receptive_field import MAX_MARGIN_PX
+    from lcgan_qgis.plugin.processing_provider import scenario_algorithm
+
+    assert scenario_algorithm.MAX_MARGIN_PX == MAX_MARGIN_PX
+    common = {"BASE": str(maps["base"]), "CHANGED": str(maps["changed"]), "SEED": 3, "DEVICE": 1}
+    exact = lcgan.run(SCENARIO, {**common, "MODE": 1, "OUTPUT": str(tmp_path / "exact.tif"),
+                                 "CHANGE_MASK": str(tmp_path / "exact_mask.tif")})
+    assert exact["MARGIN_PX"] == 88
+    np.testing.assert_array_equal(read(tmp_path / "exact.tif")[0], _core(
+        maps, tmp_path / "core_exact.tif", changed_path=str(maps["changed"]), mode="exact"))
+    local = lcgan.run(SCENARIO, {**common, "MODE": 0, "MARGIN": 24, "BASE_RENDER": exact["BASE_RENDER_OUTPUT"],
+                                 "OUTPUT": str(tmp_path / "local.tif"), "CHANGE_MASK": str(tmp_path / "mask.tif")})
+    assert local["MARGIN_PX"] == 24
+    mask, base = read(tmp_path / "mask.tif")[0], read(Path(exact["BASE_RENDER_OUTPUT"]))[0]
+    assert (mask == 2).any() and (mask == 0).sum() > 0.5 * mask.size
+    pixels, dataset = read(tmp_path / "local.tif")
+    np.testing.assert_array_equal(pixels[:, mask == 0], base[:, mask == 0])
+    assert dataset.GetMetadata()["LCGAN_SCENARIO_MODE"] == "local"
+    assert dataset.GetMetadata()["LCGAN_SCENARIO_MARGIN_PX"] == "24"
 
 
 def test_drawn_polygons_and_the_before_after_group(lcgan, maps: dict[str, Path], tmp_path: Path) -> None:
@@ -132,6 +154,12 @@ def test_the_dock_renders_a_drawn_scenario_into_its_group(iface, qtbot, maps: di
     panel.seed_spin.setValue(3)
     panel.name_edit.setText("new suburb")
     panel.output_widget.setFilePath(str(tmp_path / "after.tif"))
+    assert (panel.build_request().mode, panel.build_request().margin_px) == ("local", 40)  # the default
+    panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("exact"))
+    assert not panel.margin_spin.isEnabled() and panel.build_request().margin_px is None
+    panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("local"))
+    panel.margin_spin.setValue(32)
+    assert panel.margin_spin.isEnabled() and panel.build_request().margin_px == 32
     qtbot.mouseClick(panel.run_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: panel.task is None, timeout=120_000)
     assert "Scenario: new suburb" in panel.status_label.text(), panel.status_label.text()
@@ -140,7 +168,7 @@ def test_the_dock_renders_a_drawn_scenario_into_its_group(iface, qtbot, maps: di
                                                               "new suburb: before"]
     assert (tmp_path / "after_base.tif").is_file()  # no base render chosen: rendered once beside the output
     expected = _core(maps, tmp_path / "core.tif", changed_path=str(
-        write_raster(tmp_path / "burnt.tif", _burnt(maps), nodata=255)))
+        write_raster(tmp_path / "burnt.tif", _burnt(maps), nodata=255)), margin_px=32)
     np.testing.assert_array_equal(read(tmp_path / "after.tif")[0], expected)
     QgsProject.instance().removeAllMapLayers()
 
@@ -183,9 +211,10 @@ def test_qgis_process_runs_the_scenario_from_the_installed_zip(maps: dict[str, P
     assert qgis_process("plugins", "enable", "lcgan_qgis").returncode == 0
     out = tmp_path / "after.tif"
     run = qgis_process("run", SCENARIO, "--", f"BASE={maps['base']}", f"CHANGED={maps['changed']}", "SEED=3",
-                       "DEVICE=1", "PRECISION=1", "BACKEND=1", f"OUTPUT={out}", f"CHANGE_MASK={tmp_path / 'mask.tif'}")
+                       "DEVICE=1", "PRECISION=1", "BACKEND=1", "MODE=0", "MARGIN=24", f"OUTPUT={out}",
+                       f"CHANGE_MASK={tmp_path / 'mask.tif'}")
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "MARGIN_PX:\t88" in run.stdout
-    expected = _core(maps, tmp_path / "core.tif", changed_path=str(maps["changed"]),
+    assert "MARGIN_PX:\t24" in run.stdout
+    expected = _core(maps, tmp_path / "core.tif", changed_path=str(maps["changed"]), margin_px=24,
                      execution=Execution(device="cpu", precision="fp32", backend="onnxruntime"))
     np.testing.assert_array_equal(read(out)[0], expected)  # fp32 onnxruntime: the same pixels in both processes

@@ -28,6 +28,7 @@ import numpy as np
 from .measures import CACHE, REPO, ZION, cpu_seconds, load, read
 
 FOREST = (41, 42, 43)
+DEFAULT_MARGIN = 40  # lcgan_qgis.core.run.scenario_local.DEFAULT_MARGIN_PX (checked by tests/core/test_scenario_local)
 DEVELOPED = (21, 22, 23, 24)
 SEED = 7
 
@@ -99,9 +100,11 @@ def readback(rgb_model: Any, image: Path, out: Path) -> np.ndarray:
 
 def measure(lc_path: Path, polygons: Path, to_class: int, from_classes: Sequence[int], folder: Path,
             threads: int = 1, precision: str = "auto", check_readback: bool = True,
-            repeats: int = 3) -> dict[str, Any]:
-    """The full render of the changed map, then ``repeats`` times the full render of the base and the scenario
-    (that render given), alternated (medians reported); checks."""
+            repeats: int = 3, margins: Sequence[int] = (DEFAULT_MARGIN,)) -> dict[str, Any]:
+    """The full render of the changed map, then ``repeats`` times the full render of the base, the exact scenario and
+    the local scenario at each of ``margins`` (that base render given), alternated (medians reported); checks. The
+    exact mode's measures are the row's own keys, the local mode's at the first margin are under ``local`` and every
+    margin's under ``local_margins``."""
     from lcgan_qgis.core.model.contract import Direction
     from lcgan_qgis.core.model.runtime import load_model
     from lcgan_qgis.core.rasters.gdal_io import GdalReader
@@ -113,81 +116,142 @@ def measure(lc_path: Path, polygons: Path, to_class: int, from_classes: Sequence
 
     settings = RunSettings(rendering=Rendering(seed=SEED))
     model = load_model(bundled_model_path(Direction.LANDCOVER_TO_RGB), "cpu", threads, precision)
-    base_rgb, scenario, changed_rgb = folder / "base_rgb.tif", folder / "scenario.tif", folder / "changed_rgb.tif"
+    base_rgb, changed_rgb = folder / "base_rgb.tif", folder / "changed_rgb.tif"
     loads = [load()]
-    request = ScenarioRequest(str(scenario), str(lc_path), polygons_path=str(polygons), to_class=to_class,
-                              from_classes=tuple(from_classes), base_render_path=str(base_rgb), settings=settings)
+    runs = [("exact", None)] + [("local", m) for m in margins]
+    requests = {run: ScenarioRequest(str(folder / _output(*run)), str(lc_path), polygons_path=str(polygons),
+                                     to_class=to_class, from_classes=tuple(from_classes),
+                                     base_render_path=str(base_rgb), settings=settings, mode=run[0],
+                                     margin_px=run[1]) for run in runs}
     with GdalReader(lc_path) as reader:
         with PolygonChange(reader, str(polygons), to_class, None, from_classes, model.contract.scheme) as burnt, \
                 GdalReader(burnt.path) as changed:
             translate(model, changed, changed_rgb, TranslateOptions(settings=settings))
             changed_codes = changed.read(reader_window(changed), (1,))[0]
-        fulls, scenarios = [], []
-        for _ in range(repeats):  # alternated, so both see the same share of the other jobs' load
+        fulls: list[tuple[float, float]] = []
+        timings: dict[tuple[str, int | None], list[tuple[float, float, float]]] = {run: [] for run in runs}
+        results: dict[tuple[str, int | None], Any] = {}
+        for _ in range(repeats):  # alternated, so every run sees the same share of the other jobs' load
             t0, c0 = time.perf_counter(), cpu_seconds()
             full = translate(model, reader, base_rgb, TranslateOptions(settings=settings))
             fulls.append((time.perf_counter() - t0, cpu_seconds() - c0))
             loads.append(load())
-            t0, c0 = time.perf_counter(), cpu_seconds()
-            result = run_scenario(request, model=model)  # (the first one measures the receptive field)
-            scenarios.append((time.perf_counter() - t0, cpu_seconds() - c0, result.render_seconds))
-            loads.append(load())
+            for run in runs:
+                t0, c0 = time.perf_counter(), cpu_seconds()
+                results[run] = run_scenario(requests[run], model=model)  # (the first exact one measures the field)
+                timings[run].append((time.perf_counter() - t0, cpu_seconds() - c0, results[run].render_seconds))
+                loads.append(load())
     full_s, full_cpu = (float(np.median([f[i] for f in fulls])) for i in (0, 1))
-    scenario_s, scenario_cpu = (float(np.median([f[i] for f in scenarios])) for i in (0, 1))
-    render_s = float(np.median([f[2] for f in scenarios]))
-    got, before, after = read(scenario), read(base_rgb), read(changed_rgb)
-    mask = read(folder / "scenario_change.tif")[0]
-    outside = mask == 0
+    before, after = read(base_rgb), read(changed_rgb)
+    rows = {run: _mode_row(results[run], timings[run], folder / _output(*run), before, after, full_s, full_cpu)
+            for run in runs}
     row: dict[str, Any] = {
-        "raster": lc_path.name, "size_px": list(mask.shape), "model": model.path.name, "backend": model.backend,
-        "precision": model.precision, "threads": model.threads, "seed": SEED,
-        "changed_px": result.changed_px, "changed_share": round(result.changed_px / mask.size, 5),
-        "changed_ha": round(result.changed_ha or 0.0, 2), "margin_px": result.margin_px,
-        "rerendered_share": round(result.rerendered_px / mask.size, 4),
+        "raster": lc_path.name, "model": model.path.name, "backend": model.backend, "precision": model.precision,
+        "threads": model.threads, "seed": SEED, "full_render_s": round(full_s, 2), "full_render_tiles": full.tiles,
+        "full_render_cpu_s": round(full_cpu, 2), "repeats": repeats,
+        "first_scenario_s_with_probe": round(timings[runs[0]][0][0], 2),
+        **rows[runs[0]], "runs_full_wall_cpu_s": [[round(x, 2) for x in f] for f in fulls],
+        "local": rows[runs[1]], "local_margins": [rows[run] for run in runs[1:]],
+    }
+    row["load_1min"] = loads
+    mask = read(folder / "exact_change.tif")[0]
+    outside = mask == 0
+    if check_readback:
+        row["readback"] = readback_row(model, threads, precision, folder, lc_path, mask, to_class)
+        row["changed_codes_check"] = int((changed_codes[mask == 1] == to_class).mean() == 1.0)
+    row["outside_px"] = int(outside.sum())
+    return row
+
+
+def _output(mode: str, margin: int | None) -> str:
+    return "exact.tif" if mode == "exact" else f"local{margin}.tif"
+
+
+def _mode_row(result: Any, timing: list[tuple[float, float, float]], out: Path, before: np.ndarray,
+              after: np.ndarray, full_s: float, full_cpu: float) -> dict[str, Any]:
+    """One scenario run's measures: time against the full render, the copied pixels, the seam, the departure from
+    the exact render (a full render of the changed map) inside the margin."""
+    got = read(out)
+    mask = read(out.with_name(out.stem + "_change.tif"))[0]
+    outside, ring = mask == 0, mask > 0
+    wall, cpu, render = (float(np.median([t[i] for t in timing])) for i in (0, 1, 2))
+    diff = np.abs(got.astype(np.int16) - after).max(axis=0)
+    return {
+        "mode": result.mode, "size_px": list(mask.shape), "changed_px": result.changed_px,
+        "changed_share": round(result.changed_px / mask.size, 5), "changed_ha": round(result.changed_ha or 0.0, 2),
+        "margin_px": result.margin_px, "rerendered_share": round(result.rerendered_px / mask.size, 4),
         "windows_run": result.windows_run, "windows_total": result.windows_total,
-        "full_render_s": round(full_s, 2), "full_render_tiles": full.tiles, "scenario_s": round(scenario_s, 2),
-        "time_ratio": round(scenario_s / full_s, 3),
-        # process CPU seconds: less sensitive than wall time to the other jobs on the shared cores
-        "full_render_cpu_s": round(full_cpu, 2), "scenario_cpu_s": round(scenario_cpu, 2),
-        "cpu_ratio": round(scenario_cpu / full_cpu, 3),
-        "scenario_render_s": round(render_s, 2),  # the engine's part (windows touching the margin)
-        "render_ratio": round(render_s / full_s, 3),
-        "repeats": repeats, "first_scenario_s_with_probe": round(scenarios[0][0], 2),
-        "runs_wall_cpu_s": {"full": [[round(x, 2) for x in f] for f in fulls],
-                            "scenario": [[round(x, 2) for x in f[:2]] for f in scenarios]},
+        "scenario_s": round(wall, 2), "time_ratio": round(wall / full_s, 3),
+        "scenario_cpu_s": round(cpu, 2), "cpu_ratio": round(cpu / full_cpu, 3),
+        "scenario_render_s": round(render, 2), "render_ratio": round(render / full_s, 3),
+        "runs_wall_cpu_s": [[round(x, 2) for x in t[:2]] for t in timing],
         "outside_margin_bit_identical": bool(np.array_equal(got[:, outside], before[:, outside])),
         "outside_px": int(outside.sum()),
         "equals_full_render_of_changed_map": bool(np.array_equal(got, after)),
-        "seam_ratio_margin_edge": round(margin_seam_ratio(got, mask > 0), 4),
+        "seam_ratio_margin_edge": round(margin_seam_ratio(got, ring), 4),
+        "seam_ratio_margin_edge_of_full_render": round(margin_seam_ratio(after, ring), 4),  # the same edge, no seam
         "seam_ratio_change_edge": round(margin_seam_ratio(got, mask == 1), 4),
-        "load_1min": loads,
+        "max_abs_vs_exact_in_margin": int(diff[ring].max()), "mean_abs_vs_exact_in_margin": round(
+            float(diff[ring].mean()), 3),
+        "max_abs_vs_exact_in_change": int(diff[mask == 1].max()), "mean_abs_vs_exact_in_change": round(
+            float(diff[mask == 1].mean()), 4),
+        "exact_vs_base_outside_max": int(np.abs(after.astype(np.int16) - before).max(axis=0)[outside].max()),
+        "exact_vs_base_outside_mean": round(float(np.abs(after.astype(np.int16) - before).max(axis=0)[outside].mean()),
+                                            4),
     }
-    if check_readback:
-        rgb_model = load_model(bundled_model_path(Direction.RGB_TO_LANDCOVER), "cpu", threads, precision)
-        read_after = readback(rgb_model, scenario, folder / "scenario_lc.tif")
-        read_before = readback(rgb_model, base_rgb, folder / "base_lc.tif")
-        with GdalReader(lc_path) as reader:
-            base_codes = reader.read(reader_window(reader), (1,))[0]
-        changed = mask == 1
-        real = (base_codes == to_class) & outside
-        row["readback"] = {
-            "class": to_class,
-            "changed_read_as_class": round(float((read_after[changed] == to_class).mean()), 4),
-            "real_class_elsewhere_read_as_class": round(float((read_before[real] == to_class).mean()), 4),
-            "real_class_px": int(real.sum()),
-            "changed_read_as_developed": round(float(np.isin(read_after[changed], DEVELOPED).mean()), 4),
-            "real_class_read_as_developed": round(float(np.isin(read_before[real], DEVELOPED).mean()), 4),
-            "changed_before_read_as_class": round(float((read_before[changed] == to_class).mean()), 4),
-            # the model may never output the class: then compare how it reads the painted class with how it reads
-            # the real pixels of that class in the base render (total variation distance of the class shares)
-            "changed_read_shares": shares(read_after[changed]),
-            "real_class_read_shares": shares(read_before[real]),
-            "changed_before_read_shares": shares(read_before[changed]),
-            "tv_changed_vs_real_class": tv(read_after[changed], read_before[real]),
-            "tv_changed_before_vs_real_class": tv(read_before[changed], read_before[real]),
-        }
-        row["changed_codes_check"] = int((changed_codes[changed] == to_class).mean() == 1.0)
-    return row
+
+
+def readback_row(model: Any, threads: int, precision: str, folder: Path, lc_path: Path, mask: np.ndarray,
+                 to_class: int) -> dict[str, Any]:
+    """How the RGB -> land cover model reads the changed area of the exact scenario against the real pixels of the
+    new class in the base render."""
+    from lcgan_qgis.core.model.contract import Direction
+    from lcgan_qgis.core.model.runtime import load_model
+    from lcgan_qgis.core.rasters.gdal_io import GdalReader
+    from lcgan_qgis.core.resources import bundled_model_path
+
+    rgb_model = load_model(bundled_model_path(Direction.RGB_TO_LANDCOVER), "cpu", threads, precision)
+    read_after = readback(rgb_model, folder / "exact.tif", folder / "scenario_lc.tif")
+    read_before = readback(rgb_model, folder / "base_rgb.tif", folder / "base_lc.tif")
+    with GdalReader(lc_path) as reader:
+        base_codes = reader.read(reader_window(reader), (1,))[0]
+    changed = mask == 1
+    real = (base_codes == to_class) & (mask == 0)
+    return {
+        "class": to_class,
+        "changed_read_as_class": round(float((read_after[changed] == to_class).mean()), 4),
+        "real_class_elsewhere_read_as_class": round(float((read_before[real] == to_class).mean()), 4),
+        "real_class_px": int(real.sum()),
+        "changed_read_as_developed": round(float(np.isin(read_after[changed], DEVELOPED).mean()), 4),
+        "real_class_read_as_developed": round(float(np.isin(read_before[real], DEVELOPED).mean()), 4),
+        "changed_before_read_as_class": round(float((read_before[changed] == to_class).mean()), 4),
+        # the model may never output the class: then compare how it reads the painted class with how it reads
+        # the real pixels of that class in the base render (total variation distance of the class shares)
+        "changed_read_shares": shares(read_after[changed]),
+        "real_class_read_shares": shares(read_before[real]),
+        "changed_before_read_shares": shares(read_before[changed]),
+        "tv_changed_vs_real_class": tv(read_after[changed], read_before[real]),
+        "tv_changed_before_vs_real_class": tv(read_before[changed], read_before[real]),
+    }
+
+
+def influence(folder: Path, bands: int = 8, step: int = 4) -> dict[str, list[float]]:
+    """How far the edit reaches in a full render of the changed map: max and mean |changed - base| (DN, max over
+    the bands) by Euclidean distance to the change, in ``step`` px bands up to ``bands * step`` px... and beyond."""
+    from lcgan_qgis.core.run.scenario_local import distance_to_change
+
+    before, after = read(folder / "base_rgb.tif"), read(folder / "changed_rgb.tif")
+    mask = read(folder / "exact_change.tif")[0] == 1
+    distance = distance_to_change(mask, bands * step * 4)
+    diff = np.abs(after.astype(np.int16) - before).max(axis=0)
+    out: dict[str, list[float]] = {}
+    for lo in range(0, bands * step * 4, step):
+        band = (distance > lo) & (distance <= lo + step)
+        if band.any():
+            out[f"{lo}-{lo + step}"] = [int(diff[band].max()), round(float(diff[band].mean()), 3)]
+    beyond = distance > bands * step * 4
+    out["beyond"] = [int(diff[beyond].max()), round(float(diff[beyond].mean()), 4)]
+    return out
 
 
 def shares(codes: np.ndarray, top: int = 5) -> dict[str, float]:
@@ -222,7 +286,7 @@ def picture(folder: Path, mask_path: Path, out: Path, crop_px: int = 360) -> dic
     r0 = int(np.clip((rows.min() + rows.max()) // 2 - crop_px // 2, 0, h - crop_px))
     c0 = int(np.clip((cols.min() + cols.max()) // 2 - crop_px // 2, 0, w - crop_px))
     before = read(folder / "base_rgb.tif")[:, r0:r0 + crop_px, c0:c0 + crop_px]
-    after = read(folder / "scenario.tif")[:, r0:r0 + crop_px, c0:c0 + crop_px]
+    after = read(folder / f"local{DEFAULT_MARGIN}.tif")[:, r0:r0 + crop_px, c0:c0 + crop_px]
     canvas = np.full((3, crop_px, 2 * crop_px + 8), 255, np.uint8)
     canvas[:, :, :crop_px], canvas[:, :, crop_px + 8:] = before, after
     mem = gdal.GetDriverByName("MEM").Create("", canvas.shape[2], crop_px, 3, gdal.GDT_Byte)
@@ -236,7 +300,8 @@ def picture(folder: Path, mask_path: Path, out: Path, crop_px: int = 360) -> dic
             "window": [c0, r0, crop_px, crop_px]}
 
 
-def zion(out: Path | None, png: Path | None, folder: Path) -> dict[str, Any]:
+def zion(out: Path | None, png: Path | None, folder: Path, margins: Sequence[int] = (DEFAULT_MARGIN,),
+         repeats: int = 3) -> dict[str, Any]:
     """The done-when measurement: ~2 % of the Zion NLCD, forest (41/42/43) inside a square turned to 22."""
     from lcgan_qgis.core.rasters.gdal_io import GdalReader
 
@@ -245,10 +310,11 @@ def zion(out: Path | None, png: Path | None, folder: Path) -> dict[str, Any]:
         codes = reader.read(reader_window(reader), (1,))[0]
         r, c, side = forest_square(codes, reader.info.nodata[0], 0.02)
         polygons = square_polygons(reader.info, r, c, side, folder / "forest_to_developed.gpkg")
-    row = measure(lc, polygons, 22, FOREST, folder)
+    row = measure(lc, polygons, 22, FOREST, folder, margins=margins, repeats=repeats)
     row["polygon_px"] = [c, r, side, side]
+    row["influence_by_distance"] = influence(folder)
     if png is not None:
-        row["picture"] = picture(folder, folder / "scenario_change.tif", png)
+        row["picture"] = picture(folder, folder / "exact_change.tif", png)
     if out is not None:
         out.write_text(json.dumps(row, indent=1) + "\n")
     return row
@@ -305,6 +371,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     z.add_argument("--out", type=Path, default=REPO / "docs" / "scenario_zion.json")
     z.add_argument("--picture", type=Path, default=REPO / "docs" / "img" / "scenario_zion.png")
     z.add_argument("--keep", type=Path, default=None, help="keep the rasters in this folder")
+    z.add_argument("--margins", default=str(DEFAULT_MARGIN), help="local mode margins, e.g. 24,32,40,48 (the first "
+                   "is the row's 'local')")
+    z.add_argument("--repeats", type=int, default=3)
     r = sub.add_parser("row")
     r.add_argument("--size", type=int, default=4096)
     r.add_argument("--repeats", type=int, default=1, help="full render / scenario pairs, alternated (medians)")
@@ -323,7 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.keep:
                 args.keep.mkdir(parents=True, exist_ok=True)
                 folder = args.keep
-            row = zion(args.out, args.picture, folder)
+            margins = tuple(int(m) for m in args.margins.split(","))
+            row = zion(args.out, args.picture, folder, margins, args.repeats)
         else:
             row = bench_row(args.size, folder, args.repeats)
     print(json.dumps(row, indent=1))

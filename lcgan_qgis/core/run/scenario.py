@@ -61,10 +61,21 @@ from .engine import TranslateOptions, plan_run, translate, translate_region
 from .models import resolve_model_path
 from .plan import elevation_on
 from .receptive_field import receptive_field_px
+from .scenario_local import (
+    DEFAULT_MARGIN_PX,
+    change_regions,
+    check_margin,
+    check_mode,
+    local_parts,
+    render_local,
+    ring,
+    ring_note,
+)
 from .scenario_output import (
     base_render_notes,
     check_base_render,
     composite,
+    patch_composite,
     scenario_tags,
     write_change_mask,
 )
@@ -93,6 +104,13 @@ class ScenarioRequest:
             translation (:class:`~lcgan_qgis.core.run.settings.RunSettings`; its ``aoi_wkt`` is not used).
         name: the scenario's name (tags, the layer group in QGIS; ``None``: the output's stem).
         overwrite: ``False`` refuses existing outputs.
+        mode: ``"local"`` (re-render the changed neighbourhood, feathered into the base render within
+            ``margin_px``: :mod:`.scenario_local`) or ``"exact"`` (equal to a full render of the changed map).
+        margin_px: the local mode's margin (0..256 px; ``None``: :data:`~.scenario_local.DEFAULT_MARGIN_PX`); the
+            exact mode measures its own (the model's receptive field) and takes none.
+
+    Raises:
+        OptionError: an unknown mode, a margin out of range or given to the exact mode.
     """
 
     output_path: str
@@ -109,6 +127,23 @@ class ScenarioRequest:
     settings: RunSettings = field(default_factory=RunSettings)
     name: str | None = None
     overwrite: bool = True
+    mode: str = "local"
+    margin_px: int | None = None
+
+    def __post_init__(self) -> None:
+        check_mode(self.mode)
+        if self.margin_px is not None:
+            if self.mode == "exact":
+                raise OptionError("The exact mode's margin is the model's measured receptive field; give a margin "
+                                  "only to the local mode.")
+            check_margin(self.margin_px)
+
+    @property
+    def margin(self) -> int | None:
+        """The local mode's margin (px); ``None`` in the exact mode (measured on the model)."""
+        if self.mode == "exact":
+            return None
+        return DEFAULT_MARGIN_PX if self.margin_px is None else self.margin_px
 
     @property
     def scenario_name(self) -> str:
@@ -155,6 +190,7 @@ class ScenarioResult:
     messages: tuple[str, ...] = ()
     canceled: bool = False
     render_seconds: float = 0.0  # of ``seconds``: the engine re-rendering the windows that touch the margin
+    mode: str = "exact"
 
 
 def _beside(path: str, suffix: str) -> Path:
@@ -261,10 +297,12 @@ def _run(request: ScenarioRequest, model: Model, model_path: Path, progress: Cal
         changed_px = int(mask.sum())
         if changed_px == 0:
             raise OptionError(f"The changed land cover equals {info.name} everywhere; there is no change to render.")
-        margin_px, capped = receptive_field_px(model)
-        grown = dilate(mask, margin_px)
+        local = request.mode == "local"
+        margin_px, capped = (int(request.margin or 0), False) if local else receptive_field_px(model)
+        parts = local_parts(change_regions(mask, margin_px)) if local else []
+        grown, weights = ring(mask, [p for p, _c in parts], margin_px) if local else (dilate(mask, margin_px), [])
         hectares = area_hectares(mask, info)
-        say(margin_note(margin_px, capped))
+        say(ring_note(margin_px) if local else margin_note(margin_px, capped))
         say(grow_note(mask, grown) + (f" Changed area: {hectares:,.2f} ha." if hectares is not None else ""))
         elevation_path = settings.terrain.elevation_path if contract.terrain is not None else None
         base_label = Path(request.base_path).name
@@ -273,7 +311,7 @@ def _run(request: ScenarioRequest, model: Model, model_path: Path, progress: Cal
                             elevation_name=Path(elevation_path).name if elevation_path else None),
             request.scenario_name, base_label, request.change_label(),
             Path(request.base_render_path).name if request.base_render_path else Path(str(request.base_output)).name,
-            settings.rendering.seed, margin_px, changed_px, hectares)
+            settings.rendering.seed, margin_px, changed_px, hectares, request.mode)
         report(0.02)
         with elevation_on(elevation_path, info) as elevation, \
                 scratch_folder(output_folder(Path(request.output_path))) as scratch:
@@ -290,29 +328,42 @@ def _run(request: ScenarioRequest, model: Model, model_path: Path, progress: Cal
                 if done.canceled:
                     return _canceled(request, started, margin_px, capped, messages)
                 share = BASE_SHARE
-            plan = plan_run(contract, changed, _options(settings, {}, mask_wkt(grown, info)), canceled, elevation)
+            plan = plan_run(contract, changed, _options(settings, {}, None if local else mask_wkt(grown, info)),
+                            canceled, elevation)
             for note in plan.messages:
                 say(note)
-            region = bounding_window(grown)
-            part = scratch / "region.tif"
-            result = translate_region(model, changed, plan, region, part, None,
-                                      lambda f: report(0.02 + share + (0.93 - share) * f), canceled)
-            if result.canceled or canceled():
-                return _canceled(request, started, margin_px, capped, messages)
+            step = lambda f: report(0.02 + share + (0.93 - share) * f)  # noqa: E731
             finals = [(scratch / "scenario.tif", request.output_path), (scratch / "change.tif", request.mask_path)]
-            composite(str(base_render), str(part), grown, region, finals[0][0], info, contract, tags)
+            if local:
+                render_started = time.perf_counter()
+                rendered = render_local(model, changed, plan, parts, step, canceled)
+                if rendered is None or canceled():
+                    return _canceled(request, started, margin_px, capped, messages)
+                render_seconds = time.perf_counter() - render_started
+                patch_composite(str(base_render), [(r.region, r.pixels, w) for r, w in zip(rendered, weights)],
+                                finals[0][0], info, contract, tags)
+                windows_run = sum(r.crops for r in rendered)
+            else:
+                region = bounding_window(grown)
+                part = scratch / "region.tif"
+                result = translate_region(model, changed, plan, region, part, None, step, canceled)
+                if result.canceled or canceled():
+                    return _canceled(request, started, margin_px, capped, messages)
+                composite(str(base_render), str(part), grown, region, finals[0][0], info, contract, tags)
+                render_seconds, windows_run = result.seconds, result.tiles
             write_change_mask(mask, grown, finals[1][0], info, tags)
             if given is None:
                 finals.append((Path(base_render), str(request.base_output)))
             _move_into_place(finals)
         report(1.0)
         seconds = time.perf_counter() - started
-        say(f"Scenario '{request.scenario_name}': {result.tiles} of {plan.tiling().count} windows re-rendered in "
-            f"{seconds:.1f} s -> {request.output_path}.")
+        what = "crops of the grid's windows" if local else "windows"
+        say(f"Scenario '{request.scenario_name}' ({request.mode} mode): {windows_run} {what} of "
+            f"{plan.tiling().count} re-rendered in {seconds:.1f} s -> {request.output_path}.")
         return ScenarioResult(
             request.output_path, request.mask_path, request.base_render_path or request.base_output, given is None,
-            changed_px, hectares, margin_px, capped, int(grown.sum()), result.tiles, plan.tiling().count, seconds,
-            contract, tags, tuple(messages) + plan.messages, render_seconds=result.seconds)
+            changed_px, hectares, margin_px, capped, int(grown.sum()), windows_run, plan.tiling().count, seconds,
+            contract, tags, tuple(messages) + plan.messages, render_seconds=render_seconds, mode=request.mode)
 
 
 def _options(settings: RunSettings, tags: dict[str, str], aoi_wkt: str | None = None) -> TranslateOptions:

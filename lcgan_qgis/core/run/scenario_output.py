@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 from osgeo import gdal
 
-from ..errors import InputRasterError
+from ..errors import InputRasterError, OutputError
 from ..model.contract import ModelContract
 from ..rasters import provenance
-from ..rasters.gdal_io import GdalReader
+from ..rasters.gdal_io import GdalReader, gdal_call, gdal_errors
+from ..rasters.geotiff import BLOCK_PX, build_overviews, overview_factors
 from ..rasters.output import open_writer, output_spec, style_output
 from ..rasters.raster import RasterInfo, Window
 from .change import check_same_grid, strips
+from .scenario_local import blend
 
 #: Tags a scenario adds to the provenance (GeoTIFF metadata, the layer's QGIS metadata).
 SCENARIO, BASE, CHANGE = "LCGAN_SCENARIO", "LCGAN_SCENARIO_BASE", "LCGAN_SCENARIO_CHANGE"
 BASE_RENDER, SEED, MARGIN = "LCGAN_SCENARIO_BASE_RENDER", "LCGAN_SEED", "LCGAN_SCENARIO_MARGIN_PX"
+MODE = "LCGAN_SCENARIO_MODE"
 CHANGED_PX, CHANGED_HA = "LCGAN_SCENARIO_CHANGED_PX", "LCGAN_SCENARIO_CHANGED_HA"
 #: Change mask values.
 COPIED, CHANGED, MARGIN_RING = 0, 1, 2
@@ -27,17 +31,19 @@ MASK_COLOURS = ((0, 0, 0, 0), (228, 26, 28, 255), (255, 191, 0, 140))
 
 
 def scenario_tags(tags: Mapping[str, str], name: str, base: str, change: str, base_render: str, seed: int,
-                  margin_px: int, changed_px: int, changed_ha: float | None) -> dict[str, str]:
-    """The provenance ``tags`` of a scenario's outputs plus what names the scenario."""
+                  margin_px: int, changed_px: int, changed_ha: float | None, mode: str = "exact") -> dict[str, str]:
+    """The provenance ``tags`` of a scenario's outputs plus what names the scenario (and its mode and margin)."""
     out = dict(tags)
     out.update({SCENARIO: name, BASE: base, CHANGE: change, BASE_RENDER: base_render, SEED: str(seed),
-                MARGIN: str(margin_px), CHANGED_PX: str(changed_px)})
+                MARGIN: str(margin_px), CHANGED_PX: str(changed_px), MODE: mode})
     if changed_ha is not None:
         out[CHANGED_HA] = f"{changed_ha:.4f}"
+    how = ("the neighbourhood within it is re-rendered and feathered into the base render (local mode)"
+           if mode == "local" else "the neighbourhood within it equals a full render of the changed map (exact mode)")
     out["TIFFTAG_IMAGEDESCRIPTION"] = (
         f"{provenance.summary(out)} Scenario '{name}': the base land cover {base} changed by {change} "
         f"({changed_px:,} px{'' if changed_ha is None else f', {changed_ha:,.2f} ha'}); pixels farther than "
-        f"{margin_px} px from the change are copied from {base_render}.")
+        f"{margin_px} px from the change are copied from {base_render}; {how}.")
     return out
 
 
@@ -140,3 +146,61 @@ def write_change_mask(mask: np.ndarray, grown: np.ndarray, out: Path, info: Rast
         writer.set_tags(mask_tags)
         writer.build_overviews(True)
         writer.commit()
+
+
+def _lcgan_layout(path: str, info: RasterInfo) -> bool:
+    """Whether ``path`` is a GeoTIFF laid out as lcgan writes its renders (tiled :data:`~..rasters.geotiff.BLOCK_PX`
+    blocks, DEFLATE, 3 bands of 8 bits, its internal overviews, no side files), so a copy can be patched in place."""
+    dataset = gdal.Open(str(path))
+    if dataset is None or dataset.GetDriver().ShortName != "GTiff" or dataset.RasterCount != 3:
+        return False
+    band = dataset.GetRasterBand(1)
+    ok = (band.DataType == gdal.GDT_Byte and band.GetBlockSize() == [BLOCK_PX, BLOCK_PX]
+          and (dataset.GetMetadata("IMAGE_STRUCTURE") or {}).get("COMPRESSION") == "DEFLATE"
+          and band.GetOverviewCount() == len(overview_factors(info.width, info.height))
+          and len(dataset.GetFileList() or []) == 1)
+    dataset = None
+    return ok
+
+
+def patch_composite(base_render: str, patches: Sequence[tuple[Window, np.ndarray, np.ndarray]], out: Path,
+                    info: RasterInfo, contract: ModelContract, tags: Mapping[str, str]) -> bool:
+    """Write the base render with each patch ``(region, new pixels, weight of the new pixels)`` blended in
+    (:func:`~.scenario_local.blend`). An lcgan render is copied and only the blocks under the patches are encoded
+    again (its overviews rebuilt); any other base render is written anew, strip by strip. Returns whether it was
+    patched in place."""
+    if _lcgan_layout(base_render, info):
+        shutil.copyfile(base_render, out)
+        with gdal_errors() as errors:
+            dataset = gdal_call(errors, gdal.Open, str(out), gdal.GA_Update)
+            for region, new, weight in patches:
+                old = dataset.ReadAsArray(region.col_off, region.row_off, region.width, region.height)
+                dataset.WriteArray(blend(new, old, weight), region.col_off, region.row_off)
+            dataset.SetMetadata(dict(tags))
+            dataset.FlushCache()
+            build_overviews(dataset, False, str(out))
+            dataset = None
+        if errors:
+            raise OutputError(f"Cannot write {out}: {errors[-1]}")
+        return True
+    spec = output_spec(contract)
+    writer = open_writer(str(out), info, spec.bands, spec.dtype, spec.nodata)
+    with writer, GdalReader(base_render) as before:
+        style_output(writer, contract)
+        bands = tuple(range(1, spec.bands + 1))
+        for window in strips(info.height, info.width):
+            pixels = before.read(window, bands)
+            for region, new, weight in patches:
+                rows = Window(region.col_off, window.row_off, region.width, window.height).intersection(region)
+                if rows is None:
+                    continue
+                local = (slice(rows.row_off - region.row_off, rows.row_end - region.row_off), slice(None))
+                target = (slice(None), slice(rows.row_off - window.row_off, rows.row_end - window.row_off),
+                          slice(rows.col_off, rows.col_end))
+                pixels[target] = blend(new[(slice(None), *local)], pixels[target], weight[local])
+            writer.write(window.row_off, 0, pixels)
+            writer.flush()
+        writer.set_tags(dict(tags))
+        writer.build_overviews(False)
+        writer.commit()
+    return False

@@ -1,7 +1,7 @@
 """The dock's "Scenario" section: a land-cover change as imagery, before and after in one group.
 
 It gathers what ``lcgan:render_scenario`` takes (the base land cover, the change as a changed raster or as polygons
-with a new class, optionally the imagery already rendered from the base, a seed and a name), starts a
+with a new class, optionally the imagery already rendered from the base, a seed, the mode and margin, a name), starts a
 :class:`ScenarioTask` (the core's :func:`~lcgan_qgis.core.run.scenario.run_scenario` on a worker thread), and when
 it is done puts before, after and the change mask into a group named by the scenario
 (:func:`~lcgan_qgis.plugin.scenario_layers.add_scenario_layers`). The bundled land cover -> RGB model renders.
@@ -106,6 +106,15 @@ class ScenarioPanel(QgsCollapsibleGroupBox):
         self.render_combo = self._raster_combo(True)
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItem("local: re-render the neighbourhood, feathered (fast)", "local")
+        self.mode_combo.addItem("exact: equal to a full render of the changed map", "exact")
+        self.margin_spin = QSpinBox()
+        self.margin_spin.setRange(0, 256)  # (core.run.receptive_field.MAX_MARGIN_PX)
+        self.margin_spin.setValue(40)  # (core.run.scenario_local.DEFAULT_MARGIN_PX)
+        self.margin_spin.setSuffix(" px")
+        self.mode_combo.currentIndexChanged.connect(
+            lambda *_: self.margin_spin.setEnabled(self.mode_combo.currentData() == "local"))
         self.name_edit = QLineEdit("scenario")
         self.output_widget = QgsFileWidget()
         self.output_widget.setStorageMode(QgsFileWidget.StorageMode.SaveFile)
@@ -115,6 +124,8 @@ class ScenarioPanel(QgsCollapsibleGroupBox):
                               ("Or: change polygons", self.polygons_combo), ("… turning to", self.class_combo),
                               ("… only these classes", self.only_edit),
                               ("Base render (optional)", self.render_combo), ("Texture seed", self.seed_spin),
+                              ("Mode", self.mode_combo), ("Margin (local mode; farther: the base render)",
+                                                          self.margin_spin),
                               ("Scenario name", self.name_edit), ("Output (after)", self.output_widget)):
             rows.addRow(label, widget)
         controls = add_run_controls(rows, "Render scenario", self.run, self.cancel)
@@ -158,6 +169,7 @@ class ScenarioPanel(QgsCollapsibleGroupBox):
             raise OptionError(f"Only these classes: {self.only_edit.text()!r} is not a list of codes like "
                               "41,42,43.") from None
         render = self.render_combo.currentLayer()
+        mode = self.mode_combo.currentData()
         settings = RunSettings(execution=Execution(cache_dir=openvino_cache_dir()),
                                rendering=Rendering(seed=self.seed_spin.value()))
         return ScenarioRequest(
@@ -166,7 +178,8 @@ class ScenarioPanel(QgsCollapsibleGroupBox):
             polygons_path=_polygon_file(polygons) if polygons is not None and changed is None else None,
             to_class=self.class_combo.currentData() if polygons is not None and changed is None else None,
             from_classes=only, base_render_path=layer_file(render) if render is not None else None,
-            settings=settings, name=self.name_edit.text().strip() or name)
+            settings=settings, name=self.name_edit.text().strip() or name, mode=mode,
+            margin_px=self.margin_spin.value() if mode == "local" else None)
 
     def run(self) -> ScenarioTask | None:
         try:
@@ -202,8 +215,8 @@ class ScenarioPanel(QgsCollapsibleGroupBox):
         area = "" if result.changed_ha is None else f" ({result.changed_ha:,.1f} ha)"
         self.status_label.setText(
             f"{result.changed_px:,} px changed{area}; {result.windows_run} of {result.windows_total} windows "
-            f"re-rendered, margin {result.margin_px} px, in {result.seconds:.1f} s. Before and after are in the "
-            f"group 'Scenario: {self.group_name}'.")
+            f"re-rendered, {result.mode} mode, margin {result.margin_px} px, in {result.seconds:.1f} s. Before and "
+            f"after are in the group 'Scenario: {self.group_name}'.")
 
 
 def _classes() -> list[Any]:

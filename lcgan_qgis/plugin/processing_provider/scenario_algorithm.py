@@ -16,6 +16,7 @@ from qgis.core import (
     QgsProcessingFeedback,
     QgsProcessingOutputNumber,
     QgsProcessingParameterBoolean,
+    QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsProcessingParameterNumber,
@@ -40,14 +41,18 @@ if TYPE_CHECKING:  # (the scenario module loads onnxruntime: imported when a sce
 HELP = (
     "Renders a land-cover scenario as imagery, changing only what changed. Give the base land cover and the change: "
     "a changed land-cover raster on the same grid, or polygons with the class they turn to (one code, or a field "
-    "holding each polygon's code; optionally only some classes change, e.g. 41,42,43 for forest). Every pixel "
-    "farther from a change than the model's receptive field (measured on the model; 88 px for the bundled "
-    "generator) is copied from the base render bit for bit; the changed neighbourhood is re-rendered on the same "
-    "window grid, with the same seed, so it meets the copied pixels without a seam. Give the imagery already "
-    "rendered from the base (Land cover -> RGB with the same model and seed) to re-render only the windows the "
-    "change touches; without it the whole base is rendered once and written too. The change mask marks changed "
-    "pixels (1) and the re-rendered margin (2); the changed area is reported in hectares. Before, after and the "
-    "mask are added to a group named by the scenario, ready for a swipe or a side-by-side view.")
+    "holding each polygon's code; optionally only some classes change, e.g. 41,42,43 for forest). Local mode (the "
+    "default): the changed neighbourhood is re-rendered with the same windows, weights and seed as a full render and "
+    "feathered into the base render; every pixel farther than the margin (40 px by default, at most 256) from a "
+    "change is copied from the base render bit for bit. Exact mode: every window the change can reach is "
+    "re-rendered (the margin is then the model's measured receptive field, 88 px for the bundled generator), so "
+    "the result equals a full render of the changed map; slower. Give the imagery already rendered from the base "
+    "(Land cover -> RGB with the same model and seed); without it the whole base is rendered once and written too. "
+    "The change mask marks changed pixels (1) and the re-rendered margin (2); the changed area is reported in "
+    "hectares. Before, after and the mask are added to a group named by the scenario, ready for a swipe or a "
+    "side-by-side view.")
+MODES = ("local", "exact")
+MAX_MARGIN_PX = 256  # (core.run.receptive_field.MAX_MARGIN_PX, not imported: it loads the runtime; a test checks it)
 
 
 class RenderScenario(LcganAlgorithm):
@@ -57,6 +62,7 @@ class RenderScenario(LcganAlgorithm):
     CLASS_FIELD, FROM_CLASSES, BASE_RENDER, NAME = "CLASS_FIELD", "FROM_CLASSES", "BASE_RENDER", "NAME"
     CHANGE_MASK, BASE_RENDER_OUTPUT = "CHANGE_MASK", "BASE_RENDER_OUTPUT"
     CHANGED_HA, CHANGED_PX, MARGIN_PX, WINDOWS_RUN = "CHANGED_HA", "CHANGED_PX", "MARGIN_PX", "WINDOWS_RUN"
+    MODE, MARGIN = "MODE", "MARGIN"
 
     def __init__(self) -> None:
         super().__init__()
@@ -98,6 +104,13 @@ class RenderScenario(LcganAlgorithm):
             self.SEED, self.tr(self.LABELS[self.SEED]), type=QgsProcessingParameterNumber.Type.Integer,
             defaultValue=0, minValue=0, maxValue=MAX_DIALOG_SEED))
         self.addParameter(QgsProcessingParameterString(self.NAME, self.tr("Scenario name"), optional=True))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.MODE, self.tr("Mode"), options=[self.tr("local: re-render the neighbourhood, feathered (fast)"),
+                                                 self.tr("exact: equal to a full render of the changed map")],
+            defaultValue=0))
+        self.addParameter(self.flagged(QgsProcessingParameterNumber(
+            self.MARGIN, self.tr("Margin, local mode (px; farther away: the base render)"),
+            type=QgsProcessingParameterNumber.Type.Integer, optional=True, minValue=0, maxValue=MAX_MARGIN_PX)))
         self.add_overlap()
         self.add_execution()
         self.add_batch()
@@ -165,6 +178,7 @@ class RenderScenario(LcganAlgorithm):
             resolution=Resolution(check_gsd=self.parameterAsBoolean(parameters, self.CHECK_GSD, context)),
             rendering=Rendering(seed=self.parameterAsInt(parameters, self.SEED, context)))
         base = self._file(parameters, self.BASE, context)
+        mode = MODES[self.parameterAsEnum(parameters, self.MODE, context)]
         return ScenarioRequest(
             output_path=self.parameterAsOutputLayer(parameters, self.OUTPUT, context),
             base_path=str(base), changed_path=self._file(parameters, self.CHANGED, context),
@@ -175,7 +189,8 @@ class RenderScenario(LcganAlgorithm):
             base_render_output=base_render_output,
             change_mask_path=self.parameterAsOutputLayer(parameters, self.CHANGE_MASK, context),
             model_path=self.model_path(parameters, context), settings=settings,
-            name=self.parameterAsString(parameters, self.NAME, context) or None)
+            name=self.parameterAsString(parameters, self.NAME, context) or None, mode=mode,
+            margin_px=self.optional_int(parameters, self.MARGIN, context) if mode == "local" else None)
 
     # -- run -----------------------------------------------------------------------------------------------
     def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,

@@ -1,0 +1,283 @@
+"""The scenario's local mode: re-render only the changed neighbourhood and feather it into the base render.
+
+The exact mode (:mod:`.scenario`) re-renders every window of the full render's grid that a change can reach, so its
+result equals a full render of the changed map; on a 1 Mpx map that is a large share of the windows for any edit.
+The local mode computes only the changed neighbourhood:
+
+1. the changed pixels are grouped into regions (:func:`change_regions`): each cluster's bounding box grown by the
+   margin (regions whose crops would overlap are merged); a large region is cut into chunks of at most
+   :data:`CHUNK_PX` px (bounded memory);
+2. each region is rendered through the SAME windows of the full render's grid, each cropped to the region plus
+   :data:`CONTEXT_PX` px of context read from the changed map (:func:`render_region`), with the engine's own
+   conversion (position-keyed noise and seed: :meth:`~.preprocess.InputPlan.convert`), blending weights
+   (:meth:`~.tiling.Tiling.weight`) and post-processing. A crop keeps its window's phase (its start lies a
+   multiple of the model's size multiple from the window's): the generator's stride-2 layers sample the noise by
+   phase, so a window laid elsewhere paints other texture; cropped in phase, a pixel more than about 32 px inside the
+   crop gets the full window's value (docs/scenarios.md);
+3. the composite (:func:`feather`): the new render inside the change and up to half the margin from it, then a
+   raised-cosine feather (weight 1 -> 0 by the Euclidean distance to the change, :func:`distance_to_change`) to the
+   margin, and the base render, bit for bit, farther than the margin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import OptionError
+from ..model.runtime import Model
+from ..rasters.output import output_spec, postprocess
+from ..rasters.raster import RasterReader, Window, read_valid_mask
+from .engine import RunPlan
+from .receptive_field import MAX_MARGIN_PX
+from .streaming import has_valid_pixel
+from .tiling import AxisTiling, round_up
+from .watchdog import Watchdog
+
+#: The local mode's margin when none is given (px): farther than this the edit's influence on a full render of the
+#: changed map is at most a few DN (measured on Zion, docs/scenarios.md).
+DEFAULT_MARGIN_PX = 40
+#: Context (px) read around a region for each window's crop: the crop's own edge effects fade within it.
+CONTEXT_PX = 24
+#: Context (px) where a region is cut into chunks: at this distance a crop's edge changes no pixel at all.
+CHUNK_CONTEXT_PX = 96
+#: Largest side of a chunk rendered at once (memory: 3 float32 bands of it).
+CHUNK_PX = 2048
+CELL_PX = 16  # change clusters are found on a grid of cells this size
+MODES = ("local", "exact")
+
+
+def check_margin(margin_px: object) -> None:
+    """Raise :class:`OptionError` unless ``margin_px`` is an integer in ``0..MAX_MARGIN_PX``."""
+    if not isinstance(margin_px, int) or isinstance(margin_px, bool) or not 0 <= margin_px <= MAX_MARGIN_PX:
+        raise OptionError(f"The scenario's margin must be a whole number of pixels from 0 to {MAX_MARGIN_PX}, got "
+                          f"{margin_px!r}.")
+
+
+def check_mode(mode: object) -> None:
+    """Raise :class:`OptionError` unless ``mode`` is one of :data:`MODES`."""
+    if mode not in MODES:
+        raise OptionError(f"The scenario's mode must be one of {', '.join(MODES)}, got {mode!r}.")
+
+
+def _labels(cells: np.ndarray) -> np.ndarray:
+    """8-connected component labels of the true cells (-1 elsewhere), by min-label propagation."""
+    big = cells.size
+    labels = np.where(cells, np.arange(big).reshape(cells.shape), big)
+    while True:
+        padded = np.pad(labels, 1, constant_values=big)
+        h, w = labels.shape
+        low = labels.copy()
+        for dy in (0, 1, 2):
+            for dx in (0, 1, 2):
+                np.minimum(low, padded[dy:dy + h, dx:dx + w], out=low)
+        low = np.where(cells, low, big)
+        if np.array_equal(low, labels):
+            return np.where(cells, labels, -1)
+        labels = low
+
+
+def _grow(box: Window, px: int, height: int, width: int) -> Window:
+    c0, r0 = max(box.col_off - px, 0), max(box.row_off - px, 0)
+    return Window(c0, r0, min(box.col_end + px, width) - c0, min(box.row_end + px, height) - r0)
+
+
+def _union(a: Window, b: Window) -> Window:
+    c0, r0 = min(a.col_off, b.col_off), min(a.row_off, b.row_off)
+    return Window(c0, r0, max(a.col_end, b.col_end) - c0, max(a.row_end, b.row_end) - r0)
+
+
+def change_regions(mask: np.ndarray, margin_px: int, context_px: int = CONTEXT_PX) -> list[Window]:
+    """The regions to re-render: each cluster of changed pixels' bounding box grown by ``margin_px`` (clipped to
+    the raster); regions whose boxes grown by ``context_px`` overlap are merged."""
+    height, width = mask.shape
+    ch, cw = -(-height // CELL_PX), -(-width // CELL_PX)
+    padded = np.zeros((ch * CELL_PX, cw * CELL_PX), bool)
+    padded[:height, :width] = mask
+    cells = padded.reshape(ch, CELL_PX, cw, CELL_PX).any(axis=(1, 3))
+    labels = _labels(cells)
+    boxes = []
+    for label in np.unique(labels[labels >= 0]).tolist():
+        rows, cols = np.nonzero(labels == label)
+        r0, c0 = int(rows.min()) * CELL_PX, int(cols.min()) * CELL_PX
+        part = mask[r0:(int(rows.max()) + 1) * CELL_PX, c0:(int(cols.max()) + 1) * CELL_PX]
+        pr, pc = np.flatnonzero(part.any(axis=1)), np.flatnonzero(part.any(axis=0))
+        tight = Window(c0 + int(pc[0]), r0 + int(pr[0]), int(pc[-1] - pc[0]) + 1, int(pr[-1] - pr[0]) + 1)
+        boxes.append(_grow(tight, margin_px, height, width))
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                if _grow(boxes[i], context_px, height, width).intersection(boxes[j]) is not None:
+                    boxes[i] = _union(boxes[i], boxes.pop(j))
+                    merged = True
+                    break
+            if merged:
+                break
+    return sorted(boxes, key=lambda b: (b.row_off, b.col_off))
+
+
+def chunks(region: Window, size: int = CHUNK_PX) -> list[Window]:
+    """``region`` cut into chunks of at most ``size`` px per side."""
+    return [Window(c, r, min(size, region.col_end - c), min(size, region.row_end - r))
+            for r in range(region.row_off, region.row_end, size) for c in range(region.col_off, region.col_end, size)]
+
+
+def distance_to_change(mask: np.ndarray, limit: int) -> np.ndarray:
+    """Float32 Euclidean distance (px) of every pixel to the nearest true pixel of ``mask``, exact up to ``limit``
+    and ``limit + 1`` beyond it (a column pass, then the row pass ``min_k k^2 + g(x + k)^2`` over ``|k| <= limit``)."""
+    height, width = mask.shape
+    cap = limit + 1
+    rows = np.arange(height)[:, None]
+    last = np.maximum.accumulate(np.where(mask, rows, -2 * cap - height), axis=0)
+    following = np.minimum.accumulate(np.where(mask, rows, 2 * cap + 2 * height)[::-1], axis=0)[::-1]
+    g2 = np.minimum(np.minimum(rows - last, following - rows), cap).astype(np.float32) ** 2
+    d2 = g2.copy()
+    for k in range(1, min(cap, width)):
+        if k * k >= float(d2.max()):
+            break
+        np.minimum(d2[:, k:], g2[:, :-k] + k * k, out=d2[:, k:])
+        np.minimum(d2[:, :-k], g2[:, k:] + k * k, out=d2[:, :-k])
+    return np.minimum(np.sqrt(d2), float(cap))
+
+
+def feather(distance: np.ndarray, margin_px: int) -> np.ndarray:
+    """Float32 weight of the new render: 1 up to half the margin from the change, a raised cosine down to 0 at the
+    margin, 0 beyond."""
+    inner = margin_px / 2.0
+    if margin_px <= 0:
+        return (distance <= 0).astype(np.float32)
+    t = np.clip((distance - inner) / (margin_px - inner), 0.0, 1.0)
+    weight = (0.5 + 0.5 * np.cos(np.pi * t)).astype(np.float32)
+    weight[distance >= margin_px] = 0.0
+    return weight
+
+
+def _axis_crop(axis: AxisTiling, i: int, lo: int, hi: int, context: int, multiple: int) -> tuple[int, int]:
+    """Raster span ``[a, b)`` of window ``i``'s crop holding ``[lo, hi)`` plus ``context`` px: in the window's phase
+    and a multiple of the size multiple long; the whole window when that is no smaller (or the window is padded)."""
+    start = axis.offset + axis.starts[i]
+    stop = start + axis.extent
+    if axis.padded != axis.extent:
+        return start, stop
+    a = start + ((max(start, lo - context) - start) // multiple) * multiple
+    size = round_up(min(stop, hi + context) - a, multiple)
+    if size >= axis.extent:
+        return start, stop
+    if a + size > stop:
+        a = stop - size
+    return a, a + size
+
+
+@dataclass
+class RegionRender:
+    """A region's new pixels (``(bands, h, w)``, the output's dtype) and how many crops ran."""
+
+    region: Window
+    pixels: np.ndarray
+    crops: int
+
+
+def render_region(model: Model, reader: RasterReader, plan: RunPlan, region: Window, context_px: int,
+                  guard: Watchdog) -> RegionRender | None:
+    """``region`` of the changed map (``reader``, the plan's raster) rendered through the full grid's windows that
+    touch it, each cropped to the region plus ``context_px`` (see the module's docstring); ``None`` when cancelled."""
+    contract, info = model.contract, plan.info
+    tiling = plan.tiling().covering(region)
+    multiple = plan.size_multiple_px
+    acc = np.zeros((contract.out_channels, region.height, region.width), np.float32)
+    valid = np.zeros((region.height, region.width), bool)
+    crops = 0
+    rows, cols = tiling.rows, tiling.cols
+    for r in range(rows.count):
+        r0, r1 = _axis_crop(rows, r, region.row_off, region.row_end, context_px, multiple)
+        for c in range(cols.count):
+            c0, c1 = _axis_crop(cols, c, region.col_off, region.col_end, context_px, multiple)
+            crop = Window(c0, r0, c1 - c0, r1 - r0)
+            pixels = reader.read(crop, plan.input.bands)
+            mask = read_valid_mask(reader, crop, plan.input.bands)
+            if not has_valid_pixel(contract, plan.input, pixels, mask):
+                continue  # (all nodata: the engine skips it too; its pixels stay nodata)
+            x, ok = plan.input.convert(contract, pixels, info.name, crop, mask)
+            ph, pw = (rows.padded if r1 - r0 == rows.extent else r1 - r0), (
+                cols.padded if c1 - c0 == cols.extent else c1 - c0)
+            if (ph, pw) != x.shape[1:]:
+                x = np.pad(x, ((0, 0), (0, ph - x.shape[1]), (0, pw - x.shape[2])), mode="reflect")
+            y = guard.run(x[None])
+            if y is None:
+                return None
+            crops += 1
+            window = tiling.window(r, c)
+            part = window.intersection(region)
+            if part is None:
+                continue
+            wr = rows.weights[r][part.row_off - window.row_off:part.row_end - window.row_off]
+            wc = cols.weights[c][part.col_off - window.col_off:part.col_end - window.col_off]
+            inner = (slice(part.row_off - r0, part.row_end - r0), slice(part.col_off - c0, part.col_end - c0))
+            out = (slice(part.row_off - region.row_off, part.row_end - region.row_off),
+                   slice(part.col_off - region.col_off, part.col_end - region.col_off))
+            acc[(slice(None), *out)] += y[0][(slice(None), *inner)] * np.outer(wr, wc)[None]
+            valid[out] = ok[inner]
+    pixels, _ = postprocess(contract, acc, valid, False)
+    return RegionRender(region, pixels.astype(output_spec(contract).dtype, copy=False), crops)
+
+
+def local_parts(regions: list[Window]) -> list[tuple[Window, int]]:
+    """The regions cut into chunks (:func:`chunks`), each with the context its crops read."""
+    return [(chunk, CONTEXT_PX if chunk == region else CHUNK_CONTEXT_PX)
+            for region in regions for chunk in chunks(region)]
+
+
+def render_local(model: Model, reader: RasterReader, plan: RunPlan, parts: list[tuple[Window, int]],
+                 progress: Callable[[float], None], canceled: Callable[[], bool]) -> list[RegionRender] | None:
+    """Every part (:func:`local_parts`) rendered by :func:`render_region`; ``None`` when cancelled."""
+    guard = Watchdog(model, canceled)
+    total = sum(p.width * p.height for p, _c in parts)
+    done, out = 0, []
+    for part, context in parts:
+        if canceled():
+            return None
+        rendered = render_region(model, reader, plan, part, context, guard)
+        if rendered is None:
+            return None
+        out.append(rendered)
+        done += part.width * part.height
+        progress(done / max(total, 1))
+    return out
+
+
+def blend(new: np.ndarray, base: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``weight * new + (1 - weight) * base`` rounded, exactly ``base`` where the weight is 0 and ``new`` where it
+    is 1 (``(bands, h, w)`` integer pixels, ``(h, w)`` weight)."""
+    mixed = np.rint(weight[None] * new.astype(np.float32) + (1.0 - weight[None]) * base.astype(np.float32))
+    info = np.iinfo(base.dtype)
+    out = np.clip(mixed, info.min, info.max).astype(base.dtype)
+    out[:, weight <= 0] = base[:, weight <= 0]
+    out[:, weight >= 1] = new[:, weight >= 1]
+    return out
+
+
+def ring_note(margin_px: int) -> str:
+    """One line on the local mode's margin."""
+    return (f"Local mode, margin {margin_px} px: the changed neighbourhood is re-rendered and feathered into the base "
+            f"render from {margin_px // 2} px to {margin_px} px from the change; every pixel farther away is the base "
+            "render's (exact mode: equal to a full render of the changed map).")
+
+
+def ring(mask: np.ndarray, regions: list[Window], margin_px: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The local mode's re-rendered pixels (within ``margin_px`` of a change, Euclidean) over the whole raster, and
+    the new render's weight in each region (:func:`~.scenario_local.feather`)."""
+    height, width = mask.shape
+    grown = mask.copy()
+    weights = []
+    for region in regions:
+        c0, r0 = max(region.col_off - margin_px, 0), max(region.row_off - margin_px, 0)
+        c1, r1 = min(region.col_end + margin_px, width), min(region.row_end + margin_px, height)
+        distance = distance_to_change(mask[r0:r1, c0:c1], margin_px)[
+            region.row_off - r0:region.row_end - r0, region.col_off - c0:region.col_end - c0]
+        grown[region.toslices()] |= distance <= margin_px
+        weights.append(feather(distance, margin_px))
+    return grown, weights
