@@ -107,12 +107,16 @@ class ScenarioPanel(QgsCollapsibleGroupBox):
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
         self.mode_combo = QComboBox()
-        self.mode_combo.addItem("local: re-render the neighbourhood, feathered (fast)", "local")
-        self.mode_combo.addItem("exact: equal to a full render of the changed map", "exact")
+        self.mode_combo.addItem("local (fast)", "local")
+        self.mode_combo.addItem("exact (= a full render)", "exact")
+        self.mode_combo.setToolTip("local: the changed neighbourhood re-rendered and feathered into the base render "
+                                   "within the margin; exact: every window the change reaches, equal to a full "
+                                   "render of the changed map (slower)")
         self.margin_spin = QSpinBox()
         self.margin_spin.setRange(0, 256)  # (core.run.receptive_field.MAX_MARGIN_PX)
         self.margin_spin.setValue(40)  # (core.run.scenario_local.DEFAULT_MARGIN_PX)
         self.margin_spin.setSuffix(" px")
+        self.margin_spin.setToolTip("Pixels farther than this from a change are the base render's, bit for bit")
         self.mode_combo.currentIndexChanged.connect(
             lambda *_: self.margin_spin.setEnabled(self.mode_combo.currentData() == "local"))
         self.name_edit = QLineEdit("scenario")
@@ -124,8 +128,7 @@ class ScenarioPanel(QgsCollapsibleGroupBox):
                               ("Or: change polygons", self.polygons_combo), ("… turning to", self.class_combo),
                               ("… only these classes", self.only_edit),
                               ("Base render (optional)", self.render_combo), ("Texture seed", self.seed_spin),
-                              ("Mode", self.mode_combo), ("Margin (local mode; farther: the base render)",
-                                                          self.margin_spin),
+                              ("Mode", self.mode_combo), ("Margin (local mode)", self.margin_spin),
                               ("Scenario name", self.name_edit), ("Output (after)", self.output_widget)):
             rows.addRow(label, widget)
         controls = add_run_controls(rows, "Render scenario", self.run, self.cancel)
