@@ -206,3 +206,16 @@ def test_finetuning_steps_from_a_spade_unet_export_export_back_and_run(tiny: Pat
     with load_model(out / "landcover_to_rgb.onnx", "cpu", precision="fp32") as model:
         y = model.run(_input(again[Direction.LANDCOVER_TO_RGB], 32))
         assert y.shape == (1, 3, 32, 32) and np.isfinite(y).all()
+
+
+def test_a_resnet_with_blurred_upsampling_reads_back_as_such(tmp_path: Path) -> None:
+    from training.models import ResnetGenerator
+
+    torch.manual_seed(0)
+    net = _not_identity(ResnetGenerator(3, 14, 8, 1, final="logits", upsample="blur", norm="batch"))
+    nets = {Direction.RGB_TO_LANDCOVER: net, Direction.LANDCOVER_TO_RGB: _tiny_nets()[Direction.LANDCOVER_TO_RGB]}
+    folder = _export(tmp_path / "blur", nets, {Direction.RGB_TO_LANDCOVER: {"upsample": "blur"},
+                                               Direction.LANDCOVER_TO_RGB: {}})
+    base = load_base_generator(folder / "rgb_to_landcover.onnx")
+    assert (base.architecture.generator, base.architecture.upsample) == ("resnet", "blur")
+    assert _parity(folder)[Direction.RGB_TO_LANDCOVER] < 1e-5

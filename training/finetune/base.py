@@ -280,10 +280,10 @@ def load_base_generator(path: str | Path) -> BaseGenerator:
     graph, _ = restore_fp32(onnx.load(str(path)))
     extra = dict(contract.extra)
     arch, params = read_architecture(graph, str(path), extra.get("generator"))
-    checked = ("ngf", "n_blocks", "upsample", "norm") if arch.generator == "resnet" else ("ngf", "n_blocks")
-    for key in checked:
-        said = extra.get(key)
-        found = getattr(arch, key)
+    if arch.upsample == "bilinear" and extra.get("upsample") == "blur":  # the same function (BlurUpsample)
+        arch = replace(arch, upsample="blur")
+    for key in ("ngf", "n_blocks", "upsample", "norm") if arch.generator == "resnet" else ("ngf", "n_blocks"):
+        said, found = extra.get(key), getattr(arch, key)
         if said is not None and said != found and not (key == "norm" and arch.norm == "batch"):
             raise TrainingError(f"{path}: the contract says {key} = {said!r}, the graph has {found!r}.")
     if (arch.in_channels, arch.out_channels) != (contract.in_channels, contract.out_channels):
