@@ -87,6 +87,18 @@ def test_the_same_result_however_the_base_render_is_given(model: Model, scene: d
     striped = tmp_path / "striped.tif"  # not lcgan's layout: written anew, strip by strip, not patched in place
     gdal.Translate(str(striped), str(scene["base_rgb"]), creationOptions=["TILED=NO", "COMPRESS=LZW"])
     assert np.array_equal(local(model, scene, tmp_path / "other.tif", base_render_path=str(striped)), given)
+    from lcgan_qgis.core.rasters.gdal_io import GdalReader
+    from lcgan_qgis.core.run.scenario_output import lcgan_layout
+
+    shutil.copyfile(scene["base_rgb"], tmp_path / "stats.tif")
+    gdal.Info(str(tmp_path / "stats.tif"), stats=True)  # (QGIS's statistics: a .aux.xml beside it)
+    with GdalReader(scene["base_rgb"]) as reader:
+        info = reader.info
+    assert (tmp_path / "stats.tif.aux.xml").is_file() and lcgan_layout(str(tmp_path / "stats.tif"), info)
+    assert lcgan_layout(str(scene["base_rgb"]), info) and not lcgan_layout(str(striped), info)
+    assert np.array_equal(local(model, scene, tmp_path / "s.tif", base_render_path=str(tmp_path / "stats.tif")),
+                          given)
+    assert not (tmp_path / "s.tif.aux.xml").exists()
     patched = gdal.Open(str(tmp_path / "given.tif"))
     assert patched.GetRasterBand(1).GetOverviewCount() == 0 or patched.GetRasterBand(1).GetOverview(0).Checksum() \
         == gdal.Open(str(tmp_path / "other.tif")).GetRasterBand(1).GetOverview(0).Checksum()
@@ -162,5 +174,50 @@ def test_command_line_mode_and_margin(scene: dict[str, Path], tmp_path: Path,
     assert main([*common, "--output", str(tmp_path / "x.tif"), "--margin", "300"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "from 0 to 256, got 300" in err and "\n" not in err
-    shutil.rmtree(tmp_path / "x.tif", ignore_errors=True)
     assert not (tmp_path / "x.tif").exists()
+
+
+def test_an_edit_at_the_raster_corner_over_nodata(model: Model, tmp_path: Path) -> None:
+    from tests.fixtures.rasters import write_tif
+
+    lc = test_scenario.landcover(200, 232, seed=9)  # (nodata in its top left 6 x 6 px)
+    changed = lc.copy()
+    changed[:30, :36] = 22
+    base, moved = write_tif(tmp_path / "b.tif", lc, nodata=255), write_tif(tmp_path / "c.tif", changed, nodata=255)
+    full = test_scenario.render(model, moved, tmp_path / "full.tif")
+    result = run_scenario(ScenarioRequest(str(tmp_path / "s.tif"), str(base), changed_path=str(moved),
+                                          settings=SETTINGS), model=model)
+    got, before = read_tif(tmp_path / "s.tif"), read_tif(tmp_path / "s_base.tif")
+    mask = read_tif(tmp_path / "s_change.tif")[0]
+    assert result.base_rendered and result.changed_px == int((lc != changed).sum())
+    assert np.array_equal(got[:, mask == 0], before[:, mask == 0])
+    inner = brute_distance(mask == 1) <= 20
+    assert np.abs(got[:, inner].astype(int) - full[:, inner]).max() <= 3
+
+
+def test_a_terrain_aware_model_reads_the_dem_in_each_crop(scene: dict[str, Path], tmp_path: Path) -> None:
+    from lcgan_qgis.core.model.runtime import load_model
+    from lcgan_qgis.core.rasters.gdal_io import GdalReader
+    from lcgan_qgis.core.resources import bundled_terrain_model_path
+    from lcgan_qgis.core.run.engine import TranslateOptions, translate
+    from lcgan_qgis.core.run.plan import elevation_on
+    from lcgan_qgis.core.run.settings import Rendering, RunSettings, Terrain, Windowing
+    from tests.fixtures.rasters import write_tif
+
+    path = bundled_terrain_model_path()
+    if not path.is_file():
+        pytest.skip(f"the bundled terrain-aware model is not installed ({path})")
+    rows, cols = np.mgrid[0:288, 0:320]
+    dem = write_tif(tmp_path / "dem.tif", (1500 + 300 * np.sin(rows / 40.0) * np.cos(cols / 55.0)).astype(np.int16))
+    settings = RunSettings(windowing=Windowing(window_px=160), rendering=Rendering(seed=7),
+                           terrain=Terrain(elevation_path=str(dem)))
+    terrain = load_model(path, "cpu", threads=1, precision="fp32", backend="onnxruntime")
+    with GdalReader(scene["changed"]) as reader, elevation_on(str(dem), reader.info) as elevation:
+        translate(terrain, reader, tmp_path / "full.tif", TranslateOptions(settings=settings), elevation=elevation)
+    run_scenario(ScenarioRequest(str(tmp_path / "s.tif"), str(scene["base"]), changed_path=str(scene["changed"]),
+                                 settings=settings), model=terrain)
+    got, full, before = (read_tif(tmp_path / f"{n}.tif") for n in ("s", "full", "s_base"))
+    mask = read_tif(tmp_path / "s_change.tif")[0]
+    assert np.array_equal(got[:, mask == 0], before[:, mask == 0])
+    inner = brute_distance(mask == 1) <= 20
+    assert np.abs(got[:, inner].astype(int) - full[:, inner]).max() <= 3

@@ -126,6 +126,8 @@ def area_hectares(mask: np.ndarray, info: RasterInfo) -> float | None:
         scale = ground_scale(info.crs_wkt, per_unit, gt[3] + gt[5] * (row + 0.5))
         if scale is None:
             return None
+        if scale[2] == "":  # linear ground units (not degrees, not Mercator): the same scale on every row
+            return float(counts.sum()) * abs(gt[1]) * scale[0] * abs(gt[5]) * scale[1] / 1e4
         total += float(counts[row]) * abs(gt[1]) * scale[0] * abs(gt[5]) * scale[1]
     return total / 1e4
 

@@ -4,20 +4,19 @@ A planner's scenario is the base land cover plus a change (a changed raster, or 
 imagery (:func:`run_scenario`):
 
 1. the change mask: pixels whose class differs (:func:`~.change.change_mask`), and its area in hectares;
-2. the margin: the model's receptive field, measured on the loaded model (:func:`~.receptive_field.
-   receptive_field_px`, at most :data:`~.receptive_field.MAX_MARGIN_PX`); every pixel within it of a change is
-   re-rendered, every pixel farther away is copied from the base render, bit for bit;
-3. the re-rendering: the engine's :func:`~.engine.translate_region` over the changed map, on the SAME window grid,
-   weights, noise and seed as a full render, running only the windows that touch the margin (the margin is the
-   engine's area of interest). A pixel farther than the receptive field from every change sees the same inputs in
-   every window as in the base render, so the re-rendered ring meets the copied pixels without a seam: the result
-   equals a full render of the changed map (tests/core/test_scenario.py checks it bit for bit);
-4. the base render: the user's (``base_render_path``: rendered from the same map with the same model, settings and
+2. the re-rendering, in one of two modes (``ScenarioRequest.mode``):
+   * ``local`` (the default, :mod:`.scenario_local`): each cluster of changes plus a user-set margin (40 px by
+     default) is rendered through the full render's windows cropped to it, and feathered into the base render;
+   * ``exact``: the margin is the model's receptive field, measured (:func:`~.receptive_field.receptive_field_px`),
+     and :func:`~.engine.translate_region` runs every window of the full grid that touches it (the margin is the
+     engine's area of interest), so the result equals a full render of the changed map (tests check it bit for bit);
+   in both, every pixel farther than the margin from a change is copied from the base render, bit for bit;
+3. the base render: the user's (``base_render_path``: rendered from the same map with the same model, settings and
    seed, e.g. ``python -m lcgan_qgis translate --seed N``; checked to be on the base's grid with 3 bands), or
    rendered here once, whole, and written as an output too;
-5. outputs: the scenario imagery, the change mask (1 changed, 2 re-rendered margin, 0 copied) and, when rendered
+4. outputs: the scenario imagery, the change mask (1 changed, 2 re-rendered margin, 0 copied) and, when rendered
    here, the base render, moved into place together (:func:`~lcgan_qgis.core.storage.files.commit_all`), with
-   provenance tags naming the base, the change, the base render and the model.
+   provenance tags naming the base, the change, the base render, the model, the mode and the margin.
 """
 
 from __future__ import annotations

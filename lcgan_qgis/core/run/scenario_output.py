@@ -148,9 +148,10 @@ def write_change_mask(mask: np.ndarray, grown: np.ndarray, out: Path, info: Rast
         writer.commit()
 
 
-def _lcgan_layout(path: str, info: RasterInfo) -> bool:
+def lcgan_layout(path: str, info: RasterInfo) -> bool:
     """Whether ``path`` is a GeoTIFF laid out as lcgan writes its renders (tiled :data:`~..rasters.geotiff.BLOCK_PX`
-    blocks, DEFLATE, 3 bands of 8 bits, its internal overviews, no side files), so a copy can be patched in place."""
+    blocks, DEFLATE, 3 bands of 8 bits, its internal overviews; no side file but QGIS's statistics, which are not
+    copied), so a copy can be patched in place."""
     dataset = gdal.Open(str(path))
     if dataset is None or dataset.GetDriver().ShortName != "GTiff" or dataset.RasterCount != 3:
         return False
@@ -158,7 +159,7 @@ def _lcgan_layout(path: str, info: RasterInfo) -> bool:
     ok = (band.DataType == gdal.GDT_Byte and band.GetBlockSize() == [BLOCK_PX, BLOCK_PX]
           and (dataset.GetMetadata("IMAGE_STRUCTURE") or {}).get("COMPRESSION") == "DEFLATE"
           and band.GetOverviewCount() == len(overview_factors(info.width, info.height))
-          and len(dataset.GetFileList() or []) == 1)
+          and all(f == str(path) or f.endswith(".aux.xml") for f in dataset.GetFileList() or []))
     dataset = None
     return ok
 
@@ -169,7 +170,7 @@ def patch_composite(base_render: str, patches: Sequence[tuple[Window, np.ndarray
     (:func:`~.scenario_local.blend`). An lcgan render is copied and only the blocks under the patches are encoded
     again (its overviews rebuilt); any other base render is written anew, strip by strip. Returns whether it was
     patched in place."""
-    if _lcgan_layout(base_render, info):
+    if lcgan_layout(base_render, info):
         shutil.copyfile(base_render, out)
         with gdal_errors() as errors:
             dataset = gdal_call(errors, gdal.Open, str(out), gdal.GA_Update)
