@@ -9,6 +9,11 @@ Layout (QGIS installs the top folder as the plugin ``lcgan_qgis``)::
     lcgan_qgis/requirements-runtime.txt   the pins the dependency installer uses
     lcgan_qgis/requirements-optional.txt  the pins of the optional speed-ups it offers (OpenVINO)
     lcgan_qgis/resources/        icons, class schemes, styles, bundled models (core.resources looks here first)
+    lcgan_qgis/_training/training/           the modules of the training package that fine-tuning imports
+    lcgan_qgis/_training/lcgan_qgis/tooling/ the model tooling they import (ONNX weight storage, int8 copies)
+
+``_training`` is no package (no ``__init__.py``) and nothing the plugin loads imports from it: QGIS's process never
+imports torch. Only the fine-tuning child process (``lcgan_qgis/plugin/training_process.py``) puts it on its path.
 
 The archive is reproducible: entries sorted, fixed timestamps.
 """
@@ -16,6 +21,7 @@ The archive is reproducible: entries sorted, fixed timestamps.
 from __future__ import annotations
 
 import argparse
+import ast
 import configparser
 import re
 import sys
@@ -33,6 +39,11 @@ EXCLUDED_PARTS = {"__pycache__", "python_deps", ".pytest_cache", ".mypy_cache"}
 EXCLUDED_PACKAGES = {"tooling"}
 EXCLUDED_SUFFIXES = {".pyc", ".pyo", ".orig", ".rej", ".tmp"}
 FIXED_TIME = (2026, 1, 1, 0, 0, 0)
+#: Where the zip ships the training package (and the tooling it imports) inside the plugin folder.
+SHIPPED_TRAINING = f"{PLUGIN}/_training"
+#: The module the fine-tuning child runs; the zip ships what it imports from :data:`SHIPPED_MODULES`.
+FINETUNE_ENTRY = "training.finetune.__main__"
+SHIPPED_MODULES = ("training", f"{PLUGIN}.tooling")
 
 
 def _package_files() -> Iterator[tuple[Path, str]]:
@@ -57,9 +68,50 @@ def _resource_files() -> Iterator[tuple[Path, str]]:
                 yield path, f"{PLUGIN}/resources/{path.relative_to(REPO / 'resources').as_posix()}"
 
 
+def _module_file(name: str) -> Path | None:
+    base = REPO.joinpath(*name.split("."))
+    return next((f for f in (base.with_suffix(".py"), base / "__init__.py") if f.is_file()), None)
+
+
+def _under(name: str, packages: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(f"{p}.") for p in packages)
+
+
+def import_closure(entry: str, shipped: tuple[str, ...] = SHIPPED_MODULES) -> list[Path]:
+    """The files of the modules under ``shipped`` that ``entry`` imports, directly or through lcgan's own modules, at
+    the top or inside a function (read from the source, nothing is imported), with their packages' ``__init__.py``;
+    sorted."""
+    seen: dict[str, Path] = {}
+    todo = [entry]
+    while todo:
+        name = todo.pop()
+        path = _module_file(name)
+        if path is None or name in seen or not _under(name, ("training", PLUGIN)):
+            continue
+        seen[name] = path
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        parts = name.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                todo += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                here = package.split(".")[:len(package.split(".")) - node.level + 1] if node.level else []
+                module = ".".join([*here, *([node.module] if node.module else [])])
+                todo += [module, *(f"{module}.{alias.name}" for alias in node.names)]
+    return sorted(path for name, path in seen.items() if _under(name, shipped))
+
+
+def _training_files() -> Iterator[tuple[Path, str]]:
+    """What the fine-tuning child imports from ``training`` and ``lcgan_qgis.tooling``, under
+    :data:`SHIPPED_TRAINING`."""
+    for path in import_closure(FINETUNE_ENTRY):
+        yield path, f"{SHIPPED_TRAINING}/{path.relative_to(REPO).as_posix()}"
+
+
 def entries() -> list[tuple[Path, str]]:
     """``(source file, name in the zip)`` for everything the plugin ships, sorted by name."""
-    files = list(_package_files()) + list(_resource_files())
+    files = list(_package_files()) + list(_resource_files()) + list(_training_files())
     files += [
         (REPO / "metadata.txt", f"{PLUGIN}/metadata.txt"),
         (REPO / "LICENSE", f"{PLUGIN}/LICENSE"),

@@ -58,21 +58,34 @@ def git_commit() -> str:
 def save_atomic(obj: Any, path: Path) -> None:
     """``torch.save`` through the core's :class:`~lcgan_qgis.core.storage.files.AtomicFile` (never a half-written file).
 
+    The temporary file is opened and closed here, so a failed write releases its space at once (a file torch opens
+    itself stays open as long as the error's traceback lives: an unlinked file that still fills the disk).
+
     Raises:
-        TrainingError: the checkpoint folder cannot be written (disk full, permissions); the previous checkpoint
-            stays as it was.
+        TrainingError: the checkpoint folder cannot be written (disk full, file too large, permissions), in one line
+            naming it; the previous checkpoint stays as it was.
     """
     try:
-        with AtomicFile(path) as tmp:
-            torch.save(obj, tmp)
+        with AtomicFile(path) as tmp, open(tmp, "wb") as f:
+            torch.save(obj, f)
     except (OutputError, OSError, RuntimeError) as exc:  # (torch reports a failed write as RuntimeError)
-        try:
-            free = f"{shutil.disk_usage(path.parent).free / 1e6:,.0f} MB free in {path.parent}"
-        except OSError:
-            free = "free space unknown"
-        raise TrainingError(f"Cannot write checkpoint {path}: {str(exc).rstrip('.')} ({free}). The previous checkpoint "
-                            "is unchanged; free some space (or give another --run-dir) and run the same command to "
-                            "resume.") from None
+        raise TrainingError(f"Cannot write checkpoint {path}: {write_failure(exc, path.parent)}. The previous "
+                            "checkpoint is unchanged; free some space and run the same command to resume.") from None
+
+
+def write_failure(exc: BaseException, folder: Path) -> str:
+    """Why a write into ``folder`` failed, in words, with the free space there: the system's reason from the first
+    ``OSError`` with one in ``exc``'s chain (torch wraps what its file raised in a RuntimeError, the core's
+    OutputError wraps the OSError), else ``exc``'s first line."""
+    cause: BaseException | None = exc
+    while cause is not None and not (isinstance(cause, OSError) and cause.strerror):
+        cause = cause.__cause__ or cause.__context__
+    why = cause.strerror if isinstance(cause, OSError) else (str(exc).strip() or type(exc).__name__).splitlines()[0]
+    try:
+        free = f"{shutil.disk_usage(folder).free / 1e6:,.0f} MB free in {folder}"
+    except OSError:
+        free = f"free space in {folder} unknown"
+    return f"{str(why).rstrip('.')} ({free})"
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -141,7 +141,7 @@ class RuntimeConfig:
     amp: str = "auto"  # auto (bf16 where supported) | bf16 | none
     channels_last: str = "auto"  # auto (on for CUDA, off for CPU: measured 6-8x slower on our CPU) | on | off
     compile: bool = False  # torch.compile the four networks
-    threads: int = 0  # torch intra-op threads (0 = torch's default)
+    threads: int = 0  # torch intra-op threads (0 = on CPU the cores idle at the start: trainer.idle_cores)
     checkpoint_every_steps: int = 500  # also checkpoint every N steps (plus each epoch end and on SIGINT/SIGTERM)
     checkpoint_every_s: float = 300.0  # also checkpoint when this many seconds passed since the last one (0 = off)
     samples_every_epochs: int = 1  # sample grid + loss plot every N epochs

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -28,7 +29,15 @@ from lcgan_qgis.core.model.scheme import ClassScheme
 from lcgan_qgis.core.resources import default_scheme_path
 
 from . import data as data_mod
-from .checkpoints import CHECKPOINT_FORMAT, STOP_SIGNALS, check_resume_config, git_commit, load_checkpoint, save_atomic
+from .checkpoints import (
+    CHECKPOINT_FORMAT,
+    STOP_SIGNALS,
+    check_resume_config,
+    git_commit,
+    load_checkpoint,
+    save_atomic,
+    write_failure,
+)
 from .config import TrainConfig
 from .cyclegan import LOSS_KEYS, CycleGAN
 from .errors import TrainingError
@@ -42,6 +51,19 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "last.pt"
 SAMPLE_COUNT = 3
+
+
+def idle_cores() -> int:
+    """The cores this process may use less those busy now (1-minute load average, shared between the processes of
+    a ``torchrun`` on this machine), at least 1.
+
+    torch's own default takes every core: on a CPU shared with other jobs its OpenMP threads spin at each barrier
+    waiting for a thread that has lost its core, and ``make train``'s first steps took 67, 44, 24 s with 2 threads
+    against 16, 13, 13 s with 1 next to two other one-thread jobs (2 cores; docs/training.md).
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    busy = round(os.getloadavg()[0]) if hasattr(os, "getloadavg") else 0
+    return max(1, (cores - busy) // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
 
 
 class Trainer:
@@ -64,8 +86,11 @@ class Trainer:
         self.rt = choose_torch_device(config.runtime)
         if self.rt.world > 1 and not dist.is_initialized():
             dist.init_process_group("nccl" if self.rt.device.type == "cuda" else "gloo")
-        if config.runtime.threads:
-            torch.set_num_threads(config.runtime.threads)
+        threads = config.runtime.threads or idle_cores() if self.rt.device.type == "cpu" else config.runtime.threads
+        if threads:
+            torch.set_num_threads(threads)
+            log.info("%d torch thread(s)%s", threads, "" if config.runtime.threads else
+                     f" (runtime.threads=0: the cores idle now, load average {os.getloadavg()[0]:.1f})")
         torch.manual_seed(config.runtime.seed)
         self.scheme = ClassScheme.load(config.data.scheme or default_scheme_path())
         self.num_classes = len(self.scheme)
@@ -113,7 +138,20 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------------------------
     def fit(self) -> int:
-        """Train until the schedule (or ``runtime.max_steps``) ends or a signal arrives; returns the global step."""
+        """Train until the schedule (or ``runtime.max_steps``) ends or a signal arrives; returns the global step.
+
+        Raises:
+            TrainingError: divergence, or the run folder cannot be written (disk full...): one line naming the folder;
+                the last checkpoint is kept, so the same command resumes once there is room.
+        """
+        try:
+            return self._fit()
+        except OSError as exc:
+            raise TrainingError(f"Cannot write the run folder {self.run_dir}: {write_failure(exc, self.run_dir)}. The "
+                                f"last checkpoint {self.ckpt_path} is kept: free some space and run the same command "
+                                "to resume.") from None
+
+    def _fit(self) -> int:
         cfg, rt = self.config, self.rt
         total = cfg.total_steps if not cfg.runtime.max_steps else min(cfg.total_steps, cfg.runtime.max_steps)
         if rt.is_main:
@@ -162,10 +200,10 @@ class Trainer:
         finally:
             if progress is not None:
                 progress.close()
-            self.log.close()
             self.restore_signal_handlers(previous)
             self.landcover.close()
             self.images.close()
+            self.log.close()  # (last: on a full disk, flushing the losses fails)
         return self.step
 
     def after_step(self, total: int) -> None:

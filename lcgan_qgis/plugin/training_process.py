@@ -3,10 +3,14 @@
 QGIS's own process never imports torch. The child runs with the first interpreter that has torch and the
 ``training`` package (:func:`training_root`): ``$LCGAN_TRAINING_PYTHON``; the checkout's ``.venv``
 (development); QGIS's own Python with the installer's PyTorch folder (``<profile>/lcgan/torch/py3XX``) and
-package folder on ``PYTHONPATH``. The child prints one ``LCGAN_PROGRESS {json}`` line per step (step, fraction
-of the budget, losses, the latest validation accuracy); a cancel sends SIGTERM (CTRL_BREAK on Windows), which the
-run answers by writing its checkpoint, so the same output folder resumes later. :class:`FineTuneTask` is the same
-runner as a ``QgsTask`` for the dock.
+package folder on ``PYTHONPATH``. The plugin zip ships the training modules fine-tuning needs in
+``lcgan_qgis/_training`` (no package: nothing QGIS loads imports from there), with the model tooling the zip leaves out
+of the plugin package (``_training/lcgan_qgis/tooling``), which the child adds to its ``lcgan_qgis`` package.
+
+The child prints one ``LCGAN_PROGRESS {json}`` line per step (step, fraction of the budget, losses, the latest
+validation accuracy); a cancel sends SIGTERM (CTRL_BREAK on Windows), which the run answers by writing its
+checkpoint, so the same output folder resumes later. :class:`FineTuneTask` is the same runner as a ``QgsTask`` for
+the dock.
 
 Models finished this way go to the user-models folder (:func:`user_models_dir`, ``<profile>/lcgan/models/<name>``
 by default), one folder per model laid out like ``resources/models``.
@@ -35,6 +39,14 @@ LOG = logging.getLogger(__name__)
 PROGRESS_PREFIX = "LCGAN_PROGRESS "
 PYTHON_ENV = "LCGAN_TRAINING_PYTHON"
 ROOT_ENV = "LCGAN_TRAINING_ROOT"  # the folder holding the ``training`` package (default: the checkout)
+SHIPPED = "_training"  # the zip's copy of the training modules, in the plugin folder (tools/make_zip.py)
+#: The child's first lines: the shipped tooling (argument 1, may be empty) joins the ``lcgan_qgis`` package, then the
+#: module (argument 2) runs as ``python -m`` runs it.
+BOOT = ("import runpy, sys; import lcgan_qgis; lcgan_qgis.__path__.extend(p for p in [sys.argv.pop(1)] if p); "
+        "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)")
+#: The interpreter check: torch and what the run imports (rasterio, onnx, the tooling), with the same package set-up.
+PROBE = ("import sys; import lcgan_qgis; lcgan_qgis.__path__.extend([a for a in sys.argv[1:] if a]); "
+         "import torch, training.finetune.cli, training.finetune.outputs")
 STOP_WAIT_S = 120.0  # how long a cancelled run may take to write its checkpoint before it is killed
 
 
@@ -49,10 +61,27 @@ def user_models_dir() -> Path:
     return lcgan_home() / "models"
 
 
+def plugin_parent() -> Path:
+    """The folder holding the ``lcgan_qgis`` package (the checkout, or QGIS's plugins folder)."""
+    return Path(__file__).resolve().parents[2]
+
+
 def training_root() -> Path:
-    """The folder holding lcgan's ``training`` package: ``$LCGAN_TRAINING_ROOT``, else the checkout (or the folder
-    holding the plugin, where a release places it)."""
-    return Path(os.environ.get(ROOT_ENV) or Path(__file__).resolve().parents[2])
+    """The folder holding lcgan's ``training`` package: ``$LCGAN_TRAINING_ROOT``, else the checkout beside the
+    plugin, else the copy the plugin zip ships (``lcgan_qgis/_training``)."""
+    if os.environ.get(ROOT_ENV):
+        return Path(os.environ[ROOT_ENV])
+    shipped = Path(__file__).resolve().parents[1] / SHIPPED
+    if not (plugin_parent() / "training" / "__init__.py").is_file() and (shipped / "training").is_dir():
+        return shipped
+    return plugin_parent()
+
+
+def shipped_tooling(root: Path) -> str:
+    """The tooling shipped beside a shipped ``training`` package (``root/lcgan_qgis``), or ``""``."""
+    folder = root / "lcgan_qgis"
+    own = folder.resolve() == Path(__file__).resolve().parents[1]  # (the checkout: its package has the tooling)
+    return str(folder) if not own and (folder / "tooling" / "__init__.py").is_file() else ""
 
 
 def _venv_python(root: Path) -> Path:
@@ -60,10 +89,13 @@ def _venv_python(root: Path) -> Path:
 
 
 def training_environment() -> tuple[str, dict[str, str]]:
-    """``(interpreter, environment)`` for the child; raises :class:`TrainingUnavailableError` naming what was tried."""
+    """``(interpreter, environment)`` for the child; raises :class:`TrainingUnavailableError` naming what was tried.
+
+    ``PYTHONPATH`` holds the training package's folder and the plugin's (``training`` imports ``lcgan_qgis.core``).
+    """
     env = dict(os.environ)
     root = training_root()
-    paths = [str(root)]
+    paths = list(dict.fromkeys([str(root), str(plugin_parent())]))
     tried = []
     candidates: list[tuple[str, list[str]]] = []
     if os.environ.get(PYTHON_ENV):
@@ -81,7 +113,7 @@ def training_environment() -> tuple[str, dict[str, str]]:
         probe_env = dict(env, PYTHONPATH=os.pathsep.join([*paths, *extra, env.get("PYTHONPATH", "")]).rstrip(
             os.pathsep))
         try:
-            done = subprocess.run([python, "-c", "import torch, training.finetune"], env=probe_env,
+            done = subprocess.run([python, "-c", PROBE, shipped_tooling(root)], env=probe_env, cwd=str(root),
                                   capture_output=True, timeout=120, check=False)
         except (OSError, subprocess.SubprocessError) as exc:
             tried.append(f"{python}: {exc}")
@@ -92,6 +124,11 @@ def training_environment() -> tuple[str, dict[str, str]]:
         tried.append(f"{python}: {last}")
     raise TrainingUnavailableError("Fine-tuning needs PyTorch: install it from the lcgan dependency dialog (PyTorch, "
                                    "into its own folder) or set LCGAN_TRAINING_PYTHON. Tried: " + "; ".join(tried))
+
+
+def child_command(python: str, module: str, args: Sequence[str]) -> list[str]:
+    """``python -m module args`` with the shipped tooling (if any) added to ``lcgan_qgis`` first (:data:`BOOT`)."""
+    return [python, "-c", BOOT, shipped_tooling(training_root()), module, *args]
 
 
 @dataclass
@@ -139,7 +176,7 @@ def run_finetune(run: TrainingRun, is_canceled: Callable[[], bool], on_progress:
     python, env = training_environment()
     env["PYTHONUNBUFFERED"] = "1"
     flags = subprocess.CREATE_NEW_PROCESS_GROUP if sys.platform == "win32" else 0  # type: ignore[attr-defined]
-    child = subprocess.Popen([python, "-m", "training.finetune", *run.args], cwd=str(training_root()), env=env,
+    child = subprocess.Popen(child_command(python, "training.finetune", run.args), cwd=str(training_root()), env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
                              creationflags=flags)
     lines: list[str] = []

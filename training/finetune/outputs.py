@@ -25,6 +25,8 @@ from lcgan_qgis.core.errors import LcganError
 from lcgan_qgis.core.model.contract import Direction, ModelContract, Radiometry
 from lcgan_qgis.core.storage.files import AtomicFile
 
+from ..checkpoints import write_failure
+from ..errors import TrainingError
 from ..evaluation.metrics import confusion_matrix
 from ..export import FILE_NAMES, export_generator
 from . import evaluate as ev
@@ -139,7 +141,21 @@ def provenance(ft: FineTune, version: str) -> dict[str, Any]:
 
 
 def write_outputs(ft: FineTune, wall_s: float) -> dict[str, Any]:
-    """Export, score and write the report; returns the report."""
+    """Export, score and write the report; returns the report.
+
+    Raises:
+        TrainingError: the folder cannot be written (disk full...), in one line naming it; the checkpoint is kept,
+            so the same command writes the folder again.
+    """
+    try:
+        return _write_outputs(ft, wall_s)
+    except OSError as exc:
+        raise TrainingError(f"Cannot write the model folder {ft.out}: {write_failure(exc, ft.out)}. The checkpoint "
+                            f"{ft.ckpt} is kept: free some space and run the same command to write the folder."
+                            ) from None
+
+
+def _write_outputs(ft: FineTune, wall_s: float) -> dict[str, Any]:
     t0 = time.monotonic()
     version = f"finetune-{ft.settings.identity()[:8]}-step{ft.step}"
     ft.out.mkdir(parents=True, exist_ok=True)
