@@ -154,6 +154,15 @@ def test_distance_regions_and_feather() -> None:
     assert change_regions(two, 40) == [Window(0, 0, 60, 60), Window(310, 210, 90, 90)]
     two[40:45, 75:80] = True  # 55 px from the first square: its region is merged with it
     assert change_regions(two, 40)[0] == Window(0, 0, 120, 85)
+    scattered = rng.random((2048, 2048)) > 0.99998  # a MOLUSCE-like map: ~80 lone pixels (grouped in C, at once)
+    regions = change_regions(scattered, 24)
+    covered = np.zeros_like(scattered)
+    for region in regions:
+        covered[region.toslices()] = True
+    assert 1 < len(regions) < 90 and not (scattered & ~covered).any()
+    for i, a in enumerate(regions):  # no two regions within the context of each other
+        grown = Window(a.col_off - 24, a.row_off - 24, a.width + 48, a.height + 48)
+        assert all(grown.intersection(b) is None for b in regions[i + 1:])
 
 
 def test_command_line_mode_and_margin(scene: dict[str, Path], tmp_path: Path,

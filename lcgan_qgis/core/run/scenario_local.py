@@ -25,11 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from osgeo import gdal, ogr
 
 from ..errors import OptionError
 from ..model.runtime import Model
+from ..rasters.gdal_io import gdal_errors
 from ..rasters.output import output_spec, postprocess
 from ..rasters.raster import RasterReader, Window, read_valid_mask
+from .change import dilate
 from .engine import RunPlan
 from .receptive_field import MAX_MARGIN_PX
 from .streaming import has_valid_pixel
@@ -62,62 +65,72 @@ def check_mode(mode: object) -> None:
         raise OptionError(f"The scenario's mode must be one of {', '.join(MODES)}, got {mode!r}.")
 
 
-def _labels(cells: np.ndarray) -> np.ndarray:
-    """8-connected component labels of the true cells (-1 elsewhere), by min-label propagation."""
-    big = cells.size
-    labels = np.where(cells, np.arange(big).reshape(cells.shape), big)
-    while True:
-        padded = np.pad(labels, 1, constant_values=big)
-        h, w = labels.shape
-        low = labels.copy()
-        for dy in (0, 1, 2):
-            for dx in (0, 1, 2):
-                np.minimum(low, padded[dy:dy + h, dx:dx + w], out=low)
-        low = np.where(cells, low, big)
-        if np.array_equal(low, labels):
-            return np.where(cells, labels, -1)
-        labels = low
+def _components(cells: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """``(row0, col0, row1, col1)`` envelopes (in cells, ends excluded) of the 8-connected groups of true cells
+    (GDAL's polygonizer labels them)."""
+    height, width = cells.shape
+    band_source = gdal.GetDriverByName("MEM").Create("", width, height, 1, gdal.GDT_Byte)
+    band = band_source.GetRasterBand(1)
+    band.WriteArray(cells.astype(np.uint8))
+    layer_source = ogr.GetDriverByName("Memory").CreateDataSource("cells")
+    layer = layer_source.CreateLayer("cells", geom_type=ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn("v", ogr.OFTInteger))
+    with gdal_errors():
+        gdal.Polygonize(band, band, layer, 0, ["8CONNECTED=8"])
+    out = []
+    for feature in layer:
+        x0, x1, y0, y1 = feature.GetGeometryRef().GetEnvelope()  # (the MEM raster's pixel = cell coordinates)
+        out.append((int(round(min(y0, y1))), int(round(x0)), int(round(max(y0, y1))), int(round(x1))))
+    return out
 
 
-def _grow(box: Window, px: int, height: int, width: int) -> Window:
-    c0, r0 = max(box.col_off - px, 0), max(box.row_off - px, 0)
-    return Window(c0, r0, min(box.col_end + px, width) - c0, min(box.row_end + px, height) - r0)
+def _root(parent: list[int], i: int) -> int:
+    """Union-find: the root of ``i`` (halving the path)."""
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
 
 
-def _union(a: Window, b: Window) -> Window:
-    c0, r0 = min(a.col_off, b.col_off), min(a.row_off, b.row_off)
-    return Window(c0, r0, max(a.col_end, b.col_end) - c0, max(a.row_end, b.row_end) - r0)
+def _merge(boxes: np.ndarray, gap: int) -> np.ndarray:
+    """``(n, 4)`` boxes ``(row0, col0, row1, col1)``: those closer than ``gap`` px merged into their union, until
+    none are."""
+    while len(boxes) > 1:
+        lo, hi = boxes[:, :2] - gap, boxes[:, 2:] + gap
+        touch = np.all((lo[:, None] < boxes[None, :, 2:]) & (boxes[None, :, :2] < hi[:, None]), axis=-1)
+        np.fill_diagonal(touch, False)
+        if not touch.any():
+            break
+        parent = list(range(len(boxes)))
+        for i, j in np.argwhere(touch).tolist():
+            parent[_root(parent, i)] = _root(parent, j)
+        roots = np.array([_root(parent, i) for i in range(len(boxes))])
+        boxes = np.array([[*boxes[roots == r, :2].min(axis=0), *boxes[roots == r, 2:].max(axis=0)]
+                          for r in np.unique(roots)])
+    return boxes
 
 
 def change_regions(mask: np.ndarray, margin_px: int, context_px: int = CONTEXT_PX) -> list[Window]:
     """The regions to re-render: each cluster of changed pixels' bounding box grown by ``margin_px`` (clipped to
-    the raster); regions whose boxes grown by ``context_px`` overlap are merged."""
+    the raster); clusters whose regions come within ``context_px`` of each other are merged (found on a grid of
+    :data:`CELL_PX` cells, so a map of scattered changes is grouped in C, not pixel by pixel in Python)."""
     height, width = mask.shape
     ch, cw = -(-height // CELL_PX), -(-width // CELL_PX)
     padded = np.zeros((ch * CELL_PX, cw * CELL_PX), bool)
     padded[:height, :width] = mask
-    cells = padded.reshape(ch, CELL_PX, cw, CELL_PX).any(axis=(1, 3))
-    labels = _labels(cells)
+    cells = dilate(padded.reshape(ch, CELL_PX, cw, CELL_PX).any(axis=(1, 3)),
+                   -(-(2 * margin_px + context_px) // (2 * CELL_PX)))
     boxes = []
-    for label in np.unique(labels[labels >= 0]).tolist():
-        rows, cols = np.nonzero(labels == label)
-        r0, c0 = int(rows.min()) * CELL_PX, int(cols.min()) * CELL_PX
-        part = mask[r0:(int(rows.max()) + 1) * CELL_PX, c0:(int(cols.max()) + 1) * CELL_PX]
-        pr, pc = np.flatnonzero(part.any(axis=1)), np.flatnonzero(part.any(axis=0))
-        tight = Window(c0 + int(pc[0]), r0 + int(pr[0]), int(pc[-1] - pc[0]) + 1, int(pr[-1] - pr[0]) + 1)
-        boxes.append(_grow(tight, margin_px, height, width))
-    merged = True
-    while merged:
-        merged = False
-        for i in range(len(boxes)):
-            for j in range(i + 1, len(boxes)):
-                if _grow(boxes[i], context_px, height, width).intersection(boxes[j]) is not None:
-                    boxes[i] = _union(boxes[i], boxes.pop(j))
-                    merged = True
-                    break
-            if merged:
-                break
-    return sorted(boxes, key=lambda b: (b.row_off, b.col_off))
+    for r0, c0, r1, c1 in _components(cells):
+        part = padded[r0 * CELL_PX:r1 * CELL_PX, c0 * CELL_PX:c1 * CELL_PX]
+        rows, cols = np.flatnonzero(part.any(axis=1)), np.flatnonzero(part.any(axis=0))
+        if rows.size:
+            boxes.append([r0 * CELL_PX + rows[0] - margin_px, c0 * CELL_PX + cols[0] - margin_px,
+                          r0 * CELL_PX + rows[-1] + 1 + margin_px, c0 * CELL_PX + cols[-1] + 1 + margin_px])
+    if not boxes:
+        return []
+    merged = _merge(np.clip(np.array(boxes), 0, [height, width, height, width]), context_px)
+    return [Window(c0, r0, c1 - c0, r1 - r0) for r0, c0, r1, c1 in sorted(merged.tolist())]
 
 
 def chunks(region: Window, size: int = CHUNK_PX) -> list[Window]:
