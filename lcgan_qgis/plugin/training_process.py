@@ -225,8 +225,8 @@ def run_finetune(run: TrainingRun, is_canceled: Callable[[], bool], on_progress:
 
 
 def error_line(run: TrainingRun) -> str:
-    """The child's own one-line error (its last ERROR line), or its last line."""
-    errors = [line.split(": ", 2)[-1] for line in run.lines if " ERROR " in line]
+    """The child's own one-line error (its last ERROR line less the time and logger name), or its last line."""
+    errors = [line.split(" ERROR ", 1)[1].split(": ", 1)[-1] for line in run.lines if " ERROR " in line]
     return errors[-1] if errors else (run.lines[-1] if run.lines else f"exit status {run.returncode}")
 
 
