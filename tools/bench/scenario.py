@@ -1,14 +1,16 @@
 """Scenario measurements: a forest polygon on the Zion NLCD turned developed (docs/scenarios.md), and the bench row
-(1 % of a 4096 px map changed).
+(1 % of a 4096 px map changed), in both modes.
 
-``python -m tools.bench.scenario zion [--out docs/scenario_zion.json] [--picture docs/img/scenario_zion.png]``
+``python -m tools.bench.scenario zion [--margins 40,24,32] [--out docs/scenario_zion.json] [--picture ...png]``
 ``python -m tools.bench.scenario row [--size 4096]`` (merged into docs/bench.json by ``make bench``)
 
 Every measure runs the loaded model once per render in this process (one thread: the CPU is shared): the full
-render of the base, the scenario (with that base render given), and, for the checks, the full render of the
-changed map. Checks: the pixels outside change + margin are the base render's bit for bit; the scenario equals the
-full render of the changed map; the seam ratio across the margin's edge; the RGB -> land cover model's reading of
-the changed area against its reading of the real pixels of the new class in the base render.
+render of the base, the exact scenario and the local scenario at each margin (with that base render given),
+alternated, and, for the checks, the full render of the changed map. Checks: the pixels outside change + margin are
+the base render's bit for bit; the scenario against the full render of the changed map (equal in the exact mode;
+max and mean |difference| inside the margin and on the change in the local mode); the seam ratio across the
+margin's edge, next to the full render's along the same edge; the edit's reach in the full render by distance; the
+RGB -> land cover model's reading of the changed area against its reading of the real pixels of the new class.
 """
 
 from __future__ import annotations
