@@ -58,8 +58,8 @@ def idle_cores() -> int:
     a ``torchrun`` on this machine), at least 1.
 
     torch's own default takes every core: on a CPU shared with other jobs its OpenMP threads spin at each barrier
-    waiting for a thread that has lost its core, and ``make train``'s first steps took 67, 44, 24 s with 2 threads
-    against 16, 13, 13 s with 1 next to two other one-thread jobs (2 cores; docs/training.md).
+    waiting for a thread that has lost its core, and ``make train``'s steps took 54-69 s with 2 threads against
+    16-18 s with 1 next to other one-thread jobs (2 cores, load 4-6; docs/training.md).
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     busy = round(os.getloadavg()[0]) if hasattr(os, "getloadavg") else 0
