@@ -95,6 +95,21 @@ def test_a_scheme_change_keeps_the_class_independent_layers(region: dict[str, Pa
     assert ft.step == 2 and any(not torch.equal(before[k], after[k]) for k in before if "weight" in k)
 
 
+def test_with_the_base_scheme_the_base_model_is_scored_untouched(region: dict[str, Path], tmp_path: Path) -> None:
+    """The report's "base model" is the starting weights, not the fine-tuned ones (they were one object once)."""
+    bundled = resources_dir() / "schemes" / "nlcd2011.json"
+    lc = tmp_path / "lc_nlcd.tif"
+    write_tif(lc, np.array([52, 42, 31], dtype=np.uint8)[_three_classes() - 1], nodata=255)
+    ft = FineTune(_settings(region, tmp_path / "run", landcover=[str(lc)], scheme=str(bundled), steps=3))
+    base_net = ft.base[Direction.RGB_TO_LANDCOVER].net
+    assert ft.nets["g_rgb2lc"] is not base_net
+    start = {k: v.clone() for k, v in base_net.state_dict().items()}
+    ft.train()
+    assert all(torch.equal(start[k], v) for k, v in base_net.state_dict().items())
+    changed = ft.nets["g_rgb2lc"].state_dict()
+    assert any(not torch.equal(start[k], changed[k]) for k in start if "weight" in k)
+
+
 def test_resume_continues_exactly_where_the_run_stopped(region: dict[str, Path], tmp_path: Path) -> None:
     straight = FineTune(_settings(region, tmp_path / "a", steps=4))
     straight.train()

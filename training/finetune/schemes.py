@@ -11,6 +11,7 @@ in the new scheme.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from pathlib import Path
@@ -106,8 +107,8 @@ def transfer(nets: dict[str, nn.Module], archs: dict[str, Architecture], base: C
     columns (classes without a member: the mean of all, the input a nodata pixel gets). Returns the new nets and
     one line per new class saying where it came from.
     """
-    if list(base.codes) == list(new.codes) and mapping == list(range(len(base))):
-        return nets, [f"{c.code} {c.name}: kept" for c in new.classes]
+    if list(base.codes) == list(new.codes) and mapping == list(range(len(base))):  # copies: the base stays the base
+        return {k: copy.deepcopy(v) for k, v in nets.items()}, [f"{c.code} {c.name}: kept" for c in new.classes]
     torch.manual_seed(seed)
     k_old, k_new = len(base), len(new)
     out: dict[str, nn.Module] = {}
