@@ -30,7 +30,7 @@ from lcgan_qgis.tooling.weight_storage import check_storage, store_fp16
 from .checkpoints import load_checkpoint
 from .config import TrainConfig
 from .errors import ExportError
-from .models import build_networks, for_inference
+from .models import build_networks, for_inference, rgb2lc_generator_name
 
 log = logging.getLogger(__name__)
 
@@ -173,15 +173,23 @@ def contracts_from_checkpoint(state: dict[str, Any], model_version: str, tile_si
                             [f"band{b}" for b in config.data.image_bands]),
         "extra": {"training_step": int(state["step"]), "git_commit": str(state.get("git_commit", "")),
                   "ngf": config.model.ngf, "n_blocks": config.model.n_blocks,
-                  "fake_lc_for_d": config.model.fake_lc_for_d, "upsample": config.model.upsample,
-                  "norm": config.model.norm},
+                  "fake_lc_for_d": config.model.fake_lc_for_d, "norm": config.model.norm},
     }
+
+    def design(name: str) -> dict[str, Any]:
+        """Each generator's own design; spade and unet always resample with the blur (model.upsample is ResNet's)."""
+        return {"generator": name, "upsample": config.model.upsample if name == "resnet" else "blur"}
+
+    designs = {Direction.LANDCOVER_TO_RGB: design(config.model.generator),
+               Direction.RGB_TO_LANDCOVER: design(rgb2lc_generator_name(config.model))}
     return {
         Direction.LANDCOVER_TO_RGB: ModelContract(Direction.LANDCOVER_TO_RGB, description=(
             "lcgan CycleGAN generator: one-hot land cover -> RGB imagery in [-1, 1]"),
-            noise_channels=config.model.noise_channels, terrain=config.terrain_inputs(), **common),
+            noise_channels=config.model.noise_channels, terrain=config.terrain_inputs(),
+            **{**common, "extra": {**common["extra"], **designs[Direction.LANDCOVER_TO_RGB]}}),
         Direction.RGB_TO_LANDCOVER: ModelContract(Direction.RGB_TO_LANDCOVER, description=(
-            "lcgan CycleGAN generator: RGB imagery -> land-cover class probabilities"), **common),
+            "lcgan CycleGAN generator: RGB imagery -> land-cover class probabilities"),
+            **{**common, "extra": {**common["extra"], **designs[Direction.RGB_TO_LANDCOVER]}}),
     }
 
 

@@ -49,7 +49,10 @@ def contracts(ft: FineTune, version: str) -> dict[Direction, ModelContract]:
     for direction, base in ft.base.items():
         c = base.contract
         radiometry = Radiometry(c.radiometry.mode, tuple(scene.low), tuple(scene.high), c.radiometry.percentiles)
-        extra = {**{k: v for k, v in c.extra.items() if k in ("ngf", "n_blocks", "upsample", "norm")},
+        arch = base.architecture
+        upsample = arch.upsample if arch.generator == "resnet" else "blur"  # (spade and unet always blur)
+        extra = {**{k: v for k, v in c.extra.items() if k in ("ngf", "n_blocks", "norm")},
+                 "generator": arch.generator, "upsample": upsample,
                  "finetuned_from": c.model_version, "training_step": ft.step}
         out[direction] = dataclasses.replace(c, scheme=ft.scheme, radiometry=radiometry, model_version=version,
                                              config_digest=ft.settings.identity(), extra=extra)
