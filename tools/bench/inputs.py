@@ -236,3 +236,27 @@ def pointwise_model(folder: Path) -> Path:
     with AtomicFile(path) as tmp:
         onnx.save(model, str(tmp))
     return path
+
+
+def baseline_io(model_path: Path) -> tuple[int, Any, Any]:
+    """What the Deepness-like baseline does around ``session.run`` for a model: the raster bands it reads, the
+    tile -> model input function (8-bit imagery scaled to [-1, 1]; a land-cover tile one-hot encoded, nodata all
+    zero, with the contract's noise channels drawn per tile) and the output -> 8-bit function (argmax of the
+    class probabilities; imagery in [-1, 1] scaled to 0..255)."""
+    from lcgan_qgis.core.model.runtime import load_model
+
+    with load_model(model_path, "cpu", precision="fp32", backend="onnxruntime") as model:
+        contract = model.contract
+    if contract.direction.value == "rgb_to_landcover":
+        return contract.image_bands, lambda t: (t / 127.5 - 1.0)[None].astype(np.float32), \
+            lambda y: y.argmax(axis=0).astype(np.uint8)[None]
+    codes = np.array(contract.scheme.codes)
+    rng = np.random.default_rng(0)
+    extra = contract.in_channels - len(codes)
+
+    def one_hot(t: np.ndarray) -> np.ndarray:
+        onehot = (t[0][None] == codes[:, None, None]).astype(np.float32)
+        noise = rng.standard_normal((extra, *t.shape[1:]), dtype=np.float32)
+        return np.concatenate([onehot, noise])[None]
+
+    return 1, one_hot, lambda y: np.clip((y + 1.0) * 127.5, 0, 255).astype(np.uint8)

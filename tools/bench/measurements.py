@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .inputs import pointwise_model
+from .inputs import baseline_io, pointwise_model
 from .measures import REPO, ZION, grid_lines, load, peak_rss_mb, psnr, read, seam_ratio, timed
 
 BASELINE_TILE_PX, BASELINE_OVERLAP = 256, 0.15
@@ -42,37 +42,44 @@ def gemm_probe(n: int = 2048, repeats: int = 3) -> dict[str, float]:
     return {"n": n, "gflops": round(2 * n ** 3 / best / 1e9, 1), "seconds": best, "load": load()}
 
 
-def baseline(model_path: Path, raster: Path, spinning: bool = True) -> dict[str, Any]:
+def baseline(model_path: Path, raster: Path, spinning: bool = True, threads: int | None = None) -> dict[str, Any]:
     """Deepness-like: fp32 onnxruntime (default session options) over 256 px tiles at 15 % overlap, one tile per
     run, whole output in memory, centre-crop stitching (each tile keeps its middle; the raster edge is zero-padded).
     ``spinning=False`` turns onnxruntime's intra-op spinning off (not what Deepness runs: a load-robust reference,
-    since spinning threads lose most when other jobs share the CPU)."""
+    since spinning threads lose most when other jobs share the CPU). A land cover -> RGB model reads its tile
+    one-hot encoded with noise channels beside it (:func:`~.inputs.baseline_io`); ``threads``: intra-op threads
+    (None: onnxruntime's default, every core)."""
     import onnxruntime as ort
     from osgeo import gdal
 
     options = ort.SessionOptions()
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads:
+        options.intra_op_num_threads = threads
     session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    bands, prepare, finish = baseline_io(model_path)
     ds = gdal.Open(str(raster))
     width, height = ds.RasterXSize, ds.RasterYSize
     tile = BASELINE_TILE_PX
     margin = int(tile * BASELINE_OVERLAP) // 2
     stride = tile - 2 * margin
-    out = np.zeros((height, width), np.uint8)
+    out: np.ndarray | None = None
 
     def run() -> int:
+        nonlocal out
         count = 0
         for y in range(0, height - 2 * margin, stride):
             for x in range(0, width - 2 * margin, stride):
                 w, h = min(tile, width - x), min(tile, height - y)
-                pixels = np.zeros((3, tile, tile), np.float32)
-                pixels[:, :h, :w] = ds.ReadAsArray(x, y, w, h)
-                probs = session.run(None, {"input": (pixels / 127.5 - 1.0)[None]})[0][0]
-                classes = probs.argmax(axis=0).astype(np.uint8)
+                pixels = np.zeros((bands, tile, tile), np.float32)
+                pixels[:, :h, :w] = ds.ReadAsArray(x, y, w, h, band_list=list(range(1, bands + 1)))
+                result = finish(session.run(None, {"input": prepare(pixels)})[0][0])
+                if out is None:
+                    out = np.zeros((result.shape[0], height, width), np.uint8)
                 top, left = (0 if y == 0 else margin), (0 if x == 0 else margin)
-                out[y + top:y + min(h, tile - margin), x + left:x + min(w, tile - margin)] = \
-                    classes[top:min(h, tile - margin), left:min(w, tile - margin)]
+                out[:, y + top:y + min(h, tile - margin), x + left:x + min(w, tile - margin)] = \
+                    result[:, top:min(h, tile - margin), left:min(w, tile - margin)]
                 count += 1
         return count
 
@@ -82,7 +89,7 @@ def baseline(model_path: Path, raster: Path, spinning: bool = True) -> dict[str,
 
 
 def engine_run(model: str, raster: str, output: str, precision: str, window_px: int | None, backend: str = "auto",
-               cache_dir: str | None = None, pure: bool = False) -> dict[str, Any]:
+               cache_dir: str | None = None, pure: bool = False, threads: int | None = None) -> dict[str, Any]:
     """One translation through the job every caller runs (``core.run.job.run_translation``), with the inference time
     summed per call (runs in a subprocess: see ``main``); ``pure`` then also times the model alone over as many
     windows of the same shape (same process, warm)."""
@@ -92,7 +99,7 @@ def engine_run(model: str, raster: str, output: str, precision: str, window_px: 
     from lcgan_qgis.core.run.settings import RunSettings, Windowing
 
     started = time.perf_counter()
-    loaded = load_model(model, "cpu", precision=precision, backend=backend, cache_dir=cache_dir)
+    loaded = load_model(model, "cpu", threads=threads, precision=precision, backend=backend, cache_dir=cache_dir)
     load_s = time.perf_counter() - started
     compile_at_load = loaded.compile_seconds
     inference_seconds = [0.0]
@@ -132,12 +139,13 @@ def engine_run(model: str, raster: str, output: str, precision: str, window_px: 
 
 def engine_subprocess(model: Path, raster: Path, output: Path, precision: str = "auto",
                       window_px: int | None = None, backend: str = "auto", cache_dir: Path | None = None,
-                      pure: bool = False) -> dict[str, Any]:
+                      pure: bool = False, threads: int | None = None) -> dict[str, Any]:
     """``engine_run`` in a fresh interpreter, so its peak RSS is its own."""
     args = [sys.executable, "-m", "tools.bench", "engine-run", "--model", str(model), "--raster", str(raster),
             "--output", str(output), "--precision", precision, "--backend", backend]
     args += (["--window", str(window_px)] if window_px else []) + (["--cache-dir", str(cache_dir)] if cache_dir
                                                                    else []) + (["--pure"] if pure else [])
+    args += ["--threads", str(threads)] if threads else []
     done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=False,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     if done.returncode != 0:
@@ -183,7 +191,7 @@ def compile_times(model: Path, precision: str, backend: str, batch_shape: Sequen
 
 
 def interleaved_check(model: Path, raster: Path, crop_px: int, folder: Path, cache: Path, precision: str,
-                      backend: str, rounds: int = 2) -> dict[str, Any]:
+                      backend: str, rounds: int = 2, threads: int | None = None) -> dict[str, Any]:
     """The headline ratio again on a ``crop_px`` crop, interleaved: per round the baseline (as Deepness runs it),
     the baseline without spinning, and our default path end to end. On a shared CPU the phases of the main run see
     different loads; here they alternate, and the no-spinning baseline shows how much of the ratio is the
@@ -195,10 +203,10 @@ def interleaved_check(model: Path, raster: Path, crop_px: int, folder: Path, cac
     runs = []
     for _ in range(rounds):
         row: dict[str, Any] = {"load_before": load()}
-        row["baseline_s"] = baseline(model, crop)["wall_s"]
+        row["baseline_s"] = baseline(model, crop, threads=threads)["wall_s"]
         row["ours_s"] = engine_subprocess(model, crop, folder / "crop_ours.tif", precision, backend=backend,
-                                          cache_dir=cache)["seconds"]
-        row["baseline_no_spinning_s"] = baseline(model, crop, spinning=False)["wall_s"]
+                                          cache_dir=cache, threads=threads)["seconds"]
+        row["baseline_no_spinning_s"] = baseline(model, crop, spinning=False, threads=threads)["wall_s"]
         row["load_after"] = load()
         runs.append(row)
 
