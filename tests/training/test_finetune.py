@@ -20,7 +20,7 @@ from lcgan_qgis.core.run.job import TranslationRequest, run_translation
 from lcgan_qgis.core.run.settings import Execution, RunSettings
 from tests.fixtures.rasters import write_tif
 from training.errors import TrainingError
-from training.finetune.base import load_base_folder
+from training.finetune.base import class_layers, load_base_folder
 from training.finetune.outputs import write_outputs
 from training.finetune.run import FineTune, Settings
 
@@ -76,16 +76,19 @@ def test_a_scheme_change_keeps_the_class_independent_layers(region: dict[str, Pa
     ft = FineTune(_settings(region, tmp_path / "run"))
     base = load_base_folder(BASE)
     codes = base[Direction.RGB_TO_LANDCOVER].contract.scheme.codes
-    for name, direction, class_layer in (("g_rgb2lc", Direction.RGB_TO_LANDCOVER, "model.30"),
-                                         ("g_lc2rgb", Direction.LANDCOVER_TO_RGB, "model.1")):
+    layer_of = {}
+    for name, direction, final in (("g_rgb2lc", Direction.RGB_TO_LANDCOVER, "logits"),
+                                   ("g_lc2rgb", Direction.LANDCOVER_TO_RGB, "tanh")):
+        (class_layer, _axis), = class_layers(ft.nets[name], final)  # (both bundled designs have one)
+        layer_of[name] = class_layer
         old, new = base[direction].net.state_dict(), ft.nets[name].state_dict()
         shared = [k for k in old if not k.startswith(class_layer + ".")]
         assert shared and all(torch.equal(old[k], new[k]) for k in shared)
-    last_old = base[Direction.RGB_TO_LANDCOVER].net.state_dict()["model.30.weight"]
-    last_new = ft.nets["g_rgb2lc"].state_dict()["model.30.weight"]
+    last_old = base[Direction.RGB_TO_LANDCOVER].net.state_dict()[layer_of["g_rgb2lc"] + ".weight"]
+    last_new = ft.nets["g_rgb2lc"].state_dict()[layer_of["g_rgb2lc"] + ".weight"]
     assert last_new.shape[0] == 3 and torch.equal(last_new[0], last_old[codes.index(52)])  # shrubs <- 52
-    first_old = base[Direction.LANDCOVER_TO_RGB].net.state_dict()["model.1.weight"]
-    first_new = ft.nets["g_lc2rgb"].state_dict()["model.1.weight"]
+    first_old = base[Direction.LANDCOVER_TO_RGB].net.state_dict()[layer_of["g_lc2rgb"] + ".weight"]
+    first_new = ft.nets["g_lc2rgb"].state_dict()[layer_of["g_lc2rgb"] + ".weight"]
     assert first_new.shape[1] == 3 + 4 and torch.equal(first_new[:, 3:], first_old[:, 14:])  # noise columns
     assert torch.allclose(first_new[:, 0], first_old[:, codes.index(52)])
     assert any("3 Rock: new" in line for line in ft.transfer_notes)

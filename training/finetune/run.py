@@ -37,7 +37,7 @@ from lcgan_qgis.core.model.scheme import ClassScheme
 from ..checkpoints import save_atomic
 from ..errors import TrainingError
 from . import evaluate as ev
-from .base import freeze_norms, load_base_folder
+from .base import encoder_layers, freeze_norms, load_base_folder
 from .data import Scene, WindowSampler, load_scene
 from .schemes import class_mapping, read_includes, scheme_from_raster, transfer
 
@@ -208,7 +208,7 @@ class FineTune:
             net.train()
             freeze_norms(net)
             if s.freeze_encoder:
-                for layer in list(net.model)[:10]:  # first convolution and the two downsampling stages
+                for layer in encoder_layers(net):  # first convolution and the two downsampling stages
                     for p in layer.parameters():
                         p.requires_grad_(False)
             self.params[name] = [p for p in net.parameters() if p.requires_grad]

@@ -23,7 +23,7 @@ from torch import nn
 from lcgan_qgis.core.model.scheme import ClassScheme, LandCoverClass
 
 from ..errors import TrainingError
-from .base import Architecture
+from .base import Architecture, Carry, retarget
 
 log = logging.getLogger(__name__)
 
@@ -111,47 +111,37 @@ def transfer(nets: dict[str, nn.Module], archs: dict[str, Architecture], base: C
         return {k: copy.deepcopy(v) for k, v in nets.items()}, [f"{c.code} {c.name}: kept" for c in new.classes]
     torch.manual_seed(seed)
     k_old, k_new = len(base), len(new)
-    out: dict[str, nn.Module] = {}
-    notes = []
-    for name, net in nets.items():
-        arch = archs[name]
-        if name == "g_rgb2lc":
-            arch = Architecture(arch.in_channels, k_new, arch.ngf, arch.n_blocks, arch.upsample, arch.norm, "none")
-            fresh = arch.build("logits")
-        else:
-            arch = Architecture(arch.in_channels - k_old + k_new, arch.out_channels, arch.ngf, arch.n_blocks,
-                                arch.upsample, arch.norm, arch.output_filter)
-            fresh = arch.build("tanh")
-        old_state, new_state = net.state_dict(), fresh.state_dict()
-        convs = [n for n, m in fresh.named_modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
-        target = convs[-1] if name == "g_rgb2lc" else convs[0]
-        for key, value in old_state.items():
-            if not key.startswith(target + "."):
-                new_state[key] = value.clone()
-        w_old, b_old = old_state[target + ".weight"], old_state[target + ".bias"]
-        w_new, b_new = new_state[target + ".weight"], new_state[target + ".bias"]
-        with torch.no_grad():
-            if name == "g_rgb2lc":
-                b_new.copy_(b_old.mean() - 2.0)
-                for c in range(k_new):
-                    members = _dominant(mapping, c, weights)
-                    if members:
-                        top = max(members, key=lambda m: m[1])[0]
-                        w_new[c] = w_old[top]
-                        b_new[c] = b_old[top]
-                        notes.append(f"{new.codes[c]} {new.names[c]}: from base "
-                                     f"{', '.join(str(base.codes[b]) for b, _ in members)}")
-                    else:
-                        notes.append(f"{new.codes[c]} {new.names[c]}: new (no base class maps to it)")
-            else:
-                b_new.copy_(b_old)
-                mean = w_old[:, :k_old].mean(dim=1)
-                for c in range(k_new):
-                    members = _dominant(mapping, c, weights)
-                    w_new[:, c] = sum(w_old[:, b] * share for b, share in members) if members else mean
-                w_new[:, k_new:] = w_old[:, k_old:]
-        fresh.load_state_dict(new_state)
-        out[name] = fresh
+    members = [_dominant(mapping, c, weights) for c in range(k_new)]
+    notes = [f"{new.codes[c]} {new.names[c]}: from base {', '.join(str(base.codes[b]) for b, _ in m)}" if m else
+             f"{new.codes[c]} {new.names[c]}: new (no base class maps to it)" for c, m in enumerate(members)]
+    out = {name: retarget(net, archs[name], "logits" if name == "g_rgb2lc" else "tanh", k_old, k_new,
+                          _mapped_carry(members, k_old, k_new))[0] for name, net in nets.items()}
     for line in notes:
         log.info("class %s", line)
     return out, notes
+
+
+def _mapped_carry(members: list[list[tuple[int, float]]], k_old: int, k_new: int) -> Carry:
+    """The rule of :func:`transfer` for any design's class layers (``base.class_layers``): a class row (axis 0)
+    from its dominant member, a class column (axis 1) the weighted mean of its members' columns, channels after the
+    classes (terrain, noise) and input biases kept."""
+    def carry(w_old: torch.Tensor, b_old: torch.Tensor | None, w_new: torch.Tensor, b_new: torch.Tensor | None,
+              axis: int) -> None:
+        if axis == 0:
+            if b_new is not None and b_old is not None:
+                b_new.copy_(b_old.mean() - 2.0)  # (a class no base class maps to starts unlikely)
+            for c, m in enumerate(members):
+                if m:
+                    top = max(m, key=lambda item: item[1])[0]
+                    w_new[c] = w_old[top]
+                    if b_new is not None and b_old is not None:
+                        b_new[c] = b_old[top]
+            return
+        if b_new is not None and b_old is not None:
+            b_new.copy_(b_old)
+        mean = w_old[:, :k_old].mean(dim=1)
+        for c, m in enumerate(members):
+            w_new[:, c] = sum(w_old[:, b] * share for b, share in m) if m else mean
+        w_new[:, k_new:] = w_old[:, k_old:]
+
+    return carry
