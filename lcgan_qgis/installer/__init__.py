@@ -4,6 +4,8 @@
   reinstalling or upgrading the plugin keeps them) and how they join ``sys.path``;
 - :mod:`.interpreter`: which Python runs pip (QGIS's own, found the way its Python console would);
 - :mod:`.plan`: the pinned requirements, their download sizes, the CPU or GPU wheel, and the pip command;
+- :mod:`.companions`: what fine-tuning imports beside PyTorch (onnx, rasterio...), which of it QGIS's Python
+  lacks, and the folders the fine-tuning child puts on its path;
 - :mod:`.status`: whether onnxruntime (or the optional OpenVINO) imports, and making a fresh install usable in the
   running QGIS.
 

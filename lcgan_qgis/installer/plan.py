@@ -6,7 +6,9 @@ plugin as ``requirements-runtime.txt``) and ``requirements/optional.txt`` (OpenV
 replaced (GDAL and QGIS are compiled against it). Two wheels provide the ``onnxruntime`` module: ``onnxruntime``
 (CPU only) and ``onnxruntime-gpu`` (NVIDIA GPUs and the CPU); :func:`recommended_variant` picks the GPU wheel only
 where an NVIDIA driver is present. PyTorch (fine-tuning only, run in a child process) goes into its own folder from
-PyTorch's own index, with its dependencies (sympy, networkx...), CPU or CUDA likewise.
+PyTorch's own index, with its dependencies (sympy, networkx...), CPU or CUDA likewise; a second pip command adds the
+modules fine-tuning imports that QGIS's Python lacks (:mod:`.companions`: onnx, rasterio...), pinned and without
+dependencies, into the same folder.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from ..core.model.drivers import OPENVINO_PACKAGES as OPENVINO
 from ..core.model.drivers import cuda_driver_problem
+from . import companions
 from .folders import deps_dir, optional_requirements_path, requirements_path, torch_dir
 from .interpreter import python_executable
 
@@ -60,18 +63,31 @@ class InstallPlan:
     target: Path
     pip_options: tuple[str, ...] = ("--no-deps",)
     disk_mb: float = 0.0
+    then: InstallPlan | None = None  # a second pip command run after this one (PyTorch's companions)
+
+    def steps(self) -> list[InstallPlan]:
+        """This plan and those that follow it, one pip command each."""
+        return [self, *(self.then.steps() if self.then is not None else [])]
 
     def describe(self) -> str:
         """``"onnxruntime 1.31.1 (23.8 MB), protobuf 7.36.2 (0.3 MB): about 24 MB to download"`` (and the space
-        on disk where it is far above the download)."""
-        parts, disk = [], self.disk_mb
-        for spec in self.requirements:
-            name, _, version = spec.partition("==")
-            size = DOWNLOAD_MB.get(name)
-            parts.append(f"{name} {version}" + (f" ({mb(size)})" if size is not None else ""))
-            disk += INSTALLED_MB.get(name, 0.0)
+        on disk where it is far above the download), over all the steps."""
+        parts, disk, download = [], 0.0, 0.0
+        sizes, installed = {**DOWNLOAD_MB, **companions.DOWNLOAD_MB}, {**INSTALLED_MB, **companions.INSTALLED_MB}
+        for step in self.steps():
+            disk, download = disk + step.disk_mb, download + step.download_mb
+            for spec in step.requirements:
+                name, _, version = spec.partition("==")
+                size = sizes.get(name)
+                parts.append(f"{name} {version}" + (f" ({mb(size)})" if size is not None else ""))
+                disk += installed.get(name, 0.0)
         on_disk = f", about {mb(disk)} on disk" if disk else ""
-        return f"{', '.join(parts)}: about {mb(self.download_mb)} to download{on_disk}"
+        return f"{', '.join(parts)}: about {mb(download)} to download{on_disk}"
+
+    @property
+    def all_requirements(self) -> tuple[str, ...]:
+        """The requirements of every step."""
+        return tuple(spec for step in self.steps() for spec in step.requirements)
 
 
 def mb(value: float) -> str:
@@ -104,8 +120,10 @@ def is_openvino(distributions: Iterable[str]) -> bool:
 
 
 def is_torch(distributions: Iterable[str]) -> bool:
-    """Whether ``distributions`` are PyTorch's (the fine-tuning install)."""
-    return {spec.partition("==")[0].lower() for spec in distributions} == {"torch"}
+    """Whether ``distributions`` are the fine-tuning install's: PyTorch and/or its companions (onnx, rasterio...),
+    with some of their dependencies (protobuf alone is the runtime's)."""
+    names = {spec.partition("==")[0].lower() for spec in distributions}
+    return bool(names & companions.LEADS) and names <= companions.DISTRIBUTIONS
 
 
 def nvidia_driver_version() -> str | None:
@@ -164,19 +182,46 @@ def recommended_torch() -> tuple[str, str]:
     return TORCH_CUDA, "an NVIDIA GPU driver is present"
 
 
-def torch_plan(build: str | None = None, target: Path | None = None) -> InstallPlan:
-    """PyTorch :data:`TORCH_VERSION` (``build``: ``"cpu"`` or ``"cuda"``, default :func:`recommended_torch`) with its
-    dependencies, from PyTorch's index, into :func:`~.folders.torch_dir`.
+def companions_plan(distributions: Iterable[str], target: Path | None = None) -> InstallPlan | None:
+    """The pinned companions among ``distributions`` (:mod:`.companions`), without dependencies (numpy stays
+    QGIS's), from pip's own index, into ``target`` (default :func:`~.folders.torch_dir`); ``None`` when there are
+    none."""
+    pins = {**companions.PINS, "protobuf": runtime_pins()["protobuf"]}
+    names = [name for name in distributions if name in pins]
+    if not names:
+        return None
+    return InstallPlan(tuple(f"{name}=={pins[name]}" for name in names),
+                       sum(companions.DOWNLOAD_MB.get(name, DOWNLOAD_MB.get(name, 0.0)) for name in names),
+                       target or torch_dir())
+
+
+def torch_plan(build: str | None = None, target: Path | None = None,
+               missing: Iterable[str] | None = None) -> InstallPlan:
+    """What fine-tuning lacks (``missing`` distributions, default: what ``status.torch_status`` finds): PyTorch
+    :data:`TORCH_VERSION` (``build``: ``"cpu"`` or ``"cuda"``, default :func:`recommended_torch`) with its
+    dependencies from PyTorch's index, then the companions (:func:`companions_plan`), into
+    :func:`~.folders.torch_dir`.
 
     Raises:
-        ValueError: an unknown build.
+        ValueError: an unknown build, or nothing to install.
     """
     build = build or recommended_torch()[0]
     if build not in TORCH_INDEX:
         raise ValueError(f"Unknown PyTorch build {build!r}; choose one of: {', '.join(TORCH_INDEX)}.")
+    target = target or torch_dir()
+    if missing is None:
+        from .status import torch_status  # (status imports this module)
+
+        missing = torch_status(target).missing
+    missing = tuple(missing)
+    rest = companions_plan(missing, target)
+    if "torch" not in missing:
+        if rest is None:
+            raise ValueError("Nothing to install: PyTorch and what fine-tuning imports are all there.")
+        return rest
     download, disk = TORCH_MB[build]
-    return InstallPlan((f"torch=={TORCH_VERSION}",), download, target or torch_dir(),
-                       pip_options=("--index-url", TORCH_INDEX[build]), disk_mb=disk)
+    return InstallPlan((f"torch=={TORCH_VERSION}",), download, target, pip_options=("--index-url", TORCH_INDEX[build]),
+                       disk_mb=disk, then=rest)
 
 
 def install_command(plan_or_requirements: InstallPlan | tuple[str, ...] | list[str],
@@ -195,3 +240,8 @@ def install_command(plan_or_requirements: InstallPlan | tuple[str, ...] | list[s
         python_executable(), "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
         *plan.pip_options, "--only-binary=:all:", "--upgrade", "--target", str(plan.target), *plan.requirements,
     ]
+
+
+def install_commands(plan: InstallPlan) -> list[list[str]]:
+    """The pip commands of every step of ``plan``, to run in turn (:func:`install_command` each)."""
+    return [install_command(step) for step in plan.steps()]

@@ -3,8 +3,9 @@
 :func:`check_runtime` (onnxruntime) and :func:`check_openvino` (the optional backend) return the same
 :class:`DependencyStatus`, which the installer dialog offers to mend. After pip finishes, :func:`activate` makes the
 new packages importable in the running QGIS, or says plainly why only a restart can (a copy of one of them was
-already loaded in this session). :func:`torch_status` looks at PyTorch's folder without importing it (QGIS's
-process never imports torch).
+already loaded in this session). :func:`torch_status` asks the interpreter that runs the fine-tuning child whether
+it finds torch and what fine-tuning imports beside it (:mod:`.companions`), without importing any of it (QGIS's
+process never imports torch, nor rasterio's own GDAL).
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.errors import LcganError
 from ..core.model.drivers import OPENVINO_PACKAGES as OPENVINO
+from . import companions
 from .folders import add_deps_to_path, deps_dir, torch_dir
-from .plan import CPU_WHEEL, DOWNLOAD_MB, HELPERS, INSTALLED_MB, MODULES, TORCH_VERSION, is_openvino, mb
+from .interpreter import python_executable
+from .plan import CPU_WHEEL, DOWNLOAD_MB, HELPERS, INSTALLED_MB, MODULES, TORCH_VERSION, is_openvino, is_torch, mb
 
 _NUMPY_ABI_HINTS = ("compiled using NumPy", "numpy.core.multiarray failed to import", "_ARRAY_API not found",
                     "numpy.dtype size changed")
@@ -165,6 +169,11 @@ def activate(requirements: Iterable[str], loaded_before: dict[str, str], target:
             already loaded (compiled extensions stay in memory), so those need a restart.
         target: the install folder (default :func:`deps_dir`).
     """
+    if is_torch(requirements):  # (PyTorch's folder never joins QGIS's sys.path: nothing to swap, no restart)
+        status = torch_status(target)
+        message = (f"{status.summary} It is ready; no restart is needed." if status.ok
+                   else f"pip finished, but {status.problem[0].lower()}{status.problem[1:]}")
+        return Activation(status, False, message)
     target = target or deps_dir()
     add_deps_to_path(target)
     if loaded_before:
@@ -210,11 +219,32 @@ def provider_summary(device: str = "auto") -> str:
     return f"{provider}: {reason}"
 
 
-def torch_status(target: Path | None = None) -> DependencyStatus:
-    """Whether PyTorch (for fine-tuning) is installed in its folder, read from its files (never imported here)."""
+def torch_status(target: Path | None = None, python: str | None = None) -> DependencyStatus:
+    """Whether the fine-tuning child would find PyTorch and what it imports beside it, asked of ``python`` (default:
+    QGIS's own interpreter, which runs the child) with the child's folders (PyTorch's: ``target``) on its path.
+    ``missing`` lists the distributions to install (``"torch"`` and the companions); none is imported here."""
     target = target or torch_dir()
-    versions = sorted(p.name[len("torch-"):-len(".dist-info")] for p in target.glob("torch-*.dist-info"))
-    if (target / "torch" / "__init__.py").is_file() and versions:
-        return DependencyStatus(True, (), "", "", summary=f"PyTorch {versions[-1]} for fine-tuning, in {target}.")
-    return DependencyStatus(False, ("torch",), f"Fine-tuning needs PyTorch {TORCH_VERSION}, which is not installed "
-                            f"(it goes into its own folder, {target}).", "")
+    try:
+        python = python or python_executable()
+        absent = companions.missing_modules(python, companions.child_paths(target))
+        details = ""
+    except (LcganError, OSError) as exc:  # (no interpreter: offer everything; the plan names the problem)
+        absent, details = set(companions.probe_modules()), str(exc)
+    missing = companions.missing_distributions(absent)
+    optional = {module: what for module, what in companions.OPTIONAL.items() if module in absent}
+    note = (f" Without {', '.join(optional)} the run skips {', '.join(optional.values())} (report.json keeps the "
+            "numbers)." if optional else "")
+    if not missing:
+        versions = sorted(p.name[len("torch-"):-len(".dist-info")] for p in target.glob("torch-*.dist-info"))
+        where = f"PyTorch {versions[-1]}, in {target}" if versions else f"PyTorch of {python}"
+        return DependencyStatus(True, (), "", "", summary=f"Fine-tuning can run: {where}, and what it imports.{note}")
+    lacking = [m for m in companions.COMPANIONS if m in absent]
+    extra = ", ".join(lacking[:-1]) + (f" and {lacking[-1]}" if len(lacking) > 1 else "".join(lacking))
+    if "torch" in missing:
+        also = f", nor {extra}, which it imports" if extra else ""
+        problem = (f"Fine-tuning needs PyTorch {TORCH_VERSION}, which is not installed{also} (it goes into its own "
+                   f"folder, {target}).")
+    else:
+        problem = (f"Fine-tuning also imports {extra}, which this QGIS's Python lacks (it goes into "
+                   f"PyTorch's folder, {target}).")
+    return DependencyStatus(False, missing, problem + note, "", details=details)

@@ -2,10 +2,12 @@
 
 QGIS's own process never imports torch. The child runs with the first interpreter that has torch and the
 ``training`` package (:func:`training_root`): ``$LCGAN_TRAINING_PYTHON``; the checkout's ``.venv``
-(development); QGIS's own Python with the installer's PyTorch folder (``<profile>/lcgan/torch/py3XX``) and
-package folder on ``PYTHONPATH``. The plugin zip ships the training modules fine-tuning needs in
-``lcgan_qgis/_training`` (no package: nothing QGIS loads imports from there), with the model tooling the zip leaves out
-of the plugin package (``_training/lcgan_qgis/tooling``), which the child adds to its ``lcgan_qgis`` package.
+(development); QGIS's own Python with the installer's PyTorch folder (``<profile>/lcgan/torch/py3XX``, which also
+holds the modules fine-tuning imports that QGIS's Python lacks: onnx, rasterio...) and package folder on
+``PYTHONPATH`` (:func:`lcgan_qgis.installer.companions.child_paths`). The plugin zip ships the training modules
+fine-tuning needs in ``lcgan_qgis/_training`` (no package: nothing QGIS loads imports from there), with the model
+tooling the zip leaves out of the plugin package (``_training/lcgan_qgis/tooling``), which the child adds to its
+``lcgan_qgis`` package.
 
 The child prints one ``LCGAN_PROGRESS {json}`` line per step (step, fraction of the budget, losses, the latest
 validation accuracy); a cancel sends SIGTERM (CTRL_BREAK on Windows), which the run answers by writing its
@@ -44,9 +46,10 @@ SHIPPED = "_training"  # the zip's copy of the training modules, in the plugin f
 #: module (argument 2) runs as ``python -m`` runs it.
 BOOT = ("import runpy, sys; import lcgan_qgis; lcgan_qgis.__path__.extend(p for p in [sys.argv.pop(1)] if p); "
         "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)")
-#: The interpreter check: torch and what the run imports (rasterio, onnx, the tooling), with the same package set-up.
+#: The interpreter check: torch and what the run imports (rasterio, shapely, onnx, the tooling, and onnxruntime's
+#: quantizer for the int8 copies, which needs ml_dtypes), with the same package set-up.
 PROBE = ("import sys; import lcgan_qgis; lcgan_qgis.__path__.extend([a for a in sys.argv[1:] if a]); "
-         "import torch, training.finetune.cli, training.finetune.outputs")
+         "import torch, training.finetune.cli, training.finetune.outputs, onnxruntime.quantization")
 STOP_WAIT_S = 120.0  # how long a cancelled run may take to write its checkpoint before it is killed
 
 
@@ -103,10 +106,10 @@ def training_environment() -> tuple[str, dict[str, str]]:
     if _venv_python(root).is_file():
         candidates.append((str(_venv_python(root)), []))
     try:
-        from ..installer.folders import deps_dir, torch_dir
+        from ..installer.companions import child_paths
         from ..installer.interpreter import python_executable
 
-        candidates.append((python_executable(), [str(torch_dir()), str(deps_dir())]))
+        candidates.append((python_executable(), child_paths()))
     except LcganError as exc:
         tried.append(str(exc))
     for python, extra in candidates:

@@ -97,19 +97,25 @@ def test_packages_live_in_the_profile_lcgan_folder_outside_the_plugin(monkeypatc
 
 
 def test_torch_is_offered_with_its_size_from_its_own_index_into_its_own_folder(tmp_path: Path) -> None:
-    plan = torch_plan("cpu", tmp_path / "torch")
-    assert plan.requirements == (f"torch=={TORCH_VERSION}",)
+    plan = torch_plan("cpu", tmp_path / "torch", ("torch",))  # (an interpreter with all but torch)
+    assert plan.requirements == (f"torch=={TORCH_VERSION}",) and plan.then is None
     assert "about 190 MB to download, about 760 MB on disk" in plan.describe()
     command = install_command(plan)
     assert command[command.index("--index-url") + 1] == TORCH_INDEX["cpu"]
     assert command[command.index("--target") + 1] == str(tmp_path / "torch") and "--no-deps" not in command
-    assert "GB to download" in torch_plan("cuda").describe()
+    assert "GB to download" in torch_plan("cuda", missing=("torch",)).describe()
     assert TORCH_VERSION in (REPO / "requirements" / "train.txt").read_text(encoding="utf-8")
-    status = torch_status(tmp_path / "torch")
-    assert not status.ok and status.missing == ("torch",) and "Fine-tuning needs PyTorch" in status.problem
+    assert torch_status(tmp_path / "torch", sys.executable).ok  # (this environment has torch)
+
+
+@pytest.mark.skipif(not SYSTEM_PYTHON.is_file(), reason="no system Python (QGIS's) without torch")
+def test_torch_in_its_own_folder_is_found_by_the_interpreter_that_runs_the_child(tmp_path: Path) -> None:
+    status = torch_status(tmp_path / "torch", str(SYSTEM_PYTHON))
+    assert not status.ok and status.missing[0] == "torch" and "Fine-tuning needs PyTorch" in status.problem
     _touch(tmp_path / "torch" / "torch" / "__init__.py")
     (tmp_path / "torch" / f"torch-{TORCH_VERSION}.dist-info").mkdir()
-    assert torch_status(tmp_path / "torch").ok
+    status = torch_status(tmp_path / "torch", str(SYSTEM_PYTHON))
+    assert "torch" not in status.missing and status.problem.startswith("Fine-tuning also imports onnx")
 
 
 @pytest.mark.skipif(not SYSTEM_PYTHON.is_file(), reason="no system Python (QGIS's) without onnxruntime")
@@ -132,13 +138,14 @@ def test_reinstalling_the_zip_over_itself_keeps_onnxruntime_usable_without_a_dow
         config / "profiles" / "default" / "lcgan")
 
 
+@pytest.mark.skipif(not SYSTEM_PYTHON.is_file(), reason="no system Python (QGIS's) without torch")
 def test_the_installer_dialog_offers_torch_with_its_builds_and_sizes(qgis_app, tmp_path: Path) -> None:
     from lcgan_qgis.plugin.gui.deps_dialog import InstallDialog
 
-    dialog = InstallDialog(torch_status(tmp_path / "torch"), target=tmp_path / "torch")
+    dialog = InstallDialog(torch_status(tmp_path / "torch", str(SYSTEM_PYTHON)), target=tmp_path / "torch")
     labels = [b.text() for b in dialog.variant_buttons.buttons()]
     assert labels[0].startswith("CPU only: torch ") and labels[1].startswith("NVIDIA GPU (CUDA): torch ")
-    assert "about 190 MB to download" in labels[0] and "GB to download" in labels[1]
+    assert "MB to download" in labels[0] and "GB to download" in labels[1]
     assert dialog.variant == recommended_torch()[0]  # (CUDA only with an NVIDIA driver)
     assert dialog.command[dialog.command.index("--index-url") + 1] == TORCH_INDEX[dialog.variant]
     assert dialog.command[dialog.command.index("--target") + 1] == str(tmp_path / "torch")

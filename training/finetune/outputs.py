@@ -200,9 +200,13 @@ def _write_outputs(ft: FineTune, wall_s: float) -> dict[str, Any]:
 
 
 def plot_report(report: dict[str, Any], ft: FineTune, path: Path) -> None:
-    """Validation curve against minutes, and per-class IoU of the three predictors."""
-    import matplotlib
-
+    """Validation curve against minutes, and per-class IoU of the three predictors; skipped, with one log line, where
+    matplotlib is not installed (the plugin's PyTorch install does not add it; report.json has the numbers)."""
+    try:
+        import matplotlib
+    except ImportError:
+        log.warning("matplotlib is not installed: %s not drawn (report.json has the same numbers)", path.name)
+        return
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -4,7 +4,9 @@ running QGIS (or says plainly that a restart is needed). The dock's "Install Ope
 optional backend (:func:`lcgan_qgis.installer.status.check_openvino`).
 
 pip runs in a ``QProcess`` (QGIS stays responsive) with the pinned, ``--no-deps`` command of
-:func:`lcgan_qgis.installer.plan.install_command`, into the profile's lcgan folder; numpy is never touched.
+:func:`lcgan_qgis.installer.plan.install_command`, into the profile's lcgan folder; numpy is never touched. The
+PyTorch offer (fine-tuning) may take two commands, run in turn: PyTorch from its own index, then what fine-tuning
+imports beside it that QGIS's Python lacks (onnx, rasterio...), into PyTorch's folder.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from ...installer.plan import (
     TORCH_CPU,
     TORCH_CUDA,
     gpu_wheel_available,
-    install_command,
+    install_commands,
     install_plan,
     is_openvino,
     is_torch,
@@ -88,6 +90,8 @@ class InstallDialog(QDialog):
         self.exit_code: int | None = None
         self.activation: Activation | None = None
         self.command: list[str] = []
+        self.commands: list[list[str]] = []
+        self._pending: list[list[str]] = []
         self._loaded_before: dict[str, str] = {}
         layout = QVBoxLayout(self)
         self.problem_label = QLabel(status.problem)
@@ -96,7 +100,7 @@ class InstallDialog(QDialog):
         self.variant_buttons = QButtonGroup(self)
         if CPU_WHEEL in status.missing:
             layout.addWidget(self._variant_box())
-        elif is_torch(status.missing):
+        elif "torch" in status.missing:
             layout.addWidget(self._torch_box())
         self.plan_label = QLabel()
         self.plan_label.setWordWrap(True)
@@ -124,7 +128,8 @@ class InstallDialog(QDialog):
     def _torch_box(self) -> QWidget:
         """PyTorch's CPU or CUDA build, each with its size (the CUDA one only with an NVIDIA driver)."""
         chosen, why = recommended_torch()
-        choices = [(build, f"{text}: {torch_plan(build, self.target).describe()}", build in (TORCH_CPU, chosen))
+        choices = [(build, f"{text}: {torch_plan(build, self.target, self.status.missing).describe()}",
+                    build in (TORCH_CPU, chosen))
                    for build, text in ((TORCH_CPU, "CPU only"), (TORCH_CUDA, "NVIDIA GPU (CUDA)"))]
         return self._choice_box(choices, chosen, f"Recommended here: {chosen} ({why}). Only fine-tuning uses "
                                 "PyTorch, in a separate process.")
@@ -197,10 +202,11 @@ class InstallDialog(QDialog):
             return
         try:
             if is_torch(self.status.missing):
-                self.plan = torch_plan(self.variant, self.target)
+                self.plan = torch_plan(self.variant, self.target, self.status.missing)
             else:
                 self.plan = install_plan(self.status.missing, self.variant, self.target)
-            self.command = install_command(self.plan)
+            self.commands = install_commands(self.plan)
+            self.command = self.commands[0]
         except InterpreterNotFoundError as exc:
             self.plan_label.setText(str(exc))
             self.install_button.setEnabled(False)
@@ -212,19 +218,28 @@ class InstallDialog(QDialog):
     def start(self) -> None:
         """Run pip (asynchronously); :attr:`exit_code` is set when it ends."""
         prepare_target(self.target)
-        self._loaded_before = loaded_modules(self.plan.requirements)
-        self.log.appendPlainText("$ " + " ".join(shlex.quote(part) for part in self.command))
+        self._loaded_before = loaded_modules(self.plan.all_requirements)
         self.install_button.setEnabled(False)
         for button in self.variant_buttons.buttons():
             button.setEnabled(False)
-        self.result_label.setText(f"Downloading and installing about {self.plan.download_mb:.0f} MB…")
-        self.process.start(self.command[0], self.command[1:])
+        total = sum(step.download_mb for step in self.plan.steps())
+        self.result_label.setText(f"Downloading and installing about {total:.0f} MB…")
+        self._pending = list(self.commands)
+        self._run_next()
+
+    def _run_next(self) -> None:
+        command = self._pending.pop(0)
+        self.log.appendPlainText("$ " + " ".join(shlex.quote(part) for part in command))
+        self.process.start(command[0], command[1:])
 
     def _read_output(self) -> None:
         data = bytes(self.process.readAllStandardOutput()).decode("utf-8", errors="replace")
         self.log.appendPlainText(data.rstrip("\n"))
 
     def _finished(self, exit_code: int, _status: Any = None) -> None:
+        if exit_code == 0 and self._pending:  # (the next pip command of the plan)
+            self._run_next()
+            return
         self.exit_code = exit_code
         if exit_code != 0:
             self.details.setCollapsed(False)
@@ -232,11 +247,12 @@ class InstallDialog(QDialog):
             text = (f"The installation failed (pip exited with code {exit_code}); its log is under Details. "
                     "Copy the diagnostics for a bug report.")
         else:
-            self.activation = activate(self.plan.requirements, self._loaded_before, self.plan.target)
+            self.activation = activate(self.plan.all_requirements, self._loaded_before, self.plan.target)
             text = self.activation.message
             if self.activation.ready or self.activation.restart_needed:  # (the first line said "not installed")
-                self.problem_label.setText(f"Installed: {', '.join(self.plan.requirements)}.")
-            if self.activation.ready and not is_openvino(self.plan.requirements):
+                self.problem_label.setText(f"Installed: {', '.join(self.plan.all_requirements)}.")
+            if self.activation.ready and not is_openvino(self.plan.requirements) and not is_torch(
+                    self.plan.all_requirements):
                 text += f" Models will run on {provider_summary().partition(': ')[2]}."
             self.installed.emit(self.activation)
         self.result_label.setText(f"<b>{text}</b>")
