@@ -199,8 +199,10 @@ def test_the_trained_models_keep_their_outputs_on_real_zion_windows(direction: D
                                                                     zion_dir: Path, tmp_path: Path) -> None:
     """Measured with all 8 calibration windows and 32 (docs/engine.md): 99.99 % of classes, 91.7 dB."""
     model = _jittered_bundled(direction, tmp_path / f"{direction.value}.onnx")
+    large = sum(1 for init in onnx.load(str(model)).graph.initializer
+                if init.data_type == TensorProto.FLOAT and np.prod(init.dims) >= MIN_ELEMENTS)
     report = convert_file(model, "fp16", calibration=zion_dir / raster, windows=3)
-    assert report.tensors == 24 and report.bytes_after < 0.52 * report.bytes_before
+    assert large >= 20 and report.tensors == large and report.bytes_after < 0.52 * report.bytes_before
     if direction is Direction.RGB_TO_LANDCOVER:
         assert report.metric == "class_agreement" and report.value >= 0.999
     else:

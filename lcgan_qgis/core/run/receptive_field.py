@@ -12,13 +12,16 @@ Measured values and the command are in ``docs/scenarios.md``.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ContractError
 from ..model.contract import Direction
-from ..model.runtime import Model
 from .tiling import round_up
+
+if TYPE_CHECKING:  # (the runtime imports onnxruntime: the plugin loads before it is installed)
+    from ..model.runtime import Model
 
 #: The largest margin a scenario uses (px); a model reaching farther is measured up to here and capped.
 MAX_MARGIN_PX = 256

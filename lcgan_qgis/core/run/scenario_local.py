@@ -23,21 +23,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from osgeo import gdal, ogr
 
 from ..errors import OptionError
-from ..model.runtime import Model
 from ..rasters.gdal_io import gdal_errors
 from ..rasters.output import output_spec, postprocess
 from ..rasters.raster import RasterReader, Window, read_valid_mask
 from .change import dilate
-from .engine import RunPlan
 from .receptive_field import MAX_MARGIN_PX
 from .streaming import has_valid_pixel
 from .tiling import AxisTiling, round_up
 from .watchdog import Watchdog
+
+if TYPE_CHECKING:  # (both import onnxruntime: the plugin loads before it is installed)
+    from ..model.runtime import Model
+    from .engine import RunPlan
 
 #: The local mode's margin when none is given (px): farther than this the edit's influence on a full render of the
 #: changed map is at most a few DN (measured on Zion, docs/scenarios.md).

@@ -17,7 +17,6 @@ from ..rasters.geotiff import BLOCK_PX, build_overviews, overview_factors
 from ..rasters.output import open_writer, output_spec, style_output
 from ..rasters.raster import RasterInfo, Window
 from .change import check_same_grid, strips
-from .scenario_local import blend
 
 #: Tags a scenario adds to the provenance (GeoTIFF metadata, the layer's QGIS metadata).
 SCENARIO, BASE, CHANGE = "LCGAN_SCENARIO", "LCGAN_SCENARIO_BASE", "LCGAN_SCENARIO_CHANGE"
@@ -170,6 +169,8 @@ def patch_composite(base_render: str, patches: Sequence[tuple[Window, np.ndarray
     (:func:`~.scenario_local.blend`). An lcgan render is copied and only the blocks under the patches are encoded
     again (its overviews rebuilt); any other base render is written anew, strip by strip. Returns whether it was
     patched in place."""
+    from .scenario_local import blend  # (here: its engine imports onnxruntime, and this module loads with the plugin)
+
     if lcgan_layout(base_render, info):
         shutil.copyfile(base_render, out)
         with gdal_errors() as errors:
