@@ -6,6 +6,7 @@ realistic the imagery is measured to be."""
 from __future__ import annotations
 
 import configparser
+import re
 from pathlib import Path
 
 import numpy as np
@@ -265,7 +266,10 @@ def test_the_about_text_says_what_the_model_does_and_how_realistic_it_is_measure
     about = meta["general"]["about"]
     assert "realistic RGB image" not in about
     assert "89 %" in about and "50 % would be indistinguishable" in about and "not observation" in about
-    assert "66 %" in about  # land cover read back from imagery
+    said = re.search(r"(\d+) % of held-out pixels agree with NLCD", about)  # land cover read back from imagery
+    measured = re.search(r"\| RGB → land cover accuracy against NLCD[^|]*\| \*\*(0\.\d+)\*\*",
+                         (REPO / "README.md").read_text(encoding="utf-8"))
+    assert said and measured and int(said.group(1)) == round(100 * float(measured.group(1)))  # (the README's)
 
 
 # -- the seed (issue "Imagery that passes at 1:1"): Processing's SEED and the dock's box reach the run ------------
