@@ -70,6 +70,7 @@ def test_the_dock_lists_adapted_models_and_a_new_one_is_selectable_at_once(model
     dock.adapt_panel.model_added.emit(str(models_dir / "new_area"))
     assert dock.model_combo.currentText() == "new_area (adapted)"
     assert dock.chosen_model_path() == str(models_dir / "new_area" / "rgb_to_landcover.onnx")
+    assert "new_area (adapted)" in dock.info_box.summary.text()  # (the summary follows a choice made for the user)
     write_adapted(models_dir / "from_processing")  # (what lcgan:finetune leaves, with no signal to the dock)
     dock.model_combo.showPopup()
     assert dock.model_combo.findText("from_processing (adapted)") >= 0

@@ -94,8 +94,9 @@ class InputBox(QWidget):
         """List the bundled model and the adapted ones of ``direction``; keep the choice (the one remembered for
         ``direction`` when the list held another), or choose the model of ``direction`` in the folder ``select``
         (a model just adapted)."""
+        before = self.model_combo.currentData()
         if self._listed is direction:
-            current = self.model_combo.currentData() or ""
+            current = before or ""
         else:
             current = str(QgsSettings().value(MODEL_KEY.format(direction.value), "") or "")
         self.model_combo.blockSignals(True)
@@ -108,6 +109,8 @@ class InputBox(QWidget):
         self.model_combo.setCurrentIndex(max(self.model_combo.findData(current), 0))
         self.model_combo.blockSignals(False)
         self._listed = direction
+        if self.model_combo.currentData() != before:  # (a choice made here: what shows the model follows it)
+            self.model_combo.currentIndexChanged.emit(self.model_combo.currentIndex())
         self._remember_model()
 
     def _remember_model(self) -> None:
