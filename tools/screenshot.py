@@ -4,7 +4,8 @@ Starts QGIS desktop (``/usr/bin/qgis``) under ``xvfb-run`` with a fresh profile 
 its zip and enabled but no onnxruntime yet, and lets :mod:`tools.screenshot_scene` walk through the steps: the
 install prompt and installer (``install.png``), the dock before a run (``dock_before.png``), the dock after a run
 from its Run button with the styled result (``dock.png``), the legend (``legend.png``), the Processing dialog
-(``processing.png``) and the dock's Adapt and Scenario sections (``adapt.png``, ``scenario_dock.png``). Each is
+(``processing.png``), the dock's Adapt section before, during and after a one-minute run (``adapt.png``,
+``adapt_running.png``, ``adapt_done.png``) and its Scenario section (``scenario_dock.png``). Each is
 grabbed with ``xwd -root`` and converted (and cropped) with ImageMagick's ``convert``. Uses the bundled model when
 it is installed, else a per-pixel test model.
 """
@@ -28,7 +29,8 @@ REPO = Path(__file__).resolve().parent.parent
 ZION_RGB = REPO.parent / "shared" / "data" / "zion" / "landsat8_rgb.tif"
 ZION_LANDCOVER = ZION_RGB.with_name("nlcd2011.tif")
 SCREEN = "1600x1000x24"
-SHOTS = ("install", "dock_before", "dock", "legend", "processing", "adapt", "scenario_dock")
+SHOTS = ("install", "dock_before", "dock", "legend", "processing", "adapt", "adapt_running", "adapt_done",
+         "scenario_dock")
 LOG = logging.getLogger("screenshot")
 
 GRAB = r"""
@@ -92,7 +94,8 @@ def take(out_dir: Path, wait_s: int = 300) -> list[Path]:
                    WORK=str(work), OUT_DIR=str(out_dir), WAIT_S=str(wait_s), SHOTS=" ".join(SHOTS),
                    LCGAN_SHOT_WORK=str(work), LCGAN_SHOT_INPUT=str(ZION_RGB),
                    LCGAN_SHOT_LANDCOVER=str(ZION_LANDCOVER), LCGAN_SHOT_MODEL=_model_choice(work),
-                   LCGAN_SHOT_OUTPUT=str(work / "zion_landcover.tif"), LCGAN_SHOT_RUNTIME=runtime)
+                   LCGAN_SHOT_OUTPUT=str(work / "zion_landcover.tif"), LCGAN_SHOT_RUNTIME=runtime,
+                   LCGAN_TRAINING_PYTHON=sys.executable)  # Adapt's child: this interpreter has PyTorch
         run = subprocess.run(["xvfb-run", "-a", "-s", f"-screen 0 {SCREEN}", "bash", "-c", GRAB], env=env,
                              capture_output=True, text=True, timeout=wait_s * len(SHOTS) + 120)
         if run.returncode != 0:

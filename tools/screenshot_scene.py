@@ -3,9 +3,10 @@
 Walks through a new user's steps, one screenshot each: the install prompt and the installer dialog (the profile
 starts without onnxruntime), the dock before a run, the dock after a run from its Run button with the styled result,
 the legend, the Processing dialog, and the dock's "Adapt to your region" and "Scenario" sections unfolded and filled
-in (with the Zion land cover added as a layer; nothing is trained or rendered there). For each step it writes
-``ready_<name>`` (holding ``full`` or the crop ``x,y,w,h`` in screen pixels) into ``LCGAN_SHOT_WORK`` and waits for
-the caller's ``taken_<name>`` before going on.
+in (with the Zion land cover added as a layer); Adapt then runs for one minute (a real fine-tuning child process:
+one shot while it trains, one with the adapted model in the Model list); the scenario is not rendered. For each
+step it writes ``ready_<name>`` (holding ``full`` or the crop ``x,y,w,h`` in screen pixels) into
+``LCGAN_SHOT_WORK`` and waits for the caller's ``taken_<name>`` before going on.
 
 The install itself is not downloaded here: after the installer's screenshot the packages of the repository's
 ``.venv`` are linked into the plugin's package folder (where the installer puts them, ``LCGAN_SHOT_RUNTIME``) and
@@ -185,7 +186,42 @@ class Scene:
         panel.imagery_combo.setLayer(self.layer)
         panel.landcover_combo.setLayer(self.landcover)
         panel.name_edit.setText("zion_canyons")
-        self._unfold(panel, lambda: _shot("adapt", lambda: _geometry(self.plugin.dock), then=self.scenario))
+        self._unfold(panel, lambda: _shot("adapt", lambda: _geometry(self.plugin.dock), then=self.adapt_run))
+
+    def adapt_run(self) -> None:
+        """Press Adapt for a one-minute run: one shot while it trains, one when its model is in the Model list."""
+        panel = self.plugin.dock.adapt_panel
+        panel.minutes_spin.setValue(1.0)
+        if panel.start() is None:
+            _fail(f"Adapt did not start: {panel.status_label.text()}")
+            return
+        self._adapt_training()
+
+    def _adapt_training(self) -> None:
+        panel = self.plugin.dock.adapt_panel
+        if panel.task is None:
+            _fail(f"the adaptation ended before its first validation: {panel.status_label.text()}")
+        elif panel.status_label.text().startswith("step "):
+            _shot("adapt_running", lambda: _geometry(self.plugin.dock), then=self._adapt_finished)
+        else:
+            QTimer.singleShot(POLL_MS, self._adapt_training)
+
+    def _adapt_finished(self) -> None:
+        panel = self.plugin.dock.adapt_panel
+        if panel.task is not None:
+            QTimer.singleShot(POLL_MS, self._adapt_finished)
+            return
+        if not panel.status_label.text().startswith("Done"):
+            _fail(f"the adaptation failed: {panel.status_label.text()}")
+            return
+        dock = self.plugin.dock
+        dock.widget().verticalScrollBar().setValue(0)  # the Model list, with the adapted model chosen
+        dock.input_box.model_combo.showPopup()
+        _shot("adapt_done", lambda: _geometry(dock), then=self._adapt_closed)
+
+    def _adapt_closed(self) -> None:
+        self.plugin.dock.input_box.model_combo.hidePopup()
+        self.scenario()
 
     def scenario(self) -> None:
         panel = self.plugin.dock.scenario_panel
