@@ -101,3 +101,33 @@ def test_the_adapt_panel_writes_into_the_user_models_folder(qgis_app: object, tm
     assert panel.output_folder() == user_models_dir() / "Potomac_valley_2011"
     assert user_models_dir() == tmp_path / "home" / "models"
     assert panel.start() is None and "Choose the imagery" in panel.status_label.text()
+
+
+def test_a_finished_adaptation_opens_its_report_and_announces_its_folder(qgis_app: object, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """report.png when the run drew it, else report.json (no matplotlib in the child); the desktop's opener is the
+    one stand-in (no desktop here)."""
+    from lcgan_qgis.plugin.gui import adapt_panel
+    from lcgan_qgis.plugin.training_process import TrainingRun
+
+    opened: list[str] = []
+
+    class Desktop:
+        @staticmethod
+        def openUrl(url: object) -> bool:  # (Qt's name)
+            opened.append(url.toLocalFile())
+            return True
+
+    monkeypatch.setattr(adapt_panel, "QDesktopServices", Desktop)
+    panel = adapt_panel.AdaptPanel()
+    announced: list[str] = []
+    panel.model_added.connect(announced.append)
+    out = tmp_path / "region"
+    out.mkdir()
+    (out / "report.json").write_text("{}", encoding="utf-8")
+    panel._done(TrainingRun([], str(out)), "")
+    assert opened == [str(out / "report.json")] and announced == [str(out)]
+    assert panel.status_label.text() == f"Done: {out}" and panel.start_button.isEnabled()
+    (out / "report.png").write_bytes(b"\x89PNG")
+    panel._done(TrainingRun([], str(out)), "")
+    assert opened[-1] == str(out / "report.png")

@@ -101,7 +101,8 @@ class AdaptPanel(QgsCollapsibleGroupBox):
             self._message(error, Qgis.MessageLevel.Critical)
         elif run.report_path.is_file():
             self.status_label.setText(f"Done: {run.out}")
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(run.out) / "report.png")))
+            picture = Path(run.out) / "report.png"  # (not drawn where matplotlib is missing: the numbers, then)
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(picture if picture.is_file() else run.report_path)))
             self.model_added.emit(run.out)
         self.task = None
 
