@@ -196,8 +196,8 @@ def companions_plan(distributions: Iterable[str], target: Path | None = None) ->
 
 
 def torch_plan(build: str | None = None, target: Path | None = None,
-               missing: Iterable[str] | None = None) -> InstallPlan:
-    """What fine-tuning lacks (``missing`` distributions, default: what ``status.torch_status`` finds): PyTorch
+               missing: Iterable[str] = ("torch",)) -> InstallPlan:
+    """What fine-tuning lacks (``missing`` distributions: ``status.torch_status(target).missing``): PyTorch
     :data:`TORCH_VERSION` (``build``: ``"cpu"`` or ``"cuda"``, default :func:`recommended_torch`) with its
     dependencies from PyTorch's index, then the companions (:func:`companions_plan`), into
     :func:`~.folders.torch_dir`.
@@ -209,10 +209,6 @@ def torch_plan(build: str | None = None, target: Path | None = None,
     if build not in TORCH_INDEX:
         raise ValueError(f"Unknown PyTorch build {build!r}; choose one of: {', '.join(TORCH_INDEX)}.")
     target = target or torch_dir()
-    if missing is None:
-        from .status import torch_status  # (status imports this module)
-
-        missing = torch_status(target).missing
     missing = tuple(missing)
     rest = companions_plan(missing, target)
     if "torch" not in missing:
