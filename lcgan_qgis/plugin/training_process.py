@@ -125,8 +125,8 @@ def training_environment() -> tuple[str, dict[str, str]]:
             return python, probe_env
         last = (done.stderr.decode(errors="replace").strip().splitlines() or ["?"])[-1]
         tried.append(f"{python}: {last}")
-    raise TrainingUnavailableError("Fine-tuning needs PyTorch: install it from the lcgan dependency dialog (PyTorch, "
-                                   "into its own folder) or set LCGAN_TRAINING_PYTHON. Tried: " + "; ".join(tried))
+    raise TrainingUnavailableError("Fine-tuning needs PyTorch: the lcgan panel's Adapt button offers to install it "
+                                   "(into its own folder), or set LCGAN_TRAINING_PYTHON. Tried: " + "; ".join(tried))
 
 
 def child_command(python: str, module: str, args: Sequence[str]) -> list[str]:
@@ -242,6 +242,7 @@ class FineTuneTask(QgsTask):
         super().__init__(f"lcgan: fine-tune -> {Path(run.out).name}", QgsTask.Flag.CanCancel)
         self.run_state, self._on_done, self._on_line = run, on_done, on_line
         self.error = ""
+        self.unavailable = False  # no interpreter with PyTorch: the caller may offer the install
 
     def run(self) -> bool:
         def progress(p: dict[str, Any]) -> None:
@@ -250,7 +251,7 @@ class FineTuneTask(QgsTask):
         try:
             run_finetune(self.run_state, self.isCanceled, progress, self._log)
         except LcganError as exc:
-            self.error = str(exc)
+            self.error, self.unavailable = str(exc), isinstance(exc, TrainingUnavailableError)
             return False
         if self.run_state.returncode != 0 and not self.run_state.canceled:
             self.error = error_line(self.run_state)

@@ -131,3 +131,39 @@ def test_a_finished_adaptation_opens_its_report_and_announces_its_folder(qgis_ap
     (out / "report.png").write_bytes(b"\x89PNG")
     panel._done(TrainingRun([], str(out)), "")
     assert opened[-1] == str(out / "report.png")
+
+
+def test_adapt_without_pytorch_offers_its_install_in_the_message_bar(iface, qtbot, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stand-in: no interpreter with PyTorch (this machine has one). The offer is the installer's real one,
+    asked of QGIS's own Python, which has no PyTorch in a fresh profile."""
+    from qgis.PyQt.QtWidgets import QPushButton
+
+    from lcgan_qgis.installer import status
+    from lcgan_qgis.plugin import training_process as tp
+    from lcgan_qgis.plugin.gui.adapt_panel import AdaptPanel
+    from lcgan_qgis.plugin.gui.deps_dialog import InstallOffer
+
+    if not Path("/usr/bin/python3").is_file():
+        pytest.skip("no system Python (QGIS's) at /usr/bin/python3")
+
+    def no_pytorch() -> None:
+        raise tp.TrainingUnavailableError("Fine-tuning needs PyTorch: ... Tried: python3: No module named 'torch'")
+
+    monkeypatch.setattr(tp, "training_environment", no_pytorch)
+    monkeypatch.setattr(status, "python_executable", lambda: "/usr/bin/python3")  # (QGIS's own, not this venv)
+    monkeypatch.setenv("LCGAN_HOME", str(tmp_path / "home"))
+    panel = AdaptPanel(iface)
+    out = str(tmp_path / "region")
+    panel.task = tp.FineTuneTask(tp.TrainingRun(tp.finetune_args([str(tmp_path / "x.tif")], out, minutes=1), out),
+                                 on_done=panel._done)
+    assert panel.task.run() is False and panel.task.unavailable
+    panel.task.finished(False)
+    assert panel.task is None and "install it from the message bar" in panel.status_label.text()
+    (item,) = iface.messageBar().items()
+    assert item.text().startswith("Fine-tuning needs PyTorch")
+    next(b for b in item.findChildren(QPushButton) if b.text() == "Install…").click()
+    dialog = InstallOffer.offers[-1].dialog
+    assert dialog is not None and dialog.isVisible() and "torch==" in " ".join(dialog.plan.requirements)
+    dialog.close()
+    InstallOffer.offers[-1].withdraw()

@@ -96,6 +96,9 @@ class AdaptPanel(QgsCollapsibleGroupBox):
         if run.canceled:
             self.status_label.setText(f"Cancelled; the checkpoint is kept: Adapt with the name "
                                       f"{Path(run.out).name!r} resumes.")
+        elif error and self.task is not None and self.task.unavailable:
+            self.status_label.setText("Fine-tuning needs PyTorch: install it from the message bar, then Adapt again.")
+            self.offer_pytorch()
         elif error:
             self.status_label.setText(error)
             self._message(error, Qgis.MessageLevel.Critical)
@@ -105,6 +108,19 @@ class AdaptPanel(QgsCollapsibleGroupBox):
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(picture if picture.is_file() else run.report_path)))
             self.model_added.emit(run.out)
         self.task = None
+
+    def offer_pytorch(self) -> Any:
+        """The installer's PyTorch offer (and what fine-tuning imports beside it) in the message bar."""
+        from ...installer.folders import torch_dir
+        from ...installer.status import torch_status
+        from .deps_dialog import offer_install
+
+        status = torch_status()
+        if not status.missing or self.iface is None or not hasattr(self.iface, "messageBar"):
+            self.status_label.setText(status.summary or status.problem)
+            return None
+        return offer_install(self.iface, status, torch_dir(), on_installed=lambda activation: self.status_label.setText(
+            "PyTorch is installed: press Adapt again." if activation.ready else activation.message))
 
     def _message(self, text: str, level: Qgis.MessageLevel) -> None:
         if self.iface is not None and hasattr(self.iface, "messageBar"):
