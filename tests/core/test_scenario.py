@@ -244,7 +244,9 @@ def test_command_line(scene: dict[str, Path], tmp_path: Path, capsys: pytest.Cap
     assert not (tmp_path / "x.tif").exists()
 
 
-def test_terrain_aware_scenario_reads_the_dem_like_a_full_render(scene: dict[str, Path], tmp_path: Path) -> None:
+def terrain_full_render(scene: dict[str, Path], tmp_path: Path) -> tuple[Model, RunSettings]:
+    """The bundled terrain-aware model, settings with a synthetic DEM (``tmp_path/dem.tif``), and the full render of
+    the changed map with them (``tmp_path/full.tif``); skips where that model is not installed."""
     from lcgan_qgis.core.resources import bundled_terrain_model_path
     from lcgan_qgis.core.run.plan import elevation_on
     from lcgan_qgis.core.run.settings import Terrain
@@ -259,6 +261,11 @@ def test_terrain_aware_scenario_reads_the_dem_like_a_full_render(scene: dict[str
     terrain = load_model(path, "cpu", threads=1, precision="fp32", backend="onnxruntime")
     with GdalReader(scene["changed"]) as reader, elevation_on(str(dem), reader.info) as elevation:
         translate(terrain, reader, tmp_path / "full.tif", TranslateOptions(settings=settings), elevation=elevation)
+    return terrain, settings
+
+
+def test_terrain_aware_scenario_reads_the_dem_like_a_full_render(scene: dict[str, Path], tmp_path: Path) -> None:
+    terrain, settings = terrain_full_render(scene, tmp_path)
     result = run_scenario(ScenarioRequest(str(tmp_path / "s.tif"), str(scene["base"]),
                                           changed_path=str(scene["changed"]), settings=settings, mode="exact"),
                           model=terrain)

@@ -205,24 +205,7 @@ def test_an_edit_at_the_raster_corner_over_nodata(model: Model, tmp_path: Path) 
 
 
 def test_a_terrain_aware_model_reads_the_dem_in_each_crop(scene: dict[str, Path], tmp_path: Path) -> None:
-    from lcgan_qgis.core.model.runtime import load_model
-    from lcgan_qgis.core.rasters.gdal_io import GdalReader
-    from lcgan_qgis.core.resources import bundled_terrain_model_path
-    from lcgan_qgis.core.run.engine import TranslateOptions, translate
-    from lcgan_qgis.core.run.plan import elevation_on
-    from lcgan_qgis.core.run.settings import Rendering, RunSettings, Terrain, Windowing
-    from tests.fixtures.rasters import write_tif
-
-    path = bundled_terrain_model_path()
-    if not path.is_file():
-        pytest.skip(f"the bundled terrain-aware model is not installed ({path})")
-    rows, cols = np.mgrid[0:288, 0:320]
-    dem = write_tif(tmp_path / "dem.tif", (1500 + 300 * np.sin(rows / 40.0) * np.cos(cols / 55.0)).astype(np.int16))
-    settings = RunSettings(windowing=Windowing(window_px=160), rendering=Rendering(seed=7),
-                           terrain=Terrain(elevation_path=str(dem)))
-    terrain = load_model(path, "cpu", threads=1, precision="fp32", backend="onnxruntime")
-    with GdalReader(scene["changed"]) as reader, elevation_on(str(dem), reader.info) as elevation:
-        translate(terrain, reader, tmp_path / "full.tif", TranslateOptions(settings=settings), elevation=elevation)
+    terrain, settings = test_scenario.terrain_full_render(scene, tmp_path)
     run_scenario(ScenarioRequest(str(tmp_path / "s.tif"), str(scene["base"]), changed_path=str(scene["changed"]),
                                  settings=settings), model=terrain)
     got, full, before = (read_tif(tmp_path / f"{n}.tif") for n in ("s", "full", "s_base"))

@@ -132,18 +132,27 @@ def area_hectares(mask: np.ndarray, info: RasterInfo) -> float | None:
     return total / 1e4
 
 
-def mask_wkt(mask: np.ndarray, info: RasterInfo) -> str:
-    """``mask`` as one (multi)polygon in the raster's CRS (pixel edges), for the engine's area of interest."""
+def polygonize(mask: np.ndarray, geotransform: Sequence[float] | None = None,
+               eight_connected: bool = False) -> tuple[ogr.DataSource, ogr.Layer]:
+    """The true pixels of ``mask`` as polygons in an in-memory layer (GDAL's polygonizer), in the coordinates of
+    ``geotransform`` (none: pixel = unit); returns the data source with the layer (keep both alive)."""
     height, width = mask.shape
     mem = gdal.GetDriverByName("MEM").Create("", width, height, 1, gdal.GDT_Byte)
-    mem.SetGeoTransform(tuple(info.geotransform))
+    if geotransform is not None:
+        mem.SetGeoTransform(tuple(geotransform))
     band = mem.GetRasterBand(1)
     band.WriteArray(mask.astype(np.uint8))
-    source = ogr.GetDriverByName("Memory").CreateDataSource("margin")
-    layer = source.CreateLayer("margin", geom_type=ogr.wkbPolygon)
+    source = ogr.GetDriverByName("Memory").CreateDataSource("mask")
+    layer = source.CreateLayer("mask", geom_type=ogr.wkbPolygon)
     layer.CreateField(ogr.FieldDefn("v", ogr.OFTInteger))
     with gdal_errors():
-        gdal.Polygonize(band, band, layer, 0)
+        gdal.Polygonize(band, band, layer, 0, ["8CONNECTED=8"] if eight_connected else [])
+    return source, layer
+
+
+def mask_wkt(mask: np.ndarray, info: RasterInfo) -> str:
+    """``mask`` as one (multi)polygon in the raster's CRS (pixel edges), for the engine's area of interest."""
+    _source, layer = polygonize(mask, info.geotransform)
     union = ogr.Geometry(ogr.wkbMultiPolygon)
     for feature in layer:
         geometry = feature.GetGeometryRef()

@@ -26,13 +26,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from osgeo import gdal, ogr
 
 from ..errors import OptionError
-from ..rasters.gdal_io import gdal_errors
 from ..rasters.output import output_spec, postprocess
 from ..rasters.raster import RasterReader, Window, read_valid_mask
-from .change import dilate
+from .change import dilate, polygonize
 from .receptive_field import MAX_MARGIN_PX
 from .streaming import has_valid_pixel
 from .tiling import AxisTiling, round_up
@@ -71,15 +69,7 @@ def check_mode(mode: object) -> None:
 def _components(cells: np.ndarray) -> list[tuple[int, int, int, int]]:
     """``(row0, col0, row1, col1)`` envelopes (in cells, ends excluded) of the 8-connected groups of true cells
     (GDAL's polygonizer labels them)."""
-    height, width = cells.shape
-    band_source = gdal.GetDriverByName("MEM").Create("", width, height, 1, gdal.GDT_Byte)
-    band = band_source.GetRasterBand(1)
-    band.WriteArray(cells.astype(np.uint8))
-    layer_source = ogr.GetDriverByName("Memory").CreateDataSource("cells")
-    layer = layer_source.CreateLayer("cells", geom_type=ogr.wkbPolygon)
-    layer.CreateField(ogr.FieldDefn("v", ogr.OFTInteger))
-    with gdal_errors():
-        gdal.Polygonize(band, band, layer, 0, ["8CONNECTED=8"])
+    _source, layer = polygonize(cells, eight_connected=True)
     out = []
     for feature in layer:
         x0, x1, y0, y1 = feature.GetGeometryRef().GetEnvelope()  # (the MEM raster's pixel = cell coordinates)
