@@ -153,7 +153,8 @@ class TrainingRun:
 def finetune_args(imagery: Sequence[str], out: str, landcover: Sequence[str] = (), labels: str = "",
                   class_field: str = "", scheme: str = "", train_area: str = "", val_area: str = "",
                   minutes: float = 0.0, steps: int = 0, base: str = "", device: str = "cpu",
-                  threads: int = 1, int8: bool = True, crop: int = 128) -> list[str]:
+                  threads: int = 1, int8: bool = True, crop: int = 128,
+                  class_balance: float = 0.0) -> list[str]:
     """The child's command-line arguments (after ``-m training.finetune``)."""
     args = ["--imagery", *imagery, "--out", out, "--device", device, "--threads", str(threads), "--crop", str(crop),
             "--progress-lines"]
@@ -166,6 +167,8 @@ def finetune_args(imagery: Sequence[str], out: str, landcover: Sequence[str] = (
         args += ["--landcover", *landcover]
     if not int8:
         args.append("--no-int8")
+    if class_balance:
+        args += ["--class-balance", f"{class_balance:g}"]
     return args
 
 

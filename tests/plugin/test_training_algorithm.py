@@ -63,6 +63,15 @@ def test_finetune_runs_in_a_child_process_and_leaves_a_model_folder(lcgan: objec
         assert set(model.contract.scheme.codes) >= {31, 42, 52}
 
 
+def test_class_balance_reaches_the_child_and_its_recipe(lcgan: object, tmp_path: Path) -> None:
+    region = _region(tmp_path)
+    out = tmp_path / "balanced"
+    lcgan.run("lcgan:finetune", _params(region, out, STEPS=1, CLASS_BALANCE=0.5),  # type: ignore[attr-defined]
+              feedback=recording_feedback())
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["recipe"]["class_balance"] == 0.5
+
+
 def test_cancel_keeps_the_checkpoint_and_the_same_folder_resumes(lcgan: object, tmp_path: Path) -> None:
     from qgis.core import QgsProcessingException
 

@@ -38,7 +38,7 @@ from ..checkpoints import save_atomic
 from ..errors import TrainingError
 from . import evaluate as ev
 from .base import encoder_layers, freeze_norms, load_base_folder
-from .data import Scene, WindowSampler, load_scene
+from .data import Scene, WindowSampler, class_weights, load_scene
 from .schemes import class_mapping, read_includes, scheme_from_raster, transfer
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ class Settings:
     lr: float = 2e-4
     image_weight: float = 1.0  # weight of the image model's low-pass L1 (0: leave it as the base has it)
     freeze_encoder: bool = False  # train only the residual blocks and the decoder
+    class_balance: float = 0.0  # exponent of the inverse class frequency weighting the cross-entropy (0: none)
     precision: str = "auto"  # auto (bf16 where the CPU computes it natively, or on CUDA) | fp32 | bf16 (autocast)
     val_every_s: float = 60.0
     checkpoint_every_s: float = 120.0
@@ -135,6 +136,8 @@ class FineTune:
         if not any((sc.val & sc.labelled).any() for sc in self.scenes):
             raise TrainingError("No labelled pixel in the validation area.")
         self.sampler = self._sampler()
+        weight = class_weights(self.scenes, len(self.scheme), s.class_balance)
+        self.ce_weight = None if weight is None else torch.from_numpy(weight).to(self.device)
         self.quick = [(sc, ev.quick_windows(sc)) for sc in self.scenes]
         self._build_nets()
         self.step, self.elapsed_s, self.curve = 0, 0.0, []
@@ -277,7 +280,7 @@ class FineTune:
         losses = {}
         with cast:
             logits = self.nets["g_rgb2lc"]((x * gain.to(x) + offset.to(x)).clamp(-1, 1))
-            ce = nn.functional.cross_entropy(logits.float(), y, ignore_index=-1)
+            ce = nn.functional.cross_entropy(logits.float(), y, weight=self.ce_weight, ignore_index=-1)
         self.opts["g_rgb2lc"].zero_grad(set_to_none=True)
         ce.backward()
         self.opts["g_rgb2lc"].step()

@@ -52,7 +52,7 @@ class FineTuneAlgorithm(LcganAlgorithm):
     IMAGERY, LANDCOVER, LABELS_LAYER, CLASS_FIELD = "IMAGERY", "LANDCOVER", "LABELS", "CLASS_FIELD"
     SCHEME, BASE, TRAIN_AREA, VAL_AREA = "SCHEME", "BASE", "TRAIN_AREA", "VAL_AREA"
     MINUTES, STEPS, THREADS, REPORT, ACCURACY = "MINUTES", "STEPS", "THREADS", "REPORT", "ACCURACY"
-    CROP = "CROP"
+    CROP, CLASS_BALANCE = "CROP", "CLASS_BALANCE"
 
     def name(self) -> str:
         return "finetune"
@@ -101,6 +101,9 @@ class FineTuneAlgorithm(LcganAlgorithm):
         self.addParameter(self.flagged(QgsProcessingParameterNumber(
             self.CROP, self.tr("Training window (px)"), QgsProcessingParameterNumber.Type.Integer, 128, minValue=32,
             maxValue=1024)))
+        self.addParameter(self.flagged(QgsProcessingParameterNumber(
+            self.CLASS_BALANCE, self.tr("Class balance (0: none, 0.5: rare classes count more)"),
+            QgsProcessingParameterNumber.Type.Double, 0.0, minValue=0.0, maxValue=1.0)))
         self.addParameter(QgsProcessingParameterFolderDestination(
             self.OUTPUT, self.tr("Adapted model folder"), defaultValue=str(user_models_dir() / "adapted")))
         self.addOutput(QgsProcessingOutputFile(self.REPORT, self.tr("Report (JSON)")))
@@ -131,7 +134,8 @@ class FineTuneAlgorithm(LcganAlgorithm):
             self.parameterAsFile(parameters, self.BASE, context),
             DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
             self.parameterAsInt(parameters, self.THREADS, context),
-            crop=self.parameterAsInt(parameters, self.CROP, context))
+            crop=self.parameterAsInt(parameters, self.CROP, context),
+            class_balance=self.parameterAsDouble(parameters, self.CLASS_BALANCE, context))
         run = TrainingRun(args, out)
         feedback.pushInfo(self.tr("Fine-tuning in a separate Python process; Cancel keeps the last checkpoint."))
 
