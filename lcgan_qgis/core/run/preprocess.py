@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
@@ -25,7 +26,7 @@ import numpy as np
 from ..choices import direction_pointer
 from ..errors import Canceled, InputRasterError, SchemeError
 from ..model.contract import RADIOMETRY_MODES, Direction, ModelContract
-from ..model.scheme import NLCD_LEGEND, unseen_code_substitutes
+from ..model.scheme import NLCD_LEGEND, ClassScheme, unseen_code_substitutes
 from ..rasters.raster import RasterInfo, RasterReader, Window, read_valid_mask
 from ..rasters.sources import palette_reason
 from ..rasters.validity import image_valid
@@ -70,31 +71,72 @@ class InputPlan:
         """
         if self.direction is Direction.LANDCOVER_TO_RGB:
             codes = pixels[0] if mask is None else np.where(mask, pixels[0], contract.scheme.nodata_code)
-            onehot, valid = landcover_to_onehot(contract, codes, self.nodata[0], source)
-            if self.terrain is not None:
-                onehot = np.concatenate([onehot, self.terrain.channels(window)])
-            if contract.noise_channels:
-                noise = position_noise(window, contract.noise_channels, stream_seed(contract.noise_seed, self.seed))
-                onehot = np.concatenate([onehot, noise])
-            return onehot, valid
+            k, noise = len(contract.scheme), contract.noise_channels
+            terrain = self.terrain.channels(window) if self.terrain is not None else None
+            t = 0 if terrain is None else terrain.shape[0]
+            x = np.empty((k + t + noise, *codes.shape), dtype=np.float32)  # (one buffer: no concatenation)
+            _onehot, valid = landcover_to_onehot(contract, codes, self.nodata[0], source, out=x[:k])
+            if terrain is not None:
+                x[k:k + t] = terrain
+            if noise:
+                position_noise(window, noise, stream_seed(contract.noise_seed, self.seed), out=x[k + t:])
+            return x, valid
         valid = image_valid(pixels, self.nodata, mask)
         x = contract.radiometry.normalize(pixels, self.low, self.high)
         x[:, ~valid] = 0.0
         return x, valid
 
 
-def landcover_to_onehot(contract: ModelContract, codes: np.ndarray, nodata: float | None,
-                        source: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(h, w)`` codes -> one-hot ``(K, h, w)`` float32 (uniform 1/K on nodata) and the valid mask."""
+def landcover_to_onehot(contract: ModelContract, codes: np.ndarray, nodata: float | None, source: str,
+                        out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(h, w)`` codes -> one-hot ``(K, h, w)`` float32 (uniform 1/K on nodata) and the valid mask.
+
+    ``out``: a float32 ``(K, h, w)`` array to write the one-hot map into (e.g. part of a model input). 8- and
+    16-bit codes go through a lookup table (:func:`_code_table`, the scheme's rules once per run); other types,
+    and codes the table does not know (for the scheme's message), through ``scheme.codes_to_indices``.
+    """
     scheme = contract.scheme
-    try:
-        indices, valid = scheme.codes_to_indices(codes, nodata)
-    except SchemeError as exc:
-        raise InputRasterError(f"{source}: {exc}") from None
     k = len(scheme)
-    onehot = (indices[None, :, :] == np.arange(k, dtype=indices.dtype)[:, None, None]).astype(np.float32)
-    onehot[:, ~valid] = 1.0 / k
-    return onehot, valid
+    if out is None:
+        out = np.empty((k, *codes.shape), dtype=np.float32)
+    table = _code_table(scheme, nodata, codes.dtype)
+    looked_up = table[codes] if table is not None else None
+    if looked_up is not None and not (looked_up == UNKNOWN_CODE).any():
+        valid = looked_up >= 0
+        indices = looked_up
+    else:
+        try:
+            indices, valid = scheme.codes_to_indices(codes, nodata)
+        except SchemeError as exc:
+            raise InputRasterError(f"{source}: {exc}") from None
+    for i in range(k):  # (the nodata pixels' index, 0 or -1, is overwritten below)
+        np.equal(indices, i, out=out[i], casting="unsafe")
+    if not valid.all():
+        out[:, ~valid] = 1.0 / k
+    return out, valid
+
+
+UNKNOWN_CODE, NODATA_INDEX = -2, -1  # entries of a code table besides the class indices
+
+
+@functools.lru_cache(maxsize=8)
+def _code_table(scheme: ClassScheme, nodata: float | None, dtype: np.dtype) -> np.ndarray | None:
+    """Code -> class index for every value of an 8- or 16-bit unsigned ``dtype`` (``None`` for other types), by the
+    rules of ``scheme.codes_to_indices``: the scheme's nodata code and ``nodata`` -> :data:`NODATA_INDEX`, an
+    unseen NLCD code -> its substitute's index, anything else -> :data:`UNKNOWN_CODE`."""
+    if dtype.kind != "u" or dtype.itemsize > 2:
+        return None
+    table = np.full(1 << (8 * dtype.itemsize), UNKNOWN_CODE, dtype=np.int16)
+    for index, code in enumerate(scheme.codes):
+        if 0 <= code < table.size:
+            table[code] = index
+    for value in (scheme.nodata_code, nodata):
+        if value is not None and math.isfinite(value) and float(value).is_integer() and 0 <= value < table.size:
+            table[int(value)] = NODATA_INDEX
+    for code, target in unseen_code_substitutes(scheme, NLCD_LEGEND).items():
+        if 0 <= code < table.size and table[code] == UNKNOWN_CODE:
+            table[code] = table[target]
+    return table
 
 
 def _check_georeference(info: RasterInfo) -> None:
