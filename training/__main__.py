@@ -1,4 +1,4 @@
-"""Command line: ``python -m training train|export|ablation|evaluate|finetune ...`` (see ``docs/training.md``)."""
+"""Command line: ``python -m training train|export|ablation|evaluate|finetune|relight ...`` (docs/training.md)."""
 
 from __future__ import annotations
 
@@ -102,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                "(training/finetune, docs/training.md)")
     add_finetune_arguments(finetune)
     finetune.set_defaults(func=run_finetune)
+
+    from .relight import add_arguments as add_relight_arguments
+    from .relight import run as run_relight
+
+    relight = sub.add_parser("relight", help="a terrain-aware land cover -> RGB model from a map-only one: its "
+                                             "imagery lit by the DEM's hillshade (training/relight.py)")
+    add_relight_arguments(relight)
+    relight.set_defaults(func=run_relight)
     return parser
 
 

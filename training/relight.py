@@ -1,0 +1,205 @@
+"""``python -m training relight``: a terrain-aware land cover -> RGB model made from a map-only one by lighting.
+
+Design ("relit"): the map-only generator paints the surface (its classes, texture and seeds unchanged) and a
+Lambertian light with an ambient term shades it, per band ``b``::
+
+    u_out = u_map * (ambient[b] + direct[b] * lit)      u = (t + 1) / 2, t the generator's output in [-1, 1]
+    lit = max(0, n . s)                                 the plugin's hillshade channel, (hillshade + 1) / 2
+
+``n . s`` is the cosine between the surface normal and the sun (``lcgan_qgis.core.terrain.channels``: Horn's
+gradients, the contract's sun, which users may change per run). The six numbers are fitted by least squares on the
+training area's real imagery against the map-only model's own render of the paired land cover, so they also
+absorb whatever shading the map-only model already paints. The light is per pixel: tiled == untiled as for the
+map-only model, and the periodic texture is the map-only model's (measured: docs/recipe.md, "Relief by lighting").
+
+What it does not model: cast shadows, slope-dependent cover (scree, bare cliffs) and haze in deep canyons.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lcgan_qgis.core.errors import InputRasterError
+from lcgan_qgis.core.model.contract import Direction, ModelContract
+from lcgan_qgis.core.model.terrain_inputs import TerrainInputs
+from lcgan_qgis.core.rasters.raster import Window
+from lcgan_qgis.core.terrain.channels import TerrainDeriver
+
+from .errors import TrainingError
+from .evaluation.rasters import Raster, area_mask, read_raster, translate_file
+from .export import FILE_NAMES, export_generator
+from .finetune.base import load_base_generator
+
+log = logging.getLogger(__name__)
+
+TERRAIN_FILE = "landcover_to_rgb_terrain.onnx"
+
+
+class Relit(nn.Module):
+    """``base`` (one-hot + noise -> RGB in [-1, 1]) lit by the hillshade channel that follows the one-hot classes."""
+
+    def __init__(self, base: nn.Module, base_contract: ModelContract, ambient: np.ndarray, direct: np.ndarray
+                 ) -> None:
+        super().__init__()
+        self.base, self.k = base, base_contract.num_classes
+        self.in_channels, self.out_channels = base_contract.in_channels + 1, base_contract.out_channels
+        self.register_buffer("ambient", torch.tensor(np.asarray(ambient, np.float32)).view(1, -1, 1, 1))
+        self.register_buffer("direct", torch.tensor(np.asarray(direct, np.float32)).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k = self.k
+        t = self.base(torch.cat([x[:, :k], x[:, k + 1:]], dim=1))
+        lit = (x[:, k:k + 1] + 1.0) * 0.5
+        u = (t + 1.0) * 0.5 * (self.ambient + self.direct * lit)
+        return (u * 2.0 - 1.0).clamp(-1.0, 1.0)
+
+
+def fit_light(u_map: np.ndarray, u_real: np.ndarray, lit: np.ndarray, mask: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Per band least squares of ``u_real ~ u_map * (ambient + direct * lit)`` over ``mask``; ``(ambient, direct)``.
+
+    Raises:
+        TrainingError: fewer than 1,000 pixels, or no light to fit (flat ground everywhere).
+    """
+    if int(mask.sum()) < 1000:
+        raise TrainingError(f"Only {int(mask.sum())} valid pixels in the training area; relighting needs 1,000.")
+    if float(np.std(lit[mask])) < 1e-3:
+        raise TrainingError("The DEM is flat over the training area: there is no relief to fit the light to.")
+    ambient, direct = np.empty(len(u_map)), np.empty(len(u_map))
+    for b in range(len(u_map)):
+        g, y = u_map[b][mask].astype(np.float64), u_real[b][mask].astype(np.float64)
+        design = np.stack([g, g * lit[mask]], axis=1)
+        (ambient[b], direct[b]), *_ = np.linalg.lstsq(design, y, rcond=None)
+    return ambient, direct
+
+
+def lit_map(dem: Raster, inputs: TerrainInputs, pixel_size_m: tuple[float, float]) -> np.ndarray:
+    """``max(0, n . s)`` of every pixel of ``dem`` (nodata: flat ground), the model's own derivation."""
+    z = np.where(dem.valid, dem.pixels[0].astype(np.float64), np.nan) * inputs.dem_metres_per_unit
+    rows, cols = z.shape
+    deriver = TerrainDeriver(inputs, lambda w: z[w.row_off:w.row_end, w.col_off:w.col_end], cols, rows,
+                             pixel_size_m, inputs.sun_azimuth_deg, inputs.sun_elevation_deg)
+    return (deriver.channels(Window(0, 0, cols, rows))[0].astype(np.float64) + 1.0) * 0.5
+
+
+def _same_grid(a: Raster, b: Raster, what: str) -> None:
+    if a.pixels.shape[1:] != b.pixels.shape[1:] or not np.allclose(a.geotransform, b.geotransform):
+        raise InputRasterError(f"{b.path}: the {what} must lie on the imagery's grid ({a.path}); warp it first "
+                               "(gdalwarp -te/-tr of the imagery).")
+
+
+def relight(base: Path, imagery: Path, landcover: Path, elevation: Path, train_area: Path, out: Path,
+            val_area: Path | None = None, bands: tuple[int, int, int] = (1, 2, 3), int8: bool = True) -> dict:
+    """Fit the light, export ``out/landcover_to_rgb_terrain.onnx`` (+ int8 copy and fidelity record); the report."""
+    base_path = base / FILE_NAMES[Direction.LANDCOVER_TO_RGB] if base.is_dir() else base
+    generator = load_base_generator(base_path)
+    contract = generator.contract
+    if contract.terrain is not None:
+        raise TrainingError(f"{base_path} already reads elevation; relighting starts from a map-only model.")
+    real, lc, dem = read_raster(imagery), read_raster(landcover), read_raster(elevation)
+    _same_grid(real, lc, "land cover")
+    _same_grid(real, dem, "DEM")
+    if max(bands) > real.pixels.shape[0]:
+        raise InputRasterError(f"{imagery}: band {max(bands)} asked for, the raster has {real.pixels.shape[0]}.")
+    from lcgan_qgis.core.rasters.resampling import ground_pixel_size_m
+
+    pixel = ground_pixel_size_m(real.geotransform, real.pixels.shape[1], real.projection)
+    if pixel is None:
+        raise InputRasterError(f"{elevation}: cannot tell its pixel size in metres (no CRS?).")
+    inputs = TerrainInputs(("hillshade",))
+    lit = lit_map(dem, inputs, pixel)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="lcgan-relight-") as tmp:
+        render = Path(tmp) / "map_only.tif"
+        translate_file(base_path, landcover, render, device="cpu", precision="fp32")
+        rendered = read_raster(render)
+    u_map = rendered.pixels[:3].astype(np.float64) / 255.0
+    stack = real.pixels[[b - 1 for b in bands]].astype(np.float32)
+    u_real = (contract.radiometry.normalize(stack).astype(np.float64) + 1.0) * 0.5
+    valid = real.valid & rendered.valid & dem.valid & lc.valid
+    train = area_mask(train_area, real) & valid
+    ambient, direct = fit_light(u_map, u_real, lit, train)
+    log.info("light fitted on %d px: ambient %s, direct %s", int(train.sum()), np.round(ambient, 4),
+             np.round(direct, 4))
+    terrain_contract = dataclasses.replace(
+        contract, terrain=inputs, model_version=f"{contract.model_version}-relit",
+        extra={**contract.extra, "generator": "relit", "base_generator": contract.extra.get("generator", "resnet"),
+               "light": {"ambient": [round(float(v), 6) for v in ambient],
+                         "direct": [round(float(v), 6) for v in direct]}})
+    model = Relit(generator.net.eval(), contract, ambient, direct)
+    target = out / TERRAIN_FILE
+    parity = export_generator(model, terrain_contract, target, weight_storage="fp16")
+    report: dict[str, Any] = {"model": target.name, "base": str(base_path), "parity": parity,
+                              "light": terrain_contract.extra["light"], "train_pixels": int(train.sum()),
+                              "sun": {"azimuth_deg": inputs.sun_azimuth_deg, "elevation_deg": inputs.sun_elevation_deg}}
+    if val_area is not None:
+        report["validation"] = _measure(u_map, u_real, lit, ambient, direct, dem, pixel,
+                                        area_mask(val_area, real) & valid)
+    if int8:
+        report["int8"] = _int8(target, landcover, elevation)
+    (out / "relight_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def _measure(u_map: np.ndarray, u_real: np.ndarray, lit: np.ndarray, ambient: np.ndarray, direct: np.ndarray,
+             dem: Raster, pixel: tuple[float, float], mask: np.ndarray) -> dict:
+    """Relief correlation and peak index of the map-only and the lit imagery in ``mask`` (issue 22's measures)."""
+    from .evaluation.periodic import peak_index
+    from .evaluation.relief import relief_correlation
+
+    lit_u = u_map * (ambient[:, None, None] + direct[:, None, None] * lit)
+    elevation = np.where(dem.valid, dem.pixels[0].astype(np.float64), np.nan)
+    out: dict[str, Any] = {}
+    for name, image in (("map_only", u_map), ("relit", np.clip(lit_u, 0.0, 1.0))):
+        out[name] = {"relief_ratio": relief_correlation(image, u_real, elevation, mask, pixel)["ratio"]}
+        try:
+            out[name]["peak_index"] = peak_index(image, u_real, mask)["index"]
+        except ValueError as exc:  # (a validation area narrower than the measure's patches)
+            out[name]["peak_index"] = None
+            out["note"] = f"peak index not measured: {exc}"
+    return out
+
+
+def _int8(model: Path, landcover: Path, elevation: Path) -> dict:
+    from lcgan_qgis.core.errors import LcganError
+    from lcgan_qgis.core.model.precision import int8_sibling
+    from lcgan_qgis.tooling.gates import measure_gates
+    from lcgan_qgis.tooling.quantize import quantize_model
+
+    try:
+        quantized = quantize_model(model, landcover, int8_sibling(model), elevation=elevation)
+        measure_gates(model, landcover, elevation=elevation)
+    except (LcganError, ImportError) as exc:
+        log.warning("int8 copy of %s not made: %s", model.name, exc)
+        return {"error": str(exc)}
+    return {"file": quantized.path.name, "summary": quantized.summary}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--base", type=Path, required=True, help="map-only model folder or landcover_to_rgb.onnx")
+    p.add_argument("--imagery", type=Path, required=True, help="real imagery of the training area")
+    p.add_argument("--landcover", type=Path, required=True, help="land cover on the imagery's grid")
+    p.add_argument("--elevation", type=Path, required=True, help="DEM on the imagery's grid (metres)")
+    p.add_argument("--train-area", type=Path, required=True, help="polygons the light is fitted in")
+    p.add_argument("--val-area", type=Path, default=None, help="polygons the measures are reported in")
+    p.add_argument("--bands", type=int, nargs=3, default=[1, 2, 3], help="imagery bands read as R G B")
+    p.add_argument("--no-int8", action="store_true", help="skip the int8 copy and its gates")
+    p.add_argument("--out", type=Path, required=True, help="folder for landcover_to_rgb_terrain.onnx")
+
+
+def run(args: argparse.Namespace) -> int:
+    report = relight(args.base, args.imagery, args.landcover, args.elevation, args.train_area, args.out,
+                     args.val_area, tuple(args.bands), not args.no_int8)
+    print(json.dumps(report, indent=2))
+    return 0
+
