@@ -9,6 +9,7 @@ import pytest
 
 from lcgan_qgis.core.model.contract import to_uint8
 from lcgan_qgis.core.model.runtime import Model, load_model
+from lcgan_qgis.core.rasters.output import argmax_channels
 from lcgan_qgis.core.run.engine import TranslateOptions, translate
 from lcgan_qgis.core.run.settings import RunSettings, Windowing
 from lcgan_qgis.core.run.tiling import make_tiling
@@ -79,3 +80,14 @@ def test_bench_seam_ratio_sees_steps_and_only_steps() -> None:
     stepped[:, :, 100:] += 20  # a brightness step at column 100, like naive InstanceNorm tiles
     assert seam_ratio_2d(stepped, [100], [100, 200]) > 1.5  # one of three lines steps
     assert grid_lines((0, 90, 180), 120, 300) == [90, 105, 120, 180, 195, 210]
+
+
+def test_class_argmax_keeps_the_first_of_equal_maxima() -> None:
+    """The post-processing's argmax over the class channels (output.argmax_channels) gives numpy's argmax and max,
+    ties included, on a non-contiguous part of a buffer as the blender hands it over."""
+    values = np.random.default_rng(5).random((14, 40, 50), dtype=np.float32).round(1)[:, 3:, 5:]  # (many ties)
+    indices, best = argmax_channels(values)
+    assert indices.dtype == np.uint8 and np.array_equal(indices, values.argmax(axis=0))
+    assert np.array_equal(best, values.max(axis=0))
+    many = np.random.default_rng(6).random((300, 4, 5), dtype=np.float32)
+    assert np.array_equal(argmax_channels(many)[0], many.argmax(axis=0))

@@ -9,8 +9,12 @@ import pytest
 
 from lcgan_qgis.core.errors import InputRasterError
 from lcgan_qgis.core.model.runtime import Model
+from lcgan_qgis.core.model.scheme import NLCD_LEGEND, unseen_code_substitutes
 from lcgan_qgis.core.rasters.gdal_io import GdalReader
+from lcgan_qgis.core.rasters.raster import Window
 from lcgan_qgis.core.run.engine import TranslateOptions, translate
+from lcgan_qgis.core.run.noise import _GOLDEN, CHUNK_ROWS, _mix, _uniform, position_noise, stream_seed
+from lcgan_qgis.core.run.preprocess import landcover_to_onehot
 from lcgan_qgis.core.run.settings import ImageInput, RunSettings
 from tests.fixtures.landcover import imagery, landcover
 from tests.fixtures.rasters import ArrayReader, read_tif, write_tif
@@ -130,3 +134,53 @@ def test_missing_and_unreadable_input(tmp_path: Path) -> None:
     (tmp_path / "text.tif").write_text("not a raster")
     with pytest.raises(InputRasterError, match="Cannot open .*text.tif as a raster"):
         GdalReader(tmp_path / "text.tif")
+
+
+def _onehot_by_the_scheme(scheme, codes: np.ndarray, nodata: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """The one-hot map from ``scheme.codes_to_indices`` (what the engine built before its lookup table)."""
+    indices, valid = scheme.codes_to_indices(codes, nodata)
+    onehot = (indices[None] == np.arange(len(scheme))[:, None, None]).astype(np.float32)
+    onehot[:, ~valid] = 1.0 / len(scheme)
+    return onehot, valid
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16])
+@pytest.mark.parametrize("nodata", [None, 255.0, 11.0, 3.5, float("nan"), -1.0])
+def test_onehot_lookup_follows_the_scheme(rgb_model: Model, dtype: type, nodata: float | None) -> None:
+    """Class codes, the scheme's nodata code, the raster's nodata value (also one that is a class code, or no code
+    at all) and NLCD codes the model never saw (read as their group's nearest code) map as the scheme says."""
+    scheme = rgb_model.contract.scheme
+    unseen = unseen_code_substitutes(scheme, NLCD_LEGEND)
+    assert unseen  # (the test scheme lacks some NLCD codes: 12, 24, 51 ...)
+    values = [*scheme.codes, scheme.nodata_code, *unseen]
+    codes = np.random.default_rng(3).choice(values, (23, 29)).astype(dtype)
+    got, valid = landcover_to_onehot(rgb_model.contract, codes, nodata, "map.tif")
+    want, want_valid = _onehot_by_the_scheme(scheme, codes, nodata)
+    assert np.array_equal(valid, want_valid) and (~valid).any() and valid.any()
+    assert got.dtype == np.float32 and np.array_equal(got, want)
+
+
+def test_onehot_lookup_still_names_unknown_codes(rgb_model: Model) -> None:
+    codes = landcover(10, 10)
+    codes[0, :4] = 200
+    with pytest.raises(InputRasterError, match=r"map.tif: 1 value\(s\) are not codes .*200 \(4 px\)"):
+        landcover_to_onehot(rgb_model.contract, codes, None, "map.tif")
+
+
+def test_noise_in_blocks_is_the_whole_window_formula() -> None:
+    """position_noise works on blocks of CHUNK_ROWS rows, in place: the values are those of the splitmix64 +
+    Box-Muller formula over the whole window, bit for bit, written into the buffer it is given."""
+    window = Window(1000, 2**20 + 3, 37, 2 * CHUNK_ROWS + 5)
+    seed = stream_seed(7, 2**40)
+    rows = np.arange(window.row_off, window.row_end, dtype=np.uint64)
+    cols = np.arange(window.col_off, window.col_end, dtype=np.uint64)
+    chans = np.arange(3, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        base = _mix(np.uint64(seed) * _GOLDEN + np.uint64(1))
+        keys = _mix((_mix(base ^ chans[:, None, None]) ^ (rows[None, :, None] << np.uint64(32))) + cols[None, None, :])
+        want = (np.sqrt(-2.0 * np.log(_uniform(keys, 1))) * np.cos(2.0 * np.pi * _uniform(keys, 2))).astype(np.float32)
+    buffer = np.full((5, window.height, window.width), np.nan, np.float32)
+    position_noise(window, 3, seed, out=buffer[1:4])
+    assert np.array_equal(buffer[1:4].view(np.uint32), want.view(np.uint32))
+    assert np.isnan(buffer[[0, 4]]).all()
+    assert np.array_equal(position_noise(window, 3, seed), want)
