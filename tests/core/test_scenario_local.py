@@ -213,3 +213,174 @@ def test_a_terrain_aware_model_reads_the_dem_in_each_crop(scene: dict[str, Path]
     assert np.array_equal(got[:, mask == 0], before[:, mask == 0])
     inner = brute_distance(mask == 1) <= 20
     assert np.abs(got[:, inner].astype(int) - full[:, inner]).max() <= 3
+
+
+def _pyramid(path: Path) -> list[np.ndarray]:
+    dataset = gdal.Open(str(path))
+    bands = [dataset.GetRasterBand(b + 1) for b in range(dataset.RasterCount)]
+    return [np.stack([band.GetOverview(i).ReadAsArray() for band in bands]) for i in range(bands[0].GetOverviewCount())]
+
+
+def _rebuilt(path: Path, copy: Path, categorical: bool = False) -> list[np.ndarray]:
+    """The overviews GDAL builds from ``path``'s pixels (on a copy)."""
+    from lcgan_qgis.core.rasters.geotiff import build_overviews
+
+    shutil.copyfile(path, copy)
+    dataset = gdal.Open(str(copy), gdal.GA_Update)
+    build_overviews(dataset, categorical, str(copy))
+    dataset = None
+    return _pyramid(copy)
+
+
+@pytest.mark.parametrize(("height", "width", "nodata"), [(1019, 1073, 0), (777, 1201, None), (600, 1024, 0)])
+def test_the_partial_overview_refresh_is_what_a_full_rebuild_writes(tmp_path: Path, height: int, width: int,
+                                                                     nodata: int | None) -> None:
+    from lcgan_qgis.core.rasters.geotiff import GEOTIFF_CREATION_OPTIONS, build_overviews
+    from lcgan_qgis.core.rasters.overview_patch import refresh_average_overviews
+
+    rng = np.random.default_rng(height)
+    pixels = rng.integers(1, 256, (3, height, width)).astype(np.uint8)
+    if nodata is not None:
+        pixels[:, rng.random((height, width)) < 0.1] = nodata  # (left out of GDAL's AVERAGE)
+    base = tmp_path / "base.tif"
+    dataset = gdal.GetDriverByName("GTiff").Create(str(base), width, height, 3, gdal.GDT_Byte,
+                                                   list(GEOTIFF_CREATION_OPTIONS))
+    for b in range(3):
+        if nodata is not None:
+            dataset.GetRasterBand(b + 1).SetNoDataValue(nodata)
+        dataset.GetRasterBand(b + 1).WriteArray(pixels[b])
+    dataset.FlushCache()
+    build_overviews(dataset, False, str(base))
+    dataset = None
+    before = _pyramid(base)
+    for window in (Window(301, 250, 235, 235), Window(0, 0, 97, 133), Window(width - 101, height - 77, 101, 77)):
+        patched = tmp_path / "patched.tif"
+        shutil.copyfile(base, patched)
+        dataset = gdal.Open(str(patched), gdal.GA_Update)
+        dataset.WriteArray(rng.integers(0, 256, (3, window.height, window.width)).astype(np.uint8), window.col_off,
+                           window.row_off)
+        footprints = refresh_average_overviews(dataset, window)
+        dataset = None
+        after = _pyramid(patched)
+        assert len(footprints) == len(after) == len(before) >= 2
+        for level, (got, old, want, footprint) in enumerate(zip(after, before,
+                                                                _rebuilt(patched, tmp_path / "r.tif"), footprints,
+                                                                strict=True)):
+            assert np.array_equal(got, want), (window, level)  # what GDAL's rebuild writes, rounding and all
+            outside = np.ones(got.shape[1:], bool)
+            outside[footprint.toslices()] = False
+            assert np.array_equal(got[:, outside], old[:, outside])  # untouched outside the footprint
+            assert footprint.width <= window.width // 2 ** (level + 1) + 3  # (the footprint: the window's, 1 px slack)
+    if width % 2 == 0 and height % 2 == 0:  # (even sides: level 1 is the plain mean of each 2 x 2 block's valid px)
+        full = read_tif(patched).astype(int).reshape(3, height // 2, 2, width // 2, 2)
+        valid = (full != nodata).sum(axis=(2, 4))
+        total = np.where(full != nodata, full, 0).sum(axis=(2, 4))
+        mean = np.where(valid > 0, (total + valid // 2) // np.maximum(valid, 1), nodata)
+        assert np.array_equal(after[0], mean)
+
+
+def test_an_lcgan_base_renders_overviews_are_refreshed_under_the_patch_only(
+        model: Model, scene: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lcgan_qgis.core.rasters import provenance
+    from lcgan_qgis.core.run import scenario_output
+
+    tagged = tmp_path / "tagged.tif"  # the base render as `translate --seed 7` tags it (an lcgan render)
+    shutil.copyfile(scene["base_rgb"], tagged)
+    dataset = gdal.Open(str(tagged), gdal.GA_Update)
+    dataset.SetMetadata({provenance.MODEL: model.path.name, "LCGAN_SEED": "7"})
+    dataset = None
+    refreshed: list[Window] = []
+    real = scenario_output.refresh_average_overviews
+    monkeypatch.setattr(scenario_output, "refresh_average_overviews",
+                        lambda dataset, window: refreshed.extend(real(dataset, window)) or refreshed)
+    untagged = local(model, scene, tmp_path / "untagged.tif")  # (no provenance: the pyramid is rebuilt)
+    assert not refreshed
+    got = local(model, scene, tmp_path / "s.tif", base_render_path=str(tagged))
+    assert len(refreshed) == 1 and np.array_equal(got, untagged)
+    pyramid, base = _pyramid(tmp_path / "s.tif"), _pyramid(tagged)
+    assert len(pyramid) == 1 and np.array_equal(pyramid[0], _pyramid(tmp_path / "untagged.tif")[0])
+    assert np.array_equal(pyramid[0], _rebuilt(tmp_path / "s.tif", tmp_path / "r.tif")[0])
+    outside = np.ones(pyramid[0].shape[1:], bool)
+    outside[refreshed[0].toslices()] = False
+    assert np.array_equal(pyramid[0][:, outside], base[0][:, outside]) and not np.array_equal(pyramid[0], base[0])
+
+
+def test_a_base_render_without_overviews_still_works(model: Model, scene: dict[str, Path], tmp_path: Path) -> None:
+    given = local(model, scene, tmp_path / "given.tif")
+    bare = tmp_path / "bare.tif"
+    shutil.copyfile(scene["base_rgb"], bare)
+    dataset = gdal.Open(str(bare), gdal.GA_Update)
+    dataset.BuildOverviews("NONE", [])  # (removes them)
+    dataset = None
+    assert gdal.Open(str(bare)).GetRasterBand(1).GetOverviewCount() == 0
+    assert np.array_equal(local(model, scene, tmp_path / "s.tif", base_render_path=str(bare)), given)
+    assert np.array_equal(_pyramid(tmp_path / "s.tif")[0], _pyramid(tmp_path / "given.tif")[0])
+
+
+def test_the_change_masks_overviews_are_gdals_nearest(tmp_path: Path) -> None:
+    from lcgan_qgis.core.rasters.raster import RasterInfo
+    from lcgan_qgis.core.run.scenario_output import write_change_mask
+
+    height, width = 1019, 1073  # (odd sides: GDAL's NEAREST does not take every second pixel)
+    mask = np.zeros((height, width), bool)
+    mask[256:411, 368:523] = True
+    mask[900:905, 1000:1073] = True
+    grown = scenario_local.distance_to_change(mask, 40) <= 40
+    info = RasterInfo(str(tmp_path / "x.tif"), width, height, 1, "uint8", (None,),
+                      (300000.0, 30.0, 0.0, 4e6, 0.0, -30.0), "")
+    out = tmp_path / "mask.tif"
+    write_change_mask(mask, grown, out, info, {})
+    written = read_tif(out)[0]
+    assert np.array_equal(written, np.where(mask, 1, np.where(grown, 2, 0)))
+    pyramid = _pyramid(out)
+    assert len(pyramid) == 3 and all(np.array_equal(a, b) for a, b in
+                                     zip(pyramid, _rebuilt(out, tmp_path / "r.tif", categorical=True), strict=True))
+
+
+def test_polygons_are_burnt_and_compared_only_in_their_window(model: Model, scene: dict[str, Path],
+                                                              tmp_path: Path) -> None:
+    from osgeo import ogr, osr
+
+    from lcgan_qgis.core.rasters.gdal_io import GdalReader
+    from lcgan_qgis.core.run.change import PolygonChange, change_mask
+    from tests.fixtures.rasters import GEOTRANSFORM, crs_wkt
+
+    def layer_with(squares: list[tuple[int, int, int]], epsg: int, name: str) -> Path:
+        path, srs = tmp_path / f"{name}.gpkg", osr.SpatialReference()
+        srs.ImportFromWkt(crs_wkt(32612))
+        target = osr.SpatialReference()
+        target.ImportFromEPSG(epsg)
+        target.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+        layer = source.CreateLayer("change", target, ogr.wkbPolygon)
+        for row, col, side in squares:
+            x0, y0 = GEOTRANSFORM[0] + col * GEOTRANSFORM[1], GEOTRANSFORM[3] + row * GEOTRANSFORM[5]
+            x1, y1 = x0 + side * GEOTRANSFORM[1], y0 + side * GEOTRANSFORM[5]
+            ring = ogr.CreateGeometryFromWkt(f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))")
+            ring.AssignSpatialReference(srs)
+            if epsg != 32612:
+                ring.TransformTo(target)
+            feature = ogr.Feature(layer.GetLayerDefn())
+            feature.SetGeometry(ring)
+            layer.CreateFeature(feature)
+        source = None
+        return path
+
+    lc = read_tif(scene["base"])[0]
+    expected = np.zeros(lc.shape, bool)
+    for r, c, side in ((20, 30, 40), (150, 200, 60)):
+        expected[r:r + side, c:c + side] = lc[r:r + side, c:c + side] != 255
+    with GdalReader(scene["base"]) as base:
+        scheme = model.contract.scheme
+        with PolygonChange(base, str(layer_with([(20, 30, 40), (150, 200, 60)], 32612, "same")), 22, None, (),
+                           scheme) as burnt, GdalReader(burnt.path) as changed:
+            assert burnt.window == Window(29, 19, 232, 192)  # (both squares, 1 px of slack)
+            mask = change_mask(base, changed, scheme, within=burnt.window)
+            assert np.array_equal(mask, change_mask(base, changed, scheme))  # (nothing changed outside it)
+            assert np.array_equal(mask, expected & (lc != 22))
+            assert np.array_equal(read_tif(burnt.path)[0], np.where(expected, 22, lc))
+        with PolygonChange(base, str(layer_with([(150, 200, 60)], 4326, "degrees")), 22, None, (),
+                           scheme) as burnt:  # (another CRS: the whole raster, burnt as before)
+            assert burnt.window == Window(0, 0, lc.shape[1], lc.shape[0])
+            assert np.array_equal(read_tif(burnt.path)[0][151:209, 201:259], np.where(
+                lc[151:209, 201:259] == 255, 255, 22))

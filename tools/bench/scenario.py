@@ -110,6 +110,7 @@ def measure(lc_path: Path, polygons: Path, to_class: int, from_classes: Sequence
     from lcgan_qgis.core.model.contract import Direction
     from lcgan_qgis.core.model.runtime import load_model
     from lcgan_qgis.core.rasters.gdal_io import GdalReader
+    from lcgan_qgis.core.rasters.provenance import provenance_tags
     from lcgan_qgis.core.resources import bundled_model_path
     from lcgan_qgis.core.run.change import PolygonChange
     from lcgan_qgis.core.run.engine import TranslateOptions, translate
@@ -118,6 +119,8 @@ def measure(lc_path: Path, polygons: Path, to_class: int, from_classes: Sequence
 
     settings = RunSettings(rendering=Rendering(seed=SEED))
     model = load_model(bundled_model_path(Direction.LANDCOVER_TO_RGB), "cpu", threads, precision)
+    base_options = TranslateOptions(settings=settings, tags=tuple(  # (tagged as `translate --seed` tags it)
+        provenance_tags(model.contract, model.path, lc_path.name, seed=SEED).items()))
     base_rgb, changed_rgb = folder / "base_rgb.tif", folder / "changed_rgb.tif"
     loads = [load()]
     runs = [("exact", None)] + [("local", m) for m in margins]
@@ -135,7 +138,7 @@ def measure(lc_path: Path, polygons: Path, to_class: int, from_classes: Sequence
         results: dict[tuple[str, int | None], Any] = {}
         for _ in range(repeats):  # alternated, so every run sees the same share of the other jobs' load
             t0, c0 = time.perf_counter(), cpu_seconds()
-            full = translate(model, reader, base_rgb, TranslateOptions(settings=settings))
+            full = translate(model, reader, base_rgb, base_options)
             fulls.append((time.perf_counter() - t0, cpu_seconds() - c0))
             loads.append(load())
             for run in runs:

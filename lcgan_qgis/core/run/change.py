@@ -58,8 +58,9 @@ def _valid(codes: np.ndarray, nodata: float | None) -> np.ndarray:
 
 
 def change_mask(base: GdalReader, changed: GdalReader, scheme: ClassScheme,
-                is_canceled: Callable[[], bool] | None = None) -> np.ndarray:
-    """``(height, width)`` bool: pixels whose class differs between the maps (a pixel turning nodata counts).
+                is_canceled: Callable[[], bool] | None = None, within: Window | None = None) -> np.ndarray:
+    """``(height, width)`` bool: pixels whose class differs between the maps (a pixel turning nodata counts); only
+    ``within`` is compared when given (the maps are known to be equal outside it: :attr:`PolygonChange.window`).
 
     Raises:
         InputRasterError: a changed pixel takes a code the model never saw (the message counts them).
@@ -68,9 +69,11 @@ def change_mask(base: GdalReader, changed: GdalReader, scheme: ClassScheme,
     info = base.info
     mask = np.zeros((info.height, info.width), bool)
     new_codes: dict[int, int] = {}
-    for window in strips(info.height, info.width):
+    area = within or Window(0, 0, info.width, info.height)
+    for strip in strips(area.height, area.width):
         if is_canceled is not None and is_canceled():
             raise Canceled("Cancelled; nothing was written.")
+        window = Window(area.col_off, area.row_off + strip.row_off, area.width, strip.height)
         a, b = base.read(window, (1,))[0], changed.read(window, (1,))[0]
         va, vb = _valid(a, info.nodata[0]), _valid(b, changed.info.nodata[0])
         moved = (va != vb) | (va & vb & (a != b))
@@ -161,6 +164,36 @@ def mask_wkt(mask: np.ndarray, info: RasterInfo) -> str:
     return union.ExportToWkt()
 
 
+def polygons_window(layer: ogr.Layer, info: RasterInfo) -> Window | None:
+    """The pixel window holding every polygon of ``layer`` plus 1 px, clipped to the raster (``None``: they miss
+    it); the whole raster when the layer's CRS differs from the raster's or the grid is rotated (not worked out)."""
+    whole = Window(0, 0, info.width, info.height)
+    gt = info.geotransform
+    layer_srs = layer.GetSpatialRef()
+    if gt[2] or gt[4] or not gt[1] or not gt[5]:
+        return whole
+    if layer_srs is not None and info.crs_wkt:
+        srs = osr.SpatialReference()
+        srs.ImportFromWkt(info.crs_wkt)
+        if not srs.IsSame(layer_srs):
+            return whole
+    envelopes = []
+    for feature in layer:  # (each geometry's own envelope: a layer's stored extent may be stale)
+        geometry = feature.GetGeometryRef()
+        if geometry is not None and not geometry.IsEmpty():
+            envelopes.append(geometry.GetEnvelope())
+    layer.ResetReading()
+    if not envelopes:
+        return None
+    bounds = np.array(envelopes)
+    x0, x1, y0, y1 = bounds[:, 0].min(), bounds[:, 1].max(), bounds[:, 2].min(), bounds[:, 3].max()
+    cols = sorted(((x0 - gt[0]) / gt[1], (x1 - gt[0]) / gt[1]))
+    rows = sorted(((y0 - gt[3]) / gt[5], (y1 - gt[3]) / gt[5]))
+    c0, c1 = max(int(np.floor(cols[0])) - 1, 0), min(int(np.ceil(cols[1])) + 1, info.width)
+    r0, r1 = max(int(np.floor(rows[0])) - 1, 0), min(int(np.ceil(rows[1])) + 1, info.height)
+    return Window(c0, r0, c1 - c0, r1 - r0) if c1 > c0 and r1 > r0 else None
+
+
 class PolygonChange:
     """The base land cover with polygons burnt in, as an in-memory GeoTIFF (``path``) the engine reads like a file;
     a context manager that frees it.
@@ -207,8 +240,13 @@ class PolygonChange:
                                            f"{value!r}, not a class code.")
                 _check_code(int(value), scheme, f"Feature {feature.GetFID()} of {polygons_path} ('{class_field}')")
             layer.ResetReading()
-        burn = gdal.GetDriverByName("MEM").Create("", info.width, info.height, 1, gdal.GDT_Int32)
-        burn.SetGeoTransform(tuple(info.geotransform))
+        #: the pixels the polygons can reach (their extent plus 1 px, clipped): the map changes only there
+        self.window = polygons_window(layer, info)
+        area = self.window or Window(0, 0, 1, 1)  # (none: the polygons miss the raster; the burn below shows it)
+        gt = info.geotransform
+        burn = gdal.GetDriverByName("MEM").Create("", area.width, area.height, 1, gdal.GDT_Int32)
+        burn.SetGeoTransform((gt[0] + area.col_off * gt[1] + area.row_off * gt[2], gt[1], gt[2],
+                              gt[3] + area.col_off * gt[4] + area.row_off * gt[5], gt[4], gt[5]))
         if info.crs_wkt:
             burn.SetProjection(info.crs_wkt)
         burn.GetRasterBand(1).Fill(-1)
@@ -226,11 +264,12 @@ class PolygonChange:
         values = burn.GetRasterBand(1)
         nodata, wanted = info.nodata[0], np.asarray(list(from_classes), dtype=np.int64)
         burnt = kept_nodata = 0
-        for window in strips(info.height, info.width):
-            new = values.ReadAsArray(window.col_off, window.row_off, window.width, window.height)
+        for strip in strips(area.height, area.width) if self.window is not None else ():
+            new = values.ReadAsArray(strip.col_off, strip.row_off, strip.width, strip.height)
             inside = new >= 0
             if not inside.any():
                 continue
+            window = Window(area.col_off, area.row_off + strip.row_off, area.width, strip.height)
             codes = base.read(window, (1,))[0]
             valid = _valid(codes, nodata)
             turn = inside & valid & (np.isin(codes, wanted) if wanted.size else True)
@@ -240,7 +279,7 @@ class PolygonChange:
             copy.GetRasterBand(1).WriteArray(out, window.col_off, window.row_off)
         copy.FlushCache()
         copy = None
-        if burnt == 0 and not _covers_any(burn):
+        if burnt == 0 and (self.window is None or not _covers_any(burn)):
             self.close()
             extent = layer.GetExtent()
             raise InputRasterError(

@@ -33,6 +33,7 @@ from ..model.contract import Direction, ModelContract
 from ..model.runtime import Model
 from ..rasters.gdal_io import GdalReader
 from ..rasters.provenance import ELEVATION, provenance_tags
+from ..rasters.raster import Window
 from ..rasters.resampling import plan_resolution
 from ..rasters.sources import check_output_paths
 from ..storage.files import (
@@ -250,19 +251,20 @@ def run_scenario(request: ScenarioRequest, progress: Callable[[float], None] | N
 
 @contextlib.contextmanager
 def _changed_reader(request: ScenarioRequest, base: GdalReader, contract: ModelContract,
-                    say: Callable[[str], None]) -> Iterator[GdalReader]:
-    """The changed map as a reader on the base's grid (a file, or the base with the polygons burnt in)."""
+                    say: Callable[[str], None]) -> Iterator[tuple[GdalReader, Window | None]]:
+    """The changed map as a reader on the base's grid (a file, or the base with the polygons burnt in), with the
+    window outside which it equals the base (``None``: anywhere)."""
     if request.changed_path:
         with GdalReader(request.changed_path) as changed:
             check_same_grid(base.info, changed.info, "changed land cover")
-            yield changed
+            yield changed, None
         return
     with PolygonChange(base, str(request.polygons_path), request.to_class, request.class_field,
                        request.from_classes, contract.scheme) as burnt:
         for message in burnt.messages:
             say(message)
         with GdalReader(burnt.path) as changed:
-            yield changed
+            yield changed, burnt.window
 
 
 def _run(request: ScenarioRequest, model: Model, model_path: Path, progress: Callable[[float], None] | None,
@@ -276,7 +278,7 @@ def _run(request: ScenarioRequest, model: Model, model_path: Path, progress: Cal
                             "-> RGB model.")
     settings = request.settings
     messages = stale_partial_messages([p for p in (request.output_path, request.mask_path, request.base_output) if p])
-    with GdalReader(request.base_path) as base, _changed_reader(request, base, contract, say) as changed:
+    with GdalReader(request.base_path) as base, _changed_reader(request, base, contract, say) as (changed, within):
         info = base.info
         resolution = plan_resolution(info, base.metres_per_unit, contract.gsd_m,
                                      settings.resolution.gsd_tolerance, settings.resolution.check_gsd)
@@ -292,7 +294,7 @@ def _run(request: ScenarioRequest, model: Model, model_path: Path, progress: Cal
             for note in base_render_notes(given, model_path, info.name, settings.rendering.seed):
                 say(note)
                 messages.append(note)
-        mask = change_mask(base, changed, contract.scheme, canceled)
+        mask = change_mask(base, changed, contract.scheme, canceled, within)
         changed_px = int(mask.sum())
         if changed_px == 0:
             raise OptionError(f"The changed land cover equals {info.name} everywhere; there is no change to render.")

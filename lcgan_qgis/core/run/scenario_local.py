@@ -282,6 +282,8 @@ def ring(mask: np.ndarray, regions: list[Window], margin_px: int) -> tuple[np.nd
     for region in regions:
         c0, r0 = max(region.col_off - margin_px, 0), max(region.row_off - margin_px, 0)
         c1, r1 = min(region.col_end + margin_px, width), min(region.row_end + margin_px, height)
+        if mask[r0:r1, c0:c1].sum() == mask[region.toslices()].sum():  # (no change near it outside: the same distances)
+            c0, r0, c1, r1 = region.col_off, region.row_off, region.col_end, region.row_end
         distance = distance_to_change(mask[r0:r1, c0:c1], margin_px)[
             region.row_off - r0:region.row_end - r0, region.col_off - c0:region.col_end - c0]
         grown[region.toslices()] |= distance <= margin_px

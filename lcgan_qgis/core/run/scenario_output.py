@@ -15,8 +15,9 @@ from ..rasters import provenance
 from ..rasters.gdal_io import GdalReader, gdal_call, gdal_errors
 from ..rasters.geotiff import BLOCK_PX, build_overviews, overview_factors
 from ..rasters.output import open_writer, output_spec, style_output
+from ..rasters.overview_patch import refresh_average_overviews, write_nearest_overviews
 from ..rasters.raster import RasterInfo, Window
-from .change import check_same_grid, strips
+from .change import bounding_window, check_same_grid, strips
 
 #: Tags a scenario adds to the provenance (GeoTIFF metadata, the layer's QGIS metadata).
 SCENARIO, BASE, CHANGE = "LCGAN_SCENARIO", "LCGAN_SCENARIO_BASE", "LCGAN_SCENARIO_CHANGE"
@@ -124,8 +125,11 @@ def composite(base_render: str, part: str, grown: np.ndarray, region: Window, ou
 
 def write_change_mask(mask: np.ndarray, grown: np.ndarray, out: Path, info: RasterInfo,
                       tags: Mapping[str, str]) -> None:
-    """The change mask: :data:`CHANGED` where the class changed, :data:`MARGIN_RING` in the re-rendered margin."""
+    """The change mask: :data:`CHANGED` where the class changed, :data:`MARGIN_RING` in the re-rendered margin
+    (``grown`` holds ``mask``). Its NEAREST overviews are filled from the re-rendered area's bounding window only
+    (:func:`~..rasters.overview_patch.write_nearest_overviews`: what GDAL would build; 0 elsewhere)."""
     writer = open_writer(str(out), info, 1, np.dtype(np.uint8), None)  # type: ignore[arg-type]
+    extent = bounding_window(grown)
     with writer:
         band = writer.band(1)
         table = gdal.ColorTable()
@@ -135,15 +139,22 @@ def write_change_mask(mask: np.ndarray, grown: np.ndarray, out: Path, info: Rast
         band.SetRasterColorInterpretation(gdal.GCI_PaletteIndex)
         band.SetRasterCategoryNames(list(MASK_NAMES))
         band.SetDescription("scenario change")
-        for window in strips(info.height, info.width):
-            rows = window.toslices()
-            values = np.where(mask[rows], CHANGED, np.where(grown[rows], MARGIN_RING, COPIED)).astype(np.uint8)
-            writer.write(window.row_off, 0, values[None])
+        values = None
+        if extent is not None:  # (only its blocks are written: the others, all 0, are left out of the file)
+            part = extent.toslices()
+            values = np.where(mask[part], np.uint8(CHANGED), np.where(grown[part], np.uint8(MARGIN_RING),
+                                                                       np.uint8(COPIED)))
+            writer.write(extent.row_off, extent.col_off, values[None])
         mask_tags = {k: v for k, v in tags.items() if k not in (provenance.SOURCE_TYPE, provenance.AI_GENERATED,
                                                                  "TIFFTAG_IMAGEDESCRIPTION")}
         mask_tags[provenance.KIND] = "scenario change mask"
         writer.set_tags(mask_tags)
-        writer.build_overviews(True)
+        dataset = band.GetDataset()
+        dataset.FlushCache()
+        if values is not None and extent is not None:
+            write_nearest_overviews(dataset, values, extent, overview_factors(info.width, info.height))
+        else:
+            writer.build_overviews(True)
         writer.commit()
 
 
@@ -167,20 +178,25 @@ def patch_composite(base_render: str, patches: Sequence[tuple[Window, np.ndarray
                     info: RasterInfo, contract: ModelContract, tags: Mapping[str, str]) -> bool:
     """Write the base render with each patch ``(region, new pixels, weight of the new pixels)`` blended in
     (:func:`~.scenario_local.blend`). An lcgan render is copied and only the blocks under the patches are encoded
-    again (its overviews rebuilt); any other base render is written anew, strip by strip. Returns whether it was
-    patched in place."""
+    again, with its overviews: an lcgan render's (AVERAGE) overview pixels over the patches are recomputed as GDAL
+    would (:func:`~..rasters.overview_patch.refresh_average_overviews`), any other's pyramid is rebuilt; any other
+    base render is written anew, strip by strip. Returns whether it was patched in place."""
     from .scenario_local import blend  # (here: its engine imports onnxruntime, and this module loads with the plugin)
 
     if lcgan_layout(base_render, info):
+        partial = bool(read_tags(base_render).get(provenance.MODEL))  # (an lcgan render: AVERAGE overviews)
         shutil.copyfile(base_render, out)
         with gdal_errors() as errors:
             dataset = gdal_call(errors, gdal.Open, str(out), gdal.GA_Update)
             for region, new, weight in patches:
                 old = dataset.ReadAsArray(region.col_off, region.row_off, region.width, region.height)
                 dataset.WriteArray(blend(new, old, weight), region.col_off, region.row_off)
+                if partial:
+                    refresh_average_overviews(dataset, region)
             dataset.SetMetadata(dict(tags))
             dataset.FlushCache()
-            build_overviews(dataset, False, str(out))
+            if not partial:
+                build_overviews(dataset, False, str(out))
             dataset = None
         if errors:
             raise OutputError(f"Cannot write {out}: {errors[-1]}")
