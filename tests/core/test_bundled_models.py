@@ -47,7 +47,8 @@ def test_a_bundled_model_loads_with_its_contract_and_a_current_fidelity_record(n
 
 def test_the_bundled_terrain_model_paints_the_relief_of_real_ground(zion_dir: Path, tmp_path: Path) -> None:
     """A 400 px crop of Zion's NLCD with SRTM, then with the same DEM flattened to 1,500 m: the canyons change the
-    picture (measured: 5.6 DN on average, 39 DN at the 99th percentile), the flat DEM keeps the map's colours."""
+    picture (measured: 4.8 DN on average, 60 DN at the 99th percentile), the flat DEM keeps the map's colours
+    (band means within 2 DN)."""
     model = _bundled("landcover_to_rgb_terrain")
     dem = zion_dir / "srtm_on_landsat_grid.tif"
     if not dem.is_file():
