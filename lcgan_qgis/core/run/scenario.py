@@ -211,8 +211,8 @@ def check_request(request: ScenarioRequest) -> None:
     if request.polygons_path and (request.to_class is None) == (request.class_field is None):
         raise OptionError("Change polygons need their new class: one code (to_class) or a field holding each "
                           "polygon's code (class_field).")
-    inputs = [request.base_path, request.changed_path, request.base_render_path,
-              request.settings.terrain.elevation_path]
+    inputs = [p for p in (request.base_path, request.changed_path, request.base_render_path,
+                          request.settings.terrain.elevation_path) if p]
     outputs = [p for p in (request.output_path, request.mask_path, request.base_output) if p]
     for out in outputs:
         for source in inputs:

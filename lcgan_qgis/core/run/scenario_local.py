@@ -45,7 +45,8 @@ if TYPE_CHECKING:  # (both import onnxruntime: the plugin loads before it is ins
 DEFAULT_MARGIN_PX = 40
 #: Context (px) read around a region for each window's crop: the crop's own edge effects fade within it.
 CONTEXT_PX = 24
-#: Context (px) where a region is cut into chunks: at this distance a crop's edge changes no pixel at all.
+#: Context (px) where a region is cut into chunks: at this distance a crop's edge moves a pixel by at most 1 DN
+#: (the rounding of the model's sums over crops of other shapes; tests/core/test_scenario_local.py).
 CHUNK_CONTEXT_PX = 96
 #: Largest side of a chunk rendered at once (memory: 3 float32 bands of it).
 CHUNK_PX = 2048
@@ -234,7 +235,7 @@ def render_region(model: Model, reader: RasterReader, plan: RunPlan, region: Win
 def local_parts(regions: list[Window]) -> list[tuple[Window, int]]:
     """The regions cut into chunks (:func:`chunks`), each with the context its crops read."""
     return [(chunk, CONTEXT_PX if chunk == region else CHUNK_CONTEXT_PX)
-            for region in regions for chunk in chunks(region)]
+            for region in regions for chunk in chunks(region, CHUNK_PX)]
 
 
 def render_local(model: Model, reader: RasterReader, plan: RunPlan, parts: list[tuple[Window, int]],
