@@ -41,6 +41,7 @@ from .checkpoints import (
 from .config import TrainConfig
 from .cyclegan import LOSS_KEYS, CycleGAN
 from .errors import TrainingError
+from .process_group import end_process_group
 from .run_log import RunLog
 from .schedule import lr_factor
 from .torch_device import choose_torch_device
@@ -84,7 +85,8 @@ class Trainer:
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise TrainingError(f"The run folder {self.run_dir} is a file; give a folder (new or of an earlier run).")
         self.rt = choose_torch_device(config.runtime)
-        if self.rt.world > 1 and not dist.is_initialized():
+        self.owns_group = self.rt.world > 1 and not dist.is_initialized()  # then fit() also destroys it
+        if self.owns_group:
             dist.init_process_group("nccl" if self.rt.device.type == "cuda" else "gloo")
         threads = config.runtime.threads or idle_cores() if self.rt.device.type == "cpu" else config.runtime.threads
         if threads:
@@ -197,6 +199,8 @@ class Trainer:
                     break
             if self.rt.world > 1:
                 self.check_replicas_in_sync()
+            if self.owns_group:
+                end_process_group(self.model.run, self.nets)
         finally:
             if progress is not None:
                 progress.close()
