@@ -33,7 +33,6 @@ from lcgan_qgis.core.errors import InputRasterError
 from lcgan_qgis.core.model.contract import Direction, ModelContract
 from lcgan_qgis.core.model.terrain_inputs import TerrainInputs
 from lcgan_qgis.core.rasters.raster import Window
-from lcgan_qgis.core.terrain.channels import TerrainDeriver
 
 from .errors import TrainingError
 from .evaluation.rasters import Raster, area_mask, read_raster, translate_file
@@ -83,19 +82,44 @@ def fit_light(u_map: np.ndarray, u_real: np.ndarray, lit: np.ndarray, mask: np.n
     return ambient, direct
 
 
-def lit_map(dem: Raster, inputs: TerrainInputs, pixel_size_m: tuple[float, float]) -> np.ndarray:
-    """``max(0, n . s)`` of every pixel of ``dem`` (nodata: flat ground), the model's own derivation."""
-    z = np.where(dem.valid, dem.pixels[0].astype(np.float64), np.nan) * inputs.dem_metres_per_unit
-    rows, cols = z.shape
-    deriver = TerrainDeriver(inputs, lambda w: z[w.row_off:w.row_end, w.col_off:w.col_end], cols, rows,
-                             pixel_size_m, inputs.sun_azimuth_deg, inputs.sun_elevation_deg)
-    return (deriver.channels(Window(0, 0, cols, rows))[0].astype(np.float64) + 1.0) * 0.5
+def terrain_on(imagery: Path, elevation: Path, inputs: TerrainInputs) -> tuple[np.ndarray, np.ndarray,
+                                                                                 tuple[float, float]]:
+    """The DEM on the imagery's grid as the engine presents it (any CRS and resolution: ``ElevationReader``; its
+    unit, pixel size and sun: ``settle_terrain``): ``lit = max(0, n . s)`` in [0, 1] (nodata: flat ground), the
+    elevation in metres (NaN nodata) and the pixel size in metres."""
+    from lcgan_qgis.core.rasters.gdal_io import GdalReader
+    from lcgan_qgis.core.terrain.elevation import ElevationReader, settle_terrain
+
+    with GdalReader(imagery) as reader:
+        info = reader.info
+    with ElevationReader(elevation, info) as dem:
+        plan, messages = settle_terrain(inputs, dem, info)
+        for message in messages:
+            log.info("%s", message)
+        everything = Window(0, 0, info.width, info.height)
+        lit = (plan.deriver(inputs, dem).channels(everything)[0].astype(np.float64) + 1.0) * 0.5
+        metres = dem.read(everything).astype(np.float64) * plan.metres_per_unit
+    return lit, metres, plan.pixel_size_m
 
 
-def _same_grid(a: Raster, b: Raster, what: str) -> None:
-    if a.pixels.shape[1:] != b.pixels.shape[1:] or not np.allclose(a.geotransform, b.geotransform):
-        raise InputRasterError(f"{b.path}: the {what} must lie on the imagery's grid ({a.path}); warp it first "
-                               "(gdalwarp -te/-tr of the imagery).")
+def landcover_on(imagery: Raster, landcover: Path, folder: Path) -> Path:
+    """``landcover`` itself when it lies on the imagery's grid, else its nearest-neighbour warp onto it (in
+    ``folder``): class codes are never averaged."""
+    from osgeo import gdal
+
+    lc = read_raster(landcover)
+    if lc.pixels.shape[1:] == imagery.pixels.shape[1:] and np.allclose(lc.geotransform, imagery.geotransform):
+        return landcover
+    rows, cols = imagery.pixels.shape[1:]
+    x0, dx, _, y0, _, dy = imagery.geotransform
+    target = folder / "landcover_on_imagery_grid.tif"
+    done = gdal.Warp(str(target), str(landcover), format="GTiff", dstSRS=imagery.projection or None,
+                     outputBounds=(x0, y0 + rows * dy, x0 + cols * dx, y0), width=cols, height=rows,
+                     resampleAlg="near")
+    if done is None:
+        raise InputRasterError(f"{landcover}: cannot warp it onto the imagery's grid ({imagery.path}).")
+    done = None
+    return target
 
 
 def relight(base: Path, imagery: Path, landcover: Path, elevation: Path, train_area: Path, out: Path,
@@ -106,27 +130,22 @@ def relight(base: Path, imagery: Path, landcover: Path, elevation: Path, train_a
     contract = generator.contract
     if contract.terrain is not None:
         raise TrainingError(f"{base_path} already reads elevation; relighting starts from a map-only model.")
-    real, lc, dem = read_raster(imagery), read_raster(landcover), read_raster(elevation)
-    _same_grid(real, lc, "land cover")
-    _same_grid(real, dem, "DEM")
+    real = read_raster(imagery)
     if max(bands) > real.pixels.shape[0]:
         raise InputRasterError(f"{imagery}: band {max(bands)} asked for, the raster has {real.pixels.shape[0]}.")
-    from lcgan_qgis.core.rasters.resampling import ground_pixel_size_m
-
-    pixel = ground_pixel_size_m(real.geotransform, real.pixels.shape[1], real.projection)
-    if pixel is None:
-        raise InputRasterError(f"{elevation}: cannot tell its pixel size in metres (no CRS?).")
     inputs = TerrainInputs(("hillshade",))
-    lit = lit_map(dem, inputs, pixel)
+    lit, metres, pixel = terrain_on(imagery, elevation, inputs)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lcgan-relight-") as tmp:
+        on_grid = landcover_on(real, landcover, Path(tmp))
+        lc = read_raster(on_grid)
         render = Path(tmp) / "map_only.tif"
-        translate_file(base_path, landcover, render, device="cpu", precision="fp32")
+        translate_file(base_path, on_grid, render, device="cpu", precision="fp32")
         rendered = read_raster(render)
     u_map = rendered.pixels[:3].astype(np.float64) / 255.0
     stack = real.pixels[[b - 1 for b in bands]].astype(np.float32)
     u_real = (contract.radiometry.normalize(stack).astype(np.float64) + 1.0) * 0.5
-    valid = real.valid & rendered.valid & dem.valid & lc.valid
+    valid = real.valid & rendered.valid & np.isfinite(metres) & lc.valid
     train = area_mask(train_area, real) & valid
     ambient, direct = fit_light(u_map, u_real, lit, train)
     log.info("light fitted on %d px: ambient %s, direct %s", int(train.sum()), np.round(ambient, 4),
@@ -143,7 +162,7 @@ def relight(base: Path, imagery: Path, landcover: Path, elevation: Path, train_a
                               "light": terrain_contract.extra["light"], "train_pixels": int(train.sum()),
                               "sun": {"azimuth_deg": inputs.sun_azimuth_deg, "elevation_deg": inputs.sun_elevation_deg}}
     if val_area is not None:
-        report["validation"] = _measure(u_map, u_real, lit, ambient, direct, dem, pixel,
+        report["validation"] = _measure(u_map, u_real, lit, ambient, direct, metres, pixel,
                                         area_mask(val_area, real) & valid)
     if int8:
         report["int8"] = _int8(target, landcover, elevation)
@@ -152,16 +171,15 @@ def relight(base: Path, imagery: Path, landcover: Path, elevation: Path, train_a
 
 
 def _measure(u_map: np.ndarray, u_real: np.ndarray, lit: np.ndarray, ambient: np.ndarray, direct: np.ndarray,
-             dem: Raster, pixel: tuple[float, float], mask: np.ndarray) -> dict:
+             elevation_m: np.ndarray, pixel: tuple[float, float], mask: np.ndarray) -> dict:
     """Relief correlation and peak index of the map-only and the lit imagery in ``mask`` (issue 22's measures)."""
     from .evaluation.periodic import peak_index
     from .evaluation.relief import relief_correlation
 
     lit_u = u_map * (ambient[:, None, None] + direct[:, None, None] * lit)
-    elevation = np.where(dem.valid, dem.pixels[0].astype(np.float64), np.nan)
     out: dict[str, Any] = {}
     for name, image in (("map_only", u_map), ("relit", np.clip(lit_u, 0.0, 1.0))):
-        out[name] = {"relief_ratio": relief_correlation(image, u_real, elevation, mask, pixel)["ratio"]}
+        out[name] = {"relief_ratio": relief_correlation(image, u_real, elevation_m, mask, pixel)["ratio"]}
         try:
             out[name]["peak_index"] = peak_index(image, u_real, mask)["index"]
         except ValueError as exc:  # (a validation area narrower than the measure's patches)
@@ -188,8 +206,8 @@ def _int8(model: Path, landcover: Path, elevation: Path) -> dict:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base", type=Path, required=True, help="map-only model folder or landcover_to_rgb.onnx")
     p.add_argument("--imagery", type=Path, required=True, help="real imagery of the training area")
-    p.add_argument("--landcover", type=Path, required=True, help="land cover on the imagery's grid")
-    p.add_argument("--elevation", type=Path, required=True, help="DEM on the imagery's grid (metres)")
+    p.add_argument("--landcover", type=Path, required=True, help="land cover (any grid: warped, nearest)")
+    p.add_argument("--elevation", type=Path, required=True, help="DEM (any grid and CRS, as the engine reads it)")
     p.add_argument("--train-area", type=Path, required=True, help="polygons the light is fitted in")
     p.add_argument("--val-area", type=Path, default=None, help="polygons the measures are reported in")
     p.add_argument("--bands", type=int, nargs=3, default=[1, 2, 3], help="imagery bands read as R G B")

@@ -19,7 +19,7 @@ from tests.fixtures.rasters import GEOTRANSFORM, write_tif
 from tests.training.test_finetune_second_gen import tiny  # noqa: F401 (fixture)
 from training.errors import TrainingError
 from training.evaluation.rasters import read_raster, translate_file
-from training.relight import Relit, fit_light, lit_map, relight
+from training.relight import Relit, fit_light, relight, terrain_on
 
 
 def test_fit_light_recovers_a_known_light() -> None:
@@ -87,13 +87,17 @@ def _area(path: Path, cols: tuple[int, int], n: int) -> Path:
 
 def test_a_relight_run_exports_a_terrain_model_the_engine_runs(tiny: Path, tmp_path: Path) -> None:  # noqa: F811
     n = 160
-    rows, cols = np.mgrid[0:n, 0:n].astype(np.float64)
-    dem = 1500 + 120 * np.sin(cols / 9.0) + 80 * np.cos(rows / 13.0)  # ridges: real relief at 30 m pixels
+    rows, cols = np.mgrid[0:n // 2, 0:n // 2].astype(np.float64)
+    dem = 1500 + 120 * np.sin(cols / 4.5) + 80 * np.cos(rows / 6.5)  # ridges, on a 60 m grid: a user's coarser DEM
+    x0, _, _, y0, _, _ = GEOTRANSFORM
+    dem_path = write_tif(tmp_path / "dem.tif", dem.astype(np.float32), nodata=-32768,
+                         geotransform=(x0, 60.0, 0.0, y0, 0.0, -60.0))
     codes = np.full((n, n), 52, np.uint8)
     codes[:, n // 3: 2 * n // 3] = 42
-    dem_path = write_tif(tmp_path / "dem.tif", dem.astype(np.float32), nodata=-32768)
     lc_path = write_tif(tmp_path / "lc.tif", codes, nodata=255)
-    light = lit_map(read_raster(dem_path), TerrainInputs(("hillshade",)), (30.0, 30.0))
+    image_path = write_tif(tmp_path / "image.tif", np.full((3, n, n), 9000, np.uint16), nodata=0)
+    light, metres, pixel = terrain_on(image_path, dem_path, TerrainInputs(("hillshade",)))  # the engine's DEM path
+    assert light.shape == (n, n) and pixel == (30.0, 30.0) and np.isfinite(metres).all()
     assert float(light.std()) > 0.08 and float(light.min()) >= 0.0 and float(light.max()) <= 1.0
     colour = {52: (11000.0, 10000.0, 9500.0), 42: (8000.0, 9500.0, 8500.0)}
     surface = np.stack([np.vectorize(lambda c, b=b: colour[int(c)][b])(codes) for b in range(3)])
