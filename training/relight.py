@@ -122,9 +122,11 @@ def landcover_on(imagery: Raster, landcover: Path, folder: Path) -> Path:
     return target
 
 
-def relight(base: Path, imagery: Path, landcover: Path, elevation: Path, train_area: Path, out: Path,
+def relight(base: Path, imagery: Path, landcover: Path, elevation: Path, train_area: Path | None, out: Path,
             val_area: Path | None = None, bands: tuple[int, int, int] = (1, 2, 3), int8: bool = True) -> dict:
-    """Fit the light, export ``out/landcover_to_rgb_terrain.onnx`` (+ int8 copy and fidelity record); the report."""
+    """Fit the light, export ``out/landcover_to_rgb_terrain.onnx`` (+ int8 copy and fidelity record); the report.
+
+    ``train_area`` None: every valid pixel outside ``val_area`` (or every valid pixel) fits the light."""
     base_path = base / FILE_NAMES[Direction.LANDCOVER_TO_RGB] if base.is_dir() else base
     generator = load_base_generator(base_path)
     contract = generator.contract
@@ -146,7 +148,8 @@ def relight(base: Path, imagery: Path, landcover: Path, elevation: Path, train_a
     stack = real.pixels[[b - 1 for b in bands]].astype(np.float32)
     u_real = (contract.radiometry.normalize(stack).astype(np.float64) + 1.0) * 0.5
     valid = real.valid & rendered.valid & np.isfinite(metres) & lc.valid
-    train = area_mask(train_area, real) & valid
+    held = area_mask(val_area, real) if val_area is not None else np.zeros_like(valid)
+    train = (area_mask(train_area, real) if train_area is not None else ~held) & valid
     ambient, direct = fit_light(u_map, u_real, lit, train)
     log.info("light fitted on %d px: ambient %s, direct %s", int(train.sum()), np.round(ambient, 4),
              np.round(direct, 4))
@@ -163,7 +166,7 @@ def relight(base: Path, imagery: Path, landcover: Path, elevation: Path, train_a
                               "sun": {"azimuth_deg": inputs.sun_azimuth_deg, "elevation_deg": inputs.sun_elevation_deg}}
     if val_area is not None:
         report["validation"] = _measure(u_map, u_real, lit, ambient, direct, metres, pixel,
-                                        area_mask(val_area, real) & valid)
+                                        held & valid)
     if int8:
         report["int8"] = _int8(target, landcover, elevation)
     (out / "relight_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -208,7 +211,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--imagery", type=Path, required=True, help="real imagery of the training area")
     p.add_argument("--landcover", type=Path, required=True, help="land cover (any grid: warped, nearest)")
     p.add_argument("--elevation", type=Path, required=True, help="DEM (any grid and CRS, as the engine reads it)")
-    p.add_argument("--train-area", type=Path, required=True, help="polygons the light is fitted in")
+    p.add_argument("--train-area", type=Path, default=None,
+                   help="polygons the light is fitted in (default: everything outside --val-area)")
     p.add_argument("--val-area", type=Path, default=None, help="polygons the measures are reported in")
     p.add_argument("--bands", type=int, nargs=3, default=[1, 2, 3], help="imagery bands read as R G B")
     p.add_argument("--no-int8", action="store_true", help="skip the int8 copy and its gates")

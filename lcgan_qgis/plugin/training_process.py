@@ -154,7 +154,7 @@ def finetune_args(imagery: Sequence[str], out: str, landcover: Sequence[str] = (
                   class_field: str = "", scheme: str = "", train_area: str = "", val_area: str = "",
                   minutes: float = 0.0, steps: int = 0, base: str = "", device: str = "cpu",
                   threads: int = 1, int8: bool = True, crop: int = 128,
-                  class_balance: float = 0.0) -> list[str]:
+                  class_balance: float = 0.0, elevation: str = "") -> list[str]:
     """The child's command-line arguments (after ``-m training.finetune``)."""
     args = ["--imagery", *imagery, "--out", out, "--device", device, "--threads", str(threads), "--crop", str(crop),
             "--progress-lines"]
@@ -169,6 +169,8 @@ def finetune_args(imagery: Sequence[str], out: str, landcover: Sequence[str] = (
         args.append("--no-int8")
     if class_balance:
         args += ["--class-balance", f"{class_balance:g}"]
+    if elevation:
+        args += ["--elevation", elevation]
     return args
 
 

@@ -63,13 +63,27 @@ def test_finetune_runs_in_a_child_process_and_leaves_a_model_folder(lcgan: objec
         assert set(model.contract.scheme.codes) >= {31, 42, 52}
 
 
-def test_class_balance_reaches_the_child_and_its_recipe(lcgan: object, tmp_path: Path) -> None:
+def test_class_balance_and_elevation_reach_the_child(lcgan: object, tmp_path: Path) -> None:
+    """CLASS_BALANCE goes into the recipe; ELEVATION (a DEM on a coarser grid) adds a terrain-aware model lit by it."""
     region = _region(tmp_path)
+    rows, cols = np.mgrid[0:48, 0:48]
+    dem = (1500 + 100 * np.sin(cols / 4.0) + 60 * np.cos(rows / 5.0)).astype(np.float32)
+    dem_path = write_raster(tmp_path / "dem.tif", dem, nodata=-32768,  # 60 m pixels over the 30 m region
+                            geotransform=(300000.0, 60.0, 0.0, 4150000.0, 0.0, -60.0))
     out = tmp_path / "balanced"
-    lcgan.run("lcgan:finetune", _params(region, out, STEPS=1, CLASS_BALANCE=0.5),  # type: ignore[attr-defined]
-              feedback=recording_feedback())
+    lcgan.run("lcgan:finetune", _params(region, out, STEPS=1, CLASS_BALANCE=0.5,  # type: ignore[attr-defined]
+                                        ELEVATION=str(dem_path)), feedback=recording_feedback())
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["recipe"]["class_balance"] == 0.5
+    report = json.loads((out / "report.json").read_text())
+    assert "error" not in report["files"]["landcover_to_rgb_terrain.onnx"]
+    from lcgan_qgis.core.model.runtime import load_model
+
+    with load_model(out / "landcover_to_rgb_terrain.onnx", "cpu", precision="fp32") as model:
+        assert model.contract.terrain is not None and model.contract.extra["generator"] == "relit"
+        terrain_codes = model.contract.scheme.codes
+    with load_model(out / "landcover_to_rgb.onnx", "cpu", precision="fp32") as model:
+        assert terrain_codes == model.contract.scheme.codes  # the adapted map-only model, lit
 
 
 def test_cancel_keeps_the_checkpoint_and_the_same_folder_resumes(lcgan: object, tmp_path: Path) -> None:

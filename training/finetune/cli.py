@@ -41,6 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--class-balance", type=float, default=0.0,
                    help="weight each class's cross-entropy by frequency**-B (0: none, 0.5: square-root balancing, "
                         "so rare classes such as developed land get predicted)")
+    p.add_argument("--elevation", default="", help="a DEM of the region (any grid and CRS): the model folder also "
+                                                   "gets a terrain-aware land cover -> RGB model lit by it")
     p.add_argument("--freeze-encoder", action="store_true", help="train only the residual blocks and the decoder")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="training arithmetic (auto: bf16 where the CPU or GPU computes it natively)")
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         scheme=str(args.scheme), train_area=str(args.train_area), val_area=str(args.val_area), minutes=args.minutes,
         steps=args.steps, device=args.device, threads=args.threads, bands=list(args.bands), crop=args.crop,
         batch=args.batch, lr=args.lr, image_weight=args.image_weight, freeze_encoder=args.freeze_encoder,
-        class_balance=args.class_balance,
+        class_balance=args.class_balance, elevation=str(args.elevation),
         precision=args.precision, val_every_s=args.val_every_s, seed=args.seed, int8=not args.no_int8)
     ft = FineTune(settings)
     ft.train(progress_printer(settings) if args.progress_lines else None)

@@ -158,6 +158,24 @@ def write_outputs(ft: FineTune, wall_s: float) -> dict[str, Any]:
                             ) from None
 
 
+def terrain_model(ft: FineTune) -> dict[str, Any]:
+    """The fine-tuned land cover -> RGB model lit by ``--elevation`` (:func:`training.relight.relight`), fitted in
+    the training area; a DEM that cannot light it (flat, no overlap) is reported, and the folder stays usable."""
+    from ..relight import relight
+
+    s = ft.settings
+    areas = {key: Path(given) if given else (ft.out / f"{key}_area.geojson" if ft.split else None)
+             for key, given in (("train", s.train_area), ("val", s.val_area))}
+    with tempfile.TemporaryDirectory(prefix="lcgan-finetune-") as tmp:
+        labels = calibration_landcover(ft, Path(tmp))
+        try:
+            return relight(ft.out, Path(s.imagery[0]), labels, Path(s.elevation), areas["train"], ft.out,
+                           areas["val"], tuple(s.bands), s.int8)  # type: ignore[arg-type]
+        except LcganError as exc:
+            log.warning("no terrain-aware model: %s", exc)
+            return {"error": str(exc)}
+
+
 def _write_outputs(ft: FineTune, wall_s: float) -> dict[str, Any]:
     t0 = time.monotonic()
     version = f"finetune-{ft.settings.identity()[:8]}-step{ft.step}"
@@ -174,6 +192,8 @@ def _write_outputs(ft: FineTune, wall_s: float) -> dict[str, Any]:
                "what": "mean |4x4 block mean of the generated image - of the real one| on the validation windows, in "
                        "[-1, 1] units; start = the base generator with the classes carried over"}
     written = export_folder(ft, version)
+    if ft.settings.elevation:
+        written["landcover_to_rgb_terrain.onnx"] = terrain_model(ft)
     acc = scores["finetuned"]["accuracy"]
     report = {
         "verdict": {"beats_majority": acc > scores["majority"]["accuracy"] + CLEAR_MARGIN,

@@ -70,6 +70,7 @@ class Settings:
     image_weight: float = 1.0  # weight of the image model's low-pass L1 (0: leave it as the base has it)
     freeze_encoder: bool = False  # train only the residual blocks and the decoder
     class_balance: float = 0.0  # exponent of the inverse class frequency weighting the cross-entropy (0: none)
+    elevation: str = ""  # a DEM: the output folder also gets a terrain-aware model (training/relight.py)
     precision: str = "auto"  # auto (bf16 where the CPU computes it natively, or on CUDA) | fp32 | bf16 (autocast)
     val_every_s: float = 60.0
     checkpoint_every_s: float = 120.0
@@ -79,7 +80,8 @@ class Settings:
     def identity(self) -> str:
         """What a resumed run must share with the first (data, scheme, base, recipe; not the budget)."""
         keep = {k: v for k, v in asdict(self).items()
-                if k not in ("minutes", "steps", "device", "threads", "val_every_s", "checkpoint_every_s", "int8")}
+                if k not in ("minutes", "steps", "device", "threads", "val_every_s", "checkpoint_every_s", "int8",
+                             "elevation")}
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 

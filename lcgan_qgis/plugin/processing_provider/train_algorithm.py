@@ -26,6 +26,7 @@ from qgis.core import (
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
 )
 
 from ..training_process import TrainingRun, error_line, finetune_args, run_finetune, user_models_dir
@@ -52,7 +53,7 @@ class FineTuneAlgorithm(LcganAlgorithm):
     IMAGERY, LANDCOVER, LABELS_LAYER, CLASS_FIELD = "IMAGERY", "LANDCOVER", "LABELS", "CLASS_FIELD"
     SCHEME, BASE, TRAIN_AREA, VAL_AREA = "SCHEME", "BASE", "TRAIN_AREA", "VAL_AREA"
     MINUTES, STEPS, THREADS, REPORT, ACCURACY = "MINUTES", "STEPS", "THREADS", "REPORT", "ACCURACY"
-    CROP, CLASS_BALANCE = "CROP", "CLASS_BALANCE"
+    CROP, CLASS_BALANCE, ELEVATION = "CROP", "CLASS_BALANCE", "ELEVATION"
 
     def name(self) -> str:
         return "finetune"
@@ -101,6 +102,8 @@ class FineTuneAlgorithm(LcganAlgorithm):
         self.addParameter(self.flagged(QgsProcessingParameterNumber(
             self.CROP, self.tr("Training window (px)"), QgsProcessingParameterNumber.Type.Integer, 128, minValue=32,
             maxValue=1024)))
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.ELEVATION, self.tr("Elevation (DEM): also make a terrain-aware model"), optional=True))
         self.addParameter(self.flagged(QgsProcessingParameterNumber(
             self.CLASS_BALANCE, self.tr("Class balance (0: none, 0.5: rare classes count more)"),
             QgsProcessingParameterNumber.Type.Double, 0.0, minValue=0.0, maxValue=1.0)))
@@ -108,6 +111,10 @@ class FineTuneAlgorithm(LcganAlgorithm):
             self.OUTPUT, self.tr("Adapted model folder"), defaultValue=str(user_models_dir() / "adapted")))
         self.addOutput(QgsProcessingOutputFile(self.REPORT, self.tr("Report (JSON)")))
         self.addOutput(QgsProcessingOutputNumber(self.ACCURACY, self.tr("Validation accuracy")))
+
+    def _raster_path(self, parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> str:
+        layer = self.parameterAsRasterLayer(parameters, name, context) if parameters.get(name) else None
+        return layer.source() if layer is not None else ""
 
     def _vector_path(self, parameters: dict[str, Any], name: str, context: QgsProcessingContext,
                      feedback: QgsProcessingFeedback) -> str:
@@ -135,7 +142,8 @@ class FineTuneAlgorithm(LcganAlgorithm):
             DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
             self.parameterAsInt(parameters, self.THREADS, context),
             crop=self.parameterAsInt(parameters, self.CROP, context),
-            class_balance=self.parameterAsDouble(parameters, self.CLASS_BALANCE, context))
+            class_balance=self.parameterAsDouble(parameters, self.CLASS_BALANCE, context),
+            elevation=self._raster_path(parameters, self.ELEVATION, context))
         run = TrainingRun(args, out)
         feedback.pushInfo(self.tr("Fine-tuning in a separate Python process; Cancel keeps the last checkpoint."))
 
