@@ -189,3 +189,11 @@ def test_malformed_terrain_metadata_is_named(bad: object, message: str) -> None:
     with pytest.raises(ContractError, match=message) as caught:
         ModelContract.from_dict(data, source="m.onnx")
     assert str(caught.value).startswith("m.onnx")
+
+
+def test_the_description_names_the_relief_parameters_only_where_the_model_reads_relief() -> None:
+    lit_only = TerrainInputs(("hillshade",), sun_azimuth_deg=132.3, sun_elevation_deg=57.6).describe()
+    assert lit_only == "hillshade from a DEM in metres; sun azimuth 132.3 deg, elevation 57.6 deg"
+    full = TerrainInputs(("hillshade", "slope", "relative_elevation"), dem_metres_per_unit=0.3048).describe()
+    assert full.startswith("hillshade, slope, relative_elevation from a DEM in feet;")
+    assert full.endswith("; relief radius 300 m, scale 50 m")

@@ -79,11 +79,12 @@ class TerrainInputs:
             raise ContractError(f"{source}: {exc}") from None
 
     def describe(self) -> str:
-        """One line for ``info`` and the dock: channels, sun, relief and DEM unit."""
+        """One line for ``info`` and the dock: channels, sun, relief (when read) and DEM unit."""
         unit = {1.0: "metres", 0.3048: "feet"}.get(self.dem_metres_per_unit, f"{self.dem_metres_per_unit:g} m")
+        relief = (f"; relief radius {self.relief_radius_m:g} m, scale {self.relief_scale_m:g} m"
+                  if "relative_elevation" in self.channels else "")
         return (f"{', '.join(self.channels)} from a DEM in {unit}; sun azimuth {self.sun_azimuth_deg:g} deg, "
-                f"elevation {self.sun_elevation_deg:g} deg; relief radius {self.relief_radius_m:g} m, scale "
-                f"{self.relief_scale_m:g} m")
+                f"elevation {self.sun_elevation_deg:g} deg{relief}")
 
 
 def check_channels(channels: Any, where: str) -> None:
