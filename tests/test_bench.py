@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +17,8 @@ from tests.fixtures.onnx_factory import write_pointwise
 from tests.optional import OPENVINO_MISSING, needs_openvino
 from tools.bench.inputs import mosaic_vrt, synthetic_raster
 from tools.bench.measurements import baseline, engine_subprocess, gemm_probe
-from tools.bench.measures import psnr, read, timed
+from tools.bench.measures import REPO, psnr, read, timed
+from tools.bench.phase_profile import output_hash
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +133,21 @@ def test_scale_out_row_on_a_small_raster(zion_dir: Path, tmp_path: Path) -> None
     threads = row["thread_dependence"]
     assert threads["threads"][0] == 1 and threads["max_abs_diff"] == 0  # a per-pixel fp32 model: no sum to split
     assert not list(tmp_path.glob("scale_*")) and not list(tmp_path.glob("threads_*"))  # the runs clean up
+
+
+def test_phase_profile_times_the_steps_and_leaves_the_output_as_it_is(small_raster: Path, tmp_path: Path) -> None:
+    """tools/bench/phase_profile.py (in its own process: it wraps the engine's functions) times every step of one
+    translation, and its output is the plain engine run's, pixel for pixel, overviews included."""
+    model = write_pointwise(tmp_path / "rgb2lc.onnx", "rgb_to_landcover")
+    done = subprocess.run([sys.executable, "-m", "tools.bench.phase_profile", str(model), str(small_raster),
+                           str(tmp_path / "profiled.tif"), "--threads", "1"], cwd=REPO, capture_output=True,
+                          text=True, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    phases = report["phases"]
+    for phase in ("plan: radiometry sample / land-cover pre-scan", "read (GDAL)", "preprocess", "inference",
+                  "blending", "post-processing", "write (compress + flush)", "overviews", "statistics (class counts)"):
+        assert phases[phase]["calls"] >= 1 and phases[phase]["wall_s"] >= 0, phase
+    assert phases["inference"]["calls"] == phases["blending"]["calls"] == 1  # (one 320 px window)
+    assert 0 < phases["inference"]["cpu_s"] <= report["job_process_cpu_s"]
+    engine_subprocess(model, small_raster, tmp_path / "plain.tif")
+    assert report["output_sha256"] == output_hash(str(tmp_path / "plain.tif"))
