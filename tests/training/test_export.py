@@ -166,3 +166,32 @@ def test_int8_copy_keeps_the_first_last_and_upsampling_convolutions_in_float(ups
                  if n.op_type in ("Conv", "ConvTranspose") and n.input[1] in dequantized}
     assert quantized == {n.name for n in convs[1:-3]}  # encoder and residual blocks only
     assert (report.float_convs, report.convs) == (4, len(convs)) and "4 of" in report.summary
+
+
+def test_the_quantize_command_can_put_the_upsampling_path_in_int8_too(tmp_path: Path) -> None:
+    """``quantize --int8-upsampling``: only the first and the last convolutions stay in float."""
+    import subprocess
+    import sys
+
+    from lcgan_qgis.core.model.precision import int8_sibling
+    from tests.fixtures.rasters import write_tif
+
+    torch.manual_seed(0)
+    contract = ModelContract(Direction.RGB_TO_LANDCOVER, SCHEME, RADIOMETRY, tile_size_px=64, overlap_px=8)
+    generator = ResnetGenerator(3, contract.out_channels, ngf=8, n_blocks=1, final="logits", upsample="nearest",
+                                norm="batch")
+    path = tmp_path / "rgb2lc.onnx"
+    export_generator(generator, contract, path)
+    raster = write_tif(tmp_path / "rgb.tif", np.random.default_rng(2).integers(7000, 16000, (3, 160, 160))
+                       .astype(np.uint16))
+    done = subprocess.run([sys.executable, "-m", "lcgan_qgis", "quantize", "--model", str(path), "--calibration",
+                           str(raster), "--output", str(int8_sibling(path)), "--windows", "3", "--int8-upsampling",
+                           "--no-gates"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "2 of" in done.stdout  # "... 2 of N kept in float"
+    convs = [n for n in onnx.load(str(path)).graph.node if n.op_type in ("Conv", "ConvTranspose")]
+    int8_graph = onnx.load(str(int8_sibling(path))).graph
+    dequantized = {n.output[0] for n in int8_graph.node if n.op_type == "DequantizeLinear"}
+    quantized = {n.name for n in int8_graph.node
+                 if n.op_type in ("Conv", "ConvTranspose") and n.input[1] in dequantized}
+    assert quantized == {n.name for n in convs[1:-1]}
