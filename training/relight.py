@@ -33,6 +33,7 @@ from lcgan_qgis.core.errors import InputRasterError
 from lcgan_qgis.core.model.contract import Direction, ModelContract
 from lcgan_qgis.core.model.terrain_inputs import TerrainInputs
 from lcgan_qgis.core.rasters.raster import Window
+from lcgan_qgis.core.terrain.channels import TerrainDeriver
 
 from .errors import TrainingError
 from .evaluation.rasters import Raster, area_mask, read_raster, translate_file
@@ -82,10 +83,10 @@ def fit_light(u_map: np.ndarray, u_real: np.ndarray, lit: np.ndarray, mask: np.n
     return ambient, direct
 
 
-def terrain_on(imagery: Path, elevation: Path, inputs: TerrainInputs) -> tuple[np.ndarray, np.ndarray,
+def terrain_on(imagery: Path, elevation: Path, inputs: TerrainInputs) -> tuple[TerrainDeriver, np.ndarray,
                                                                                  tuple[float, float]]:
     """The DEM on the imagery's grid as the engine presents it (any CRS and resolution: ``ElevationReader``; its
-    unit, pixel size and sun: ``settle_terrain``): ``lit = max(0, n . s)`` in [0, 1] (nodata: flat ground), the
+    unit and pixel size: ``settle_terrain``): the channels' deriver over the whole grid (read into memory), the
     elevation in metres (NaN nodata) and the pixel size in metres."""
     from lcgan_qgis.core.rasters.gdal_io import GdalReader
     from lcgan_qgis.core.terrain.elevation import ElevationReader, settle_terrain
@@ -96,10 +97,43 @@ def terrain_on(imagery: Path, elevation: Path, inputs: TerrainInputs) -> tuple[n
         plan, messages = settle_terrain(inputs, dem, info)
         for message in messages:
             log.info("%s", message)
-        everything = Window(0, 0, info.width, info.height)
-        lit = (plan.deriver(inputs, dem).channels(everything)[0].astype(np.float64) + 1.0) * 0.5
-        metres = dem.read(everything).astype(np.float64) * plan.metres_per_unit
-    return lit, metres, plan.pixel_size_m
+        metres = dem.read(Window(0, 0, info.width, info.height)).astype(np.float64) * plan.metres_per_unit
+    deriver = TerrainDeriver(inputs, lambda w: metres[w.row_off:w.row_end, w.col_off:w.col_end], info.width,
+                             info.height, plan.pixel_size_m, inputs.sun_azimuth_deg, inputs.sun_elevation_deg)
+    return deriver, metres, plan.pixel_size_m
+
+
+def lit_at(deriver: TerrainDeriver, azimuth_deg: float, elevation_deg: float) -> np.ndarray:
+    """``max(0, n . s)`` in [0, 1] of every pixel for the sun at ``azimuth_deg`` / ``elevation_deg`` (nodata: flat
+    ground), as the model's hillshade channel gives it."""
+    sunned = dataclasses.replace(deriver, sun_azimuth_deg=azimuth_deg, sun_elevation_deg=elevation_deg)
+    return (sunned.channels(Window(0, 0, deriver.width, deriver.height))[0].astype(np.float64) + 1.0) * 0.5
+
+
+def residual(u_map: np.ndarray, u_real: np.ndarray, lit: np.ndarray, mask: np.ndarray) -> float:
+    """Mean squared error of the best light (:func:`fit_light`) for ``lit`` over ``mask``."""
+    ambient, direct = fit_light(u_map, u_real, lit, mask)
+    fitted = u_map[:, mask] * (ambient[:, None] + direct[:, None] * lit[mask][None])
+    return float(np.mean((fitted - u_real[:, mask]) ** 2))
+
+
+def fit_sun(u_map: np.ndarray, u_real: np.ndarray, deriver: TerrainDeriver, mask: np.ndarray,
+            sample_px: int = 100_000) -> tuple[float, float]:
+    """The sun (azimuth, elevation in degrees) whose light explains the imagery best: every 30 deg of azimuth at
+    15-75 deg of elevation, then 5 deg steps around the best; on a regular sample of about ``sample_px`` pixels of
+    ``mask`` (all of them in a small area)."""
+    stride = max(1, int(np.sqrt(mask.sum() / sample_px)))
+    sample = np.zeros_like(mask)
+    sample[::stride, ::stride] = mask[::stride, ::stride]
+
+    def score(sun: tuple[float, float]) -> float:
+        return residual(u_map, u_real, lit_at(deriver, *sun), sample)
+
+    coarse = [(float(az), float(el)) for az in range(0, 360, 30) for el in (15, 30, 45, 60, 75)]
+    az0, el0 = min(coarse, key=score)
+    fine = [((az0 + da) % 360.0, float(np.clip(el0 + de, 5.0, 85.0)))
+            for da in range(-25, 30, 5) for de in range(-10, 15, 5)]
+    return min(fine, key=score)
 
 
 def landcover_on(imagery: Raster, landcover: Path, folder: Path) -> Path:
@@ -123,10 +157,12 @@ def landcover_on(imagery: Raster, landcover: Path, folder: Path) -> Path:
 
 
 def relight(base: Path, imagery: Path, landcover: Path, elevation: Path, train_area: Path | None, out: Path,
-            val_area: Path | None = None, bands: tuple[int, int, int] = (1, 2, 3), int8: bool = True) -> dict:
+            val_area: Path | None = None, bands: tuple[int, int, int] = (1, 2, 3), int8: bool = True,
+            sun: tuple[float, float] | None = None) -> dict:
     """Fit the light, export ``out/landcover_to_rgb_terrain.onnx`` (+ int8 copy and fidelity record); the report.
 
-    ``train_area`` None: every valid pixel outside ``val_area`` (or every valid pixel) fits the light."""
+    ``train_area`` None: every valid pixel outside ``val_area`` (or every valid pixel) fits the light. ``sun``:
+    (azimuth, elevation) of the imagery's sun, the model's default sun; None: fitted (:func:`fit_sun`)."""
     base_path = base / FILE_NAMES[Direction.LANDCOVER_TO_RGB] if base.is_dir() else base
     generator = load_base_generator(base_path)
     contract = generator.contract
@@ -135,8 +171,7 @@ def relight(base: Path, imagery: Path, landcover: Path, elevation: Path, train_a
     real = read_raster(imagery)
     if max(bands) > real.pixels.shape[0]:
         raise InputRasterError(f"{imagery}: band {max(bands)} asked for, the raster has {real.pixels.shape[0]}.")
-    inputs = TerrainInputs(("hillshade",))
-    lit, metres, pixel = terrain_on(imagery, elevation, inputs)
+    deriver, metres, pixel = terrain_on(imagery, elevation, TerrainInputs(("hillshade",)))
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lcgan-relight-") as tmp:
         on_grid = landcover_on(real, landcover, Path(tmp))
@@ -150,6 +185,12 @@ def relight(base: Path, imagery: Path, landcover: Path, elevation: Path, train_a
     valid = real.valid & rendered.valid & np.isfinite(metres) & lc.valid
     held = area_mask(val_area, real) if val_area is not None else np.zeros_like(valid)
     train = (area_mask(train_area, real) if train_area is not None else ~held) & valid
+    fitted = sun is None
+    if sun is None:
+        sun = fit_sun(u_map, u_real, deriver, train)
+        log.info("sun fitted to the imagery: azimuth %.0f deg, elevation %.0f deg", *sun)
+    inputs = TerrainInputs(("hillshade",), sun_azimuth_deg=sun[0], sun_elevation_deg=sun[1])
+    lit = lit_at(deriver, *sun)
     ambient, direct = fit_light(u_map, u_real, lit, train)
     log.info("light fitted on %d px: ambient %s, direct %s", int(train.sum()), np.round(ambient, 4),
              np.round(direct, 4))
@@ -163,7 +204,8 @@ def relight(base: Path, imagery: Path, landcover: Path, elevation: Path, train_a
     parity = export_generator(model, terrain_contract, target, weight_storage="fp16")
     report: dict[str, Any] = {"model": target.name, "base": str(base_path), "parity": parity,
                               "light": terrain_contract.extra["light"], "train_pixels": int(train.sum()),
-                              "sun": {"azimuth_deg": inputs.sun_azimuth_deg, "elevation_deg": inputs.sun_elevation_deg}}
+                              "sun": {"azimuth_deg": inputs.sun_azimuth_deg, "elevation_deg": inputs.sun_elevation_deg,
+                                      "fitted": fitted}}
     if val_area is not None:
         report["validation"] = _measure(u_map, u_real, lit, ambient, direct, metres, pixel,
                                         held & valid)
@@ -215,13 +257,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="polygons the light is fitted in (default: everything outside --val-area)")
     p.add_argument("--val-area", type=Path, default=None, help="polygons the measures are reported in")
     p.add_argument("--bands", type=int, nargs=3, default=[1, 2, 3], help="imagery bands read as R G B")
+    p.add_argument("--sun", type=float, nargs=2, default=None, metavar=("AZIMUTH", "ELEVATION"),
+                   help="the imagery's sun in degrees (the model's default sun); default: fitted to the imagery")
     p.add_argument("--no-int8", action="store_true", help="skip the int8 copy and its gates")
     p.add_argument("--out", type=Path, required=True, help="folder for landcover_to_rgb_terrain.onnx")
 
 
 def run(args: argparse.Namespace) -> int:
     report = relight(args.base, args.imagery, args.landcover, args.elevation, args.train_area, args.out,
-                     args.val_area, tuple(args.bands), not args.no_int8)
+                     args.val_area, tuple(args.bands), not args.no_int8,
+                     tuple(args.sun) if args.sun else None)
     print(json.dumps(report, indent=2))
     return 0
 

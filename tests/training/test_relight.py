@@ -19,7 +19,7 @@ from tests.fixtures.rasters import GEOTRANSFORM, write_tif
 from tests.training.test_finetune_second_gen import tiny  # noqa: F401 (fixture)
 from training.errors import TrainingError
 from training.evaluation.rasters import read_raster, translate_file
-from training.relight import Relit, fit_light, relight, terrain_on
+from training.relight import Relit, fit_light, fit_sun, lit_at, relight, terrain_on
 
 
 def test_fit_light_recovers_a_known_light() -> None:
@@ -96,8 +96,9 @@ def test_a_relight_run_exports_a_terrain_model_the_engine_runs(tiny: Path, tmp_p
     codes[:, n // 3: 2 * n // 3] = 42
     lc_path = write_tif(tmp_path / "lc.tif", codes, nodata=255)
     image_path = write_tif(tmp_path / "image.tif", np.full((3, n, n), 9000, np.uint16), nodata=0)
-    light, metres, pixel = terrain_on(image_path, dem_path, TerrainInputs(("hillshade",)))  # the engine's DEM path
-    assert light.shape == (n, n) and pixel == (30.0, 30.0) and np.isfinite(metres).all()
+    deriver, metres, pixel = terrain_on(image_path, dem_path, TerrainInputs(("hillshade",)))  # the engine's DEM path
+    assert pixel == (30.0, 30.0) and metres.shape == (n, n) and np.isfinite(metres).all()
+    light = lit_at(deriver, 200.0, 40.0)  # the imagery's sun: south-west, 40 degrees
     assert float(light.std()) > 0.08 and float(light.min()) >= 0.0 and float(light.max()) <= 1.0
     colour = {52: (11000.0, 10000.0, 9500.0), 42: (8000.0, 9500.0, 8500.0)}
     surface = np.stack([np.vectorize(lambda c, b=b: colour[int(c)][b])(codes) for b in range(3)])
@@ -105,7 +106,8 @@ def test_a_relight_run_exports_a_terrain_model_the_engine_runs(tiny: Path, tmp_p
     image_path = write_tif(tmp_path / "image.tif", image.astype(np.uint16), nodata=0)
     out = tmp_path / "relit"
     report = relight(tiny, image_path, lc_path, dem_path, _area(tmp_path / "train.geojson", (0, 80), n), out,
-                     _area(tmp_path / "val.geojson", (80, 160), n), int8=True)
+                     _area(tmp_path / "val.geojson", (80, 160), n), int8=True, sun=(200.0, 40.0))
+    assert report["sun"] == {"azimuth_deg": 200.0, "elevation_deg": 40.0, "fitted": False}
     assert report["parity"] < 1e-3 and report["train_pixels"] > 3000
     assert set(report["validation"]) == {"map_only", "relit"} and "file" in report["int8"]
     assert all(report["validation"][k]["peak_index"] > 0 for k in ("map_only", "relit"))
@@ -115,6 +117,7 @@ def test_a_relight_run_exports_a_terrain_model_the_engine_runs(tiny: Path, tmp_p
         contract = model.contract
     assert contract.direction is Direction.LANDCOVER_TO_RGB and contract.terrain is not None
     assert contract.terrain.channels == ("hillshade",) and contract.extra["generator"] == "relit"
+    assert (contract.terrain.sun_azimuth_deg, contract.terrain.sun_elevation_deg) == (200.0, 40.0)
     assert (out / "landcover_to_rgb_terrain.int8.onnx").is_file()
     assert (out / "landcover_to_rgb_terrain.fidelity.json").is_file()
     translate_file(tiny / "landcover_to_rgb.onnx", lc_path, tmp_path / "base.tif", "cpu", precision="fp32")
@@ -128,3 +131,18 @@ def test_a_relight_run_exports_a_terrain_model_the_engine_runs(tiny: Path, tmp_p
     diff = np.abs(got - want)[unclipped]  # uint8 rounding of both renders (the base's scaled by the light), fp16
     assert diff.max() <= 3.0 and diff.mean() <= 0.4, (diff.max(), diff.mean())
     assert np.abs(got - base * 255).mean() > 5.0  # and the light really changed the picture
+
+
+def test_fit_sun_finds_the_sun_that_lit_the_imagery(tmp_path: Path) -> None:
+    n = 120
+    rows, cols = np.mgrid[0:n, 0:n].astype(np.float64)
+    dem = 1500 + 150 * np.sin(cols / 7.0) * np.cos(rows / 9.0) + 90 * np.sin((rows + cols) / 11.0)
+    dem_path = write_tif(tmp_path / "dem.tif", dem.astype(np.float32), nodata=-32768)
+    image_path = write_tif(tmp_path / "image.tif", np.full((3, n, n), 9000, np.uint16), nodata=0)
+    deriver, _, _ = terrain_on(image_path, dem_path, TerrainInputs(("hillshade",)))
+    rng = np.random.default_rng(1)
+    u_map = rng.uniform(0.3, 0.7, (3, n, n))
+    for sun in ((140.0, 55.0), (235.0, 30.0)):
+        u_real = u_map * (0.2 + 0.9 * lit_at(deriver, *sun)) + rng.normal(0, 0.01, u_map.shape)
+        azimuth, elevation = fit_sun(u_map, u_real, deriver, np.ones((n, n), bool))
+        assert abs((azimuth - sun[0] + 180) % 360 - 180) <= 10 and abs(elevation - sun[1]) <= 10, (azimuth, elevation)
