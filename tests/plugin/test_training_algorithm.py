@@ -124,6 +124,26 @@ def test_the_adapt_panel_writes_into_the_user_models_folder(qgis_app: object, tm
     assert panel.output_folder() == user_models_dir() / "Potomac_valley_2011"
     assert user_models_dir() == tmp_path / "home" / "models"
     assert panel.start() is None and "Choose the imagery" in panel.status_label.text()
+    from qgis.core import QgsProject, QgsRasterLayer
+
+    region = _region(tmp_path)
+    dem = write_raster(tmp_path / "dem.tif", np.full((48, 48), 1500.0, np.float32),
+                       geotransform=(300000.0, 60.0, 0.0, 4150000.0, 0.0, -60.0))
+    layers = [QgsRasterLayer(path, name) for name, path in (("image", region["image"]), ("lc", region["lc"]),
+                                                             ("dem", str(dem)))]
+    QgsProject.instance().addMapLayers(layers)
+    try:
+        panel = AdaptPanel()
+        panel.imagery_combo.setLayer(layers[0])
+        panel.landcover_combo.setLayer(layers[1])
+        assert panel.elevation_combo.currentLayer() is None  # optional, empty by default
+        run = panel.training_run()
+        assert run is not None and "--elevation" not in run.args
+        panel.elevation_combo.setLayer(layers[2])
+        run = panel.training_run()
+        assert run is not None and run.args[run.args.index("--elevation") + 1] == str(dem)
+    finally:
+        QgsProject.instance().removeMapLayers([layer.id() for layer in layers])
 
 
 def test_a_finished_adaptation_opens_its_report_and_announces_its_folder(qgis_app: object, tmp_path: Path,

@@ -44,6 +44,12 @@ class AdaptPanel(QgsCollapsibleGroupBox):
         self.imagery_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
         self.landcover_combo = QgsMapLayerComboBox()
         self.landcover_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
+        self.elevation_combo = QgsMapLayerComboBox()
+        self.elevation_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
+        self.elevation_combo.setAllowEmptyLayer(True)
+        self.elevation_combo.setLayer(None)
+        self.elevation_combo.setToolTip("A DEM of the region: the new model folder also gets a terrain-aware model "
+                                        "that paints its relief.")
         self.minutes_spin = QDoubleSpinBox()
         self.minutes_spin.setRange(1.0, 24 * 60.0)
         self.minutes_spin.setDecimals(0)
@@ -53,6 +59,7 @@ class AdaptPanel(QgsCollapsibleGroupBox):
         self.name_edit.setToolTip(f"The adapted model goes to {user_models_dir()}/<name>; the same name resumes.")
         form.addRow("Imagery of your region", self.imagery_combo)
         form.addRow("Its land cover (labels)", self.landcover_combo)
+        form.addRow("Elevation (optional: relief)", self.elevation_combo)
         form.addRow("Training time", self.minutes_spin)
         form.addRow("New model's name", self.name_edit)
         controls = add_run_controls(form, "Adapt", self.start, self.cancel)
@@ -63,14 +70,23 @@ class AdaptPanel(QgsCollapsibleGroupBox):
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name_edit.text()).strip("_") or "my_region"
         return user_models_dir() / name
 
-    def start(self) -> FineTuneTask | None:
+    def training_run(self) -> TrainingRun | None:
+        """The run the chosen layers and settings make (``None``, said in the panel, without imagery or labels)."""
         imagery, landcover = self.imagery_combo.currentLayer(), self.landcover_combo.currentLayer()
         if imagery is None or landcover is None:
             self.status_label.setText("Choose the imagery and its land cover.")
             return None
+        dem = self.elevation_combo.currentLayer()
         out = self.output_folder()
-        run = TrainingRun(finetune_args([imagery.source()], str(out), [landcover.source()],
-                                        minutes=self.minutes_spin.value()), str(out))
+        return TrainingRun(finetune_args([imagery.source()], str(out), [landcover.source()],
+                                         minutes=self.minutes_spin.value(),
+                                         elevation=dem.source() if dem is not None else ""), str(out))
+
+    def start(self) -> FineTuneTask | None:
+        run = self.training_run()
+        if run is None:
+            return None
+        out = run.out
         self.task = FineTuneTask(run, on_done=self._done)
         self.task.progressChanged.connect(self._progress)
         self.start_button.setEnabled(False)
