@@ -191,10 +191,12 @@ def test_the_ui_speaks_an_analysts_language(iface, qtbot, lcgan) -> None:
     dock.set_direction(Direction.LANDCOVER_TO_RGB)
     dock.bundled_combo.setCurrentIndex(1)  # the model with relief
     summary = dock.info_box.summary.text()
-    assert "relative_elevation" not in summary and "radiometry" not in summary and "zion-" not in summary
+    assert "radiometry" not in summary and "zion-" not in summary
     if bundled_terrain_model_path().is_file():
         assert "Elevation:</b> needed (it paints relief)" in summary and "bundled, terrain" in summary
-        assert "relative_elevation" in dock.info_box.details.text() and dock.info_box.details_box.isCollapsed()
+        details = dock.info_box.details.text()  # the technical words live in the folded details
+        assert "hillshade from a DEM" in details and dock.info_box.details_box.isCollapsed()
+        assert "hillshade" not in summary
     dock.set_direction(Direction.RGB_TO_LANDCOVER)
     dock.options_box.setCollapsed(False)  # (unfolding showed every row again, the sun's too)
     assert not any(spin.isVisibleTo(dock) for _label, spin in dock.sun_spins)
