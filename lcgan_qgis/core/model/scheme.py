@@ -6,7 +6,9 @@ Schemes are stored as JSON (``resources/schemes/*.json``) and inside each model'
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,6 +148,16 @@ class ClassScheme:
         indices = np.where(known, order[pos], 0)
         return indices, known & ~nodata_mask
 
+    def table_indices(self, codes: np.ndarray, nodata: float | None = None) -> np.ndarray | None:
+        """:meth:`codes_to_indices` through a per-run lookup table for 8- and 16-bit unsigned codes: int16 class
+        indices, :data:`NODATA_INDEX` where invalid. ``None`` where the table cannot answer (another type, or a code
+        the scheme does not know: :meth:`codes_to_indices` then gives its message)."""
+        table = code_table(self, nodata, np.asarray(codes).dtype)
+        if table is None:
+            return None
+        indices = table[codes]
+        return None if (indices == UNKNOWN_CODE).any() else indices
+
     def describe_unknown(self, unknown_codes: np.ndarray | Mapping[int, int], where: str = "") -> str:
         """A message listing unknown codes with their pixel counts (at most 10, most frequent first).
 
@@ -239,3 +251,26 @@ def _parse_color(color: Any, alpha: Any, where: str) -> RGBA:
     if not all(isinstance(v, int) and 0 <= v <= 255 for v in rgba):
         raise SchemeError(f"{where}: colour components must be 0-255, got {rgba}.")
     return rgba  # type: ignore[return-value]
+
+
+UNKNOWN_CODE, NODATA_INDEX = -2, -1  # entries of a code table besides the class indices
+
+
+@functools.lru_cache(maxsize=8)
+def code_table(scheme: ClassScheme, nodata: float | None, dtype: np.dtype) -> np.ndarray | None:
+    """Code -> class index for every value of an 8- or 16-bit unsigned ``dtype`` (``None`` for other types), by the
+    rules of :meth:`ClassScheme.codes_to_indices`: the scheme's nodata code and ``nodata`` -> :data:`NODATA_INDEX`,
+    an unseen NLCD code -> its substitute's index, anything else -> :data:`UNKNOWN_CODE`."""
+    if dtype.kind != "u" or dtype.itemsize > 2:
+        return None
+    table = np.full(1 << (8 * dtype.itemsize), UNKNOWN_CODE, dtype=np.int16)
+    for index, code in enumerate(scheme.codes):
+        if 0 <= code < table.size:
+            table[code] = index
+    for value in (scheme.nodata_code, nodata):
+        if value is not None and math.isfinite(value) and float(value).is_integer() and 0 <= value < table.size:
+            table[int(value)] = NODATA_INDEX
+    for code, target in unseen_code_substitutes(scheme, NLCD_LEGEND).items():
+        if 0 <= code < table.size and table[code] == UNKNOWN_CODE:
+            table[code] = table[target]
+    return table

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
@@ -26,7 +25,7 @@ import numpy as np
 from ..choices import direction_pointer
 from ..errors import Canceled, InputRasterError, SchemeError
 from ..model.contract import RADIOMETRY_MODES, Direction, ModelContract
-from ..model.scheme import NLCD_LEGEND, ClassScheme, unseen_code_substitutes
+from ..model.scheme import NLCD_LEGEND, unseen_code_substitutes
 from ..rasters.raster import RasterInfo, RasterReader, Window, read_valid_mask
 from ..rasters.sources import palette_reason
 from ..rasters.validity import image_valid
@@ -92,18 +91,16 @@ def landcover_to_onehot(contract: ModelContract, codes: np.ndarray, nodata: floa
     """``(h, w)`` codes -> one-hot ``(K, h, w)`` float32 (uniform 1/K on nodata) and the valid mask.
 
     ``out``: a float32 ``(K, h, w)`` array to write the one-hot map into (e.g. part of a model input). 8- and
-    16-bit codes go through a lookup table (:func:`_code_table`, the scheme's rules once per run); other types,
-    and codes the table does not know (for the scheme's message), through ``scheme.codes_to_indices``.
+    16-bit codes go through the scheme's lookup table (``scheme.table_indices``); other types, and codes the table
+    does not know (for the scheme's message), through ``scheme.codes_to_indices``.
     """
     scheme = contract.scheme
     k = len(scheme)
     if out is None:
         out = np.empty((k, *codes.shape), dtype=np.float32)
-    table = _code_table(scheme, nodata, codes.dtype)
-    looked_up = table[codes] if table is not None else None
-    if looked_up is not None and not (looked_up == UNKNOWN_CODE).any():
-        valid = looked_up >= 0
-        indices = looked_up
+    looked_up = scheme.table_indices(codes, nodata)
+    if looked_up is not None:
+        indices, valid = looked_up, looked_up >= 0
     else:
         try:
             indices, valid = scheme.codes_to_indices(codes, nodata)
@@ -114,29 +111,6 @@ def landcover_to_onehot(contract: ModelContract, codes: np.ndarray, nodata: floa
     if not valid.all():
         out[:, ~valid] = 1.0 / k
     return out, valid
-
-
-UNKNOWN_CODE, NODATA_INDEX = -2, -1  # entries of a code table besides the class indices
-
-
-@functools.lru_cache(maxsize=8)
-def _code_table(scheme: ClassScheme, nodata: float | None, dtype: np.dtype) -> np.ndarray | None:
-    """Code -> class index for every value of an 8- or 16-bit unsigned ``dtype`` (``None`` for other types), by the
-    rules of ``scheme.codes_to_indices``: the scheme's nodata code and ``nodata`` -> :data:`NODATA_INDEX`, an
-    unseen NLCD code -> its substitute's index, anything else -> :data:`UNKNOWN_CODE`."""
-    if dtype.kind != "u" or dtype.itemsize > 2:
-        return None
-    table = np.full(1 << (8 * dtype.itemsize), UNKNOWN_CODE, dtype=np.int16)
-    for index, code in enumerate(scheme.codes):
-        if 0 <= code < table.size:
-            table[code] = index
-    for value in (scheme.nodata_code, nodata):
-        if value is not None and math.isfinite(value) and float(value).is_integer() and 0 <= value < table.size:
-            table[int(value)] = NODATA_INDEX
-    for code, target in unseen_code_substitutes(scheme, NLCD_LEGEND).items():
-        if 0 <= code < table.size and table[code] == UNKNOWN_CODE:
-            table[code] = table[target]
-    return table
 
 
 def _check_georeference(info: RasterInfo) -> None:
