@@ -20,6 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-gates", action="store_true", help="do not measure the fidelity record afterwards")
     parser.add_argument("--int8-upsampling", action="store_true",
                         help="quantise the upsampling path too (faster; kept in float by default: check the gates)")
+    parser.add_argument("--int8-first", action="store_true",
+                        help="quantise the first convolution too (it reads the raw input: a one-hot map quantises "
+                             "well, imagery less so; check the gates)")
     parser.add_argument("--weight-storage", choices=WEIGHT_STORAGES, default=None,
                         help="how the int8 copy stores its float layers' weights (default: as the model stores its "
                              "own)")
@@ -32,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     report = quantize_model(args.model, args.calibration, args.output, windows=args.windows,
                             elevation=args.elevation, storage=args.weight_storage,
-                            float_upsampling=not args.int8_upsampling)
+                            float_upsampling=not args.int8_upsampling, float_first=not args.int8_first)
     print(f"{report.path}: int8 model written ({report.path.stat().st_size / 1e6:.1f} MB); {report.summary}")
     if args.no_gates:
         return 0

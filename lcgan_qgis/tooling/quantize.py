@@ -228,7 +228,9 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     got = [session.run(["output"], {"input": b})[0] for b in check]
     report = QuantizeReport(output_path, n_equalized, len(batches), *fidelity(contract, reference, got),
-                            float_convs=len(kept), convs=len(convs))
+                            float_convs=len(kept), convs=len(convs),
+                            float_rule=", ".join((["first"] if float_first else []) + ["last"]
+                                                 + (["upsampling path"] if float_upsampling else [])))
     try:
         with AtomicFile(output_path) as tmp:
             tmp.write_bytes(data)
@@ -251,10 +253,11 @@ class QuantizeReport:
     value: float
     float_convs: int = 0
     convs: int = 0
+    float_rule: str = "first, last, upsampling path"  # which convolutions the recipe kept in float
 
     @property
     def summary(self) -> str:
         shown = f"{self.value:.2%}" if self.metric == "class_agreement" else f"{self.value:.1f} dB"
         return (f"{self.metric} vs float {shown} on calibration windows, {self.equalized_convs} convolutions "
-                f"equalised, {self.float_convs} of {self.convs} kept in float (first, last, upsampling path), "
+                f"equalised, {self.float_convs} of {self.convs} kept in float ({self.float_rule}), "
                 f"{self.calibration_windows} calibration windows")

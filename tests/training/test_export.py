@@ -188,10 +188,19 @@ def test_the_quantize_command_can_put_the_upsampling_path_in_int8_too(tmp_path: 
                            str(raster), "--output", str(int8_sibling(path)), "--windows", "3", "--int8-upsampling",
                            "--no-gates"], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    assert "2 of" in done.stdout  # "... 2 of N kept in float"
+    assert "2 of" in done.stdout and "(first, last)" in done.stdout  # "... 2 of N kept in float (first, last)"
     convs = [n for n in onnx.load(str(path)).graph.node if n.op_type in ("Conv", "ConvTranspose")]
-    int8_graph = onnx.load(str(int8_sibling(path))).graph
-    dequantized = {n.output[0] for n in int8_graph.node if n.op_type == "DequantizeLinear"}
-    quantized = {n.name for n in int8_graph.node
-                 if n.op_type in ("Conv", "ConvTranspose") and n.input[1] in dequantized}
-    assert quantized == {n.name for n in convs[1:-1]}
+
+    def quantized() -> set[str]:
+        int8_graph = onnx.load(str(int8_sibling(path))).graph
+        dequantized = {n.output[0] for n in int8_graph.node if n.op_type == "DequantizeLinear"}
+        return {n.name for n in int8_graph.node if n.op_type in ("Conv", "ConvTranspose") and n.input[1] in dequantized}
+
+    assert quantized() == {n.name for n in convs[1:-1]}
+    # --int8-first: the first convolution too (the bundled painters' copies: their input is a one-hot map + noise)
+    done = subprocess.run([sys.executable, "-m", "lcgan_qgis", "quantize", "--model", str(path), "--calibration",
+                           str(raster), "--output", str(int8_sibling(path)), "--windows", "3", "--int8-upsampling",
+                           "--int8-first", "--no-gates"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "1 of" in done.stdout and "kept in float (last)" in done.stdout
+    assert quantized() == {n.name for n in convs[:-1]}
