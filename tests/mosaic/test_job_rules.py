@@ -104,7 +104,7 @@ def test_the_job_s_errors_come_before_any_cluster(terrain: dict[str, Path], mode
         run_mosaic(MosaicRequest((str(terrain["landcover"]),), str(tmp_path / "b"),
                                  model=ModelChoice(str(models["landcover_to_rgb"]), Direction.RGB_TO_LANDCOVER),
                                  cluster=unreachable))
-    assert time.perf_counter() - started < 20
+    assert time.perf_counter() - started < 28  # (under the cluster's 30 s timeout: it was never waited for)
 
 
 def test_no_file_an_input_reads_is_overwritten(models: dict[str, Path], tmp_path: Path) -> None:

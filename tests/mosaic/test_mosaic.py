@@ -271,7 +271,7 @@ def test_a_scheduler_that_does_not_answer_is_a_clear_error(models: dict[str, Pat
     started = time.perf_counter()
     with pytest.raises(ClusterError, match=r"No Dask scheduler answered at tcp://127.0.0.1:9 within 2 s"):
         run_mosaic(request)
-    assert time.perf_counter() - started < 10
+    assert time.perf_counter() - started < 25  # (the 2 s timeout, not a default one; slack for a loaded machine)
 
 
 def test_the_command_line_on_a_local_cluster(models: dict[str, Path], tmp_path: Path) -> None:
