@@ -23,6 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--int8-first", action="store_true",
                         help="quantise the first convolution too (it reads the raw input: a one-hot map quantises "
                              "well, imagery less so; check the gates)")
+    parser.add_argument("--int8-pads", action="store_true",
+                        help="quantise the padding between convolutions too (OpenVINO pads int8 tensors instead of "
+                             "bf16 ones; check the gates)")
     parser.add_argument("--weight-storage", choices=WEIGHT_STORAGES, default=None,
                         help="how the int8 copy stores its float layers' weights (default: as the model stores its "
                              "own)")
@@ -35,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
 
     report = quantize_model(args.model, args.calibration, args.output, windows=args.windows,
                             elevation=args.elevation, storage=args.weight_storage,
-                            float_upsampling=not args.int8_upsampling, float_first=not args.int8_first)
+                            float_upsampling=not args.int8_upsampling, float_first=not args.int8_first,
+                            int8_pads=args.int8_pads)
     print(f"{report.path}: int8 model written ({report.path.stat().st_size / 1e6:.1f} MB); {report.summary}")
     if args.no_gates:
         return 0

@@ -115,6 +115,25 @@ def equalize_instance_norm_inputs(model: onnx.ModelProto, batches: list[np.ndarr
     return model, len(targets)
 
 
+#: The padding ops quantised with ``int8_pads`` (onnxruntime's QDQ quantiser leaves a nearest Resize in float
+#: whatever is asked: measured on the bundled painter, 0 of its 2 Resize nodes).
+PAD_OPS = ("Pad",)
+
+
+def pads_feeding(model: onnx.ModelProto, convs: list[str]) -> list[str]:
+    """The names of the :data:`PAD_OPS` nodes whose values reach one of ``convs`` through padding only."""
+    producer = {out: n for n in model.graph.node for out in n.output}
+    by_name = {n.name: n for n in model.graph.node}
+    found: list[str] = []
+    stack = [by_name[c].input[0] for c in convs if c in by_name]
+    while stack:
+        node = producer.get(stack.pop())
+        if node is not None and node.op_type in PAD_OPS and node.name not in found:
+            found.append(node.name)
+            stack.append(node.input[0])
+    return found
+
+
 def upsampling_convs(model: onnx.ModelProto) -> list[str]:
     """The names of the convolutions of the upsampling path: every transposed convolution, and every convolution
     after the graph's first upsampling node (``ConvTranspose``, ``Resize`` or ``Upsample``) in its node order
@@ -129,7 +148,7 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
                    windows: int = CALIBRATION_WINDOWS, window_px: int = CALIBRATION_PX,
                    percentile: float = CALIBRATION_PERCENTILE, float_first: bool = True,
                    float_upsampling: bool = True, elevation: str | Path | None = None,
-                   storage: str | None = None) -> QuantizeReport:
+                   storage: str | None = None, int8_pads: bool = False) -> QuantizeReport:
     """Write an int8 copy of ``model_path`` calibrated on windows of ``calibration_raster`` (and, for a
     terrain-aware model, of the DEM ``elevation``); its float layers' weights are stored as ``storage``
     (``"fp32"`` or ``"fp16"``; default: as the source model stores its weights).
@@ -139,7 +158,8 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
     Kept in float: the first convolution (``float_first``: it sees the raw input), the last one (class scores or
     image values), the upsampling path (``float_upsampling``, :func:`upsampling_convs`: its full-resolution
     activations are where int8 loses most, and onnxruntime's CPU EP has no fused int8 kernel for transposed
-    convolutions) and the final Softmax/Tanh.
+    convolutions) and the final Softmax/Tanh. ``int8_pads`` quantises the padding between convolutions too
+    (:data:`PAD_OPS`), so OpenVINO pads uint8 tensors instead of converting them to bf16 and back.
 
     Raises:
         ModelFileError / ContractError: the source model is unusable.
@@ -209,10 +229,14 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
         if float_upsampling:
             kept += upsampling_convs(equalized)
         kept = list(dict.fromkeys(kept))  # (first and last are one node in a one-convolution model)
+        float_convs = len(kept)
+        if int8_pads:  # (a float convolution keeps its float input: the padding feeding it stays float too)
+            kept += pads_feeding(equalized, kept)
         quantized = Path(tmp) / "int8.onnx"
         quantize_static(str(prepared), str(quantized), _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        op_types_to_quantize=["Conv", "ConvTranspose"], nodes_to_exclude=kept,
+                        op_types_to_quantize=["Conv", "ConvTranspose", *(PAD_OPS if int8_pads else ())],
+                        nodes_to_exclude=kept,
                         calibrate_method=CalibrationMethod.Percentile, extra_options={"CalibPercentile": percentile})
         model = onnx.load(str(quantized))
         if storage == "fp16":
@@ -228,9 +252,10 @@ def quantize_model(model_path: str | Path, calibration_raster: str | Path, outpu
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     got = [session.run(["output"], {"input": b})[0] for b in check]
     report = QuantizeReport(output_path, n_equalized, len(batches), *fidelity(contract, reference, got),
-                            float_convs=len(kept), convs=len(convs),
+                            float_convs=float_convs, convs=len(convs),
                             float_rule=", ".join((["first"] if float_first else []) + ["last"]
-                                                 + (["upsampling path"] if float_upsampling else [])))
+                                                 + (["upsampling path"] if float_upsampling else []))
+                            + ("; padding in int8" if int8_pads else ""))
     try:
         with AtomicFile(output_path) as tmp:
             tmp.write_bytes(data)

@@ -204,3 +204,19 @@ def test_the_quantize_command_can_put_the_upsampling_path_in_int8_too(tmp_path: 
     assert done.returncode == 0, done.stderr
     assert "1 of" in done.stdout and "kept in float (last)" in done.stdout
     assert quantized() == {n.name for n in convs[:-1]}
+    # --int8-pads: the padding between int8 convolutions reads int8 values too; the one feeding the float last
+    # convolution stays float, so its input is not rounded
+    done = subprocess.run([sys.executable, "-m", "lcgan_qgis", "quantize", "--model", str(path), "--calibration",
+                           str(raster), "--output", str(int8_sibling(path)), "--windows", "3", "--int8-upsampling",
+                           "--int8-first", "--int8-pads", "--no-gates"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "1 of" in done.stdout and "padding in int8" in done.stdout
+    source = onnx.load(str(path)).graph
+    pads = {n.name for n in source.node if n.op_type == "Pad"}
+    producer = {out: n for n in source.node for out in n.output}
+    last_input = producer[convs[-1].input[0]]
+    assert last_input.op_type == "Pad" and pads - {last_input.name}  # (the generator pads before its last conv)
+    int8_graph = onnx.load(str(int8_sibling(path))).graph
+    dequantized = {n.output[0] for n in int8_graph.node if n.op_type == "DequantizeLinear"}
+    int8_pads = {n.name for n in int8_graph.node if n.op_type == "Pad" and n.input[0] in dequantized}
+    assert int8_pads == pads - {last_input.name}
