@@ -13,13 +13,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from qgis.core import Qgis, QgsApplication, QgsMapLayerProxyModel
-from qgis.gui import QgsCollapsibleGroupBox, QgsMapLayerComboBox
+from qgis.core import Qgis, QgsApplication
+from qgis.gui import QgsCollapsibleGroupBox
 from qgis.PyQt.QtCore import QUrl, pyqtSignal
 from qgis.PyQt.QtGui import QDesktopServices
 from qgis.PyQt.QtWidgets import QDoubleSpinBox, QFormLayout, QLabel, QLineEdit
 
 from ..training_process import FineTuneTask, TrainingRun, finetune_args, user_models_dir
+from .options import raster_combo
 from .run_controls import add_run_controls
 
 
@@ -40,16 +41,10 @@ class AdaptPanel(QgsCollapsibleGroupBox):
                        "stays usable). The new model then appears in the Model list above.")
         about.setWordWrap(True)
         form.addRow(about)
-        self.imagery_combo = QgsMapLayerComboBox()
-        self.imagery_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
-        self.landcover_combo = QgsMapLayerComboBox()
-        self.landcover_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
-        self.elevation_combo = QgsMapLayerComboBox()
-        self.elevation_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
-        self.elevation_combo.setAllowEmptyLayer(True)
-        self.elevation_combo.setLayer(None)
-        self.elevation_combo.setToolTip("A DEM of the region: the new model folder also gets a terrain-aware model "
-                                        "that paints its relief.")
+        self.imagery_combo = raster_combo()
+        self.landcover_combo = raster_combo()
+        self.elevation_combo = raster_combo(optional=True, tooltip="A DEM of the region: the new model folder also "
+                                            "gets a terrain-aware model that paints its relief.")
         self.minutes_spin = QDoubleSpinBox()
         self.minutes_spin.setRange(1.0, 24 * 60.0)
         self.minutes_spin.setDecimals(0)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from qgis.gui import QgsCollapsibleGroupBox, QgsDoubleSpinBox, QgsSpinBox
+from qgis.core import QgsMapLayerProxyModel
+from qgis.gui import QgsCollapsibleGroupBox, QgsDoubleSpinBox, QgsMapLayerComboBox, QgsSpinBox
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QWidget
 
@@ -65,6 +66,18 @@ def choice_combo(values: tuple, labels: dict, helps: dict) -> QComboBox:
     for value in values:
         combo.addItem(labels[value], value)
         combo.setItemData(combo.count() - 1, helps[value], Qt.ItemDataRole.ToolTipRole)
+    return combo
+
+
+def raster_combo(optional: bool = False, tooltip: str = "") -> QgsMapLayerComboBox:
+    """A combo box of the project's raster layers; ``optional``: it may be (and starts) empty."""
+    combo = QgsMapLayerComboBox()
+    combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
+    if optional:
+        combo.setAllowEmptyLayer(True)
+        combo.setLayer(None)
+    if tooltip:
+        combo.setToolTip(tooltip)
     return combo
 
 

@@ -37,6 +37,7 @@ from ...core.run.settings import Execution, Rendering, RunSettings
 from ..layers import layer_file
 from ..scenario_layers import add_scenario_layers
 from ..settings import openvino_cache_dir
+from .options import raster_combo
 from .output_box import new_file_in, start_folder
 from .run_controls import add_run_controls
 
@@ -92,8 +93,8 @@ class ScenarioPanel(QgsCollapsibleGroupBox):
         rows = QFormLayout(self)
         rows.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)  # (labels above: the fields get the width)
         rows.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.base_combo = self._raster_combo(False)
-        self.changed_combo = self._raster_combo(True)
+        self.base_combo = raster_combo()
+        self.changed_combo = raster_combo(optional=True)
         self.polygons_combo = QgsMapLayerComboBox()
         self.polygons_combo.setFilters(QgsMapLayerProxyModel.Filter.PolygonLayer)
         self.polygons_combo.setAllowEmptyLayer(True)
@@ -103,7 +104,7 @@ class ScenarioPanel(QgsCollapsibleGroupBox):
         self.collapsedStateChanged.connect(lambda *_: self.refresh_classes())
         self.only_edit = QLineEdit()
         self.only_edit.setPlaceholderText("e.g. 41,42,43 (empty: every class)")
-        self.render_combo = self._raster_combo(True)
+        self.render_combo = raster_combo(optional=True)
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
         self.mode_combo = QComboBox()
@@ -141,15 +142,6 @@ class ScenarioPanel(QgsCollapsibleGroupBox):
         if self.class_combo.count() == 0:
             for cls in _classes():
                 self.class_combo.addItem(f"{cls.code} {cls.name}", cls.code)
-
-    @staticmethod
-    def _raster_combo(optional: bool) -> QgsMapLayerComboBox:
-        combo = QgsMapLayerComboBox()
-        combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
-        if optional:
-            combo.setAllowEmptyLayer(True)
-            combo.setLayer(None)
-        return combo
 
     def build_request(self) -> ScenarioRequest:
         """The request from the fields (main thread; drawn polygons are saved to a temporary GeoPackage).

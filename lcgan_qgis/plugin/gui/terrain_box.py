@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from qgis.core import QgsMapLayerProxyModel, QgsRasterLayer
-from qgis.gui import QgsMapLayerComboBox, QgsSpinBox
+from qgis.core import QgsRasterLayer
+from qgis.gui import QgsSpinBox
 from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QLabel, QWidget
 
 from ...core.errors import InputRasterError
@@ -14,6 +14,7 @@ from ...core.model.contract import Direction, ModelContract
 from ...core.resources import bundled_terrain_model_path
 from ...core.terrain.elevation import missing_elevation_message
 from ..layers import elevation_file
+from .options import raster_combo
 
 #: Bundled land cover -> RGB models the user picks from when no model file is chosen.
 BUNDLED_MAP_ONLY, BUNDLED_TERRAIN = "map", "terrain"
@@ -40,12 +41,9 @@ class TerrainBox(QWidget):
                                       "(DEM).")
         self.bundled_label = QLabel("Bundled model")
         form.addRow(self.bundled_label, self.bundled_combo)
-        self.elevation_combo = QgsMapLayerComboBox()
-        self.elevation_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
-        self.elevation_combo.setAllowEmptyLayer(True)
-        self.elevation_combo.setLayer(None)
-        self.elevation_combo.setToolTip("A DEM (any CRS and pixel size; resampled onto the land cover's grid) for "
-                                        "terrain-aware models. Map-only models ignore it.")
+        self.elevation_combo = raster_combo(optional=True, tooltip="A DEM (any CRS and pixel size; resampled onto "
+                                            "the land cover's grid) for terrain-aware models. Map-only models ignore "
+                                            "it.")
         self.elevation_label = QLabel("Elevation")
         form.addRow(self.elevation_label, self.elevation_combo)
         self.elevation_hint = QLabel()
