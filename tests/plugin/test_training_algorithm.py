@@ -86,6 +86,29 @@ def test_class_balance_and_elevation_reach_the_child(lcgan: object, tmp_path: Pa
         assert terrain_codes == model.contract.scheme.codes  # the adapted map-only model, lit
 
 
+def test_an_elevation_gdal_cannot_read_is_one_line_before_any_child(lcgan: object, tmp_path: Path) -> None:
+    """ELEVATION read as the translation algorithms read it: a valid layer that is no file GDAL reads (here QGIS's
+    virtual raster calculator over a real DEM) stops the run with one line naming it; no folder is made."""
+    from qgis.core import QgsProcessingException, QgsProject, QgsRasterLayer
+
+    region = _region(tmp_path)
+    dem = write_raster(tmp_path / "dem.tif", np.full((48, 48), 1500.0, np.float32), nodata=-32768,
+                       geotransform=(300000.0, 60.0, 0.0, 4150000.0, 0.0, -60.0))
+    uri = (f"?crs=EPSG:32612&extent=300000,4147120,302880,4150000&width=48&height=48&formula=%22d@1%22&d:uri={dem}"
+           "&d:provider=gdal")
+    layer = QgsRasterLayer(uri, "computed DEM", "virtualraster")
+    assert layer.isValid() and layer.providerType() == "virtualraster"
+    QgsProject.instance().addMapLayer(layer)
+    out = tmp_path / "never"
+    try:
+        with pytest.raises(QgsProcessingException, match="Elevation layer 'computed DEM' is not a file GDAL can read"):
+            lcgan.run("lcgan:finetune", _params(region, out, ELEVATION=layer.id()),  # type: ignore[attr-defined]
+                      feedback=recording_feedback())
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
+    assert not out.exists()
+
+
 def test_cancel_keeps_the_checkpoint_and_the_same_folder_resumes(lcgan: object, tmp_path: Path) -> None:
     from qgis.core import QgsProcessingException
 

@@ -32,6 +32,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ...core.choices import BACKEND_LABELS, BACKENDS, DEVICE_LABELS, DEVICES, PRECISION_LABELS, PRECISIONS
+from ...core.errors import InputRasterError
 from ...core.model.contract import Direction
 from ...core.model.precision import MIN_CLASS_AGREEMENT
 from ...core.rasters.resampling import GSD_TOLERANCE
@@ -236,13 +237,20 @@ class LcganAlgorithm(QgsProcessingAlgorithm):
                            if parameters.get(key) not in (None, "") else None)
                    for field, key in (("sun_azimuth_deg", self.SUN_AZIMUTH), ("sun_elevation_deg", self.SUN_ELEVATION),
                                       ("elevation_unit_m", self.ELEVATION_UNIT))}
+        return {"elevation_path": self.elevation_path(parameters, context), **numbers}
+
+    def elevation_path(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str | None:
+        """The DEM file of the optional ``ELEVATION`` parameter (``None`` when not given)."""
         if parameters.get(self.ELEVATION) in (None, ""):
-            return {"elevation_path": None, **numbers}
+            return None
         layer = self.parameterAsRasterLayer(parameters, self.ELEVATION, context)
         if layer is None or not layer.isValid():
             raise QgsProcessingException(self.tr("The elevation {0!r} is not a raster layer QGIS can open.").format(
                 parameters.get(self.ELEVATION)))
-        return {"elevation_path": elevation_file(layer), **numbers}
+        try:
+            return elevation_file(layer)
+        except InputRasterError as exc:  # (a web service or memory layer: one line, whichever algorithm asks)
+            raise QgsProcessingException(str(exc)) from None
 
     def area_wkt(self, parameters: dict[str, Any], context: QgsProcessingContext,
                  layer: QgsRasterLayer) -> str | None:

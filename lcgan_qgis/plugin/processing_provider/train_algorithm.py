@@ -112,10 +112,6 @@ class FineTuneAlgorithm(LcganAlgorithm):
         self.addOutput(QgsProcessingOutputFile(self.REPORT, self.tr("Report (JSON)")))
         self.addOutput(QgsProcessingOutputNumber(self.ACCURACY, self.tr("Validation accuracy")))
 
-    def _raster_path(self, parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> str:
-        layer = self.parameterAsRasterLayer(parameters, name, context) if parameters.get(name) else None
-        return layer.source() if layer is not None else ""
-
     def _vector_path(self, parameters: dict[str, Any], name: str, context: QgsProcessingContext,
                      feedback: QgsProcessingFeedback) -> str:
         if parameters.get(name) in (None, ""):
@@ -143,7 +139,7 @@ class FineTuneAlgorithm(LcganAlgorithm):
             self.parameterAsInt(parameters, self.THREADS, context),
             crop=self.parameterAsInt(parameters, self.CROP, context),
             class_balance=self.parameterAsDouble(parameters, self.CLASS_BALANCE, context),
-            elevation=self._raster_path(parameters, self.ELEVATION, context))
+            elevation=self.elevation_path(parameters, context) or "")
         run = TrainingRun(args, out)
         feedback.pushInfo(self.tr("Fine-tuning in a separate Python process; Cancel keeps the last checkpoint."))
 
