@@ -56,9 +56,10 @@ def test_outside_change_and_margin_is_the_base_render_and_inside_is_close_to_exa
     assert np.array_equal(mask > 0, changed | (distance <= 40))  # the default margin, Euclidean
     assert np.array_equal(got[:, mask == 0], base[:, mask == 0])  # copied, bit for bit
     assert not np.array_equal(got[:, mask == 1], base[:, mask == 1])
-    inner = distance <= 20  # weight 1: the new render itself, the same windows cropped with 32 px of context
-    assert np.abs(got[:, inner].astype(int) - full[:, inner]).max() <= 3
-    assert np.abs(got[:, inner].astype(int) - full[:, inner]).mean() < 0.2
+    inner = distance <= 20  # weight 1: the new render itself, one crop in the windows' phase with 24 px of context
+    departure = np.abs(got[:, inner].astype(int) - full[:, inner])  # (the full render blends windows whose edges
+    assert departure.max() <= 5 and departure.mean() < 0.35  # and statistics differ a little from the crop's: 4 / 0.22)
+    assert (departure > 2).mean() < 0.005
     tags = gdal.Open(str(out)).GetMetadata()
     assert tags["LCGAN_SCENARIO_MODE"] == "local" and tags["LCGAN_SCENARIO_MARGIN_PX"] == "40"
     assert "feathered" in tags["TIFFTAG_IMAGEDESCRIPTION"]

@@ -23,6 +23,9 @@ def test_axis_tiling_covers_inside_and_sums_to_one(length: int, window: int, dat
             assert axis.stop(i - 1) - start >= overlap  # at least the requested overlap
     np.testing.assert_allclose(total, 1.0, atol=1e-6)
     assert axis.padded % 4 == 0 and axis.padded >= axis.extent
+    for i, start in enumerate(axis.starts):  # every input starts at phase 0 and holds the window
+        assert (start - axis.phase(i)) % 4 == 0 and axis.phase(i) + axis.extent <= axis.input_size
+    assert axis.lead == (4 if any(s % 4 for s in axis.starts) else 0) and axis.input_size % 4 == 0
     if length < window:
         assert axis.count == 1 and axis.padded >= min(MIN_WINDOW_PX, window)
 
@@ -42,7 +45,22 @@ def test_ramp_is_complementary() -> None:
 
 def test_starts_spread_evenly() -> None:
     assert axis_starts(1000, 256, 32) == (0, 186, 372, 558, 744)
+    assert axis_starts(1000, 256, 32, 4) == (0, 184, 372, 560, 744)  # in phase: multiples of 4 but the last
     assert axis_starts(100, 256, 32) == (0,)
+
+
+def test_off_phase_windows_read_a_lead_from_phase_0() -> None:
+    axis = axis_tiling(1019, 384, 64, 4)  # the last window (635) cannot start at a multiple of 4
+    assert axis.starts == (0, 316, 635) and axis.lead == 4 and axis.input_size == 388
+    assert [axis.phase(i) for i in range(3)] == [0, 0, 3]
+    part = axis.covering(600, 700)  # a part of the axis keeps the whole axis's phases and input size
+    assert [part.offset + s for s in part.starts] == [316, 635] and [part.phase(i) for i in range(2)] == [0, 3]
+    assert part.input_size == 388
+    tiling = make_tiling(1019, 1024, 384, 384, 64, 4)
+    assert tiling.cols.lead == 0 and tiling.padded_shape == (388, 384)
+    window, offset = tiling.input_window(2, 0, 1019, 1024)  # read from 632; past the raster's end is reflected
+    assert (window.row_off, window.height, offset) == (632, 387, (3, 0))
+    assert axis_tiling(1024, 384, 64, 4).lead == 0 and axis_tiling(300, 384, 64, 4).input_size == 300
 
 
 @settings(max_examples=200, deadline=None)

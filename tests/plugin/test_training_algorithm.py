@@ -104,6 +104,10 @@ def test_an_elevation_gdal_cannot_read_is_one_line_before_any_child(lcgan: objec
         with pytest.raises(QgsProcessingException, match="Elevation layer 'computed DEM' is not a file GDAL can read"):
             lcgan.run("lcgan:finetune", _params(region, out, ELEVATION=layer.id()),  # type: ignore[attr-defined]
                       feedback=recording_feedback())
+        layer.setName("computed imagery")  # the same rule for the imagery and the land cover
+        with pytest.raises(QgsProcessingException, match="Imagery layer 'computed imagery' is not a raster file GDAL"):
+            lcgan.run("lcgan:finetune", _params(region, out, IMAGERY=[layer.id()]),  # type: ignore[attr-defined]
+                      feedback=recording_feedback())
     finally:
         QgsProject.instance().removeMapLayer(layer.id())
     assert not out.exists()

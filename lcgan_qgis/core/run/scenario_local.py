@@ -7,13 +7,12 @@ The local mode computes only the changed neighbourhood:
 1. the changed pixels are grouped into regions (:func:`change_regions`): each cluster's bounding box grown by the
    margin (regions whose crops would overlap are merged); a large region is cut into chunks of at most
    :data:`CHUNK_PX` px (bounded memory);
-2. each region is rendered through the SAME windows of the full render's grid, each cropped to the region plus
-   :data:`CONTEXT_PX` px of context read from the changed map (:func:`render_region`), with the engine's own
-   conversion (position-keyed noise and seed: :meth:`~.preprocess.InputPlan.convert`), blending weights
-   (:meth:`~.tiling.Tiling.weight`) and post-processing. A crop keeps its window's phase (its start lies a
-   multiple of the model's size multiple from the window's): the generator's stride-2 layers sample the noise by
-   phase, so a window laid elsewhere paints other texture; cropped in phase, a pixel more than about 32 px inside the
-   crop gets the full window's value (docs/scenarios.md);
+2. each region is rendered as ONE crop of the changed map: the region plus :data:`CONTEXT_PX` px of context,
+   started in the windows' phase (:func:`crop_span`), with the engine's own conversion (position-keyed noise and
+   seed: :meth:`~.preprocess.InputPlan.convert`) and post-processing (:func:`render_region`). Every window of the
+   full render starts its input at phase 0 (:mod:`.tiling`): the generator's stride-2 layers sample the noise on a
+   lattice fixed by that start, so a crop at phase 0 paints the windows' texture, and a pixel far enough inside
+   it gets (within the model's rounding) the value the blended windows give it (docs/scenarios.md);
 3. the composite (:func:`feather`): the new render inside the change and up to half the margin from it, then a
    raised-cosine feather (weight 1 -> 0 by the Euclidean distance to the change, :func:`distance_to_change`) to the
    margin, and the base render, bit for bit, farther than the margin.
@@ -33,7 +32,7 @@ from ..rasters.raster import RasterReader, Window, read_valid_mask
 from .change import dilate, polygonize
 from .receptive_field import MAX_MARGIN_PX
 from .streaming import has_valid_pixel
-from .tiling import AxisTiling, round_up
+from .tiling import MIN_WINDOW_PX, round_up
 from .watchdog import Watchdog
 
 if TYPE_CHECKING:  # (both import onnxruntime: the plugin loads before it is installed)
@@ -163,20 +162,12 @@ def feather(distance: np.ndarray, margin_px: int) -> np.ndarray:
     return weight
 
 
-def _axis_crop(axis: AxisTiling, i: int, lo: int, hi: int, context: int, multiple: int) -> tuple[int, int]:
-    """Raster span ``[a, b)`` of window ``i``'s crop holding ``[lo, hi)`` plus ``context`` px: in the window's phase
-    and a multiple of the size multiple long; the whole window when that is no smaller (or the window is padded)."""
-    start = axis.offset + axis.starts[i]
-    stop = start + axis.extent
-    if axis.padded != axis.extent:
-        return start, stop
-    a = start + ((max(start, lo - context) - start) // multiple) * multiple
-    size = round_up(min(stop, hi + context) - a, multiple)
-    if size >= axis.extent:
-        return start, stop
-    if a + size > stop:
-        a = stop - size
-    return a, a + size
+def crop_span(lo: int, hi: int, context: int, length: int, multiple: int) -> tuple[int, int]:
+    """Raster span ``[a, b)`` holding ``[lo, hi)`` plus ``context`` px, started at phase 0 (a multiple of the model's
+    size multiple, like every window's input: :mod:`.tiling`) and a multiple of it long; it may end past the raster
+    (``length``), where it is reflected like a window's."""
+    a = (max(lo - context, 0) // multiple) * multiple
+    return a, a + round_up(max(min(hi + context, length) - a, MIN_WINDOW_PX), multiple)
 
 
 @dataclass
@@ -190,46 +181,28 @@ class RegionRender:
 
 def render_region(model: Model, reader: RasterReader, plan: RunPlan, region: Window, context_px: int,
                   guard: Watchdog) -> RegionRender | None:
-    """``region`` of the changed map (``reader``, the plan's raster) rendered through the full grid's windows that
-    touch it, each cropped to the region plus ``context_px`` (see the module's docstring); ``None`` when cancelled."""
+    """``region`` of the changed map (``reader``, the plan's raster) rendered as one crop of it plus ``context_px``,
+    in the windows' phase (see the module's docstring); ``None`` when cancelled."""
     contract, info = model.contract, plan.info
-    tiling = plan.tiling().covering(region)
     multiple = plan.size_multiple_px
-    acc = np.zeros((contract.out_channels, region.height, region.width), np.float32)
-    valid = np.zeros((region.height, region.width), bool)
-    crops = 0
-    rows, cols = tiling.rows, tiling.cols
-    for r in range(rows.count):
-        r0, r1 = _axis_crop(rows, r, region.row_off, region.row_end, context_px, multiple)
-        for c in range(cols.count):
-            c0, c1 = _axis_crop(cols, c, region.col_off, region.col_end, context_px, multiple)
-            crop = Window(c0, r0, c1 - c0, r1 - r0)
-            pixels = reader.read(crop, plan.input.bands)
-            mask = read_valid_mask(reader, crop, plan.input.bands)
-            if not has_valid_pixel(contract, plan.input, pixels, mask):
-                continue  # (all nodata: the engine skips it too; its pixels stay nodata)
-            x, ok = plan.input.convert(contract, pixels, info.name, crop, mask)
-            ph, pw = (rows.padded if r1 - r0 == rows.extent else r1 - r0), (
-                cols.padded if c1 - c0 == cols.extent else c1 - c0)
-            if (ph, pw) != x.shape[1:]:
-                x = np.pad(x, ((0, 0), (0, ph - x.shape[1]), (0, pw - x.shape[2])), mode="reflect")
-            y = guard.run(x[None])
-            if y is None:
-                return None
-            crops += 1
-            window = tiling.window(r, c)
-            part = window.intersection(region)
-            if part is None:
-                continue
-            wr = rows.weights[r][part.row_off - window.row_off:part.row_end - window.row_off]
-            wc = cols.weights[c][part.col_off - window.col_off:part.col_end - window.col_off]
-            inner = (slice(part.row_off - r0, part.row_end - r0), slice(part.col_off - c0, part.col_end - c0))
-            out = (slice(part.row_off - region.row_off, part.row_end - region.row_off),
-                   slice(part.col_off - region.col_off, part.col_end - region.col_off))
-            acc[(slice(None), *out)] += y[0][(slice(None), *inner)] * np.outer(wr, wc)[None]
-            valid[out] = ok[inner]
-    pixels, _ = postprocess(contract, acc, valid, False)
-    return RegionRender(region, pixels.astype(output_spec(contract).dtype, copy=False), crops)
+    r0, r1 = crop_span(region.row_off, region.row_end, context_px, info.height, multiple)
+    c0, c1 = crop_span(region.col_off, region.col_end, context_px, info.width, multiple)
+    crop = Window(c0, r0, min(c1, info.width) - c0, min(r1, info.height) - r0)
+    inner = (slice(region.row_off - r0, region.row_end - r0), slice(region.col_off - c0, region.col_end - c0))
+    pixels = reader.read(crop, plan.input.bands)
+    mask = read_valid_mask(reader, crop, plan.input.bands)
+    if not has_valid_pixel(contract, plan.input, pixels, mask):  # (all nodata: the engine's windows skip it too)
+        empty = np.zeros((contract.out_channels, region.height, region.width), np.float32)
+        out, _ = postprocess(contract, empty, np.zeros(empty.shape[1:], bool), False)
+        return RegionRender(region, out.astype(output_spec(contract).dtype, copy=False), 0)
+    x, ok = plan.input.convert(contract, pixels, info.name, crop, mask)
+    if x.shape[1:] != (r1 - r0, c1 - c0):
+        x = np.pad(x, ((0, 0), (0, r1 - r0 - x.shape[1]), (0, c1 - c0 - x.shape[2])), mode="reflect")
+    y = guard.run(x[None])
+    if y is None:
+        return None
+    out, _ = postprocess(contract, np.ascontiguousarray(y[0][(slice(None), *inner)]), ok[inner], False)
+    return RegionRender(region, out.astype(output_spec(contract).dtype, copy=False), 1)
 
 
 def local_parts(regions: list[Window]) -> list[tuple[Window, int]]:

@@ -98,7 +98,6 @@ class Blender:
 def _produce(cells: list[tuple[int, int, bool]], tiling: Tiling, reader: RasterReader, plan: InputPlan,
              contract: ModelContract, out: queue.Queue, stop: threading.Event) -> None:
     """Read-ahead thread: read and convert windows in order; puts _Item, then None; an exception is put as is."""
-    ph, pw = tiling.padded_shape
     try:
         for r, c, run in cells:
             if stop.is_set():
@@ -106,19 +105,32 @@ def _produce(cells: list[tuple[int, int, bool]], tiling: Tiling, reader: RasterR
             if not run:
                 item = _Item(r, c, None, None)
             else:
-                window = tiling.window(r, c)
-                pixels, mask = reader.read(window, plan.bands), read_valid_mask(reader, window, plan.bands)
-                if not has_valid_pixel(contract, plan, pixels, mask):  # all nodata: the model is not run
-                    _put(out, _Item(r, c, None, None), stop)
+                item = _Item(r, c, *read_input(reader, tiling, r, c, plan, contract))
+                if item.x is None:  # all nodata: the model is not run
+                    _put(out, item, stop)
                     continue
-                x, valid = plan.convert(contract, pixels, reader.info.name, window, mask)
-                if (ph, pw) != x.shape[1:]:
-                    x = np.pad(x, ((0, 0), (0, ph - x.shape[1]), (0, pw - x.shape[2])), mode="reflect")
-                item = _Item(r, c, x, valid)
             _put(out, item, stop)
         _put(out, None, stop)
     except BaseException as exc:  # (handed to the consumer thread, which re-raises it)
         _put(out, exc, stop)
+
+
+def read_input(reader: RasterReader, tiling: Tiling, r: int, c: int, plan: InputPlan,
+               contract: ModelContract) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Grid cell ``(r, c)``'s model input (its phase-0 input window, :meth:`~.tiling.Tiling.input_window`,
+    reflected up to the padded shape) and its own window's valid mask; ``(None, None)`` when the window holds no
+    pixel to translate."""
+    info = reader.info
+    window, (pr, pc) = tiling.input_window(r, c, info.height, info.width)
+    pixels, mask = reader.read(window, plan.bands), read_valid_mask(reader, window, plan.bands)
+    own = (slice(None), slice(pr, pr + tiling.rows.extent), slice(pc, pc + tiling.cols.extent))
+    if not has_valid_pixel(contract, plan, pixels[own], None if mask is None else mask[own[1:]]):
+        return None, None
+    x, valid = plan.convert(contract, pixels, info.name, window, mask)
+    ph, pw = tiling.padded_shape
+    if (ph, pw) != x.shape[1:]:
+        x = np.pad(x, ((0, 0), (0, ph - x.shape[1]), (0, pw - x.shape[2])), mode="reflect")
+    return x, valid[own[1:]]
 
 
 def has_valid_pixel(contract: ModelContract, plan: InputPlan, pixels: np.ndarray, mask: np.ndarray | None) -> bool:
@@ -274,7 +286,8 @@ def _run_stripe(model: Model, guard: Watchdog, reader: RasterReader, tiling: Til
                 y = guard.run(np.stack([item.x for item in batch]))
                 if y is None:  # cancelled while the model ran
                     return False
-                outputs = [y[i, :, :rows.extent, :cols.extent] for i in range(len(batch))]
+                outputs = [y[i, :, rows.phase(item.row):rows.phase(item.row) + rows.extent,
+                             cols.phase(item.col):cols.phase(item.col) + cols.extent] for i, item in enumerate(batch)]
             for item, y in zip(batch, outputs):
                 if item.row != current_row:
                     current_row = item.row

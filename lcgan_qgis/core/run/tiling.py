@@ -4,6 +4,14 @@ Along each axis the windows are spread evenly so that consecutive windows overla
 and all windows lie inside the raster (so edges are never read from outside it). An axis shorter than the window
 gets one window, padded by reflection up to a size multiple (at least :data:`MIN_WINDOW_PX`).
 
+Every window's model input starts at a multiple of the model's size multiple in the raster (its *phase* is 0): the
+generator's stride-2 layers sample the input (and its position-keyed noise) on a lattice fixed by where the input
+starts, so windows started at other phases would paint other texture over the same land cover, and their overlaps
+would blend two textures. The windows' starts are multiples of it where they can be; where one cannot (the last
+window ends at the raster's end), every window of that axis reads ``lead`` (= the multiple) more pixels, starting
+at the phase-0 position before it (reflected past the raster's end), and keeps its own pixels of the output. A crop
+read anywhere at phase 0 then paints the same texture as the windows (:mod:`.scenario_local`).
+
 Blending weights are separable: each window has a 1-D weight per axis, a raised-cosine (sin²) ramp over its
 overlap with each neighbour, divided by the sum of all windows' weights along that axis. The 2-D weight of a
 window is the outer product, so the weights of all windows sum to exactly 1 at every pixel (a partition of
@@ -45,6 +53,17 @@ class AxisTiling:
     padded: int  # size fed to the model (>= extent; > extent only when the axis is shorter than the window)
     weights: tuple[np.ndarray, ...]  # per window, float32 of length ``extent``
     offset: int = 0  # raster position of position 0
+    lead: int = 0  # extra input pixels per window (0, or ``multiple`` when a start is off phase)
+    multiple: int = 1  # the model's size multiple: input starts are multiples of it in the raster
+
+    def phase(self, i: int) -> int:
+        """Pixels between window ``i``'s input start (phase 0 in the raster) and its own start."""
+        return (self.offset + self.starts[i]) % self.multiple if self.lead else 0
+
+    @property
+    def input_size(self) -> int:
+        """Pixels fed to the model per window along this axis."""
+        return self.padded + self.lead
 
     @property
     def count(self) -> int:
@@ -78,17 +97,24 @@ class AxisTiling:
         origin = self.starts[i0]
         end = self.starts[i1] if i1 < self.count else self.length
         return AxisTiling(end - origin, tuple(s - origin for s in self.starts[i0:i1]), self.extent, self.padded,
-                          self.weights[i0:i1], self.offset + origin)
+                          self.weights[i0:i1], self.offset + origin, self.lead, self.multiple)
 
 
-def axis_starts(length: int, window_px: int, overlap_px: int) -> tuple[int, ...]:
-    """Evenly spread window starts along an axis of ``length`` px; consecutive windows overlap >= ``overlap_px``."""
+def axis_starts(length: int, window_px: int, overlap_px: int, multiple: int = 1) -> tuple[int, ...]:
+    """Evenly spread window starts along an axis of ``length`` px; consecutive windows overlap >= ``overlap_px``.
+    Every start but the last (which ends at ``length``) is a multiple of ``multiple`` (the windows' phase)."""
     if length <= window_px:
         return (0,)
     step = window_px - overlap_px
     count = math.ceil((length - overlap_px) / step)
     span = length - window_px
-    return tuple(round(i * span / (count - 1)) for i in range(count))
+    if step < multiple:  # (windows too close for multiples of it: evenly spread)
+        multiple = 1
+    while True:
+        starts = (*(round(i * span / (count - 1) / multiple) * multiple for i in range(count - 1)), span)
+        if all(0 < b - a <= step for a, b in zip(starts, starts[1:])):
+            return starts
+        count += 1
 
 
 def ramp(length: int) -> np.ndarray:
@@ -108,9 +134,10 @@ def axis_tiling(length: int, window_px: int, overlap_px: int, multiple: int) -> 
     """
     if length < 1 or window_px < 1 or not 0 <= 2 * overlap_px < window_px:
         raise ValueError(f"bad tiling: length={length} window={window_px} overlap={overlap_px}")
-    starts = axis_starts(length, window_px, overlap_px)
+    starts = axis_starts(length, window_px, overlap_px, multiple)
     extent = min(window_px, length)
     padded = window_px if length >= window_px else round_up(max(length, min(MIN_WINDOW_PX, window_px)), multiple)
+    lead = multiple if any(start % multiple for start in starts) else 0
     raw = []
     for i, start in enumerate(starts):
         w = np.ones(extent, dtype=np.float64)
@@ -125,7 +152,7 @@ def axis_tiling(length: int, window_px: int, overlap_px: int, multiple: int) -> 
     for start, w in zip(starts, raw):
         total[start:start + extent] += w
     weights = tuple((w / total[s:s + extent]).astype(np.float32) for s, w in zip(starts, raw))
-    return AxisTiling(length, starts, extent, padded, weights)
+    return AxisTiling(length, starts, extent, padded, weights, 0, lead, multiple)
 
 
 @dataclass(frozen=True)
@@ -142,7 +169,17 @@ class Tiling:
     @property
     def padded_shape(self) -> tuple[int, int]:
         """``(height, width)`` fed to the model for every window."""
-        return self.rows.padded, self.cols.padded
+        return self.rows.input_size, self.cols.input_size
+
+    def input_window(self, r: int, c: int, height: int, width: int) -> tuple[Window, tuple[int, int]]:
+        """The raster window read for grid cell ``(r, c)`` (its input clipped to the ``height`` x ``width``
+        raster: the model input is that, reflected up to :attr:`padded_shape`) and the ``(row, col)`` offset of
+        the cell's own window in it."""
+        rows, cols = self.rows, self.cols
+        pr, pc = rows.phase(r), cols.phase(c)
+        r0, c0 = rows.offset + rows.starts[r] - pr, cols.offset + cols.starts[c] - pc
+        r1, c1 = min(r0 + rows.extent + rows.lead, height), min(c0 + cols.extent + cols.lead, width)
+        return Window(c0, r0, c1 - c0, r1 - r0), (pr, pc)
 
     def window(self, r: int, c: int) -> Window:
         """The raster window (inside the raster, in the whole raster's coordinates) of grid cell ``(r, c)``."""

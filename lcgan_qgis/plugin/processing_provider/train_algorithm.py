@@ -27,8 +27,10 @@ from qgis.core import (
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
+    QgsRasterLayer,
 )
 
+from ..layers import layer_file
 from ..training_process import TrainingRun, error_line, finetune_args, run_finetune, user_models_dir
 from .base import LcganAlgorithm
 
@@ -119,10 +121,23 @@ class FineTuneAlgorithm(LcganAlgorithm):
         return self.parameterAsCompatibleSourceLayerPath(parameters, name, context, ["gpkg", "geojson", "shp"],
                                                          "gpkg", feedback) or ""
 
+    def _raster_files(self, parameters: dict[str, Any], name: str, context: QgsProcessingContext,
+                      what: str) -> list[str]:
+        """The files behind the raster layers of ``name`` (the child reads them with GDAL)."""
+        files = []
+        for layer in self.parameterAsLayerList(parameters, name, context):
+            path = layer_file(layer) if isinstance(layer, QgsRasterLayer) else None
+            if path is None:
+                raise QgsProcessingException(self.tr(
+                    "{0} layer '{1}' is not a raster file GDAL can read (provider '{2}'); save it as a GeoTIFF first "
+                    "(right-click > Export > Save As...).").format(what, layer.name(), layer.providerType()))
+            files.append(path)
+        return files
+
     def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
-        imagery = [layer.source() for layer in self.parameterAsLayerList(parameters, self.IMAGERY, context)]
-        landcover = [layer.source() for layer in self.parameterAsLayerList(parameters, self.LANDCOVER, context)]
+        imagery = self._raster_files(parameters, self.IMAGERY, context, "Imagery")
+        landcover = self._raster_files(parameters, self.LANDCOVER, context, "Land-cover")
         labels = self._vector_path(parameters, self.LABELS_LAYER, context, feedback)
         if not landcover and not labels:
             raise QgsProcessingException(self.tr("Give labels: a land-cover layer or training polygons."))
