@@ -56,7 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                              "to a full render of the changed map (slower)")
     parser.add_argument("--margin", type=int, default=None, metavar="PX",
                         help="local mode: pixels farther than this from a change are the base render's, bit for bit "
-                             "(0-256; default 40)")
+                             "(0-256; default 32)")
     add_rendering_options(parser)
     add_window_options(parser)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         return code
     area = "" if result.changed_ha is None else f", {result.changed_ha:,.2f} ha"
     print(f"{result.output_path}: {result.changed_px:,} px changed{area}; {result.mode} mode, margin "
-          f"{result.margin_px} px; {result.windows_run} of {result.windows_total} windows in {result.seconds:.1f} s; "
+          f"{result.margin_px} px; {result.model_runs} in {result.seconds:.1f} s; "
           "change mask "
           f"{result.change_mask_path}; base render {result.base_render_path}"
           f"{' (rendered here)' if result.base_rendered else ''}")

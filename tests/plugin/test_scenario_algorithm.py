@@ -45,7 +45,7 @@ def test_processing_renders_the_scenario_as_the_core_does(lcgan, maps: dict[str,
     result = lcgan.run(SCENARIO, {"BASE": str(maps["base"]), "CHANGED": str(maps["changed"]), "SEED": 3,
                                   "DEVICE": 1, "OUTPUT": str(out), "CHANGE_MASK": str(mask)})
     assert result["OUTPUT"] == str(out) and result["CHANGE_MASK"] == str(mask)
-    assert result["MARGIN_PX"] == 40 and result["CHANGED_PX"] > 0  # the local mode's default margin
+    assert result["MARGIN_PX"] == 32 and result["CHANGED_PX"] > 0  # the local mode's default margin
     assert result["CHANGED_HA"] == pytest.approx(result["CHANGED_PX"] * 0.09)
     assert Path(result["BASE_RENDER_OUTPUT"]).is_file()  # none given: rendered once, written beside
     np.testing.assert_array_equal(read(out)[0], _core(maps, tmp_path / "core.tif", changed_path=str(maps["changed"])))
@@ -154,7 +154,7 @@ def test_the_dock_renders_a_drawn_scenario_into_its_group(iface, qtbot, maps: di
     panel.seed_spin.setValue(3)
     panel.name_edit.setText("new suburb")
     panel.output_widget.setFilePath(str(tmp_path / "after.tif"))
-    assert (panel.build_request().mode, panel.build_request().margin_px) == ("local", 40)  # the default
+    assert (panel.build_request().mode, panel.build_request().margin_px) == ("local", 32)  # the default
     panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("exact"))
     assert not panel.margin_spin.isEnabled() and panel.build_request().margin_px is None
     panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("local"))

@@ -30,7 +30,7 @@ import numpy as np
 from .measures import CACHE, REPO, ZION, cpu_seconds, load, read
 
 FOREST = (41, 42, 43)
-DEFAULT_MARGIN = 40  # lcgan_qgis.core.run.scenario_local.DEFAULT_MARGIN_PX (checked by tests/core/test_scenario_local)
+DEFAULT_MARGIN = 32  # lcgan_qgis.core.run.scenario_local.DEFAULT_MARGIN_PX (checked by tests/core/test_scenario_local)
 DEVELOPED = (21, 22, 23, 24)
 SEED = 7
 

@@ -5,8 +5,8 @@ imagery (:func:`run_scenario`):
 
 1. the change mask: pixels whose class differs (:func:`~.change.change_mask`), and its area in hectares;
 2. the re-rendering, in one of two modes (``ScenarioRequest.mode``):
-   * ``local`` (the default, :mod:`.scenario_local`): each cluster of changes plus a user-set margin (40 px by
-     default) is rendered through the full render's windows cropped to it, and feathered into the base render;
+   * ``local`` (the default, :mod:`.scenario_local`): each cluster of changes plus a user-set margin (32 px by
+     default) is rendered as one crop in the windows' phase, and feathered into the base render;
    * ``exact``: the margin is the model's receptive field, measured (:func:`~.receptive_field.receptive_field_px`),
      and :func:`~.engine.translate_region` runs every window of the full grid that touches it (the margin is the
      engine's area of interest), so the result equals a full render of the changed map (tests check it bit for bit);
@@ -192,6 +192,14 @@ class ScenarioResult:
     render_seconds: float = 0.0  # of ``seconds``: the engine re-rendering the windows that touch the margin
     mode: str = "exact"
 
+    @property
+    def model_runs(self) -> str:
+        """What the model ran, for a message: ``"1 crop (the full render: 9 windows)"``, ``"4 of 9 windows"``."""
+        if self.mode == "local":
+            return (f"{self.windows_run} crop{'s' if self.windows_run != 1 else ''} (the full render: "
+                    f"{self.windows_total} windows)")
+        return f"{self.windows_run} of {self.windows_total} windows"
+
 
 def _beside(path: str, suffix: str) -> Path:
     p = Path(path)
@@ -358,13 +366,13 @@ def _run(request: ScenarioRequest, model: Model, model_path: Path, progress: Cal
             _move_into_place(finals)
         report(1.0)
         seconds = time.perf_counter() - started
-        what = "crops of the grid's windows" if local else "windows"
-        say(f"Scenario '{request.scenario_name}' ({request.mode} mode): {windows_run} {what} of "
-            f"{plan.tiling().count} re-rendered in {seconds:.1f} s -> {request.output_path}.")
-        return ScenarioResult(
+        outcome = ScenarioResult(
             request.output_path, request.mask_path, request.base_render_path or request.base_output, given is None,
             changed_px, hectares, margin_px, capped, int(grown.sum()), windows_run, plan.tiling().count, seconds,
             contract, tags, tuple(messages) + plan.messages, render_seconds=render_seconds, mode=request.mode)
+        say(f"Scenario '{request.scenario_name}' ({request.mode} mode): {outcome.model_runs} re-rendered in "
+            f"{seconds:.1f} s -> {request.output_path}.")
+        return outcome
 
 
 def _options(settings: RunSettings, tags: dict[str, str], aoi_wkt: str | None = None) -> TranslateOptions:

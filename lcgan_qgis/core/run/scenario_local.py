@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # (both import onnxruntime: the plugin loads before it is ins
 
 #: The local mode's margin when none is given (px): farther than this the edit's influence on a full render of the
 #: changed map is at most a few DN (measured on Zion, docs/scenarios.md).
-DEFAULT_MARGIN_PX = 40
+DEFAULT_MARGIN_PX = 32
 #: Context (px) read around a region for each window's crop: the crop's own edge effects fade within it.
 CONTEXT_PX = 24
 #: Context (px) where a region is cut into chunks: at this distance a crop's edge moves a pixel by at most 1 DN

@@ -115,7 +115,7 @@ class ScenarioPanel(QgsCollapsibleGroupBox):
                                    "render of the changed map (slower)")
         self.margin_spin = QSpinBox()
         self.margin_spin.setRange(0, 256)  # (core.run.receptive_field.MAX_MARGIN_PX)
-        self.margin_spin.setValue(40)  # (core.run.scenario_local.DEFAULT_MARGIN_PX)
+        self.margin_spin.setValue(32)  # (core.run.scenario_local.DEFAULT_MARGIN_PX)
         self.margin_spin.setSuffix(" px")
         self.margin_spin.setToolTip("Pixels farther than this from a change are the base render's, bit for bit")
         self.mode_combo.currentIndexChanged.connect(
@@ -209,9 +209,9 @@ class ScenarioPanel(QgsCollapsibleGroupBox):
             return
         area = "" if result.changed_ha is None else f" ({result.changed_ha:,.1f} ha)"
         self.status_label.setText(
-            f"{result.changed_px:,} px changed{area}; {result.windows_run} of {result.windows_total} windows "
-            f"re-rendered, {result.mode} mode, margin {result.margin_px} px, in {result.seconds:.1f} s. Before and "
-            f"after are in the group 'Scenario: {self.group_name}'.")
+            f"{result.changed_px:,} px changed{area}; {result.model_runs} re-rendered, {result.mode} mode, margin "
+            f"{result.margin_px} px, in {result.seconds:.1f} s. Before and after are in the group 'Scenario: "
+            f"{self.group_name}'.")
 
 
 def _classes() -> list[Any]:

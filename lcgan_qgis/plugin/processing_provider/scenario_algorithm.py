@@ -43,7 +43,7 @@ HELP = (
     "a changed land-cover raster on the same grid, or polygons with the class they turn to (one code, or a field "
     "holding each polygon's code; optionally only some classes change, e.g. 41,42,43 for forest). Local mode (the "
     "default): the changed neighbourhood is re-rendered with the same windows, weights and seed as a full render and "
-    "feathered into the base render; every pixel farther than the margin (40 px by default, at most 256) from a "
+    "feathered into the base render; every pixel farther than the margin (32 px by default, at most 256) from a "
     "change is copied from the base render bit for bit. Exact mode: every window the change can reach is "
     "re-rendered (the margin is then the model's measured receptive field, 88 px for the bundled generator), so "
     "the result equals a full render of the changed map; slower. Give the imagery already rendered from the base "
@@ -122,7 +122,8 @@ class RenderScenario(LcganAlgorithm):
             self.BASE_RENDER_OUTPUT, self.tr("Base render written here (when none is given)"), optional=True,
             createByDefault=False))
         for key, label in ((self.CHANGED_HA, "Changed area (ha)"), (self.CHANGED_PX, "Changed pixels"),
-                           (self.MARGIN_PX, "Margin (px)"), (self.WINDOWS_RUN, "Windows re-rendered"),
+                           (self.MARGIN_PX, "Margin (px)"),
+                           (self.WINDOWS_RUN, "Model runs (local mode: crops; exact: windows)"),
                            (self.SECONDS, "Seconds")):
             self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
 
