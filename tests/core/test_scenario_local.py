@@ -395,3 +395,35 @@ def test_polygons_are_burnt_and_compared_only_in_their_window(model: Model, scen
             assert burnt.window == Window(0, 0, lc.shape[1], lc.shape[0])
             assert np.array_equal(read_tif(burnt.path)[0][151:209, 201:259], np.where(
                 lc[151:209, 201:259] == 255, 255, 22))
+
+
+def _one_crop_departure(model: Model, tmp_path: Path) -> np.ndarray:
+    """|local - full render of the changed map| (DN) on the pixels within 16 px of an edit at the bottom right of a
+    203 x 237 map (neither side a multiple of 4: the last windows start off phase and every window reads a lead)."""
+    from tests.fixtures.rasters import write_tif
+
+    tmp_path.mkdir()
+    lc = test_scenario.landcover(203, 237, seed=11)
+    changed = lc.copy()
+    changed[150:180, 190:225] = 22
+    base, moved = write_tif(tmp_path / "b.tif", lc, nodata=255), write_tif(tmp_path / "c.tif", changed, nodata=255)
+    full = test_scenario.render(model, moved, tmp_path / "full.tif")
+    test_scenario.render(model, base, tmp_path / "b_rgb.tif")
+    run_scenario(ScenarioRequest(str(tmp_path / "s.tif"), str(base), changed_path=str(moved),
+                                 base_render_path=str(tmp_path / "b_rgb.tif"), settings=SETTINGS), model=model)
+    got = read_tif(tmp_path / "s.tif")
+    inner = brute_distance(read_tif(tmp_path / "s_change.tif")[0] == 1) <= 16
+    return np.abs(got[:, inner].astype(int) - full[:, inner])
+
+
+def test_one_crop_paints_the_texture_of_phase_aligned_windows(model: Model, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from lcgan_qgis.core.run.tiling import AxisTiling, fit_window, make_tiling
+
+    tiling = make_tiling(203, 237, fit_window(203, 160, 64, 4), fit_window(237, 160, 64, 4), 64, 4)
+    assert tiling.rows.lead == tiling.cols.lead == 4  # (the case under test)
+    aligned = _one_crop_departure(model, tmp_path / "aligned")
+    assert aligned.max() <= 5 and aligned.mean() < 0.35
+    monkeypatch.setattr(AxisTiling, "phase", lambda self, i: 0)  # windows read from their own (off-phase) starts
+    unaligned = _one_crop_departure(model, tmp_path / "unaligned")
+    assert unaligned.mean() > 5 * max(aligned.mean(), 0.2)  # other texture: 14.5 DN (max 170) against 0.001 (max 1)
