@@ -126,6 +126,7 @@ def test_two_sample_test_of_identical_imagery_is_chance_and_of_a_checkerboard_ne
                              val_patches=16, seeds=(0,))
     same = two_sample_test(real, real.copy(), train, ~train, config)
     assert same["accuracy"] == pytest.approx(0.5)  # identical patches get identical scores: one of each pair is wrong
+    assert same["runs"][0]["steps"] >= 200  # its loss never improves, yet no early stop in the first half
     rows, cols = np.mgrid[:96, :96]
     fake = np.clip(real + 0.3 * (-1.0) ** (rows + cols), -1, 1).astype(np.float32)
     told = two_sample_test(real, fake, train, ~train, config)
