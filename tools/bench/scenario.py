@@ -3,6 +3,7 @@
 
 ``python -m tools.bench.scenario zion [--margins 40,24,32] [--out docs/scenario_zion.json] [--picture ...png]``
 ``python -m tools.bench.scenario row [--size 4096]`` (merged into docs/bench.json by ``make bench``)
+``python -m tools.bench.scenario readback [--to-class 52,31]`` (the same edit to other classes: the read-back only)
 
 Every measure runs the loaded model once per render in this process (one thread: the CPU is shared): the full
 render of the base, the exact scenario and the local scenario at each margin (with that base render given),
@@ -324,6 +325,24 @@ def zion(out: Path | None, png: Path | None, folder: Path, margins: Sequence[int
     return row
 
 
+def readback_classes(to_classes: Sequence[int], folder: Path) -> dict[int, dict[str, Any]]:
+    """The Zion edit of :func:`zion` turned to each of ``to_classes`` in turn (one repeat, the default margin): how
+    the land-cover model reads each scenario's changed area against the real pixels of that class elsewhere."""
+    from lcgan_qgis.core.rasters.gdal_io import GdalReader
+
+    lc = ZION / "nlcd2011.tif"
+    with GdalReader(lc) as reader:
+        codes = reader.read(reader_window(reader), (1,))[0]
+        r, c, side = forest_square(codes, reader.info.nodata[0], 0.02)
+        polygons = square_polygons(reader.info, r, c, side, folder / "forest_square.gpkg")
+    out = {}
+    for to_class in to_classes:
+        part = folder / str(to_class)
+        part.mkdir()
+        out[to_class] = measure(lc, polygons, to_class, FOREST, part, repeats=1)["readback"]
+    return out
+
+
 def bench_row(size: int, folder: Path, repeats: int = 1) -> dict[str, Any]:
     """1 % of a ``size`` px map (the Zion NLCD mirrored) changed: a central square turned to 22."""
     from lcgan_qgis.core.rasters.gdal_io import GdalReader
@@ -353,6 +372,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--size", type=int, default=4096)
     r.add_argument("--repeats", type=int, default=1, help="full render / scenario pairs, alternated (medians)")
     sub.add_parser("reach", help="how far one pixel's change reaches in the bundled generator's output")
+    b = sub.add_parser("readback", help="the Zion edit turned to other classes: how the land-cover model reads them")
+    b.add_argument("--to-class", default="52,31", help="comma-separated class codes")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.command == "reach":
@@ -365,6 +386,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="lcgan-scenario-") as tmp:
         folder = Path(tmp)
+        if args.command == "readback":
+            print(json.dumps(readback_classes([int(c) for c in args.to_class.split(",")], folder), indent=1))
+            return 0
         if args.command == "zion":
             if args.keep:
                 args.keep.mkdir(parents=True, exist_ok=True)
