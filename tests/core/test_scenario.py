@@ -242,6 +242,13 @@ def test_command_line(scene: dict[str, Path], tmp_path: Path, capsys: pytest.Cap
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "rendered with seed 3, this scenario with 7" in err and "\n" not in err
     assert not (tmp_path / "x.tif").exists()
+    dataset = gdal.Open(str(tagged), gdal.GA_Update)  # the right seed, made before the windows were phase-aligned
+    dataset.SetMetadata({"LCGAN_MODEL": "landcover_to_rgb.onnx", "LCGAN_SEED": "7", "LCGAN_SOFTWARE": "lcgan 0.1.0"})
+    dataset = None
+    assert main(["scenario", *common, "--output", str(tmp_path / "x.tif"), "--seed", "7"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "made by lcgan 0.1.0 before its windows were phase-aligned" in err and "\n" not in err
+    assert not (tmp_path / "x.tif").exists()
 
 
 def terrain_full_render(scene: dict[str, Path], tmp_path: Path) -> tuple[Model, RunSettings]:

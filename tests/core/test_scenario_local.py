@@ -294,7 +294,7 @@ def test_an_lcgan_base_renders_overviews_are_refreshed_under_the_patch_only(
     tagged = tmp_path / "tagged.tif"  # the base render as `translate --seed 7` tags it (an lcgan render)
     shutil.copyfile(scene["base_rgb"], tagged)
     dataset = gdal.Open(str(tagged), gdal.GA_Update)
-    dataset.SetMetadata({provenance.MODEL: model.path.name, "LCGAN_SEED": "7"})
+    dataset.SetMetadata({provenance.MODEL: model.path.name, "LCGAN_SEED": "7", provenance.GRID: provenance.GRID_RULE})
     dataset = None
     refreshed: list[Window] = []
     real = scenario_output.refresh_average_overviews

@@ -23,6 +23,9 @@ KIND, MODEL, MODEL_VERSION, MODEL_DIGEST = "LCGAN_KIND", "LCGAN_MODEL", "LCGAN_M
 INPUT, CREATED, SOFTWARE, SOURCE_TYPE = "LCGAN_INPUT", "LCGAN_CREATED", "LCGAN_SOFTWARE", "DIGITAL_SOURCE_TYPE"
 ELEVATION = "LCGAN_ELEVATION"  # the DEM a terrain-aware model read (absent for map-only runs)
 SEED = "LCGAN_SEED"  # the user's seed of synthetic imagery's texture (absent when 0, the default)
+#: How the engine laid its windows (core.run.tiling): every model input at phase 0. A render without it was made
+#: by an lcgan whose windows started anywhere, so its overlaps hold other texture than this version paints there.
+GRID, GRID_RULE = "LCGAN_GRID", "inputs at phase 0"
 KINDS = {
     Direction.LANDCOVER_TO_RGB: "synthetic RGB imagery",
     Direction.RGB_TO_LANDCOVER: "predicted land cover",
@@ -45,6 +48,7 @@ def provenance_tags(contract: ModelContract, model_path: str | Path, input_name:
         INPUT: input_name,
         **({ELEVATION: elevation_name} if elevation_name else {}),
         **({SEED: str(seed)} if seed and contract.direction is Direction.LANDCOVER_TO_RGB else {}),
+        GRID: GRID_RULE,
         CREATED: created.isoformat(),
         SOFTWARE: f"lcgan {plugin_version()}",
         "TIFFTAG_SOFTWARE": f"lcgan {plugin_version()}",

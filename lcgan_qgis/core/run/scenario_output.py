@@ -90,6 +90,10 @@ def base_render_notes(info: RasterInfo, model_path: Path, base_name: str, seed: 
         if rendered_seed != str(seed):
             raise InputRasterError(f"The base render {info.name} was rendered with seed {rendered_seed}, this scenario "
                                    f"with {seed}; give the scenario the base render's seed.")
+        if tags.get(provenance.GRID) != provenance.GRID_RULE:
+            raise InputRasterError(f"The base render {info.name} was made by {tags.get(provenance.SOFTWARE, 'lcgan')} "
+                                   "before its windows were phase-aligned: its texture where windows overlap differs "
+                                   "from this version's render; render the base again (or leave the base render out).")
     else:
         notes.append(f"The base render {info.name} has no lcgan provenance: it must come from the same model, "
                      "window, overlap and seed, or the re-rendered ring will not match it.")
