@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from qgis.core import QgsGeometry, QgsRaster, QgsRasterLayer
+from qgis.core import QgsGeometry, QgsMapLayer, QgsRaster, QgsRasterLayer
 from qgis.PyQt.QtCore import QCoreApplication
 
 from ..core.choices import direction_pointer
@@ -54,20 +54,27 @@ def layer_file(layer: QgsRasterLayer) -> str | None:
     return layer.source().split("|")[0] or None
 
 
-def elevation_file(layer: QgsRasterLayer | None) -> str:
-    """The DEM file behind an elevation layer (the core reads it with GDAL, warping it onto the land cover's grid).
+def raster_file(layer: QgsMapLayer | None, what: str) -> str:
+    """The file behind a raster layer that a GDAL reader (the core, a training child) opens; ``what`` names the
+    layer's role in the message (``"Elevation"``, ``"Imagery"``).
 
     Raises:
-        InputRasterError: the layer is invalid or not a GDAL raster (a web service, a memory layer...).
+        InputRasterError: the layer is invalid, not a raster, or not a GDAL raster (a web service, a memory layer...).
     """
     if layer is None or not layer.isValid():
-        raise InputRasterError("The elevation layer is not a raster layer QGIS can open.")
-    path = layer_file(layer)
+        raise InputRasterError(f"The {what.lower()} layer is not a raster layer QGIS can open.")
+    path = layer_file(layer) if isinstance(layer, QgsRasterLayer) else None
     if path is None:
-        raise InputRasterError(f"Elevation layer '{layer.name()}' is not a file GDAL can read (provider "
+        raise InputRasterError(f"{what} layer '{layer.name()}' is not a file GDAL can read (provider "
                                f"'{layer.providerType()}'); save it as a GeoTIFF first (right-click > Export > "
                                "Save As...).")
     return path
+
+
+def elevation_file(layer: QgsRasterLayer | None) -> str:
+    """The DEM file behind an elevation layer (the core reads it with GDAL, warping it onto the land cover's grid):
+    :func:`raster_file`."""
+    return raster_file(layer, "Elevation")
 
 
 def elevation_like(layer: QgsRasterLayer) -> str | None:

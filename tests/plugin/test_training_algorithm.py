@@ -105,7 +105,7 @@ def test_an_elevation_gdal_cannot_read_is_one_line_before_any_child(lcgan: objec
             lcgan.run("lcgan:finetune", _params(region, out, ELEVATION=layer.id()),  # type: ignore[attr-defined]
                       feedback=recording_feedback())
         layer.setName("computed imagery")  # the same rule for the imagery and the land cover
-        with pytest.raises(QgsProcessingException, match="Imagery layer 'computed imagery' is not a raster file GDAL"):
+        with pytest.raises(QgsProcessingException, match="Imagery layer 'computed imagery' is not a file GDAL"):
             lcgan.run("lcgan:finetune", _params(region, out, IMAGERY=[layer.id()]),  # type: ignore[attr-defined]
                       feedback=recording_feedback())
     finally:

@@ -305,16 +305,22 @@ def picture(folder: Path, mask_path: Path, out: Path, crop_px: int = 360) -> dic
             "window": [c0, r0, crop_px, crop_px]}
 
 
-def zion(out: Path | None, png: Path | None, folder: Path, margins: Sequence[int] = (DEFAULT_MARGIN,),
-         repeats: int = 3) -> dict[str, Any]:
-    """The done-when measurement: ~2 % of the Zion NLCD, forest (41/42/43) inside a square turned to 22."""
+def zion_square(lc: Path, path: Path) -> tuple[Path, tuple[int, int, int]]:
+    """The done-when's edit on ``lc``: a GeoPackage at ``path`` with the square of the densest forest whose forest
+    pixels reach 2 % of the map, and its ``(row, col, side)``."""
     from lcgan_qgis.core.rasters.gdal_io import GdalReader
 
-    lc = ZION / "nlcd2011.tif"
     with GdalReader(lc) as reader:
         codes = reader.read(reader_window(reader), (1,))[0]
         r, c, side = forest_square(codes, reader.info.nodata[0], 0.02)
-        polygons = square_polygons(reader.info, r, c, side, folder / "forest_to_developed.gpkg")
+        return square_polygons(reader.info, r, c, side, path), (r, c, side)
+
+
+def zion(out: Path | None, png: Path | None, folder: Path, margins: Sequence[int] = (DEFAULT_MARGIN,),
+         repeats: int = 3) -> dict[str, Any]:
+    """The done-when measurement: ~2 % of the Zion NLCD, forest (41/42/43) inside a square turned to 22."""
+    lc = ZION / "nlcd2011.tif"
+    polygons, (r, c, side) = zion_square(lc, folder / "forest_to_developed.gpkg")
     row = measure(lc, polygons, 22, FOREST, folder, margins=margins, repeats=repeats)
     row["polygon_px"] = [c, r, side, side]
     row["influence_by_distance"] = influence(folder)
@@ -328,13 +334,8 @@ def zion(out: Path | None, png: Path | None, folder: Path, margins: Sequence[int
 def readback_classes(to_classes: Sequence[int], folder: Path) -> dict[int, dict[str, Any]]:
     """The Zion edit of :func:`zion` turned to each of ``to_classes`` in turn (one repeat, the default margin): how
     the land-cover model reads each scenario's changed area against the real pixels of that class elsewhere."""
-    from lcgan_qgis.core.rasters.gdal_io import GdalReader
-
     lc = ZION / "nlcd2011.tif"
-    with GdalReader(lc) as reader:
-        codes = reader.read(reader_window(reader), (1,))[0]
-        r, c, side = forest_square(codes, reader.info.nodata[0], 0.02)
-        polygons = square_polygons(reader.info, r, c, side, folder / "forest_square.gpkg")
+    polygons, _square = zion_square(lc, folder / "forest_square.gpkg")
     out = {}
     for to_class in to_classes:
         part = folder / str(to_class)

@@ -28,10 +28,10 @@ import numpy as np
 
 from ..errors import OptionError
 from ..rasters.output import output_spec, postprocess
-from ..rasters.raster import RasterReader, Window, read_valid_mask
+from ..rasters.raster import RasterReader, Window
 from .change import dilate, polygonize
 from .receptive_field import MAX_MARGIN_PX
-from .streaming import has_valid_pixel
+from .streaming import model_input
 from .tiling import MIN_WINDOW_PX, round_up
 from .watchdog import Watchdog
 
@@ -190,19 +190,15 @@ def render_region(model: Model, reader: RasterReader, plan: RunPlan, region: Win
     c0, c1 = crop_span(region.col_off, region.col_end, context_px, info.width, multiple)
     crop = Window(c0, r0, min(c1, info.width) - c0, min(r1, info.height) - r0)
     inner = (slice(region.row_off - r0, region.row_end - r0), slice(region.col_off - c0, region.col_end - c0))
-    pixels = reader.read(crop, plan.input.bands)
-    mask = read_valid_mask(reader, crop, plan.input.bands)
-    if not has_valid_pixel(contract, plan.input, pixels, mask):  # (all nodata: the engine's windows skip it too)
+    x, ok = model_input(reader, crop, inner, (r1 - r0, c1 - c0), plan.input, contract)
+    if x is None or ok is None:  # (all nodata: the engine's windows skip it too)
         empty = np.zeros((contract.out_channels, region.height, region.width), np.float32)
         out, _ = postprocess(contract, empty, np.zeros(empty.shape[1:], bool), False)
         return RegionRender(region, out.astype(output_spec(contract).dtype, copy=False), 0)
-    x, ok = plan.input.convert(contract, pixels, info.name, crop, mask)
-    if x.shape[1:] != (r1 - r0, c1 - c0):
-        x = np.pad(x, ((0, 0), (0, r1 - r0 - x.shape[1]), (0, c1 - c0 - x.shape[2])), mode="reflect")
     y = guard.run(x[None])
     if y is None:
         return None
-    out, _ = postprocess(contract, np.ascontiguousarray(y[0][(slice(None), *inner)]), ok[inner], False)
+    out, _ = postprocess(contract, np.ascontiguousarray(y[0][(slice(None), *inner)]), ok, False)
     return RegionRender(region, out.astype(output_spec(contract).dtype, copy=False), 1)
 
 

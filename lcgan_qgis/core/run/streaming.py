@@ -105,10 +105,7 @@ def _produce(cells: list[tuple[int, int, bool]], tiling: Tiling, reader: RasterR
             if not run:
                 item = _Item(r, c, None, None)
             else:
-                item = _Item(r, c, *read_input(reader, tiling, r, c, plan, contract))
-                if item.x is None:  # all nodata: the model is not run
-                    _put(out, item, stop)
-                    continue
+                item = _Item(r, c, *read_input(reader, tiling, r, c, plan, contract))  # (x None: all nodata)
             _put(out, item, stop)
         _put(out, None, stop)
     except BaseException as exc:  # (handed to the consumer thread, which re-raises it)
@@ -118,19 +115,25 @@ def _produce(cells: list[tuple[int, int, bool]], tiling: Tiling, reader: RasterR
 def read_input(reader: RasterReader, tiling: Tiling, r: int, c: int, plan: InputPlan,
                contract: ModelContract) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Grid cell ``(r, c)``'s model input (its phase-0 input window, :meth:`~.tiling.Tiling.input_window`,
-    reflected up to the padded shape) and its own window's valid mask; ``(None, None)`` when the window holds no
-    pixel to translate."""
+    reflected up to the padded shape) and its own window's valid mask: :func:`model_input`."""
     info = reader.info
     window, (pr, pc) = tiling.input_window(r, c, info.height, info.width)
+    own = (slice(pr, pr + tiling.rows.extent), slice(pc, pc + tiling.cols.extent))
+    return model_input(reader, window, own, tiling.padded_shape, plan, contract)
+
+
+def model_input(reader: RasterReader, window: Window, own: tuple[slice, slice], shape: tuple[int, int],
+                plan: InputPlan, contract: ModelContract) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The model input read from ``window`` (converted, reflected up to ``shape``) and the valid mask of its ``own``
+    pixels (the part whose output is kept); ``(None, None)`` when those hold no pixel to translate (the model is not
+    run: their output is nodata)."""
     pixels, mask = reader.read(window, plan.bands), read_valid_mask(reader, window, plan.bands)
-    own = (slice(None), slice(pr, pr + tiling.rows.extent), slice(pc, pc + tiling.cols.extent))
-    if not has_valid_pixel(contract, plan, pixels[own], None if mask is None else mask[own[1:]]):
+    if not has_valid_pixel(contract, plan, pixels[(slice(None), *own)], None if mask is None else mask[own]):
         return None, None
-    x, valid = plan.convert(contract, pixels, info.name, window, mask)
-    ph, pw = tiling.padded_shape
-    if (ph, pw) != x.shape[1:]:
-        x = np.pad(x, ((0, 0), (0, ph - x.shape[1]), (0, pw - x.shape[2])), mode="reflect")
-    return x, valid[own[1:]]
+    x, valid = plan.convert(contract, pixels, reader.info.name, window, mask)
+    if shape != x.shape[1:]:
+        x = np.pad(x, ((0, 0), (0, shape[0] - x.shape[1]), (0, shape[1] - x.shape[2])), mode="reflect")
+    return x, valid[own]
 
 
 def has_valid_pixel(contract: ModelContract, plan: InputPlan, pixels: np.ndarray, mask: np.ndarray | None) -> bool:

@@ -27,10 +27,10 @@ from qgis.core import (
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
-    QgsRasterLayer,
 )
 
-from ..layers import layer_file
+from ...core.errors import InputRasterError
+from ..layers import raster_file
 from ..training_process import TrainingRun, error_line, finetune_args, run_finetune, user_models_dir
 from .base import LcganAlgorithm
 
@@ -123,16 +123,11 @@ class FineTuneAlgorithm(LcganAlgorithm):
 
     def _raster_files(self, parameters: dict[str, Any], name: str, context: QgsProcessingContext,
                       what: str) -> list[str]:
-        """The files behind the raster layers of ``name`` (the child reads them with GDAL)."""
-        files = []
-        for layer in self.parameterAsLayerList(parameters, name, context):
-            path = layer_file(layer) if isinstance(layer, QgsRasterLayer) else None
-            if path is None:
-                raise QgsProcessingException(self.tr(
-                    "{0} layer '{1}' is not a raster file GDAL can read (provider '{2}'); save it as a GeoTIFF first "
-                    "(right-click > Export > Save As...).").format(what, layer.name(), layer.providerType()))
-            files.append(path)
-        return files
+        """The files behind the raster layers of ``name`` (the child reads them with GDAL): :func:`raster_file`."""
+        try:
+            return [raster_file(layer, what) for layer in self.parameterAsLayerList(parameters, name, context)]
+        except InputRasterError as exc:
+            raise QgsProcessingException(str(exc)) from None
 
     def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
