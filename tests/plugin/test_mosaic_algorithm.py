@@ -90,3 +90,15 @@ def test_bad_parameters_are_clear(lcgan, models, tmp_path: Path) -> None:
         lcgan.run(MOSAIC, {**base, "SCHEDULER": "tcp://127.0.0.1:9"})
     with pytest.raises(QgsProcessingException, match="address of a running Dask scheduler"):
         lcgan.run(MOSAIC, {**base, "SCHEDULER": "  "})
+    from qgis.core import QgsProject, QgsRasterLayer
+
+    uri = (f"?crs=EPSG:32612&extent=300000,4148800,301200,4150000&width=40&height=40&formula=%22s@1%22&s:uri={img}"
+           "&s:provider=gdal")
+    computed = QgsRasterLayer(uri, "computed scene", "virtualraster")
+    assert computed.isValid()
+    QgsProject.instance().addMapLayer(computed)
+    try:  # the workers open the input by path: a layer with no GDAL file behind it is one line naming it
+        with pytest.raises(QgsProcessingException, match="Input layer 'computed scene' is not a file GDAL can read"):
+            lcgan.run(MOSAIC, {**base, "INPUT": computed.id(), "SCHEDULER": "tcp://127.0.0.1:9"})
+    finally:
+        QgsProject.instance().removeMapLayer(computed.id())

@@ -218,3 +218,24 @@ def test_qgis_process_runs_the_scenario_from_the_installed_zip(maps: dict[str, P
     expected = _core(maps, tmp_path / "core.tif", changed_path=str(maps["changed"]), margin_px=24,
                      execution=Execution(device="cpu", precision="fp32", backend="onnxruntime"))
     np.testing.assert_array_equal(read(out)[0], expected)  # fp32 onnxruntime: the same pixels in both processes
+
+
+def test_a_base_map_gdal_cannot_read_is_one_line_naming_it(lcgan, maps: dict[str, Path], tmp_path: Path) -> None:
+    """The base map read as every algorithm reads a layer's file: QGIS's virtual raster calculator over the real map is
+    a valid layer but no GDAL file; one line names it and nothing is written."""
+    from qgis.core import QgsProcessingException, QgsProject, QgsRasterLayer
+
+    uri = (f"?crs=EPSG:32612&extent=300000,4144000,307200,4150000&width=240&height=200&formula=%22b@1%22"
+           f"&b:uri={maps['base']}&b:provider=gdal")
+    layer = QgsRasterLayer(uri, "computed land cover", "virtualraster")
+    assert layer.isValid() and layer.providerType() == "virtualraster"
+    QgsProject.instance().addMapLayer(layer)
+    try:
+        with pytest.raises(QgsProcessingException, match="Land-cover layer 'computed land cover' is not a file GDAL "
+                                                         "can read") as caught:
+            lcgan.run(SCENARIO, {"BASE": layer.id(), "CHANGED": str(maps["changed"]), "DEVICE": 1,
+                                 "OUTPUT": str(tmp_path / "x.tif"), "CHANGE_MASK": str(tmp_path / "m.tif")})
+        assert "\n" not in str(caught.value)
+        assert not (tmp_path / "x.tif").exists() and not (tmp_path / "m.tif").exists()
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())

@@ -37,7 +37,7 @@ from ...core.model.contract import Direction
 from ...core.model.precision import MIN_CLASS_AGREEMENT
 from ...core.rasters.resampling import GSD_TOLERANCE
 from ..icons import plugin_icon
-from ..layers import elevation_file, fits_direction
+from ..layers import fits_direction, raster_file
 from ..models import bundled_keywords, model_from_value
 from ..settings import openvino_cache_dir
 
@@ -241,14 +241,20 @@ class LcganAlgorithm(QgsProcessingAlgorithm):
 
     def elevation_path(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str | None:
         """The DEM file of the optional ``ELEVATION`` parameter (``None`` when not given)."""
-        if parameters.get(self.ELEVATION) in (None, ""):
+        return self.raster_path(parameters, self.ELEVATION, context, "Elevation")
+
+    def raster_path(self, parameters: dict[str, Any], key: str, context: QgsProcessingContext,
+                    what: str) -> str | None:
+        """The GDAL file behind the raster layer parameter ``key`` (``None`` when not given), by
+        :func:`~lcgan_qgis.plugin.layers.raster_file`'s one rule; ``what`` names its role in the message."""
+        if parameters.get(key) in (None, ""):
             return None
-        layer = self.parameterAsRasterLayer(parameters, self.ELEVATION, context)
+        layer = self.parameterAsRasterLayer(parameters, key, context)
         if layer is None or not layer.isValid():
-            raise QgsProcessingException(self.tr("The elevation {0!r} is not a raster layer QGIS can open.").format(
-                parameters.get(self.ELEVATION)))
+            raise QgsProcessingException(self.tr("The {0} {1!r} is not a raster layer QGIS can open.").format(
+                what.lower(), parameters.get(key)))
         try:
-            return elevation_file(layer)
+            return raster_file(layer, what)
         except InputRasterError as exc:  # (a web service or memory layer: one line, whichever algorithm asks)
             raise QgsProcessingException(str(exc)) from None
 

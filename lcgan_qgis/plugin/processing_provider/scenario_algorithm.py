@@ -30,7 +30,6 @@ from qgis.core import (
 from ...core.errors import LcganError
 from ...core.model.contract import Direction
 from ...core.run.settings import Execution, Rendering, Resolution, RunSettings, Terrain, Windowing
-from ..layers import layer_file
 from ..scenario_layers import add_scenario_layers
 from .base import LcganAlgorithm
 from .landcover_to_rgb import MAX_DIALOG_SEED
@@ -128,16 +127,6 @@ class RenderScenario(LcganAlgorithm):
             self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
 
     # -- parameters -> request -----------------------------------------------------------------------------
-    def _file(self, parameters: dict[str, Any], key: str, context: QgsProcessingContext) -> str | None:
-        if parameters.get(key) in (None, ""):
-            return None
-        layer = self.parameterAsRasterLayer(parameters, key, context)
-        path = layer_file(layer) if layer is not None and layer.isValid() else None
-        if not path:
-            raise QgsProcessingException(self.tr("{0}: {1!r} is not a raster file QGIS can open (a scenario reads "
-                                                 "GeoTIFF or other GDAL files).").format(key, parameters.get(key)))
-        return path
-
     def _polygons(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str | None:
         """The change polygons written to a GeoPackage in Processing's temporary folder (any source: a drawn
         memory layer, a selection, a database table)."""
@@ -178,15 +167,16 @@ class RenderScenario(LcganAlgorithm):
             terrain=Terrain(**terrain),
             resolution=Resolution(check_gsd=self.parameterAsBoolean(parameters, self.CHECK_GSD, context)),
             rendering=Rendering(seed=self.parameterAsInt(parameters, self.SEED, context)))
-        base = self._file(parameters, self.BASE, context)
+        base = self.raster_path(parameters, self.BASE, context, "Land-cover")
         mode = MODES[self.parameterAsEnum(parameters, self.MODE, context)]
         return ScenarioRequest(
             output_path=self.parameterAsOutputLayer(parameters, self.OUTPUT, context),
-            base_path=str(base), changed_path=self._file(parameters, self.CHANGED, context),
+            base_path=str(base), changed_path=self.raster_path(parameters, self.CHANGED, context, "Changed land-cover"),
             polygons_path=self._polygons(parameters, context),
             to_class=self.optional_int(parameters, self.TO_CLASS, context),
             class_field=self.parameterAsString(parameters, self.CLASS_FIELD, context) or None,
-            from_classes=from_classes, base_render_path=self._file(parameters, self.BASE_RENDER, context),
+            from_classes=from_classes,
+            base_render_path=self.raster_path(parameters, self.BASE_RENDER, context, "Base render"),
             base_render_output=base_render_output,
             change_mask_path=self.parameterAsOutputLayer(parameters, self.CHANGE_MASK, context),
             model_path=self.model_path(parameters, context), settings=settings,

@@ -30,7 +30,6 @@ from qgis.core import (
 
 from ...core.errors import LcganError
 from ...core.run.settings import ModelChoice
-from ..layers import layer_file
 from ..requests import run_settings
 from ..styling import style_file
 from .base import LcganAlgorithm
@@ -99,11 +98,10 @@ class TranslateMosaic(LcganAlgorithm):
         from ...mosaic.request import Cluster, MosaicRequest
 
         feedback = feedback or QgsProcessingFeedback()
+        source = self.raster_path(parameters, self.INPUT, context, "Input")
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
-        source = layer_file(layer) if layer is not None and layer.isValid() else None
-        if not source:
-            raise QgsProcessingException(self.tr("The input {0!r} is not a raster read by GDAL from a path the "
-                                                 "workers can open.").format(parameters.get(self.INPUT)))
+        if not source or layer is None:
+            raise QgsProcessingException(self.tr("Give an input raster layer."))
         scheduler = self.parameterAsString(parameters, self.SCHEDULER, context).strip()
         if not scheduler:
             raise QgsProcessingException(self.tr("Give the address of a running Dask scheduler (e.g. "
