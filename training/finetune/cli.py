@@ -38,6 +38,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (default 2e-4)")
     p.add_argument("--image-weight", type=float, default=1.0,
                    help="weight of the image model's paired low-pass L1 (0: train only RGB -> land cover)")
+    p.add_argument("--landcover-weight", type=float, default=1.0,
+                   help="weight of the land-cover model's cross-entropy (0: train only land cover -> RGB)")
+    p.add_argument("--adversarial-weight", type=float, default=0.0,
+                   help="image model: weight of a discriminator that sees the map (texture; 0: none, e.g. 1)")
+    p.add_argument("--diversity-weight", type=float, default=0.0,
+                   help="image model: reward two noise draws (seeds) for painting different texture (0: none, e.g. 1)")
     p.add_argument("--class-balance", type=float, default=0.0,
                    help="weight each class's cross-entropy by frequency**-B (0: none, 0.5: square-root balancing, "
                         "so rare classes such as developed land get predicted)")
@@ -78,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
         landcover=[str(p) for p in args.landcover], labels=str(args.labels), class_field=args.class_field,
         scheme=str(args.scheme), train_area=str(args.train_area), val_area=str(args.val_area), minutes=args.minutes,
         steps=args.steps, device=args.device, threads=args.threads, bands=list(args.bands), crop=args.crop,
-        batch=args.batch, lr=args.lr, image_weight=args.image_weight, freeze_encoder=args.freeze_encoder,
+        batch=args.batch, lr=args.lr, image_weight=args.image_weight,
+        landcover_weight=args.landcover_weight, adversarial_weight=args.adversarial_weight,
+        diversity_weight=args.diversity_weight, freeze_encoder=args.freeze_encoder,
         class_balance=args.class_balance, elevation=str(args.elevation),
         precision=args.precision, val_every_s=args.val_every_s, seed=args.seed, int8=not args.no_int8)
     ft = FineTune(settings)

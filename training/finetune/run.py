@@ -37,6 +37,7 @@ from lcgan_qgis.core.model.scheme import ClassScheme
 from ..checkpoints import save_atomic
 from ..errors import TrainingError
 from . import evaluate as ev
+from . import image_terms
 from .base import encoder_layers, freeze_norms, load_base_folder
 from .data import Scene, WindowSampler, class_weights, load_scene
 from .schemes import class_mapping, read_includes, scheme_from_raster, transfer
@@ -68,6 +69,9 @@ class Settings:
     batch: int = 4
     lr: float = 2e-4
     image_weight: float = 1.0  # weight of the image model's low-pass L1 (0: leave it as the base has it)
+    landcover_weight: float = 1.0  # weight of the land-cover model's cross-entropy (0: leave it as the base has it)
+    adversarial_weight: float = 0.0  # image model: a discriminator that sees the map (0: none)
+    diversity_weight: float = 0.0  # image model: two noise draws per map must differ (0: none)
     freeze_encoder: bool = False  # train only the residual blocks and the decoder
     class_balance: float = 0.0  # exponent of the inverse class frequency weighting the cross-entropy (0: none)
     elevation: str = ""  # a DEM: the output folder also gets a terrain-aware model (training/relight.py)
@@ -106,6 +110,14 @@ class FineTune:
             raise TrainingError("Give labels: --landcover RASTER and/or --labels POLYGONS --class-field FIELD.")
         if s.crop < 32 or s.crop % 4:
             raise TrainingError(f"--crop {s.crop} must be a multiple of 4, at least 32.")
+        for name in ("image_weight", "landcover_weight", "adversarial_weight", "diversity_weight"):
+            if not getattr(s, name) >= 0:
+                raise TrainingError(f"--{name.replace('_', '-')} {getattr(s, name)} must be >= 0.")
+        if s.landcover_weight == 0 and not s.image_weight + s.adversarial_weight + s.diversity_weight:
+            raise TrainingError("Nothing to train: --landcover-weight 0 and no image-model term.")
+        if (s.adversarial_weight or s.diversity_weight) and not s.image_weight:
+            raise TrainingError("--adversarial-weight and --diversity-weight need --image-weight > 0 (the paired "
+                                "term keeps each class's colour).")
         torch.set_num_threads(max(1, s.threads))
         self.device = torch.device("cuda" if s.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
         if s.device == "cuda" and self.device.type != "cuda":
@@ -208,6 +220,8 @@ class FineTune:
         self.initial_lc2rgb = copy.deepcopy(self.nets["g_lc2rgb"]).eval()
         self.k = len(self.scheme)
         self.extra = self.nets["g_lc2rgb"].in_channels - self.k
+        if s.adversarial_weight > 0:
+            self.nets["d_rgb"] = image_terms.map_discriminator(self.k, self.sampler.size).to(self.device)
         self.params: dict[str, list[nn.Parameter]] = {}
         for name, net in self.nets.items():
             net.train()
@@ -217,7 +231,8 @@ class FineTune:
                     for p in layer.parameters():
                         p.requires_grad_(False)
             self.params[name] = [p for p in net.parameters() if p.requires_grad]
-        self.opts = {k: torch.optim.Adam(v, lr=s.lr, betas=(0.9, 0.999)) for k, v in self.params.items()}
+        self.opts = {k: torch.optim.Adam(v, lr=s.lr, betas=image_terms.BETAS if k == "d_rgb" else (0.9, 0.999))
+                     for k, v in self.params.items()}
 
     def _base_cooccurrence(self, net: nn.Module) -> np.ndarray | None:
         """Base predictions against training labels on a few training windows (class matching, weights)."""
@@ -277,28 +292,59 @@ class FineTune:
         gen = torch.Generator().manual_seed(s.seed * 1_000_003 + self.step)
         gain = 1.0 + (torch.rand((x.shape[0], x.shape[1], 1, 1), generator=gen) - 0.5) * 0.2
         offset = (torch.rand((x.shape[0], x.shape[1], 1, 1), generator=gen) - 0.5) * 0.1
-        noise = torch.randn((x.shape[0], self.extra, x.shape[2], x.shape[3]), generator=gen)
+        draws = 2 if s.diversity_weight > 0 else 1
+        noise = torch.randn((draws * x.shape[0], self.extra, x.shape[2], x.shape[3]), generator=gen)
         cast = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
         losses = {}
-        with cast:
-            logits = self.nets["g_rgb2lc"]((x * gain.to(x) + offset.to(x)).clamp(-1, 1))
-            ce = nn.functional.cross_entropy(logits.float(), y, weight=self.ce_weight, ignore_index=-1)
-        self.opts["g_rgb2lc"].zero_grad(set_to_none=True)
-        ce.backward()
-        self.opts["g_rgb2lc"].step()
-        losses["ce"] = float(ce.detach())
-        if s.image_weight > 0:
-            inp = ev.onehot(y.cpu(), self.k, self.extra, noise).to(self.device)
+        if s.landcover_weight > 0:
             with cast:
-                fake = self.nets["g_lc2rgb"](inp).float()
-            ok = ((y >= 0).float()[:, None])
-            pooled_ok = (nn.functional.avg_pool2d(ok, 4) > 0.999).float()
-            diff = (nn.functional.avg_pool2d(fake, 4) - nn.functional.avg_pool2d(x, 4)).abs().mean(1, keepdim=True)
-            l1 = (diff * pooled_ok).sum() / pooled_ok.sum().clamp(min=1.0)
-            self.opts["g_lc2rgb"].zero_grad(set_to_none=True)
-            (s.image_weight * l1).backward()
-            self.opts["g_lc2rgb"].step()
-            losses["l1"] = float(l1.detach())
+                logits = self.nets["g_rgb2lc"]((x * gain.to(x) + offset.to(x)).clamp(-1, 1))
+                ce = nn.functional.cross_entropy(logits.float(), y, weight=self.ce_weight, ignore_index=-1)
+            self.opts["g_rgb2lc"].zero_grad(set_to_none=True)
+            (s.landcover_weight * ce).backward()
+            self.opts["g_rgb2lc"].step()
+            losses["ce"] = float(ce.detach())
+        if s.image_weight > 0:
+            losses.update(self._image_step(x, y, noise, draws, cast))
+        return losses
+
+    def _image_step(self, x: torch.Tensor, y: torch.Tensor, noise: torch.Tensor, draws: int,
+                    cast: Any) -> dict[str, float]:
+        """The image model's step: the paired low-pass L1, then the optional adversarial and diversity terms
+        (:mod:`training.finetune.image_terms`) on ``draws`` paintings of each map."""
+        s = self.settings
+        maps = ev.onehot(y.cpu(), self.k, 0).to(self.device)
+        inp = torch.cat([maps.repeat(draws, 1, 1, 1), noise.to(self.device)], 1)
+        with cast:
+            fake = self.nets["g_lc2rgb"](inp).float()
+        ok = (y >= 0).float()[:, None]
+        l1 = image_terms.lowpass_l1(fake, x.repeat(draws, 1, 1, 1), ok.repeat(draws, 1, 1, 1))
+        total = s.image_weight * l1
+        losses = {"l1": float(l1.detach())}
+        if s.diversity_weight > 0:
+            spread = image_terms.spread(fake[: x.shape[0]], fake[x.shape[0]:])
+            total = total - s.diversity_weight * spread.clamp(max=image_terms.SPREAD_CAP)
+            losses["spread"] = float(spread.detach())
+        if s.adversarial_weight > 0:
+            d = self.nets["d_rgb"]
+            with cast:
+                judged_fake = d(torch.cat([fake, maps.repeat(draws, 1, 1, 1)], 1))
+                judged_real = d(torch.cat([x, maps], 1))
+            gan, fm = image_terms.generator_terms(judged_fake, judged_real, draws)
+            total = total + s.adversarial_weight * (gan + image_terms.FEATURE_MATCH * fm)
+            losses.update(g_gan=float(gan.detach()), fm=float(fm.detach()))
+        self.opts["g_lc2rgb"].zero_grad(set_to_none=True)
+        total.backward()
+        self.opts["g_lc2rgb"].step()
+        if s.adversarial_weight > 0:
+            with cast:
+                d_loss = image_terms.discriminator_loss(
+                    self.nets["d_rgb"], torch.cat([x, maps], 1),
+                    torch.cat([fake.detach(), maps.repeat(draws, 1, 1, 1)], 1))
+            self.opts["d_rgb"].zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opts["d_rgb"].step()
+            losses["d"] = float(d_loss.detach())
         return losses
 
     def fraction(self) -> float:
