@@ -114,7 +114,7 @@ def test_only_the_windows_touching_the_margin_run(model: Model, tmp_path: Path) 
                           model=Counting(model))
     whole = result.windows_total
     assert result.base_rendered and whole == 10  # windows of 160 px every 96 px
-    assert result.windows_run == 2  # the change at x 20..49 plus 88 px ends at x 137: windows at x 0 and 96
+    assert result.runs == 2  # the change at x 20..49 plus 88 px ends at x 137: windows at x 0 and 96
     assert len(calls) == whole + 2  # the base render once, whole, then the two windows
     assert np.array_equal(read_tif(tmp_path / "s.tif"), full)
     assert np.array_equal(read_tif(tmp_path / "s_base.tif"), render(model, base, tmp_path / "b_rgb.tif"))

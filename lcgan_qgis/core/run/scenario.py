@@ -182,7 +182,7 @@ class ScenarioResult:
     margin_px: int
     margin_capped: bool
     rerendered_px: int
-    windows_run: int
+    runs: int  # model runs: crops (local mode) or windows (exact mode)
     windows_total: int
     seconds: float
     contract: ModelContract | None = None
@@ -196,9 +196,9 @@ class ScenarioResult:
     def model_runs(self) -> str:
         """What the model ran, for a message: ``"1 crop (the full render: 9 windows)"``, ``"4 of 9 windows"``."""
         if self.mode == "local":
-            return (f"{self.windows_run} crop{'s' if self.windows_run != 1 else ''} (the full render: "
+            return (f"{self.runs} crop{'s' if self.runs != 1 else ''} (the full render: "
                     f"{self.windows_total} windows)")
-        return f"{self.windows_run} of {self.windows_total} windows"
+        return f"{self.runs} of {self.windows_total} windows"
 
 
 def _beside(path: str, suffix: str) -> Path:
@@ -351,7 +351,7 @@ def _run(request: ScenarioRequest, model: Model, model_path: Path, progress: Cal
                 render_seconds = time.perf_counter() - render_started
                 patch_composite(str(base_render), [(r.region, r.pixels, w) for r, w in zip(rendered, weights)],
                                 finals[0][0], info, contract, tags)
-                windows_run = sum(r.crops for r in rendered)
+                runs = sum(r.crops for r in rendered)
             else:
                 region = bounding_window(grown)
                 part = scratch / "region.tif"
@@ -359,7 +359,7 @@ def _run(request: ScenarioRequest, model: Model, model_path: Path, progress: Cal
                 if result.canceled or canceled():
                     return _canceled(request, started, margin_px, capped, messages)
                 composite(str(base_render), str(part), grown, region, finals[0][0], info, contract, tags)
-                render_seconds, windows_run = result.seconds, result.tiles
+                render_seconds, runs = result.seconds, result.tiles
             write_change_mask(mask, grown, finals[1][0], info, tags)
             if given is None:
                 finals.append((Path(base_render), str(request.base_output)))
@@ -368,7 +368,7 @@ def _run(request: ScenarioRequest, model: Model, model_path: Path, progress: Cal
         seconds = time.perf_counter() - started
         outcome = ScenarioResult(
             request.output_path, request.mask_path, request.base_render_path or request.base_output, given is None,
-            changed_px, hectares, margin_px, capped, int(grown.sum()), windows_run, plan.tiling().count, seconds,
+            changed_px, hectares, margin_px, capped, int(grown.sum()), runs, plan.tiling().count, seconds,
             contract, tags, tuple(messages) + plan.messages, render_seconds=render_seconds, mode=request.mode)
         say(f"Scenario '{request.scenario_name}' ({request.mode} mode): {outcome.model_runs} re-rendered in "
             f"{seconds:.1f} s -> {request.output_path}.")

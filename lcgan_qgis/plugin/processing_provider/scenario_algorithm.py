@@ -202,7 +202,7 @@ class RenderScenario(LcganAlgorithm):
             raise QgsProcessingException(self.tr("Canceled: nothing was written."))
         outputs = {self.OUTPUT: result.output_path, self.CHANGE_MASK: result.change_mask_path,
                    self.CHANGED_HA: result.changed_ha, self.CHANGED_PX: result.changed_px,
-                   self.MARGIN_PX: result.margin_px, self.WINDOWS_RUN: result.windows_run,
+                   self.MARGIN_PX: result.margin_px, self.WINDOWS_RUN: result.runs,
                    self.SECONDS: result.seconds}
         if result.base_rendered:
             outputs[self.BASE_RENDER_OUTPUT] = result.base_render_path
