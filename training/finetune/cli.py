@@ -44,6 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="image model: weight of a discriminator that sees the map (texture; 0: none, e.g. 1)")
     p.add_argument("--diversity-weight", type=float, default=0.0,
                    help="image model: reward two noise draws (seeds) for painting different texture (0: none, e.g. 1)")
+    p.add_argument("--feature-match-weight", type=float, default=0.0,
+                   help="with --adversarial-weight: pix2pixHD's feature matching against each window's own imagery "
+                        "(0: none; pix2pixHD's 10 blurred the texture here, docs/recipe.md)")
     p.add_argument("--class-balance", type=float, default=0.0,
                    help="weight each class's cross-entropy by frequency**-B (0: none, 0.5: square-root balancing, "
                         "so rare classes such as developed land get predicted)")
@@ -86,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps, device=args.device, threads=args.threads, bands=list(args.bands), crop=args.crop,
         batch=args.batch, lr=args.lr, image_weight=args.image_weight,
         landcover_weight=args.landcover_weight, adversarial_weight=args.adversarial_weight,
-        diversity_weight=args.diversity_weight, freeze_encoder=args.freeze_encoder,
+        diversity_weight=args.diversity_weight,
+        feature_match_weight=args.feature_match_weight, freeze_encoder=args.freeze_encoder,
         class_balance=args.class_balance, elevation=str(args.elevation),
         precision=args.precision, val_every_s=args.val_every_s, seed=args.seed, int8=not args.no_int8)
     ft = FineTune(settings)

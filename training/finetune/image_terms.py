@@ -4,8 +4,9 @@ a diversity term between two noise draws.
 - *Low-pass L1* (the bundled recipe's paired term): the L1 of 4x4 block means against the imagery, on blocks whose
   pixels are all labelled. It fixes each class's colour and leaves texture free.
 - *Adversarial* (``--adversarial-weight``): a two-scale PatchGAN (pix2pixHD, Wang et al. 2018) that reads the image
-  beside the map's one-hot classes, least-squares loss, plus pix2pixHD's feature matching between a real window and
-  the painting of its own map. It is what judges texture, which the L1 cannot.
+  beside the map's one-hot classes, least-squares loss; optionally (``--feature-match-weight``) pix2pixHD's feature
+  matching between a real window and the painting of its own map, a paired term that pulls towards the mean image.
+  It is what judges texture, which the L1 cannot.
 - *Diversity* (``--diversity-weight``): each map is painted from two noise draws and the generator is rewarded for
   the mean absolute difference of their 4x4 block means, capped (DSGAN, Yang et al. 2019, bounds the mode-seeking
   term of Mao et al. 2019 the same way): beyond the cap the term stops pushing, so the variation stays at the scale
@@ -25,8 +26,6 @@ POOL = 4
 #: Where the diversity term stops pushing: the block means' mean absolute difference in [-1, 1] units (0.1 = 12.75
 #: of 255 DN before the radiometry's stretch).
 SPREAD_CAP = 0.1
-#: pix2pixHD's feature-matching weight relative to the adversarial loss.
-FEATURE_MATCH = 10.0
 #: Adam betas of the discriminator (the reference CycleGAN's).
 BETAS = (0.5, 0.999)
 #: Discriminator width: half the seed's PatchGAN (a CPU budget; it judges 128 px windows).

@@ -72,6 +72,7 @@ class Settings:
     landcover_weight: float = 1.0  # weight of the land-cover model's cross-entropy (0: leave it as the base has it)
     adversarial_weight: float = 0.0  # image model: a discriminator that sees the map (0: none)
     diversity_weight: float = 0.0  # image model: two noise draws per map must differ (0: none)
+    feature_match_weight: float = 0.0  # with the discriminator: pix2pixHD's feature matching (paired; 10 blurred)
     freeze_encoder: bool = False  # train only the residual blocks and the decoder
     class_balance: float = 0.0  # exponent of the inverse class frequency weighting the cross-entropy (0: none)
     elevation: str = ""  # a DEM: the output folder also gets a terrain-aware model (training/relight.py)
@@ -110,7 +111,8 @@ class FineTune:
             raise TrainingError("Give labels: --landcover RASTER and/or --labels POLYGONS --class-field FIELD.")
         if s.crop < 32 or s.crop % 4:
             raise TrainingError(f"--crop {s.crop} must be a multiple of 4, at least 32.")
-        for name in ("image_weight", "landcover_weight", "adversarial_weight", "diversity_weight"):
+        for name in ("image_weight", "landcover_weight", "adversarial_weight", "diversity_weight",
+                     "feature_match_weight"):
             if not getattr(s, name) >= 0:
                 raise TrainingError(f"--{name.replace('_', '-')} {getattr(s, name)} must be >= 0.")
         if s.landcover_weight == 0 and not s.image_weight + s.adversarial_weight + s.diversity_weight:
@@ -331,7 +333,7 @@ class FineTune:
                 judged_fake = d(torch.cat([fake, maps.repeat(draws, 1, 1, 1)], 1))
                 judged_real = d(torch.cat([x, maps], 1))
             gan, fm = image_terms.generator_terms(judged_fake, judged_real, draws)
-            total = total + s.adversarial_weight * (gan + image_terms.FEATURE_MATCH * fm)
+            total = total + s.adversarial_weight * (gan + s.feature_match_weight * fm)
             losses.update(g_gan=float(gan.detach()), fm=float(fm.detach()))
         self.opts["g_lc2rgb"].zero_grad(set_to_none=True)
         total.backward()
