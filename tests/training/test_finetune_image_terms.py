@@ -72,7 +72,7 @@ def test_the_map_discriminator_learns_to_separate_and_feature_matching_is_zero_o
 def _settings(tiny: Path, region: dict[str, Path], out: Path, **changes: object) -> Settings:  # noqa: F811
     fields = dict(base=str(tiny), imagery=[str(region["image"])], landcover=[str(region["lc"])], out=str(out),
                   steps=2, crop=32, batch=2, threads=1, int8=False, val_every_s=1e9, precision="fp32",
-                  landcover_weight=0.0, adversarial_weight=1.0, diversity_weight=1.0)
+                  landcover_weight=0.0, adversarial_weight=1.0, diversity_weight=1.0, feature_match_weight=1.0)
     return Settings(**{**fields, **changes})  # type: ignore[arg-type]
 
 

@@ -16,6 +16,7 @@ from torch import nn
 from ..evaluation.metrics import accuracy, confusion_matrix, iou_per_class, majority_baseline, mean_iou
 from .base import freeze_norms
 from .data import Scene
+from .image_terms import lowpass_l1_sums
 
 
 def predict(net: nn.Module, image: np.ndarray, tile: int = 256, overlap: int = 32) -> np.ndarray:
@@ -98,8 +99,8 @@ def majority(cm: np.ndarray, codes: tuple[int, ...]) -> dict[str, Any]:
 
 
 def lowpass_l1(net: nn.Module, scene: Scene, windows: list[tuple[slice, slice]], n_classes: int,
-               extra: int, pool: int = 4) -> float:
-    """Mean low-pass (``pool`` x ``pool`` block means) L1 of the image generator against the real imagery, in
+               extra: int) -> float:
+    """Mean low-pass L1 (:func:`~.image_terms.lowpass_l1_sums`) of the image generator against the real imagery, in
     [-1, 1] units, over fully labelled validation blocks (noise channels fed zeros: the mean image)."""
     total, count = 0.0, 0
     was = net.training
@@ -114,10 +115,9 @@ def lowpass_l1(net: nn.Module, scene: Scene, windows: list[tuple[slice, slice]],
             fake = net(x)
             real = torch.from_numpy(np.ascontiguousarray(scene.image[:, rows, cols][:, :h, :w]))[None]
             ok = ((labels >= 0) & torch.from_numpy(scene.val[rows, cols][:h, :w])).float()[None, None]
-            pooled_ok = nn.functional.avg_pool2d(ok, pool) > 0.999
-            diff = (nn.functional.avg_pool2d(fake, pool) - nn.functional.avg_pool2d(real, pool)).abs()
-            total += float(diff.mean(1, keepdim=True)[pooled_ok].sum())
-            count += int(pooled_ok.sum())
+            window_total, window_count = lowpass_l1_sums(fake, real, ok)
+            total += float(window_total)
+            count += int(window_count)
     restore_mode(net, was)
     return total / count if count else float("nan")
 

@@ -38,12 +38,19 @@ def map_discriminator(n_classes: int, window_px: int) -> nn.Module:
     return MultiScaleDiscriminator(3 + n_classes, ndf=NDF, scales=2 if window_px >= 64 else 1)
 
 
-def lowpass_l1(fake: torch.Tensor, real: torch.Tensor, labelled: torch.Tensor) -> torch.Tensor:
-    """L1 of ``POOL`` x ``POOL`` block means over the blocks whose pixels are all labelled (``labelled``: (B, 1, H, W)
-    of 0 / 1)."""
+def lowpass_l1_sums(fake: torch.Tensor, real: torch.Tensor, labelled: torch.Tensor) -> tuple[torch.Tensor,
+                                                                                             torch.Tensor]:
+    """(sum, count) of the L1 of ``POOL`` x ``POOL`` block means (mean over bands) over the blocks whose pixels are
+    all labelled (``labelled``: (B, 1, H, W) of 0 / 1): sums, so that a validation can pool many windows."""
     pooled_ok = (nn.functional.avg_pool2d(labelled, POOL) > 0.999).float()
     diff = (nn.functional.avg_pool2d(fake, POOL) - nn.functional.avg_pool2d(real, POOL)).abs().mean(1, keepdim=True)
-    return (diff * pooled_ok).sum() / pooled_ok.sum().clamp(min=1.0)
+    return (diff * pooled_ok).sum(), pooled_ok.sum()
+
+
+def lowpass_l1(fake: torch.Tensor, real: torch.Tensor, labelled: torch.Tensor) -> torch.Tensor:
+    """The mean of :func:`lowpass_l1_sums` (0 without a fully labelled block)."""
+    total, count = lowpass_l1_sums(fake, real, labelled)
+    return total / count.clamp(min=1.0)
 
 
 def spread(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
@@ -55,11 +62,13 @@ def _scores(judged: list[list[torch.Tensor]]) -> list[torch.Tensor]:
     return [stages[-1].float() for stages in as_scales(judged)]
 
 
-def generator_terms(judged_fake: list[list[torch.Tensor]], judged_real: list[list[torch.Tensor]],
+def generator_terms(judged_fake: list[list[torch.Tensor]], judged_real: list[list[torch.Tensor]] | None,
                     draws: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(least-squares adversarial loss, feature matching) of the paintings; ``draws`` paintings per real window,
-    each matched against its window's real features."""
+    each matched against its window's real features (``judged_real`` None: no feature matching, 0)."""
     gan = torch.stack([((s - 1.0) ** 2).mean() for s in _scores(judged_fake)]).mean()
+    if judged_real is None:
+        return gan, torch.zeros((), device=gan.device)
     real = [[t.repeat(draws, 1, 1, 1) for t in stages] for stages in as_scales(judged_real)]
     return gan, feature_matching(as_scales(judged_fake), real)
 

@@ -327,22 +327,27 @@ class FineTune:
             spread = image_terms.spread(fake[: x.shape[0]], fake[x.shape[0]:])
             total = total - s.diversity_weight * spread.clamp(max=image_terms.SPREAD_CAP)
             losses["spread"] = float(spread.detach())
+        real_cond, fake_cond = torch.cat([x, maps], 1), torch.cat([fake, maps.repeat(draws, 1, 1, 1)], 1)
         if s.adversarial_weight > 0:
-            d = self.nets["d_rgb"]
+            d = self.nets["d_rgb"].requires_grad_(False)  # the generator's step: no gradients for D's weights
             with cast:
-                judged_fake = d(torch.cat([fake, maps.repeat(draws, 1, 1, 1)], 1))
-                judged_real = d(torch.cat([x, maps], 1))
-            gan, fm = image_terms.generator_terms(judged_fake, judged_real, draws)
+                judged_fake = d(fake_cond)
+            if s.feature_match_weight > 0:
+                with cast, torch.no_grad():
+                    judged_real = d(real_cond)
+                gan, fm = image_terms.generator_terms(judged_fake, judged_real, draws)
+                losses["fm"] = float(fm.detach())
+            else:
+                gan, fm = image_terms.generator_terms(judged_fake, None, draws)
             total = total + s.adversarial_weight * (gan + s.feature_match_weight * fm)
-            losses.update(g_gan=float(gan.detach()), fm=float(fm.detach()))
+            losses["g_gan"] = float(gan.detach())
+            d.requires_grad_(True)
         self.opts["g_lc2rgb"].zero_grad(set_to_none=True)
         total.backward()
         self.opts["g_lc2rgb"].step()
         if s.adversarial_weight > 0:
             with cast:
-                d_loss = image_terms.discriminator_loss(
-                    self.nets["d_rgb"], torch.cat([x, maps], 1),
-                    torch.cat([fake.detach(), maps.repeat(draws, 1, 1, 1)], 1))
+                d_loss = image_terms.discriminator_loss(self.nets["d_rgb"], real_cond, fake_cond.detach())
             self.opts["d_rgb"].zero_grad(set_to_none=True)
             d_loss.backward()
             self.opts["d_rgb"].step()
