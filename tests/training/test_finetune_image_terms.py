@@ -105,6 +105,7 @@ def test_the_terms_change_the_run_identity_and_bad_weights_are_one_line(
     plain = _settings(tiny, region, tmp_path / "p", adversarial_weight=0.0, diversity_weight=0.0)
     assert plain.identity() != _settings(tiny, region, tmp_path / "p").identity()
     for changes, message in (({"diversity_weight": -1.0}, "--diversity-weight -1.0 must be >= 0"),
+                             ({"adversarial_weight": 0.0}, "--feature-match-weight needs --adversarial-weight"),
                              ({"image_weight": 0.0}, "need --image-weight > 0"),
                              ({"image_weight": 0.0, "adversarial_weight": 0.0, "diversity_weight": 0.0},
                               "Nothing to train")):

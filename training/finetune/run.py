@@ -117,6 +117,9 @@ class FineTune:
                 raise TrainingError(f"--{name.replace('_', '-')} {getattr(s, name)} must be >= 0.")
         if s.landcover_weight == 0 and not s.image_weight + s.adversarial_weight + s.diversity_weight:
             raise TrainingError("Nothing to train: --landcover-weight 0 and no image-model term.")
+        if s.feature_match_weight and not s.adversarial_weight:
+            raise TrainingError("--feature-match-weight needs --adversarial-weight > 0 (it compares the "
+                                "discriminator's features).")
         if (s.adversarial_weight or s.diversity_weight) and not s.image_weight:
             raise TrainingError("--adversarial-weight and --diversity-weight need --image-weight > 0 (the paired "
                                 "term keeps each class's colour).")
